@@ -1,0 +1,123 @@
+# tiny-transformer — build, test, demo, bench, install.
+#   make demo            set-up, build, run the walkthrough into demo-out/
+#   make test            set-up, build, the whole test suite
+#   make test-sanitize   the suite under ASan + UBSan (build-san/)
+#   make bench           benchmarks (docs/benchmarks.md)
+#   make install PREFIX=/usr/local DESTDIR=
+# Sources are found by wildcard: src/*.c is the library, tools/*.c the tt CLI,
+# tests/test_*.c one test program each, bench/bench_*.c one benchmark each.
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+OPT      ?= -O2 -march=native
+SAN      ?=
+PKGS     := openblas libcjson libedit
+WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
+CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
+LDFLAGS  += $(SAN) -fopenmp
+LDLIBS   += $(PKG_LIBS) -lm
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+LIB_SRC   := $(wildcard src/*.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_AUX  := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+BENCH_SRC := $(wildcard bench/bench_*.c)
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_AUX_OBJ := $(TEST_AUX:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+STATIC    := $(BUILD)/libtt.a
+SHARED    := $(BUILD)/libtt.so
+TT        := $(BUILD)/tt
+
+.PHONY: all deps test-deps demo test test-sanitize check-build bench install uninstall clean format exercises fuzz
+.DEFAULT_GOAL := all
+.SECONDARY:
+SANBUILD ?= build-san
+
+all: $(STATIC) $(SHARED) $(TT)
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.0 -o $@ $^ $(LDLIBS)
+
+$(TT): $(TOOL_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(STATIC) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_AUX_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_AUX_OBJ) $(STATIC) $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+check-build: $(STATIC) $(SHARED) $(TT) $(TEST_BIN)
+
+# The suite: every tests/test_* program (cmocka), then the exercise checker on
+# the reference solutions; tests/run.sh prints the totals as "N passed, N failed".
+test: test-deps
+	$(MAKE) --no-print-directory check-build
+	TT_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+test-sanitize: test-deps
+	$(MAKE) --no-print-directory BUILD=$(SANBUILD) OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check-build
+	TT_BUILD=$(SANBUILD) TT_SANITIZE=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  tests/run.sh $(patsubst $(BUILD)/%,$(SANBUILD)/%,$(TEST_BIN))
+
+bench: deps $(BENCH_BIN) $(TT)
+	@for b in $(BENCH_BIN); do echo "== $$b"; TT_BUILD=$(BUILD) $$b || exit 1; done
+
+demo: test-deps
+	$(MAKE) --no-print-directory all
+	$(TT) tour --out demo-out
+	@echo "The walkthrough report is in demo-out/report.html"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tt
+	install -m 755 $(TT) $(DESTDIR)$(PREFIX)/bin/tt
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libtt.a
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.0
+	ln -sf libtt.so.0 $(DESTDIR)$(PREFIX)/lib/libtt.so
+	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
+	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/tt $(DESTDIR)$(PREFIX)/lib/libtt.a $(DESTDIR)$(PREFIX)/lib/libtt.so* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/tt
+
+format:
+	clang-format -i include/tt/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c 2>/dev/null || true
+
+clean:
+	rm -rf build build-* demo-out
+
+# Component rules (exercises, fuzzing) live in mk/*.mk.
+-include $(wildcard mk/*.mk)
+
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -1,0 +1,133 @@
+/*
+ * tt/generate.h — the TextGenerator: autoregressive generation with a KV
+ * cache, batched and ragged prompts, EOS and padding, per-call overrides and
+ * streaming.
+ *
+ *     tt_generator_config gc = tt_generator_config_default(); // notebook defaults
+ *     gc.max_new_tokens = 30; gc.temperature = 0.8f; gc.top_k = 10;
+ *     tt_generator *g;
+ *     tt_generator_create(&g, model, &gc, &err);
+ *     const int *prompts[2] = {p0, p1}; int lens[2] = {n0, n1};
+ *     tt_generation out[2];
+ *     tt_generator_generate(g, prompts, lens, 2, NULL, NULL, NULL, out, &err);
+ *     ... out[i].tokens (prompt + generated), out[i].finish ...
+ *     tt_generations_free(out, 2);
+ *     tt_generator_free(g);
+ *
+ * Rules:
+ *  - do_sample false is greedy; temperature 0 with do_sample is greedy too;
+ *    a negative temperature is TT_ERR_ARG.
+ *  - Sampling: temperature, then top-k (0 = off), then top-p (1 = off), as
+ *    tt/sampling.h's combined strategy.
+ *  - Row r draws from the random stream (seed, row_ids ? row_ids[r] : r), so a
+ *    row yields the same tokens alone or in any batch; each row is conditioned
+ *    only on its own prompt (no padding is ever attended).
+ *  - With an EOS id, a row stops at its EOS (the EOS is kept); with a pad id
+ *    too, later positions of a finished row hold pad, so every row has
+ *    n_prompt + steps tokens; without pad a finished row's output simply ends
+ *    at its EOS. Generation stops early once every row has finished.
+ *    pad_token_id without eos_token_id is TT_ERR_ARG.
+ *  - Past max_len the context is the last max_len tokens (the KV cache is
+ *    rebuilt over that window), as the teaching package's model.generate does.
+ *
+ * Thread safety: a generator holds caches and scratch; one per thread. The
+ * model's weights may be shared by several generators.
+ */
+#ifndef TT_GENERATE_H
+#define TT_GENERATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tt/common.h"
+#include "tt/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TT_TOKEN_NONE (-1)
+
+typedef struct {
+    int max_new_tokens; /* 50, >= 0                     */
+    float temperature;  /* 1.0, >= 0 (0 = greedy)       */
+    int top_k;          /* 0 = off, >= 0                */
+    float top_p;        /* 1.0 = off, in (0, 1]         */
+    bool do_sample;     /* true                         */
+    int eos_token_id;   /* TT_TOKEN_NONE                */
+    int pad_token_id;   /* TT_TOKEN_NONE                */
+    uint64_t seed;      /* 42                           */
+    bool use_cache;     /* true: KV cache; false: full recompute each step */
+} tt_generator_config;
+
+tt_generator_config tt_generator_config_default(void);
+/* @return TT_OK or TT_ERR_ARG naming the field (vocab checks need V). */
+tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
+                                       tt_error *err);
+
+/* Per-call overrides: a field applies only when its bit is set in `set`;
+ * it may switch a setting off (top_k 0, top_p 1, eos TT_TOKEN_NONE). */
+enum {
+    TT_OVR_MAX_NEW_TOKENS = 1u << 0,
+    TT_OVR_TEMPERATURE = 1u << 1,
+    TT_OVR_TOP_K = 1u << 2,
+    TT_OVR_TOP_P = 1u << 3,
+    TT_OVR_DO_SAMPLE = 1u << 4,
+    TT_OVR_EOS = 1u << 5,
+    TT_OVR_PAD = 1u << 6,
+    TT_OVR_SEED = 1u << 7,
+    TT_OVR_USE_CACHE = 1u << 8,
+};
+typedef struct {
+    unsigned set;
+    tt_generator_config values;
+} tt_generate_overrides;
+
+typedef enum { TT_FINISH_LENGTH = 0, TT_FINISH_EOS = 1 } tt_finish_reason;
+const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos" */
+
+/* One row's result. tokens is malloc'ed (prompt + generated, and pads). */
+typedef struct {
+    int *tokens;
+    int n_tokens;    /* total length                                  */
+    int n_prompt;
+    int n_generated; /* real generated tokens (EOS included, pads not) */
+    tt_finish_reason finish;
+} tt_generation;
+
+/* Frees the token arrays of n results (NULL-safe). */
+void tt_generations_free(tt_generation *g, int n);
+
+/* Streaming: called once per generated token of each unfinished row, in row
+ * order within a step. Return non-zero to stop generation (the call then
+ * returns TT_ERR_INTERRUPTED with the results so far filled in). */
+typedef int (*tt_token_callback)(void *user, int row, int token, int step);
+
+typedef struct tt_generator tt_generator;
+
+/* @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM. The model is borrowed. */
+tt_status tt_generator_create(tt_generator **out, const tt_model *model,
+                              const tt_generator_config *gc, tt_error *err);
+void tt_generator_free(tt_generator *g);
+const tt_generator_config *tt_generator_get_config(const tt_generator *g);
+
+/* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
+ * row_ids, cb may be NULL. out [B] receives the results (free with
+ * tt_generations_free). @return TT_OK, TT_ERR_ARG (empty prompt, bad
+ * setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
+ * TT_ERR_INTERRUPTED. */
+tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
+                                int B, const tt_generate_overrides *overrides,
+                                const uint64_t *row_ids, tt_token_callback cb, void *user,
+                                tt_generation *out, tt_error *err);
+
+/* The sampling distribution's entropy (nats) at each generated step of the
+ * last generate call for row r, for diversity analysis: *n values, borrowed,
+ * valid until the next generate call. */
+tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
+                                      tt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_GENERATE_H */

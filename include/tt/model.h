@@ -1,0 +1,161 @@
+/*
+ * tt/model.h — TinyTransformerLM: a GPT-style, pre-LayerNorm decoder, exactly
+ * the architecture of the PyTorch teaching package (see docs/architecture.md).
+ *
+ * Dimension legend (as in llm.c): B batch, T time (sequence), C = d_model,
+ * V vocabulary, L layers, NH heads, hs = C / NH head size, F = d_ff.
+ *
+ *     tt_model_config cfg;
+ *     tt_model_config_preset("tiny", 65, &cfg, &err);
+ *     tt_model *m;
+ *     tt_model_create(&m, &cfg, 1337, &err);
+ *     float loss;
+ *     tt_model_forward(m, tokens, targets, B, T, TT_MODE_TRAIN, &rng, &loss, &err);
+ *     tt_model_zero_grad(m);
+ *     tt_model_backward(m, &err);
+ *     ... optimizer step over tt_model_params_flat / tt_model_grads_flat ...
+ *     tt_model_free(m);
+ *
+ * Weights are float32 and laid out as PyTorch does (a Linear weight is
+ * [out, in]), so a safetensors checkpoint is a byte-for-byte copy.
+ *
+ * Thread safety: a tt_model owns activation buffers; forward/backward calls on
+ * one model must not overlap. Weights may be read concurrently by other code
+ * (e.g. a generator) while no training step runs.
+ */
+#ifndef TT_MODEL_H
+#define TT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tt/common.h"
+#include "tt/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { TT_POS_SINUSOIDAL = 0, TT_POS_LEARNED = 1 } tt_positional;
+
+typedef struct {
+    int vocab_size; /* V  */
+    int d_model;    /* C  */
+    int n_heads;    /* NH */
+    int n_layers;   /* L  */
+    int d_ff;       /* F  */
+    int max_len;    /* longest sequence (positions) */
+    float dropout;  /* in [0, 1) */
+    tt_positional positional;
+    bool tie_weights; /* lm_head shares the token embedding */
+} tt_model_config;
+
+/* Presets: tiny (128, 4, 4, 512, 512, 0.1), small (256, 8, 6, 1024, 1024, 0.1),
+ * medium (512, 8, 8, 2048, 1024, 0.1), large (768, 12, 12, 3072, 2048, 0.1);
+ * sinusoidal positions, tied weights.
+ * @return TT_OK or TT_ERR_ARG (unknown name: the message lists the valid ones). */
+tt_status tt_model_config_preset(const char *name, int vocab_size, tt_model_config *out,
+                                 tt_error *err);
+/* Comma-separated preset names, "tiny,small,medium,large". */
+const char *tt_model_preset_names(void);
+
+/* Checks every field (positive sizes, C % NH == 0, C even for sinusoidal,
+ * dropout in [0,1)). @return TT_OK or TT_ERR_ARG naming the field. */
+tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err);
+
+/* Trainable parameters (a tied weight counted once; the sinusoidal table is a
+ * buffer, not a parameter). tiny at V = 65: 801,664. */
+size_t tt_model_config_num_params(const tt_model_config *cfg);
+
+/* Pointers into the parameter block for one block (layer). */
+typedef struct {
+    float *ln1_w, *ln1_b; /* [C]     norm1                */
+    float *wq, *bq;       /* [C, C], [C] self_attn.W_q     */
+    float *wk, *bk;       /* [C, C], [C] self_attn.W_k     */
+    float *wv, *bv;       /* [C, C], [C] self_attn.W_v     */
+    float *wo, *bo;       /* [C, C], [C] self_attn.W_o     */
+    float *ln2_w, *ln2_b; /* [C]     norm2                */
+    float *fc1_w, *fc1_b; /* [F, C], [F] feed_forward.fc1  */
+    float *fc2_w, *fc2_b; /* [C, F], [C] feed_forward.fc2  */
+} tt_layer_weights;
+
+typedef struct {
+    float *tok_emb;           /* [V, C] token embedding (unscaled)                 */
+    float *pos;               /* [max_len, C] sinusoidal buffer or learned table   */
+    tt_layer_weights *layers; /* [L]                                               */
+    float *lnf_w, *lnf_b;     /* [C] final LayerNorm                               */
+    float *lm_head;           /* [V, C]; == tok_emb when tied                      */
+} tt_model_weights;
+
+/* One named tensor of the state dict, as PyTorch names it. */
+typedef struct {
+    const char *name;  /* e.g. "blocks.0.self_attn.W_q.weight"                    */
+    int ndim;          /* 1 or 2                                                  */
+    size_t shape[2];   /* [rows, cols] or [n, 0]                                  */
+    size_t numel;
+    float *data;       /* into the model's memory                                 */
+    float *grad;       /* NULL for buffers (the sinusoidal table)                 */
+    bool decay;        /* AdamW weight decay applies (weight matrices, embeddings) */
+} tt_tensor_info;
+
+typedef enum { TT_MODE_EVAL = 0, TT_MODE_TRAIN = 1 } tt_mode;
+
+typedef struct tt_model tt_model;
+
+/* Allocates a model and initialises it like the teaching package: N(0, 0.02)
+ * for weights and embeddings (from `seed`), zero biases, LayerNorm 1/0, the
+ * sinusoidal table computed in float32.
+ * @return TT_OK, TT_ERR_ARG (invalid config), TT_ERR_NOMEM. */
+tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed,
+                          tt_error *err);
+/* NULL-safe. */
+void tt_model_free(tt_model *m);
+
+const tt_model_config *tt_model_get_config(const tt_model *m);
+/* Borrowed pointers into the model's parameter memory. */
+const tt_model_weights *tt_model_weights_get(const tt_model *m);
+
+/* The state-dict tensors in PyTorch's order. The table is described once and
+ * drives sizes, pointers, checkpoint names and optimizer groups. */
+size_t tt_model_num_tensors(const tt_model *m);
+/* @return TT_OK or TT_ERR_RANGE. Pointers stay valid for the model's life. */
+tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out);
+/* Finds a tensor by its state-dict name. @return TT_OK or TT_ERR_RANGE. */
+tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
+
+/* All trainable parameters in one contiguous block (and their gradients in
+ * another of the same size), so that an optimizer is one flat loop. */
+size_t tt_model_num_params(const tt_model *m);
+float *tt_model_params_flat(tt_model *m);
+float *tt_model_grads_flat(tt_model *m);
+/* decay_mask [num_params]: 1 where weight decay applies. Borrowed. */
+const unsigned char *tt_model_decay_mask(const tt_model *m);
+
+/* Forward pass over tokens [B, T] (row-major ids in [0, V)), T <= max_len.
+ * targets [B, T] may be NULL; when given, *loss (may be NULL) receives the
+ * mean cross-entropy. TT_MODE_TRAIN applies dropout with `rng` (may be NULL
+ * when dropout is 0 or mode is EVAL) and keeps activations for backward.
+ * @return TT_OK, TT_ERR_ARG (shape), TT_ERR_RANGE (id >= V or < 0),
+ * TT_ERR_NOMEM. */
+tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
+                           tt_mode mode, tt_rng *rng, float *loss, tt_error *err);
+/* Logits [B, T, V] of the last forward. Borrowed; valid until the next forward. */
+const float *tt_model_logits(const tt_model *m);
+
+/* Backward of the last TT_MODE_TRAIN forward with targets: ACCUMULATES
+ * d(mean loss)/d(param) into the gradient block.
+ * @return TT_OK or TT_ERR_STATE (no suitable forward). */
+tt_status tt_model_backward(tt_model *m, tt_error *err);
+void tt_model_zero_grad(tt_model *m);
+
+/* Copies parameters (and the positional table) from src, which must have an
+ * identical config. @return TT_OK or TT_ERR_ARG. */
+tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err);
+
+/* Bytes of activation memory a forward/backward of [B, T] needs. */
+size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_MODEL_H */

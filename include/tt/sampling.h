@@ -1,0 +1,125 @@
+/*
+ * tt/sampling.h — greedy, temperature, top-k, top-p (nucleus) and combined
+ * sampling over logits, and the filtered distributions they draw from.
+ *
+ *     tt_sampler *s;  tt_error err;  tt_rng rng;
+ *     tt_sampler_create(&s, V, &err);
+ *     tt_sampling_params p = tt_sampling_params_default();   // combined, T=1, off, off
+ *     p.temperature = 0.8f; p.top_k = 50; p.top_p = 0.9f;
+ *     tt_rng_seed_stream(&rng, seed, row);
+ *     int id; tt_sampler_sample(s, &p, logits_row, &rng, &id, &err);
+ *     tt_sampler_free(s);
+ *
+ * Semantics (documented in docs/sampling.md):
+ *  - greedy: argmax; ties go to the lowest id. Its distribution is one-hot.
+ *  - temperature(T): softmax(logits / T); T finite and > 0.
+ *  - top_k(k, T): temperature, then keep exactly k tokens (ties at the k-th
+ *    value broken toward the lower id); k >= 1; k >= V keeps all.
+ *  - top_p(p, T): temperature, then keep the smallest set of most probable
+ *    tokens whose cumulative probability reaches p (the crossing token is
+ *    kept; at least one token); p in (0, 1]; p = 1 keeps all.
+ *  - combined(T, k, p): temperature, then top-k, then top-p on the
+ *    renormalised top-k distribution; k = 0 and p = 1 mean "off".
+ *  Logits: NaN or +inf is TT_ERR_ARG; -inf is a masked token; a row with
+ *  every logit -inf is TT_ERR_ARG. The caller's logits are never modified.
+ *
+ * Thread safety: a tt_sampler holds scratch memory; use one per thread.
+ */
+#ifndef TT_SAMPLING_H
+#define TT_SAMPLING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tt/common.h"
+#include "tt/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TT_STRATEGY_GREEDY = 0,
+    TT_STRATEGY_TEMPERATURE,
+    TT_STRATEGY_TOP_K,
+    TT_STRATEGY_TOP_P,
+    TT_STRATEGY_COMBINED,
+    TT_STRATEGY_COUNT_ /* not a strategy */
+} tt_strategy;
+
+typedef struct {
+    tt_strategy strategy;
+    float temperature; /* finite, > 0; ignored by greedy                   */
+    int top_k;         /* TOP_K: >= 1.  COMBINED: >= 0, 0 = off            */
+    float top_p;       /* TOP_P and COMBINED: in (0, 1], 1 = off           */
+} tt_sampling_params;
+
+/* combined, temperature 1, top_k 0 (off), top_p 1 (off): plain sampling. */
+tt_sampling_params tt_sampling_params_default(void);
+
+/* @return TT_OK, or TT_ERR_ARG with a message naming the bad value. */
+tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err);
+
+/* "greedy", "temperature", "top-k", "top-p", "combined". */
+const char *tt_strategy_name(tt_strategy s);
+/* Parses one of the names above. @return TT_OK or TT_ERR_ARG. */
+tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err);
+
+typedef struct tt_sampler tt_sampler;
+
+/* Creates a sampler (scratch space) for rows of `vocab_size` logits.
+ * @return TT_OK, TT_ERR_ARG (vocab_size < 1), TT_ERR_NOMEM. */
+tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err);
+/* NULL-safe. */
+void tt_sampler_free(tt_sampler *s);
+int tt_sampler_vocab_size(const tt_sampler *s);
+
+/* Draws one token id from one row of logits [V] with `rng`.
+ * Greedy consumes no random numbers; every other strategy consumes exactly one
+ * uniform draw per call, so the stream position does not depend on the logits.
+ * @return TT_OK or TT_ERR_ARG (bad params or logits). */
+tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                            tt_rng *rng, int *token, tt_error *err);
+
+/* The exact distribution `tt_sampler_sample` draws from for these logits.
+ * probs [V] (caller's buffer) receives the probabilities, 0 where filtered.
+ * kept [V] (may be NULL) receives the kept ids, most probable first (ties:
+ * lower id first); *n_kept their number. entropy_nats (may be NULL) receives
+ * -sum p ln p over the kept tokens (bits = nats / ln 2).
+ * @return TT_OK or TT_ERR_ARG. */
+tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                            float *probs, int *kept, int *n_kept, double *entropy_nats,
+                            tt_error *err);
+
+/* Batch: B rows of V logits (row-major), n_draws draws per row into
+ * out [B, n_draws]. Row r uses the stream (seed, r), so its draws do not
+ * depend on the other rows. @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM. */
+tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
+                          int n_draws, uint64_t seed, int *out, tt_error *err);
+
+/* The plain reference: full sort of the vocabulary on every call. Same
+ * results as tt_sampler_sample (same draws for the same rng); slow; kept for
+ * tests and benchmarks. */
+tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
+                                      const float *logits, tt_rng *rng, int *token,
+                                      tt_error *err);
+
+/* Softmax helpers (numerically stable, max-subtracted). */
+/* probs[i] = softmax(logits / T)[i]; -inf logits give 0. */
+tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err);
+/* out[i] = log_softmax(logits)[i]. */
+tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
+
+/* Parses rows of logits from text: one row per non-empty line, values
+ * separated by commas and/or blanks ("1.5, 2.8 -inf"). Every row must have the
+ * same number of values. *values [rows * V] is malloc'ed (caller frees).
+ * NaN and +inf are rejected here too. @return TT_OK, TT_ERR_FORMAT (the
+ * message gives the line and the bad field), TT_ERR_NOMEM. */
+tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
+                          tt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_SAMPLING_H */

@@ -1,0 +1,109 @@
+/*
+ * tt/train.h — training a model on a token stream with AdamW, warmup + cosine
+ * decay, gradient clipping, periodic validation and checkpoints.
+ *
+ *     tt_train_config tc = tt_train_config_default();
+ *     tc.seq_len = 64; tc.batch_size = 12; tc.max_steps = 2000;
+ *     tc.out_path = "model.safetensors";
+ *     tt_train_result res;
+ *     tt_train(model, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, NULL, &res, &err);
+ *
+ * Schedule: linear warmup from lr/warmup (the first step is not at lr 0) to lr,
+ * then cosine decay to 0.1 * lr at max_steps; warmup is capped at
+ * max_steps / 10 when it would not fit (tt_train_result.warmup_capped).
+ * AdamW: betas 0.9/0.95, eps 1e-8, weight decay only on weight matrices and
+ * embeddings. With out_path set, the checkpoint is rewritten atomically every
+ * save_interval steps and at the end, the best-validation one is kept as
+ * NAME.best.safetensors, and the training state for resuming (AdamW moments,
+ * step, RNG and loader state) beside it as NAME.state.
+ * Thread safety: one training run per model at a time.
+ */
+#ifndef TT_TRAIN_H
+#define TT_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tt/common.h"
+#include "tt/model.h"
+#include "tt/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int seq_len;         /* 64                                   */
+    int batch_size;      /* 12                                   */
+    int max_steps;       /* 1000, >= 1                           */
+    float learning_rate; /* 1e-3                                 */
+    float weight_decay;  /* 0.01                                 */
+    float beta1, beta2;  /* 0.9, 0.95                            */
+    float eps;           /* 1e-8                                 */
+    float grad_clip;     /* 1.0; 0 = off                         */
+    int warmup_steps;    /* 100                                  */
+    int log_interval;    /* 100                                  */
+    int eval_interval;   /* 500; 0 = only at the end             */
+    int eval_batches;    /* 20 batches of validation per eval    */
+    int save_interval;   /* 1000; 0 = only at the end            */
+    unsigned long long seed; /* 1337: shuffling and dropout      */
+    const char *out_path;    /* NULL: no checkpoints             */
+    const char *resume_path; /* NULL: fresh start                */
+} tt_train_config;
+
+tt_train_config tt_train_config_default(void);
+/* @return TT_OK or TT_ERR_ARG naming the field. */
+tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err);
+
+/* What a progress callback sees after each step. */
+typedef struct {
+    int step;            /* 1-based, just completed    */
+    int max_steps;
+    float loss;          /* this step's training loss  */
+    float lr;            /* lr used for this step      */
+    float grad_norm;     /* before clipping            */
+    double tokens_per_s; /* since the run started      */
+    double elapsed_s;
+    double eta_s;
+    bool is_log_step;    /* step % log_interval == 0 or last step */
+    bool has_val;        /* val_loss computed at this step */
+    float val_loss;
+} tt_train_progress;
+
+/* Called after every step; return non-zero to stop (the run then saves and
+ * returns TT_ERR_INTERRUPTED). */
+typedef int (*tt_train_callback)(void *user, const tt_train_progress *p);
+
+typedef struct {
+    int steps_done;
+    float final_loss;      /* last training loss          */
+    float final_val_loss;  /* NaN when no validation data */
+    float best_val_loss;   /* NaN when no validation data */
+    bool warmup_capped;
+    int warmup_used;
+    double seconds;
+    double tokens_per_s;
+} tt_train_result;
+
+/* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
+ * tok is written into checkpoints (may be NULL when out_path is NULL).
+ * @return TT_OK, TT_ERR_ARG (config, or fewer than seq_len + 1 tokens),
+ * TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
+tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
+                   const int *val_tokens, size_t n_val, const tt_train_config *tc,
+                   tt_train_callback cb, void *user, tt_train_result *res, tt_error *err);
+
+/* Mean next-token cross-entropy of tokens[0..n) under the model: one window
+ * when n <= max_len + 1, else consecutive non-overlapping windows of max_len + 1
+ * tokens (and a shorter last one). *n_predicted receives the number of
+ * predicted tokens. @return TT_OK, TT_ERR_ARG (n < 2), TT_ERR_RANGE. */
+tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
+                             size_t *n_predicted, tt_error *err);
+
+/* Learning rate at 0-based step s for this config (what tt_train uses). */
+float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_TRAIN_H */

@@ -1,0 +1,82 @@
+/*
+ * tools/cli.h — what every `tt` subcommand shares: strict argument parsing,
+ * one-line error messages, exit codes. The CLI uses only the public API.
+ *
+ * Exit codes: 0 success, 1 a runtime failure (I/O, a bad file), 2 a bad
+ * argument or value (the message names it), 130 interrupted.
+ *
+ * Pattern of a subcommand:
+ *     for (int i = 2; i < argc; i++) {
+ *         const char *v;
+ *         if (cli_is_flag(argv[i], "--help")) { usage(); return 0; }
+ *         else if (cli_opt(argc, argv, &i, "--seed", &v)) { if (cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE; }
+ *         else if (cli_opt_missing(argv[i])) return CLI_EXIT_USAGE;   // flag without value
+ *         else return cli_unknown("sample", argv[i]);
+ *     }
+ */
+#ifndef TT_TOOLS_CLI_H
+#define TT_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tt/common.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUPTED = 130 };
+
+/* The subcommand being run ("sample", ...), for messages. Set by main. */
+extern const char *cli_command;
+
+/* Prints "tt <command>: <message>\n" to stderr. Returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Prints "tt <command>: <message>\n" to stderr. Returns CLI_EXIT_FAIL. */
+int cli_fail(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Reports a library error: usage errors (TT_ERR_ARG, TT_ERR_RANGE) give
+ * CLI_EXIT_USAGE, TT_ERR_INTERRUPTED gives CLI_EXIT_INTERRUPTED, others
+ * CLI_EXIT_FAIL. Returns that code. */
+int cli_report(const tt_error *err);
+
+/* "unknown option '--x' for 'tt sample' (see 'tt sample --help')". Returns 2. */
+int cli_unknown(const char *arg);
+
+/* True if arg equals flag exactly. */
+bool cli_is_flag(const char *arg, const char *flag);
+/* Matches "--name VALUE" (advancing *i) or "--name=VALUE". Returns true and
+ * sets *value when argv[*i] is that flag with a value; when the value is
+ * missing it prints an error and sets *value to NULL (check with !*value). */
+bool cli_opt(int argc, char **argv, int *i, const char *flag, const char **value);
+
+/* Strict number parsing: the whole string must be a number in range.
+ * On failure they print "tt <cmd>: <flag>: ..." and return -1; else 0. */
+int cli_int(const char *flag, const char *s, long lo, long hi, int *out);
+int cli_u64(const char *flag, const char *s, uint64_t *out);
+/* Finite float in [lo, hi] (use -INFINITY/INFINITY for open ends). */
+int cli_float(const char *flag, const char *s, double lo, double hi, float *out);
+
+/* Reads a whole file; on failure prints a message naming it (missing,
+ * directory, unreadable) and returns NULL. *len receives the size. */
+char *cli_read_file(const char *flag, const char *path, size_t *len);
+
+/* Writes a JSON-escaped copy of s (UTF-8) with quotes to f. */
+#include <stdio.h>
+void cli_json_string(FILE *f, const char *s);
+
+/* Subcommands (tools/cmd_*.c). argv[0] is "tt", argv[1] the subcommand. */
+int cmd_sample(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_tour(int argc, char **argv);
+int cmd_diversity(int argc, char **argv);
+
+#endif
