@@ -79,10 +79,11 @@ test: test-deps
 	$(MAKE) --no-print-directory check-build
 	TT_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
 test-sanitize: test-deps
-	$(MAKE) --no-print-directory BUILD=$(SANBUILD) OPT="-O1 -g" \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check-build
-	TT_BUILD=$(SANBUILD) TT_SANITIZE=1 \
+	$(MAKE) --no-print-directory BUILD=$(SANBUILD) OPT="-O1 -g" SAN="$(SAN_FLAGS)" check-build
+	TT_BUILD=$(SANBUILD) TT_SANITIZE=1 TT_SAN_FLAGS="$(SAN_FLAGS)" \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \

@@ -19,7 +19,11 @@ for t in "$@"; do
 done
 if [ -f exercises/Makefile ] || [ -d exercises ]; then
   log=$(mktemp)
-  make --no-print-directory exercises SOLUTIONS=1 BUILD="${TT_BUILD:-build}" >"$log" 2>&1
+  if [ -n "${TT_SAN_FLAGS:-}" ]; then
+    make --no-print-directory exercises SOLUTIONS=1 BUILD="${TT_BUILD:-build}" OPT="-O1 -g" SAN="$TT_SAN_FLAGS" >"$log" 2>&1
+  else
+    make --no-print-directory exercises SOLUTIONS=1 BUILD="${TT_BUILD:-build}" >"$log" 2>&1
+  fi
   rc=$?
   cat "$log"
   if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); broken+=("exercises"); fi
