@@ -53,10 +53,18 @@ tt_status tt_io_write_atomic(const char *path, const tt_io_chunk *chunks, size_t
             e = errno;
         }
     }
-    if (!bad && fflush(f) != 0) bad = 1, e = errno;
-    if (!bad && fsync(fileno(f)) != 0) bad = 1, e = errno;
-    if (fclose(f) != 0 && !bad) bad = 1, e = errno;
-    if (!bad && rename(tmp, path) != 0) bad = 1, e = errno;
+    if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+        bad = 1;
+        e = errno;
+    }
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
     if (bad) {
         unlink(tmp);
         free(tmp);

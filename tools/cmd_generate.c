@@ -1,8 +1,318 @@
-/* tt generate — placeholder until its issue lands; replaced by the real command. */
+/*
+ * tt generate — generate text from one or more prompts with a checkpoint.
+ *
+ *   tt generate --model FILE --prompt TEXT [--prompt TEXT]...
+ *               [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--greedy]
+ *               [--eos CHAR | --eos-id ID] [--pad-id ID] [--seed S] [--num-samples N]
+ *               [--no-cache] [--stream] [--json]
+ *
+ * Rows are prompt-major: prompt i, sample j is batch row i * N + j and draws
+ * from the random stream (seed, row). --json prints {"outputs": [{"prompt",
+ * "text", "generated", "tokens", "finish_reason", "n_generated"}],
+ * "tokens_per_s"}; tokens_per_s counts the tokens generated after the first
+ * step (which comes from the prompt pass) per second of decoding.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
+#include "tt/checkpoint.h"
+#include "tt/generate.h"
+#include "tt/tokenizer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: tt generate --model FILE --prompt TEXT [--prompt TEXT]... [options]\n"
+            "\n"
+            "  --model FILE          checkpoint (.safetensors) written by tt train\n"
+            "  --prompt TEXT         a prompt (repeat for a batch; lengths may differ)\n"
+            "  --max-new-tokens N    tokens to generate per row (default 50)\n"
+            "  --temperature T       >= 0; 0 means greedy (default 1.0)\n"
+            "  --top-k K             keep the K most probable tokens; 0 = off (default 0)\n"
+            "  --top-p P             nucleus mass in (0, 1]; 1 = off (default 1.0)\n"
+            "  --greedy              always take the most probable token\n"
+            "  --eos CHAR            stop a row at this character (kept in the output)\n"
+            "  --eos-id ID           stop a row at this token id\n"
+            "  --pad-id ID           fill finished rows with this id (needs an EOS)\n"
+            "  --seed S              random seed (default 42); row r uses stream (S, r)\n"
+            "  --num-samples N       independent continuations per prompt (default 1)\n"
+            "  --no-cache            recompute the whole context at every step\n"
+            "  --stream              print tokens as they are generated\n"
+            "  --json                print a JSON object (the stream, if any, goes to stderr)\n");
+}
+
+static volatile sig_atomic_t interrupted = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    const tt_tokenizer *tok;
+    bool stream;
+    FILE *out;
+    int B, last_row;
+    double t_first;
+    long decoded; /* tokens of steps >= 1 */
+} stream_ctx;
+
+static int on_token(void *user, int row, int token, int step) {
+    stream_ctx *s = user;
+    if (step == 0 && s->t_first == 0.0) s->t_first = now_s();
+    if (step > 0) s->decoded++;
+    if (s->stream) {
+        char buf[5];
+        if (s->B > 1 && row != s->last_row) fprintf(s->out, "%s[%d] ", s->last_row >= 0 ? "\n" : "", row);
+        s->last_row = row;
+        if (tt_tokenizer_token_utf8(s->tok, token, buf)) fputs(buf, s->out);
+        fflush(s->out);
+    }
+    return interrupted ? 1 : 0;
+}
+
+/* The id of a one-character string in the vocabulary; prints the error. */
+static int eos_char_id(const tt_tokenizer *tok, const char *s, int *id) {
+    uint32_t cp;
+    size_t n = strlen(s);
+    int k = n ? tt_utf8_decode(s, n, &cp) : 0;
+    if (!k || (size_t)k != n)
+        return cli_usage_error("--eos: expected exactly one character, got '%s'", s);
+    if (tt_tokenizer_id(tok, cp, id) != TT_OK)
+        return cli_usage_error("--eos: character '%s' is not in the model's vocabulary", s);
+    return 0;
+}
 
 int cmd_generate(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("this command is not built yet");
+    const char *model_path = NULL, *eos_char = NULL;
+    const char **prompts = calloc((size_t)argc, sizeof *prompts);
+    if (!prompts) return cli_fail("out of memory");
+    int n_prompts = 0, num_samples = 1, eos_id = TT_TOKEN_NONE, pad_id = TT_TOKEN_NONE;
+    bool greedy = false, no_cache = false, stream = false, json = false, have_eos_id = false;
+    tt_generator_config gc = tt_generator_config_default();
+    int rc = CLI_EXIT_OK;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
+            usage(stdout);
+            free(prompts);
+            return CLI_EXIT_OK;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) {
+            if (!v) goto usage_fail;
+            model_path = v;
+        } else if (cli_opt(argc, argv, &i, "--prompt", &v)) {
+            if (!v) goto usage_fail;
+            prompts[n_prompts++] = v;
+        } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
+            if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &gc.max_new_tokens)) goto usage_fail;
+        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
+            if (!v || cli_float("--temperature", v, 0.0, INFINITY, &gc.temperature)) goto usage_fail;
+        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
+            if (!v || cli_int("--top-k", v, 0, 1000000000, &gc.top_k)) goto usage_fail;
+        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
+            if (!v || cli_float("--top-p", v, 0.0, 1.0, &gc.top_p)) goto usage_fail;
+            if (!(gc.top_p > 0.0f)) {
+                cli_usage_error("--top-p: %s is out of range (0, 1]", v);
+                goto usage_fail;
+            }
+        } else if (cli_is_flag(argv[i], "--greedy")) {
+            greedy = true;
+        } else if (cli_opt(argc, argv, &i, "--eos", &v)) {
+            if (!v) goto usage_fail;
+            eos_char = v;
+        } else if (cli_opt(argc, argv, &i, "--eos-id", &v)) {
+            if (!v || cli_int("--eos-id", v, 0, 1000000000, &eos_id)) goto usage_fail;
+            have_eos_id = true;
+        } else if (cli_opt(argc, argv, &i, "--pad-id", &v)) {
+            if (!v || cli_int("--pad-id", v, 0, 1000000000, &pad_id)) goto usage_fail;
+        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
+            if (!v || cli_u64("--seed", v, &gc.seed)) goto usage_fail;
+        } else if (cli_opt(argc, argv, &i, "--num-samples", &v)) {
+            if (!v || cli_int("--num-samples", v, 1, 100000, &num_samples)) goto usage_fail;
+        } else if (cli_is_flag(argv[i], "--no-cache")) {
+            no_cache = true;
+        } else if (cli_is_flag(argv[i], "--stream")) {
+            stream = true;
+        } else if (cli_is_flag(argv[i], "--json")) {
+            json = true;
+        } else {
+            cli_unknown(argv[i]);
+            goto usage_fail;
+        }
+    }
+    if (!model_path) {
+        cli_usage_error("--model FILE is required (see 'tt generate --help')");
+        goto usage_fail;
+    }
+    if (n_prompts == 0) {
+        cli_usage_error("at least one --prompt TEXT is required (see 'tt generate --help')");
+        goto usage_fail;
+    }
+    if (eos_char && have_eos_id) {
+        cli_usage_error("--eos and --eos-id are exclusive; give one");
+        goto usage_fail;
+    }
+    if ((long)n_prompts * num_samples > 100000) {
+        cli_usage_error("%d prompts x %d samples is too many rows (at most 100000)", n_prompts,
+                        num_samples);
+        goto usage_fail;
+    }
+    for (int p = 0; p < n_prompts; p++)
+        if (!prompts[p][0]) {
+            cli_usage_error("--prompt %d is empty (a prompt needs at least one character)", p + 1);
+            goto usage_fail;
+        }
+
+    tt_error err;
+    tt_model *model = NULL;
+    tt_tokenizer *tok = NULL;
+    tt_generator *g = NULL;
+    int **ids = NULL, *lens = NULL;
+    const int **rows = NULL;
+    tt_generation *out = NULL;
+    const int B = n_prompts * num_samples;
+    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) {
+        rc = cli_fail("--model: %s", err.msg);
+        goto done;
+    }
+    if (!tok) {
+        rc = cli_fail("--model: '%s' has no vocabulary", model_path);
+        goto done;
+    }
+    if (eos_char) {
+        if (eos_char_id(tok, eos_char, &eos_id)) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+    }
+    gc.eos_token_id = eos_id;
+    gc.pad_token_id = pad_id;
+    if (greedy) gc.do_sample = false;
+    gc.use_cache = !no_cache;
+    const int V = tt_tokenizer_vocab_size(tok);
+    if (eos_id != TT_TOKEN_NONE && eos_id >= V) {
+        rc = cli_usage_error("--eos-id: %d is out of range for the model's vocabulary (%d tokens)",
+                             eos_id, V);
+        goto done;
+    }
+    if (pad_id != TT_TOKEN_NONE && pad_id >= V) {
+        rc = cli_usage_error("--pad-id: %d is out of range for the model's vocabulary (%d tokens)",
+                             pad_id, V);
+        goto done;
+    }
+    if (pad_id != TT_TOKEN_NONE && eos_id == TT_TOKEN_NONE) {
+        rc = cli_usage_error("--pad-id needs --eos or --eos-id (rows are padded after their EOS)");
+        goto done;
+    }
+    if (tt_generator_create(&g, model, &gc, &err) != TT_OK) {
+        rc = cli_report(&err);
+        goto done;
+    }
+    ids = calloc((size_t)n_prompts, sizeof *ids);
+    lens = calloc((size_t)B, sizeof *lens);
+    rows = calloc((size_t)B, sizeof *rows);
+    out = calloc((size_t)B, sizeof *out);
+    if (!ids || !lens || !rows || !out) {
+        rc = cli_fail("out of memory");
+        goto done;
+    }
+    for (int p = 0; p < n_prompts; p++) {
+        size_t n;
+        tt_status st = tt_tokenizer_encode(tok, prompts[p], strlen(prompts[p]), &ids[p], &n, &err);
+        if (st != TT_OK) {
+            rc = cli_usage_error("--prompt %d: %s", p + 1, err.msg);
+            goto done;
+        }
+        for (int s = 0; s < num_samples; s++) {
+            rows[p * num_samples + s] = ids[p];
+            lens[p * num_samples + s] = (int)n;
+        }
+    }
+
+    stream_ctx sc = {tok, stream, json ? stderr : stdout, B, -1, 0.0, 0};
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    tt_status st = tt_generator_generate(g, rows, lens, B, NULL, NULL, on_token, &sc, out, &err);
+    const double t_end = now_s();
+    signal(SIGINT, old);
+    if (stream) {
+        fputc('\n', sc.out);
+        fflush(sc.out);
+    }
+    if (st == TT_ERR_INTERRUPTED) {
+        rc = cli_fail("interrupted");
+        rc = CLI_EXIT_INTERRUPTED;
+        goto done;
+    }
+    if (st != TT_OK) {
+        rc = cli_report(&err);
+        goto done;
+    }
+    const double dt = sc.t_first > 0.0 ? t_end - sc.t_first : 0.0;
+    const double tps = dt > 0.0 ? (double)sc.decoded / dt : 0.0;
+
+    if (json) {
+        printf("{\"outputs\": [");
+        for (int r = 0; r < B; r++) {
+            char *text = NULL, *gen = NULL;
+            if (tt_tokenizer_decode(tok, out[r].tokens, (size_t)out[r].n_tokens, &text, &err) ||
+                tt_tokenizer_decode(tok, out[r].tokens + out[r].n_prompt,
+                                    (size_t)(out[r].n_tokens - out[r].n_prompt), &gen, &err)) {
+                free(text);
+                printf("]}\n");
+                rc = cli_fail("%s", err.msg);
+                goto done;
+            }
+            printf("%s\n  {\"prompt\": ", r ? "," : "");
+            cli_json_string(stdout, prompts[r / num_samples]);
+            printf(", \"text\": ");
+            cli_json_string(stdout, text);
+            printf(", \"generated\": ");
+            cli_json_string(stdout, gen);
+            printf(", \"tokens\": [");
+            for (int i = 0; i < out[r].n_tokens; i++) printf("%s%d", i ? ", " : "", out[r].tokens[i]);
+            printf("], \"finish_reason\": \"%s\", \"n_generated\": %d}",
+                   tt_finish_reason_str(out[r].finish), out[r].n_generated);
+            free(text);
+            free(gen);
+        }
+        printf("\n], \"tokens_per_s\": %.1f}\n", tps);
+    } else if (!stream) {
+        for (int r = 0; r < B; r++) {
+            char *text = NULL;
+            if (tt_tokenizer_decode(tok, out[r].tokens, (size_t)out[r].n_tokens, &text, &err)) {
+                rc = cli_fail("%s", err.msg);
+                goto done;
+            }
+            printf("%s%s\n", r ? "\n" : "", text);
+            free(text);
+        }
+    }
+    fflush(stdout);
+
+done:
+    if (out) tt_generations_free(out, B);
+    free(out);
+    if (ids)
+        for (int p = 0; p < n_prompts; p++) free(ids[p]);
+    free(ids);
+    free(lens);
+    free(rows);
+    tt_generator_free(g);
+    tt_tokenizer_free(tok);
+    tt_model_free(model);
+    free(prompts);
+    return rc;
+
+usage_fail:
+    free(prompts);
+    return CLI_EXIT_USAGE;
 }

@@ -1,8 +1,92 @@
-/* tt info — placeholder until its issue lands; replaced by the real command. */
+/* tt info — a checkpoint's config, parameter count and vocabulary. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "cli.h"
+#include "tt/checkpoint.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tt info --model FILE [--json]\n"
+               "\n"
+               "Shows the model config, the number of trainable parameters and the vocabulary of a\n"
+               "checkpoint (the whole file is validated). --json prints\n"
+               "{\"model\", \"format_version\", \"config\": {...}, \"parameters\", \"vocab_size\", \"vocab\": [...]}.\n");
+}
+
+/* the vocabulary as one string, for the plain output */
+static void print_vocab_plain(const tt_tokenizer *tok) {
+    int V = tt_tokenizer_vocab_size(tok);
+    char *s = malloc((size_t)V * 4 + 1);
+    if (!s) return;
+    size_t n = 0;
+    for (int i = 0; i < V; i++) {
+        char b[5];
+        int k = tt_tokenizer_token_utf8(tok, i, b);
+        for (int j = 0; j < k; j++) s[n++] = b[j];
+    }
+    s[n] = '\0';
+    cli_json_string(stdout, s);
+    free(s);
+}
 
 int cmd_info(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("this command is not built yet");
+    const char *model = NULL;
+    bool json = false;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else if (cli_is_flag(argv[i], "--json")) {
+            json = true;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) {
+            if (!v) return CLI_EXIT_USAGE;
+            model = v;
+        } else {
+            return cli_unknown(argv[i]);
+        }
+    }
+    if (!model) return cli_usage_error("--model FILE is required (see 'tt info --help')");
+    tt_error err;
+    tt_model *m = NULL;
+    tt_tokenizer *tok = NULL;
+    if (tt_checkpoint_load(model, &m, &tok, &err) != TT_OK) {
+        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT) return cli_usage_error("--model: %s", err.msg);
+        return cli_report(&err);
+    }
+    const tt_model_config *c = tt_model_get_config(m);
+    const char *pos = c->positional == TT_POS_LEARNED ? "learned" : "sinusoidal";
+    const int V = tt_tokenizer_vocab_size(tok);
+    if (json) {
+        printf("{\"model\":");
+        cli_json_string(stdout, model);
+        printf(",\"format\":\"%s\",\"format_version\":%d,\"config\":{\"vocab_size\":%d,\"d_model\":%d,"
+               "\"n_heads\":%d,\"n_layers\":%d,\"d_ff\":%d,\"max_len\":%d,\"dropout\":%.9g,"
+               "\"positional\":\"%s\",\"tie_weights\":%s},\"parameters\":%zu,\"vocab_size\":%d,\"vocab\":[",
+               TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION, c->vocab_size, c->d_model, c->n_heads,
+               c->n_layers, c->d_ff, c->max_len, (double)c->dropout, pos, c->tie_weights ? "true" : "false",
+               tt_model_num_params(m), V);
+        for (int i = 0; i < V; i++) {
+            char b[5];
+            tt_tokenizer_token_utf8(tok, i, b);
+            if (i) putchar(',');
+            if (b[0] == '\0') fputs("\"\\u0000\"", stdout);
+            else cli_json_string(stdout, b);
+        }
+        printf("]}\n");
+    } else {
+        printf("model:        %s (%s format %d)\n", model, TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION);
+        printf("config:       d_model %d, n_heads %d, n_layers %d, d_ff %d, max_len %d, dropout %g,\n"
+               "              positional %s, tie_weights %s\n",
+               c->d_model, c->n_heads, c->n_layers, c->d_ff, c->max_len, (double)c->dropout, pos,
+               c->tie_weights ? "true" : "false");
+        printf("parameters:   %zu\n", tt_model_num_params(m));
+        printf("vocab_size:   %d\n", V);
+        printf("vocab:        ");
+        print_vocab_plain(tok);
+        putchar('\n');
+    }
+    tt_model_free(m);
+    tt_tokenizer_free(tok);
+    return CLI_EXIT_OK;
 }

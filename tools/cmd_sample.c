@@ -1,8 +1,335 @@
-/* tt sample — placeholder until its issue lands; replaced by the real command. */
+/* tt sample — draw tokens from rows of logits with greedy, temperature, top-k,
+ * top-p or combined sampling, and show the distribution each draw came from. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "tt/sampling.h"
+
+enum { MAX_DRAWS = 10000000, MAX_SAMPLES_SHOWN = 1000, TABLE_MAX_ROWS = 40, TABLE_TOP = 20,
+       BAR_WIDTH = 20 };
+#define MAX_TOTAL_DRAWS 33554432.0 /* rows x draws kept in memory */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: tt sample --logits \"1.5,2.8,2.5,0.5,1.0,0.8,0.3,0.2\" [--logits \"...\"]...\n"
+            "                 [--logits-file F] [--labels \"the,cat,dog,...\"]\n"
+            "                 [--strategy greedy|temperature|top-k|top-p|combined]\n"
+            "                 [--temperature T] [--top-k K] [--top-p P] [--draws N] [--seed S]\n"
+            "                 [--json]\n"
+            "\n"
+            "Draws N tokens from each row of logits (one --logits per batch row, or one row\n"
+            "per line of F, values separated by commas or blanks; -inf masks a token) and\n"
+            "prints, per row, each token's original probability (softmax at T = 1), the\n"
+            "probability it was drawn with after temperature, top-k and top-p, and the counts.\n"
+            "\n"
+            "  --strategy S      default combined (temperature, then top-k, then top-p)\n"
+            "  --temperature T   finite, > 0 (default 1.0)\n"
+            "  --top-k K         keep the K most probable tokens; 0 = off (default 0)\n"
+            "  --top-p P         keep the smallest set reaching mass P, in (0, 1]; 1 = off (default 1.0)\n"
+            "  --draws N         draws per row, 1..%d (default 1)\n"
+            "  --seed S          row r uses the random stream (S, r) (default 42)\n"
+            "  --labels L        comma-separated token labels, one per logit (default: ids)\n"
+            "  --json            one JSON object: strategy, temperature, top_k, top_p, seed, draws,\n"
+            "                    rows[{probs, kept, entropy_bits, counts, samples}]\n",
+            MAX_DRAWS);
+}
+
+typedef struct {
+    float *values; /* [rows, V] */
+    int rows, V;
+} logits_buf;
+
+/* Appends parsed rows; errors are usage errors naming the flag. */
+static int add_rows(logits_buf *lb, const char *flag, const char *text, size_t len, bool one_row) {
+    float *v;
+    int rows, V;
+    tt_error err;
+    if (tt_logits_parse(text, len, &v, &rows, &V, &err) != TT_OK) {
+        if (err.code == TT_ERR_NOMEM) return cli_fail("%s: %s", flag, err.msg);
+        return cli_usage_error("%s: %s", flag, err.msg);
+    }
+    if (one_row && rows != 1) {
+        free(v);
+        return cli_usage_error("%s: expected one row of logits, got %d lines", flag, rows);
+    }
+    if (lb->rows > 0 && V != lb->V) {
+        free(v);
+        return cli_usage_error("%s: row %d has %d logits, expected %d like row 0", flag, lb->rows,
+                               V, lb->V);
+    }
+    size_t old = (size_t)lb->rows * (size_t)V, add = (size_t)rows * (size_t)V;
+    float *nb = realloc(lb->values, (old + add) * sizeof *nb);
+    if (!nb) {
+        free(v);
+        return cli_fail("%s: out of memory", flag);
+    }
+    memcpy(nb + old, v, add * sizeof *nb);
+    free(v);
+    lb->values = nb;
+    lb->rows += rows;
+    lb->V = V;
+    return CLI_EXIT_OK;
+}
+
+/* Splits "a,b,c" into n labels (pointers into a malloc'ed copy *store). */
+static int split_labels(const char *s, char **store, char ***labels, int *n) {
+    *store = strdup(s);
+    if (!*store) return cli_fail("--labels: out of memory");
+    int count = 1;
+    for (const char *p = s; *p; p++) count += *p == ',';
+    *labels = malloc((size_t)count * sizeof **labels);
+    if (!*labels) return cli_fail("--labels: out of memory");
+    char *p = *store;
+    for (int i = 0; i < count; i++) {
+        (*labels)[i] = p;
+        char *c = strchr(p, ',');
+        if (c) *c = '\0';
+        if (!*p) return cli_usage_error("--labels: label %d is empty", i + 1);
+        p = c ? c + 1 : p + strlen(p);
+    }
+    *n = count;
+    return CLI_EXIT_OK;
+}
+
+static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, int B, int V,
+                       char **labels, const float *probs, const int *kept, const int *n_kept,
+                       const double *entropy, const int *counts, const int *samples) {
+    printf("{\"strategy\": \"%s\", \"temperature\": %.9g, \"top_k\": %d, \"top_p\": %.9g, "
+           "\"seed\": %llu, \"draws\": %d",
+           tt_strategy_name(p->strategy), (double)p->temperature, p->top_k, (double)p->top_p,
+           (unsigned long long)seed, draws);
+    if (labels) {
+        printf(", \"labels\": [");
+        for (int i = 0; i < V; i++) {
+            if (i) printf(", ");
+            cli_json_string(stdout, labels[i]);
+        }
+        printf("]");
+    }
+    printf(", \"rows\": [");
+    for (int r = 0; r < B; r++) {
+        const size_t o = (size_t)r * (size_t)V;
+        printf("%s\n  {\"probs\": [", r ? "," : "");
+        for (int i = 0; i < V; i++) printf("%s%.9g", i ? ", " : "", (double)probs[o + i]);
+        printf("], \"kept\": [");
+        for (int i = 0; i < n_kept[r]; i++) printf("%s%d", i ? ", " : "", kept[o + i]);
+        printf("], \"n_kept\": %d, \"entropy_bits\": %.17g, \"entropy_nats\": %.17g, \"counts\": [",
+               n_kept[r], entropy[r] / log(2.0), entropy[r]);
+        for (int i = 0; i < V; i++) printf("%s%d", i ? ", " : "", counts[o + i]);
+        printf("], \"samples\": [");
+        int shown = draws < MAX_SAMPLES_SHOWN ? draws : MAX_SAMPLES_SHOWN;
+        for (int d = 0; d < shown; d++)
+            printf("%s%d", d ? ", " : "", samples[(size_t)r * (size_t)draws + (size_t)d]);
+        printf("]}");
+    }
+    printf("\n]}\n");
+}
+
+static void print_param(const tt_sampling_params *p, uint64_t seed, int draws) {
+    printf("strategy %s", tt_strategy_name(p->strategy));
+    if (p->strategy != TT_STRATEGY_GREEDY) printf(", temperature %g", (double)p->temperature);
+    if (p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED) {
+        if (p->top_k > 0) printf(", top-k %d", p->top_k);
+        else printf(", top-k off");
+    }
+    if (p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) {
+        if (p->top_p < 1.0f) printf(", top-p %g", (double)p->top_p);
+        else printf(", top-p off");
+    }
+    printf("; %d draw%s per row, seed %llu\n", draws, draws == 1 ? "" : "s",
+           (unsigned long long)seed);
+}
+
+static void print_table(int r, int V, char **labels, const float *orig, const float *probs,
+                        const int *kept, int n_kept, double entropy, const int *counts) {
+    printf("\nrow %d: kept %d of %d tokens, entropy %.4f bits\n", r, n_kept, V,
+           entropy / log(2.0));
+    int width = 5;
+    char idbuf[16];
+    for (int i = 0; i < V && i < 100000; i++) {
+        int len = labels ? (int)strlen(labels[i]) : snprintf(idbuf, sizeof idbuf, "%d", i);
+        if (len > width) width = len;
+    }
+    if (width > 24) width = 24;
+    int maxc = 0;
+    for (int i = 0; i < V; i++)
+        if (counts[i] > maxc) maxc = counts[i];
+    /* small vocabularies: every token in id order; large: the most probable kept */
+    bool all = V <= TABLE_MAX_ROWS;
+    int shown = all ? V : (n_kept < TABLE_TOP ? n_kept : TABLE_TOP);
+    printf("  %-*s  %9s  %11s  %8s\n", width, "token", "p(orig)", "p(filtered)", "count");
+    for (int j = 0; j < shown; j++) {
+        int i = all ? j : kept[j];
+        const char *name = labels ? labels[i] : (snprintf(idbuf, sizeof idbuf, "%d", i), idbuf);
+        char bar[BAR_WIDTH + 1];
+        int nb = maxc ? (int)((long long)counts[i] * BAR_WIDTH / maxc) : 0;
+        if (counts[i] > 0 && nb == 0) nb = 1;
+        memset(bar, '#', (size_t)nb);
+        bar[nb] = '\0';
+        printf("  %-*.*s  %9.4f  %11.4f  %8d%s%s\n", width, width, name, (double)orig[i],
+               (double)probs[i], counts[i], nb ? "  " : "", bar);
+    }
+    if (!all) {
+        long long rest = 0;
+        for (int i = 0; i < V; i++) rest += counts[i];
+        for (int j = 0; j < shown; j++) rest -= counts[kept[j]];
+        printf("  ... %d more tokens (%lld draws among them); --json lists every token\n",
+               V - shown, rest);
+    }
+}
 
 int cmd_sample(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("this command is not built yet");
+    tt_sampling_params p = tt_sampling_params_default();
+    uint64_t seed = 42;
+    int draws = 1, rc = CLI_EXIT_OK;
+    bool json = false, k_given = false;
+    const char *labels_arg = NULL;
+    logits_buf lb = {NULL, 0, 0};
+    char *label_store = NULL, **labels = NULL;
+    float *probs = NULL, *orig = NULL;
+    int *kept = NULL, *counts = NULL, *samples = NULL, *n_kept = NULL;
+    double *entropy = NULL;
+    tt_sampler *s = NULL;
+    tt_error err;
+
+    for (int i = 2; i < argc && rc == CLI_EXIT_OK; i++) {
+        const char *v;
+        if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
+            usage(stdout);
+            free(lb.values);
+            return CLI_EXIT_OK;
+        } else if (cli_is_flag(argv[i], "--json")) {
+            json = true;
+        } else if (cli_opt(argc, argv, &i, "--logits-file", &v)) {
+            if (!v) rc = CLI_EXIT_USAGE;
+            else {
+                size_t len;
+                char *text = cli_read_file("--logits-file", v, &len);
+                if (!text) rc = CLI_EXIT_USAGE;
+                else rc = add_rows(&lb, "--logits-file", text, len, false);
+                free(text);
+            }
+        } else if (cli_opt(argc, argv, &i, "--logits", &v)) {
+            rc = v ? add_rows(&lb, "--logits", v, strlen(v), true) : CLI_EXIT_USAGE;
+        } else if (cli_opt(argc, argv, &i, "--labels", &v)) {
+            if (!v) rc = CLI_EXIT_USAGE;
+            else labels_arg = v;
+        } else if (cli_opt(argc, argv, &i, "--strategy", &v)) {
+            if (!v) rc = CLI_EXIT_USAGE;
+            else if (tt_strategy_parse(v, &p.strategy, &err) != TT_OK)
+                rc = cli_usage_error("--strategy: %s", err.msg);
+        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
+            if (!v || cli_float("--temperature", v, -INFINITY, INFINITY, &p.temperature))
+                rc = CLI_EXIT_USAGE;
+            else if (!(p.temperature > 0.0f))
+                rc = cli_usage_error("--temperature: must be > 0, got %s", v);
+        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
+            if (!v || cli_int("--top-k", v, 0, INT_MAX, &p.top_k)) rc = CLI_EXIT_USAGE;
+            k_given = true;
+        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
+            if (!v || cli_float("--top-p", v, -INFINITY, INFINITY, &p.top_p)) rc = CLI_EXIT_USAGE;
+            else if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+                rc = cli_usage_error("--top-p: must be in (0, 1], got %s", v);
+        } else if (cli_opt(argc, argv, &i, "--draws", &v)) {
+            if (!v || cli_int("--draws", v, 1, MAX_DRAWS, &draws)) rc = CLI_EXIT_USAGE;
+        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
+            if (!v || cli_u64("--seed", v, &seed)) rc = CLI_EXIT_USAGE;
+        } else {
+            rc = cli_unknown(argv[i]);
+        }
+    }
+    if (rc != CLI_EXIT_OK) goto done;
+    if (lb.rows == 0) {
+        rc = cli_usage_error("no logits: give --logits \"v1,v2,...\" or --logits-file F");
+        goto done;
+    }
+    if (p.strategy == TT_STRATEGY_TOP_K && p.top_k < 1) {
+        rc = cli_usage_error(k_given ? "--top-k: strategy top-k needs K >= 1, got %d"
+                                     : "--top-k: strategy top-k needs K >= 1 (the default %d is off)",
+                             p.top_k);
+        goto done;
+    }
+    if (tt_sampling_params_validate(&p, &err) != TT_OK) {
+        rc = cli_report(&err);
+        goto done;
+    }
+    const int B = lb.rows, V = lb.V;
+    int n_labels = 0;
+    if (labels_arg) {
+        rc = split_labels(labels_arg, &label_store, &labels, &n_labels);
+        if (rc != CLI_EXIT_OK) goto done;
+        if (n_labels != V) {
+            rc = cli_usage_error("--labels: %d labels for %d logits per row", n_labels, V);
+            goto done;
+        }
+    }
+    if ((double)B * (double)draws > MAX_TOTAL_DRAWS) {
+        rc = cli_usage_error("--draws: %d draws x %d rows is more than %.0f", draws, B,
+                             MAX_TOTAL_DRAWS);
+        goto done;
+    }
+    const size_t BV = (size_t)B * (size_t)V;
+    probs = malloc(BV * sizeof *probs);
+    orig = malloc((size_t)V * sizeof *orig);
+    kept = malloc(BV * sizeof *kept);
+    counts = calloc(BV, sizeof *counts);
+    samples = malloc((size_t)B * (size_t)draws * sizeof *samples);
+    n_kept = malloc((size_t)B * sizeof *n_kept);
+    entropy = malloc((size_t)B * sizeof *entropy);
+    if (!probs || !orig || !kept || !counts || !samples || !n_kept || !entropy) {
+        rc = cli_fail("out of memory for %d rows of %d logits", B, V);
+        goto done;
+    }
+    if (tt_sampler_create(&s, V, &err) != TT_OK) {
+        rc = cli_report(&err);
+        goto done;
+    }
+    for (int r = 0; r < B; r++) {
+        const size_t o = (size_t)r * (size_t)V;
+        if (tt_sampler_filter(s, &p, lb.values + o, probs + o, kept + o, &n_kept[r], &entropy[r],
+                              &err) != TT_OK) {
+            rc = cli_usage_error("row %d: %s", r, err.msg);
+            goto done;
+        }
+    }
+    if (tt_sample_batch(&p, lb.values, B, V, draws, seed, samples, &err) != TT_OK) {
+        rc = cli_report(&err);
+        goto done;
+    }
+    for (int r = 0; r < B; r++)
+        for (int d = 0; d < draws; d++)
+            counts[(size_t)r * (size_t)V + (size_t)samples[(size_t)r * (size_t)draws + (size_t)d]]++;
+
+    if (json) {
+        print_json(&p, seed, draws, B, V, labels, probs, kept, n_kept, entropy, counts, samples);
+    } else {
+        print_param(&p, seed, draws);
+        for (int r = 0; r < B; r++) {
+            const size_t o = (size_t)r * (size_t)V;
+            if (tt_softmax(lb.values + o, V, 1.0f, orig, &err) != TT_OK) {
+                rc = cli_report(&err); /* unreachable: the row was validated */
+                goto done;
+            }
+            print_table(r, V, labels, orig, probs + o, kept + o, n_kept[r], entropy[r], counts + o);
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) rc = cli_fail("cannot write the output");
+
+done:
+    tt_sampler_free(s);
+    free(lb.values);
+    free(label_store);
+    free(labels);
+    free(probs);
+    free(orig);
+    free(kept);
+    free(counts);
+    free(samples);
+    free(n_kept);
+    free(entropy);
+    return rc;
 }

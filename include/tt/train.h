@@ -103,6 +103,11 @@ tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *m
 /* Learning rate at 0-based step s for this config (what tt_train uses). */
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
 
+/* The path of a file beside a checkpoint: out_path without its
+ * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
+ * malloc'ed (caller frees); NULL when out of memory. */
+char *tt_train_sibling_path(const char *out_path, const char *suffix);
+
 #ifdef __cplusplus
 }
 #endif

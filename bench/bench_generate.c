@@ -1,0 +1,138 @@
+/*
+ * Generation throughput: the tiny preset (V 65, random weights), batch 1 and
+ * batch 8, 200 new tokens from an 8-token prompt, with and without the KV
+ * cache; then PyTorch (bench/torch_generate.py) when /usr/bin/python3 has torch.
+ *
+ *   build/bench/bench_generate [--reps N] [--no-torch] [--new N]
+ *
+ * Each variant is first checked against the no-cache path (identical tokens),
+ * then timed; tokens/s counts the generated tokens of all rows over the whole
+ * generate call (prompt pass included; it is 8 tokens). Sampling: temperature
+ * 1, no top-k/top-p (the notebook's defaults).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tt/generate.h"
+#include "tt/model.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs one generate call; *secs wall time, *cpu process CPU time (robust to
+ * a shared machine: time spent descheduled does not count). */
+static int run(tt_generator *g, int B, int n_new, bool cache, tt_generation *out, double *secs,
+               double *cpu) {
+    static int prompt[8] = {18, 47, 56, 57, 58, 1, 15, 47};
+    const int *ps[8];
+    int lens[8];
+    for (int r = 0; r < B; r++) {
+        ps[r] = prompt;
+        lens[r] = 8;
+    }
+    tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_MAX_NEW_TOKENS, tt_generator_config_default()};
+    o.values.use_cache = cache;
+    o.values.max_new_tokens = n_new;
+    tt_error e;
+    double t0 = now_s(), c0 = cpu_s();
+    tt_status st = tt_generator_generate(g, ps, lens, B, &o, NULL, NULL, NULL, out, &e);
+    *secs = now_s() - t0;
+    *cpu = cpu_s() - c0;
+    if (st) {
+        fprintf(stderr, "bench_generate: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int reps = 5, n_new = 200;
+    bool torch = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--new") && i + 1 < argc) n_new = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-torch")) torch = false;
+        else {
+            fprintf(stderr, "usage: bench_generate [--reps N] [--new N] [--no-torch]\n");
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    tt_model_config cfg;
+    tt_error e;
+    tt_model *m;
+    tt_generator *g;
+    if (tt_model_config_preset("tiny", 65, &cfg, &e) || tt_model_create(&m, &cfg, 1337, &e) ||
+        tt_generator_create(&g, m, NULL, &e)) {
+        fprintf(stderr, "bench_generate: %s\n", e.msg);
+        return 1;
+    }
+    printf("tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), %d new tokens, 8-token prompt\n",
+           cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len, n_new);
+    printf("%-26s %6s %10s %12s %16s\n", "variant", "batch", "ms/call", "tokens/s",
+           "tokens/CPU-s");
+    const int batches[2] = {1, 8};
+    for (int bi = 0; bi < 2; bi++) {
+        const int B = batches[bi];
+        tt_generation ref[8], out[8];
+        double t_nc, c_nc, t, c;
+        /* verify: cache == no-cache */
+        if (run(g, B, n_new, false, ref, &t_nc, &c_nc) || run(g, B, n_new, true, out, &t, &c))
+            return 1;
+        for (int r = 0; r < B; r++) {
+            if (ref[r].n_tokens != out[r].n_tokens ||
+                memcmp(ref[r].tokens, out[r].tokens, (size_t)ref[r].n_tokens * sizeof(int))) {
+                fprintf(stderr, "bench_generate: cache and no-cache differ at batch %d row %d\n", B, r);
+                return 1;
+            }
+        }
+        tt_generations_free(out, B);
+        tt_generations_free(ref, B);
+        double *ts = malloc((size_t)reps * sizeof(double)), *cs = malloc((size_t)reps * sizeof(double));
+        for (int k = 0; k < reps; k++) {
+            if (run(g, B, n_new, true, out, &ts[k], &cs[k])) return 1;
+            tt_generations_free(out, B);
+        }
+        qsort(ts, (size_t)reps, sizeof(double), cmp_d);
+        qsort(cs, (size_t)reps, sizeof(double), cmp_d);
+        const double n_tok = (double)B * n_new;
+        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, KV cache (median)", B, 1e3 * ts[reps / 2],
+               n_tok / ts[reps / 2], n_tok / cs[reps / 2]);
+        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, KV cache (best)", B, 1e3 * ts[0],
+               n_tok / ts[0], n_tok / cs[0]);
+        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, no cache (recompute)", B, 1e3 * t_nc,
+               n_tok / t_nc, n_tok / c_nc);
+        free(ts);
+        free(cs);
+        fflush(stdout);
+    }
+    tt_generator_free(g);
+    tt_model_free(m);
+    if (torch) {
+        if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0) {
+            char cmd[256];
+            snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/torch_generate.py --new %d", n_new);
+            fflush(stdout);
+            if (system(cmd) != 0) fprintf(stderr, "bench_generate: torch_generate.py failed\n");
+        } else {
+            printf("(PyTorch not available under /usr/bin/python3: skipped)\n");
+        }
+    }
+    return 0;
+}

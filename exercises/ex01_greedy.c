@@ -1,0 +1,19 @@
+/*
+ * Exercise 01 — greedy sampling (Easy)
+ *
+ * Task:  for each row of logits, return the id of the largest logit.
+ * Shapes: logits [B, V] row-major (row b starts at logits + b * V); out [B].
+ * Rules: ties go to the LOWEST id; B < 1, V < 1 or a NULL pointer is TT_ERR_ARG.
+ * Hint:  softmax never changes which logit is largest, so you need no
+ *        probabilities and no random numbers. Compare with '>' (not '>=') to
+ *        keep the first maximum.
+ * Check: make exercises EX=1
+ */
+#include "exercises.h"
+
+tt_status ex01_greedy(const float *logits, int B, int V, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)out;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

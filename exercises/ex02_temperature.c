@@ -1,0 +1,33 @@
+/*
+ * Exercise 02 — temperature sampling (Easy)
+ *
+ * Task 1: ex02_sample_from_probs — draw one id from probs [V] using ONE
+ *         uniform number u = tt_rng_uniform(rng) in [0, 1).
+ * Task 2: ex02_temperature_sample — for each row b of logits [B, V], draw
+ *         out[b] from softmax(logits[b] / temperature).
+ * Rules: temperature must be finite and > 0 (else TT_ERR_ARG); a probability
+ *        that is negative or NaN, or probs summing to 0, is TT_ERR_ARG; a
+ *        token of probability 0 (a -inf logit) is never drawn.
+ * Hint:  inverse transform sampling: walk the ids adding up probabilities and
+ *        return the first id whose running sum exceeds u * total. For the
+ *        softmax, subtract the largest logit before exp() (exp(1000) is inf
+ *        in float; softmax(z - c) = softmax(z)). Sum in double.
+ *        Later exercises reuse ex02_sample_from_probs.
+ * Check: make exercises EX=2
+ */
+#include "exercises.h"
+
+tt_status ex02_sample_from_probs(const float *probs, int V, tt_rng *rng, int *token)
+{
+    (void)probs, (void)V, (void)rng, (void)token;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}
+
+tt_status ex02_temperature_sample(const float *logits, int B, int V, float temperature,
+                                  tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)temperature, (void)rng, (void)out;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

@@ -1,0 +1,20 @@
+/*
+ * Exercise 03 — greedy against temperature (Easy)
+ *
+ * Task:  draw n_samples tokens from one row of logits [V] with each of four
+ *        strategies, in this order (EX03_STRATEGY_NAMES): greedy, temperature
+ *        0.5, temperature 1.0, temperature 2.0.
+ * Shapes: logits [V]; samples [4, n_samples] — row s holds strategy s.
+ * Rules: V < 1 or n_samples < 1 is TT_ERR_ARG.
+ * Hint:  call your ex01_greedy and ex02_temperature_sample with B = 1. Then
+ *        look at the rows: greedy never varies; the others vary more as T grows.
+ * Check: make exercises EX=3
+ */
+#include "exercises.h"
+
+tt_status ex03_compare(const float *logits, int V, int n_samples, tt_rng *rng, int *samples)
+{
+    (void)logits, (void)V, (void)n_samples, (void)rng, (void)samples;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

@@ -1,0 +1,32 @@
+/*
+ * Exercise 05 — top-k sampling (Medium)
+ *
+ * Task 1: ex05_top_k_filter — probs [V] = softmax(logits / temperature) kept
+ *         only on the k most probable tokens, renormalised to sum to 1, and 0
+ *         on every other token.
+ * Task 2: ex05_top_k_sample — for each row of logits [B, V], draw out[b]
+ *         from that filtered distribution.
+ * Rules: exactly k tokens are kept; on equal logits at the cut, the LOWER id
+ *        is kept; k >= V keeps everything; k < 1 or a temperature that is not
+ *        finite and > 0 is TT_ERR_ARG.
+ * Hint:  sort (probability, id) pairs with qsort — most probable first, then
+ *        lower id — and keep the first k. Draw with your ex02_sample_from_probs.
+ *        k = 1 must behave exactly like greedy.
+ * Check: make exercises EX=5
+ */
+#include "exercises.h"
+
+tt_status ex05_top_k_filter(const float *logits, int V, int k, float temperature, float *probs)
+{
+    (void)logits, (void)V, (void)k, (void)temperature, (void)probs;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}
+
+tt_status ex05_top_k_sample(const float *logits, int B, int V, int k, float temperature,
+                            tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)k, (void)temperature, (void)rng, (void)out;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

@@ -1,0 +1,34 @@
+/*
+ * Exercise 06 — top-p (nucleus) sampling (Medium)
+ *
+ * Task 1: ex06_top_p_filter — probs [V]: softmax(logits / temperature), then
+ *         keep the SMALLEST set of most probable tokens whose cumulative
+ *         probability reaches p, renormalised; 0 elsewhere.
+ * Task 2: ex06_top_p_sample — for each row of logits [B, V], draw out[b]
+ *         from that filtered distribution.
+ * Rules (our documented rule, docs/sampling.md): walk the tokens from most to
+ *        least probable (ties: lower id first), adding probabilities; stop at
+ *        the first token where the sum is >= p — that crossing token is KEPT.
+ *        At least one token is kept; p = 1 keeps every token of non-zero
+ *        probability. p outside (0, 1] or a bad temperature is TT_ERR_ARG.
+ *        Example: probs [0.5, 0.3, 0.2], p = 0.6 keeps {0, 1} -> [0.625, 0.375, 0].
+ * Hint:  same sort as exercise 05, then a running sum. Apply the
+ *        temperature FIRST: it changes which tokens make up the nucleus.
+ * Check: make exercises EX=6
+ */
+#include "exercises.h"
+
+tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperature, float *probs)
+{
+    (void)logits, (void)V, (void)p, (void)temperature, (void)probs;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}
+
+tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float temperature,
+                            tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)p, (void)temperature, (void)rng, (void)out;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

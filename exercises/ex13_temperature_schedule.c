@@ -1,0 +1,40 @@
+/*
+ * Exercise 13 — temperature schedules (Very Hard)
+ *
+ * Task 1: ex13_temperature_at — the temperature at step (0-based) of
+ *         max_new_tokens steps, with progress = step / max(max_new_tokens - 1, 1):
+ *           "linear"       start + (end - start) * progress
+ *           "exponential"  start * (end / start) ^ progress
+ *           "cosine"       end + (start - end) * (1 + cos(pi * progress)) / 2
+ *         so step 0 is at start_temp and the last step exactly at end_temp.
+ * Task 2: ex13_generate — the loop of exercise 10 (one tt_model_forward per
+ *         step on [B, T + step], last position's logits), without EOS; each
+ *         row, in order, draws with tt_sampler_sample, TT_STRATEGY_TEMPERATURE
+ *         at ex13_temperature_at(step), from rng.
+ * Shapes: prompts [B, T]; out [B, T + max_new_tokens].
+ * Rules: an unknown schedule name, step outside [0, max_new_tokens), a
+ *        temperature not finite and > 0, or T + max_new_tokens > max_len is
+ *        TT_ERR_ARG.
+ * Hint:  from 2.0 to 0.5, halfway is 1.25 (linear, cosine) or 1.0 (exponential).
+ * Check: make exercises EX=13
+ */
+#include "exercises.h"
+
+tt_status ex13_temperature_at(const char *schedule, int step, int max_new_tokens,
+                              float start_temp, float end_temp, float *temperature)
+{
+    (void)schedule, (void)step, (void)max_new_tokens, (void)start_temp, (void)end_temp,
+        (void)temperature;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}
+
+tt_status ex13_generate(tt_model *model, const int *prompts, int B, int T, int max_new_tokens,
+                        float start_temp, float end_temp, const char *schedule, tt_rng *rng,
+                        int *out)
+{
+    (void)model, (void)prompts, (void)B, (void)T, (void)max_new_tokens, (void)start_temp,
+        (void)end_temp, (void)schedule, (void)rng, (void)out;
+    /* TODO: your code here */
+    return TT_ERR_NOT_IMPLEMENTED;
+}

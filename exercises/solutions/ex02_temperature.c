@@ -1,0 +1,98 @@
+/*
+ * Exercise 02 — temperature sampling: reference solution.
+ *
+ * Temperature T rescales the logits before the softmax: p = softmax(z / T).
+ * T < 1 sharpens the distribution (the top token gets even more of the mass),
+ * T > 1 flattens it toward uniform, T -> 0 approaches greedy. T <= 0 has no
+ * meaning (division by zero, or a reversed ranking), so it is an error.
+ *
+ * Drawing from a distribution with one uniform number u in [0, 1) is
+ * "inverse transform sampling": walk the ids, adding up probabilities, and
+ * stop at the first id whose running sum passes u. Each id is chosen with
+ * exactly its probability, because it owns an interval of [0, 1) as long as
+ * its probability.
+ *
+ * Shapes: probs [V]; logits [B, V]; out [B].
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "exercises.h"
+
+tt_status ex02_sample_from_probs(const float *probs, int V, tt_rng *rng, int *token)
+{
+    if (!probs || !rng || !token || V < 1)
+        return TT_ERR_ARG;
+
+    /* Sum in double: summing many small floats in float loses precision. We
+     * also do not assume the sum is exactly 1 (it rarely is after rounding):
+     * scaling u by the sum makes the draw correct either way. */
+    double total = 0.0;
+    for (int v = 0; v < V; v++) {
+        if (!(probs[v] >= 0.0f)) /* also catches NaN: NaN >= 0 is false */
+            return TT_ERR_ARG;
+        total += probs[v];
+    }
+    if (!(total > 0.0) || !isfinite(total))
+        return TT_ERR_ARG;
+
+    double target = tt_rng_uniform(rng) * total; /* in [0, total) */
+    double cum = 0.0;
+    int last_nonzero = -1;
+    for (int v = 0; v < V; v++) {
+        if (probs[v] <= 0.0f)
+            continue; /* a zero-probability token owns an empty interval */
+        cum += probs[v];
+        last_nonzero = v;
+        if (target < cum) {
+            *token = v;
+            return TT_OK;
+        }
+    }
+    /* Rounding can leave target a hair above the final running sum; the
+     * last token of non-zero probability owns that end of the interval. */
+    *token = last_nonzero;
+    return TT_OK;
+}
+
+tt_status ex02_temperature_sample(const float *logits, int B, int V, float temperature,
+                                  tt_rng *rng, int *out)
+{
+    if (!logits || !rng || !out || B < 1 || V < 1)
+        return TT_ERR_ARG;
+    if (!isfinite(temperature) || temperature <= 0.0f)
+        return TT_ERR_ARG;
+
+    float *probs = malloc((size_t)V * sizeof *probs); /* [V] scratch */
+    if (!probs)
+        return TT_ERR_NOMEM;
+
+    tt_status st = TT_OK;
+    for (int b = 0; b < B && st == TT_OK; b++) {
+        const float *row = logits + (size_t)b * (size_t)V;
+        /* Numerically stable softmax: subtract the largest scaled logit
+         * first, so exp() never overflows (exp(1000) is inf in float) and
+         * the largest term is exp(0) = 1. The result is unchanged, because
+         * softmax(z) = softmax(z - c) for any constant c. */
+        float maxv = -INFINITY;
+        for (int v = 0; v < V; v++)
+            if (row[v] > maxv)
+                maxv = row[v];
+        if (maxv == -INFINITY) { /* every token masked: nothing to draw */
+            st = TT_ERR_ARG;
+            break;
+        }
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) {
+            /* exp(-inf) = 0: a masked token gets probability 0. */
+            double e = exp(((double)row[v] - maxv) / temperature);
+            probs[v] = (float)e;
+            sum += e;
+        }
+        for (int v = 0; v < V; v++)
+            probs[v] = (float)(probs[v] / sum);
+        st = ex02_sample_from_probs(probs, V, rng, &out[b]);
+    }
+    free(probs);
+    return st;
+}

@@ -1,0 +1,98 @@
+/*
+ * Exercise 05 — top-k sampling: reference solution.
+ *
+ * Plain temperature sampling can pick a very unlikely token: each one is
+ * rare, but a vocabulary has many, and together the tail holds real mass.
+ * Top-k cuts the tail: keep only the k most probable tokens, renormalise,
+ * and draw. k = 1 is greedy; k >= V is plain temperature sampling.
+ *
+ * Order of operations: temperature first, then the cut. (For top-k alone the
+ * order does not matter, since dividing by T keeps the ranking; for top-p it
+ * does, see exercise 06.)
+ *
+ * Shapes: logits [V] or [B, V]; probs [V]; out [B].
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "exercises.h"
+
+/* One candidate token: its probability and id. Sorting these (instead of the
+ * probabilities alone) keeps track of which id each probability belongs to. */
+typedef struct {
+    double p;
+    int id;
+} candidate;
+
+/* Most probable first; on equal probability the lower id first, so that the
+ * result never depends on how qsort happens to order equal elements. */
+static int by_prob_desc(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+tt_status ex05_top_k_filter(const float *logits, int V, int k, float temperature, float *probs)
+{
+    if (!logits || !probs || V < 1 || k < 1)
+        return TT_ERR_ARG;
+    if (!isfinite(temperature) || temperature <= 0.0f)
+        return TT_ERR_ARG;
+
+    float maxv = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        if (isnan(logits[v]) || logits[v] == INFINITY)
+            return TT_ERR_ARG;
+        if (logits[v] > maxv)
+            maxv = logits[v];
+    }
+    if (maxv == -INFINITY)
+        return TT_ERR_ARG;
+
+    candidate *c = malloc((size_t)V * sizeof *c); /* [V] */
+    if (!c)
+        return TT_ERR_NOMEM;
+    /* softmax(z / T), unnormalised: the normalising constant cancels when we
+     * renormalise over the kept tokens below, so we never need it. */
+    for (int v = 0; v < V; v++) {
+        c[v].p = exp(((double)logits[v] - maxv) / temperature);
+        c[v].id = v;
+    }
+    /* A full sort is O(V log V); a real sampler would use a partial sort or a
+     * selection algorithm (O(V)), but the full sort is easiest to read. */
+    qsort(c, (size_t)V, sizeof *c, by_prob_desc);
+
+    int keep = k < V ? k : V;
+    double kept_mass = 0.0;
+    for (int i = 0; i < keep; i++)
+        kept_mass += c[i].p;
+
+    for (int v = 0; v < V; v++)
+        probs[v] = 0.0f;
+    for (int i = 0; i < keep; i++)
+        probs[c[i].id] = (float)(c[i].p / kept_mass); /* renormalise: sums to 1 */
+    free(c);
+    return TT_OK;
+}
+
+tt_status ex05_top_k_sample(const float *logits, int B, int V, int k, float temperature,
+                            tt_rng *rng, int *out)
+{
+    if (!logits || !rng || !out || B < 1 || V < 1)
+        return TT_ERR_ARG;
+    float *probs = malloc((size_t)V * sizeof *probs); /* [V] */
+    if (!probs)
+        return TT_ERR_NOMEM;
+    tt_status st = TT_OK;
+    /* Filter, then draw: the same two steps as tt_sampler_filter and
+     * tt_sampler_sample in the library. The draw is exercise 02's. */
+    for (int b = 0; b < B && st == TT_OK; b++) {
+        st = ex05_top_k_filter(logits + (size_t)b * (size_t)V, V, k, temperature, probs);
+        if (st == TT_OK)
+            st = ex02_sample_from_probs(probs, V, rng, &out[b]);
+    }
+    free(probs);
+    return st;
+}

@@ -1,0 +1,111 @@
+/*
+ * Exercise 06 — top-p (nucleus) sampling: reference solution.
+ *
+ * Top-k keeps a fixed NUMBER of tokens, which is wrong at both ends: when the
+ * model is sure, k = 50 still admits 49 bad tokens; when it is unsure, k = 50
+ * may cut good ones. Top-p keeps a fixed MASS instead: the smallest set of
+ * most probable tokens whose probabilities add up to at least p. A confident
+ * distribution gives a small nucleus, a flat one a large nucleus.
+ *
+ * Our rule (docs/sampling.md), the same as Hugging Face's: walk the tokens
+ * from most to least probable, adding up probabilities, and stop at the
+ * first token where the running sum reaches p — that token is KEPT. So the
+ * kept mass is always >= p, and at least one token is kept. (The Python
+ * package's HEAD instead drops the crossing token; its exercises teach the
+ * rule we use.) Example: probs [0.5, 0.3, 0.2], p = 0.6: 0.5 < 0.6, then
+ * 0.8 >= 0.6, so {0, 1} are kept and renormalised to [0.625, 0.375, 0].
+ *
+ * Temperature comes first, and here it matters: a higher T flattens the
+ * distribution, so the same p admits more tokens.
+ *
+ * Shapes: logits [V] or [B, V]; probs [V]; out [B].
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "exercises.h"
+
+typedef struct {
+    double p;
+    int id;
+} candidate;
+
+/* Most probable first, ties to the lower id (deterministic). */
+static int by_prob_desc(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperature, float *probs)
+{
+    if (!logits || !probs || V < 1)
+        return TT_ERR_ARG;
+    if (!(p > 0.0f && p <= 1.0f)) /* written so that NaN fails too */
+        return TT_ERR_ARG;
+    if (!isfinite(temperature) || temperature <= 0.0f)
+        return TT_ERR_ARG;
+
+    float maxv = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        if (isnan(logits[v]) || logits[v] == INFINITY)
+            return TT_ERR_ARG;
+        if (logits[v] > maxv)
+            maxv = logits[v];
+    }
+    if (maxv == -INFINITY)
+        return TT_ERR_ARG;
+
+    candidate *c = malloc((size_t)V * sizeof *c); /* [V] */
+    if (!c)
+        return TT_ERR_NOMEM;
+    /* Here we DO need normalised probabilities: p is a fraction of the total. */
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) {
+        c[v].p = exp(((double)logits[v] - maxv) / temperature);
+        c[v].id = v;
+        sum += c[v].p;
+    }
+    for (int v = 0; v < V; v++)
+        c[v].p /= sum;
+    qsort(c, (size_t)V, sizeof *c, by_prob_desc);
+
+    /* Find the nucleus: the first n tokens whose mass reaches p. */
+    int n = 0;
+    double cum = 0.0;
+    while (n < V && c[n].p > 0.0) {
+        cum += c[n].p;
+        n++;
+        if (cum >= p)
+            break; /* the crossing token is already counted in n: kept */
+    }
+    /* If rounding left cum a hair below p = 1, n covers every token of
+     * non-zero probability, which is exactly what p = 1 means. */
+
+    for (int v = 0; v < V; v++)
+        probs[v] = 0.0f;
+    for (int i = 0; i < n; i++)
+        probs[c[i].id] = (float)(c[i].p / cum);
+    free(c);
+    return TT_OK;
+}
+
+tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float temperature,
+                            tt_rng *rng, int *out)
+{
+    if (!logits || !rng || !out || B < 1 || V < 1)
+        return TT_ERR_ARG;
+    float *probs = malloc((size_t)V * sizeof *probs); /* [V] */
+    if (!probs)
+        return TT_ERR_NOMEM;
+    tt_status st = TT_OK;
+    for (int b = 0; b < B && st == TT_OK; b++) {
+        st = ex06_top_p_filter(logits + (size_t)b * (size_t)V, V, p, temperature, probs);
+        if (st == TT_OK)
+            st = ex02_sample_from_probs(probs, V, rng, &out[b]);
+    }
+    free(probs);
+    return st;
+}

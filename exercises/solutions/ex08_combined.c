@@ -1,0 +1,116 @@
+/*
+ * Exercise 08 — combined sampling: reference solution.
+ *
+ * What production systems use: temperature, then top-k, then top-p. Top-k
+ * puts a hard cap on the candidates (cheap, and it bounds the damage of a
+ * flat distribution); top-p then trims that short list adaptively. Top-p is
+ * computed on the RENORMALISED top-k distribution: after the cut, the kept
+ * tokens' probabilities are divided by their total, and p is a fraction of
+ * that. (Hugging Face, vLLM and the Python package all do it this way;
+ * llama.cpp applies temperature last, which gives different results.)
+ *
+ * top_k = 0 switches top-k off; top_p = 1 switches top-p off; with both off
+ * this is plain temperature sampling.
+ *
+ * Shapes: logits [V] or [B, V]; probs [V]; out [B].
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "exercises.h"
+
+typedef struct {
+    double p;
+    int id;
+} candidate;
+
+static int by_prob_desc(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+tt_status ex08_combined_filter(const float *logits, int V, float temperature, int top_k,
+                               float top_p, float *probs)
+{
+    if (!logits || !probs || V < 1 || top_k < 0)
+        return TT_ERR_ARG;
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return TT_ERR_ARG;
+    if (!isfinite(temperature) || temperature <= 0.0f)
+        return TT_ERR_ARG;
+
+    float maxv = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        if (isnan(logits[v]) || logits[v] == INFINITY)
+            return TT_ERR_ARG;
+        if (logits[v] > maxv)
+            maxv = logits[v];
+    }
+    if (maxv == -INFINITY)
+        return TT_ERR_ARG;
+
+    candidate *c = malloc((size_t)V * sizeof *c); /* [V] */
+    if (!c)
+        return TT_ERR_NOMEM;
+
+    /* 1. Temperature: unnormalised softmax(z / T). */
+    for (int v = 0; v < V; v++) {
+        c[v].p = exp(((double)logits[v] - maxv) / temperature);
+        c[v].id = v;
+    }
+    /* One sort serves both filters: both keep a prefix of this order. */
+    qsort(c, (size_t)V, sizeof *c, by_prob_desc);
+
+    /* 2. Top-k: keep the first k; 0 means off. */
+    int n = (top_k > 0 && top_k < V) ? top_k : V;
+
+    /* Renormalise over the top-k survivors, so top-p measures a fraction
+     * of THEIR mass. */
+    double mass = 0.0;
+    for (int i = 0; i < n; i++)
+        mass += c[i].p;
+
+    /* 3. Top-p on the renormalised list: the shortest prefix whose mass
+     * reaches top_p, the crossing token kept (exercise 06). With top_p = 1
+     * the walk simply keeps every token of non-zero probability. */
+    int m = 0;
+    double cum = 0.0;
+    while (m < n && c[m].p > 0.0) {
+        cum += c[m].p / mass;
+        m++;
+        if (cum >= top_p)
+            break;
+    }
+
+    double kept = 0.0;
+    for (int i = 0; i < m; i++)
+        kept += c[i].p;
+    for (int v = 0; v < V; v++)
+        probs[v] = 0.0f;
+    for (int i = 0; i < m; i++)
+        probs[c[i].id] = (float)(c[i].p / kept);
+    free(c);
+    return TT_OK;
+}
+
+tt_status ex08_combined_sample(const float *logits, int B, int V, float temperature, int top_k,
+                               float top_p, tt_rng *rng, int *out)
+{
+    if (!logits || !rng || !out || B < 1 || V < 1)
+        return TT_ERR_ARG;
+    float *probs = malloc((size_t)V * sizeof *probs); /* [V] */
+    if (!probs)
+        return TT_ERR_NOMEM;
+    tt_status st = TT_OK;
+    for (int b = 0; b < B && st == TT_OK; b++) {
+        st = ex08_combined_filter(logits + (size_t)b * (size_t)V, V, temperature, top_k, top_p,
+                                  probs);
+        if (st == TT_OK)
+            st = ex02_sample_from_probs(probs, V, rng, &out[b]);
+    }
+    free(probs);
+    return st;
+}

@@ -1,0 +1,69 @@
+/*
+ * tt/optim.h — AdamW over one flat parameter block, and global-norm gradient
+ * clipping, computed as PyTorch's torch.optim.AdamW and clip_grad_norm_ do.
+ *
+ *     tt_adamw *opt;
+ *     tt_adamw_create(&opt, tt_model_num_params(m), &err);
+ *     float norm = tt_grad_clip(grads, n, 1.0f);          // pre-clip norm
+ *     tt_adamw_config oc = tt_adamw_config_default();
+ *     tt_adamw_step(opt, &oc, lr, params, grads, tt_model_decay_mask(m));
+ *
+ * One step t (1-based) for every element i, with decay d_i = mask[i] ? wd : 0:
+ *     p -= lr * d_i * p
+ *     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+ *     p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * Every element is independent, so the result does not depend on the thread
+ * count. Thread safety: one optimizer per parameter block; not shared.
+ */
+#ifndef TT_OPTIM_H
+#define TT_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tt/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    float beta1, beta2;  /* 0.9, 0.95 */
+    float eps;           /* 1e-8      */
+    float weight_decay;  /* 0.01      */
+} tt_adamw_config;
+
+tt_adamw_config tt_adamw_config_default(void);
+
+typedef struct tt_adamw tt_adamw;
+
+/* Moments of n parameters, zeroed; step count 0.
+ * @return TT_OK, TT_ERR_ARG (n == 0), TT_ERR_NOMEM. */
+tt_status tt_adamw_create(tt_adamw **out, size_t n, tt_error *err);
+/* NULL-safe. */
+void tt_adamw_free(tt_adamw *o);
+
+/* One AdamW step at learning rate lr: params [n] updated in place from
+ * grads [n]; decay_mask [n] (NULL: decay everything) selects weight decay. */
+void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                   const float *grads, const unsigned char *decay_mask);
+
+size_t tt_adamw_size(const tt_adamw *o);
+/* Steps taken so far (t of the last step). */
+int64_t tt_adamw_step_count(const tt_adamw *o);
+/* The moment vectors [n] (borrowed; writable for restoring a saved state). */
+float *tt_adamw_m(tt_adamw *o);
+float *tt_adamw_v(tt_adamw *o);
+/* Sets the step count (when restoring moments). */
+void tt_adamw_set_step_count(tt_adamw *o, int64_t t);
+
+/* Global L2 norm of g [n], accumulated in double in a fixed order. */
+float tt_grad_global_norm(const float *g, size_t n);
+/* Scales g by max_norm / (norm + 1e-6) when that is < 1 (as clip_grad_norm_);
+ * max_norm <= 0 only measures. @return the norm before clipping. */
+float tt_grad_clip(float *g, size_t n, float max_norm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_OPTIM_H */

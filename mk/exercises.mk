@@ -1,0 +1,68 @@
+# The Module 07 exercises (issue 6): exercises/ex*.c (yours), the reference
+# solutions in exercises/solutions/, and the checker (exercises/checker.c).
+#   make exercises                 build your exercises/ex*.c, run the checker
+#   make exercises SOLUTIONS=1     the same with the reference solutions
+#   make exercises EX="5 6"        only some exercises (numbers or names)
+#   make exercises CHECKER_ARGS=--no-fork   run in-process (for a debugger)
+# Exit status: non-zero when an exercise failed (or crashed, or timed out).
+# An exercise that is "not done yet" (its function still returns
+# TT_ERR_NOT_IMPLEMENTED) does not fail the run, so the untouched stubs exit
+# 0; with SOLUTIONS=1 anything short of 14 passed is a failure.
+# Objects go under $(BUILD)/exercises/; the checker links against $(STATIC).
+# Your files are compiled without -Werror (warnings are shown, not fatal);
+# the solutions and the checker keep the project's -Werror.
+
+EX_LEARNER_SRC := $(sort $(wildcard exercises/ex*.c))
+EX_SOLUTION_SRC := $(sort $(wildcard exercises/solutions/ex*.c))
+EX_CHECKER_OBJ := $(BUILD)/exercises/checker.o
+
+ifeq ($(SOLUTIONS),1)
+EX_OBJ := $(EX_SOLUTION_SRC:%.c=$(BUILD)/%.o)
+EX_BIN := $(BUILD)/exercises/checker-solutions
+EX_FLAGS := --require-all
+else
+EX_OBJ := $(EX_LEARNER_SRC:%.c=$(BUILD)/%.o)
+EX_BIN := $(BUILD)/exercises/checker
+EX_FLAGS :=
+endif
+
+ifneq ($(filter exercises,$(MAKECMDGOALS)),)
+# tests/run.sh calls `make exercises SOLUTIONS=1 BUILD=$TT_BUILD` without the
+# sanitizer flags that built the library there; under `make test-sanitize` it
+# exports TT_SANITIZE=1, so use the same flags as test-sanitize.
+ifeq ($(TT_SANITIZE),1)
+ifeq ($(strip $(SAN)),)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1 -g
+endif
+endif
+# Rebuild the exercise objects when the compiler or its flags change, so a
+# sanitized and a plain build never get mixed in one BUILD directory.
+EX_FLAGS_STAMP := $(BUILD)/exercises/flags.txt
+EX_FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+ifneq ($(shell cat $(EX_FLAGS_STAMP) 2>/dev/null),$(strip $(EX_FLAGS_NOW)))
+$(shell mkdir -p $(BUILD)/exercises && printf '%s\n' '$(strip $(EX_FLAGS_NOW))' > $(EX_FLAGS_STAMP))
+endif
+endif
+
+EX_CPPFLAGS = $(CPPFLAGS) -Iexercises
+
+.PHONY: exercises
+exercises: $(EX_BIN)
+	$(EX_BIN) $(EX_FLAGS) $(CHECKER_ARGS) $(EX)
+
+$(EX_BIN): $(EX_CHECKER_OBJ) $(EX_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(EX_CHECKER_OBJ) $(EX_OBJ) $(STATIC) $(LDLIBS)
+
+# The learner's files: the project's flags minus -Werror.
+$(BUILD)/exercises/ex%.o: exercises/ex%.c exercises/exercises.h $(EX_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@
+
+$(BUILD)/exercises/solutions/%.o: exercises/solutions/%.c exercises/exercises.h $(EX_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/exercises/checker.o: exercises/checker.c exercises/exercises.h $(EX_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -1,0 +1,508 @@
+/*
+ * safetensors checkpoints; see tt/checkpoint.h and docs/file-formats.md.
+ *
+ * Layout: u64 little-endian header length H, H bytes of JSON (padded with
+ * spaces to a multiple of 8 so that the data is 8-byte aligned), then the
+ * tensor bytes, in the model's tensor-table order, contiguous.
+ * Header: {"__metadata__": {"format": "tiny-transformer", "format_version": "1",
+ *          "config": "<JSON object>", "vocab": "<JSON array>"},
+ *          "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
+ * (safetensors metadata values are strings, so config and vocab are JSON text.)
+ */
+#include "tt/checkpoint.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+
+#define MAX_HEADER_BYTES (100u * 1024u * 1024u) /* the safetensors limit */
+
+/* ---- config <-> JSON ---------------------------------------------------- */
+
+/* Shortest %g rendering of f that reads back as the same float. */
+static void float_str(float f, char buf[32]) {
+    for (int p = 6; p <= 9; p++) {
+        snprintf(buf, 32, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f) return;
+    }
+}
+
+static char *config_to_json(const tt_model_config *c) {
+    char d[32];
+    float_str(c->dropout, d);
+    char *s = malloc(512);
+    if (!s) return NULL;
+    snprintf(s, 512,
+             "{\"vocab_size\":%d,\"d_model\":%d,\"n_heads\":%d,\"n_layers\":%d,\"d_ff\":%d,"
+             "\"max_len\":%d,\"dropout\":%s,\"positional\":\"%s\",\"tie_weights\":%s}",
+             c->vocab_size, c->d_model, c->n_heads, c->n_layers, c->d_ff, c->max_len, d,
+             c->positional == TT_POS_LEARNED ? "learned" : "sinusoidal",
+             c->tie_weights ? "true" : "false");
+    return s;
+}
+
+static tt_status get_int(const cJSON *o, const char *key, int *out, tt_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return tt_error_set(err, TT_ERR_FORMAT, "checkpoint config has no '%s'", key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
+        v->valuedouble > 1e9)
+        return tt_error_set(err, TT_ERR_FORMAT, "checkpoint config '%s' must be a positive integer",
+                            key);
+    *out = (int)v->valuedouble;
+    return TT_OK;
+}
+
+static tt_status config_from_json(const char *json, tt_model_config *c, tt_error *err) {
+    cJSON *o = cJSON_Parse(json);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return tt_error_set(err, TT_ERR_FORMAT, "checkpoint config is not a JSON object");
+    }
+    memset(c, 0, sizeof *c);
+    tt_status st = TT_OK;
+    if ((st = get_int(o, "vocab_size", &c->vocab_size, err)) ||
+        (st = get_int(o, "d_model", &c->d_model, err)) ||
+        (st = get_int(o, "n_heads", &c->n_heads, err)) ||
+        (st = get_int(o, "n_layers", &c->n_layers, err)) ||
+        (st = get_int(o, "d_ff", &c->d_ff, err)) || (st = get_int(o, "max_len", &c->max_len, err))) {
+        cJSON_Delete(o);
+        return st;
+    }
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
+    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(o, "positional");
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(o, "tie_weights");
+    if (!dr || !cJSON_IsNumber(dr))
+        st = tt_error_set(err, TT_ERR_FORMAT, "checkpoint config 'dropout' must be a number");
+    else if (!pos || !cJSON_IsString(pos) ||
+             (strcmp(pos->valuestring, "sinusoidal") && strcmp(pos->valuestring, "learned")))
+        st = tt_error_set(err, TT_ERR_FORMAT,
+                          "checkpoint config 'positional' must be \"sinusoidal\" or \"learned\"");
+    else if (tie && !cJSON_IsBool(tie))
+        st = tt_error_set(err, TT_ERR_FORMAT, "checkpoint config 'tie_weights' must be true or false");
+    if (st == TT_OK) {
+        c->dropout = (float)dr->valuedouble;
+        c->positional = strcmp(pos->valuestring, "learned") ? TT_POS_SINUSOIDAL : TT_POS_LEARNED;
+        c->tie_weights = tie ? cJSON_IsTrue(tie) : true;
+        tt_error e2;
+        if (tt_model_config_validate(c, &e2) != TT_OK)
+            st = tt_error_set(err, TT_ERR_FORMAT, "checkpoint config is invalid: %s", e2.msg);
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
+/* ---- save ---------------------------------------------------------------- */
+
+tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
+                             tt_error *err) {
+    if (!path || !m) return tt_error_set(err, TT_ERR_ARG, "NULL path or model");
+    const tt_model_config *cfg = tt_model_get_config(m);
+    if (tok && tt_tokenizer_vocab_size(tok) != cfg->vocab_size)
+        return tt_error_set(err, TT_ERR_ARG, "tokenizer has %d characters but the model vocab_size is %d",
+                            tt_tokenizer_vocab_size(tok), cfg->vocab_size);
+    size_t nt = tt_model_num_tensors(m);
+    tt_io_chunk *chunks = calloc(nt + 2, sizeof *chunks);
+    char *cfg_json = config_to_json(cfg), *vocab_json = NULL, *hdr = NULL;
+    cJSON *root = cJSON_CreateObject();
+    tt_status st = TT_OK;
+    if (!chunks || !cfg_json || !root) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory saving '%s'", path);
+        goto done;
+    }
+    if (tok && (st = tt_tokenizer_to_json(tok, &vocab_json, err)) != TT_OK) goto done;
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    char ver[16];
+    snprintf(ver, sizeof ver, "%d", TT_CHECKPOINT_FORMAT_VERSION);
+    int ok = meta && cJSON_AddStringToObject(meta, "format", TT_CHECKPOINT_FORMAT) &&
+             cJSON_AddStringToObject(meta, "format_version", ver) &&
+             cJSON_AddStringToObject(meta, "config", cfg_json) &&
+             (!vocab_json || cJSON_AddStringToObject(meta, "vocab", vocab_json));
+    size_t off = 0;
+    for (size_t i = 0; i < nt && ok; i++) {
+        tt_tensor_info ti;
+        if (tt_model_tensor(m, i, &ti) != TT_OK) {
+            ok = 0;
+            break;
+        }
+        cJSON *t = cJSON_AddObjectToObject(root, ti.name);
+        double shape[2] = {(double)ti.shape[0], (double)ti.shape[1]};
+        double offs[2] = {(double)off, (double)(off + ti.numel * sizeof(float))};
+        ok = t && cJSON_AddStringToObject(t, "dtype", "F32") &&
+             cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shape, ti.ndim)) &&
+             cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+        chunks[i + 2].data = ti.data;
+        chunks[i + 2].len = ti.numel * sizeof(float);
+        off += ti.numel * sizeof(float);
+    }
+    if (!ok || !(hdr = cJSON_PrintUnformatted(root))) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory building the header of '%s'", path);
+        goto done;
+    }
+    size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8;
+    char *ph = malloc(padded + 8);
+    if (!ph) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory saving '%s'", path);
+        goto done;
+    }
+    for (int b = 0; b < 8; b++) ph[b] = (char)(((uint64_t)padded >> (8 * b)) & 0xFF);
+    memcpy(ph + 8, hdr, hlen);
+    memset(ph + 8 + hlen, ' ', padded - hlen);
+    chunks[0].data = ph;
+    chunks[0].len = padded + 8;
+    /* chunks[1] stays empty; tensors follow in table order */
+    st = tt_io_write_atomic(path, chunks, nt + 2, err);
+    free(ph);
+done:
+    cJSON_Delete(root);
+    free(hdr);
+    free(cfg_json);
+    free(vocab_json);
+    free(chunks);
+    return st;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    uint64_t file_size;
+    uint64_t header_len;
+    cJSON *root;
+} header;
+
+static void header_close(header *h) {
+    if (h->f) fclose(h->f);
+    cJSON_Delete(h->root);
+    memset(h, 0, sizeof *h);
+}
+
+static tt_status header_open(header *h, const char *path, tt_error *err) {
+    memset(h, 0, sizeof *h);
+    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "empty checkpoint path");
+    struct stat stt;
+    if (stat(path, &stt) != 0)
+        return tt_error_set(err, TT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!S_ISREG(stt.st_mode)) return tt_error_set(err, TT_ERR_IO, "'%s' is not a regular file", path);
+    h->f = fopen(path, "rb");
+    if (!h->f) return tt_error_set(err, TT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    h->file_size = (uint64_t)stt.st_size;
+    unsigned char lenb[8];
+    if (h->file_size < 8 || fread(lenb, 1, 8, h->f) != 8) {
+        header_close(h);
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s' is too short for a safetensors file (%llu bytes)",
+                            path, (unsigned long long)stt.st_size);
+    }
+    for (int b = 7; b >= 0; b--) h->header_len = (h->header_len << 8) | lenb[b];
+    if (h->header_len < 2 || h->header_len > h->file_size - 8 || h->header_len > MAX_HEADER_BYTES) {
+        unsigned long long hl = (unsigned long long)h->header_len, fs = (unsigned long long)h->file_size;
+        header_close(h);
+        return tt_error_set(err, TT_ERR_FORMAT,
+                            "'%s': header length %llu does not fit the file size %llu (not a safetensors file?)",
+                            path, hl, fs);
+    }
+    char *text = malloc((size_t)h->header_len + 1);
+    if (!text) {
+        header_close(h);
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory reading the header of '%s'", path);
+    }
+    if (fread(text, 1, (size_t)h->header_len, h->f) != (size_t)h->header_len) {
+        free(text);
+        header_close(h);
+        return tt_error_set(err, TT_ERR_IO, "cannot read the header of '%s'", path);
+    }
+    text[h->header_len] = '\0';
+    if (strlen(text) != (size_t)h->header_len) {
+        free(text);
+        header_close(h);
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s': the header contains a NUL byte", path);
+    }
+    h->root = cJSON_Parse(text);
+    free(text);
+    if (!h->root || !cJSON_IsObject(h->root)) {
+        header_close(h);
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s': the header is not a JSON object", path);
+    }
+    return TT_OK;
+}
+
+/* config + vocab from the metadata. *tok may be NULL on input (not wanted). */
+static tt_status read_meta(const header *h, const char *path, tt_model_config *cfg,
+                           tt_tokenizer **tok, tt_error *err) {
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(h->root, "__metadata__");
+    if (!meta || !cJSON_IsObject(meta))
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s' has no __metadata__ (not a tiny-transformer checkpoint)",
+                            path);
+    for (const cJSON *e = meta->child; e; e = e->next)
+        if (!cJSON_IsString(e))
+            return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata value '%s' is not a string", path,
+                                e->string ? e->string : "?");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(meta, "format");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(meta, "format_version");
+    const cJSON *cj = cJSON_GetObjectItemCaseSensitive(meta, "config");
+    const cJSON *vj = cJSON_GetObjectItemCaseSensitive(meta, "vocab");
+    if (!fmt || strcmp(fmt->valuestring, TT_CHECKPOINT_FORMAT))
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata format is not \"%s\"", path,
+                            TT_CHECKPOINT_FORMAT);
+    char vbuf[16];
+    snprintf(vbuf, sizeof vbuf, "%d", TT_CHECKPOINT_FORMAT_VERSION);
+    if (!ver || strcmp(ver->valuestring, vbuf))
+        return tt_error_set(err, TT_ERR_FORMAT, "'%s': unsupported format_version %s%s%s (expected %s)",
+                            path, ver ? "\"" : "", ver ? ver->valuestring : "(missing)",
+                            ver ? "\"" : "", vbuf);
+    if (!cj) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no config", path);
+    tt_status st = config_from_json(cj->valuestring, cfg, err);
+    if (st != TT_OK) return st;
+    if (!vj) {
+        if (tok) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no vocab", path);
+        return TT_OK;
+    }
+    tt_tokenizer *t = NULL;
+    if ((st = tt_tokenizer_from_json(&t, vj->valuestring, err)) != TT_OK) return st;
+    if (tt_tokenizer_vocab_size(t) != cfg->vocab_size) {
+        int n = tt_tokenizer_vocab_size(t);
+        tt_tokenizer_free(t);
+        return tt_error_set(err, TT_ERR_FORMAT,
+                            "'%s': vocab has %d characters but config vocab_size (the embedding rows) is %d",
+                            path, n, cfg->vocab_size);
+    }
+    if (tok) *tok = t;
+    else tt_tokenizer_free(t);
+    return TT_OK;
+}
+
+static int json_uint(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+typedef struct {
+    uint64_t begin, end;
+    const char *name;
+} span;
+
+static int span_cmp(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end < y->end ? -1 : x->end > y->end);
+}
+
+tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_tokenizer **tok,
+                                    tt_error *err) {
+    if (!cfg) return tt_error_set(err, TT_ERR_ARG, "NULL config");
+    if (tok) *tok = NULL;
+    header h;
+    tt_status st = header_open(&h, path, err);
+    if (st != TT_OK) return st;
+    st = read_meta(&h, path, cfg, tok, err);
+    header_close(&h);
+    return st;
+}
+
+tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **tok, tt_error *err) {
+    if (!mout) return tt_error_set(err, TT_ERR_ARG, "NULL model output");
+    *mout = NULL;
+    if (tok) *tok = NULL;
+    header h;
+    tt_status st = header_open(&h, path, err);
+    if (st != TT_OK) return st;
+    tt_model_config cfg;
+    tt_tokenizer *t = NULL;
+    tt_model *m = NULL;
+    span *spans = NULL;
+    unsigned char *loaded = NULL;
+    if ((st = read_meta(&h, path, &cfg, tok ? &t : NULL, err)) != TT_OK) goto fail;
+    tt_error e2;
+    if (tt_model_create(&m, &cfg, 0, &e2) != TT_OK) {
+        st = tt_error_set(err, e2.code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT,
+                          "'%s': cannot create the model: %s", path, e2.msg);
+        goto fail;
+    }
+    size_t nt = tt_model_num_tensors(m);
+    int n_entries = cJSON_GetArraySize(h.root);
+    spans = calloc((size_t)n_entries + 1, sizeof *spans);
+    loaded = calloc(nt + 1, 1);
+    if (!spans || !loaded) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory loading '%s'", path);
+        goto fail;
+    }
+    const uint64_t data_start = 8 + h.header_len, data_len = h.file_size - data_start;
+    size_t ns = 0;
+    /* 1. every header entry: a known name, F32, the expected shape, offsets in range */
+    for (const cJSON *e = h.root->child; e; e = e->next) {
+        if (!e->string) continue;
+        if (!strcmp(e->string, "__metadata__")) continue;
+        tt_tensor_info ti;
+        size_t idx = nt;
+        for (size_t i = 0; i < nt; i++) {
+            tt_model_tensor(m, i, &ti);
+            if (!strcmp(ti.name, e->string)) {
+                idx = i;
+                break;
+            }
+        }
+        if (idx == nt) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': unexpected tensor '%s' for this config", path,
+                              e->string);
+            goto fail;
+        }
+        if (loaded[idx]) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' appears twice", path, e->string);
+            goto fail;
+        }
+        loaded[idx] = 1;
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        if (!cJSON_IsObject(e) || !cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of)) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' needs dtype, shape and data_offsets",
+                              path, e->string);
+            goto fail;
+        }
+        if (strcmp(dt->valuestring, "F32")) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' has dtype %s, expected F32", path,
+                              e->string, dt->valuestring);
+            goto fail;
+        }
+        int nd = cJSON_GetArraySize(sh);
+        uint64_t dims[2] = {0, 0};
+        int shape_ok = nd == ti.ndim;
+        for (int d = 0; d < nd && shape_ok; d++)
+            shape_ok = json_uint(cJSON_GetArrayItem(sh, d), &dims[d]) && dims[d] == ti.shape[d];
+        if (!shape_ok) {
+            char want[64], got[96] = "[";
+            if (ti.ndim == 2) snprintf(want, sizeof want, "[%zu, %zu]", ti.shape[0], ti.shape[1]);
+            else snprintf(want, sizeof want, "[%zu]", ti.shape[0]);
+            for (int d = 0; d < nd && d < 4; d++) {
+                const cJSON *x = cJSON_GetArrayItem(sh, d);
+                size_t l = strlen(got);
+                snprintf(got + l, sizeof got - l, "%s%.0f", d ? ", " : "",
+                         cJSON_IsNumber(x) ? x->valuedouble : -1.0);
+            }
+            strncat(got, nd > 4 ? ", ...]" : "]", sizeof got - strlen(got) - 1);
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' has shape %s, expected %s", path,
+                              e->string, got, want);
+            goto fail;
+        }
+        uint64_t b, en;
+        if (cJSON_GetArraySize(of) != 2 || !json_uint(cJSON_GetArrayItem(of, 0), &b) ||
+            !json_uint(cJSON_GetArrayItem(of, 1), &en) || en < b || en > data_len) {
+            st = tt_error_set(err, TT_ERR_FORMAT,
+                              "'%s': tensor '%s' has data_offsets out of range (data is %llu bytes)",
+                              path, e->string, (unsigned long long)data_len);
+            goto fail;
+        }
+        if (en - b != ti.numel * sizeof(float)) {
+            st = tt_error_set(err, TT_ERR_FORMAT,
+                              "'%s': tensor '%s' spans %llu bytes, its shape needs %zu", path, e->string,
+                              (unsigned long long)(en - b), ti.numel * sizeof(float));
+            goto fail;
+        }
+        spans[ns].begin = b;
+        spans[ns].end = en;
+        spans[ns].name = e->string;
+        ns++;
+    }
+    /* 2. missing tensors: allowed only for a buffer (computed) or a tied alias */
+    for (size_t i = 0; i < nt; i++) {
+        if (loaded[i]) continue;
+        tt_tensor_info ti;
+        tt_model_tensor(m, i, &ti);
+        int alias_loaded = 0;
+        for (size_t j = 0; j < nt; j++) {
+            tt_tensor_info tj;
+            tt_model_tensor(m, j, &tj);
+            if (j != i && loaded[j] && tj.data == ti.data) alias_loaded = 1;
+        }
+        if (!alias_loaded && ti.grad != NULL) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': missing tensor '%s'", path, ti.name);
+            goto fail;
+        }
+    }
+    /* 3. offsets: sorted, they must tile [0, data_len) exactly */
+    qsort(spans, ns, sizeof *spans, span_cmp);
+    uint64_t at = 0;
+    for (size_t i = 0; i < ns; i++) {
+        if (spans[i].begin < at) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' overlaps another tensor's bytes", path,
+                              spans[i].name);
+            goto fail;
+        }
+        if (spans[i].begin > at) {
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': a gap of unused bytes before tensor '%s'", path,
+                              spans[i].name);
+            goto fail;
+        }
+        at = spans[i].end;
+    }
+    if (at != data_len) {
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s': %llu data bytes but the tensors cover %llu", path,
+                          (unsigned long long)data_len, (unsigned long long)at);
+        goto fail;
+    }
+    /* 4. read the bytes; a tied alias must hold the same values */
+    for (size_t i = 0; i < nt; i++) {
+        if (!loaded[i]) continue;
+        tt_tensor_info ti;
+        tt_model_tensor(m, i, &ti);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(h.root, ti.name);
+        uint64_t b = 0;
+        json_uint(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), 0), &b);
+        int is_alias = 0;
+        for (size_t j = 0; j < i; j++) {
+            tt_tensor_info tj;
+            tt_model_tensor(m, j, &tj);
+            if (loaded[j] && tj.data == ti.data) is_alias = 1;
+        }
+        float *dst = ti.data, *tmp = NULL;
+        if (is_alias) {
+            tmp = malloc(ti.numel * sizeof(float));
+            if (!tmp) {
+                st = tt_error_set(err, TT_ERR_NOMEM, "out of memory loading '%s'", path);
+                goto fail;
+            }
+            dst = tmp;
+        }
+        if (fseeko(h.f, (off_t)(data_start + b), SEEK_SET) != 0 ||
+            fread(dst, sizeof(float), ti.numel, h.f) != ti.numel) {
+            free(tmp);
+            st = tt_error_set(err, TT_ERR_IO, "'%s': cannot read tensor '%s'", path, ti.name);
+            goto fail;
+        }
+        if (is_alias) {
+            int same = memcmp(tmp, ti.data, ti.numel * sizeof(float)) == 0;
+            free(tmp);
+            if (!same) {
+                st = tt_error_set(err, TT_ERR_FORMAT,
+                                  "'%s': tensor '%s' differs from the weight it is tied to", path, ti.name);
+                goto fail;
+            }
+        }
+        for (size_t k = 0; k < ti.numel; k++)
+            if (!isfinite(ti.data[k])) {
+                st = tt_error_set(err, TT_ERR_FORMAT, "'%s': tensor '%s' holds a non-finite value at %zu",
+                                  path, ti.name, k);
+                goto fail;
+            }
+    }
+    free(spans);
+    free(loaded);
+    header_close(&h);
+    *mout = m;
+    if (tok) *tok = t;
+    return TT_OK;
+fail:
+    free(spans);
+    free(loaded);
+    tt_model_free(m);
+    tt_tokenizer_free(t);
+    header_close(&h);
+    return st;
+}

@@ -1,0 +1,713 @@
+/*
+ * TinyTransformerLM: config, presets, the tensor table, memory, forward and
+ * backward orchestration. The layer kernels are in model_kernels.c.
+ *
+ * Dimension legend: B batch, T time, C = d_model, V vocabulary, L layers,
+ * NH heads, hs = C / NH, F = d_ff, N = B * T rows.
+ *
+ * Memory: one block of parameters (state-dict order, a tied lm_head stored
+ * once), one block of gradients of the same layout, the sinusoidal table as a
+ * separate buffer, and one activation block carved per forward.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model_internal.h"
+
+#define TT_NAME_MAX 64
+
+typedef enum { KIND_DECAY, KIND_NODECAY, KIND_BUFFER, KIND_ALIAS } tensor_kind;
+
+/* Activations of one forward of [B, T]. Per-layer arrays have L slots in
+ * training mode and one (reused) slot in eval mode. */
+typedef struct {
+    float *res;            /* [2L+1, N, C] residual stream: 0 embedding, 2l+1 after attn, 2l+2 after FFN */
+    float *ln;             /* [N, C] LayerNorm output (recomputed in backward from x, mean, rstd) */
+    float *ln1_mean, *ln1_rstd; /* [L, N] each */
+    float *q, *k, *v;      /* [L, N, C] each */
+    float *att;            /* eval: [B, NH, T, T] weights; training: NULL (recomputed in backward) */
+    float *atty;           /* [L, N, C] attention output before W_o */
+    float *ln2_mean, *ln2_rstd; /* [L, N] each */
+    float *fc1;            /* [L, N, F] before GELU */
+    float *gelu;           /* [N, max(F, 3C)]: forward GELU output; backward GELU recompute,
+                            * its gradient, then dq | dk | dv (3 x [N, C]) */
+    float *tmp;            /* [N, C] sublayer output before dropout */
+    float *lnf_mean, *lnf_rstd; /* [N] each; ln_f's output lives in ln */
+    float *logits;         /* [N, V] */
+    float *losses;         /* [N] */
+    float *attn_scratch;   /* [threads, attention scratch] */
+    /* backward */
+    float *dres, *dtmp, *dln; /* [N, C] each */
+    float *dq, *dk, *dv;   /* [N, C] each, inside gelu */
+    float *dfc;            /* [N, F] gradient of the GELU output */
+    float *dlogits;        /* [N, V] */
+    /* dropout keep masks (NULL without dropout) */
+    uint8_t *keep_emb;     /* [N, C] */
+    uint8_t *keep_att;     /* [L, B, NH, T, T] */
+    uint8_t *keep_res1, *keep_res2; /* [L, N, C] */
+} activations;
+
+struct tt_model {
+    tt_model_config cfg;
+    size_t n_params;
+    float *params;          /* [n_params] */
+    float *grads;           /* [n_params] */
+    unsigned char *decay;   /* [n_params] */
+    float *pe;              /* [max_len, C] sinusoidal buffer, NULL when learned */
+    tt_model_weights w, g;  /* pointers into params / grads */
+    tt_layer_weights *lw, *lg; /* [L] each */
+    size_t n_tensors;
+    tt_tensor_info *tensors;
+    char (*names)[TT_NAME_MAX];
+    /* activations */
+    void *act_mem;
+    size_t act_cap;
+    activations a;
+    int fwd_B, fwd_T;
+    bool fwd_train, fwd_has_targets, fwd_dropout;
+    int *tokens, *targets;  /* copies of the last forward's inputs [N] */
+    size_t tok_cap;
+    float loss;
+};
+
+/* ---- size arithmetic that saturates instead of wrapping ------------------ */
+
+static size_t mul_sat(size_t a, size_t b) {
+    if (a != 0 && b > SIZE_MAX / a) return SIZE_MAX;
+    return a * b;
+}
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+/* ---- config ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int d_model, n_heads, n_layers, d_ff, max_len;
+} preset;
+
+static const preset PRESETS[] = {
+    {"tiny", 128, 4, 4, 512, 512},
+    {"small", 256, 8, 6, 1024, 1024},
+    {"medium", 512, 8, 8, 2048, 1024},
+    {"large", 768, 12, 12, 3072, 2048},
+};
+
+const char *tt_model_preset_names(void) { return "tiny,small,medium,large"; }
+
+tt_status tt_model_config_preset(const char *name, int vocab_size, tt_model_config *out,
+                                 tt_error *err) {
+    if (!name || !out) return tt_error_set(err, TT_ERR_ARG, "model preset: name and output are required");
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
+        if (strcmp(name, PRESETS[i].name) != 0) continue;
+        tt_model_config c;
+        memset(&c, 0, sizeof c);
+        c.vocab_size = vocab_size;
+        c.d_model = PRESETS[i].d_model;
+        c.n_heads = PRESETS[i].n_heads;
+        c.n_layers = PRESETS[i].n_layers;
+        c.d_ff = PRESETS[i].d_ff;
+        c.max_len = PRESETS[i].max_len;
+        c.dropout = 0.1f;
+        c.positional = TT_POS_SINUSOIDAL;
+        c.tie_weights = true;
+        *out = c;
+        tt_error_clear(err);
+        return TT_OK;
+    }
+    return tt_error_set(err, TT_ERR_ARG, "unknown model preset '%s' (valid: %s)", name,
+                        tt_model_preset_names());
+}
+
+#define DIM_MAX (1 << 24)
+
+tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err) {
+    if (!cfg) return tt_error_set(err, TT_ERR_ARG, "model config is NULL");
+    struct {
+        const char *name;
+        int v, max;
+    } dims[] = {{"vocab_size", cfg->vocab_size, DIM_MAX}, {"d_model", cfg->d_model, 65536},
+                {"n_heads", cfg->n_heads, 65536},         {"n_layers", cfg->n_layers, 4096},
+                {"d_ff", cfg->d_ff, DIM_MAX},             {"max_len", cfg->max_len, DIM_MAX}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        if (dims[i].v <= 0 || dims[i].v > dims[i].max)
+            return tt_error_set(err, TT_ERR_ARG, "model config: %s must be in [1, %d], got %d",
+                                dims[i].name, dims[i].max, dims[i].v);
+    }
+    if (cfg->d_model % cfg->n_heads != 0)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "model config: d_model (%d) must be divisible by n_heads (%d)",
+                            cfg->d_model, cfg->n_heads);
+    if (cfg->positional != TT_POS_SINUSOIDAL && cfg->positional != TT_POS_LEARNED)
+        return tt_error_set(err, TT_ERR_ARG, "model config: positional must be sinusoidal or learned, got %d",
+                            (int)cfg->positional);
+    if (cfg->positional == TT_POS_SINUSOIDAL && cfg->d_model % 2 != 0)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "model config: d_model must be even for sinusoidal positions, got %d",
+                            cfg->d_model);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return tt_error_set(err, TT_ERR_ARG, "model config: dropout must be in [0, 1), got %g",
+                            (double)cfg->dropout);
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+/* ---- the tensor table, described once --------------------------------------
+ * walk() visits every state-dict tensor in PyTorch's order; the callback gets
+ * the name, shape and kind. It drives counting, pointer setup and the table. */
+
+typedef void (*visit_fn)(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
+                         tensor_kind kind);
+
+static void walk(const tt_model_config *c, visit_fn visit, void *ctx) {
+    size_t V = (size_t)c->vocab_size, C = (size_t)c->d_model, F = (size_t)c->d_ff,
+           M = (size_t)c->max_len;
+    char nm[TT_NAME_MAX];
+    visit(ctx, "embedding.token_embedding.embedding.weight", 2, V, C, KIND_DECAY);
+    if (c->positional == TT_POS_SINUSOIDAL)
+        visit(ctx, "embedding.positional_encoding.pe", 2, M, C, KIND_BUFFER);
+    else
+        visit(ctx, "embedding.positional_encoding.position_embeddings.weight", 2, M, C, KIND_DECAY);
+    static const char *const attn[] = {"W_q", "W_k", "W_v", "W_o"};
+    for (int l = 0; l < c->n_layers; l++) {
+        for (int j = 0; j < 4; j++) {
+            snprintf(nm, sizeof nm, "blocks.%d.self_attn.%s.weight", l, attn[j]);
+            visit(ctx, nm, 2, C, C, KIND_DECAY);
+            snprintf(nm, sizeof nm, "blocks.%d.self_attn.%s.bias", l, attn[j]);
+            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
+        }
+        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc1.weight", l);
+        visit(ctx, nm, 2, F, C, KIND_DECAY);
+        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc1.bias", l);
+        visit(ctx, nm, 1, F, 0, KIND_NODECAY);
+        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc2.weight", l);
+        visit(ctx, nm, 2, C, F, KIND_DECAY);
+        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc2.bias", l);
+        visit(ctx, nm, 1, C, 0, KIND_NODECAY);
+        for (int j = 1; j <= 2; j++) {
+            snprintf(nm, sizeof nm, "blocks.%d.norm%d.weight", l, j);
+            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
+            snprintf(nm, sizeof nm, "blocks.%d.norm%d.bias", l, j);
+            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
+        }
+    }
+    visit(ctx, "ln_f.weight", 1, C, 0, KIND_NODECAY);
+    visit(ctx, "ln_f.bias", 1, C, 0, KIND_NODECAY);
+    visit(ctx, "lm_head.weight", 2, V, C, c->tie_weights ? KIND_ALIAS : KIND_DECAY);
+}
+
+typedef struct {
+    size_t params, tensors;
+} count_ctx;
+
+static void count_visit(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
+                        tensor_kind kind) {
+    (void)name;
+    count_ctx *cc = ctx;
+    cc->tensors++;
+    if (kind == KIND_DECAY || kind == KIND_NODECAY)
+        cc->params = add_sat(cc->params, ndim == 2 ? mul_sat(rows, cols) : rows);
+}
+
+size_t tt_model_config_num_params(const tt_model_config *cfg) {
+    if (tt_model_config_validate(cfg, NULL) != TT_OK) return 0;
+    count_ctx cc = {0, 0};
+    walk(cfg, count_visit, &cc);
+    return cc.params;
+}
+
+typedef struct {
+    tt_model *m;
+    size_t off, i;
+} fill_ctx;
+
+static void fill_visit(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
+                       tensor_kind kind) {
+    fill_ctx *fc = ctx;
+    tt_model *m = fc->m;
+    tt_tensor_info *t = &m->tensors[fc->i];
+    snprintf(m->names[fc->i], TT_NAME_MAX, "%s", name);
+    t->name = m->names[fc->i];
+    t->ndim = ndim;
+    t->shape[0] = rows;
+    t->shape[1] = ndim == 2 ? cols : 0;
+    t->numel = ndim == 2 ? rows * cols : rows;
+    t->decay = kind == KIND_DECAY || kind == KIND_ALIAS;
+    if (kind == KIND_BUFFER) {
+        t->data = m->pe;
+        t->grad = NULL;
+    } else if (kind == KIND_ALIAS) { /* the tied lm_head is the token embedding */
+        t->data = m->tensors[0].data;
+        t->grad = m->tensors[0].grad;
+    } else {
+        t->data = m->params + fc->off;
+        t->grad = m->grads + fc->off;
+        memset(m->decay + fc->off, kind == KIND_DECAY ? 1 : 0, t->numel);
+        fc->off += t->numel;
+    }
+    fc->i++;
+}
+
+/* Points w (or g, with grads) at the table's tensors. */
+static void set_pointers(tt_model *m, bool grads) {
+    tt_model_weights *w = grads ? &m->g : &m->w;
+    tt_layer_weights *lw = grads ? m->lg : m->lw;
+    const tt_tensor_info *t = m->tensors;
+#define P(i) (grads ? t[i].grad : t[i].data)
+    size_t i = 0;
+    w->tok_emb = P(i++);
+    w->pos = P(i++);
+    w->layers = lw;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        tt_layer_weights *x = &lw[l];
+        x->wq = P(i++);
+        x->bq = P(i++);
+        x->wk = P(i++);
+        x->bk = P(i++);
+        x->wv = P(i++);
+        x->bv = P(i++);
+        x->wo = P(i++);
+        x->bo = P(i++);
+        x->fc1_w = P(i++);
+        x->fc1_b = P(i++);
+        x->fc2_w = P(i++);
+        x->fc2_b = P(i++);
+        x->ln1_w = P(i++);
+        x->ln1_b = P(i++);
+        x->ln2_w = P(i++);
+        x->ln2_b = P(i++);
+    }
+    w->lnf_w = P(i++);
+    w->lnf_b = P(i++);
+    w->lm_head = P(i++);
+#undef P
+}
+
+static size_t physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return SIZE_MAX;
+    return mul_sat((size_t)pages, (size_t)page);
+}
+
+static size_t param_bytes(const tt_model_config *cfg) {
+    size_t n = tt_model_config_num_params(cfg);
+    /* params + grads (float) + decay mask (byte) + the sinusoidal buffer */
+    size_t b = add_sat(mul_sat(n, 2 * sizeof(float)), n);
+    if (cfg->positional == TT_POS_SINUSOIDAL)
+        b = add_sat(b, mul_sat(mul_sat((size_t)cfg->max_len, (size_t)cfg->d_model), sizeof(float)));
+    return b;
+}
+
+static tt_status check_memory(size_t need, const char *what, tt_error *err) {
+    size_t have = physical_memory();
+    if (need == SIZE_MAX || need > have)
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "%s needs %zu bytes but the machine has %zu bytes of physical memory",
+                            what, need, have);
+    return TT_OK;
+}
+
+tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed,
+                          tt_error *err) {
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "model create: output pointer is NULL");
+    *out = NULL;
+    tt_status st = tt_model_config_validate(cfg, err);
+    if (st != TT_OK) return st;
+    st = check_memory(param_bytes(cfg), "the model (parameters and gradients)", err);
+    if (st != TT_OK) return st;
+
+    tt_model *m = calloc(1, sizeof *m);
+    if (!m) return tt_error_set(err, TT_ERR_NOMEM, "model create: out of memory");
+    m->cfg = *cfg;
+    count_ctx cc = {0, 0};
+    walk(cfg, count_visit, &cc);
+    m->n_params = cc.params;
+    m->n_tensors = cc.tensors;
+    const size_t C = (size_t)cfg->d_model, M = (size_t)cfg->max_len;
+    m->params = malloc(m->n_params * sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->decay = malloc(m->n_params);
+    m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
+    m->names = calloc(m->n_tensors, sizeof *m->names);
+    m->lw = calloc((size_t)cfg->n_layers, sizeof *m->lw);
+    m->lg = calloc((size_t)cfg->n_layers, sizeof *m->lg);
+    if (cfg->positional == TT_POS_SINUSOIDAL) m->pe = malloc(M * C * sizeof(float));
+    if (!m->params || !m->grads || !m->decay || !m->tensors || !m->names || !m->lw || !m->lg ||
+        (cfg->positional == TT_POS_SINUSOIDAL && !m->pe)) {
+        size_t need = param_bytes(cfg);
+        tt_model_free(m);
+        return tt_error_set(err, TT_ERR_NOMEM, "model create: could not allocate %zu bytes", need);
+    }
+    fill_ctx fc = {m, 0, 0};
+    walk(cfg, fill_visit, &fc);
+    set_pointers(m, false);
+    set_pointers(m, true);
+
+    /* Init like the teaching package: N(0, 0.02) for every Linear weight and
+     * embedding (learned positions included), zero biases, LayerNorm 1 / 0.
+     * Draws run in state-dict order from one stream of `seed`. */
+    tt_rng rng;
+    tt_rng_seed(&rng, (uint64_t)seed);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        tt_tensor_info *t = &m->tensors[i];
+        if (!t->grad || (i > 0 && t->data == m->tensors[0].data)) continue; /* buffer / alias */
+        const char *nm = t->name;
+        size_t len = strlen(nm);
+        bool is_bias = len > 5 && strcmp(nm + len - 5, ".bias") == 0;
+        bool is_norm = strstr(nm, "norm") != NULL || strncmp(nm, "ln_f", 4) == 0;
+        if (is_norm && !is_bias) {
+            for (size_t j = 0; j < t->numel; j++) t->data[j] = 1.0f;
+        } else if (is_bias) {
+            memset(t->data, 0, t->numel * sizeof(float));
+        } else {
+            for (size_t j = 0; j < t->numel; j++) t->data[j] = (float)(0.02 * tt_rng_normal(&rng));
+        }
+    }
+    if (m->pe) tt_sinusoidal_table(m->pe, cfg->max_len, cfg->d_model);
+    *out = m;
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+void tt_model_free(tt_model *m) {
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->decay);
+    free(m->pe);
+    free(m->tensors);
+    free(m->names);
+    free(m->lw);
+    free(m->lg);
+    free(m->act_mem);
+    free(m->tokens);
+    free(m->targets);
+    free(m);
+}
+
+const tt_model_config *tt_model_get_config(const tt_model *m) { return m ? &m->cfg : NULL; }
+const tt_model_weights *tt_model_weights_get(const tt_model *m) { return m ? &m->w : NULL; }
+size_t tt_model_num_tensors(const tt_model *m) { return m ? m->n_tensors : 0; }
+
+tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out) {
+    if (!m || !out || i >= m->n_tensors) return TT_ERR_RANGE;
+    *out = m->tensors[i];
+    return TT_OK;
+}
+
+tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out) {
+    if (!m || !name || !out) return TT_ERR_RANGE;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) {
+            *out = m->tensors[i];
+            return TT_OK;
+        }
+    return TT_ERR_RANGE;
+}
+
+size_t tt_model_num_params(const tt_model *m) { return m ? m->n_params : 0; }
+float *tt_model_params_flat(tt_model *m) { return m ? m->params : NULL; }
+float *tt_model_grads_flat(tt_model *m) { return m ? m->grads : NULL; }
+const unsigned char *tt_model_decay_mask(const tt_model *m) { return m ? m->decay : NULL; }
+const float *tt_model_logits(const tt_model *m) { return m && m->fwd_B > 0 ? m->a.logits : NULL; }
+
+void tt_model_zero_grad(tt_model *m) {
+    if (m) memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err) {
+    if (!dst || !src) return tt_error_set(err, TT_ERR_ARG, "copy weights: model is NULL");
+    const tt_model_config *a = &dst->cfg, *b = &src->cfg;
+    if (a->vocab_size != b->vocab_size || a->d_model != b->d_model || a->n_heads != b->n_heads ||
+        a->n_layers != b->n_layers || a->d_ff != b->d_ff || a->max_len != b->max_len ||
+        a->positional != b->positional || a->tie_weights != b->tie_weights)
+        return tt_error_set(err, TT_ERR_ARG, "copy weights: the two models have different configs");
+    if (dst != src) {
+        memcpy(dst->params, src->params, src->n_params * sizeof(float));
+        if (src->pe) memcpy(dst->pe, src->pe, (size_t)b->max_len * (size_t)b->d_model * sizeof(float));
+    }
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+/* ---- activation memory -------------------------------------------------------- */
+
+typedef struct {
+    size_t bytes;
+    size_t off;
+    char *base;
+} carver;
+
+static void *carve(carver *cv, size_t count, size_t elem) {
+    size_t sz = mul_sat(count, elem);
+    sz = add_sat(sz, 63) & ~(size_t)63; /* 64-byte aligned pieces */
+    size_t at = cv->off;
+    cv->off = add_sat(cv->off, sz);
+    return cv->base ? cv->base + at : NULL;
+}
+
+/* Lays out (or, with base NULL, just sizes) the activations of [B, T]. */
+static size_t layout(activations *a, char *base, const tt_model_config *c, int B, int T, bool train,
+                     bool dropout) {
+    carver cv = {0, 0, base};
+    const size_t N = mul_sat((size_t)B, (size_t)T), C = (size_t)c->d_model, F = (size_t)c->d_ff,
+                 V = (size_t)c->vocab_size, NH = (size_t)c->n_heads;
+    const size_t Ls = train ? (size_t)c->n_layers : 1;
+    const size_t NC = mul_sat(N, C), att = mul_sat(mul_sat(mul_sat((size_t)B, NH), (size_t)T), (size_t)T);
+    const size_t f = sizeof(float);
+    int threads = tt_model_threads();
+    memset(a, 0, sizeof *a);
+    a->res = carve(&cv, mul_sat(2 * Ls + 1, NC), f);
+    a->ln = carve(&cv, NC, f);
+    a->ln1_mean = carve(&cv, mul_sat(Ls, N), f);
+    a->ln1_rstd = carve(&cv, mul_sat(Ls, N), f);
+    a->q = carve(&cv, mul_sat(Ls, NC), f);
+    a->k = carve(&cv, mul_sat(Ls, NC), f);
+    a->v = carve(&cv, mul_sat(Ls, NC), f);
+    a->att = train ? NULL : carve(&cv, att, f);
+    a->atty = carve(&cv, mul_sat(Ls, NC), f);
+    a->ln2_mean = carve(&cv, mul_sat(Ls, N), f);
+    a->ln2_rstd = carve(&cv, mul_sat(Ls, N), f);
+    a->fc1 = carve(&cv, mul_sat(Ls, mul_sat(N, F)), f);
+    a->gelu = carve(&cv, mul_sat(N, F > 3 * C ? F : 3 * C), f);
+    a->tmp = carve(&cv, NC, f);
+    a->lnf_mean = carve(&cv, N, f);
+    a->lnf_rstd = carve(&cv, N, f);
+    a->logits = carve(&cv, mul_sat(N, V), f);
+    a->losses = carve(&cv, N, f);
+    a->attn_scratch =
+        carve(&cv, mul_sat((size_t)threads, tt_attention_scratch_floats(T, c->d_model, c->n_heads)), f);
+    if (train) {
+        a->dres = carve(&cv, NC, f);
+        a->dtmp = a->tmp; /* tmp is forward-only, dtmp backward-only */
+        a->dln = carve(&cv, NC, f);
+        a->dq = a->gelu ? a->gelu : NULL;
+        a->dk = a->gelu ? a->gelu + NC : NULL;
+        a->dv = a->gelu ? a->gelu + 2 * NC : NULL;
+        a->dfc = carve(&cv, mul_sat(N, F), f);
+        a->dlogits = carve(&cv, mul_sat(N, V), f);
+    }
+    if (train && dropout) {
+        a->keep_emb = carve(&cv, NC, 1);
+        a->keep_att = carve(&cv, mul_sat(Ls, att), 1);
+        a->keep_res1 = carve(&cv, mul_sat(Ls, NC), 1);
+        a->keep_res2 = carve(&cv, mul_sat(Ls, NC), 1);
+    }
+    return cv.off;
+}
+
+size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T) {
+    if (!cfg || B <= 0 || T <= 0 || tt_model_config_validate(cfg, NULL) != TT_OK) return 0;
+    activations a;
+    return layout(&a, NULL, cfg, B, T, true, cfg->dropout > 0.0f);
+}
+
+/* ---- forward / backward ------------------------------------------------------- */
+
+tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
+                           tt_mode mode, tt_rng *rng, float *loss, tt_error *err) {
+    if (!m || !tokens) return tt_error_set(err, TT_ERR_ARG, "forward: model and tokens are required");
+    const tt_model_config *c = &m->cfg;
+    if (mode != TT_MODE_EVAL && mode != TT_MODE_TRAIN)
+        return tt_error_set(err, TT_ERR_ARG, "forward: mode must be TT_MODE_EVAL or TT_MODE_TRAIN, got %d",
+                            (int)mode);
+    if (B <= 0) return tt_error_set(err, TT_ERR_ARG, "forward: batch size must be >= 1, got %d", B);
+    if (T <= 0) return tt_error_set(err, TT_ERR_ARG, "forward: sequence length must be >= 1, got %d", T);
+    if (T > c->max_len)
+        return tt_error_set(err, TT_ERR_ARG, "forward: sequence length %d > max_len %d", T, c->max_len);
+    const bool train = mode == TT_MODE_TRAIN;
+    const bool dropout = train && c->dropout > 0.0f;
+    if (dropout && !rng)
+        return tt_error_set(err, TT_ERR_ARG, "forward: training with dropout %g needs an rng",
+                            (double)c->dropout);
+    const size_t N = (size_t)B * (size_t)T;
+    for (size_t n = 0; n < N; n++) {
+        if (tokens[n] < 0 || tokens[n] >= c->vocab_size)
+            return tt_error_set(err, TT_ERR_RANGE,
+                                "forward: token id %d at batch %zu, position %zu is out of range [0, %d)",
+                                tokens[n], n / (size_t)T, n % (size_t)T, c->vocab_size);
+        if (targets && (targets[n] < 0 || targets[n] >= c->vocab_size))
+            return tt_error_set(err, TT_ERR_RANGE,
+                                "forward: target id %d at batch %zu, position %zu is out of range [0, %d)",
+                                targets[n], n / (size_t)T, n % (size_t)T, c->vocab_size);
+    }
+
+    /* memory: size the activations, check against physical memory, grow */
+    activations a;
+    size_t need = layout(&a, NULL, c, B, T, train, dropout);
+    if (need > m->act_cap) {
+        tt_status st = check_memory(add_sat(param_bytes(c), need),
+                                    "the model (parameters, gradients and activations)", err);
+        if (st != TT_OK) return st;
+        void *mem = malloc(need);
+        if (!mem)
+            return tt_error_set(err, TT_ERR_NOMEM, "forward: could not allocate %zu bytes of activations",
+                                need);
+        free(m->act_mem);
+        m->act_mem = mem;
+        m->act_cap = need;
+    }
+    if (N > m->tok_cap) {
+        int *tk = malloc(N * sizeof(int)), *tg = malloc(N * sizeof(int));
+        if (!tk || !tg) {
+            free(tk);
+            free(tg);
+            return tt_error_set(err, TT_ERR_NOMEM, "forward: out of memory");
+        }
+        free(m->tokens);
+        free(m->targets);
+        m->tokens = tk;
+        m->targets = tg;
+        m->tok_cap = N;
+    }
+    layout(&m->a, m->act_mem, c, B, T, train, dropout);
+    memcpy(m->tokens, tokens, N * sizeof(int));
+    if (targets) memcpy(m->targets, targets, N * sizeof(int));
+    m->fwd_B = B;
+    m->fwd_T = T;
+    m->fwd_train = train;
+    m->fwd_has_targets = targets != NULL;
+    m->fwd_dropout = dropout;
+
+    activations *A = &m->a;
+    const int C = c->d_model, F = c->d_ff, V = c->vocab_size, NH = c->n_heads, L = c->n_layers;
+    const size_t NC = N * (size_t)C, NF = N * (size_t)F, ATT = (size_t)B * NH * T * T;
+    const float p = c->dropout, dscale = dropout ? 1.0f / (1.0f - p) : 1.0f;
+    uint64_t dseed = dropout ? tt_rng_u64(rng) : 0;
+    /* Dropout streams: (layer, site) << 40 | row. Sites: 0 embedding, 1 attention
+     * weights, 2 attention residual, 3 FFN residual. */
+#define STREAM(l, site) ((((uint64_t)(l) * 4u + (site)) << 40))
+
+    tt_embed_forward(A->res, m->tokens, m->w.tok_emb, m->w.pos, (int)N, T, C, sqrtf((float)C));
+    if (dropout) {
+        tt_dropout_mask(A->keep_emb, N, (size_t)C, p, dseed, STREAM(0, 0));
+        tt_dropout_apply(A->res, A->res, A->keep_emb, dscale, NC);
+    }
+    for (int l = 0; l < L; l++) {
+        const size_t s = train ? (size_t)l : 0; /* storage slot */
+        const tt_layer_weights *w = &m->lw[l];
+        float *x_in = A->res + (train ? 2 * s : 0) * NC;
+        float *x_mid = A->res + (train ? 2 * s + 1 : 1) * NC;
+        float *x_out = A->res + (train ? 2 * s + 2 : 0) * NC; /* eval: ping-pong in slots 0/1 */
+        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        float *fc1 = A->fc1 + s * NF;
+        uint8_t *katt = dropout ? A->keep_att + s * ATT : NULL;
+
+        tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
+                             (int)N, C);
+        tt_linear_forward(q, A->ln, w->wq, w->bq, (int)N, C, C);
+        tt_linear_forward(k, A->ln, w->wk, w->bk, (int)N, C, C);
+        tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
+        if (dropout) tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1));
+        tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
+        tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
+        if (dropout) {
+            uint8_t *kr = A->keep_res1 + s * NC;
+            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 2));
+            tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
+        }
+        for (size_t i = 0; i < NC; i++) x_mid[i] = x_in[i] + A->tmp[i];
+
+        tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
+                             (int)N, C);
+        tt_linear_forward(fc1, A->ln, w->fc1_w, w->fc1_b, (int)N, C, F);
+        tt_gelu_forward(A->gelu, fc1, NF);
+        tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+        if (dropout) {
+            uint8_t *kr = A->keep_res2 + s * NC;
+            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 3));
+            tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
+        }
+        for (size_t i = 0; i < NC; i++) x_out[i] = x_mid[i] + A->tmp[i];
+    }
+#undef STREAM
+    const float *x_last = A->res + (train ? (size_t)2 * L : 0) * NC;
+    tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, x_last, m->w.lnf_w, m->w.lnf_b, (int)N, C);
+    tt_linear_forward(A->logits, A->ln, m->w.lm_head, NULL, (int)N, C, V);
+    if (targets) {
+        m->loss = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
+        if (loss) *loss = m->loss;
+    }
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+tt_status tt_model_backward(tt_model *m, tt_error *err) {
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "backward: model is NULL");
+    if (m->fwd_B <= 0 || !m->fwd_train || !m->fwd_has_targets)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "backward: needs a preceding TT_MODE_TRAIN forward with targets");
+    const tt_model_config *c = &m->cfg;
+    activations *A = &m->a;
+    const int B = m->fwd_B, T = m->fwd_T, C = c->d_model, F = c->d_ff, V = c->vocab_size,
+              NH = c->n_heads, L = c->n_layers;
+    const size_t N = (size_t)B * T, NC = N * (size_t)C, NF = N * (size_t)F, ATT = (size_t)B * NH * T * T;
+    const bool dropout = m->fwd_dropout;
+    const float dscale = dropout ? 1.0f / (1.0f - c->dropout) : 1.0f;
+    tt_model_weights *g = &m->g;
+
+    /* head: logits = lnf @ lm_head^T; loss = mean CE */
+    memset(A->dlogits, 0, N * (size_t)V * sizeof(float));
+    tt_crossentropy_backward(A->dlogits, A->logits, m->targets, (int)N, V, 1.0f / (float)N);
+    memset(A->dln, 0, NC * sizeof(float));
+    /* ln_f's output, recomputed into ln (the same numbers as the forward) */
+    tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, A->res + (size_t)2 * L * NC, m->w.lnf_w, m->w.lnf_b,
+                         (int)N, C);
+    tt_linear_backward(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
+    memset(A->dres, 0, NC * sizeof(float));
+    tt_layernorm_backward(A->dres, g->lnf_w, g->lnf_b, A->dln, A->res + (size_t)2 * L * NC, m->w.lnf_w,
+                          A->lnf_mean, A->lnf_rstd, (int)N, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const size_t s = (size_t)l;
+        const tt_layer_weights *w = &m->lw[l];
+        tt_layer_weights *gw = &m->lg[l];
+        const float *x_in = A->res + 2 * s * NC, *x_mid = A->res + (2 * s + 1) * NC;
+        const float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        const float *fc1 = A->fc1 + s * NF;
+
+        /* x_out = x_mid + Drop(fc2(gelu(fc1(LN2(x_mid))))); dres holds d x_out */
+        if (dropout) tt_dropout_apply(A->dtmp, A->dres, A->keep_res2 + s * NC, dscale, NC);
+        else memcpy(A->dtmp, A->dres, NC * sizeof(float));
+        tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
+        memset(A->dfc, 0, NF * sizeof(float));
+        tt_linear_backward(A->dfc, gw->fc2_w, gw->fc2_b, A->dtmp, A->gelu, w->fc2_w, (int)N, F, C);
+        /* gelu backward in place is not allowed (dx += ...): reuse the gelu buffer */
+        memset(A->gelu, 0, NF * sizeof(float));
+        tt_gelu_backward(A->gelu, A->dfc, fc1, NF);
+        memset(A->dln, 0, NC * sizeof(float));
+        /* LN2's output, recomputed (the same numbers as the forward) */
+        tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
+                             (int)N, C);
+        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->gelu, A->ln, w->fc1_w, (int)N, C, F);
+        tt_layernorm_backward(A->dres, gw->ln2_w, gw->ln2_b, A->dln, x_mid, w->ln2_w,
+                              A->ln2_mean + s * N, A->ln2_rstd + s * N, (int)N, C);
+
+        /* x_mid = x_in + Drop(W_o(attn(LN1(x_in)))); dres now holds d x_mid */
+        if (dropout) tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
+        else memcpy(A->dtmp, A->dres, NC * sizeof(float));
+        memset(A->dln, 0, NC * sizeof(float)); /* d atty */
+        tt_linear_backward(A->dln, gw->wo, gw->bo, A->dtmp, atty, w->wo, (int)N, C, C);
+        memset(A->dq, 0, 3 * NC * sizeof(float)); /* dq | dk | dv */
+        tt_attention_backward(A->dq, A->dk, A->dv, A->dln, NULL, q, k, v,
+                              dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
+                              A->attn_scratch);
+        memset(A->dln, 0, NC * sizeof(float)); /* d ln1 */
+        tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
+                             (int)N, C);
+        tt_linear_backward(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
+        tt_linear_backward(A->dln, gw->wk, gw->bk, A->dk, A->ln, w->wk, (int)N, C, C);
+        tt_linear_backward(A->dln, gw->wv, gw->bv, A->dv, A->ln, w->wv, (int)N, C, C);
+        tt_layernorm_backward(A->dres, gw->ln1_w, gw->ln1_b, A->dln, x_in, w->ln1_w,
+                              A->ln1_mean + s * N, A->ln1_rstd + s * N, (int)N, C);
+    }
+    /* embedding: res0 = Drop(tok_emb[tokens] * sqrt(C) + pos) */
+    if (dropout) tt_dropout_apply(A->dres, A->dres, A->keep_emb, dscale, NC);
+    tt_embed_backward(g->tok_emb, c->positional == TT_POS_LEARNED ? g->pos : NULL, A->dres, m->tokens,
+                      (int)N, T, C, sqrtf((float)C));
+    tt_error_clear(err);
+    return TT_OK;
+}

@@ -1,0 +1,505 @@
+/*
+ * Layer kernels of the model: forward/backward pairs on raw float arrays
+ * (see model_internal.h for the contract of each).
+ *
+ * Dimension legend: B batch, T time, C channels, V vocabulary, NH heads,
+ * hs = C / NH head size, F = d_ff, N = B * T rows.
+ *
+ * Parallelism: OpenMP over independent rows (or columns for the reductions
+ * over rows), static schedules, and BLAS sgemm for the matrix products; no
+ * reduction ever combines thread-partial sums, so a thread count gives
+ * bit-identical results run after run.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model_internal.h"
+
+/* Vectorise an inner loop (no aliasing between its arrays). With -O2, GCC only
+ * vectorises loops it can prove safe cheaply; these pragmas say so. A simd
+ * sum reassociates in a fixed way for a given binary, so results stay
+ * identical run after run and across thread counts. */
+#ifdef _OPENMP
+#define TT_SIMD _Pragma("omp simd")
+#define TT_SIMD_SUM(a) _Pragma(TT_STR(omp simd reduction(+ : a)))
+#define TT_SIMD_SUM2(a, b) _Pragma(TT_STR(omp simd reduction(+ : a, b)))
+#define TT_STR(x) #x
+#else
+#define TT_SIMD
+#define TT_SIMD_SUM(a)
+#define TT_SIMD_SUM2(a, b)
+#endif
+
+int tt_model_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int tt_model_threads_in_region(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---- embedding ---------------------------------------------------------- */
+
+void tt_embed_forward(float *out, const int *tokens, const float *tok_emb, const float *pos, int N,
+                      int T, int C, float scale) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *e = tok_emb + (size_t)tokens[n] * C; /* [C] */
+        const float *p = pos + (size_t)(n % T) * C;       /* [C] */
+        float *o = out + (size_t)n * C;
+        TT_SIMD
+        for (int c = 0; c < C; c++) o[c] = e[c] * scale + p[c];
+    }
+}
+
+void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const int *tokens, int N,
+                       int T, int C, float scale) {
+    /* Rows of dtok_emb may repeat across n: accumulate serially in n order,
+     * parallel over channel blocks (each thread owns its columns). */
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int n = 0; n < N; n++) {
+            float *d = dtok_emb + (size_t)tokens[n] * C;
+            const float *g = dout + (size_t)n * C;
+            for (int c = c0; c < c1; c++) d[c] += g[c] * scale;
+            if (dpos) {
+                float *dp = dpos + (size_t)(n % T) * C;
+                for (int c = c0; c < c1; c++) dp[c] += g[c];
+            }
+        }
+    }
+}
+
+/* ---- LayerNorm -------------------------------------------------------------- */
+
+#define LN_EPS 1e-5
+
+void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        double s = 0.0;
+        TT_SIMD_SUM(s)
+        for (int c = 0; c < C; c++) s += xr[c];
+        double mu = s / C, v = 0.0;
+        TT_SIMD_SUM(v)
+        for (int c = 0; c < C; c++) {
+            double d = xr[c] - mu;
+            v += d * d;
+        }
+        float m = (float)mu, r = (float)(1.0 / sqrt(v / C + LN_EPS));
+        float *o = out + (size_t)n * C;
+        TT_SIMD
+        for (int c = 0; c < C; c++) o[c] = (xr[c] - m) * r * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *w, const float *mean, const float *rstd, int N, int C) {
+    if (dx) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            /* xhat = (x - m) r; dxhat = g w;
+             * dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
+            double s1 = 0.0, s2 = 0.0;
+            TT_SIMD_SUM2(s1, s2)
+            for (int c = 0; c < C; c++) {
+                float dxh = g[c] * w[c], xh = (xr[c] - m) * r;
+                s1 += dxh;
+                s2 += (double)dxh * xh;
+            }
+            float m1 = (float)(s1 / C), m2 = (float)(s2 / C);
+            float *d = dx + (size_t)n * C;
+            TT_SIMD
+            for (int c = 0; c < C; c++) {
+                float xh = (xr[c] - m) * r;
+                d[c] += r * (g[c] * w[c] - m1 - xh * m2);
+            }
+        }
+    }
+    /* dw[c] += sum_n g xhat; db[c] += sum_n g: each thread owns columns */
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        int c1 = c0 + 16 < C ? c0 + 16 : C;
+        float sw[16] = {0}, sb[16] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                sw[c - c0] += g[c] * (xr[c] - m) * r;
+                sb[c - c0] += g[c];
+            }
+        }
+        for (int c = c0; c < c1; c++) {
+            dw[c] += sw[c - c0];
+            db[c] += sb[c - c0];
+        }
+    }
+}
+
+/* ---- Linear ------------------------------------------------------------------
+ * The products run on our OpenMP threads, each calling a single-threaded BLAS
+ * on its own block of output rows: BLAS threads and OpenMP threads never
+ * compete for the 2 cores (measured: OpenBLAS's pthreads next to libgomp's
+ * spinning workers were several times slower on a loaded machine). Each output
+ * element is computed by one thread, so results do not depend on timing. */
+
+static void blas_single_thread(void) {
+#ifdef OPENBLAS_VERSION
+    static int done = 0;
+    if (!done) { /* process-wide; the library makes no other BLAS calls */
+        openblas_set_num_threads(1);
+        done = 1;
+    }
+#endif
+}
+
+/* rows [r0, r1) of thread `tid` among `nt`, in blocks of 8 */
+static void split(int rows, int nt, int tid, int *r0, int *r1) {
+    int blocks = (rows + 7) / 8, per = blocks / nt, extra = blocks % nt;
+    int b0 = tid * per + (tid < extra ? tid : extra), b1 = b0 + per + (tid < extra ? 1 : 0);
+    *r0 = b0 * 8 < rows ? b0 * 8 : rows;
+    *r1 = b1 * 8 < rows ? b1 * 8 : rows;
+}
+
+void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
+                       int Cout) {
+    blas_single_thread();
+#pragma omp parallel
+    {
+        int r0, r1;
+        split(N, tt_model_threads_in_region(), thread_id(), &r0, &r1);
+        if (r1 > r0) {
+            if (b)
+                for (int n = r0; n < r1; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
+            /* out[r0:r1, Cout] (+)= x[r0:r1, Cin] @ w[Cout, Cin]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, Cout, Cin, 1.0f, x + (size_t)r0 * Cin,
+                        Cin, w, Cin, b ? 1.0f : 0.0f, out + (size_t)r0 * Cout, Cout);
+        }
+    }
+}
+
+void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, int N, int Cin, int Cout) {
+    blas_single_thread();
+#pragma omp parallel
+    {
+        const int nt = tt_model_threads_in_region(), tid = thread_id();
+        int r0, r1;
+        if (dx) { /* dx[r0:r1, Cin] += dout[r0:r1, Cout] @ w[Cout, Cin] */
+            split(N, nt, tid, &r0, &r1);
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, Cin, Cout, 1.0f,
+                            dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f, dx + (size_t)r0 * Cin, Cin);
+        }
+        /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
+        split(Cout, nt, tid, &r0, &r1);
+        if (r1 > r0) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, Cin, N, 1.0f, dout + r0, Cout, x, Cin,
+                        1.0f, dw + (size_t)r0 * Cin, Cin);
+            if (db)
+                for (int n = 0; n < N; n++) {
+                    const float *g = dout + (size_t)n * Cout;
+                    TT_SIMD
+                    for (int o = r0; o < r1; o++) db[o] += g[o];
+                }
+        }
+    }
+}
+
+/* ---- attention ------------------------------------------------------------------
+ * One (b, h) pair per OpenMP task; the four products of a head run as
+ * single-threaded sgemm calls on the strided head columns of q, k, v
+ * (leading dimension C), so nothing is copied. The products cover the full
+ * [T, T] square: above the diagonal the weights are exactly 0, which keeps
+ * the causal result while the (2x) wasted flops run at BLAS speed — measured
+ * about 5x faster than the triangular scalar/axpy loops this replaced. */
+
+size_t tt_attention_scratch_floats(int T, int C, int NH) {
+    (void)C;
+    (void)NH;
+    return 3 * (size_t)T * (size_t)T + 16;
+}
+
+/* causal softmax of the rows of a [T, T] (scores in place, scaled by `scale`) */
+static void causal_softmax(float *a, int T, float scale) {
+    for (int t = 0; t < T; t++) {
+        float *r = a + (size_t)t * T;
+        const int n = t + 1;
+        float mx = -INFINITY;
+        for (int s = 0; s < n; s++) {
+            r[s] *= scale;
+            mx = r[s] > mx ? r[s] : mx;
+        }
+        float sum = 0.0f;
+        for (int s = 0; s < n; s++) {
+            r[s] = expf(r[s] - mx);
+            sum += r[s];
+        }
+        const float inv = 1.0f / sum;
+        TT_SIMD
+        for (int s = 0; s < n; s++) r[s] *= inv;
+        for (int s = n; s < T; s++) r[s] = 0.0f;
+    }
+}
+
+void tt_attention_forward(float *y, float *att, const float *q, const float *k, const float *v,
+                          const uint8_t *keep, float drop_scale, int B, int T, int C, int NH,
+                          float *scratch) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
+    blas_single_thread();
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t base = (size_t)b * T * C + (size_t)h * hs;
+        float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)thread_id() * per + 2 * TT2; /* [T, T] */
+        /* a = q_h k_h^T, then the causal softmax of a * scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + base, C, k + base, C, 0.0f, a, T);
+        causal_softmax(a, T, scale);
+        const float *pw = a;
+        if (keep) { /* dropped weights into scratch */
+            float *pd = scratch + (size_t)thread_id() * per;
+            const uint8_t *kp = keep + (size_t)bh * TT2;
+            TT_SIMD
+            for (size_t i = 0; i < TT2; i++) pd[i] = a[i] * ((float)kp[i] * drop_scale);
+            pw = pd;
+        }
+        /* y_h[T, hs] = pw[T, T] @ v_h[T, hs] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, pw, T, v + base, C, 0.0f, y + base, C);
+    }
+}
+
+void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
+                           const float *q, const float *k, const float *v, const uint8_t *keep,
+                           float drop_scale, int B, int T, int C, int NH, float *scratch) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
+    blas_single_thread();
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t base = (size_t)b * T * C + (size_t)h * hs;
+        const uint8_t *kp = keep ? keep + (size_t)bh * TT2 : NULL;
+        float *pd = scratch + (size_t)thread_id() * per; /* [T, T] dropped weights */
+        float *dp = pd + TT2;                            /* [T, T] */
+        const float *a = att ? att + (size_t)bh * TT2 : NULL;
+        if (!a) { /* recompute the weights exactly as the forward did */
+            float *ar = dp + TT2;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + base, C, k + base, C, 0.0f, ar,
+                        T);
+            causal_softmax(ar, T, scale);
+            a = ar;
+        }
+        const float *pw = a;
+        if (kp) {
+            TT_SIMD
+            for (size_t i = 0; i < TT2; i++) pd[i] = a[i] * ((float)kp[i] * drop_scale);
+            pw = pd;
+        }
+        /* y = pw v: dv += pw^T dy; d pw = dy v^T */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, pw, T, dy + base, C, 1.0f, dv + base, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy + base, C, v + base, C, 0.0f, dp, T);
+        /* through dropout, then softmax: dz = a (dp - sum_s a dp), z = scale q k^T */
+        for (int t = 0; t < T; t++) {
+            const float *ar = a + (size_t)t * T;
+            float *dr = dp + (size_t)t * T;
+            const int n = t + 1;
+            if (kp) {
+                const uint8_t *kr = kp + (size_t)t * T;
+                TT_SIMD
+                for (int s = 0; s < n; s++) dr[s] *= (float)kr[s] * drop_scale;
+            }
+            float dot = 0.0f;
+            for (int s = 0; s < n; s++) dot += ar[s] * dr[s];
+            TT_SIMD
+            for (int s = 0; s < n; s++) dr[s] = ar[s] * (dr[s] - dot) * scale;
+            for (int s = n; s < T; s++) dr[s] = 0.0f;
+        }
+        /* dq += dz k; dk += dz^T q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dp, T, k + base, C, 1.0f, dq + base, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dp, T, q + base, C, 1.0f, dk + base, C);
+    }
+}
+
+/* ---- GELU (exact, erf form as nn.GELU()) ------------------------------------
+ * glibc's erff/expf are scalar calls (~15 ns each here); these inline forms
+ * vectorise. exp: Cephes-style range reduction + degree-6 polynomial (~1 ulp);
+ * erf: Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7). GELU stays within
+ * ~2e-7 |x| of the exact value (tests/test_gradcheck.c checks it). */
+
+/* exp(x) for x <= 0 (the only use here), branch-free and without float->int
+ * conversions so that loops vectorise (with -fno-trapping-math for GCC, see
+ * mk/model.mk): round x log2(e) to n with the 1.5 * 2^23 trick, reduce, a
+ * degree-6 polynomial on [-ln2/2, ln2/2], scale by 2^n through the exponent bits. */
+static inline float exp_neg(float x) {
+    x = x > -87.0f ? x : -87.0f;
+    const float big = 12582912.0f; /* 1.5 * 2^23 */
+    union {
+        float f;
+        uint32_t u;
+    } k, s;
+    k.f = x * 1.44269504088896341f + big; /* low bits hold round(x log2 e) */
+    const float n = k.f - big;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = p * r * r + r + 1.0f;
+    s.u = (k.u - 0x4B400000u + 127u) << 23; /* 2^n, n in [-126, 0] */
+    return y * s.f;
+}
+
+/* erf(x / sqrt 2) by A&S 7.1.26; also gives e = exp(-x^2 / 2) */
+static inline float erf_scaled(float x, float *e) {
+    const float z = fabsf(x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.3275911f * z);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    *e = exp_neg(-z * z);
+    return copysignf(1.0f - p * t * *e, x);
+}
+
+void tt_gelu_forward(float *out, const float *x, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i0 = 0; i0 < n; i0 += 1024) {
+        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
+        TT_SIMD
+        for (size_t i = i0; i < i1; i++) {
+            float e;
+            out[i] = 0.5f * x[i] * (1.0f + erf_scaled(x[i], &e));
+        }
+    }
+}
+
+void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+#pragma omp parallel for schedule(static)
+    for (size_t i0 = 0; i0 < n; i0 += 1024) {
+        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
+        TT_SIMD
+        for (size_t i = i0; i < i1; i++) {
+            float e, xi = x[i];
+            float cdf = 0.5f * (1.0f + erf_scaled(xi, &e));
+            dx[i] += dout[i] * (cdf + xi * inv_sqrt_2pi * e);
+        }
+    }
+}
+
+/* ---- dropout ----------------------------------------------------------------- */
+
+void tt_dropout_apply(float *out, const float *x, const uint8_t *keep, float scale, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i0 = 0; i0 < n; i0 += 4096) {
+        size_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
+        TT_SIMD
+        for (size_t i = i0; i < i1; i++) out[i] = x[i] * ((float)keep[i] * scale);
+    }
+}
+
+void tt_dropout_mask(uint8_t *keep, size_t rows, size_t width, float p, uint64_t seed,
+                     uint64_t stream_base) {
+    /* keep when a 32-bit uniform draw is >= p * 2^32 (probability 1 - p) */
+    const uint64_t thr = (uint64_t)((double)p * 4294967296.0);
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        tt_rng rng;
+        tt_rng_seed_stream(&rng, seed, stream_base + r);
+        uint8_t *kr = keep + r * width;
+        size_t i = 0;
+        for (; i + 1 < width; i += 2) {
+            uint64_t u = tt_rng_u64(&rng);
+            kr[i] = (u & 0xffffffffu) >= thr;
+            kr[i + 1] = (u >> 32) >= thr;
+        }
+        if (i < width) kr[i] = (tt_rng_u64(&rng) >> 32) >= thr;
+    }
+}
+
+/* ---- cross-entropy ----------------------------------------------------------------- */
+
+float tt_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float mx = z[0];
+        for (int i = 1; i < V; i++)
+            if (z[i] > mx) mx = z[i];
+        double s = 0.0;
+        for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
+        losses[n] = (float)(log(s) + mx - z[targets[n]]);
+    }
+    double tot = 0.0;
+    for (int n = 0; n < N; n++) tot += losses[n];
+    return (float)(tot / N);
+}
+
+void tt_crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V,
+                              float dloss) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        float mx = z[0];
+        for (int i = 1; i < V; i++)
+            if (z[i] > mx) mx = z[i];
+        double s = 0.0;
+        for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
+        const double inv = 1.0 / s;
+        for (int i = 0; i < V; i++) {
+            float pr = (float)(exp((double)(z[i] - mx)) * inv);
+            d[i] += (pr - (i == targets[n] ? 1.0f : 0.0f)) * dloss;
+        }
+    }
+}
+
+/* ---- sinusoidal table -------------------------------------------------------------
+ * As the package: div[i] = exp(2i * -(ln 10000 / C)) and pe = sin/cos(pos * div),
+ * each step in float32. */
+void tt_sinusoidal_table(float *pe, int max_len, int C) {
+    const float k = (float)(-(log(10000.0) / C));
+    for (int pos = 0; pos < max_len; pos++) {
+        float *row = pe + (size_t)pos * C;
+        for (int i = 0; i < C / 2; i++) {
+            float div = expf((float)(2 * i) * k);
+            float arg = (float)pos * div;
+            row[2 * i] = sinf(arg);
+            row[2 * i + 1] = cosf(arg);
+        }
+    }
+}

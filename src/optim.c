@@ -1,0 +1,104 @@
+/* AdamW and gradient clipping over flat blocks; see tt/optim.h. */
+#include "tt/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct tt_adamw {
+    size_t n;
+    int64_t t;
+    float *m; /* [n] first moment  */
+    float *v; /* [n] second moment */
+};
+
+tt_adamw_config tt_adamw_config_default(void) {
+    tt_adamw_config c = {0.9f, 0.95f, 1e-8f, 0.01f};
+    return c;
+}
+
+tt_status tt_adamw_create(tt_adamw **out, size_t n, tt_error *err) {
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "optimizer output pointer is NULL");
+    *out = NULL;
+    if (n == 0) return tt_error_set(err, TT_ERR_ARG, "optimizer needs at least one parameter");
+    tt_adamw *o = calloc(1, sizeof *o);
+    if (o) {
+        o->m = calloc(n, sizeof *o->m);
+        o->v = calloc(n, sizeof *o->v);
+    }
+    if (!o || !o->m || !o->v) {
+        tt_adamw_free(o);
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory for AdamW moments of %zu parameters", n);
+    }
+    o->n = n;
+    *out = o;
+    return TT_OK;
+}
+
+void tt_adamw_free(tt_adamw *o) {
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    free(o);
+}
+
+void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                   const float *grads, const unsigned char *decay_mask) {
+    o->t++;
+    const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
+    /* bias corrections in double, as PyTorch computes them in Python floats */
+    const double bc1 = 1.0 - pow((double)b1, (double)o->t);
+    const double bc2 = 1.0 - pow((double)b2, (double)o->t);
+    const float step_size = (float)(lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float decay = 1.0f - lr * cfg->weight_decay;
+    float *m = o->m, *v = o->v;
+    const long n = (long)o->n;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        float g = grads[i];
+        float p = params[i];
+        if (!decay_mask || decay_mask[i]) p *= decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        params[i] = p - step_size * (m[i] / denom);
+    }
+}
+
+size_t tt_adamw_size(const tt_adamw *o) { return o ? o->n : 0; }
+int64_t tt_adamw_step_count(const tt_adamw *o) { return o ? o->t : 0; }
+float *tt_adamw_m(tt_adamw *o) { return o ? o->m : NULL; }
+float *tt_adamw_v(tt_adamw *o) { return o ? o->v : NULL; }
+void tt_adamw_set_step_count(tt_adamw *o, int64_t t) {
+    if (o) o->t = t;
+}
+
+#define NORM_CHUNKS 64 /* fixed partition: the sum order never depends on threads */
+
+float tt_grad_global_norm(const float *g, size_t n) {
+    double part[NORM_CHUNKS];
+    size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < NORM_CHUNKS; c++) {
+        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        double s = 0.0;
+        for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
+        part[c] = s;
+    }
+    double s = 0.0;
+    for (int c = 0; c < NORM_CHUNKS; c++) s += part[c];
+    return (float)sqrt(s);
+}
+
+float tt_grad_clip(float *g, size_t n, float max_norm) {
+    float norm = tt_grad_global_norm(g, n);
+    if (max_norm > 0.0f) {
+        float coef = max_norm / (norm + 1e-6f);
+        if (coef < 1.0f) {
+            const long nn = (long)n;
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < nn; i++) g[i] *= coef;
+        }
+    }
+    return norm;
+}

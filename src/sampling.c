@@ -1,0 +1,839 @@
+/*
+ * Sampling: greedy, temperature, top-k, top-p and combined, over one row of
+ * logits [V] at a time, plus the filtered distributions they draw from.
+ *
+ * Legend: V = vocabulary size (one row of logits), m = number of kept tokens.
+ *
+ * How a draw works (the fast path and the reference share steps 1 and 4):
+ *  1. weights: W[i] = round(exp((l[i] - max) / T) * 2^shift) as a uint64
+ *     (exp: a vectorised float32 polynomial, exp_neg below),
+ *     shift = 62 - ceil(log2 V), so the top token has W = 2^shift and any sum
+ *     of W fits in 63 bits. Sums of integers are exact, so they do not depend
+ *     on the order of the additions: the fast path (selection, no sort) and the
+ *     reference (full sort) compute the same cumulative masses bit for bit.
+ *  2. rank order: logit descending, then id ascending; a token is encoded as a
+ *     uint64 key (ordered logit bits << 32 | id) so that ascending keys are
+ *     rank order and every comparison is one integer compare.
+ *  3. kept set: a prefix of rank order, given by its last token t*.
+ *     top-k: t* is the k-th token. top-p: t* is the first token at which the
+ *     cumulative weight reaches p * S * (1 - 1e-6) (S = the weight of the
+ *     candidates). The fast path bins the tokens by logit (bin_prefix), so
+ *     that only the bin where the set ends needs a selection: quickselect
+ *     (top-k) or a weighted quickselect (top-p). The reference sorts the
+ *     whole vocabulary.
+ *  4. draw: one uniform u (53 bits), target = floor(u * S_kept) computed
+ *     exactly, then the kept tokens are walked in id order and the first one
+ *     whose running weight exceeds target is returned. The probability of
+ *     token i is W[i] / S_kept, exactly what tt_sampler_filter reports.
+ */
+#include "tt/sampling.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A cumulative mass within this relative distance below p counts as reaching
+ * p: it absorbs the float32 rounding of exp() so that exact hits such as
+ * 0.5 + 0.3 = 0.8 keep the crossing token, as HF and llama.cpp do. */
+#define TOP_P_REL_TOL 1e-6
+
+struct tt_sampler {
+    int V;
+    int shift;      /* W of the top token is 2^shift                  */
+    uint64_t *w;    /* [V] fixed-point weights (0 for -inf logits)    */
+    uint64_t *keys; /* [V] candidate keys (rank order when sorted)    */
+    uint64_t *aux;  /* [V] scratch: kept ids sorted, or flags         */
+    uint64_t *cum;  /* [V] cumulative weights for repeated draws      */
+    float *wf;      /* [V] float weights before rounding              */
+};
+
+/* The result of filtering one row. */
+typedef struct {
+    bool all;       /* nothing filtered: every finite token is kept   */
+    int n_finite;   /* tokens with a finite logit                     */
+    int argmax;     /* lowest id among the maximal logits             */
+    int m;          /* kept tokens; when !all they are keys[0..m)     */
+    uint64_t total; /* sum of W over all tokens                       */
+    uint64_t s_kept;/* sum of W over the kept tokens                  */
+    uint64_t t_key; /* key of the last kept token (when !all)         */
+} plan;
+
+/* ------------------------------------------------------------------------ */
+/* Params                                                                   */
+
+tt_sampling_params tt_sampling_params_default(void) {
+    tt_sampling_params p = {TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f};
+    return p;
+}
+
+static const char *const strategy_names[TT_STRATEGY_COUNT_] = {"greedy", "temperature", "top-k",
+                                                               "top-p", "combined"};
+
+const char *tt_strategy_name(tt_strategy s) {
+    if ((int)s < 0 || s >= TT_STRATEGY_COUNT_) return "unknown";
+    return strategy_names[s];
+}
+
+tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err) {
+    if (!name || !out) return tt_error_set(err, TT_ERR_ARG, "strategy: NULL argument");
+    for (int s = 0; s < TT_STRATEGY_COUNT_; s++) {
+        if (!strcmp(name, strategy_names[s])) {
+            *out = (tt_strategy)s;
+            return TT_OK;
+        }
+    }
+    return tt_error_set(err, TT_ERR_ARG,
+                        "unknown strategy '%.64s' (greedy, temperature, top-k, top-p, combined)",
+                        name);
+}
+
+tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err) {
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampling params: NULL");
+    if ((int)p->strategy < 0 || p->strategy >= TT_STRATEGY_COUNT_)
+        return tt_error_set(err, TT_ERR_ARG, "strategy %d is not a strategy", (int)p->strategy);
+    if (p->strategy == TT_STRATEGY_GREEDY) return TT_OK; /* ignores T, k, p */
+    if (!isfinite(p->temperature) || !(p->temperature > 0.0f))
+        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
+                            (double)p->temperature);
+    if (p->strategy == TT_STRATEGY_TOP_K && p->top_k < 1)
+        return tt_error_set(err, TT_ERR_ARG, "top_k must be >= 1 for strategy top-k, got %d",
+                            p->top_k);
+    if (p->strategy == TT_STRATEGY_COMBINED && p->top_k < 0)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "top_k must be >= 0 for strategy combined (0 = off), got %d", p->top_k);
+    if ((p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) &&
+        !(p->top_p > 0.0f && p->top_p <= 1.0f)) /* also rejects NaN */
+        return tt_error_set(err, TT_ERR_ARG, "top_p must be in (0, 1], got %g", (double)p->top_p);
+    return TT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sampler                                                                  */
+
+tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err) {
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "sampler: NULL output pointer");
+    *out = NULL;
+    if (vocab_size < 1)
+        return tt_error_set(err, TT_ERR_ARG, "vocab_size must be >= 1, got %d", vocab_size);
+    tt_sampler *s = calloc(1, sizeof *s);
+    if (!s) return tt_error_set(err, TT_ERR_NOMEM, "out of memory creating a sampler");
+    size_t n = (size_t)vocab_size;
+    s->V = vocab_size;
+    int lg = 0;
+    while (lg < 62 && ((uint64_t)1 << lg) < (uint64_t)vocab_size) lg++;
+    s->shift = 62 - lg;
+    s->w = malloc(n * sizeof *s->w);
+    s->keys = malloc(n * sizeof *s->keys);
+    s->aux = malloc(n * sizeof *s->aux);
+    s->cum = malloc(n * sizeof *s->cum);
+    s->wf = malloc(n * sizeof *s->wf);
+    if (!s->w || !s->keys || !s->aux || !s->cum || !s->wf) {
+        tt_sampler_free(s);
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory creating a sampler for V = %d",
+                            vocab_size);
+    }
+    *out = s;
+    return TT_OK;
+}
+
+void tt_sampler_free(tt_sampler *s) {
+    if (!s) return;
+    free(s->w);
+    free(s->keys);
+    free(s->aux);
+    free(s->cum);
+    free(s->wf);
+    free(s);
+}
+
+int tt_sampler_vocab_size(const tt_sampler *s) { return s ? s->V : 0; }
+
+/* ------------------------------------------------------------------------ */
+/* Keys and weights                                                         */
+
+/* Ascending keys = logit descending, then id ascending. */
+static inline uint64_t rank_key(float logit, int id) {
+    float f = logit + 0.0f; /* -0 -> +0 */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending in the float */
+    return ((uint64_t)(~u) << 32) | (uint32_t)id;
+}
+
+static inline int key_id(uint64_t key) { return (int)(uint32_t)key; }
+
+/* Validates one row and finds its maximum. row < 0: no "row" in messages.
+ * The first loop has no early exit so that it vectorises; the slow loop runs
+ * only to name a bad value. */
+static tt_status scan_row(const float *logits, int V, int row, float *max_out, float *min_out,
+                          int *argmax, int *n_finite, tt_error *err) {
+    char where[32] = "";
+    float mx = -INFINITY, mn = INFINITY;
+    int nf = 0, bad = 0;
+    for (int i = 0; i < V; i++) {
+        float l = logits[i];
+        bad |= (l != l) | (l == INFINITY);
+        nf += l != -INFINITY;
+        mx = l > mx ? l : mx;
+        mn = (l < mn && l != -INFINITY) ? l : mn;
+    }
+    if (row >= 0) snprintf(where, sizeof where, "row %d: ", row);
+    if (bad) {
+        for (int i = 0; i < V; i++) {
+            float l = logits[i];
+            if (isnan(l) || l == INFINITY)
+                return tt_error_set(err, TT_ERR_ARG,
+                                    "%slogit %d is %s (NaN and +inf are not allowed; -inf masks a "
+                                    "token)",
+                                    where, i, isnan(l) ? "NaN" : "+inf");
+        }
+    }
+    if (nf == 0)
+        return tt_error_set(err, TT_ERR_ARG, "%severy logit is -inf (all %d tokens masked)", where,
+                            V);
+    int am = 0;
+    while (logits[am] != mx) am++;
+    *max_out = mx;
+    if (min_out) *min_out = mn;
+    *argmax = am;
+    *n_finite = nf;
+    return TT_OK;
+}
+
+/* exp(x) for x <= 0 (or -inf), branch-free so that the loop vectorises:
+ * 2^t with t = x log2(e) = n + f, n an integer, f in [-1/2, 1/2], and 2^f from
+ * its degree-7 Taylor polynomial (relative error about 1e-7, the size of
+ * float32 rounding). Results below 2^-100 do not matter: their weight rounds
+ * to 0. exp_neg(0) is exactly 1. */
+static inline float exp_neg(float x) {
+    /* clamp x to [-70, 0] on the bits (integer min vectorises; -inf too):
+     * for x <= 0 the int32 view grows as x falls. e^-70 * 2^62 < 0.5. */
+    float ax = -fabsf(x);
+    int32_t xi;
+    memcpy(&xi, &ax, sizeof xi);
+    const int32_t lim = -1030963200; /* the bits of -70.0f, 0xC28C0000 */
+    xi = xi > lim ? lim : xi;
+    memcpy(&ax, &xi, sizeof ax);
+    float t = ax * 1.44269504088896341f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 */
+    float f = t - n;
+    float p = 1.5252733804059841e-05f;   /* ln2^7 / 7! */
+    p = p * f + 1.5403530393381609e-04f; /* ln2^6 / 6! */
+    p = p * f + 1.3333558146428443e-03f; /* ln2^5 / 5! */
+    p = p * f + 9.6181291076284772e-03f; /* ln2^4 / 4! */
+    p = p * f + 5.5504108664821580e-02f; /* ln2^3 / 3! */
+    p = p * f + 2.4022650695910071e-01f; /* ln2^2 / 2! */
+    p = p * f + 6.9314718055994531e-01f; /* ln2 */
+    p = p * f + 1.0f;
+    int32_t e = ((int32_t)n + 127) * (1 << 23); /* 2^n, n in [-101, 0] */
+    float two_n;
+    memcpy(&two_n, &e, sizeof two_n);
+    return p * two_n;
+}
+
+/* W[i] for the row; returns their sum. */
+static uint64_t compute_weights(tt_sampler *s, const float *logits, float mx, float T) {
+    const double scale = ldexp(1.0, s->shift);
+    float *wf = s->wf;
+    const int V = s->V;
+#pragma omp simd
+    for (int i = 0; i < V; i++) wf[i] = exp_neg((logits[i] - mx) / T);
+    uint64_t total = 0;
+    for (int i = 0; i < V; i++) {
+        uint64_t w = (uint64_t)((double)wf[i] * scale + 0.5);
+        s->w[i] = w;
+        total += w;
+    }
+    return total;
+}
+
+/* Target for the draw: floor(u * S) exactly, u = bits / 2^53. */
+static uint64_t draw_target(tt_rng *rng, uint64_t S) {
+    double u = tt_rng_uniform(rng);
+    uint64_t a = (uint64_t)ldexp(u, 53); /* exact: u has 53 bits */
+    /* (a * S) >> 53 with 32-bit limbs */
+    uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, s_lo = S & 0xffffffffu, s_hi = S >> 32;
+    uint64_t ll = a_lo * s_lo, lh = a_lo * s_hi, hl = a_hi * s_lo, hh = a_hi * s_hi;
+    uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+    uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    uint64_t lo = (mid << 32) | (ll & 0xffffffffu);
+    uint64_t t = (hi << 11) | (lo >> 53);
+    return t < S ? t : S - 1;
+}
+
+/* The threshold a top-p prefix must reach, from the candidates' weight S. */
+static uint64_t top_p_threshold(float p, uint64_t S) {
+    double need = ceil((double)p * (1.0 - TOP_P_REL_TOL) * (double)S);
+    if (need < 1.0) return 1;
+    if (need >= (double)S) return S;
+    return (uint64_t)need;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Selection (fast path)                                                    */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static inline void swap_u64(uint64_t *a, uint64_t *b) {
+    uint64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Median of three, moved to k[hi - 1]; returns the pivot value. */
+static uint64_t pick_pivot(uint64_t *k, int lo, int hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (k[mid] < k[lo]) swap_u64(&k[mid], &k[lo]);
+    if (k[hi - 1] < k[lo]) swap_u64(&k[hi - 1], &k[lo]);
+    if (k[hi - 1] < k[mid]) swap_u64(&k[hi - 1], &k[mid]);
+    swap_u64(&k[mid], &k[hi - 1]); /* median now last */
+    return k[hi - 1];
+}
+
+/* Lomuto partition of k[lo..hi) around the pivot in k[hi-1]: returns its final
+ * position p; keys < pivot are in [lo, p). *sum_less receives their weight. */
+static int partition(uint64_t *k, int lo, int hi, const uint64_t *w, uint64_t *sum_less) {
+    uint64_t pv = pick_pivot(k, lo, hi);
+    int store = lo;
+    uint64_t sum = 0;
+    for (int i = lo; i < hi - 1; i++) {
+        if (k[i] < pv) {
+            if (w) sum += w[key_id(k[i])];
+            swap_u64(&k[i], &k[store]);
+            store++;
+        }
+    }
+    swap_u64(&k[store], &k[hi - 1]);
+    if (sum_less) *sum_less = sum;
+    return store;
+}
+
+static int depth_limit(int n) {
+    int d = 8;
+    while (n > 1) {
+        n >>= 1;
+        d += 2;
+    }
+    return d;
+}
+
+/* Rearranges k[0..n) so that k[0..kk) are the kk best (smallest) keys. */
+static void select_top(uint64_t *k, int n, int kk) {
+    int lo = 0, hi = n, budget = depth_limit(n);
+    while (hi - lo > 16) {
+        if (budget-- == 0) { /* adversarial input: sort what is left */
+            qsort(k + lo, (size_t)(hi - lo), sizeof *k, cmp_u64);
+            return;
+        }
+        int p = partition(k, lo, hi, NULL, NULL);
+        if (p == kk - 1 || p == kk) return;
+        if (p > kk) hi = p;
+        else lo = p + 1;
+    }
+    qsort(k + lo, (size_t)(hi - lo), sizeof *k, cmp_u64);
+}
+
+/* Weighted selection: rearranges k[0..n) so that k[0..m) is the shortest rank
+ * prefix whose weight reaches `need` (need <= the weight of all n); returns m
+ * and that prefix's weight in *s_prefix. */
+static int select_mass(uint64_t *k, int n, const uint64_t *w, uint64_t need, uint64_t *s_prefix) {
+    int lo = 0, hi = n, budget = depth_limit(n);
+    uint64_t acc = 0; /* weight of k[0..lo) */
+    while (hi - lo > 16 && budget > 0) {
+        budget--;
+        uint64_t less;
+        int p = partition(k, lo, hi, w, &less);
+        uint64_t wp = w[key_id(k[p])];
+        if (acc + less >= need) {
+            hi = p;
+        } else if (acc + less + wp >= need) {
+            *s_prefix = acc + less + wp;
+            return p + 1;
+        } else {
+            acc += less + wp;
+            lo = p + 1;
+        }
+    }
+    qsort(k + lo, (size_t)(hi - lo), sizeof *k, cmp_u64);
+    for (int i = lo; i < hi; i++) {
+        acc += w[key_id(k[i])];
+        if (acc >= need) {
+            *s_prefix = acc;
+            return i + 1;
+        }
+    }
+    /* unreachable when need <= total: keep the whole range */
+    *s_prefix = acc;
+    return hi;
+}
+
+/* Bucketing: tokens are binned by x = (max - l) / T into NBUCKET bins over
+ * [0, xr), the last bin taking the rest. The bin is a non-increasing function
+ * of the logit, so the tokens of bins 0..b-1 are a prefix of rank order and
+ * bin b continues it. Counting tokens (top-k) or summing weights (top-p) per
+ * bin finds the bin where the kept set ends; only that bin needs a selection. */
+enum { NBUCKET = 512 };
+
+typedef struct {
+    float mx, T, scale;
+} binning;
+
+static inline int bin_of(const binning *b, float l) {
+    float x = (b->mx - l) / b->T * b->scale; /* >= 0, maybe +inf */
+    return x < (float)(NBUCKET - 1) ? (int)x : NBUCKET - 1;
+}
+
+/* Writes the keys of the finite tokens in bins < bc to keys[0..n_above) and
+ * those of bin bc after them; bc is the first bin where the running count
+ * reaches `k` (by_mass false) or the running weight reaches `need`. Returns
+ * the number of keys written; *n_above and *mass_above describe bins < bc. */
+static int bin_prefix(tt_sampler *s, const float *logits, const binning *bn, bool by_mass,
+                      uint64_t goal, int *n_above, uint64_t *mass_above) {
+    int count[NBUCKET] = {0};
+    uint64_t mass[NBUCKET] = {0};
+    const int V = s->V;
+    for (int i = 0; i < V; i++) {
+        if (logits[i] == -INFINITY) continue;
+        int b = bin_of(bn, logits[i]);
+        count[b]++;
+        mass[b] += s->w[i];
+    }
+    int bc = 0, na = 0;
+    uint64_t ma = 0;
+    for (; bc < NBUCKET - 1; bc++) {
+        if (by_mass ? ma + mass[bc] >= goal : (uint64_t)(na + count[bc]) >= goal) break;
+        na += count[bc];
+        ma += mass[bc];
+    }
+    int hi = na, lo = 0;
+    for (int i = 0; i < V; i++) {
+        if (logits[i] == -INFINITY) continue;
+        int b = bin_of(bn, logits[i]);
+        if (b < bc) s->keys[lo++] = rank_key(logits[i], i);
+        else if (b == bc) s->keys[hi++] = rank_key(logits[i], i);
+    }
+    *n_above = na;
+    *mass_above = ma;
+    return hi;
+}
+
+/* Validates params and the row, computes weights and the kept set. */
+static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                           int row, bool reference, plan *pl, tt_error *err) {
+    if (!s || !p || !logits) return tt_error_set(err, TT_ERR_ARG, "sampler: NULL argument");
+    tt_status st = tt_sampling_params_validate(p, err);
+    if (st != TT_OK) return st;
+    float mx, mn;
+    memset(pl, 0, sizeof *pl);
+    st = scan_row(logits, s->V, row, &mx, &mn, &pl->argmax, &pl->n_finite, err);
+    if (st != TT_OK) return st;
+    const int V = s->V;
+    if (p->strategy == TT_STRATEGY_GREEDY) {
+        s->w[pl->argmax] = (uint64_t)1 << s->shift; /* the only weight read */
+        pl->total = pl->s_kept = s->w[pl->argmax];
+        pl->m = 1;
+        s->keys[0] = rank_key(logits[pl->argmax], pl->argmax);
+        pl->t_key = s->keys[0];
+        return TT_OK;
+    }
+    pl->total = compute_weights(s, logits, mx, p->temperature);
+    int k = 0;
+    float top_p = 1.0f;
+    if (p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED) k = p->top_k;
+    if (p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) top_p = p->top_p;
+    const int nf = pl->n_finite;
+    bool use_k = k > 0 && k < nf, use_p = top_p < 1.0f;
+    if (!use_k && !use_p) {
+        pl->all = true;
+        pl->m = nf;
+        pl->s_kept = pl->total;
+        return TT_OK;
+    }
+    int n = 0;
+    uint64_t S = pl->total;
+    if (reference) {
+        /* The plain way: sort every finite token, take prefixes. */
+        for (int i = 0; i < V; i++)
+            if (logits[i] != -INFINITY) s->keys[n++] = rank_key(logits[i], i);
+        qsort(s->keys, (size_t)n, sizeof *s->keys, cmp_u64);
+        int m = use_k ? k : n;
+        if (use_k) {
+            S = 0;
+            for (int i = 0; i < m; i++) S += s->w[key_id(s->keys[i])];
+        }
+        uint64_t acc = S;
+        if (use_p) {
+            uint64_t need = top_p_threshold(top_p, S);
+            acc = 0;
+            for (int i = 0; i < m; i++) {
+                acc += s->w[key_id(s->keys[i])];
+                if (acc >= need) {
+                    m = i + 1;
+                    break;
+                }
+            }
+        }
+        pl->m = m;
+        pl->s_kept = acc;
+        pl->t_key = s->keys[m - 1];
+        return TT_OK;
+    }
+    /* Fast path: bin, then select inside the one bin where the set ends. */
+    binning bn = {mx, p->temperature, 1.0f};
+    float xr = (mx - mn) / p->temperature;
+    if (xr > 64.0f) xr = 64.0f; /* e^-64: nothing beyond matters for the mass */
+    if (xr > 0.0f) bn.scale = (float)NBUCKET / xr;
+    int n_above;
+    uint64_t m_above;
+    if (use_k) {
+        n = bin_prefix(s, logits, &bn, false, (uint64_t)k, &n_above, &m_above);
+        select_top(s->keys + n_above, n - n_above, k - n_above);
+        n = k;
+        S = 0;
+        for (int i = 0; i < n; i++) S += s->w[key_id(s->keys[i])];
+    } else {
+        uint64_t need = top_p_threshold(top_p, S);
+        n = bin_prefix(s, logits, &bn, true, need, &n_above, &m_above);
+        uint64_t sp = 0;
+        int m = select_mass(s->keys + n_above, n - n_above, s->w, need - m_above, &sp);
+        pl->m = n_above + m;
+        pl->s_kept = m_above + sp;
+        use_p = false; /* done */
+        n = pl->m;
+        S = pl->s_kept;
+    }
+    if (use_p) {
+        uint64_t need = top_p_threshold(top_p, S);
+        uint64_t sp = 0;
+        pl->m = select_mass(s->keys, n, s->w, need, &sp);
+        pl->s_kept = sp;
+    } else {
+        pl->m = n;
+        pl->s_kept = S;
+    }
+    /* t_key: the worst of keys[0..m) */
+    uint64_t t = 0;
+    for (int i = 0; i < pl->m; i++)
+        if (s->keys[i] > t) t = s->keys[i];
+    pl->t_key = t;
+    return TT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Draws                                                                    */
+
+/* Cumulative weights of the kept tokens in id order: ids in aux[0..n),
+ * running sums in cum[0..n). Returns n. */
+static int cdf_build(tt_sampler *s, const plan *pl, const float *logits) {
+    int n = 0;
+    uint64_t acc = 0;
+    if (pl->all) {
+        for (int i = 0; i < s->V; i++) {
+            acc += s->w[i];
+            s->aux[i] = (uint64_t)i;
+            s->cum[i] = acc;
+        }
+        return s->V;
+    }
+    if ((size_t)pl->m * 16 > (size_t)s->V) {
+        /* many kept: one pass over the vocabulary with a rank test */
+        for (int i = 0; i < s->V; i++) {
+            if (logits[i] == -INFINITY || rank_key(logits[i], i) > pl->t_key) continue;
+            acc += s->w[i];
+            s->aux[n] = (uint64_t)i;
+            s->cum[n++] = acc;
+        }
+        return n;
+    }
+    for (int i = 0; i < pl->m; i++) s->aux[i] = (uint64_t)key_id(s->keys[i]);
+    qsort(s->aux, (size_t)pl->m, sizeof *s->aux, cmp_u64);
+    for (n = 0; n < pl->m; n++) {
+        acc += s->w[s->aux[n]];
+        s->cum[n] = acc;
+    }
+    return n;
+}
+
+/* The first kept token (id order) whose running weight exceeds target. */
+static int cdf_draw(const tt_sampler *s, int n, uint64_t target) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (s->cum[mid] > target) hi = mid;
+        else lo = mid + 1;
+    }
+    return (int)s->aux[lo];
+}
+
+tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                            tt_rng *rng, int *token, tt_error *err) {
+    if (!rng || !token) return tt_error_set(err, TT_ERR_ARG, "sample: NULL rng or token");
+    plan pl;
+    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    if (st != TT_OK) return st;
+    if (p->strategy == TT_STRATEGY_GREEDY) {
+        *token = pl.argmax;
+        return TT_OK;
+    }
+    int n = cdf_build(s, &pl, logits);
+    *token = cdf_draw(s, n, draw_target(rng, pl.s_kept));
+    return TT_OK;
+}
+
+tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
+                                      const float *logits, tt_rng *rng, int *token,
+                                      tt_error *err) {
+    if (!rng || !token) return tt_error_set(err, TT_ERR_ARG, "sample: NULL rng or token");
+    plan pl;
+    tt_status st = make_plan(s, p, logits, -1, true, &pl, err);
+    if (st != TT_OK) return st;
+    if (p->strategy == TT_STRATEGY_GREEDY) {
+        *token = pl.argmax;
+        return TT_OK;
+    }
+    /* Mark the kept tokens, then walk the vocabulary in id order. */
+    uint64_t target = draw_target(rng, pl.s_kept), acc = 0;
+    for (int i = 0; i < s->V; i++) s->aux[i] = pl.all ? 1 : 0;
+    if (!pl.all)
+        for (int i = 0; i < pl.m; i++) s->aux[key_id(s->keys[i])] = 1;
+    int last = pl.argmax;
+    for (int i = 0; i < s->V; i++) {
+        if (!s->aux[i]) continue;
+        acc += s->w[i];
+        if (acc > target) {
+            *token = i;
+            return TT_OK;
+        }
+        if (s->w[i]) last = i;
+    }
+    *token = last; /* unreachable: target < s_kept */
+    return TT_OK;
+}
+
+tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                            float *probs, int *kept, int *n_kept, double *entropy_nats,
+                            tt_error *err) {
+    if (!probs) return tt_error_set(err, TT_ERR_ARG, "filter: NULL probs");
+    plan pl;
+    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    if (st != TT_OK) return st;
+    const int V = s->V;
+    int m = pl.m;
+    if (pl.all) { /* list every finite token */
+        m = 0;
+        for (int i = 0; i < V; i++)
+            if (logits[i] != -INFINITY) s->keys[m++] = rank_key(logits[i], i);
+    }
+    memset(probs, 0, (size_t)V * sizeof *probs);
+    const double S = (double)pl.s_kept;
+    double h = 0.0;
+    for (int i = 0; i < m; i++) {
+        int id = key_id(s->keys[i]);
+        double q = (double)s->w[id] / S;
+        probs[id] = (float)q;
+        if (q > 0.0) h -= q * log(q);
+    }
+    if (kept) {
+        qsort(s->keys, (size_t)m, sizeof *s->keys, cmp_u64);
+        for (int i = 0; i < m; i++) kept[i] = key_id(s->keys[i]);
+    }
+    if (n_kept) *n_kept = m;
+    if (entropy_nats) *entropy_nats = h > 0.0 ? h : 0.0;
+    return TT_OK;
+}
+
+tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
+                          int n_draws, uint64_t seed, int *out, tt_error *err) {
+    if (!p || !logits || !out) return tt_error_set(err, TT_ERR_ARG, "sample_batch: NULL argument");
+    if (B < 1) return tt_error_set(err, TT_ERR_ARG, "batch size must be >= 1, got %d", B);
+    if (V < 1) return tt_error_set(err, TT_ERR_ARG, "vocab_size must be >= 1, got %d", V);
+    if (n_draws < 1) return tt_error_set(err, TT_ERR_ARG, "draws must be >= 1, got %d", n_draws);
+    tt_status st = tt_sampling_params_validate(p, err);
+    if (st != TT_OK) return st;
+    tt_sampler *s;
+    st = tt_sampler_create(&s, V, err);
+    if (st != TT_OK) return st;
+    for (int r = 0; r < B; r++) {
+        const float *row = logits + (size_t)r * (size_t)V;
+        int *o = out + (size_t)r * (size_t)n_draws;
+        plan pl;
+        st = make_plan(s, p, row, r, false, &pl, err);
+        if (st != TT_OK) break;
+        if (p->strategy == TT_STRATEGY_GREEDY) {
+            for (int d = 0; d < n_draws; d++) o[d] = pl.argmax;
+            continue;
+        }
+        tt_rng rng;
+        tt_rng_seed_stream(&rng, seed, (uint64_t)r);
+        int n = cdf_build(s, &pl, row);
+        for (int d = 0; d < n_draws; d++) o[d] = cdf_draw(s, n, draw_target(&rng, pl.s_kept));
+    }
+    tt_sampler_free(s);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Softmax helpers                                                          */
+
+tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err) {
+    if (!logits || !probs) return tt_error_set(err, TT_ERR_ARG, "softmax: NULL argument");
+    if (V < 1) return tt_error_set(err, TT_ERR_ARG, "softmax: V must be >= 1, got %d", V);
+    if (!isfinite(temperature) || !(temperature > 0.0f))
+        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
+                            (double)temperature);
+    float mx;
+    int am, nf;
+    tt_status st = scan_row(logits, V, -1, &mx, NULL, &am, &nf, err);
+    if (st != TT_OK) return st;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++)
+        if (logits[i] != -INFINITY) sum += exp(((double)logits[i] - mx) / temperature);
+    for (int i = 0; i < V; i++)
+        probs[i] = logits[i] == -INFINITY
+                       ? 0.0f
+                       : (float)(exp(((double)logits[i] - mx) / temperature) / sum);
+    return TT_OK;
+}
+
+tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err) {
+    if (!logits || !out) return tt_error_set(err, TT_ERR_ARG, "log_softmax: NULL argument");
+    if (V < 1) return tt_error_set(err, TT_ERR_ARG, "log_softmax: V must be >= 1, got %d", V);
+    float mx;
+    int am, nf;
+    tt_status st = scan_row(logits, V, -1, &mx, NULL, &am, &nf, err);
+    if (st != TT_OK) return st;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++)
+        if (logits[i] != -INFINITY) sum += exp((double)logits[i] - mx);
+    double lse = (double)mx + log(sum);
+    for (int i = 0; i < V; i++)
+        out[i] = logits[i] == -INFINITY ? -INFINITY : (float)((double)logits[i] - lse);
+    return TT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text parsing                                                             */
+
+static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
+                          tt_error *err) {
+    if (!values || !rows || !V) return tt_error_set(err, TT_ERR_ARG, "logits_parse: NULL output");
+    *values = NULL;
+    *rows = 0;
+    *V = 0;
+    if (!text && len) return tt_error_set(err, TT_ERR_ARG, "logits_parse: NULL text");
+    size_t cap = 0, n = 0;
+    float *buf = NULL;
+    int nrows = 0, width = 0, line = 0;
+    size_t pos = 0;
+    tt_status st = TT_OK;
+    while (pos < len && st == TT_OK) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        line++;
+        /* one line: fields separated by blanks and at most one comma */
+        size_t i = pos;
+        int count = 0;
+        bool need_value = false; /* after a comma */
+        for (;;) {
+            while (i < end && is_blank(text[i])) i++;
+            if (i >= end) {
+                if (need_value)
+                    st = tt_error_set(err, TT_ERR_FORMAT, "line %d: missing value after ','", line);
+                break;
+            }
+            if (text[i] == ',') {
+                if (count == 0 || need_value) {
+                    st = tt_error_set(err, TT_ERR_FORMAT, "line %d, value %d: empty value", line,
+                                      count + 1);
+                    break;
+                }
+                need_value = true;
+                i++;
+                continue;
+            }
+            size_t f0 = i;
+            while (i < end && !is_blank(text[i]) && text[i] != ',') i++;
+            char field[64];
+            size_t fl = i - f0;
+            if (fl >= sizeof field) {
+                st = tt_error_set(err, TT_ERR_FORMAT, "line %d, value %d: '%.20s...' is too long",
+                                  line, count + 1, text + f0);
+                break;
+            }
+            memcpy(field, text + f0, fl);
+            field[fl] = '\0';
+            char *fe;
+            errno = 0;
+            float v = strtof(field, &fe);
+            bool is_inf_word = false;
+            {
+                const char *q = field + (field[0] == '-' || field[0] == '+');
+                is_inf_word = (q[0] == 'i' || q[0] == 'I');
+            }
+            if (*fe || fe == field) {
+                st = tt_error_set(err, TT_ERR_FORMAT, "line %d, value %d: '%s' is not a number",
+                                  line, count + 1, field);
+                break;
+            }
+            if (isnan(v) || v == INFINITY) {
+                st = tt_error_set(err, TT_ERR_FORMAT,
+                                  "line %d, value %d: '%s' is not allowed (NaN and +inf; -inf "
+                                  "masks a token)",
+                                  line, count + 1, field);
+                break;
+            }
+            if (v == -INFINITY && !is_inf_word) {
+                st = tt_error_set(err, TT_ERR_FORMAT,
+                                  "line %d, value %d: '%s' is out of float range", line, count + 1,
+                                  field);
+                break;
+            }
+            (void)errno; /* underflow to a denormal or 0 is fine */
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                float *nb = realloc(buf, nc * sizeof *nb);
+                if (!nb) {
+                    st = tt_error_set(err, TT_ERR_NOMEM, "out of memory parsing logits");
+                    break;
+                }
+                buf = nb;
+                cap = nc;
+            }
+            buf[n++] = v;
+            count++;
+            need_value = false;
+            if (count > 1 << 30) {
+                st = tt_error_set(err, TT_ERR_FORMAT, "line %d: too many values", line);
+                break;
+            }
+        }
+        if (st == TT_OK && count > 0) {
+            if (nrows == 0) {
+                width = count;
+            } else if (count != width) {
+                st = tt_error_set(err, TT_ERR_FORMAT,
+                                  "line %d has %d values, expected %d like the first row", line,
+                                  count, width);
+                break;
+            }
+            nrows++;
+        }
+        pos = end + 1;
+    }
+    if (st == TT_OK && nrows == 0) st = tt_error_set(err, TT_ERR_FORMAT, "no logits found (empty input)");
+    if (st != TT_OK) {
+        free(buf);
+        return st;
+    }
+    *values = buf;
+    *rows = nrows;
+    *V = width;
+    return TT_OK;
+}

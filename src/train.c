@@ -1,0 +1,449 @@
+/*
+ * The training loop, the lr schedule, evaluation and the resume state; see
+ * tt/train.h and docs/file-formats.md (the .state file).
+ *
+ * Legend: B batch, T seq_len, P number of trainable parameters.
+ *
+ * Bit-identical resume: everything a step depends on is either in the
+ * checkpoint (weights, float32, byte copies) or in the state file (AdamW
+ * moments and step count, the dropout RNG, the loader's epoch/position, the
+ * best validation loss). Evaluation draws no random numbers.
+ */
+#include "tt/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "tt/checkpoint.h"
+#include "tt/data.h"
+#include "tt/optim.h"
+
+#define DROPOUT_STREAM 0x64726f70ull /* "drop": the dropout RNG stream of the seed */
+
+tt_train_config tt_train_config_default(void) {
+    tt_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.seq_len = 64;
+    tc.batch_size = 12;
+    tc.max_steps = 1000;
+    tc.learning_rate = 1e-3f;
+    tc.weight_decay = 0.01f;
+    tc.beta1 = 0.9f;
+    tc.beta2 = 0.95f;
+    tc.eps = 1e-8f;
+    tc.grad_clip = 1.0f;
+    tc.warmup_steps = 100;
+    tc.log_interval = 100;
+    tc.eval_interval = 500;
+    tc.eval_batches = 20;
+    tc.save_interval = 1000;
+    tc.seed = 1337;
+    return tc;
+}
+
+tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err) {
+    if (!tc) return tt_error_set(err, TT_ERR_ARG, "NULL train config");
+    if (tc->seq_len < 1) return tt_error_set(err, TT_ERR_ARG, "seq_len must be >= 1, got %d", tc->seq_len);
+    if (tc->batch_size < 1)
+        return tt_error_set(err, TT_ERR_ARG, "batch_size must be >= 1, got %d", tc->batch_size);
+    if (tc->max_steps < 1)
+        return tt_error_set(err, TT_ERR_ARG, "max_steps must be >= 1, got %d", tc->max_steps);
+    if (!(tc->learning_rate > 0.0f) || !isfinite(tc->learning_rate))
+        return tt_error_set(err, TT_ERR_ARG, "learning_rate must be a finite number > 0, got %g",
+                            (double)tc->learning_rate);
+    if (!(tc->weight_decay >= 0.0f) || !isfinite(tc->weight_decay))
+        return tt_error_set(err, TT_ERR_ARG, "weight_decay must be >= 0, got %g", (double)tc->weight_decay);
+    if (!(tc->beta1 >= 0.0f && tc->beta1 < 1.0f))
+        return tt_error_set(err, TT_ERR_ARG, "beta1 must be in [0, 1), got %g", (double)tc->beta1);
+    if (!(tc->beta2 >= 0.0f && tc->beta2 < 1.0f))
+        return tt_error_set(err, TT_ERR_ARG, "beta2 must be in [0, 1), got %g", (double)tc->beta2);
+    if (!(tc->eps > 0.0f) || !isfinite(tc->eps))
+        return tt_error_set(err, TT_ERR_ARG, "eps must be > 0, got %g", (double)tc->eps);
+    if (!(tc->grad_clip >= 0.0f) || !isfinite(tc->grad_clip))
+        return tt_error_set(err, TT_ERR_ARG, "grad_clip must be >= 0 (0 = off), got %g",
+                            (double)tc->grad_clip);
+    if (tc->warmup_steps < 0)
+        return tt_error_set(err, TT_ERR_ARG, "warmup_steps must be >= 0, got %d", tc->warmup_steps);
+    if (tc->log_interval < 1)
+        return tt_error_set(err, TT_ERR_ARG, "log_interval must be >= 1, got %d", tc->log_interval);
+    if (tc->eval_interval < 0)
+        return tt_error_set(err, TT_ERR_ARG, "eval_interval must be >= 0 (0 = only at the end), got %d",
+                            tc->eval_interval);
+    if (tc->eval_batches < 1)
+        return tt_error_set(err, TT_ERR_ARG, "eval_batches must be >= 1, got %d", tc->eval_batches);
+    if (tc->save_interval < 0)
+        return tt_error_set(err, TT_ERR_ARG, "save_interval must be >= 0 (0 = only at the end), got %d",
+                            tc->save_interval);
+    return TT_OK;
+}
+
+static int warmup_of(const tt_train_config *tc) {
+    int W = tc->warmup_steps;
+    if (W >= tc->max_steps) W = tc->max_steps / 10; /* would not fit: cap */
+    return W;
+}
+
+float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used) {
+    int W = warmup_of(tc);
+    if (warmup_used) *warmup_used = W;
+    const double peak = tc->learning_rate, min_lr = 0.1 * peak;
+    if (step < 0) step = 0;
+    if (step < W) return (float)(peak * (double)(step + 1) / (double)W);
+    double progress = tc->max_steps > W ? (double)(step - W) / (double)(tc->max_steps - W) : 1.0;
+    if (progress > 1.0) progress = 1.0;
+    return (float)(min_lr + (peak - min_lr) * 0.5 * (1.0 + cos(M_PI * progress)));
+}
+
+tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
+                             size_t *n_predicted, tt_error *err) {
+    if (!m || !tokens || !mean_loss) return tt_error_set(err, TT_ERR_ARG, "NULL argument to evaluate");
+    if (n < 2) return tt_error_set(err, TT_ERR_ARG, "need at least 2 tokens to evaluate, got %zu", n);
+    const size_t L = (size_t)tt_model_get_config(m)->max_len;
+    double total = 0.0;
+    size_t count = 0;
+    /* windows of up to L + 1 tokens starting every L tokens: each token after
+     * the first is predicted exactly once */
+    for (size_t start = 0; start + 1 < n; start += L) {
+        size_t len = n - start < L + 1 ? n - start : L + 1, T = len - 1;
+        float loss;
+        tt_status st = tt_model_forward(m, tokens + start, tokens + start + 1, 1, (int)T, TT_MODE_EVAL,
+                                        NULL, &loss, err);
+        if (st != TT_OK) return st;
+        total += (double)loss * (double)T;
+        count += T;
+    }
+    *mean_loss = total / (double)count;
+    if (n_predicted) *n_predicted = count;
+    return TT_OK;
+}
+
+/* ---- file names ----------------------------------------------------------- */
+
+char *tt_train_sibling_path(const char *out_path, const char *suffix) {
+    if (!out_path || !suffix) return NULL;
+    size_t n = strlen(out_path);
+    const char *ext = ".safetensors";
+    size_t el = strlen(ext);
+    if (n > el && !strcmp(out_path + n - el, ext)) n -= el;
+    char *p = malloc(n + strlen(suffix) + 1);
+    if (!p) return NULL;
+    memcpy(p, out_path, n);
+    strcpy(p + n, suffix);
+    return p;
+}
+
+/* ---- the training state file -------------------------------------------- */
+
+#define STATE_MAGIC "TTSTATE1"
+#define STATE_VERSION 1u
+
+typedef struct {
+    uint64_t n_params, step, seed, seq_len, batch_size, n_train, train_hash;
+    uint64_t rng[4];
+    uint64_t epoch, pos;
+    float best_val;
+    uint32_t has_best;
+} train_state;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+#define FNV_INIT 0xcbf29ce484222325ull
+
+static void put_u64(unsigned char *b, uint64_t v) {
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get_u64(const unsigned char *b) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+}
+
+#define STATE_FIXED (8 + 8 * 18) /* magic + 18 u64 fields */
+
+/* The moments are float32 in the host's byte order, which must be little
+ * endian (checked by the loader through the header's byte-order mark). */
+static tt_status state_save(const char *path, const train_state *s, const tt_adamw *opt_c,
+                            tt_error *err) {
+    tt_adamw *opt = (tt_adamw *)opt_c;
+    unsigned char hdr[STATE_FIXED];
+    memcpy(hdr, STATE_MAGIC, 8);
+    uint32_t bits;
+    memcpy(&bits, &s->best_val, 4);
+    uint64_t f[18] = {STATE_VERSION, 0x0102030405060708ull, s->n_params, s->step, s->seed,
+                      s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0], s->rng[1],
+                      s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best, 0};
+    uint32_t bom = 0x01020304u;
+    unsigned char bomb[4];
+    memcpy(bomb, &bom, 4);
+    f[1] = bomb[0] == 0x04 ? 0x0102030405060708ull : 0; /* 0: a big-endian writer */
+    for (int i = 0; i < 18; i++) put_u64(hdr + 8 + 8 * i, f[i]);
+    size_t nb = (size_t)s->n_params * sizeof(float);
+    uint64_t h = fnv1a(FNV_INIT, hdr, sizeof hdr);
+    h = fnv1a(h, tt_adamw_m(opt), nb);
+    h = fnv1a(h, tt_adamw_v(opt), nb);
+    unsigned char tail[8];
+    put_u64(tail, h);
+    tt_io_chunk c[4] = {{hdr, sizeof hdr}, {tt_adamw_m(opt), nb}, {tt_adamw_v(opt), nb}, {tail, 8}};
+    return tt_io_write_atomic(path, c, 4, err);
+}
+
+static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_error *err) {
+    char *data;
+    size_t len;
+    tt_status st = tt_io_read_file(path, &data, &len, err);
+    if (st != TT_OK) return st;
+    const unsigned char *b = (const unsigned char *)data;
+    size_t nb = tt_adamw_size(opt) * sizeof(float);
+    st = TT_OK;
+    if (len < STATE_FIXED + 8 || memcmp(b, STATE_MAGIC, 8))
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is not a tiny-transformer training state file", path);
+    else if (get_u64(b + 8) != STATE_VERSION)
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s': unsupported state version %llu", path,
+                          (unsigned long long)get_u64(b + 8));
+    else if (get_u64(b + 16) != 0x0102030405060708ull)
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' was written on a big-endian machine", path);
+    else if (get_u64(b + 24) != tt_adamw_size(opt) || len != STATE_FIXED + 2 * nb + 8)
+        st = tt_error_set(err, TT_ERR_FORMAT,
+                          "'%s' holds optimizer state for %llu parameters (%zu bytes); the model has %zu",
+                          path, (unsigned long long)get_u64(b + 24), len, tt_adamw_size(opt));
+    else {
+        uint64_t h = fnv1a(FNV_INIT, b, len - 8);
+        if (h != get_u64(b + len - 8))
+            st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is corrupt (checksum mismatch)", path);
+    }
+    if (st == TT_OK) {
+        uint64_t f[18];
+        for (int i = 0; i < 18; i++) f[i] = get_u64(b + 8 + 8 * i);
+        s->n_params = f[2];
+        s->step = f[3];
+        s->seed = f[4];
+        s->seq_len = f[5];
+        s->batch_size = f[6];
+        s->n_train = f[7];
+        s->train_hash = f[8];
+        for (int i = 0; i < 4; i++) s->rng[i] = f[9 + i];
+        s->epoch = f[13];
+        s->pos = f[14];
+        uint32_t bits = (uint32_t)f[15];
+        memcpy(&s->best_val, &bits, 4);
+        s->has_best = (uint32_t)f[16];
+        memcpy(tt_adamw_m(opt), b + STATE_FIXED, nb);
+        memcpy(tt_adamw_v(opt), b + STATE_FIXED + nb, nb);
+        tt_adamw_set_step_count(opt, (int64_t)s->step);
+    }
+    free(data);
+    return st;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Mean of the per-batch mean losses over the first eval_batches batches of
+ * non-overlapping windows (the last batch may be smaller). */
+static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x,
+                              int *y, float *out, tt_error *err) {
+    const int T = val->seq_len;
+    double sum = 0.0;
+    int done = 0;
+    size_t w = 0;
+    for (int b = 0; b < n_batches && w < val->n_windows; b++) {
+        int nb = 0;
+        for (; nb < B && w < val->n_windows; nb++, w++)
+            tt_dataset_get(val, w, x + (size_t)nb * T, y + (size_t)nb * T, NULL);
+        float loss;
+        tt_status st = tt_model_forward(m, x, y, nb, T, TT_MODE_EVAL, NULL, &loss, err);
+        if (st != TT_OK) return st;
+        sum += loss;
+        done++;
+    }
+    *out = (float)(sum / done);
+    return TT_OK;
+}
+
+tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
+                   const int *val_tokens, size_t n_val, const tt_train_config *tc,
+                   tt_train_callback cb, void *user, tt_train_result *res, tt_error *err) {
+    if (!m || !tc || (!train_tokens && n_train))
+        return tt_error_set(err, TT_ERR_ARG, "tt_train needs a model, a config and tokens");
+    tt_status st = tt_train_config_validate(tc, err);
+    if (st != TT_OK) return st;
+    const tt_model_config *mc = tt_model_get_config(m);
+    if (tc->seq_len > mc->max_len)
+        return tt_error_set(err, TT_ERR_ARG, "seq_len %d exceeds the model's max_len %d", tc->seq_len,
+                            mc->max_len);
+    if (tc->out_path && !tok)
+        return tt_error_set(err, TT_ERR_ARG, "saving checkpoints needs the tokenizer");
+    const int B = tc->batch_size, T = tc->seq_len;
+    tt_dataset train_ds, val_ds;
+    if ((st = tt_dataset_init(&train_ds, train_tokens, n_train, T, T, err)) != TT_OK) return st;
+    bool has_val = val_tokens && n_val > 0;
+    if (has_val && tt_dataset_init(&val_ds, val_tokens, n_val, T, T, NULL) != TT_OK)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "not enough validation tokens (%zu) for one window of seq_len %d + 1", n_val, T);
+
+    tt_train_result r;
+    memset(&r, 0, sizeof r);
+    r.final_val_loss = r.best_val_loss = NAN;
+    int W;
+    tt_train_lr_at(tc, 0, &W);
+    r.warmup_used = W;
+    r.warmup_capped = W != tc->warmup_steps;
+
+    const size_t P = tt_model_num_params(m);
+    tt_loader *loader = NULL;
+    tt_adamw *opt = NULL;
+    int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
+    char *best_path = NULL, *state_path = NULL;
+    tt_model *resume_m = NULL;
+    if (!x || !y) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
+        goto done;
+    }
+    if (tc->out_path) {
+        best_path = tt_train_sibling_path(tc->out_path, ".best.safetensors");
+        state_path = tt_train_sibling_path(tc->out_path, ".state");
+        if (!best_path || !state_path) {
+            st = tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if ((st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err)) != TT_OK) goto done;
+    if ((st = tt_adamw_create(&opt, P, err)) != TT_OK) goto done;
+    tt_rng rng;
+    tt_rng_seed_stream(&rng, tc->seed, DROPOUT_STREAM);
+    const uint64_t train_hash = fnv1a(FNV_INIT, train_tokens, n_train * sizeof *train_tokens);
+    int start = 0;
+    float best = INFINITY;
+    bool has_best = false;
+
+    if (tc->resume_path) {
+        /* weights from the checkpoint, the rest from NAME.state beside it */
+        if ((st = tt_checkpoint_load(tc->resume_path, &resume_m, NULL, err)) != TT_OK) goto done;
+        if ((st = tt_model_copy_weights(m, resume_m, err)) != TT_OK) {
+            st = tt_error_set(err, TT_ERR_ARG, "cannot resume from '%s': its model config differs",
+                              tc->resume_path);
+            goto done;
+        }
+        char *sp = tt_train_sibling_path(tc->resume_path, ".state");
+        train_state s;
+        memset(&s, 0, sizeof s);
+        st = sp ? state_load(sp, &s, opt, err) : tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+        free(sp);
+        if (st != TT_OK) goto done;
+        if (s.seq_len != (uint64_t)T || s.batch_size != (uint64_t)B || s.seed != tc->seed) {
+            st = tt_error_set(err, TT_ERR_ARG,
+                              "cannot resume: the run used seq_len %llu, batch_size %llu, seed %llu",
+                              (unsigned long long)s.seq_len, (unsigned long long)s.batch_size,
+                              (unsigned long long)s.seed);
+            goto done;
+        }
+        if (s.n_train != n_train || s.train_hash != train_hash) {
+            st = tt_error_set(err, TT_ERR_ARG, "cannot resume: the training data differs from the run's");
+            goto done;
+        }
+        if (s.step > (uint64_t)tc->max_steps) {
+            st = tt_error_set(err, TT_ERR_ARG, "cannot resume: the run is at step %llu > max_steps %d",
+                              (unsigned long long)s.step, tc->max_steps);
+            goto done;
+        }
+        tt_loader_state ls = {s.epoch, s.pos};
+        if ((st = tt_loader_set_state(loader, ls, err)) != TT_OK) goto done;
+        memcpy(rng.s, s.rng, sizeof rng.s);
+        start = (int)s.step;
+        has_best = s.has_best != 0;
+        best = has_best ? s.best_val : INFINITY;
+        if (has_best) r.best_val_loss = best;
+    }
+
+    const unsigned char *mask = tt_model_decay_mask(m);
+    float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
+    tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
+    const double t0 = now_s();
+    r.steps_done = start;
+    bool stop = false;
+    int last_saved = -1;
+    for (int step = start + 1; step <= tc->max_steps && !stop; step++) {
+        float lr = tt_train_lr_at(tc, step - 1, NULL);
+        tt_loader_next(loader, x, y);
+        float loss;
+        if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK) goto done;
+        tt_model_zero_grad(m);
+        if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
+        float norm = tt_grad_clip(grads, P, tc->grad_clip);
+        tt_adamw_step(opt, &oc, lr, params, grads, mask);
+        r.steps_done = step;
+        r.final_loss = loss;
+
+        tt_train_progress p;
+        memset(&p, 0, sizeof p);
+        p.step = step;
+        p.max_steps = tc->max_steps;
+        p.loss = loss;
+        p.lr = lr;
+        p.grad_norm = norm;
+        p.val_loss = NAN;
+        bool last = step == tc->max_steps;
+        if (has_val && ((tc->eval_interval > 0 && step % tc->eval_interval == 0) || last)) {
+            if ((st = evaluate_val(m, &val_ds, B, tc->eval_batches, x, y, &p.val_loss, err)) != TT_OK)
+                goto done;
+            p.has_val = true;
+            r.final_val_loss = p.val_loss;
+            if (p.val_loss < best) {
+                best = p.val_loss;
+                has_best = true;
+                r.best_val_loss = best;
+                if (best_path && (st = tt_checkpoint_save(best_path, m, tok, err)) != TT_OK) goto done;
+            }
+        }
+        const double el = now_s() - t0;
+        p.elapsed_s = el;
+        p.tokens_per_s = el > 0 ? (double)(step - start) * B * T / el : 0.0;
+        p.eta_s = (double)(tc->max_steps - step) * el / (double)(step - start);
+        p.is_log_step = step % tc->log_interval == 0 || last;
+        if (cb && cb(user, &p)) stop = true;
+        bool save = tc->out_path && (last || stop || (tc->save_interval > 0 && step % tc->save_interval == 0));
+        if (save) {
+            train_state s = {P, (uint64_t)step, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
+                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
+                             has_best};
+            tt_loader_state ls = tt_loader_get_state(loader);
+            s.epoch = ls.epoch;
+            s.pos = ls.pos;
+            /* state first: a checkpoint is never newer than the state beside it */
+            if ((st = state_save(state_path, &s, opt, err)) != TT_OK) goto done;
+            if ((st = tt_checkpoint_save(tc->out_path, m, tok, err)) != TT_OK) goto done;
+            last_saved = step;
+        }
+    }
+    (void)last_saved;
+    r.seconds = now_s() - t0;
+    r.tokens_per_s = r.seconds > 0 ? (double)(r.steps_done - start) * B * T / r.seconds : 0.0;
+    if (stop && r.steps_done < tc->max_steps)
+        st = tt_error_set(err, TT_ERR_INTERRUPTED, "training stopped at step %d of %d", r.steps_done,
+                          tc->max_steps);
+done:
+    if (res) *res = r;
+    tt_model_free(resume_m);
+    tt_loader_free(loader);
+    tt_adamw_free(opt);
+    free(x);
+    free(y);
+    free(best_path);
+    free(state_path);
+    return st;
+}
