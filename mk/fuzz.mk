@@ -8,7 +8,9 @@
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?= safetensors tokenizer logits cli
 FUZZ_BUILD   := build-fuzz
-FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# -Wno-pass-failed: clang cannot honour some "omp simd" loops under ASan at -O1 (a
+# missed optimisation, not a defect); -Werror would otherwise stop the build.
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wno-pass-failed
 
 .PHONY: fuzz fuzz-build fuzz-bins
 

@@ -30,6 +30,10 @@
 #include "tt/rng.h"
 #include "tt/sampling.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define GEN_AVX2 1
@@ -54,7 +58,8 @@ struct tt_generator {
     float *h;                          /* [cap_rows, F]                 */
     float *lg;                         /* [cap_rows, V] compact logits  */
     int *sel;                          /* [cap_rows] rows wanting logits */
-    float *scores;                     /* [Tmax + 8]                    */
+    float *scores;                     /* [n_threads, NH, T8 + 8]       */
+    int n_threads;                     /* OpenMP threads (1 unless OMP_NUM_THREADS is set) */
     /* Per-call batch state. */
     int cap_b;
     float *logits;     /* [cap_b, V] next-token logits of each row */
@@ -167,8 +172,9 @@ static inline float dot_end(float s, const float *x, const float *w, int I8, int
 }
 #endif
 
-void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I,
-                   int O) {
+/* out[N, O] (row stride ldo) = x[N, I] @ w[O, I]^T + b[O]. */
+static void linear_block(float *out, int ldo, const float *x, const float *w, const float *b, int N,
+                         int I, int O) {
 #if GEN_AVX2
     const int I8 = I & ~7;
     const __m256 z = _mm256_setzero_ps();
@@ -178,7 +184,7 @@ void tt_gen_linear(float *out, const float *x, const float *w, const float *b, i
     for (; t + 4 <= N; t += 4) {
         const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
         const float *xr[4] = {x0, x1, x2, x3};
-        float *y0 = out + (size_t)t * O;
+        float *y0 = out + (size_t)t * ldo;
         int o = 0;
         for (; o + 3 <= O; o += 3) {
             const float *w0 = w + (size_t)o * I, *w1 = w0 + I, *w2 = w1 + I;
@@ -211,16 +217,16 @@ void tt_gen_linear(float *out, const float *x, const float *w, const float *b, i
                 const float b0 = b[o], b1 = b[o + 1], b2 = b[o + 2];
                 float *y = y0 + o;
                 y[0] = r[0] + b0, y[1] = r[1] + b1, y[2] = r[2] + b2;
-                y += O;
+                y += ldo;
                 y[0] = r[3] + b0, y[1] = r[4] + b1, y[2] = r[5] + b2;
-                y += O;
+                y += ldo;
                 y[0] = r[6] + b0, y[1] = r[7] + b1, y[2] = r[8] + b2;
-                y += O;
+                y += ldo;
                 y[0] = r[9] + b0, y[1] = r[10] + b1, y[2] = r[11] + b2;
             } else {
                 for (int k = 0; k < 12; k++) {
                     const int rt = k / 3, j = k % 3;
-                    y0[(size_t)rt * O + o + j] = dot_end(r[k], xr[rt], wr[j], I8, I, b, o + j);
+                    y0[(size_t)rt * ldo + o + j] = dot_end(r[k], xr[rt], wr[j], I8, I, b, o + j);
                 }
             }
         }
@@ -236,13 +242,13 @@ void tt_gen_linear(float *out, const float *x, const float *w, const float *b, i
             }
             _mm256_storeu_ps(r, reduce8(a0, a1, a2, a3, z, z, z, z));
             for (int rt = 0; rt < 4; rt++)
-                y0[(size_t)rt * O + o] = dot_end(r[rt], xr[rt], w0, I8, I, b, o);
+                y0[(size_t)rt * ldo + o] = dot_end(r[rt], xr[rt], w0, I8, I, b, o);
         }
     }
     /* Single rows: 1 row x 8 outputs (8 independent FMA chains). */
     for (; t < N; t++) {
         const float *x0 = x + (size_t)t * I;
-        float *y0 = out + (size_t)t * O;
+        float *y0 = out + (size_t)t * ldo;
         for (int o = 0; o < O; o += 8) {
             const int m = O - o < 8 ? O - o : 8;
             const float *w0 = w + (size_t)o * I;
@@ -286,10 +292,33 @@ void tt_gen_linear(float *out, const float *x, const float *w, const float *b, i
             const float *wr = w + (size_t)o * I;
             float s = 0.0f;
             for (int i = 0; i < I; i++) s += xr[i] * wr[i];
-            out[(size_t)t * O + o] = b ? s + b[o] : s;
+            out[(size_t)t * ldo + o] = b ? s + b[o] : s;
         }
     }
 #endif
+}
+
+void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I,
+                   int O, int n_threads) {
+#ifdef _OPENMP
+    /* Batched rows: split the outputs between threads. Each (row, out) sum
+     * is computed the same way in any block, so results do not depend on
+     * the thread count. One row (a decode step at batch 1) stays serial:
+     * there the fork/join costs about what the work does. */
+    const int nt = n_threads;
+    if (nt > 1 && N >= 4 && (size_t)N * I * O >= 131072) {
+        const int chunks = nt < O ? nt : O;
+#pragma omp parallel for num_threads(chunks) schedule(static)
+        for (int c = 0; c < chunks; c++) {
+            const int o0 = (int)((long)O * c / chunks), o1 = (int)((long)O * (c + 1) / chunks);
+            linear_block(out + o0, O, x, w + (size_t)o0 * I, b ? b + o0 : NULL, N, I, o1 - o0);
+        }
+        return;
+    }
+#else
+    (void)n_threads;
+#endif
+    linear_block(out, O, x, w, b, N, I, O);
 }
 
 /* out[N, C] = LayerNorm(x) * w + b, eps 1e-5, biased variance. */
@@ -308,11 +337,6 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
         const float rstd = (float)(1.0 / sqrt(v / C + 1e-5));
         for (int c = 0; c < C; c++) yr[c] = (xr[c] - mean) * rstd * w[c] + b[c];
     }
-}
-
-/* In place: x = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU. */
-static void gelu(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
 #if GEN_AVX2
@@ -363,94 +387,184 @@ static inline float exp1(float x) {
     return y * p2;
 }
 
+/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, the formula of
+ * PyTorch's vectorised CPU erf): erf(x) = sign(x) (1 - poly(t) t e^{-x^2}),
+ * t = 1 / (1 + p |x|). erf1 is erf8's twin, operation for operation. */
+#define ERF_P 0.3275911f
+#define ERF_A1 0.254829592f
+#define ERF_A2 -0.284496736f
+#define ERF_A3 1.421413741f
+#define ERF_A4 -1.453152027f
+#define ERF_A5 1.061405429f
+static inline float erf1(float x) {
+    const float ax = fabsf(x);
+    const float t = 1.0f / fmaf(ERF_P, ax, 1.0f);
+    float r = fmaf(ERF_A5, t, ERF_A4);
+    r = fmaf(r, t, ERF_A3);
+    r = fmaf(r, t, ERF_A2);
+    r = fmaf(r, t, ERF_A1);
+    r = r * t;
+    const float y = 1.0f - r * exp1(-(ax * ax));
+    return copysignf(y, x);
+}
+
+#if GEN_AVX2
+static inline __m256 erf8(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 ax = _mm256_andnot_ps(sign, x);
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                                   _mm256_fmadd_ps(_mm256_set1_ps(ERF_P), ax, _mm256_set1_ps(1.0f)));
+    __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(ERF_A5), t, _mm256_set1_ps(ERF_A4));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A3));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A2));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A1));
+    r = _mm256_mul_ps(r, t);
+    const __m256 e = exp8(_mm256_xor_ps(_mm256_mul_ps(ax, ax), sign));
+    const __m256 y = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(r, e));
+    return _mm256_or_ps(y, _mm256_and_ps(x, sign)); /* y >= 0: copysign */
+}
+#endif
+
+/* In place: x = 0.5 x (1 + erf(x / sqrt 2)), the erf ("exact") GELU. */
+static void gelu(float *x, size_t n) {
+    size_t i = 0;
+#if GEN_AVX2
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f),
+                 rs2 = _mm256_set1_ps(0.70710678118654752f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 e = erf8(_mm256_mul_ps(v, rs2));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)));
+    }
+#endif
+    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf1(x[i] * 0.70710678118654752f));
+}
+
 /* One query row against positions 0..n-1 of one slot's K/V (layouts at
  * struct tt_generator; T8 = the position stride). K in blocks of 8
  * positions gives 8 scores per vector chain without horizontal sums.
- * y[C] = concat_h softmax(q_h k_h^T / sqrt(hs)) v_h. s: scratch [n + 8].
- * Every score is fma(q[i], k[i], acc) in i order, then / sqrt(hs). */
+ * y[C] = concat_h softmax(q_h k_h^T / sqrt(hs)) v_h. s: scratch
+ * [NH, T8 + 8]. Every score is fma(q[i], k[i], acc) in i order, then
+ * / sqrt(hs); every output element sums p_t v_t in t order: the grouping
+ * of blocks and heads below only feeds independent chains to the FMA units. */
 static void attend(float *y, const float *q, const float *K, const float *Vc, int n, int C, int NH,
                    int T8, float *s) {
     const int hs = C / NH;
     const float scale = sqrtf((float)hs);
+    const size_t ss = (size_t)T8 + 8; /* scratch stride per head */
     for (int h = 0; h < NH; h++) {
         const float *qh = q + h * hs;
-        const float *Kh = K + (size_t)h * hs * T8, *Vh = Vc + (size_t)h * T8 * hs;
-        float *yh = y + h * hs;
+        const float *Kh = K + (size_t)h * hs * T8;
+        float *sh = s + (size_t)h * ss;
         int t = 0;
 #if GEN_AVX2
         const __m256 vscale = _mm256_set1_ps(scale);
-        for (; t + 32 <= n; t += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const size_t bs = (size_t)hs * 8; /* floats per block of 8 positions */
+        for (; t + 64 <= n; t += 64) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                   a7 = a0;
+            const float *kb = Kh + (size_t)(t >> 3) * bs;
             for (int i = 0; i < hs; i++) {
                 const __m256 qi = _mm256_set1_ps(qh[i]);
-                const float *kr = Kh + ((size_t)(t >> 3) * hs + i) * 8;
+                const float *kr = kb + (size_t)i * 8;
                 a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr), a0);
-                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + (size_t)hs * 8), a1);
-                a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + (size_t)hs * 16), a2);
-                a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + (size_t)hs * 24), a3);
+                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + bs), a1);
+                a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 2 * bs), a2);
+                a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 3 * bs), a3);
+                a4 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 4 * bs), a4);
+                a5 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 5 * bs), a5);
+                a6 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 6 * bs), a6);
+                a7 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 7 * bs), a7);
             }
-            _mm256_storeu_ps(s + t, _mm256_div_ps(a0, vscale));
-            _mm256_storeu_ps(s + t + 8, _mm256_div_ps(a1, vscale));
-            _mm256_storeu_ps(s + t + 16, _mm256_div_ps(a2, vscale));
-            _mm256_storeu_ps(s + t + 24, _mm256_div_ps(a3, vscale));
+            float *st = sh + t;
+            _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
+            _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
+            _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
+            _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
+            _mm256_storeu_ps(st + 32, _mm256_div_ps(a4, vscale));
+            _mm256_storeu_ps(st + 40, _mm256_div_ps(a5, vscale));
+            _mm256_storeu_ps(st + 48, _mm256_div_ps(a6, vscale));
+            _mm256_storeu_ps(st + 56, _mm256_div_ps(a7, vscale));
         }
         for (; t + 8 <= n; t += 8) {
             __m256 a0 = _mm256_setzero_ps();
+            const float *kb = Kh + (size_t)(t >> 3) * bs;
             for (int i = 0; i < hs; i++)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(qh[i]),
-                                     _mm256_loadu_ps(Kh + ((size_t)(t >> 3) * hs + i) * 8), a0);
-            _mm256_storeu_ps(s + t, _mm256_div_ps(a0, vscale));
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(qh[i]), _mm256_loadu_ps(kb + (size_t)i * 8), a0);
+            _mm256_storeu_ps(sh + t, _mm256_div_ps(a0, vscale));
         }
 #endif
         for (; t < n; t++) {
             float a = 0.0f;
             for (int i = 0; i < hs; i++)
                 a = fmaf(qh[i], Kh[((size_t)(t >> 3) * hs + i) * 8 + (t & 7)], a);
-            s[t] = a / scale;
+            sh[t] = a / scale;
         }
         float mx = -INFINITY;
         for (t = 0; t < n; t++)
-            if (s[t] > mx) mx = s[t];
+            if (sh[t] > mx) mx = sh[t];
         int t0 = 0;
 #if GEN_AVX2
         const __m256 vmx = _mm256_set1_ps(mx);
         for (; t0 + 8 <= n; t0 += 8)
-            _mm256_storeu_ps(s + t0, exp8(_mm256_sub_ps(_mm256_loadu_ps(s + t0), vmx)));
+            _mm256_storeu_ps(sh + t0, exp8(_mm256_sub_ps(_mm256_loadu_ps(sh + t0), vmx)));
 #endif
-        for (t = t0; t < n; t++) s[t] = exp1(s[t] - mx);
+        for (t = t0; t < n; t++) sh[t] = exp1(sh[t] - mx);
         float sum = 0.0f;
-        for (t = 0; t < n; t++) sum += s[t];
+        for (t = 0; t < n; t++) sum += sh[t];
         const float inv = 1.0f / sum;
-        for (t = 0; t < n; t++) s[t] *= inv;
-        /* y_h[i] = sum_t p_t v_t[i], accumulated in t order for every i. */
+        for (t = 0; t < n; t++) sh[t] *= inv;
+    }
+    /* y_h[i] = sum_t p_t v_t[i] */
+    int h = 0;
+#if GEN_AVX2
+    if (hs == 32) {
+        /* two heads at a time: 8 independent chains */
+        for (; h + 2 <= NH; h += 2) {
+            const float *V0 = Vc + (size_t)h * T8 * hs, *V1 = V0 + (size_t)T8 * hs;
+            const float *p0 = s + (size_t)h * ss, *p1 = p0 + ss;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0,
+                   b3 = a0;
+            for (int t = 0; t < n; t++) {
+                const float *v0 = V0 + (size_t)t * 32, *v1 = V1 + (size_t)t * 32;
+                const __m256 w0 = _mm256_set1_ps(p0[t]), w1 = _mm256_set1_ps(p1[t]);
+                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0), a0);
+                a1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 8), a1);
+                a2 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 16), a2);
+                a3 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 24), a3);
+                b0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1), b0);
+                b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 8), b1);
+                b2 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 16), b2);
+                b3 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 24), b3);
+            }
+            float *y0 = y + h * 32;
+            _mm256_storeu_ps(y0, a0);
+            _mm256_storeu_ps(y0 + 8, a1);
+            _mm256_storeu_ps(y0 + 16, a2);
+            _mm256_storeu_ps(y0 + 24, a3);
+            _mm256_storeu_ps(y0 + 32, b0);
+            _mm256_storeu_ps(y0 + 40, b1);
+            _mm256_storeu_ps(y0 + 48, b2);
+            _mm256_storeu_ps(y0 + 56, b3);
+        }
+    }
+#endif
+    for (; h < NH; h++) {
+        const float *Vh = Vc + (size_t)h * T8 * hs, *ph = s + (size_t)h * ss;
+        float *yh = y + h * hs;
         int i = 0;
 #if GEN_AVX2
-        for (; i + 32 <= hs; i += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (t = 0; t < n; t++) {
-                const float *vh = Vh + (size_t)t * hs + i;
-                const __m256 vp = _mm256_set1_ps(s[t]);
-                a0 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vh), a0);
-                a1 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vh + 8), a1);
-                a2 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vh + 16), a2);
-                a3 = _mm256_fmadd_ps(vp, _mm256_loadu_ps(vh + 24), a3);
-            }
-            _mm256_storeu_ps(yh + i, a0);
-            _mm256_storeu_ps(yh + i + 8, a1);
-            _mm256_storeu_ps(yh + i + 16, a2);
-            _mm256_storeu_ps(yh + i + 24, a3);
-        }
         for (; i + 8 <= hs; i += 8) {
             __m256 a0 = _mm256_setzero_ps();
-            for (t = 0; t < n; t++)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(s[t]), _mm256_loadu_ps(Vh + (size_t)t * hs + i),
+            for (int t = 0; t < n; t++)
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(ph[t]), _mm256_loadu_ps(Vh + (size_t)t * hs + i),
                                      a0);
             _mm256_storeu_ps(yh + i, a0);
         }
 #endif
         for (; i < hs; i++) {
             float a = 0.0f;
-            for (t = 0; t < n; t++) a += s[t] * Vh[(size_t)t * hs + i];
+            for (int t = 0; t < n; t++) a = fmaf(ph[t], Vh[(size_t)t * hs + i], a);
             yh[i] = a;
         }
     }
@@ -469,6 +583,7 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     const tt_model_weights *W = tt_model_weights_get(g->model);
     const int C = g->C, L = g->L, F = g->F, V = g->V, NH = g->NH;
     const float emb_scale = sqrtf((float)C);
+    const int nt = g->n_threads;
     for (int i = 0; i < N; i++) {
         const float *e = W->tok_emb + (size_t)tok[i] * C, *p = W->pos + (size_t)pos[i] * C;
         float *xr = g->x + (size_t)i * C;
@@ -477,9 +592,9 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
         layernorm(g->xn, g->x, w->ln1_w, w->ln1_b, N, C);
-        tt_gen_linear(g->q, g->xn, w->wq, w->bq, N, C, C);
-        tt_gen_linear(g->kb, g->xn, w->wk, w->bk, N, C, C);
-        tt_gen_linear(g->vb, g->xn, w->wv, w->bv, N, C, C);
+        tt_gen_linear(g->q, g->xn, w->wq, w->bq, N, C, C, nt);
+        tt_gen_linear(g->kb, g->xn, w->wk, w->bk, N, C, C, nt);
+        tt_gen_linear(g->vb, g->xn, w->wv, w->bv, N, C, C, nt);
         const int hs = g->hs, T8 = g->T8;
         for (int i = 0; i < N; i++) {
             float *kd = kslot(g, g->kc, slot[i], l), *vd = kslot(g, g->vc, slot[i], l);
@@ -491,15 +606,26 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
                        (size_t)hs * sizeof(float));
             }
         }
-        for (int i = 0; i < N; i++)
+        /* rows in parallel: each row's attention is one thread's work */
+        const size_t sstride = (size_t)NH * ((size_t)T8 + 8);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(g->n_threads) schedule(static) if (N >= 2 && g->n_threads > 1)
+#endif
+        for (int i = 0; i < N; i++) {
+#ifdef _OPENMP
+            float *sc = g->scores + (size_t)omp_get_thread_num() * sstride;
+#else
+            float *sc = g->scores;
+#endif
             attend(g->att + (size_t)i * C, g->q + (size_t)i * C, kslot(g, g->kc, slot[i], l),
-                   kslot(g, g->vc, slot[i], l), pos[i] + 1, C, NH, T8, g->scores);
-        tt_gen_linear(g->xn, g->att, w->wo, w->bo, N, C, C);
+                   kslot(g, g->vc, slot[i], l), pos[i] + 1, C, NH, T8, sc);
+        }
+        tt_gen_linear(g->xn, g->att, w->wo, w->bo, N, C, C, nt);
         for (size_t j = 0; j < (size_t)N * C; j++) g->x[j] += g->xn[j];
         layernorm(g->xn, g->x, w->ln2_w, w->ln2_b, N, C);
-        tt_gen_linear(g->h, g->xn, w->fc1_w, w->fc1_b, N, C, F);
+        tt_gen_linear(g->h, g->xn, w->fc1_w, w->fc1_b, N, C, F, nt);
         gelu(g->h, (size_t)N * F);
-        tt_gen_linear(g->xn, g->h, w->fc2_w, w->fc2_b, N, F, C);
+        tt_gen_linear(g->xn, g->h, w->fc2_w, w->fc2_b, N, F, C, nt);
         for (size_t j = 0; j < (size_t)N * C; j++) g->x[j] += g->xn[j];
     }
     /* Final LayerNorm and head only for the rows that want logits. */
@@ -510,7 +636,7 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
         g->sel[m++] = i;
     }
     if (!m) return;
-    tt_gen_linear(g->lg, g->xn, W->lm_head, NULL, m, C, V);
+    tt_gen_linear(g->lg, g->xn, W->lm_head, NULL, m, C, V, nt);
     for (int j = 0; j < m; j++)
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
@@ -635,7 +761,16 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->F = mc->d_ff;
     g->Tmax = mc->max_len;
     g->T8 = (mc->max_len + 7) & ~7;
-    g->scores = malloc(((size_t)g->Tmax + 8) * sizeof(float));
+#ifdef _OPENMP
+    /* Threads only on request (OMP_NUM_THREADS set): on a small shared
+     * machine a second thread costs more than it gains (docs/generation.md). */
+    const char *omp_env = getenv("OMP_NUM_THREADS");
+    g->n_threads = omp_env && *omp_env ? omp_get_max_threads() : 1;
+#else
+    g->n_threads = 1;
+#endif
+    if (g->n_threads < 1) g->n_threads = 1;
+    g->scores = malloc((size_t)g->n_threads * g->NH * ((size_t)g->T8 + 8) * sizeof(float));
     g->wtok = malloc((size_t)g->Tmax * sizeof(int));
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
     g->wslot = malloc((size_t)g->Tmax * sizeof(int));

@@ -25,7 +25,9 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
                                    tt_error *err);
 
 /* out[N, O] = x[N, I] @ w[O, I]^T + b[O] (b may be NULL); each (row, out)
- * sum is accumulated the same way whatever N. */
-void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I, int O);
+ * sum is accumulated the same way whatever N and n_threads (OpenMP threads
+ * used when N >= 4 and the product is large enough). */
+void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I, int O,
+                   int n_threads);
 
 #endif /* TT_SRC_GENERATE_INTERNAL_H */

@@ -18,6 +18,10 @@
 
 #include "model_internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #define TT_NAME_MAX 64
 
 typedef enum { KIND_DECAY, KIND_NODECAY, KIND_BUFFER, KIND_ALIAS } tensor_kind;
@@ -68,6 +72,7 @@ struct tt_model {
     size_t act_cap;
     activations a;
     int fwd_B, fwd_T;
+    int fwd_threads;        /* OpenMP threads the activation scratch was sized for */
     bool fwd_train, fwd_has_targets, fwd_dropout;
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
@@ -564,6 +569,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         m->tok_cap = N;
     }
     layout(&m->a, m->act_mem, c, B, T, train, dropout);
+    m->fwd_threads = tt_model_threads();
     memcpy(m->tokens, tokens, N * sizeof(int));
     if (targets) memcpy(m->targets, targets, N * sizeof(int));
     m->fwd_B = B;
@@ -609,7 +615,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
             tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 2));
             tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
         }
-        for (size_t i = 0; i < NC; i++) x_mid[i] = x_in[i] + A->tmp[i];
+        tt_residual_add(x_mid, x_in, A->tmp, NC);
 
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
@@ -621,7 +627,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
             tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 3));
             tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
         }
-        for (size_t i = 0; i < NC; i++) x_out[i] = x_mid[i] + A->tmp[i];
+        tt_residual_add(x_out, x_mid, A->tmp, NC);
     }
 #undef STREAM
     const float *x_last = A->res + (train ? (size_t)2 * L : 0) * NC;
@@ -648,6 +654,11 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
     const bool dropout = m->fwd_dropout;
     const float dscale = dropout ? 1.0f / (1.0f - c->dropout) : 1.0f;
     tt_model_weights *g = &m->g;
+#ifdef _OPENMP
+    /* the per-thread attention scratch was sized at forward time */
+    const int threads_now = omp_get_max_threads();
+    if (threads_now > m->fwd_threads) omp_set_num_threads(m->fwd_threads);
+#endif
 
     /* head: logits = lnf @ lm_head^T; loss = mean CE */
     memset(A->dlogits, 0, N * (size_t)V * sizeof(float));
@@ -708,6 +719,9 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
     if (dropout) tt_dropout_apply(A->dres, A->dres, A->keep_emb, dscale, NC);
     tt_embed_backward(g->tok_emb, c->positional == TT_POS_LEARNED ? g->pos : NULL, A->dres, m->tokens,
                       (int)N, T, C, sqrtf((float)C));
+#ifdef _OPENMP
+    if (threads_now > m->fwd_threads) omp_set_num_threads(threads_now);
+#endif
     tt_error_clear(err);
     return TT_OK;
 }

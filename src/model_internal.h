@@ -74,6 +74,9 @@ void tt_dropout_apply(float *out, const float *x, const uint8_t *keep, float sca
 void tt_dropout_mask(uint8_t *keep, size_t rows, size_t width, float p, uint64_t seed,
                      uint64_t stream_base);
 
+/* ---- residual: out[n] = a[n] + b[n] (out may be a, not b) ---------------- */
+void tt_residual_add(float *out, const float *a, const float *b, size_t n);
+
 /* ---- softmax cross-entropy over logits[N, V] ------------------------------
  * losses[N] = logsumexp(logits[n]) - logits[n, targets[n]]; returns the mean. */
 float tt_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);

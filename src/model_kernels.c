@@ -24,6 +24,16 @@
  * vectorises loops it can prove safe cheaply; these pragmas say so. A simd
  * sum reassociates in a fixed way for a given binary, so results stay
  * identical run after run and across thread counts. */
+#ifdef __clang__
+/* clang reports a `omp simd` loop it leaves scalar (e.g. at -O1) as a warning */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+
+/* Work (elements or multiply-adds) below which a kernel runs on the calling
+ * thread alone: a parallel region costs a few microseconds, far more on a
+ * loaded machine, and generation calls the model on a few rows at a time. */
+#define TT_PAR_MIN ((size_t)1 << 16)
+
 #ifdef _OPENMP
 #define TT_SIMD _Pragma("omp simd")
 #define TT_SIMD_SUM(a) _Pragma(TT_STR(omp simd reduction(+ : a)))
@@ -63,7 +73,7 @@ static int thread_id(void) {
 
 void tt_embed_forward(float *out, const int *tokens, const float *tok_emb, const float *pos, int N,
                       int T, int C, float scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *e = tok_emb + (size_t)tokens[n] * C; /* [C] */
         const float *p = pos + (size_t)(n % T) * C;       /* [C] */
@@ -77,7 +87,7 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
                        int T, int C, float scale) {
     /* Rows of dtok_emb may repeat across n: accumulate serially in n order,
      * parallel over channel blocks (each thread owns its columns). */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
     for (int c0 = 0; c0 < C; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         for (int n = 0; n < N; n++) {
@@ -98,7 +108,7 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
 
 void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         double s = 0.0;
@@ -122,7 +132,7 @@ void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, 
 void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                            const float *w, const float *mean, const float *rstd, int N, int C) {
     if (dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
         for (int n = 0; n < N; n++) {
             const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
             float m = mean[n], r = rstd[n];
@@ -145,7 +155,7 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
         }
     }
     /* dw[c] += sum_n g xhat; db[c] += sum_n g: each thread owns columns */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
     for (int c0 = 0; c0 < C; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         float sw[16] = {0}, sb[16] = {0};
@@ -192,7 +202,7 @@ static void split(int rows, int nt, int tid, int *r0, int *r1) {
 void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
                        int Cout) {
     blas_single_thread();
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
         int r0, r1;
         split(N, tt_model_threads_in_region(), thread_id(), &r0, &r1);
@@ -209,7 +219,7 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout) {
     blas_single_thread();
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
         const int nt = tt_model_threads_in_region(), tid = thread_id();
         int r0, r1;
@@ -234,6 +244,31 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
     }
 }
 
+/* exp(x) for x <= 0 (the only use here), branch-free and without float->int
+ * conversions so that loops vectorise (with -fno-trapping-math for GCC, see
+ * mk/model.mk): round x log2(e) to n with the 1.5 * 2^23 trick, reduce, a
+ * degree-6 polynomial on [-ln2/2, ln2/2], scale by 2^n through the exponent bits. */
+static inline float exp_neg(float x) {
+    x = x > -87.0f ? x : -87.0f;
+    const float big = 12582912.0f; /* 1.5 * 2^23 */
+    union {
+        float f;
+        uint32_t u;
+    } k, s;
+    k.f = x * 1.44269504088896341f + big; /* low bits hold round(x log2 e) */
+    const float n = k.f - big;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = p * r * r + r + 1.0f;
+    s.u = (k.u - 0x4B400000u + 127u) << 23; /* 2^n, n in [-126, 0] */
+    return y * s.f;
+}
+
 /* ---- attention ------------------------------------------------------------------
  * One (b, h) pair per OpenMP task; the four products of a head run as
  * single-threaded sgemm calls on the strided head columns of q, k, v
@@ -253,14 +288,14 @@ static void causal_softmax(float *a, int T, float scale) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
         const int n = t + 1;
+        TT_SIMD
+        for (int s = 0; s < n; s++) r[s] *= scale;
         float mx = -INFINITY;
-        for (int s = 0; s < n; s++) {
-            r[s] *= scale;
-            mx = r[s] > mx ? r[s] : mx;
-        }
+        for (int s = 0; s < n; s++) mx = r[s] > mx ? r[s] : mx;
         float sum = 0.0f;
+        TT_SIMD_SUM(sum)
         for (int s = 0; s < n; s++) {
-            r[s] = expf(r[s] - mx);
+            r[s] = exp_neg(r[s] - mx);
             sum += r[s];
         }
         const float inv = 1.0f / sum;
@@ -277,7 +312,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
     const float scale = 1.0f / sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
     blas_single_thread();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
@@ -305,7 +340,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
     const float scale = 1.0f / sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
     blas_single_thread();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
@@ -357,31 +392,6 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
  * erf: Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7). GELU stays within
  * ~2e-7 |x| of the exact value (tests/test_gradcheck.c checks it). */
 
-/* exp(x) for x <= 0 (the only use here), branch-free and without float->int
- * conversions so that loops vectorise (with -fno-trapping-math for GCC, see
- * mk/model.mk): round x log2(e) to n with the 1.5 * 2^23 trick, reduce, a
- * degree-6 polynomial on [-ln2/2, ln2/2], scale by 2^n through the exponent bits. */
-static inline float exp_neg(float x) {
-    x = x > -87.0f ? x : -87.0f;
-    const float big = 12582912.0f; /* 1.5 * 2^23 */
-    union {
-        float f;
-        uint32_t u;
-    } k, s;
-    k.f = x * 1.44269504088896341f + big; /* low bits hold round(x log2 e) */
-    const float n = k.f - big;
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float y = p * r * r + r + 1.0f;
-    s.u = (k.u - 0x4B400000u + 127u) << 23; /* 2^n, n in [-126, 0] */
-    return y * s.f;
-}
-
 /* erf(x / sqrt 2) by A&S 7.1.26; also gives e = exp(-x^2 / 2) */
 static inline float erf_scaled(float x, float *e) {
     const float z = fabsf(x) * 0.70710678118654752f;
@@ -396,7 +406,7 @@ static inline float erf_scaled(float x, float *e) {
 }
 
 void tt_gelu_forward(float *out, const float *x, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
     for (size_t i0 = 0; i0 < n; i0 += 1024) {
         size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
         TT_SIMD
@@ -409,7 +419,7 @@ void tt_gelu_forward(float *out, const float *x, size_t n) {
 
 void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
     for (size_t i0 = 0; i0 < n; i0 += 1024) {
         size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
         TT_SIMD
@@ -424,7 +434,7 @@ void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
 /* ---- dropout ----------------------------------------------------------------- */
 
 void tt_dropout_apply(float *out, const float *x, const uint8_t *keep, float scale, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= TT_PAR_MIN)
     for (size_t i0 = 0; i0 < n; i0 += 4096) {
         size_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
         TT_SIMD
@@ -432,29 +442,48 @@ void tt_dropout_apply(float *out, const float *x, const uint8_t *keep, float sca
     }
 }
 
+/* xoshiro256** as tt_rng_u64 (src/rng.c), inlined for the mask loops */
+static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t xoshiro_next(uint64_t *s) {
+    const uint64_t result = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
 void tt_dropout_mask(uint8_t *keep, size_t rows, size_t width, float p, uint64_t seed,
                      uint64_t stream_base) {
     /* keep when a 32-bit uniform draw is >= p * 2^32 (probability 1 - p) */
     const uint64_t thr = (uint64_t)((double)p * 4294967296.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= TT_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         tt_rng rng;
         tt_rng_seed_stream(&rng, seed, stream_base + r);
+        uint64_t st[4] = {rng.s[0], rng.s[1], rng.s[2], rng.s[3]};
         uint8_t *kr = keep + r * width;
         size_t i = 0;
         for (; i + 1 < width; i += 2) {
-            uint64_t u = tt_rng_u64(&rng);
+            uint64_t u = xoshiro_next(st);
             kr[i] = (u & 0xffffffffu) >= thr;
             kr[i + 1] = (u >> 32) >= thr;
         }
-        if (i < width) kr[i] = (tt_rng_u64(&rng) >> 32) >= thr;
+        if (i < width) kr[i] = (xoshiro_next(st) >> 32) >= thr;
     }
+}
+
+void tt_residual_add(float *out, const float *a, const float *b, size_t n) {
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 /* ---- cross-entropy ----------------------------------------------------------------- */
 
 float tt_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V * 8 >= TT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float mx = z[0];
@@ -471,7 +500,7 @@ float tt_crossentropy_forward(float *losses, const float *logits, const int *tar
 
 void tt_crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V,
                               float dloss) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V * 8 >= TT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;

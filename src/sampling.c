@@ -4,7 +4,8 @@
  *
  * Legend: V = vocabulary size (one row of logits), m = number of kept tokens.
  *
- * How a draw works (the fast path and the reference share steps 1 and 4):
+ * How a draw works (the fast path and the reference share step 1 and the
+ * target of step 4; they find the kept set and walk it each their own way):
  *  1. weights: W[i] = round(exp((l[i] - max) / T) * 2^shift) as a uint64
  *     (exp: a vectorised float32 polynomial, exp_neg below),
  *     shift = 62 - ceil(log2 V), so the top token has W = 2^shift and any sum
@@ -34,6 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* No fused multiply-adds: the weights, hence the draws, are the same for GCC
+ * (which does not contract in ISO C mode) and clang (which would). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* A cumulative mass within this relative distance below p counts as reaching
  * p: it absorbs the float32 rounding of exp() so that exact hits such as
  * 0.5 + 0.3 = 0.8 keep the crossing token, as HF and llama.cpp do. */
@@ -43,8 +50,8 @@ struct tt_sampler {
     int V;
     int shift;      /* W of the top token is 2^shift                  */
     uint64_t *w;    /* [V] fixed-point weights (0 for -inf logits)    */
-    uint64_t *keys; /* [V] candidate keys (rank order when sorted)    */
-    uint64_t *aux;  /* [V] scratch: kept ids sorted, or flags         */
+    uint64_t *keys; /* [V + 1] candidate keys (rank order if sorted)  */
+    uint64_t *aux;  /* [V + 1] scratch: a bin's keys, kept ids, flags */
     uint64_t *cum;  /* [V] cumulative weights for repeated draws      */
     float *wf;      /* [V] float weights before rounding              */
 };
@@ -125,8 +132,8 @@ tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err) {
     while (lg < 62 && ((uint64_t)1 << lg) < (uint64_t)vocab_size) lg++;
     s->shift = 62 - lg;
     s->w = malloc(n * sizeof *s->w);
-    s->keys = malloc(n * sizeof *s->keys);
-    s->aux = malloc(n * sizeof *s->aux);
+    s->keys = malloc((n + 1) * sizeof *s->keys); /* + 1: see bin_prefix */
+    s->aux = malloc((n + 1) * sizeof *s->aux);
     s->cum = malloc(n * sizeof *s->cum);
     s->wf = malloc(n * sizeof *s->wf);
     if (!s->w || !s->keys || !s->aux || !s->cum || !s->wf) {
@@ -170,18 +177,42 @@ static inline int key_id(uint64_t key) { return (int)(uint32_t)key; }
 static tt_status scan_row(const float *logits, int V, int row, float *max_out, float *min_out,
                           int *argmax, int *n_finite, tt_error *err) {
     char where[32] = "";
+    /* 8 independent lanes, so that the max/min chains do not serialise */
+    float mx8[8], mn8[8];
+    int nf8[8], bad8[8];
+    for (int j = 0; j < 8; j++) {
+        mx8[j] = -INFINITY;
+        mn8[j] = INFINITY;
+        nf8[j] = bad8[j] = 0;
+    }
+    int i = 0;
+    for (; i + 8 <= V; i += 8) {
+        for (int j = 0; j < 8; j++) {
+            float l = logits[i + j];
+            bad8[j] |= (l != l) | (l == INFINITY);
+            nf8[j] += l != -INFINITY;
+            mx8[j] = l > mx8[j] ? l : mx8[j];
+            mn8[j] = (l < mn8[j] && l != -INFINITY) ? l : mn8[j];
+        }
+    }
+    for (int j = 0; i < V; i++, j++) {
+        float l = logits[i];
+        bad8[j] |= (l != l) | (l == INFINITY);
+        nf8[j] += l != -INFINITY;
+        mx8[j] = l > mx8[j] ? l : mx8[j];
+        mn8[j] = (l < mn8[j] && l != -INFINITY) ? l : mn8[j];
+    }
     float mx = -INFINITY, mn = INFINITY;
     int nf = 0, bad = 0;
-    for (int i = 0; i < V; i++) {
-        float l = logits[i];
-        bad |= (l != l) | (l == INFINITY);
-        nf += l != -INFINITY;
-        mx = l > mx ? l : mx;
-        mn = (l < mn && l != -INFINITY) ? l : mn;
+    for (int j = 0; j < 8; j++) {
+        bad |= bad8[j];
+        nf += nf8[j];
+        mx = mx8[j] > mx ? mx8[j] : mx;
+        mn = mn8[j] < mn ? mn8[j] : mn;
     }
-    if (row >= 0) snprintf(where, sizeof where, "row %d: ", row);
+    if (row >= 0 && (bad || nf == 0)) snprintf(where, sizeof where, "row %d: ", row);
     if (bad) {
-        for (int i = 0; i < V; i++) {
+        for (i = 0; i < V; i++) {
             float l = logits[i];
             if (isnan(l) || l == INFINITY)
                 return tt_error_set(err, TT_ERR_ARG,
@@ -238,7 +269,9 @@ static uint64_t compute_weights(tt_sampler *s, const float *logits, float mx, fl
     const double scale = ldexp(1.0, s->shift);
     float *wf = s->wf;
     const int V = s->V;
+#if defined(_OPENMP)
 #pragma omp simd
+#endif
     for (int i = 0; i < V; i++) wf[i] = exp_neg((logits[i] - mx) / T);
     uint64_t total = 0;
     for (int i = 0; i < V; i++) {
@@ -380,11 +413,11 @@ static int select_mass(uint64_t *k, int n, const uint64_t *w, uint64_t need, uin
 enum { NBUCKET = 512 };
 
 typedef struct {
-    float mx, T, scale;
+    float mx, scale; /* scale = NBUCKET / (range of x) / T */
 } binning;
 
 static inline int bin_of(const binning *b, float l) {
-    float x = (b->mx - l) / b->T * b->scale; /* >= 0, maybe +inf */
+    float x = (b->mx - l) * b->scale; /* >= 0, maybe +inf */
     return x < (float)(NBUCKET - 1) ? (int)x : NBUCKET - 1;
 }
 
@@ -410,16 +443,32 @@ static int bin_prefix(tt_sampler *s, const float *logits, const binning *bn, boo
         na += count[bc];
         ma += mass[bc];
     }
-    int hi = na, lo = 0;
-    for (int i = 0; i < V; i++) {
-        if (logits[i] == -INFINITY) continue;
-        int b = bin_of(bn, logits[i]);
-        if (b < bc) s->keys[lo++] = rank_key(logits[i], i);
-        else if (b == bc) s->keys[hi++] = rank_key(logits[i], i);
+    int lo = 0, hi = 0;
+    if ((size_t)(na + count[bc]) * 8 < (size_t)V) { /* few taken: branches predict well */
+        for (int i = 0; i < V; i++) {
+            if (logits[i] == -INFINITY) continue;
+            int b = bin_of(bn, logits[i]);
+            if (b < bc) s->keys[lo++] = rank_key(logits[i], i);
+            else if (b == bc) s->aux[hi++] = rank_key(logits[i], i);
+        }
+    } else {
+        /* Branch-free (which side a token falls on is unpredictable): every key
+         * is written to both outputs and each cursor advances only when it
+         * keeps it. keys and aux have V + 1 slots for the last dead write. */
+        for (int i = 0; i < V; i++) {
+            float l = logits[i];
+            int b = bin_of(bn, l);
+            uint64_t key = rank_key(l, i);
+            s->keys[lo] = key;
+            lo += b < bc; /* -inf is in the last bin, never below bc */
+            s->aux[hi] = key;
+            hi += (b == bc) & (l != -INFINITY);
+        }
     }
+    memcpy(s->keys + na, s->aux, (size_t)hi * sizeof *s->keys);
     *n_above = na;
     *mass_above = ma;
-    return hi;
+    return na + hi;
 }
 
 /* Validates params and the row, computes weights and the kept set. */
@@ -484,28 +533,36 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
         return TT_OK;
     }
     /* Fast path: bin, then select inside the one bin where the set ends. */
-    binning bn = {mx, p->temperature, 1.0f};
+    binning bn = {mx, 1.0f};
     float xr = (mx - mn) / p->temperature;
     if (xr > 64.0f) xr = 64.0f; /* e^-64: nothing beyond matters for the mass */
-    if (xr > 0.0f) bn.scale = (float)NBUCKET / xr;
-    int n_above;
-    uint64_t m_above;
+    if (xr > 0.0f) bn.scale = (float)NBUCKET / xr / p->temperature;
+    if (!(bn.scale < INFINITY)) bn.scale = 3.0e38f; /* tiny T: still monotone */
+    int n_above = 0;
+    uint64_t m_above = 0;
+    const bool small = V <= 1024; /* bins cost more than they save */
+    if (small)
+        for (int i = 0; i < V; i++)
+            if (logits[i] != -INFINITY) s->keys[n++] = rank_key(logits[i], i);
     if (use_k) {
-        n = bin_prefix(s, logits, &bn, false, (uint64_t)k, &n_above, &m_above);
+        if (!small) n = bin_prefix(s, logits, &bn, false, (uint64_t)k, &n_above, &m_above);
         select_top(s->keys + n_above, n - n_above, k - n_above);
         n = k;
         S = 0;
         for (int i = 0; i < n; i++) S += s->w[key_id(s->keys[i])];
     } else {
         uint64_t need = top_p_threshold(top_p, S);
-        n = bin_prefix(s, logits, &bn, true, need, &n_above, &m_above);
+        if (!small) n = bin_prefix(s, logits, &bn, true, need, &n_above, &m_above);
         uint64_t sp = 0;
         int m = select_mass(s->keys + n_above, n - n_above, s->w, need - m_above, &sp);
         pl->m = n_above + m;
         pl->s_kept = m_above + sp;
-        use_p = false; /* done */
-        n = pl->m;
-        S = pl->s_kept;
+        /* the last kept token is in the crossing bin: every bin above ranks better */
+        uint64_t t = 0;
+        for (int i = n_above; i < pl->m; i++)
+            if (s->keys[i] > t) t = s->keys[i];
+        pl->t_key = t;
+        return TT_OK;
     }
     if (use_p) {
         uint64_t need = top_p_threshold(top_p, S);
@@ -541,14 +598,15 @@ static int cdf_build(tt_sampler *s, const plan *pl, const float *logits) {
         return s->V;
     }
     if ((size_t)pl->m * 16 > (size_t)s->V) {
-        /* many kept: one pass over the vocabulary with a rank test */
+        /* many kept: one branch-free pass over the vocabulary; tokens that are
+         * not kept add 0, so the search never stops on them */
         for (int i = 0; i < s->V; i++) {
-            if (logits[i] == -INFINITY || rank_key(logits[i], i) > pl->t_key) continue;
-            acc += s->w[i];
-            s->aux[n] = (uint64_t)i;
-            s->cum[n++] = acc;
+            uint64_t keep = (uint64_t)(logits[i] != -INFINITY) & (rank_key(logits[i], i) <= pl->t_key);
+            acc += s->w[i] & (0 - keep);
+            s->aux[i] = (uint64_t)i;
+            s->cum[i] = acc;
         }
-        return n;
+        return s->V;
     }
     for (int i = 0; i < pl->m; i++) s->aux[i] = (uint64_t)key_id(s->keys[i]);
     qsort(s->aux, (size_t)pl->m, sizeof *s->aux, cmp_u64);
@@ -795,7 +853,7 @@ tt_status tt_logits_parse(const char *text, size_t len, float **values, int *row
                                   field);
                 break;
             }
-            (void)errno; /* underflow to a denormal or 0 is fine */
+            /* ERANGE from underflow (a denormal or 0) is fine */
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 float *nb = realloc(buf, nc * sizeof *nb);

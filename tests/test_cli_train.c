@@ -198,6 +198,23 @@ static void test_resume(void **state) {
     tt_cli_result_free(&r);
 }
 
+static void test_val_data_file(void **state) {
+    (void)state;
+    /* --val-data: the whole --data trains, the other file validates; the
+     * tokenizer is fit on both (the 'Z' only occurs in the validation file) */
+    const char *val = path_in("val.txt");
+    const char *vt = "Zthe cat sat on the log. the dog sat on the mat.\n";
+    assert_int_equal(tt_test_write_file(val, vt, strlen(vt)), 0);
+    const char *argv[] = {"tt", "train", "--data", g_data, "--val-data", val, SMALL_MODEL, "--seq-len", "16",
+                          "--batch-size", "2", "--max-steps", "2", "--out", path_in("v.safetensors"), NULL};
+    tt_cli_result r;
+    assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
+    if (r.status != 0) fail_msg("exit %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "2400 train + 49 val tokens, vocab 16"));
+    assert_non_null(strstr(r.out, "val "));
+    tt_cli_result_free(&r);
+}
+
 static void expect_usage(const char *const *argv, const char *needle) {
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
@@ -232,6 +249,8 @@ static void test_bad_args(void **state) {
                                   "--val-fraction", "0.2", NULL},
                  "--val-data");
     expect_usage((const char *[]){"tt", "train", "--data", path_in("missing.txt"), "--out", o, NULL}, "missing.txt");
+    expect_usage((const char *[]){"tt", "train", "--data", g_data, "--val-data", "/dev/null", "--out", o, NULL},
+                 "empty");
     expect_usage((const char *[]){"tt", "train", "--data", g_data, "--out", o, SMALL_MODEL, "--seq-len", "64", NULL},
                  "max_len");
     expect_usage((const char *[]){"tt", "train", "--data", g_data, "--out", o, "--d-model", "30", "--n-heads", "4",
@@ -308,7 +327,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_outputs), cmocka_unit_test(test_train_header_and_log_lines),
         cmocka_unit_test(test_info_json),     cmocka_unit_test(test_eval_json),
-        cmocka_unit_test(test_resume),        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_resume),        cmocka_unit_test(test_val_data_file),
+        cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_help),          cmocka_unit_test(test_sigint_saves),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

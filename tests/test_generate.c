@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "generate_internal.h"
 #include "tt/checkpoint.h"
@@ -178,6 +181,85 @@ static void test_bad_inputs(void **state) {
     int n;
     assert_int_equal(tt_generator_step_entropies(g, 5, &ent, &n, &e), TT_ERR_RANGE);
     tt_generator_free(g);
+    tt_model_free(m);
+}
+
+/* Head size 32 (C 64, NH 2) takes the two-heads-at-a-time path, and
+ * max_len 80 the 64-position score blocks. */
+static tt_model *hs32_model(void) {
+    tt_model_config c = {23, 64, 2, 1, 64, 80, 0.0f, TT_POS_SINUSOIDAL, true};
+    tt_model *m = NULL;
+    tt_error e;
+    assert_int_equal(tt_model_create(&m, &c, 11, &e), TT_OK);
+    return m;
+}
+
+static void test_head_size_32(void **state) {
+    (void)state;
+    tt_model *m = hs32_model();
+    tt_generator_config c = tt_generator_config_default();
+    c.max_new_tokens = 30;
+    tt_generator *g = make_gen(m, &c);
+    int toks[75];
+    for (int i = 0; i < 75; i++) toks[i] = (i * 5 + 3) % 23;
+    tt_error e;
+    const int ns[4] = {1, 9, 64, 75};
+    for (int k = 0; k < 4; k++) {
+        float lg[23];
+        assert_int_equal(tt_generator_next_logits(g, toks, ns[k], lg, &e), TT_OK);
+        assert_int_equal(
+            tt_model_forward(m, toks, NULL, 1, ns[k], TT_MODE_EVAL, NULL, NULL, &e), TT_OK);
+        const float *ref = tt_model_logits(m) + (size_t)(ns[k] - 1) * 23;
+        for (int v = 0; v < 23; v++) assert_true(fabsf(lg[v] - ref[v]) < 1e-4f);
+    }
+    /* cache == recompute across the slide past max_len 80 */
+    tt_generation a, b;
+    tt_generate_overrides o = {TT_OVR_USE_CACHE, tt_generator_config_default()};
+    o.values.use_cache = true;
+    gen1(g, toks, 70, &o, NULL, &a);
+    o.values.use_cache = false;
+    gen1(g, toks, 70, &o, NULL, &b);
+    assert_same(&a, &b);
+    tt_generations_free(&a, 1);
+    tt_generations_free(&b, 1);
+    tt_generator_free(g);
+    tt_model_free(m);
+}
+
+/* Threads (OMP_NUM_THREADS set) split outputs and rows, never a sum: the
+ * tokens are the same as with one thread. */
+static void test_threads_same_tokens(void **state) {
+    (void)state;
+    tt_model_config mc = {23, 128, 4, 1, 512, 64, 0.0f, TT_POS_SINUSOIDAL, true};
+    tt_model *m = NULL;
+    tt_error e;
+    assert_int_equal(tt_model_create(&m, &mc, 5, &e), TT_OK);
+    tt_generator_config c = tt_generator_config_default();
+    c.max_new_tokens = 40;
+    unsetenv("OMP_NUM_THREADS");
+    tt_generator *g1 = make_gen(m, &c);
+    setenv("OMP_NUM_THREADS", "2", 1);
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    tt_generator *g2 = make_gen(m, &c);
+    unsetenv("OMP_NUM_THREADS");
+    int p[8][30];
+    const int *ps[8];
+    int lens[8];
+    for (int r = 0; r < 8; r++) {
+        lens[r] = 5 + 3 * r;
+        for (int i = 0; i < lens[r]; i++) p[r][i] = (r * 7 + i * 3) % 23;
+        ps[r] = p[r];
+    }
+    tt_generation a[8], b[8];
+    assert_int_equal(tt_generator_generate(g1, ps, lens, 8, NULL, NULL, NULL, NULL, a, &e), TT_OK);
+    assert_int_equal(tt_generator_generate(g2, ps, lens, 8, NULL, NULL, NULL, NULL, b, &e), TT_OK);
+    for (int r = 0; r < 8; r++) assert_same(&a[r], &b[r]);
+    tt_generations_free(a, 8);
+    tt_generations_free(b, 8);
+    tt_generator_free(g1);
+    tt_generator_free(g2);
     tt_model_free(m);
 }
 
@@ -607,6 +689,8 @@ int main(void) {
         cmocka_unit_test(test_config_validation),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_logits_match_model),
+        cmocka_unit_test(test_head_size_32),
+        cmocka_unit_test(test_threads_same_tokens),
         cmocka_unit_test(test_cache_equals_recompute),
         cmocka_unit_test(test_ragged_batch),
         cmocka_unit_test(test_eos_and_pad),

@@ -20,6 +20,10 @@
 #include "fixture.h"
 #include "tt/model.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static tt_model_config small_cfg(void) {
     tt_model_config c;
     memset(&c, 0, sizeof c);
@@ -495,6 +499,68 @@ static void test_dropout_deterministic(void **state) {
     free(gb);
 }
 
+/* identical results for a seed and a thread count, run after run (tiny preset,
+ * dropout 0.1, B=3, T=40 so that every kernel's rows split across threads) */
+static void step_grads(int threads, float *loss, float **grads, size_t *np) {
+#ifdef _OPENMP
+    omp_set_num_threads(threads > 0 ? threads : 1);
+#else
+    (void)threads;
+#endif
+    tt_model_config c;
+    tt_error err;
+    assert_int_equal(tt_model_config_preset("tiny", 65, &c, &err), TT_OK);
+    tt_model *m;
+    assert_int_equal(tt_model_create(&m, &c, 11, &err), TT_OK);
+    int tok[120], tgt[120];
+    for (int i = 0; i < 120; i++) {
+        tok[i] = (i * 13 + 5) % 65;
+        tgt[i] = (i * 7 + 1) % 65;
+    }
+    tt_rng rng;
+    tt_rng_seed(&rng, 99);
+    assert_int_equal(tt_model_forward(m, tok, tgt, 3, 40, TT_MODE_TRAIN, &rng, loss, &err), TT_OK);
+#ifdef _OPENMP
+    if (threads < 0) omp_set_num_threads(-threads); /* more threads for backward than forward */
+#endif
+    assert_int_equal(tt_model_backward(m, &err), TT_OK);
+    *np = tt_model_num_params(m);
+    *grads = malloc(*np * sizeof(float));
+    memcpy(*grads, tt_model_grads_flat(m), *np * sizeof(float));
+    tt_model_free(m);
+}
+
+static void test_thread_determinism(void **state) {
+    (void)state;
+    int saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    for (int threads = 1; threads <= 2; threads++) {
+        float la, lb;
+        float *ga, *gb;
+        size_t n;
+        step_grads(threads, &la, &ga, &n);
+        step_grads(threads, &lb, &gb, &n);
+        assert_true(la == lb);
+        assert_memory_equal(ga, gb, n * sizeof(float));
+        free(ga);
+        free(gb);
+    }
+    /* forward on 1 thread, backward asked for 2: runs on the forward's count */
+    float la, lb;
+    float *ga, *gb;
+    size_t n;
+    step_grads(1, &la, &ga, &n);
+    step_grads(-2, &lb, &gb, &n);
+    assert_memory_equal(ga, gb, n * sizeof(float));
+    free(ga);
+    free(gb);
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_counts),
@@ -507,6 +573,7 @@ int main(void) {
         cmocka_unit_test(test_reference_sinusoidal_tied),
         cmocka_unit_test(test_reference_learned_untied),
         cmocka_unit_test(test_dropout_deterministic),
+        cmocka_unit_test(test_thread_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

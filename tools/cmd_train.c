@@ -192,6 +192,10 @@ int cmd_train(int argc, char **argv) {
         rc = cli_usage_error("--data: '%s' is empty", data_path);
         goto done;
     }
+    if (vtext && n_vtext == 0) {
+        rc = cli_usage_error("--val-data: '%s' is empty", val_path);
+        goto done;
+    }
     if (resume) {
         tt_model_config rc_cfg;
         if (tt_checkpoint_read_config(resume, &rc_cfg, &tok, &err) != TT_OK) {
