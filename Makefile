@@ -118,6 +118,9 @@ format:
 clean:
 	rm -rf build build-* demo-out
 
+# Seeded draws must not depend on the compiler's choice to fuse multiply-adds.
+$(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
+
 # Component rules (exercises, fuzzing) live in mk/*.mk.
 -include $(wildcard mk/*.mk)
 

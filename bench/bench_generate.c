@@ -8,7 +8,9 @@
  * Each variant is first checked against the no-cache path (identical tokens),
  * then timed; tokens/s counts the generated tokens of all rows over the whole
  * generate call (prompt pass included; it is 8 tokens). Sampling: temperature
- * 1, no top-k/top-p (the notebook's defaults).
+ * 1, no top-k/top-p (the notebook's defaults). The generator is single-threaded
+ * unless OMP_NUM_THREADS is set (then it uses that many threads for batched
+ * steps): run e.g. OMP_NUM_THREADS=2 build/bench/bench_generate --no-torch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +43,8 @@ static int run(tt_generator *g, int B, int n_new, bool cache, tt_generation *out
         ps[r] = prompt;
         lens[r] = 8;
     }
-    tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_MAX_NEW_TOKENS, tt_generator_config_default()};
+    tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_MAX_NEW_TOKENS,
+                               tt_generator_config_default()};
     o.values.use_cache = cache;
     o.values.max_new_tokens = n_new;
     tt_error e;
@@ -61,13 +64,48 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Times the cache path: median and best of reps calls. */
+static int time_cache(tt_generator *g, int B, int n_new, int reps, const char *label) {
+    tt_generation out[8];
+    double *ts = malloc((size_t)reps * sizeof(double)), *cs = malloc((size_t)reps * sizeof(double));
+    if (!ts || !cs) return -1;
+    for (int k = 0; k < reps; k++) {
+        if (run(g, B, n_new, true, out, &ts[k], &cs[k])) return -1;
+        tt_generations_free(out, B);
+    }
+    qsort(ts, (size_t)reps, sizeof(double), cmp_d);
+    qsort(cs, (size_t)reps, sizeof(double), cmp_d);
+    const double n_tok = (double)B * n_new;
+    char name[64];
+    snprintf(name, sizeof name, "%s (median)", label);
+    printf("%-26s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[reps / 2], n_tok / ts[reps / 2],
+           n_tok / cs[reps / 2]);
+    snprintf(name, sizeof name, "%s (best)", label);
+    printf("%-26s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[0], n_tok / ts[0], n_tok / cs[0]);
+    free(ts);
+    free(cs);
+    fflush(stdout);
+    return 0;
+}
+
+static bool same(const tt_generation *a, const tt_generation *b, int B) {
+    for (int r = 0; r < B; r++)
+        if (a[r].n_tokens != b[r].n_tokens ||
+            memcmp(a[r].tokens, b[r].tokens, (size_t)a[r].n_tokens * sizeof(int)))
+            return false;
+    return true;
+}
+
 int main(int argc, char **argv) {
     int reps = 5, n_new = 200;
     bool torch = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--new") && i + 1 < argc) n_new = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--no-torch")) torch = false;
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--new") && i + 1 < argc)
+            n_new = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-torch"))
+            torch = false;
         else {
             fprintf(stderr, "usage: bench_generate [--reps N] [--new N] [--no-torch]\n");
             return 2;
@@ -83,10 +121,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_generate: %s\n", e.msg);
         return 1;
     }
-    printf("tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), %d new tokens, 8-token prompt\n",
-           cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len, n_new);
-    printf("%-26s %6s %10s %12s %16s\n", "variant", "batch", "ms/call", "tokens/s",
-           "tokens/CPU-s");
+    printf(
+        "tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), %d new tokens, 8-token prompt\n",
+        cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len, n_new);
+    printf("%-26s %6s %10s %12s %16s\n", "variant", "batch", "ms/call", "tokens/s", "tokens/CPU-s");
     const int batches[2] = {1, 8};
     for (int bi = 0; bi < 2; bi++) {
         const int B = batches[bi];
@@ -95,32 +133,16 @@ int main(int argc, char **argv) {
         /* verify: cache == no-cache */
         if (run(g, B, n_new, false, ref, &t_nc, &c_nc) || run(g, B, n_new, true, out, &t, &c))
             return 1;
-        for (int r = 0; r < B; r++) {
-            if (ref[r].n_tokens != out[r].n_tokens ||
-                memcmp(ref[r].tokens, out[r].tokens, (size_t)ref[r].n_tokens * sizeof(int))) {
-                fprintf(stderr, "bench_generate: cache and no-cache differ at batch %d row %d\n", B, r);
-                return 1;
-            }
+        if (!same(ref, out, B)) {
+            fprintf(stderr, "bench_generate: cache and no-cache differ at batch %d\n", B);
+            return 1;
         }
         tt_generations_free(out, B);
-        tt_generations_free(ref, B);
-        double *ts = malloc((size_t)reps * sizeof(double)), *cs = malloc((size_t)reps * sizeof(double));
-        for (int k = 0; k < reps; k++) {
-            if (run(g, B, n_new, true, out, &ts[k], &cs[k])) return 1;
-            tt_generations_free(out, B);
-        }
-        qsort(ts, (size_t)reps, sizeof(double), cmp_d);
-        qsort(cs, (size_t)reps, sizeof(double), cmp_d);
+        if (time_cache(g, B, n_new, reps, "tt, KV cache")) return 1;
         const double n_tok = (double)B * n_new;
-        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, KV cache (median)", B, 1e3 * ts[reps / 2],
-               n_tok / ts[reps / 2], n_tok / cs[reps / 2]);
-        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, KV cache (best)", B, 1e3 * ts[0],
-               n_tok / ts[0], n_tok / cs[0]);
         printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, no cache (recompute)", B, 1e3 * t_nc,
                n_tok / t_nc, n_tok / c_nc);
-        free(ts);
-        free(cs);
-        fflush(stdout);
+        tt_generations_free(ref, B);
     }
     tt_generator_free(g);
     tt_model_free(m);

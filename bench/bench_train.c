@@ -225,7 +225,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-torch") == 0) torch = 0;
         else if (strcmp(argv[i], "--no-passive") == 0) passive = 0;
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
+                 (strcmp(argv[i + 1], "a") == 0 || strcmp(argv[i + 1], "b") == 0))
+            only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_train [--steps N] [--no-torch] [--only a|b] [--no-passive]\n");
             return 2;
@@ -262,10 +264,15 @@ int main(int argc, char **argv) {
     if (torch && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0) {
         printf("== PyTorch (bench/torch_train.py, 2 threads), as the environment is:\n");
         fflush(stdout);
-        int r1 = system("/usr/bin/python3 bench/torch_train.py");
+        char args[64];
+        snprintf(args, sizeof args, " --steps %d%s%s", steps, only ? " --only " : "", only && only[0] == 'b' ? "b" : only ? "a" : "");
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/torch_train.py%s", args);
+        int r1 = system(cmd);
         printf("== PyTorch with OPENBLAS_CORETYPE unset, OPENBLAS_NUM_THREADS=1:\n");
         fflush(stdout);
-        int r2 = system("env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_train.py");
+        snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_train.py%s", args);
+        int r2 = system(cmd);
         if (r1 != 0 || r2 != 0) printf("  (a PyTorch run failed: status %d / %d)\n", r1, r2);
     } else if (torch) {
         printf("== PyTorch: /usr/bin/python3 cannot import torch; skipped\n");

@@ -5,8 +5,9 @@
  * Input layout: byte 0 picks the target (a subcommand, or the cli_* helpers);
  * the rest is split on NUL bytes into at most 24 arguments.
  *
- * Keeping commands from doing real work: they run in an empty scratch
- * directory made at start-up; arguments containing '/' are rejected (so no
+ * Keeping commands from doing real work: they run in a scratch directory
+ * made at start-up and removed at once (so no relative name can exist or be
+ * created); arguments containing '/' are rejected (so no
  * existing file can be named and no model or corpus can load); flags that
  * write files (--out, --plot, --log-json, --resume) are rejected; large
  * counts after --draws-like flags are rejected. `train` and `tour` get a final
@@ -102,12 +103,16 @@ static void fuzz_helpers(int argc, char **argv) {
 
 static char scratch[64];
 
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     snprintf(scratch, sizeof scratch, "/tmp/tt-fuzz-cli-XXXXXX");
     if (!mkdtemp(scratch) || chdir(scratch) != 0) abort();
+    /* remove it while it is the working directory: relative names then
+     * neither exist nor can be created, and nothing is left behind */
+    if (rmdir(scratch) != 0) abort();
     return 0;
 }
 

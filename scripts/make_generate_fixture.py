@@ -18,13 +18,16 @@ generating step by step with the context cropped to the last max_len tokens, as 
 teaching package's model.generate does; the script checks that the top-2 logit gap is
 at least 1e-3 at every step, so float32 rounding differences cannot flip a token.
 
-Sampled cases ("sample_*") are produced by the C no-cache path (`tt generate --no-cache
---json`), because the draw itself uses tt's RNG (xoshiro256** seeded by splitmix64) and
-tt's fixed-point sampler. The script cross-checks every sampled token against PyTorch:
-it must lie in the set that temperature, top-k and top-p keep under the PyTorch logits,
-and the script prints the sequence's log-probability under PyTorch. The C tests check
-that the cache path reproduces these ids exactly, so the sampled goldens pin the cache
-path, the RNG streams and the sampler together.
+Sampled cases ("sample_*") come from PyTorch's logits too, drawn with a Python port of
+tt's RNG (xoshiro256** seeded through splitmix64, src/rng.c, stream = row 0) and of tt's
+sampler procedure (src/sampling.c: fixed-point weights round(exp((l - max) / T) * 2^shift),
+rank order, top-k, then top-p on the top-k mass with the 1e-6 tolerance, target =
+floor(u * S_kept) with u's 53 bits, walk of the kept ids in id order). float32 logits of C
+and PyTorch differ in the last bits, so the script also requires every draw to be at least
+1e-5 (relative to the kept mass) away from a bucket boundary and every top-p cut to be at
+least 1e-5 away from the threshold: then the C sampler must pick the same token. Finally it
+runs `tt generate --no-cache --json` and requires the same ids (the C tests then require the
+cache path and the CLI to reproduce them).
 """
 import argparse
 import json
@@ -111,6 +114,95 @@ def greedy(model, prompt, n):
     return ids, min_gap
 
 
+M64 = (1 << 64) - 1
+
+
+def splitmix64(x):
+    """One step of splitmix64: (new state, output)."""
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return x, z ^ (z >> 31)
+
+
+def rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & M64
+
+
+class Rng:
+    """tt_rng_seed_stream + tt_rng_u64 (src/rng.c)."""
+
+    def __init__(self, seed, stream):
+        x, h = splitmix64(stream)
+        x = seed ^ h
+        self.s = []
+        for _ in range(4):
+            x, z = splitmix64(x)
+            self.s.append(z)
+        if not any(self.s):
+            self.s[0] = 1
+
+    def u64(self):
+        s = self.s
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def tt_sample(lg, T, k, p, rng):
+    """tt_sampler_sample's combined strategy on logits lg (floats). Returns (token, margin)."""
+    V = len(lg)
+    lb = 0
+    while lb < 62 and (1 << lb) < V:
+        lb += 1
+    shift = 62 - lb
+    mx = max(lg)
+    T, p = f32(T), f32(p)
+    w = [int(math.exp((x - mx) / T) * 2.0 ** shift + 0.5) for x in lg]
+    order = sorted(range(V), key=lambda i: (-lg[i], i))
+    use_k, use_p = 0 < k < V, p < 1.0
+    margin = 1.0
+    if not use_k and not use_p:
+        kept, s_kept = set(range(V)), sum(w)
+    else:
+        m = k if use_k else V
+        S = sum(w[order[i]] for i in range(m)) if use_k else sum(w)
+        acc = S
+        if use_p:
+            need = math.ceil(p * (1.0 - 1e-6) * S)
+            need = 1 if need < 1 else (S if need >= S else need)
+            acc = 0
+            for i in range(m):
+                acc += w[order[i]]
+                if acc >= need:
+                    margin = min(margin, (acc - need) / S, (need - (acc - w[order[i]])) / S)
+                    m = i + 1
+                    break
+        kept, s_kept = set(order[:m]), acc
+    a = rng.u64() >> 11  # u = a / 2^53
+    target = min((a * s_kept) >> 53, s_kept - 1)
+    acc = 0
+    for i in range(V):
+        if i not in kept:
+            continue
+        if acc + w[i] > target:
+            margin = min(margin, (target - acc) / s_kept, (acc + w[i] - target) / s_kept)
+            return i, margin
+        acc += w[i]
+    raise AssertionError("no token drawn")
+
+
 def kept_set(lg, T, k, p):
     """The tokens temperature, then top-k, then top-p (on the renormalised top-k) keep."""
     probs = torch.softmax(lg / T, dim=-1)
@@ -145,8 +237,8 @@ def main():
     write_safetensors(mpath, model.state_dict(), meta)
     print(f"{mpath}: {os.path.getsize(mpath)} bytes")
 
-    lines = ["# made by scripts/make_generate_fixture.py; greedy_* from PyTorch, sample_* from "
-             "tt generate --no-cache (checked against PyTorch's kept sets)"]
+    lines = ["# made by scripts/make_generate_fixture.py from PyTorch logits (sample_*: drawn with a "
+             "Python port of tt's RNG and sampler; tt generate --no-cache agrees)"]
     greedy_cases = [("greedy_romeo", "ROMEO:", 40), ("greedy_long", "First Citizen:\nBefore we proceed any", 20),
                     ("greedy_a", "a", 30)]
     for name, prompt, n in greedy_cases:
@@ -164,16 +256,26 @@ def main():
                               "--max-new-tokens", str(n), "--temperature", str(T), "--top-k", str(k),
                               "--top-p", str(p), "--seed", str(seed), "--no-cache", "--json"],
                              check=True, capture_output=True, text=True).stdout
-        ids = json.loads(out)["outputs"][0]["tokens"]
+        c_ids = json.loads(out)["outputs"][0]["tokens"]
         pids = [stoi[c] for c in prompt]
-        assert ids[:len(pids)] == pids and len(ids) == len(pids) + n
+        # PyTorch logits + the Python port of tt's RNG and sampler
+        rng, ids, min_margin = Rng(seed, 0), list(pids), 1.0
+        for _ in range(n):
+            tok, margin = tt_sample(next_logits(model, ids).tolist(), T, k, p, rng)
+            min_margin = min(min_margin, margin)
+            ids.append(tok)
+        if min_margin < 1e-5:
+            sys.exit(f"{name}: a draw is too close to a boundary ({min_margin:g}); pick another seed")
+        if ids != c_ids:
+            sys.exit(f"{name}: tt generate gives\n  {c_ids}\nPyTorch + the sampler port give\n  {ids}")
         logp = 0.0
         for t in range(len(pids), len(ids)):
             keep, probs = kept_set(next_logits(model, ids[:t]), T, k, p)
             if ids[t] not in keep:
                 sys.exit(f"{name}: token {ids[t]} at {t} is not in PyTorch's kept set")
             logp += math.log(float(probs[ids[t]]))
-        print(f"{name}: {''.join(vocab[i] for i in ids)!r} (log p under PyTorch {logp:.2f})")
+        print(f"{name}: {''.join(vocab[i] for i in ids)!r} (log p under PyTorch {logp:.2f}, "
+              f"min draw margin {min_margin:.2e}; tt generate agrees)")
         lines.append(f"{name} prompt={','.join(map(str, pids))} max_new={n} temperature={T:g} top_k={k} "
                      f"top_p={p:g} do_sample=1 seed={seed} : {' '.join(map(str, ids))}")
     with open(os.path.join(fx, "gen_golden.txt"), "w") as f:

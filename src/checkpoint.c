@@ -99,6 +99,19 @@ static tt_status config_from_json(const char *json, tt_model_config *c, tt_error
 
 /* ---- save ---------------------------------------------------------------- */
 
+/* cJSON_AddItemToObject does not take ownership when it fails (out of memory
+ * copying the key): the item would leak. This adds item to o, or frees it.
+ * (The cJSON_Add<Type>ToObject helpers already free what they created on
+ * failure.) @return 1 if added, 0 if item was NULL or the add failed. */
+static int add_owned(cJSON *o, const char *key, cJSON *item) {
+    if (!item) return 0;
+    if (!cJSON_AddItemToObject(o, key, item)) {
+        cJSON_Delete(item);
+        return 0;
+    }
+    return 1;
+}
+
 tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
                              tt_error *err) {
     if (!path || !m) return tt_error_set(err, TT_ERR_ARG, "NULL path or model");
@@ -134,8 +147,8 @@ tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_token
         double shape[2] = {(double)ti.shape[0], (double)ti.shape[1]};
         double offs[2] = {(double)off, (double)(off + ti.numel * sizeof(float))};
         ok = t && cJSON_AddStringToObject(t, "dtype", "F32") &&
-             cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shape, ti.ndim)) &&
-             cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+             add_owned(t, "shape", cJSON_CreateDoubleArray(shape, ti.ndim)) &&
+             add_owned(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
         chunks[i + 2].data = ti.data;
         chunks[i + 2].len = ti.numel * sizeof(float);
         off += ti.numel * sizeof(float);

@@ -1,6 +1,8 @@
 /* Whole-file reads and atomic writes; see fileio.h. */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,66 +24,147 @@ static char *dir_of(const char *path) {
     return d;
 }
 
+/* Writes all chunks to fd and fsyncs it. @return 0 or an errno value. */
+static int write_all(int fd, const tt_io_chunk *chunks, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *p = chunks[i].data;
+        size_t left = chunks[i].len;
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return errno ? errno : EIO;
+            }
+            if (w == 0) return EIO;
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (fsync(fd) != 0) return errno ? errno : EIO;
+    return 0;
+}
+
+#ifdef O_TMPFILE
+/* The O_TMPFILE way: the data goes to an unnamed file in the directory, which
+ * a kill simply discards; only when it is complete and fsynced does it get a
+ * name (tmp, via /proc/self/fd) and is renamed over path. A stale tmp (from a
+ * kill between the link and the rename) is removed first.
+ * @return 0 done, -1 not available here (use the named way), or an errno. */
+static int write_unnamed(const char *path, const char *dir, const char *tmp, const tt_io_chunk *chunks,
+                         size_t n) {
+    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
+    if (fd < 0) return -1; /* unsupported file system, or the directory is unusable: the named way says why */
+    (void)fchmod(fd, 0644);
+    int e = write_all(fd, chunks, n);
+    if (e) {
+        close(fd);
+        return e;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int linked = 0;
+    for (int attempt = 0; attempt < 3 && !linked; attempt++) {
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+            linked = 1;
+        } else if (errno == EEXIST) {
+            (void)unlink(tmp); /* a leftover of a killed save */
+        } else {
+            close(fd);
+            return -1; /* no /proc, or links refused: use the named way */
+        }
+    }
+    close(fd);
+    if (!linked) return EEXIST;
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        (void)unlink(tmp);
+        return e ? e : EIO;
+    }
+    return 0;
+}
+#endif
+
+char *tt_io_temp_path(const char *path) {
+    if (!path) return NULL;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) return NULL;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    return tmp;
+}
+
 tt_status tt_io_write_atomic(const char *path, const tt_io_chunk *chunks, size_t n,
                              tt_error *err) {
     if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "empty output path");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return tt_error_set(err, TT_ERR_NOMEM, "out of memory writing '%s'", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
+    char *tmp = tt_io_temp_path(path), *dir = dir_of(path);
+    if (!tmp || !dir) {
         free(tmp);
-        return tt_error_set(err, TT_ERR_IO, "cannot create a temporary file beside '%s': %s", path,
-                            strerror(e));
+        free(dir);
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory writing '%s'", path);
     }
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-    }
-    int bad = 0, e = 0;
-    for (size_t i = 0; i < n && !bad; i++) {
-        if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) {
-            bad = 1;
+    int e = -1;
+#ifdef O_TMPFILE
+    e = write_unnamed(path, dir, tmp, chunks, n);
+#endif
+    if (e < 0) {
+        /* the named way: PATH.tmp, truncated, so that a later save reuses
+         * (overwrites) what a killed one left */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
             e = errno;
+            free(tmp);
+            free(dir);
+            return tt_error_set(err, TT_ERR_IO, "cannot create a temporary file beside '%s': %s", path,
+                                strerror(e));
         }
-    }
-    if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        bad = 1;
-        e = errno;
-    }
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        unlink(tmp);
-        free(tmp);
-        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': %s", path,
-                            e ? strerror(e) : "write error");
+        (void)fchmod(fd, 0644);
+        e = write_all(fd, chunks, n);
+        if (close(fd) != 0 && !e) e = errno ? errno : EIO;
+        if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;
+        if (e) (void)unlink(tmp);
     }
     free(tmp);
-    char *dir = dir_of(path);
-    if (dir) {
-        int dfd = open(dir, O_RDONLY);
-        if (dfd >= 0) {
-            (void)fsync(dfd); /* best effort: some file systems refuse fsync on a directory */
-            close(dfd);
-        }
+    if (e) {
         free(dir);
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
     }
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* best effort: some file systems refuse fsync on a directory */
+        close(dfd);
+    }
+    free(dir);
     return TT_OK;
+}
+
+void tt_io_remove_stale_temps(const char *path) {
+    if (!path || !*path) return;
+    char *tmp = tt_io_temp_path(path), *dir = dir_of(path);
+    if (tmp) (void)unlink(tmp);
+    free(tmp);
+    /* PATH.tmp.XXXXXX: the mkstemp names of earlier versions */
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (d) {
+        struct dirent *ent;
+        while ((ent = readdir(d))) {
+            const char *nm = ent->d_name;
+            if (strncmp(nm, base, bl) || strncmp(nm + bl, ".tmp.", 5) || strlen(nm + bl + 5) != 6) continue;
+            size_t dl = strlen(dir);
+            char *full = malloc(dl + 1 + strlen(nm) + 1);
+            if (!full) break;
+            memcpy(full, dir, dl);
+            full[dl] = '/';
+            strcpy(full + dl + 1, nm);
+            (void)unlink(full);
+            free(full);
+        }
+        closedir(d);
+    }
+    free(dir);
 }
 
 tt_status tt_io_read_file(const char *path, char **data, size_t *len, tt_error *err) {

@@ -62,8 +62,8 @@ struct tt_generator {
     int n_threads;                     /* OpenMP threads (1 unless OMP_NUM_THREADS is set) */
     /* Per-call batch state. */
     int cap_b;
-    float *logits;     /* [cap_b, V] next-token logits of each row */
-    tt_rng *rngs;      /* [cap_b]                                  */
+    float *logits;            /* [cap_b, V] next-token logits of each row */
+    tt_rng *rngs;             /* [cap_b]                                  */
     int *ctok, *cpos, *cslot; /* [cap_b] decode-step inputs        */
     float **cdst;             /* [cap_b]                           */
     unsigned char *finished;  /* [cap_b]                           */
@@ -74,6 +74,9 @@ struct tt_generator {
     int *wtok, *wpos, *wslot; /* [Tmax] window inputs              */
     float **wdst;             /* [Tmax]                            */
     tt_sampler *sampler;
+    /* Packed copy of the model's matrices (tt_gen_pack), refreshed at the
+     * start of every call: per layer wq, wk, wv, wo, fc1, fc2, then lm_head. */
+    float *wp;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -99,8 +102,8 @@ static tt_status check_id(const char *field, int id, int V, tt_error *err) {
         return tt_error_set(err, TT_ERR_ARG, "%s must be a token id >= 0 or none (-1), got %d",
                             field, id);
     if (V > 0 && id >= V)
-        return tt_error_set(err, TT_ERR_ARG, "%s %d is out of range for vocabulary size %d",
-                            field, id, V);
+        return tt_error_set(err, TT_ERR_ARG, "%s %d is out of range for vocabulary size %d", field,
+                            id, V);
     return TT_OK;
 }
 
@@ -150,175 +153,218 @@ void tt_generations_free(tt_generation *g, int n) {
 /* ------------------------------------------------------------------------ */
 /* Kernels                                                                  */
 
-#if GEN_AVX2
-/* Lane j of the result is the sum of the 8 lanes of a_j, always by the tree
- * ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)), whichever accumulators
- * share the call (zero vectors fill unused slots). Every dot product of
- * tt_gen_linear ends here, so a (row, out) sum never depends on its tile. */
-static inline __m256 reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
-                             __m256 a6, __m256 a7) {
-    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+/* Packed weights: w[O, I] (PyTorch's layout) as blocks of 8 outputs,
+ * wp[O8 / 8][I][8] with wp[(ob * I + i) * 8 + j] = w[ob * 8 + j][i], outputs
+ * past O zero (O8 = O rounded up to 8). */
+size_t tt_gen_packed_floats(int O, int I) { return (size_t)((O + 7) & ~7) * (size_t)I; }
+
+void tt_gen_pack(float *wp, const float *w, int O, int I) {
+    const int nb = (O + 7) >> 3;
+    for (int ob = 0; ob < nb; ob++) {
+        const float *src[8];
+        for (int j = 0; j < 8; j++)
+            src[j] = ob * 8 + j < O ? w + (size_t)(ob * 8 + j) * I : NULL;
+        float *d = wp + (size_t)ob * I * 8;
+        if (ob * 8 + 8 <= O) {
+            /* contiguous writes, 8 read streams */
+            for (int i = 0; i < I; i++, d += 8) {
+                d[0] = src[0][i], d[1] = src[1][i], d[2] = src[2][i], d[3] = src[3][i];
+                d[4] = src[4][i], d[5] = src[5][i], d[6] = src[6][i], d[7] = src[7][i];
+            }
+        } else {
+            for (int i = 0; i < I; i++, d += 8)
+                for (int j = 0; j < 8; j++)
+                    d[j] = src[j] ? src[j][i] : 0.0f;
+        }
+    }
 }
 
-/* The one way a (row, out) dot product ends: the lane tree (s), then the
- * tail (I % 8 elements) in order, then the bias. */
-static inline float dot_end(float s, const float *x, const float *w, int I8, int I, const float *b,
-                            int o) {
-    for (int i = I8; i < I; i++) s += x[i] * w[i];
-    if (b) s += b[o];
-    return s;
+#if GEN_AVX2
+#if defined(__GNUC__) || defined(__clang__)
+#define GEN_IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define GEN_IN_REG(v) ((void)0)
+#endif
+/* Writes 8 outputs o..o+7 of one row (only those < O): acc + b. */
+static inline void store8(float *y, __m256 acc, const float *b, int o, int O) {
+    if (o + 8 <= O) {
+        if (b) acc = _mm256_add_ps(acc, _mm256_loadu_ps(b + o));
+        _mm256_storeu_ps(y + o, acc);
+    } else {
+        float r[8];
+        _mm256_storeu_ps(r, acc);
+        for (int j = 0; o + j < O; j++)
+            y[o + j] = b ? r[j] + b[o + j] : r[j];
+    }
 }
 #endif
 
-/* out[N, O] (row stride ldo) = x[N, I] @ w[O, I]^T + b[O]. */
-static void linear_block(float *out, int ldo, const float *x, const float *w, const float *b, int N,
-                         int I, int O) {
+/* out[N, O] (row stride ldo) = x[N, I] @ w^T + b for the output blocks
+ * [ob0, ob1) of packed weights wp (columns ob0 * 8 ..). Every (row, out)
+ * value is acc = fma(x[i], w[o][i], acc) for i = 0..I-1 from acc = 0, then
+ * acc + b[o]: the tiles below only choose which chains run side by side,
+ * so a value never depends on N, the tile or the thread. */
+static void linear_block(float *out, int ldo, const float *x, const float *wp, const float *b,
+                         int N, int I, int O, int ob0, int ob1) {
 #if GEN_AVX2
-    const int I8 = I & ~7;
-    const __m256 z = _mm256_setzero_ps();
-    float r[16];
-    int t = 0;
-    /* 4 rows x 3 outputs: 12 accumulators, 7 loads per 12 FMAs. */
-    for (; t + 4 <= N; t += 4) {
-        const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
-        const float *xr[4] = {x0, x1, x2, x3};
-        float *y0 = out + (size_t)t * ldo;
-        int o = 0;
-        for (; o + 3 <= O; o += 3) {
-            const float *w0 = w + (size_t)o * I, *w1 = w0 + I, *w2 = w1 + I;
-            const float *wr[3] = {w0, w1, w2};
-            __m256 a00 = z, a01 = z, a02 = z, a10 = z, a11 = z, a12 = z, a20 = z, a21 = z, a22 = z,
-                   a30 = z, a31 = z, a32 = z;
-            for (int i = 0; i < I8; i += 8) {
-                __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i),
-                       v2 = _mm256_loadu_ps(w2 + i);
-                __m256 u = _mm256_loadu_ps(x0 + i);
+    const size_t bs = (size_t)I * 8; /* floats per output block */
+    const int N4 = N & ~3;
+    int ob = ob0;
+    /* 4 rows x 2 blocks (16 outputs): 8 accumulators (enough chains for
+     * two FMA pipes of latency 4), 2 loads and 4 broadcasts per 8 FMAs
+     * (4 x 3 ran out of registers: GCC re-loaded the weights per FMA). The
+     * row tiles are the inner loop so a block of weights is read from
+     * memory once per call. */
+    for (; ob + 2 <= ob1; ob += 2) {
+        const float *w0 = wp + (size_t)ob * bs;
+        for (int t = 0; t < N4; t += 4) {
+            const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+                   a30 = a00, a31 = a00;
+            const float *wi = w0;
+            for (int i = 0; i < I; i++, wi += 8) {
+                __m256 v0 = _mm256_loadu_ps(wi), v1 = _mm256_loadu_ps(wi + bs);
+                /* keep v0, v1 in registers: GCC otherwise folds the loads
+                 * into each FMA, 12 loads per 8 FMAs instead of 6 */
+                GEN_IN_REG(v0);
+                GEN_IN_REG(v1);
+                /* the next two blocks (from L3 at this size) */
+                _mm_prefetch((const char *)(wi + 2 * bs), _MM_HINT_T0);
+                _mm_prefetch((const char *)(wi + 3 * bs), _MM_HINT_T0);
+                __m256 u = _mm256_broadcast_ss(x0 + i);
                 a00 = _mm256_fmadd_ps(u, v0, a00);
                 a01 = _mm256_fmadd_ps(u, v1, a01);
-                a02 = _mm256_fmadd_ps(u, v2, a02);
-                u = _mm256_loadu_ps(x1 + i);
+                u = _mm256_broadcast_ss(x1 + i);
                 a10 = _mm256_fmadd_ps(u, v0, a10);
                 a11 = _mm256_fmadd_ps(u, v1, a11);
-                a12 = _mm256_fmadd_ps(u, v2, a12);
-                u = _mm256_loadu_ps(x2 + i);
+                u = _mm256_broadcast_ss(x2 + i);
                 a20 = _mm256_fmadd_ps(u, v0, a20);
                 a21 = _mm256_fmadd_ps(u, v1, a21);
-                a22 = _mm256_fmadd_ps(u, v2, a22);
-                u = _mm256_loadu_ps(x3 + i);
+                u = _mm256_broadcast_ss(x3 + i);
                 a30 = _mm256_fmadd_ps(u, v0, a30);
                 a31 = _mm256_fmadd_ps(u, v1, a31);
-                a32 = _mm256_fmadd_ps(u, v2, a32);
             }
-            _mm256_storeu_ps(r, reduce8(a00, a01, a02, a10, a11, a12, a20, a21));
-            _mm256_storeu_ps(r + 8, reduce8(a22, a30, a31, a32, z, z, z, z));
-            if (I8 == I && b) {
-                const float b0 = b[o], b1 = b[o + 1], b2 = b[o + 2];
-                float *y = y0 + o;
-                y[0] = r[0] + b0, y[1] = r[1] + b1, y[2] = r[2] + b2;
-                y += ldo;
-                y[0] = r[3] + b0, y[1] = r[4] + b1, y[2] = r[5] + b2;
-                y += ldo;
-                y[0] = r[6] + b0, y[1] = r[7] + b1, y[2] = r[8] + b2;
-                y += ldo;
-                y[0] = r[9] + b0, y[1] = r[10] + b1, y[2] = r[11] + b2;
-            } else {
-                for (int k = 0; k < 12; k++) {
-                    const int rt = k / 3, j = k % 3;
-                    y0[(size_t)rt * ldo + o + j] = dot_end(r[k], xr[rt], wr[j], I8, I, b, o + j);
-                }
-            }
-        }
-        for (; o < O; o++) {
-            const float *w0 = w + (size_t)o * I;
-            __m256 a0 = z, a1 = z, a2 = z, a3 = z;
-            for (int i = 0; i < I8; i += 8) {
-                __m256 v0 = _mm256_loadu_ps(w0 + i);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + i), v0, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + i), v0, a1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + i), v0, a2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + i), v0, a3);
-            }
-            _mm256_storeu_ps(r, reduce8(a0, a1, a2, a3, z, z, z, z));
-            for (int rt = 0; rt < 4; rt++)
-                y0[(size_t)rt * ldo + o] = dot_end(r[rt], xr[rt], w0, I8, I, b, o);
+            float *y = out + (size_t)t * ldo;
+            const int o = ob * 8;
+            store8(y, a00, b, o, O);
+            store8(y, a01, b, o + 8, O);
+            y += ldo;
+            store8(y, a10, b, o, O);
+            store8(y, a11, b, o + 8, O);
+            y += ldo;
+            store8(y, a20, b, o, O);
+            store8(y, a21, b, o + 8, O);
+            y += ldo;
+            store8(y, a30, b, o, O);
+            store8(y, a31, b, o + 8, O);
         }
     }
-    /* Single rows: 1 row x 8 outputs (8 independent FMA chains). */
-    for (; t < N; t++) {
+    /* 4 rows x 1 block for an odd last block */
+    for (; ob < ob1; ob++) {
+        const float *w0 = wp + (size_t)ob * bs;
+        for (int t = 0; t < N4; t += 4) {
+            const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const float *wi = w0;
+            for (int i = 0; i < I; i++, wi += 8) {
+                const __m256 v0 = _mm256_loadu_ps(wi);
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), v0, a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x1 + i), v0, a1);
+                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x2 + i), v0, a2);
+                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(x3 + i), v0, a3);
+            }
+            float *y = out + (size_t)t * ldo;
+            store8(y, a0, b, ob * 8, O);
+            store8(y + ldo, a1, b, ob * 8, O);
+            store8(y + 2 * (size_t)ldo, a2, b, ob * 8, O);
+            store8(y + 3 * (size_t)ldo, a3, b, ob * 8, O);
+        }
+    }
+    /* Remaining rows one at a time (a decode step at batch 1): 1 row x 8
+     * blocks, 8 independent chains. */
+    for (int t = N4; t < N; t++) {
         const float *x0 = x + (size_t)t * I;
-        float *y0 = out + (size_t)t * ldo;
-        for (int o = 0; o < O; o += 8) {
-            const int m = O - o < 8 ? O - o : 8;
-            const float *w0 = w + (size_t)o * I;
-            __m256 a[8];
-            for (int j = 0; j < 8; j++) a[j] = z;
-            if (m == 8) {
-                for (int i = 0; i < I8; i += 8) {
-                    const __m256 u = _mm256_loadu_ps(x0 + i);
-                    a[0] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + i), a[0]);
-                    a[1] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)I + i), a[1]);
-                    a[2] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)2 * I + i), a[2]);
-                    a[3] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)3 * I + i), a[3]);
-                    a[4] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)4 * I + i), a[4]);
-                    a[5] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)5 * I + i), a[5]);
-                    a[6] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)6 * I + i), a[6]);
-                    a[7] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)7 * I + i), a[7]);
-                }
-            } else {
-                for (int i = 0; i < I8; i += 8) {
-                    const __m256 u = _mm256_loadu_ps(x0 + i);
-                    for (int j = 0; j < m; j++)
-                        a[j] = _mm256_fmadd_ps(u, _mm256_loadu_ps(w0 + (size_t)j * I + i), a[j]);
-                }
+        float *y = out + (size_t)t * ldo;
+        ob = ob0;
+        for (; ob + 8 <= ob1; ob += 8) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                   a7 = a0;
+            const float *wi = wp + (size_t)ob * bs;
+            for (int i = 0; i < I; i++, wi += 8) {
+                const __m256 u = _mm256_broadcast_ss(x0 + i);
+                a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi), a0);
+                a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + bs), a1);
+                a2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 2 * bs), a2);
+                a3 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 3 * bs), a3);
+                a4 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 4 * bs), a4);
+                a5 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 5 * bs), a5);
+                a6 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 6 * bs), a6);
+                a7 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 7 * bs), a7);
             }
-            __m256 s = reduce8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
-            if (m == 8 && I8 == I && b) {
-                _mm256_storeu_ps(y0 + o, _mm256_add_ps(s, _mm256_loadu_ps(b + o)));
-            } else if (m == 8 && I8 == I) {
-                _mm256_storeu_ps(y0 + o, s);
-            } else {
-                _mm256_storeu_ps(r, s);
-                for (int j = 0; j < m; j++)
-                    y0[o + j] = dot_end(r[j], x0, w0 + (size_t)j * I, I8, I, b, o + j);
+            const int o = ob * 8;
+            store8(y, a0, b, o, O);
+            store8(y, a1, b, o + 8, O);
+            store8(y, a2, b, o + 16, O);
+            store8(y, a3, b, o + 24, O);
+            store8(y, a4, b, o + 32, O);
+            store8(y, a5, b, o + 40, O);
+            store8(y, a6, b, o + 48, O);
+            store8(y, a7, b, o + 56, O);
+        }
+        for (; ob + 2 <= ob1; ob += 2) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            const float *wi = wp + (size_t)ob * bs;
+            for (int i = 0; i < I; i++, wi += 8) {
+                const __m256 u = _mm256_broadcast_ss(x0 + i);
+                a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi), a0);
+                a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + bs), a1);
             }
+            store8(y, a0, b, ob * 8, O);
+            store8(y, a1, b, ob * 8 + 8, O);
+        }
+        for (; ob < ob1; ob++) {
+            __m256 a0 = _mm256_setzero_ps();
+            const float *wi = wp + (size_t)ob * bs;
+            for (int i = 0; i < I; i++, wi += 8)
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(wi), a0);
+            store8(y, a0, b, ob * 8, O);
         }
     }
 #else
     for (int t = 0; t < N; t++) {
         const float *xr = x + (size_t)t * I;
-        for (int o = 0; o < O; o++) {
-            const float *wr = w + (size_t)o * I;
+        for (int o = ob0 * 8; o < ob1 * 8 && o < O; o++) {
+            const float *wr = wp + (size_t)(o >> 3) * I * 8 + (o & 7);
             float s = 0.0f;
-            for (int i = 0; i < I; i++) s += xr[i] * wr[i];
+            for (int i = 0; i < I; i++)
+                s = fmaf(xr[i], wr[(size_t)i * 8], s);
             out[(size_t)t * ldo + o] = b ? s + b[o] : s;
         }
     }
 #endif
 }
 
-void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I,
-                   int O, int n_threads) {
+void tt_gen_linear(float *out, const float *x, const float *wp, const float *b, int N, int I, int O,
+                   int n_threads) {
+    const int nb = (O + 7) >> 3;
 #ifdef _OPENMP
-    /* Batched rows: split the outputs between threads. Each (row, out) sum
-     * is computed the same way in any block, so results do not depend on
-     * the thread count. One row (a decode step at batch 1) stays serial:
-     * there the fork/join costs about what the work does. */
+    /* Batched rows: split the output blocks between threads. Each (row,
+     * out) value is computed the same way in any block, so results do not
+     * depend on the thread count. One row (a decode step at batch 1) stays
+     * serial: there the fork/join costs about what the work does. */
     const int nt = n_threads;
     if (nt > 1 && N >= 4 && (size_t)N * I * O >= 131072) {
-        const int chunks = nt < O ? nt : O;
+        const int chunks = nt < nb ? nt : nb;
 #pragma omp parallel for num_threads(chunks) schedule(static)
-        for (int c = 0; c < chunks; c++) {
-            const int o0 = (int)((long)O * c / chunks), o1 = (int)((long)O * (c + 1) / chunks);
-            linear_block(out + o0, O, x, w + (size_t)o0 * I, b ? b + o0 : NULL, N, I, o1 - o0);
-        }
+        for (int c = 0; c < chunks; c++)
+            linear_block(out, O, x, wp, b, N, I, O, (int)((long)nb * c / chunks),
+                         (int)((long)nb * (c + 1) / chunks));
         return;
     }
 #else
     (void)n_threads;
 #endif
-    linear_block(out, O, x, w, b, N, I, O);
+    linear_block(out, O, x, wp, b, N, I, O, 0, nb);
 }
 
 /* out[N, C] = LayerNorm(x) * w + b, eps 1e-5, biased variance. */
@@ -327,7 +373,8 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
         const float *xr = x + (size_t)t * C;
         float *yr = out + (size_t)t * C;
         double s = 0.0;
-        for (int c = 0; c < C; c++) s += xr[c];
+        for (int c = 0; c < C; c++)
+            s += xr[c];
         const float mean = (float)(s / C);
         double v = 0.0;
         for (int c = 0; c < C; c++) {
@@ -335,7 +382,8 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
             v += d * d;
         }
         const float rstd = (float)(1.0 / sqrt(v / C + 1e-5));
-        for (int c = 0; c < C; c++) yr[c] = (xr[c] - mean) * rstd * w[c] + b[c];
+        for (int c = 0; c < C; c++)
+            yr[c] = (xr[c] - mean) * rstd * w[c] + b[c];
     }
 }
 
@@ -412,8 +460,8 @@ static inline float erf1(float x) {
 static inline __m256 erf8(__m256 x) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256 ax = _mm256_andnot_ps(sign, x);
-    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                                   _mm256_fmadd_ps(_mm256_set1_ps(ERF_P), ax, _mm256_set1_ps(1.0f)));
+    const __m256 t = _mm256_div_ps(
+        _mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(ERF_P), ax, _mm256_set1_ps(1.0f)));
     __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(ERF_A5), t, _mm256_set1_ps(ERF_A4));
     r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A3));
     r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A2));
@@ -437,8 +485,103 @@ static void gelu(float *x, size_t n) {
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)));
     }
 #endif
-    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf1(x[i] * 0.70710678118654752f));
+    for (; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erf1(x[i] * 0.70710678118654752f));
 }
+
+/* x[n] *= a (elementwise: the same products in any grouping) */
+static inline void scale_row(float *x, float a, int n) {
+    int t = 0;
+#if GEN_AVX2
+    const __m256 va = _mm256_set1_ps(a);
+    for (; t + 8 <= n; t += 8)
+        _mm256_storeu_ps(x + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), va));
+#endif
+    for (; t < n; t++)
+        x[t] *= a;
+}
+
+#if GEN_AVX2
+/* Scores of one head with hs == 32: s[t] = (sum_i q[i] k_t[i]) / scale for
+ * blocks of 8 positions covering 0..n-1 (lanes past n are junk, written to
+ * s[n..n+7)); each lane is the same fma chain in i order as the scalar
+ * path. Returns the number of positions done (n rounded up to 8). */
+static int scores_hs32(float *s, const float *q, const float *K, int n, __m256 vscale) {
+    enum { BS = 32 * 8 };
+    const int nb = (n + 7) >> 3;
+    int b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const float *kb = K + (size_t)b * BS;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        for (int i = 0; i < 32; i++, kb += 8) {
+            const __m256 qi = _mm256_broadcast_ss(q + i);
+            a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
+            a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
+            a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
+            a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 3 * BS), a3);
+            a4 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 4 * BS), a4);
+            a5 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 5 * BS), a5);
+            a6 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 6 * BS), a6);
+            a7 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 7 * BS), a7);
+        }
+        float *st = s + (size_t)b * 8;
+        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
+        _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
+        _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
+        _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
+        _mm256_storeu_ps(st + 32, _mm256_div_ps(a4, vscale));
+        _mm256_storeu_ps(st + 40, _mm256_div_ps(a5, vscale));
+        _mm256_storeu_ps(st + 48, _mm256_div_ps(a6, vscale));
+        _mm256_storeu_ps(st + 56, _mm256_div_ps(a7, vscale));
+    }
+    for (; b + 4 <= nb; b += 4) {
+        const float *kb = K + (size_t)b * BS;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < 32; i++, kb += 8) {
+            const __m256 qi = _mm256_broadcast_ss(q + i);
+            a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
+            a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
+            a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
+            a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 3 * BS), a3);
+        }
+        float *st = s + (size_t)b * 8;
+        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
+        _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
+        _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
+        _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
+    }
+    if (b < nb) {
+        /* 1 to 3 blocks left: two half chains each (i even / odd would
+         * change the sum), so keep one chain per block, up to 3 at once */
+        const int m = nb - b;
+        const float *kb = K + (size_t)b * BS;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0;
+        if (m == 3) {
+            for (int i = 0; i < 32; i++, kb += 8) {
+                const __m256 qi = _mm256_broadcast_ss(q + i);
+                a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
+                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
+                a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
+            }
+        } else if (m == 2) {
+            for (int i = 0; i < 32; i++, kb += 8) {
+                const __m256 qi = _mm256_broadcast_ss(q + i);
+                a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
+                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
+            }
+        } else {
+            for (int i = 0; i < 32; i++, kb += 8)
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + i), _mm256_loadu_ps(kb), a0);
+        }
+        float *st = s + (size_t)b * 8;
+        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
+        if (m >= 2) _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
+        if (m == 3) _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
+    }
+    return nb * 8;
+}
+#endif
 
 /* One query row against positions 0..n-1 of one slot's K/V (layouts at
  * struct tt_generator; T8 = the position stride). K in blocks of 8
@@ -459,6 +602,14 @@ static void attend(float *y, const float *q, const float *K, const float *Vc, in
         int t = 0;
 #if GEN_AVX2
         const __m256 vscale = _mm256_set1_ps(scale);
+        if (hs == 32) {
+            /* Compile-time block stride (no pointer spills), and the last,
+             * partial block also in a vector: its lanes past n read
+             * positions not yet written in this call (zeroed at allocation
+             * or left by an earlier one) and land in the scratch's padding
+             * or are overwritten; no lane mixes with another. */
+            t = scores_hs32(sh, qh, Kh, n, vscale);
+        }
         const size_t bs = (size_t)hs * 8; /* floats per block of 8 positions */
         for (; t + 64 <= n; t += 64) {
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
@@ -490,7 +641,8 @@ static void attend(float *y, const float *q, const float *K, const float *Vc, in
             __m256 a0 = _mm256_setzero_ps();
             const float *kb = Kh + (size_t)(t >> 3) * bs;
             for (int i = 0; i < hs; i++)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(qh[i]), _mm256_loadu_ps(kb + (size_t)i * 8), a0);
+                a0 =
+                    _mm256_fmadd_ps(_mm256_set1_ps(qh[i]), _mm256_loadu_ps(kb + (size_t)i * 8), a0);
             _mm256_storeu_ps(sh + t, _mm256_div_ps(a0, vscale));
         }
 #endif
@@ -501,7 +653,20 @@ static void attend(float *y, const float *q, const float *K, const float *Vc, in
             sh[t] = a / scale;
         }
         float mx = -INFINITY;
-        for (t = 0; t < n; t++)
+        t = 0;
+#if GEN_AVX2
+        /* the maximum does not depend on the order it is taken in */
+        if (n >= 8) {
+            __m256 m8 = _mm256_loadu_ps(sh);
+            for (t = 8; t + 8 <= n; t += 8)
+                m8 = _mm256_max_ps(_mm256_loadu_ps(sh + t), m8);
+            float mv[8];
+            _mm256_storeu_ps(mv, m8);
+            for (int j = 0; j < 8; j++)
+                if (mv[j] > mx) mx = mv[j];
+        }
+#endif
+        for (; t < n; t++)
             if (sh[t] > mx) mx = sh[t];
         int t0 = 0;
 #if GEN_AVX2
@@ -509,11 +674,34 @@ static void attend(float *y, const float *q, const float *K, const float *Vc, in
         for (; t0 + 8 <= n; t0 += 8)
             _mm256_storeu_ps(sh + t0, exp8(_mm256_sub_ps(_mm256_loadu_ps(sh + t0), vmx)));
 #endif
-        for (t = t0; t < n; t++) sh[t] = exp1(sh[t] - mx);
-        float sum = 0.0f;
-        for (t = 0; t < n; t++) sum += sh[t];
-        const float inv = 1.0f / sum;
-        for (t = 0; t < n; t++) sh[t] *= inv;
+        for (t = t0; t < n; t++)
+            sh[t] = exp1(sh[t] - mx);
+    }
+    /* Normalise: each head's sum runs in t order; four heads at a time give
+     * the adder four independent chains. */
+    {
+        int h = 0;
+        for (; h + 4 <= NH; h += 4) {
+            float *s0 = s + (size_t)h * ss, *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
+            float u0 = 0.0f, u1 = 0.0f, u2 = 0.0f, u3 = 0.0f;
+            for (int t = 0; t < n; t++) {
+                u0 += s0[t];
+                u1 += s1[t];
+                u2 += s2[t];
+                u3 += s3[t];
+            }
+            scale_row(s0, 1.0f / u0, n);
+            scale_row(s1, 1.0f / u1, n);
+            scale_row(s2, 1.0f / u2, n);
+            scale_row(s3, 1.0f / u3, n);
+        }
+        for (; h < NH; h++) {
+            float *sh = s + (size_t)h * ss;
+            float sum = 0.0f;
+            for (int t = 0; t < n; t++)
+                sum += sh[t];
+            scale_row(sh, 1.0f / sum, n);
+        }
     }
     /* y_h[i] = sum_t p_t v_t[i] */
     int h = 0;
@@ -557,17 +745,42 @@ static void attend(float *y, const float *q, const float *K, const float *Vc, in
         for (; i + 8 <= hs; i += 8) {
             __m256 a0 = _mm256_setzero_ps();
             for (int t = 0; t < n; t++)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(ph[t]), _mm256_loadu_ps(Vh + (size_t)t * hs + i),
-                                     a0);
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(ph[t]),
+                                     _mm256_loadu_ps(Vh + (size_t)t * hs + i), a0);
             _mm256_storeu_ps(yh + i, a0);
         }
 #endif
         for (; i < hs; i++) {
             float a = 0.0f;
-            for (int t = 0; t < n; t++) a = fmaf(ph[t], Vh[(size_t)t * hs + i], a);
+            for (int t = 0; t < n; t++)
+                a = fmaf(ph[t], Vh[(size_t)t * hs + i], a);
             yh[i] = a;
         }
     }
+}
+
+/* Floats of one layer's packed matrices. */
+static size_t layer_packed(const tt_generator *g) {
+    return 4 * tt_gen_packed_floats(g->C, g->C) + tt_gen_packed_floats(g->F, g->C) +
+           tt_gen_packed_floats(g->C, g->F);
+}
+
+/* Refreshes g->wp from the model's current weights. */
+static void pack_weights(tt_generator *g) {
+    const tt_model_weights *W = tt_model_weights_get(g->model);
+    const int C = g->C, F = g->F;
+    const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
+    for (int l = 0; l < g->L; l++) {
+        const tt_layer_weights *w = &W->layers[l];
+        float *d = g->wp + (size_t)l * layer_packed(g);
+        tt_gen_pack(d, w->wq, C, C);
+        tt_gen_pack(d + pcc, w->wk, C, C);
+        tt_gen_pack(d + 2 * pcc, w->wv, C, C);
+        tt_gen_pack(d + 3 * pcc, w->wo, C, C);
+        tt_gen_pack(d + 4 * pcc, w->fc1_w, F, C);
+        tt_gen_pack(d + 4 * pcc + pfc, w->fc2_w, C, F);
+    }
+    tt_gen_pack(g->wp + (size_t)g->L * layer_packed(g), W->lm_head, g->V, C);
 }
 
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
@@ -587,21 +800,26 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     for (int i = 0; i < N; i++) {
         const float *e = W->tok_emb + (size_t)tok[i] * C, *p = W->pos + (size_t)pos[i] * C;
         float *xr = g->x + (size_t)i * C;
-        for (int c = 0; c < C; c++) xr[c] = e[c] * emb_scale + p[c];
+        for (int c = 0; c < C; c++)
+            xr[c] = e[c] * emb_scale + p[c];
     }
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
         layernorm(g->xn, g->x, w->ln1_w, w->ln1_b, N, C);
-        tt_gen_linear(g->q, g->xn, w->wq, w->bq, N, C, C, nt);
-        tt_gen_linear(g->kb, g->xn, w->wk, w->bk, N, C, C, nt);
-        tt_gen_linear(g->vb, g->xn, w->wv, w->bv, N, C, C, nt);
+        const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
+        const float *wpl = g->wp + (size_t)l * layer_packed(g);
+        tt_gen_linear(g->q, g->xn, wpl, w->bq, N, C, C, nt);
+        tt_gen_linear(g->kb, g->xn, wpl + pcc, w->bk, N, C, C, nt);
+        tt_gen_linear(g->vb, g->xn, wpl + 2 * pcc, w->bv, N, C, C, nt);
         const int hs = g->hs, T8 = g->T8;
         for (int i = 0; i < N; i++) {
             float *kd = kslot(g, g->kc, slot[i], l), *vd = kslot(g, g->vc, slot[i], l);
             for (int h = 0; h < NH; h++) {
                 const float *kr = g->kb + (size_t)i * C + h * hs;
-                float *kt = kd + (size_t)h * hs * T8 + (size_t)(pos[i] >> 3) * hs * 8 + (pos[i] & 7);
-                for (int j = 0; j < hs; j++) kt[(size_t)j * 8] = kr[j];
+                float *kt =
+                    kd + (size_t)h * hs * T8 + (size_t)(pos[i] >> 3) * hs * 8 + (pos[i] & 7);
+                for (int j = 0; j < hs; j++)
+                    kt[(size_t)j * 8] = kr[j];
                 memcpy(vd + ((size_t)h * T8 + pos[i]) * hs, g->vb + (size_t)i * C + h * hs,
                        (size_t)hs * sizeof(float));
             }
@@ -620,13 +838,15 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
             attend(g->att + (size_t)i * C, g->q + (size_t)i * C, kslot(g, g->kc, slot[i], l),
                    kslot(g, g->vc, slot[i], l), pos[i] + 1, C, NH, T8, sc);
         }
-        tt_gen_linear(g->xn, g->att, w->wo, w->bo, N, C, C, nt);
-        for (size_t j = 0; j < (size_t)N * C; j++) g->x[j] += g->xn[j];
+        tt_gen_linear(g->xn, g->att, wpl + 3 * pcc, w->bo, N, C, C, nt);
+        for (size_t j = 0; j < (size_t)N * C; j++)
+            g->x[j] += g->xn[j];
         layernorm(g->xn, g->x, w->ln2_w, w->ln2_b, N, C);
-        tt_gen_linear(g->h, g->xn, w->fc1_w, w->fc1_b, N, C, F, nt);
+        tt_gen_linear(g->h, g->xn, wpl + 4 * pcc, w->fc1_b, N, C, F, nt);
         gelu(g->h, (size_t)N * F);
-        tt_gen_linear(g->xn, g->h, w->fc2_w, w->fc2_b, N, F, C, nt);
-        for (size_t j = 0; j < (size_t)N * C; j++) g->x[j] += g->xn[j];
+        tt_gen_linear(g->xn, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C, nt);
+        for (size_t j = 0; j < (size_t)N * C; j++)
+            g->x[j] += g->xn[j];
     }
     /* Final LayerNorm and head only for the rows that want logits. */
     int m = 0;
@@ -636,7 +856,7 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
         g->sel[m++] = i;
     }
     if (!m) return;
-    tt_gen_linear(g->lg, g->xn, W->lm_head, NULL, m, C, V, nt);
+    tt_gen_linear(g->lg, g->xn, g->wp + (size_t)L * layer_packed(g), NULL, m, C, V, nt);
     for (int j = 0; j < m; j++)
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
@@ -686,6 +906,7 @@ void tt_generator_free(tt_generator *g) {
     free_batch(g);
     free(g->ent);
     free(g->scores);
+    free(g->wp);
     free(g->wtok);
     free(g->wpos);
     free(g->wslot);
@@ -704,7 +925,9 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     const size_t rows = (size_t)(B > g->Tmax ? B : g->Tmax);
     free_batch(g);
     g->cap_b = g->cap_slots = g->cap_rows = 0;
-    g->kc = malloc((size_t)B * slot_floats * sizeof(float));
+    /* zeroed: attention reads whole blocks of 8 positions (lanes past the
+     * row's length are discarded) */
+    g->kc = calloc((size_t)B * slot_floats, sizeof(float));
     g->vc = malloc((size_t)B * slot_floats * sizeof(float));
     g->x = malloc(rows * C * sizeof(float));
     g->xn = malloc(rows * C * sizeof(float));
@@ -775,7 +998,9 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
     g->wslot = malloc((size_t)g->Tmax * sizeof(int));
     g->wdst = malloc((size_t)g->Tmax * sizeof(float *));
-    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst) {
+    g->wp =
+        malloc(((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C)) * sizeof(float));
+    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     }
@@ -796,8 +1021,8 @@ const tt_generator_config *tt_generator_get_config(const tt_generator *g) {
 
 static tt_status check_prompt(const tt_generator *g, const int *p, int n, int r, tt_error *err) {
     if (!p || n < 1)
-        return tt_error_set(err, TT_ERR_ARG, "prompt %d is empty (a prompt needs at least one token)",
-                            r);
+        return tt_error_set(err, TT_ERR_ARG,
+                            "prompt %d is empty (a prompt needs at least one token)", r);
     for (int i = 0; i < n; i++)
         if (p[i] < 0 || p[i] >= g->V)
             return tt_error_set(err, TT_ERR_RANGE,
@@ -811,6 +1036,7 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
     if (!g || !logits) return tt_error_set(err, TT_ERR_ARG, "next_logits: NULL argument");
     tt_status st = check_prompt(g, tokens, n, 0, err);
     if (st) return st;
+    pack_weights(g);
     forward_window(g, tokens, n, 0, logits);
     return TT_OK;
 }
@@ -832,13 +1058,14 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     return c;
 }
 
-tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
-                                int B, const tt_generate_overrides *overrides,
-                                const uint64_t *row_ids, tt_token_callback cb, void *user,
-                                tt_generation *out, tt_error *err) {
+tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens, int B,
+                                const tt_generate_overrides *overrides, const uint64_t *row_ids,
+                                tt_token_callback cb, void *user, tt_generation *out,
+                                tt_error *err) {
     if (!g || !prompts || !lens || !out)
         return tt_error_set(err, TT_ERR_ARG, "generate: NULL argument");
-    if (B < 1) return tt_error_set(err, TT_ERR_ARG, "generate: need at least one prompt, got %d", B);
+    if (B < 1)
+        return tt_error_set(err, TT_ERR_ARG, "generate: need at least one prompt, got %d", B);
     for (int r = 0; r < B; r++) {
         out[r].tokens = NULL;
         out[r].n_tokens = out[r].n_prompt = out[r].n_generated = 0;
@@ -854,11 +1081,13 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         st = check_prompt(g, prompts[r], lens[r], r, err);
         if (st) return st;
         if (lens[r] > INT_MAX - cfg.max_new_tokens)
-            return tt_error_set(err, TT_ERR_ARG, "prompt %d: length %d + max_new_tokens %d overflows",
-                                r, lens[r], cfg.max_new_tokens);
+            return tt_error_set(err, TT_ERR_ARG,
+                                "prompt %d: length %d + max_new_tokens %d overflows", r, lens[r],
+                                cfg.max_new_tokens);
     }
     st = reserve(g, B, err);
     if (st) return st;
+    pack_weights(g);
     const int M = cfg.max_new_tokens, V = g->V;
     const size_t ent_need = (size_t)B * (size_t)(M > 0 ? M : 1);
     if (ent_need > g->ent_alloc) {
@@ -955,8 +1184,8 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             }
         }
         if (stop) {
-            result = tt_error_set(err, TT_ERR_INTERRUPTED, "generation stopped by the callback at step %d",
-                                  step);
+            result = tt_error_set(err, TT_ERR_INTERRUPTED,
+                                  "generation stopped by the callback at step %d", step);
             break;
         }
         if (all_done) break;
@@ -969,8 +1198,8 @@ tt_status tt_generator_step_entropies(const tt_generator *g, int row, const doub
                                       tt_error *err) {
     if (!g || !ent || !n) return tt_error_set(err, TT_ERR_ARG, "step_entropies: NULL argument");
     if (row < 0 || row >= g->ent_rows || !g->ent)
-        return tt_error_set(err, TT_ERR_RANGE, "step_entropies: row %d is out of range [0, %d)", row,
-                            g->ent_rows);
+        return tt_error_set(err, TT_ERR_RANGE, "step_entropies: row %d is out of range [0, %d)",
+                            row, g->ent_rows);
     *ent = g->ent + (size_t)row * g->ent_cap;
     *n = g->n_ent[row];
     return TT_OK;

@@ -24,10 +24,18 @@
 tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, float *logits,
                                    tt_error *err);
 
-/* out[N, O] = x[N, I] @ w[O, I]^T + b[O] (b may be NULL); each (row, out)
- * sum is accumulated the same way whatever N and n_threads (OpenMP threads
- * used when N >= 4 and the product is large enough). */
-void tt_gen_linear(float *out, const float *x, const float *w, const float *b, int N, int I, int O,
+/* Floats of the packed copy of a weight matrix w[O, I]. */
+size_t tt_gen_packed_floats(int O, int I);
+
+/* Packs w[O, I] (row-major, PyTorch's layout) into wp [ceil(O / 8), I, 8]
+ * (outputs past O zero). */
+void tt_gen_pack(float *wp, const float *w, int O, int I);
+
+/* out[N, O] = x[N, I] @ w[O, I]^T + b[O] (b may be NULL), w packed by
+ * tt_gen_pack; each (row, out) value is one fma chain over i = 0..I-1, then
+ * + b[o], whatever N and n_threads (OpenMP threads used when N >= 4 and the
+ * product is large enough). */
+void tt_gen_linear(float *out, const float *x, const float *wp, const float *b, int N, int I, int O,
                    int n_threads);
 
 #endif /* TT_SRC_GENERATE_INTERNAL_H */

@@ -12,6 +12,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -181,13 +182,15 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
  * spinning workers were several times slower on a loaded machine). Each output
  * element is computed by one thread, so results do not depend on timing. */
 
+#ifdef OPENBLAS_VERSION
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+#endif
+
+/* Once per process: OpenBLAS runs single-threaded (nothing else in libtt calls BLAS). */
 static void blas_single_thread(void) {
 #ifdef OPENBLAS_VERSION
-    static int done = 0;
-    if (!done) { /* process-wide; the library makes no other BLAS calls */
-        openblas_set_num_threads(1);
-        done = 1;
-    }
+    pthread_once(&blas_once, blas_one_thread);
 #endif
 }
 

@@ -11,6 +11,7 @@
  */
 #include "tt/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,11 +99,15 @@ float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used) {
     return (float)(min_lr + (peak - min_lr) * 0.5 * (1.0 + cos(M_PI * progress)));
 }
 
-tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
-                             size_t *n_predicted, tt_error *err) {
+tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
+                                    double *mean_loss, size_t *n_predicted, tt_error *err) {
     if (!m || !tokens || !mean_loss) return tt_error_set(err, TT_ERR_ARG, "NULL argument to evaluate");
     if (n < 2) return tt_error_set(err, TT_ERR_ARG, "need at least 2 tokens to evaluate, got %zu", n);
-    const size_t L = (size_t)tt_model_get_config(m)->max_len;
+    const int max_len = tt_model_get_config(m)->max_len;
+    if (window < 1 || window > max_len)
+        return tt_error_set(err, TT_ERR_ARG, "evaluation window must be in [1, max_len %d], got %d", max_len,
+                            window);
+    const size_t L = (size_t)window;
     double total = 0.0;
     size_t count = 0;
     /* windows of up to L + 1 tokens starting every L tokens: each token after
@@ -119,6 +124,13 @@ tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *m
     *mean_loss = total / (double)count;
     if (n_predicted) *n_predicted = count;
     return TT_OK;
+}
+
+tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
+                             size_t *n_predicted, tt_error *err) {
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "NULL model");
+    return tt_evaluate_tokens_window(m, tokens, n, tt_model_get_config(m)->max_len, mean_loss, n_predicted,
+                                     err);
 }
 
 /* ---- file names ----------------------------------------------------------- */
@@ -147,6 +159,7 @@ typedef struct {
     uint64_t epoch, pos;
     float best_val;
     uint32_t has_best;
+    uint64_t weights_hash; /* FNV-1a 64 of the P float32 parameters saved with it (0: not recorded) */
 } train_state;
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
@@ -181,7 +194,7 @@ static tt_status state_save(const char *path, const train_state *s, const tt_ada
     memcpy(&bits, &s->best_val, 4);
     uint64_t f[18] = {STATE_VERSION, 0x0102030405060708ull, s->n_params, s->step, s->seed,
                       s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0], s->rng[1],
-                      s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best, 0};
+                      s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best, s->weights_hash};
     uint32_t bom = 0x01020304u;
     unsigned char bomb[4];
     memcpy(bomb, &bom, 4);
@@ -237,11 +250,60 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
         uint32_t bits = (uint32_t)f[15];
         memcpy(&s->best_val, &bits, 4);
         s->has_best = (uint32_t)f[16];
+        s->weights_hash = f[17];
         memcpy(tt_adamw_m(opt), b + STATE_FIXED, nb);
         memcpy(tt_adamw_v(opt), b + STATE_FIXED + nb, nb);
         tt_adamw_set_step_count(opt, (int64_t)s->step);
     }
     free(data);
+    return st;
+}
+
+/* The hash that pairs a state with its checkpoint: FNV-1a 64 of the P
+ * float32 parameters (bytes in host order; the checkpoint holds the same
+ * bytes, so a loaded model hashes the same). Never 0 (0 = "not recorded"). */
+static uint64_t weights_hash(const tt_model *m) {
+    uint64_t h = fnv1a(FNV_INIT, tt_model_params_flat((tt_model *)m), tt_model_num_params(m) * sizeof(float));
+    return h ? h : 1;
+}
+
+/* Loads the state that belongs to the weights now in m (hash wh) for the
+ * checkpoint resume_path: NAME.state, or NAME.state.prev when a kill during a
+ * save left NAME.state one save ahead of the weights (see the save order in
+ * tt_train). A NAME.state.prev that matches is renamed back to NAME.state, so
+ * that the next save keeps a matching pair. A state without a recorded hash
+ * (written by an older tt) is accepted as NAME.state only. */
+static tt_status state_load_matching(const char *resume_path, uint64_t wh, train_state *s, tt_adamw *opt,
+                                     tt_error *err) {
+    char *sp = tt_train_sibling_path(resume_path, ".state");
+    char *pp = tt_train_sibling_path(resume_path, ".state.prev");
+    tt_status st;
+    if (!sp || !pp) {
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    st = state_load(sp, s, opt, err);
+    if (st == TT_OK && (s->weights_hash == wh || s->weights_hash == 0)) goto out;
+    train_state prev;
+    memset(&prev, 0, sizeof prev);
+    tt_error e2;
+    if (state_load(pp, &prev, opt, &e2) == TT_OK && prev.weights_hash == wh) {
+        *s = prev;
+        { FILE *dbg = fopen("/tmp/fix-prev.log", "a"); if (dbg) { fprintf(dbg, "prev used step %llu (state step mismatched)\n", (unsigned long long)prev.step); fclose(dbg);} }
+        if (rename(pp, sp) != 0)
+            st = tt_error_set(err, TT_ERR_IO, "cannot resume: cannot rename '%s' to '%s'", pp, sp);
+        else
+            st = TT_OK;
+        goto out;
+    }
+    if (st == TT_OK) /* the state loaded but belongs to other weights */
+        st = tt_error_set(err, TT_ERR_FORMAT,
+                          "cannot resume from '%s': its training state '%s' (step %llu) was saved with other "
+                          "weights, and no matching '%s' exists",
+                          resume_path, sp, (unsigned long long)s->step, pp);
+out:
+    free(sp);
+    free(pp);
     return st;
 }
 
@@ -308,7 +370,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     tt_loader *loader = NULL;
     tt_adamw *opt = NULL;
     int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
-    char *best_path = NULL, *state_path = NULL;
+    char *best_path = NULL, *state_path = NULL, *prev_path = NULL;
     tt_model *resume_m = NULL;
     if (!x || !y) {
         st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
@@ -317,10 +379,16 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     if (tc->out_path) {
         best_path = tt_train_sibling_path(tc->out_path, ".best.safetensors");
         state_path = tt_train_sibling_path(tc->out_path, ".state");
-        if (!best_path || !state_path) {
+        prev_path = tt_train_sibling_path(tc->out_path, ".state.prev");
+        if (!best_path || !state_path || !prev_path) {
             st = tt_error_set(err, TT_ERR_NOMEM, "out of memory");
             goto done;
         }
+        /* what a killed save may have left (PATH.tmp): not needed any more */
+        tt_io_remove_stale_temps(tc->out_path);
+        tt_io_remove_stale_temps(best_path);
+        tt_io_remove_stale_temps(state_path);
+        tt_io_remove_stale_temps(prev_path);
     }
     if ((st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err)) != TT_OK) goto done;
     if ((st = tt_adamw_create(&opt, P, err)) != TT_OK) goto done;
@@ -339,12 +407,9 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                               tc->resume_path);
             goto done;
         }
-        char *sp = tt_train_sibling_path(tc->resume_path, ".state");
         train_state s;
         memset(&s, 0, sizeof s);
-        st = sp ? state_load(sp, &s, opt, err) : tt_error_set(err, TT_ERR_NOMEM, "out of memory");
-        free(sp);
-        if (st != TT_OK) goto done;
+        if ((st = state_load_matching(tc->resume_path, weights_hash(m), &s, opt, err)) != TT_OK) goto done;
         if (s.seq_len != (uint64_t)T || s.batch_size != (uint64_t)B || s.seed != tc->seed) {
             st = tt_error_set(err, TT_ERR_ARG,
                               "cannot resume: the run used seq_len %llu, batch_size %llu, seed %llu",
@@ -420,11 +485,20 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if (save) {
             train_state s = {P, (uint64_t)step, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
                              {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                             has_best};
+                             has_best, weights_hash(m)};
             tt_loader_state ls = tt_loader_get_state(loader);
             s.epoch = ls.epoch;
             s.pos = ls.pos;
-            /* state first: a checkpoint is never newer than the state beside it */
+            /* Order (each step atomic): NAME.state -> NAME.state.prev, the new
+             * NAME.state, the new checkpoint. Between saves NAME.state matches
+             * the checkpoint; a kill during a save leaves NAME.state.prev
+             * matching it (the old checkpoint) instead. Each state records the
+             * hash of its weights, and --resume takes the one that matches. */
+            if (rename(state_path, prev_path) != 0 && errno != ENOENT) {
+                st = tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
+                                  strerror(errno));
+                goto done;
+            }
             if ((st = state_save(state_path, &s, opt, err)) != TT_OK) goto done;
             if ((st = tt_checkpoint_save(tc->out_path, m, tok, err)) != TT_OK) goto done;
             last_saved = step;
@@ -445,5 +519,6 @@ done:
     free(y);
     free(best_path);
     free(state_path);
+    free(prev_path);
     return st;
 }

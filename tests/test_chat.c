@@ -63,9 +63,9 @@ static void spawn(pty_child *c, const char *const *args) {
     }
 }
 
-/* Reads until `needle` appears after the last match (10 s at most). */
+/* Reads until `needle` appears after the last match (30 s at most: the suite may share a loaded machine). */
 static bool expect(pty_child *c, const char *needle) {
-    const double end = now_s() + 10.0;
+    const double end = now_s() + 30.0;
     for (;;) {
         char *hit = strstr(c->buf + c->seen, needle);
         if (hit) {
@@ -91,11 +91,19 @@ static void send_line(pty_child *c, const char *s) {
     assert_int_equal(write(c->fd, s, n), (ssize_t)n);
 }
 
-/* Waits for the child (5 s), killing it if it hangs. Returns its status. */
-static int finish(pty_child *c) {
+/* Waits for the child (30 s), killing it if it hangs. Returns its status.
+ * resend (may be NULL) is written again every second while the child runs:
+ * a Ctrl-D typed while libedit switches the terminal mode can be lost. */
+static int finish(pty_child *c, const char *resend) {
     int st = 0;
-    const double end = now_s() + 5.0;
+    const double end = now_s() + 30.0;
+    double next = now_s() + 1.0;
     for (;;) {
+        if (resend && now_s() > next) {
+            /* the child may be gone already: a failed write is fine */
+            if (write(c->fd, resend, strlen(resend)) < 0) resend = NULL;
+            next = now_s() + 1.0;
+        }
         /* keep draining so that the child never blocks on a full pty */
         char tmp[4096];
         struct pollfd p = {c->fd, POLLIN, 0};
@@ -113,51 +121,43 @@ static int finish(pty_child *c) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Sends a line, waits for `needle`, then for the next prompt: libedit may
+ * drop typed-ahead input while it sets the terminal up, so nothing is sent
+ * before the prompt is back. */
+static bool say(pty_child *c, const char *line, const char *needle) {
+    send_line(c, line);
+    return expect(c, needle) && expect(c, "> ");
+}
+
 static void test_pty_session(void **state) {
     (void)state;
-    const char *args[] = {"tt", "chat", "--model", MODEL, "--greedy", "--max-new-tokens", "20",
-                          NULL};
+    const char *args[] = {"tt", "chat", "--model", MODEL, "--greedy", "--max-new-tokens",
+                          "20", NULL};
     pty_child c;
     spawn(&c, args);
     assert_true(expect(&c, "/help for commands"));
     assert_true(expect(&c, "settings: greedy"));
     assert_true(expect(&c, "> "));
-    send_line(&c, "/settings\n");
-    assert_true(expect(&c, "length 20"));
+    assert_true(say(&c, "/settings\n", "length 20"));
     /* a greedy answer: the golden continuation of "ROMEO:" is "\nI the the ..." */
-    send_line(&c, "ROMEO:\n");
-    assert_true(expect(&c, "I the the the the t"));
-    assert_true(expect(&c, "> "));
-    send_line(&c, "/temp -1\n");
-    assert_true(expect(&c, "error: /temp"));
-    send_line(&c, "/topk 3\n");
-    assert_true(expect(&c, "top-k 3"));
-    send_line(&c, "/topk none\n");
-    assert_true(expect(&c, "top-k off"));
-    send_line(&c, "/topp 0.9\n");
-    assert_true(expect(&c, "top-p 0.9"));
-    send_line(&c, "/topp 2\n");
-    assert_true(expect(&c, "error: /topp"));
-    send_line(&c, "/topp none\n");
-    assert_true(expect(&c, "top-p off"));
-    send_line(&c, "/len 5\n");
-    assert_true(expect(&c, "length 5"));
-    send_line(&c, "/greedy\n");
-    assert_true(expect(&c, "greedy off"));
-    send_line(&c, "/seed 7\n");
-    assert_true(expect(&c, "seed 7"));
-    send_line(&c, "/bogus\n");
-    assert_true(expect(&c, "unknown command '/bogus'"));
-    send_line(&c, "/help\n");
-    assert_true(expect(&c, "/topk K|none"));
-    send_line(&c, "/settings\n");
-    assert_true(expect(&c, "settings: sampling, temperature 1, top-k off, top-p off, length 5, seed 7"));
-    send_line(&c, "x@y\n");
-    assert_true(expect(&c, "error: unknown character"));
-    send_line(&c, "KING\n");
-    assert_true(expect(&c, "> "));
+    assert_true(say(&c, "ROMEO:\n", "I the the the the t"));
+    assert_true(say(&c, "/temp -1\n", "error: /temp"));
+    assert_true(say(&c, "/topk 3\n", "top-k 3"));
+    assert_true(say(&c, "/topk none\n", "top-k off"));
+    assert_true(say(&c, "/topp 0.9\n", "top-p 0.9"));
+    assert_true(say(&c, "/topp 2\n", "error: /topp"));
+    assert_true(say(&c, "/topp none\n", "top-p off"));
+    assert_true(say(&c, "/len 5\n", "length 5"));
+    assert_true(say(&c, "/greedy\n", "greedy off"));
+    assert_true(say(&c, "/seed 7\n", "seed 7"));
+    assert_true(say(&c, "/bogus\n", "unknown command '/bogus'"));
+    assert_true(say(&c, "/help\n", "/topk K|none"));
+    assert_true(say(&c, "/settings\n",
+                    "settings: sampling, temperature 1, top-k off, top-p off, length 5, seed 7"));
+    assert_true(say(&c, "x@y\n", "error: unknown character"));
+    assert_true(say(&c, "KING\n", "KING"));
     send_line(&c, "\x04"); /* Ctrl-D on an empty line: EOF */
-    assert_int_equal(finish(&c), 0);
+    assert_int_equal(finish(&c, "\x04"), 0);
 }
 
 static void test_pty_quit(void **state) {
@@ -167,13 +167,14 @@ static void test_pty_quit(void **state) {
     spawn(&c, args);
     assert_true(expect(&c, "> "));
     send_line(&c, "/quit\n");
-    assert_int_equal(finish(&c), 0);
+    assert_int_equal(finish(&c, NULL), 0);
 }
 
 /* Not a terminal: lines from a pipe, no prompt; the same greedy answer. */
 static void test_pipe(void **state) {
     (void)state;
-    const char *argv[] = {"tt", "chat", "--model", MODEL, "--greedy", "--max-new-tokens", "20", NULL};
+    const char *argv[] = {"tt", "chat", "--model", MODEL, "--greedy", "--max-new-tokens",
+                          "20", NULL};
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, "ROMEO:\n/len 3\n/topk x\nROMEO:\n", &r), 0);
     assert_int_equal(r.status, 0);

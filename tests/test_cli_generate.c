@@ -54,7 +54,8 @@ static void assert_tokens(const cJSON *o, const int *ids, int n) {
     const cJSON *t = cJSON_GetObjectItem(o, "tokens");
     assert_true(cJSON_IsArray(t));
     assert_int_equal(cJSON_GetArraySize(t), n);
-    for (int i = 0; i < n; i++) assert_int_equal((int)cJSON_GetArrayItem(t, i)->valuedouble, ids[i]);
+    for (int i = 0; i < n; i++)
+        assert_int_equal((int)cJSON_GetArrayItem(t, i)->valuedouble, ids[i]);
 }
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -68,8 +69,18 @@ static void test_json_greedy_golden(void **state) {
     int want[128];
     int n = golden_ids("greedy_romeo", want, 128);
     for (int cache = 0; cache < 2; cache++) {
-        const char *argv[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--greedy",
-                              "--max-new-tokens", "40", "--json", cache ? NULL : "--no-cache", NULL};
+        const char *argv[] = {"tt",
+                              "generate",
+                              "--model",
+                              MODEL,
+                              "--prompt",
+                              "ROMEO:",
+                              "--greedy",
+                              "--max-new-tokens",
+                              "40",
+                              "--json",
+                              cache ? NULL : "--no-cache",
+                              NULL};
         cJSON *j = run_json(argv);
         const cJSON *outs = cJSON_GetObjectItem(j, "outputs");
         assert_int_equal(cJSON_GetArraySize(outs), 1);
@@ -92,9 +103,24 @@ static void test_json_sampled_golden(void **state) {
     (void)state;
     int want[128];
     int n = golden_ids("sample_combined", want, 128);
-    const char *argv[] = {"tt", "generate", "--model", MODEL, "--prompt", "JULIET:",
-                          "--max-new-tokens", "40", "--temperature", "0.8", "--top-k", "10",
-                          "--top-p", "0.95", "--seed", "7", "--json", NULL};
+    const char *argv[] = {"tt",
+                          "generate",
+                          "--model",
+                          MODEL,
+                          "--prompt",
+                          "JULIET:",
+                          "--max-new-tokens",
+                          "40",
+                          "--temperature",
+                          "0.8",
+                          "--top-k",
+                          "10",
+                          "--top-p",
+                          "0.95",
+                          "--seed",
+                          "7",
+                          "--json",
+                          NULL};
     cJSON *j = run_json(argv);
     assert_tokens(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "outputs"), 0), want, n);
     cJSON_Delete(j);
@@ -104,9 +130,20 @@ static void test_json_sampled_golden(void **state) {
  * first sample of prompt 0 is row 0, as a single-prompt run. */
 static void test_batch_and_samples(void **state) {
     (void)state;
-    const char *argv[] = {"tt", "generate", "--model", MODEL, "--prompt", "KING", "--prompt",
-                          "To be, or not", "--num-samples", "3", "--max-new-tokens", "25",
-                          "--json", NULL};
+    const char *argv[] = {"tt",
+                          "generate",
+                          "--model",
+                          MODEL,
+                          "--prompt",
+                          "KING",
+                          "--prompt",
+                          "To be, or not",
+                          "--num-samples",
+                          "3",
+                          "--max-new-tokens",
+                          "25",
+                          "--json",
+                          NULL};
     cJSON *j = run_json(argv);
     const cJSON *outs = cJSON_GetObjectItem(j, "outputs");
     assert_int_equal(cJSON_GetArraySize(outs), 6);
@@ -118,8 +155,8 @@ static void test_batch_and_samples(void **state) {
     }
     assert_string_not_equal(jstr(cJSON_GetArrayItem(outs, 0), "generated"),
                             jstr(cJSON_GetArrayItem(outs, 1), "generated"));
-    const char *one[] = {"tt", "generate", "--model", MODEL, "--prompt", "KING",
-                         "--max-new-tokens", "25", "--json", NULL};
+    const char *one[] = {"tt",   "generate",         "--model", MODEL,    "--prompt",
+                         "KING", "--max-new-tokens", "25",      "--json", NULL};
     cJSON *j1 = run_json(one);
     assert_string_equal(jstr(cJSON_GetArrayItem(outs, 0), "text"),
                         jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(j1, "outputs"), 0), "text"));
@@ -131,16 +168,18 @@ static void test_batch_and_samples(void **state) {
  * pad id and a second row that goes on, the finished row is padded. */
 static void test_eos_and_pad(void **state) {
     (void)state;
-    const char *argv[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--greedy",
-                          "--eos", "\n", "--max-new-tokens", "30", "--json", NULL};
+    const char *argv[] = {"tt",     "generate", "--model", MODEL, "--prompt",
+                          "ROMEO:", "--greedy", "--eos",   "\n",  "--max-new-tokens",
+                          "30",     "--json",   NULL};
     cJSON *j = run_json(argv);
     const cJSON *o = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "outputs"), 0);
     assert_string_equal(jstr(o, "finish_reason"), "eos");
     assert_string_equal(jstr(o, "generated"), "\n"); /* the golden's first token is "\n" */
     cJSON_Delete(j);
-    const char *pad[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--prompt",
-                         "a", "--greedy", "--eos", "\n", "--pad-id", "1", "--max-new-tokens",
-                         "10", "--json", NULL};
+    const char *pad[] = {
+        "tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--prompt",
+        "a",  "--greedy", "--eos",   "\n",  "--pad-id", "1",      "--max-new-tokens",
+        "10", "--json",   NULL};
     j = run_json(pad);
     const cJSON *outs = cJSON_GetObjectItem(j, "outputs");
     o = cJSON_GetArrayItem(outs, 0);
@@ -150,16 +189,18 @@ static void test_eos_and_pad(void **state) {
     const int steps = cJSON_GetArraySize(cJSON_GetObjectItem(o1, "tokens")) - 1;
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "tokens")), 6 + steps);
     const cJSON *t = cJSON_GetObjectItem(o, "tokens");
-    for (int i = 7; i < 6 + steps; i++) assert_int_equal((int)cJSON_GetArrayItem(t, i)->valuedouble, 1);
+    for (int i = 7; i < 6 + steps; i++)
+        assert_int_equal((int)cJSON_GetArrayItem(t, i)->valuedouble, 1);
     cJSON_Delete(j);
 }
 
 static void test_plain_and_stream(void **state) {
     (void)state;
-    const char *plain[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--greedy",
-                           "--max-new-tokens", "40", NULL};
-    const char *stream[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--greedy",
-                            "--max-new-tokens", "40", "--stream", NULL};
+    const char *plain[] = {"tt",     "generate", "--model",          MODEL, "--prompt",
+                           "ROMEO:", "--greedy", "--max-new-tokens", "40",  NULL};
+    const char *stream[] = {"tt",       "generate", "--model",  MODEL,
+                            "--prompt", "ROMEO:",   "--greedy", "--max-new-tokens",
+                            "40",       "--stream", NULL};
     tt_cli_result a, b;
     assert_int_equal(tt_cli_run(plain, NULL, &a), 0);
     assert_int_equal(tt_cli_run(stream, NULL, &b), 0);
@@ -167,10 +208,33 @@ static void test_plain_and_stream(void **state) {
     assert_int_equal(b.status, 0);
     assert_int_equal(strncmp(a.out, "ROMEO:\n", 7), 0);
     assert_int_equal(a.out_len, 6 + 40 + 1);
-    /* the stream prints the prompt-less tokens as they come, then a newline */
-    assert_string_equal(b.out + 0, a.out + 6);
+    /* the stream prints the plain output, token by token */
+    assert_string_equal(b.out, a.out);
     tt_cli_result_free(&a);
     tt_cli_result_free(&b);
+    /* several rows: the same text too (rows one after the other) */
+    const char *plain2[] = {
+        "tt",       "generate", "--model",       MODEL, "--prompt",         "KING",
+        "--prompt", "To be",    "--num-samples", "2",   "--max-new-tokens", "15",
+        NULL};
+    const char *stream2[] = {
+        "tt",       "generate", "--model",       MODEL, "--prompt",         "KING",
+        "--prompt", "To be",    "--num-samples", "2",   "--max-new-tokens", "15",
+        "--stream", NULL};
+    assert_int_equal(tt_cli_run(plain2, NULL, &a), 0);
+    assert_int_equal(tt_cli_run(stream2, NULL, &b), 0);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(b.out, a.out);
+    assert_int_equal(strncmp(a.out, "KING", 4), 0);
+    tt_cli_result_free(&a);
+    tt_cli_result_free(&b);
+    /* --json with --stream: JSON on stdout, the stream on stderr */
+    const char *js[] = {"tt", "generate", "--model", MODEL, "--prompt", "KING", "--max-new-tokens",
+                        "10", "--stream", "--json",  NULL};
+    cJSON *j = run_json(js);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "outputs")), 1);
+    cJSON_Delete(j);
 }
 
 static void expect_exit(const char *const *argv, int status, const char *needle) {
@@ -191,10 +255,10 @@ static void expect_exit(const char *const *argv, int status, const char *needle)
 
 static void test_bad_arguments(void **state) {
     (void)state;
-#define T(status, needle, ...)                                                                   \
-    do {                                                                                         \
-        const char *a[] = {"tt", "generate", __VA_ARGS__, NULL};                                 \
-        expect_exit(a, status, needle);                                                          \
+#define T(status, needle, ...)                                                                     \
+    do {                                                                                           \
+        const char *a[] = {"tt", "generate", __VA_ARGS__, NULL};                                   \
+        expect_exit(a, status, needle);                                                            \
     } while (0)
     T(2, "--model", "--prompt", "hi");
     T(2, "--prompt", "--model", MODEL);
@@ -216,7 +280,9 @@ static void test_bad_arguments(void **state) {
     T(2, "empty", "--model", MODEL, "--prompt", "");
     T(2, "--prompt 2", "--model", MODEL, "--prompt", "a", "--prompt", "x@y");
     T(2, "needs a value", "--model", MODEL, "--prompt");
-    T(1, "missing.safetensors", "--model", "tests/fixtures/missing.safetensors", "--prompt", "a");
+    T(2, "missing.safetensors", "--model", "tests/fixtures/missing.safetensors", "--prompt", "a");
+    T(2, "--model", "--model", "tests/fixtures/gen_golden.txt", "--prompt",
+      "a"); /* not a checkpoint */
 #undef T
     tt_cli_result r;
     const char *help[] = {"tt", "generate", "--help", NULL};

@@ -167,6 +167,16 @@ static void test_eval_json(void **state) {
     assert_int_equal((int)cJSON_GetObjectItem(o, "tokens")->valuedouble, 48 * 50 - 1);
     cJSON_Delete(o);
     tt_cli_result_free(&r);
+    /* --window 8: 22 predictions in windows of 8, 8 and 6 */
+    const char *w[] = {"tt", "eval", "--model", g_out, "--text", "the cat sat on the log.", "--window", "8",
+                       "--json", NULL};
+    assert_int_equal(tt_cli_run(w, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    o = cJSON_Parse(r.out);
+    assert_int_equal((int)cJSON_GetObjectItem(o, "tokens")->valuedouble, 22);
+    assert_true(cJSON_GetObjectItem(o, "loss")->valuedouble > 0);
+    cJSON_Delete(o);
+    tt_cli_result_free(&r);
     const char *plain[] = {"tt", "eval", "--model", g_out, "--text", "the mat", NULL};
     assert_int_equal(tt_cli_run(plain, NULL, &r), 0);
     assert_int_equal(r.status, 0);
@@ -231,6 +241,8 @@ static void test_bad_args(void **state) {
     (void)state;
     const char *o = path_in("bad.safetensors");
     expect_usage((const char *[]){"tt", "train", "--data", g_data, "--out", o, "--bogus", NULL}, "--bogus");
+    expect_usage((const char *[]){"tt", "train", "--data", g_data, "--out", "/nonexistent-dir/x.safetensors", NULL},
+                 "/nonexistent-dir");
     expect_usage((const char *[]){"tt", "train", "--out", o, NULL}, "--data");
     expect_usage((const char *[]){"tt", "train", "--data", g_data, NULL}, "--out");
     expect_usage((const char *[]){"tt", "train", "--data", g_data, "--out", o, "--max-steps", "0", NULL}, "--max-steps");
@@ -266,6 +278,10 @@ static void test_bad_args(void **state) {
     expect_usage((const char *[]){"tt", "eval", "--model", g_out, "--text", "the CAT", NULL}, "'C'");
     expect_usage((const char *[]){"tt", "eval", "--model", g_out, "--text", "t", NULL}, "at least 2");
     expect_usage((const char *[]){"tt", "eval", "--model", g_data, "--text", "the", NULL}, "--model");
+    expect_usage((const char *[]){"tt", "eval", "--model", g_out, "--text", "the", "--window", "33", NULL},
+                 "--window");
+    expect_usage((const char *[]){"tt", "eval", "--model", g_out, "--text", "the", "--window", "0", NULL},
+                 "--window");
     expect_usage((const char *[]){"tt", "info", NULL}, "--model");
     expect_usage((const char *[]){"tt", "info", "--model", path_in("nope.safetensors"), NULL}, "nope.safetensors");
     expect_usage((const char *[]){"tt", "info", "--model", g_data, NULL}, "--model");

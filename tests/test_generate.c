@@ -201,16 +201,18 @@ static void test_head_size_32(void **state) {
     c.max_new_tokens = 30;
     tt_generator *g = make_gen(m, &c);
     int toks[75];
-    for (int i = 0; i < 75; i++) toks[i] = (i * 5 + 3) % 23;
+    for (int i = 0; i < 75; i++)
+        toks[i] = (i * 5 + 3) % 23;
     tt_error e;
     const int ns[4] = {1, 9, 64, 75};
     for (int k = 0; k < 4; k++) {
         float lg[23];
         assert_int_equal(tt_generator_next_logits(g, toks, ns[k], lg, &e), TT_OK);
-        assert_int_equal(
-            tt_model_forward(m, toks, NULL, 1, ns[k], TT_MODE_EVAL, NULL, NULL, &e), TT_OK);
+        assert_int_equal(tt_model_forward(m, toks, NULL, 1, ns[k], TT_MODE_EVAL, NULL, NULL, &e),
+                         TT_OK);
         const float *ref = tt_model_logits(m) + (size_t)(ns[k] - 1) * 23;
-        for (int v = 0; v < 23; v++) assert_true(fabsf(lg[v] - ref[v]) < 1e-4f);
+        for (int v = 0; v < 23; v++)
+            assert_true(fabsf(lg[v] - ref[v]) < 1e-4f);
     }
     /* cache == recompute across the slide past max_len 80 */
     tt_generation a, b;
@@ -249,13 +251,15 @@ static void test_threads_same_tokens(void **state) {
     int lens[8];
     for (int r = 0; r < 8; r++) {
         lens[r] = 5 + 3 * r;
-        for (int i = 0; i < lens[r]; i++) p[r][i] = (r * 7 + i * 3) % 23;
+        for (int i = 0; i < lens[r]; i++)
+            p[r][i] = (r * 7 + i * 3) % 23;
         ps[r] = p[r];
     }
     tt_generation a[8], b[8];
     assert_int_equal(tt_generator_generate(g1, ps, lens, 8, NULL, NULL, NULL, NULL, a, &e), TT_OK);
     assert_int_equal(tt_generator_generate(g2, ps, lens, 8, NULL, NULL, NULL, NULL, b, &e), TT_OK);
-    for (int r = 0; r < 8; r++) assert_same(&a[r], &b[r]);
+    for (int r = 0; r < 8; r++)
+        assert_same(&a[r], &b[r]);
     tt_generations_free(a, 8);
     tt_generations_free(b, 8);
     tt_generator_free(g1);
@@ -277,7 +281,8 @@ static void test_logits_match_model(void **state) {
             assert_int_equal(tt_model_forward(m, toks, NULL, 1, n, TT_MODE_EVAL, NULL, NULL, &e),
                              TT_OK);
             const float *ref = tt_model_logits(m) + (size_t)(n - 1) * 23;
-            for (int v = 0; v < 23; v++) assert_true(fabsf(lg[v] - ref[v]) < 1e-4f);
+            for (int v = 0; v < 23; v++)
+                assert_true(fabsf(lg[v] - ref[v]) < 1e-4f);
         }
         tt_generator_free(g);
         tt_model_free(m);
@@ -294,7 +299,8 @@ static void test_cache_equals_recompute(void **state) {
     tt_generator *g = make_gen(m, &c);
     int p1[5] = {1, 2, 3, 4, 5};
     int p2[20];
-    for (int i = 0; i < 20; i++) p2[i] = (i * 7) % 23;
+    for (int i = 0; i < 20; i++)
+        p2[i] = (i * 7) % 23;
     const int *prompts[2] = {p1, p2};
     int lens[2] = {5, 20};
     for (int mode = 0; mode < 3; mode++) {
@@ -318,9 +324,9 @@ static void test_cache_equals_recompute(void **state) {
                 tt_error e;
                 for (int s = 0; s < 40; s++) {
                     const int w = n < 16 ? n : 16;
-                    assert_int_equal(tt_model_forward(m, ctx + n - w, NULL, 1, w, TT_MODE_EVAL,
-                                                      NULL, NULL, &e),
-                                     TT_OK);
+                    assert_int_equal(
+                        tt_model_forward(m, ctx + n - w, NULL, 1, w, TT_MODE_EVAL, NULL, NULL, &e),
+                        TT_OK);
                     const float *lg = tt_model_logits(m) + (size_t)(w - 1) * 23;
                     int best = 0;
                     for (int v = 1; v < 23; v++)
@@ -366,7 +372,8 @@ static void test_ragged_batch(void **state) {
         }
         /* default row ids are 0, 1, 2: row 2 alone needs row id 2 */
         tt_generation b2[3], alone;
-        assert_int_equal(tt_generator_generate(g, ps, lens, 3, &o, NULL, NULL, NULL, b2, &e), TT_OK);
+        assert_int_equal(tt_generator_generate(g, ps, lens, 3, &o, NULL, NULL, NULL, b2, &e),
+                         TT_OK);
         uint64_t two = 2;
         gen1(g, p2, 3, &o, &two, &alone);
         assert_same(&b2[2], &alone);
@@ -424,7 +431,8 @@ static void test_eos_and_pad(void **state) {
     assert_int_equal(out[0].n_tokens, 2 + steps);
     assert_int_equal(out[1].n_tokens, 3 + steps);
     assert_int_equal(out[0].n_generated, first + 1);
-    for (int s = first + 1; s < steps; s++) assert_int_equal(out[0].tokens[2 + s], 0);
+    for (int s = first + 1; s < steps; s++)
+        assert_int_equal(out[0].tokens[2 + s], 0);
     tt_generations_free(out, 2);
 
     /* Both rows finish: early stop. Use row 0 alone. */
@@ -544,7 +552,8 @@ static void test_streaming_and_entropy(void **state) {
     tt_generation out[2];
     cb_log lg0 = {0};
     tt_error e;
-    assert_int_equal(tt_generator_generate(g, ps, lens, 2, NULL, NULL, record, &lg0, out, &e), TT_OK);
+    assert_int_equal(tt_generator_generate(g, ps, lens, 2, NULL, NULL, record, &lg0, out, &e),
+                     TT_OK);
     assert_int_equal(lg0.n, 12);
     for (int i = 0; i < 12; i++) {
         assert_int_equal(lg0.rows[i], i % 2);
@@ -565,7 +574,8 @@ static void test_streaming_and_entropy(void **state) {
             float lg[23], probs[23];
             int nk;
             double h;
-            assert_int_equal(tt_generator_next_logits(g, out[r].tokens, lens[r] + k, lg, &e), TT_OK);
+            assert_int_equal(tt_generator_next_logits(g, out[r].tokens, lens[r] + k, lg, &e),
+                             TT_OK);
             assert_int_equal(tt_sampler_filter(s, &sp, lg, probs, NULL, &nk, &h, &e), TT_OK);
             assert_true(fabs(h - ent[k]) < 1e-12);
             assert_true(ent[k] > 0.0 && ent[k] <= log(4.0) + 1e-9);
@@ -591,7 +601,8 @@ static void test_streaming_and_entropy(void **state) {
     int n;
     assert_int_equal(tt_generator_step_entropies(g, 0, &ent, &n, &e), TT_OK);
     assert_int_equal(n, 6);
-    for (int k = 0; k < n; k++) assert_true(ent[k] == 0.0);
+    for (int k = 0; k < n; k++)
+        assert_true(ent[k] == 0.0);
     tt_generations_free(&one, 1);
     tt_generator_free(g);
     tt_model_free(m);
@@ -646,9 +657,11 @@ static void test_golden(void **state) {
                                 &off),
                          8);
         int pids[512], np = 0;
-        for (char *t = strtok(prompt, ","); t; t = strtok(NULL, ",")) pids[np++] = atoi(t);
+        for (char *t = strtok(prompt, ","); t; t = strtok(NULL, ","))
+            pids[np++] = atoi(t);
         int want[1024], nw = 0;
-        for (char *t = strtok(line + off, " \n"); t; t = strtok(NULL, " \n")) want[nw++] = atoi(t);
+        for (char *t = strtok(line + off, " \n"); t; t = strtok(NULL, " \n"))
+            want[nw++] = atoi(t);
         tt_generator_config c = tt_generator_config_default();
         c.max_new_tokens = max_new;
         c.temperature = temp;
@@ -663,9 +676,11 @@ static void test_golden(void **state) {
             gen1(g, pids, np, NULL, NULL, &out);
             if (out.n_tokens != nw || memcmp(out.tokens, want, (size_t)nw * sizeof(int))) {
                 fprintf(stderr, "golden '%s' (cache %d) differs:\n  got ", name, cache);
-                for (int i = 0; i < out.n_tokens; i++) fprintf(stderr, " %d", out.tokens[i]);
+                for (int i = 0; i < out.n_tokens; i++)
+                    fprintf(stderr, " %d", out.tokens[i]);
                 fprintf(stderr, "\n  want");
-                for (int i = 0; i < nw; i++) fprintf(stderr, " %d", want[i]);
+                for (int i = 0; i < nw; i++)
+                    fprintf(stderr, " %d", want[i]);
                 fprintf(stderr, "\n");
             }
             assert_int_equal(out.n_tokens, nw);

@@ -159,6 +159,15 @@ static void test_evaluate_windows(void **state) {
     assert_int_equal(np, 49);
     assert_int_equal(tt_model_forward(m, g_ids + 32, g_ids + 33, 1, 17, TT_MODE_EVAL, NULL, &l2, &err), TT_OK);
     assert_float_equal(mean, (32.0 * l1 + 17.0 * l2) / 49.0, 1e-6);
+    /* window 16: [0, 17) and [16, 33) give the same as two forwards of 16 */
+    float a, b;
+    assert_int_equal(tt_evaluate_tokens_window(m, g_ids, 33, 16, &mean, &np, &err), TT_OK);
+    assert_int_equal(np, 32);
+    assert_int_equal(tt_model_forward(m, g_ids, g_ids + 1, 1, 16, TT_MODE_EVAL, NULL, &a, &err), TT_OK);
+    assert_int_equal(tt_model_forward(m, g_ids + 16, g_ids + 17, 1, 16, TT_MODE_EVAL, NULL, &b, &err), TT_OK);
+    assert_float_equal(mean, (a + b) / 2.0, 1e-6);
+    assert_int_equal(tt_evaluate_tokens_window(m, g_ids, 33, 0, &mean, &np, &err), TT_ERR_ARG);
+    assert_int_equal(tt_evaluate_tokens_window(m, g_ids, 33, 33, &mean, &np, &err), TT_ERR_ARG);
     assert_int_equal(tt_evaluate_tokens(m, g_ids, 1, &mean, &np, &err), TT_ERR_ARG);
     int bad[3] = {0, 999, 1};
     assert_int_equal(tt_evaluate_tokens(m, bad, 3, &mean, &np, &err), TT_ERR_RANGE);

@@ -69,9 +69,16 @@ bool cli_opt(int argc, char **argv, int *i, const char *flag, const char **value
     return true;
 }
 
+/* strtol/strtod skip leading blanks; a value with blanks is not a number here. */
+static bool starts_blank(const char *s) { return *s == ' ' || (*s >= '\t' && *s <= '\r'); }
+
 int cli_int(const char *flag, const char *s, long lo, long hi, int *out) {
     char *end;
     errno = 0;
+    if (starts_blank(s)) {
+        cli_usage_error("%s: expected an integer, got '%s'", flag, s);
+        return -1;
+    }
     long v = strtol(s, &end, 10);
     if (!*s || *end || end == s) {
         cli_usage_error("%s: expected an integer, got '%s'", flag, s);
@@ -88,7 +95,7 @@ int cli_int(const char *flag, const char *s, long lo, long hi, int *out) {
 int cli_u64(const char *flag, const char *s, uint64_t *out) {
     char *end;
     errno = 0;
-    if (!*s || *s == '-' || *s == '+') {
+    if (!*s || *s == '-' || *s == '+' || starts_blank(s)) {
         cli_usage_error("%s: expected a non-negative integer, got '%s'", flag, s);
         return -1;
     }
@@ -108,6 +115,10 @@ int cli_u64(const char *flag, const char *s, uint64_t *out) {
 int cli_float(const char *flag, const char *s, double lo, double hi, float *out) {
     char *end;
     errno = 0;
+    if (starts_blank(s)) {
+        cli_usage_error("%s: expected a number, got '%s'", flag, s);
+        return -1;
+    }
     double v = strtod(s, &end);
     if (!*s || *end || end == s) {
         cli_usage_error("%s: expected a number, got '%s'", flag, s);

@@ -31,21 +31,20 @@
 #include "tt/tokenizer.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: tt chat --model FILE [options]\n"
-            "\n"
-            "  --model FILE          checkpoint (.safetensors) written by tt train\n"
-            "  --max-new-tokens N    tokens per answer (default 200)\n"
-            "  --temperature T       >= 0; 0 means greedy (default 1.0)\n"
-            "  --top-k K             0 = off (default 0)\n"
-            "  --top-p P             in (0, 1]; 1 = off (default 1.0)\n"
-            "  --greedy              start in greedy mode\n"
-            "  --eos CHAR            stop an answer at this character\n"
-            "  --eos-id ID           stop an answer at this token id\n"
-            "  --seed S              answer n uses seed S + n (default 42)\n"
-            "  --no-cache            recompute the context at every step\n"
-            "\n"
-            "Type a prompt to continue it. Commands: /help lists them.\n");
+    fprintf(f, "usage: tt chat --model FILE [options]\n"
+               "\n"
+               "  --model FILE          checkpoint (.safetensors) written by tt train\n"
+               "  --max-new-tokens N    tokens per answer (default 200)\n"
+               "  --temperature T       >= 0; 0 means greedy (default 1.0)\n"
+               "  --top-k K             0 = off (default 0)\n"
+               "  --top-p P             in (0, 1]; 1 = off (default 1.0)\n"
+               "  --greedy              start in greedy mode\n"
+               "  --eos CHAR            stop an answer at this character\n"
+               "  --eos-id ID           stop an answer at this token id\n"
+               "  --seed S              answer n uses seed S + n (default 42)\n"
+               "  --no-cache            recompute the context at every step\n"
+               "\n"
+               "Type a prompt to continue it. Commands: /help lists them.\n");
 }
 
 static void commands_help(void) {
@@ -69,12 +68,18 @@ typedef struct {
 
 static void show_settings(const session *s) {
     char k[32], p[32], e[32];
-    if (s->gc.top_k) snprintf(k, sizeof k, "%d", s->gc.top_k);
-    else snprintf(k, sizeof k, "off");
-    if (s->gc.top_p < 1.0f) snprintf(p, sizeof p, "%g", (double)s->gc.top_p);
-    else snprintf(p, sizeof p, "off");
-    if (s->gc.eos_token_id != TT_TOKEN_NONE) snprintf(e, sizeof e, "id %d", s->gc.eos_token_id);
-    else snprintf(e, sizeof e, "none");
+    if (s->gc.top_k)
+        snprintf(k, sizeof k, "%d", s->gc.top_k);
+    else
+        snprintf(k, sizeof k, "off");
+    if (s->gc.top_p < 1.0f)
+        snprintf(p, sizeof p, "%g", (double)s->gc.top_p);
+    else
+        snprintf(p, sizeof p, "off");
+    if (s->gc.eos_token_id != TT_TOKEN_NONE)
+        snprintf(e, sizeof e, "id %d", s->gc.eos_token_id);
+    else
+        snprintf(e, sizeof e, "none");
     printf("settings: %s, temperature %g, top-k %s, top-p %s, length %d, seed %llu (next answer "
            "%llu), eos %s, cache %s\n",
            s->gc.do_sample ? "sampling" : "greedy", (double)s->gc.temperature, k, p,
@@ -148,8 +153,10 @@ static int command(session *s, char *line) {
             chat_error("/topk: expected an integer >= 0 or 'none', got '%s'%s", arg, "");
         else {
             s->gc.top_k = (int)n;
-            if (n) printf("top-k %lld\n", n);
-            else printf("top-k off\n");
+            if (n)
+                printf("top-k %lld\n", n);
+            else
+                printf("top-k off\n");
         }
     } else if (!strcmp(cmd, "/topp")) {
         if (!strcmp(arg, "none") || !strcmp(arg, "off")) {
@@ -226,8 +233,10 @@ static void answer(session *s, tt_generator *g, const tt_tokenizer *tok, const c
     signal(SIGINT, old);
     fputc('\n', stdout);
     fflush(stdout);
-    if (st == TT_ERR_INTERRUPTED) fprintf(stderr, "(stopped)\n");
-    else if (st != TT_OK) fprintf(stderr, "error: %s\n", err.msg);
+    if (st == TT_ERR_INTERRUPTED)
+        fprintf(stderr, "(stopped)\n");
+    else if (st != TT_OK)
+        fprintf(stderr, "error: %s\n", err.msg);
     tt_generations_free(&out, 1);
     free(ids);
 }
@@ -258,7 +267,8 @@ int cmd_chat(int argc, char **argv) {
             if (!v || cli_int("--top-k", v, 0, 1000000000, &s.gc.top_k)) return CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
             if (!v || cli_float("--top-p", v, 0.0, 1.0, &s.gc.top_p)) return CLI_EXIT_USAGE;
-            if (!(s.gc.top_p > 0.0f)) return cli_usage_error("--top-p: %s is out of range (0, 1]", v);
+            if (!(s.gc.top_p > 0.0f))
+                return cli_usage_error("--top-p: %s is out of range (0, 1]", v);
         } else if (cli_is_flag(argv[i], "--greedy")) {
             s.gc.do_sample = false;
         } else if (cli_opt(argc, argv, &i, "--eos", &v)) {
@@ -276,15 +286,20 @@ int cmd_chat(int argc, char **argv) {
         }
     }
     if (!model_path) return cli_usage_error("--model FILE is required (see 'tt chat --help')");
-    if (eos_char && have_eos_id) return cli_usage_error("--eos and --eos-id are exclusive; give one");
+    if (eos_char && have_eos_id)
+        return cli_usage_error("--eos and --eos-id are exclusive; give one");
     s.seed = s.gc.seed;
 
     tt_error err;
     tt_model *model = NULL;
     tt_tokenizer *tok = NULL;
     tt_generator *g = NULL;
-    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK)
+    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) {
+        /* a missing or malformed file is a bad --model value (as tt info) */
+        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT)
+            return cli_usage_error("--model: %s", err.msg);
         return cli_fail("--model: %s", err.msg);
+    }
     int rc = CLI_EXIT_OK;
     if (!tok) {
         rc = cli_fail("--model: '%s' has no vocabulary", model_path);
@@ -299,7 +314,8 @@ int cmd_chat(int argc, char **argv) {
             goto done;
         }
         if (tt_tokenizer_id(tok, cp, &eos_id) != TT_OK) {
-            rc = cli_usage_error("--eos: character '%s' is not in the model's vocabulary", eos_char);
+            rc =
+                cli_usage_error("--eos: character '%s' is not in the model's vocabulary", eos_char);
             goto done;
         }
     }
@@ -311,7 +327,8 @@ int cmd_chat(int argc, char **argv) {
 
     const bool tty = isatty(STDIN_FILENO);
     if (tty) {
-        printf("tt chat: type a prompt to continue it; /help for commands, /quit or Ctrl-D to leave.\n");
+        printf("tt chat: type a prompt to continue it; /help for commands, /quit or Ctrl-D to "
+               "leave.\n");
         show_settings(&s);
         fflush(stdout);
         using_history();
@@ -337,8 +354,10 @@ int cmd_chat(int argc, char **argv) {
         int quit = 0;
         if (line[0]) {
             if (tty) add_history(line);
-            if (line[0] == '/') quit = command(&s, line);
-            else answer(&s, g, tok, line);
+            if (line[0] == '/')
+                quit = command(&s, line);
+            else
+                answer(&s, g, tok, line);
         }
         if (tty) free(line);
         if (quit) break;

@@ -10,18 +10,20 @@
 #include "tt/train.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: tt eval --model FILE (--text STRING | --text-file FILE) [--json] [--threads N]\n"
+    fprintf(f, "usage: tt eval --model FILE (--text STRING | --text-file FILE) [--json] [--window N] [--threads N]\n"
                "\n"
                "Mean next-token cross-entropy of the text: one window when it fits (at most max_len + 1\n"
                "tokens), otherwise consecutive windows of max_len + 1 tokens starting every max_len tokens,\n"
-               "so that every token after the first is predicted exactly once.\n"
+               "so that every token after the first is predicted exactly once. --window N uses windows of\n"
+               "N + 1 tokens instead (N <= max_len): a model trained with --seq-len T has never seen\n"
+               "positions >= T, so evaluate it with --window T.\n"
                "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}.\n");
 }
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *text_file = NULL;
     bool json = false;
-    int threads = 0;
+    int threads = 0, window = 0;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -38,6 +40,8 @@ int cmd_eval(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--text-file", &v)) {
             if (!v) return CLI_EXIT_USAGE;
             text_file = v;
+        } else if (cli_opt(argc, argv, &i, "--window", &v)) {
+            if (!v || cli_int("--window", v, 1, 1 << 24, &window)) return CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!v || cli_int("--threads", v, 1, 1024, &threads)) return CLI_EXIT_USAGE;
         } else {
@@ -76,7 +80,12 @@ int cmd_eval(int argc, char **argv) {
                              text_file ? "--text-file" : "--text", n);
         goto done;
     }
-    if (tt_evaluate_tokens(m, ids, n, &loss, &n_pred, &err) != TT_OK) {
+    if (window > tt_model_get_config(m)->max_len) {
+        rc = cli_usage_error("--window: %d exceeds the model's max_len %d", window, tt_model_get_config(m)->max_len);
+        goto done;
+    }
+    if (tt_evaluate_tokens_window(m, ids, n, window ? window : tt_model_get_config(m)->max_len, &loss, &n_pred,
+                                  &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }

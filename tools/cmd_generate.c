@@ -11,6 +11,9 @@
  * "text", "generated", "tokens", "finish_reason", "n_generated"}],
  * "tokens_per_s"}; tokens_per_s counts the tokens generated after the first
  * step (which comes from the prompt pass) per second of decoding.
+ * --stream prints exactly the plain output, token by token (rows one after
+ * the other; each row is generated alone with its row id, which gives the
+ * same tokens as the batch).
  */
 #include <math.h>
 #include <signal.h>
@@ -61,19 +64,17 @@ typedef struct {
     const tt_tokenizer *tok;
     bool stream;
     FILE *out;
-    int B, last_row;
-    double t_first;
-    long decoded; /* tokens of steps >= 1 */
+    double t_first; /* time of the first generated token of the current call */
+    long decoded;   /* tokens of steps >= 1 */
 } stream_ctx;
 
 static int on_token(void *user, int row, int token, int step) {
+    (void)row;
     stream_ctx *s = user;
     if (step == 0 && s->t_first == 0.0) s->t_first = now_s();
     if (step > 0) s->decoded++;
     if (s->stream) {
         char buf[5];
-        if (s->B > 1 && row != s->last_row) fprintf(s->out, "%s[%d] ", s->last_row >= 0 ? "\n" : "", row);
-        s->last_row = row;
         if (tt_tokenizer_token_utf8(s->tok, token, buf)) fputs(buf, s->out);
         fflush(s->out);
     }
@@ -113,9 +114,11 @@ int cmd_generate(int argc, char **argv) {
             if (!v) goto usage_fail;
             prompts[n_prompts++] = v;
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
-            if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &gc.max_new_tokens)) goto usage_fail;
+            if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &gc.max_new_tokens))
+                goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!v || cli_float("--temperature", v, 0.0, INFINITY, &gc.temperature)) goto usage_fail;
+            if (!v || cli_float("--temperature", v, 0.0, INFINITY, &gc.temperature))
+                goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
             if (!v || cli_int("--top-k", v, 0, 1000000000, &gc.top_k)) goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
@@ -181,7 +184,11 @@ int cmd_generate(int argc, char **argv) {
     tt_generation *out = NULL;
     const int B = n_prompts * num_samples;
     if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) {
-        rc = cli_fail("--model: %s", err.msg);
+        /* a missing or malformed file is a bad --model value (as tt info) */
+        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT)
+            rc = cli_usage_error("--model: %s", err.msg);
+        else
+            rc = cli_fail("--model: %s", err.msg);
         goto done;
     }
     if (!tok) {
@@ -238,15 +245,31 @@ int cmd_generate(int argc, char **argv) {
         }
     }
 
-    stream_ctx sc = {tok, stream, json ? stderr : stdout, B, -1, 0.0, 0};
+    stream_ctx sc = {tok, stream, json ? stderr : stdout, 0.0, 0};
+    double decode_s = 0.0;
     void (*old)(int) = signal(SIGINT, on_sigint);
-    tt_status st = tt_generator_generate(g, rows, lens, B, NULL, NULL, on_token, &sc, out, &err);
-    const double t_end = now_s();
-    signal(SIGINT, old);
-    if (stream) {
-        fputc('\n', sc.out);
-        fflush(sc.out);
+    tt_status st = TT_OK;
+    if (!stream) {
+        /* one batch: all rows step together */
+        st = tt_generator_generate(g, rows, lens, B, NULL, NULL, on_token, &sc, out, &err);
+        if (sc.t_first > 0.0) decode_s = now_s() - sc.t_first;
+    } else {
+        /* Streaming prints the same text as the plain output, as it comes: one
+         * row after the other. A row alone with its row id yields exactly its
+         * tokens in the batch (tt/generate.h), so the results are the same. */
+        for (int r = 0; r < B && st == TT_OK; r++) {
+            const uint64_t rid = (uint64_t)r;
+            fprintf(sc.out, "%s%s", r ? "\n" : "", prompts[r / num_samples]);
+            fflush(sc.out);
+            sc.t_first = 0.0;
+            st = tt_generator_generate(g, &rows[r], &lens[r], 1, NULL, &rid, on_token, &sc, &out[r],
+                                       &err);
+            if (sc.t_first > 0.0) decode_s += now_s() - sc.t_first;
+            fputc('\n', sc.out);
+            fflush(sc.out);
+        }
     }
+    signal(SIGINT, old);
     if (st == TT_ERR_INTERRUPTED) {
         rc = cli_fail("interrupted");
         rc = CLI_EXIT_INTERRUPTED;
@@ -256,8 +279,7 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_report(&err);
         goto done;
     }
-    const double dt = sc.t_first > 0.0 ? t_end - sc.t_first : 0.0;
-    const double tps = dt > 0.0 ? (double)sc.decoded / dt : 0.0;
+    const double tps = decode_s > 0.0 ? (double)sc.decoded / decode_s : 0.0;
 
     if (json) {
         printf("{\"outputs\": [");
@@ -278,7 +300,8 @@ int cmd_generate(int argc, char **argv) {
             printf(", \"generated\": ");
             cli_json_string(stdout, gen);
             printf(", \"tokens\": [");
-            for (int i = 0; i < out[r].n_tokens; i++) printf("%s%d", i ? ", " : "", out[r].tokens[i]);
+            for (int i = 0; i < out[r].n_tokens; i++)
+                printf("%s%d", i ? ", " : "", out[r].tokens[i]);
             printf("], \"finish_reason\": \"%s\", \"n_generated\": %d}",
                    tt_finish_reason_str(out[r].finish), out[r].n_generated);
             free(text);
@@ -302,7 +325,8 @@ done:
     if (out) tt_generations_free(out, B);
     free(out);
     if (ids)
-        for (int p = 0; p < n_prompts; p++) free(ids[p]);
+        for (int p = 0; p < n_prompts; p++)
+            free(ids[p]);
     free(ids);
     free(lens);
     free(rows);

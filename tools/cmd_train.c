@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -164,6 +165,29 @@ int cmd_train(int argc, char **argv) {
     if (val_path && have_val_fraction)
         return cli_usage_error("--val-data and --val-fraction cannot be used together");
     if (!*out) return cli_usage_error("--out: empty path");
+    {
+        /* fail now, not at the first save after minutes of training */
+        char dir[4096];
+        const char *slash = strrchr(out, '/');
+        size_t dl = slash ? (size_t)(slash - out) : 0;
+        if (dl >= sizeof dir) return cli_usage_error("--out: path too long");
+        if (slash) memcpy(dir, out, dl ? dl : 1), dir[dl ? dl : 1] = '\0';
+        else strcpy(dir, ".");
+        /* access(W_OK) is not enough: root passes it for any directory, yet
+         * cannot create files in /sys; so create (and remove) a file there */
+        struct stat dst;
+        if (stat(dir, &dst) != 0)
+            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(errno));
+        if (!S_ISDIR(dst.st_mode))
+            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(ENOTDIR));
+        char probe[4096 + 32];
+        snprintf(probe, sizeof probe, "%s/.tt-probe-XXXXXX", dir);
+        int pfd = mkstemp(probe);
+        if (pfd < 0)
+            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(errno));
+        close(pfd);
+        unlink(probe);
+    }
     tc.seed = seed;
     tc.out_path = out;
     tc.resume_path = resume;

@@ -72,6 +72,19 @@ static void gp_label(FILE *f, const char *s) {
 /* Runs gnuplot on `script` and checks that BASE.png and BASE.svg appeared. */
 static int run_gnuplot(const char *script, size_t len, const char *base, char *msg, size_t msg_len) {
     if (!plot_available(msg, msg_len)) return -1;
+    /* Check the outputs can be written before gnuplot runs: when its `set
+     * output` fails, gnuplot falls back to writing the image to stdout. */
+    static const char *const out_exts[] = {".png", ".svg"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s", base, out_exts[i]);
+        FILE *probe = fopen(path, "wb");
+        if (!probe) {
+            set_msg(msg, msg_len, "cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+        fclose(probe);
+    }
     char log[] = "/tmp/tt-gnuplot-XXXXXX";
     int fd = mkstemp(log);
     if (fd < 0) {
@@ -80,7 +93,7 @@ static int run_gnuplot(const char *script, size_t len, const char *base, char *m
     }
     close(fd);
     char cmd[64];
-    snprintf(cmd, sizeof cmd, "gnuplot 2>%s", log); /* mkstemp names need no quoting */
+    snprintf(cmd, sizeof cmd, "gnuplot >/dev/null 2>%s", log); /* mkstemp names need no quoting */
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
     FILE *gp = popen(cmd, "w");
     int rc = -1;

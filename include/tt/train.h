@@ -100,6 +100,14 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
 tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
                              size_t *n_predicted, tt_error *err);
 
+/* As tt_evaluate_tokens with windows of `window` predicted tokens (window + 1
+ * tokens, starting every `window` tokens) instead of max_len: a model trained
+ * at seq_len T has never seen positions >= T, so its loss is only meaningful
+ * with window <= T. @return TT_OK, TT_ERR_ARG (n < 2, window outside
+ * [1, max_len]), TT_ERR_RANGE. */
+tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
+                                    double *mean_loss, size_t *n_predicted, tt_error *err);
+
 /* Learning rate at 0-based step s for this config (what tt_train uses). */
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
 
