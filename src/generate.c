@@ -77,6 +77,7 @@ struct tt_generator {
     /* Packed copy of the model's matrices (tt_gen_pack), refreshed at the
      * start of every call: per layer wq, wk, wv, wo, fc1, fc2, then lm_head. */
     float *wp;
+    float *bqkv; /* [L, 3C]: bq, bk, bv of each layer (fused product) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -779,6 +780,12 @@ static void pack_weights(tt_generator *g) {
         tt_gen_pack(d + 3 * pcc, w->wo, C, C);
         tt_gen_pack(d + 4 * pcc, w->fc1_w, F, C);
         tt_gen_pack(d + 4 * pcc + pfc, w->fc2_w, C, F);
+        if (w->bq) {
+            float *bd = g->bqkv + (size_t)l * 3 * C;
+            memcpy(bd, w->bq, (size_t)C * sizeof(float));
+            memcpy(bd + C, w->bk, (size_t)C * sizeof(float));
+            memcpy(bd + 2 * C, w->bv, (size_t)C * sizeof(float));
+        }
     }
     tt_gen_pack(g->wp + (size_t)g->L * layer_packed(g), W->lm_head, g->V, C);
 }
@@ -808,19 +815,30 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
         layernorm(g->xn, g->x, w->ln1_w, w->ln1_b, N, C);
         const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
         const float *wpl = g->wp + (size_t)l * layer_packed(g);
-        tt_gen_linear(g->q, g->xn, wpl, w->bq, N, C, C, nt);
-        tt_gen_linear(g->kb, g->xn, wpl + pcc, w->bk, N, C, C, nt);
-        tt_gen_linear(g->vb, g->xn, wpl + 2 * pcc, w->bv, N, C, C, nt);
+        /* q, k, v of row i at qp, kp, vp + i * rs */
+        const float *qp = g->q, *kp, *vp;
+        size_t rs;
+        if (C % 8 == 0) {
+            /* the three packed matrices are one [3C, C] product */
+            tt_gen_linear(g->q, g->xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C, 3 * C,
+                          nt);
+            kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
+        } else {
+            tt_gen_linear(g->q, g->xn, wpl, w->bq, N, C, C, nt);
+            tt_gen_linear(g->kb, g->xn, wpl + pcc, w->bk, N, C, C, nt);
+            tt_gen_linear(g->vb, g->xn, wpl + 2 * pcc, w->bv, N, C, C, nt);
+            kp = g->kb, vp = g->vb, rs = (size_t)C;
+        }
         const int hs = g->hs, T8 = g->T8;
         for (int i = 0; i < N; i++) {
             float *kd = kslot(g, g->kc, slot[i], l), *vd = kslot(g, g->vc, slot[i], l);
             for (int h = 0; h < NH; h++) {
-                const float *kr = g->kb + (size_t)i * C + h * hs;
+                const float *kr = kp + i * rs + h * hs;
                 float *kt =
                     kd + (size_t)h * hs * T8 + (size_t)(pos[i] >> 3) * hs * 8 + (pos[i] & 7);
                 for (int j = 0; j < hs; j++)
                     kt[(size_t)j * 8] = kr[j];
-                memcpy(vd + ((size_t)h * T8 + pos[i]) * hs, g->vb + (size_t)i * C + h * hs,
+                memcpy(vd + ((size_t)h * T8 + pos[i]) * hs, vp + i * rs + h * hs,
                        (size_t)hs * sizeof(float));
             }
         }
@@ -834,8 +852,9 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
             float *sc = g->scores + (size_t)omp_get_thread_num() * sstride;
 #else
             float *sc = g->scores;
+            (void)sstride;
 #endif
-            attend(g->att + (size_t)i * C, g->q + (size_t)i * C, kslot(g, g->kc, slot[i], l),
+            attend(g->att + (size_t)i * C, qp + i * rs, kslot(g, g->kc, slot[i], l),
                    kslot(g, g->vc, slot[i], l), pos[i] + 1, C, NH, T8, sc);
         }
         tt_gen_linear(g->xn, g->att, wpl + 3 * pcc, w->bo, N, C, C, nt);
@@ -907,6 +926,7 @@ void tt_generator_free(tt_generator *g) {
     free(g->ent);
     free(g->scores);
     free(g->wp);
+    free(g->bqkv);
     free(g->wtok);
     free(g->wpos);
     free(g->wslot);
@@ -931,7 +951,7 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->vc = malloc((size_t)B * slot_floats * sizeof(float));
     g->x = malloc(rows * C * sizeof(float));
     g->xn = malloc(rows * C * sizeof(float));
-    g->q = malloc(rows * C * sizeof(float));
+    g->q = malloc(rows * 3 * C * sizeof(float)); /* q, k, v of a fused product */
     g->kb = malloc(rows * C * sizeof(float));
     g->vb = malloc(rows * C * sizeof(float));
     g->att = malloc(rows * C * sizeof(float));
@@ -1000,7 +1020,8 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->wdst = malloc((size_t)g->Tmax * sizeof(float *));
     g->wp =
         malloc(((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C)) * sizeof(float));
-    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp) {
+    g->bqkv = malloc((size_t)g->L * 3 * g->C * sizeof(float));
+    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     }

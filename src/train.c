@@ -289,7 +289,6 @@ static tt_status state_load_matching(const char *resume_path, uint64_t wh, train
     tt_error e2;
     if (state_load(pp, &prev, opt, &e2) == TT_OK && prev.weights_hash == wh) {
         *s = prev;
-        { FILE *dbg = fopen("/tmp/fix-prev.log", "a"); if (dbg) { fprintf(dbg, "prev used step %llu (state step mismatched)\n", (unsigned long long)prev.step); fclose(dbg);} }
         if (rename(pp, sp) != 0)
             st = tt_error_set(err, TT_ERR_IO, "cannot resume: cannot rename '%s' to '%s'", pp, sp);
         else
@@ -297,7 +296,7 @@ static tt_status state_load_matching(const char *resume_path, uint64_t wh, train
         goto out;
     }
     if (st == TT_OK) /* the state loaded but belongs to other weights */
-        st = tt_error_set(err, TT_ERR_FORMAT,
+        st = tt_error_set(err, TT_ERR_ARG,
                           "cannot resume from '%s': its training state '%s' (step %llu) was saved with other "
                           "weights, and no matching '%s' exists",
                           resume_path, sp, (unsigned long long)s->step, pp);

@@ -68,6 +68,11 @@ typedef struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
+static char *vfmt(const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 0), nonnull(1)))
+#endif
+    ;
 static char *vfmt(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

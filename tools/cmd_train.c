@@ -36,7 +36,8 @@ static void usage(FILE *f) {
             "max-steps/10 when it does not fit), --grad-clip 1.0 (0 = off), --eval-interval 500 (0 = at the\n"
             "end), --eval-batches 20, --log-interval 100, --save-interval 1000 (0 = at the end), --seed 1337.\n"
             "Writes --out every save interval and at the end, NAME.best.safetensors (best validation loss)\n"
-            "and NAME.state (optimizer, RNG and loader state for --resume FILE). Ctrl-C saves and exits 130.\n"
+            "and NAME.state (optimizer, RNG and loader state for --resume FILE; NAME.state.prev keeps the\n"
+            "previous one, so that a run killed during a save still resumes). Ctrl-C saves and exits 130.\n"
             "--log-json FILE writes one JSON object per logged step.\n");
 }
 
