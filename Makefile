@@ -11,6 +11,8 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# The kernels are vectorised for the build machine; `make OPT=-O2` builds a
+# library that runs on any x86-64 (slower).
 OPT      ?= -O2 -march=native
 SAN      ?=
 PKGS     := openblas libcjson libedit
@@ -38,7 +40,7 @@ STATIC    := $(BUILD)/libtt.a
 SHARED    := $(BUILD)/libtt.so
 TT        := $(BUILD)/tt
 
-.PHONY: all deps test-deps demo test test-sanitize check-build bench install uninstall clean format exercises fuzz
+.PHONY: all deps test-deps demo test test-sanitize check-build bench bench-run install uninstall clean format exercises fuzz
 .DEFAULT_GOAL := all
 .SECONDARY:
 SANBUILD ?= build-san
@@ -89,7 +91,10 @@ test-sanitize: test-deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  tests/run.sh $(patsubst $(BUILD)/%,$(SANBUILD)/%,$(TEST_BIN))
 
-bench: deps $(BENCH_BIN) $(TT)
+bench: deps
+	$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BENCH_BIN) $(TT)
 	@for b in $(BENCH_BIN); do echo "== $$b"; TT_BUILD=$(BUILD) $$b || exit 1; done
 
 demo: test-deps
@@ -97,7 +102,8 @@ demo: test-deps
 	$(TT) tour --out demo-out
 	@echo "The walkthrough report is in demo-out/report.html"
 
-install: all
+install: deps
+	$(MAKE) --no-print-directory all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tt
 	install -m 755 $(TT) $(DESTDIR)$(PREFIX)/bin/tt
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libtt.a
@@ -116,7 +122,7 @@ format:
 	clang-format -i include/tt/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-* demo-out
+	rm -rf build build-* demo-out tour-out
 
 # Seeded draws must not depend on the compiler's choice to fuse multiply-adds.
 $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off

@@ -114,7 +114,8 @@ static int add_owned(cJSON *o, const char *key, cJSON *item) {
 
 tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
                              tt_error *err) {
-    if (!path || !m) return tt_error_set(err, TT_ERR_ARG, "NULL path or model");
+    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "checkpoint_save: path is NULL or empty");
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "checkpoint_save: m is NULL");
     const tt_model_config *cfg = tt_model_get_config(m);
     if (tok && tt_tokenizer_vocab_size(tok) != cfg->vocab_size)
         return tt_error_set(err, TT_ERR_ARG, "tokenizer has %d characters but the model vocab_size is %d",
@@ -197,7 +198,7 @@ static void header_close(header *h) {
 
 static tt_status header_open(header *h, const char *path, tt_error *err) {
     memset(h, 0, sizeof *h);
-    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "empty checkpoint path");
+    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "checkpoint path is NULL or empty");
     struct stat stt;
     if (stat(path, &stt) != 0)
         return tt_error_set(err, TT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -309,8 +310,8 @@ static int span_cmp(const void *a, const void *b) {
 
 tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_tokenizer **tok,
                                     tt_error *err) {
-    if (!cfg) return tt_error_set(err, TT_ERR_ARG, "NULL config");
     if (tok) *tok = NULL;
+    if (!cfg) return tt_error_set(err, TT_ERR_ARG, "checkpoint_read_config: cfg is NULL");
     header h;
     tt_status st = header_open(&h, path, err);
     if (st != TT_OK) return st;
@@ -320,9 +321,9 @@ tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_t
 }
 
 tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **tok, tt_error *err) {
-    if (!mout) return tt_error_set(err, TT_ERR_ARG, "NULL model output");
-    *mout = NULL;
     if (tok) *tok = NULL;
+    if (!mout) return tt_error_set(err, TT_ERR_ARG, "checkpoint_load: m is NULL");
+    *mout = NULL;
     header h;
     tt_status st = header_open(&h, path, err);
     if (st != TT_OK) return st;

@@ -9,7 +9,8 @@
 
 tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len, int stride,
                           tt_error *err) {
-    if (!ds || (!tokens && n)) return tt_error_set(err, TT_ERR_ARG, "NULL dataset or tokens");
+    if (!ds) return tt_error_set(err, TT_ERR_ARG, "dataset_init: ds is NULL");
+    if (!tokens && n) return tt_error_set(err, TT_ERR_ARG, "dataset_init: tokens is NULL (n = %zu)", n);
     memset(ds, 0, sizeof *ds);
     if (seq_len < 1) return tt_error_set(err, TT_ERR_ARG, "seq_len must be >= 1, got %d", seq_len);
     if (stride < 1) return tt_error_set(err, TT_ERR_ARG, "stride must be >= 1, got %d", stride);
@@ -26,9 +27,14 @@ tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_l
 }
 
 tt_status tt_dataset_get(const tt_dataset *ds, size_t i, int *x, int *y, tt_error *err) {
-    if (!ds || i >= ds->n_windows)
+    if (!ds) return tt_error_set(err, TT_ERR_ARG, "dataset_get: ds is NULL");
+    if (!x) return tt_error_set(err, TT_ERR_ARG, "dataset_get: x is NULL");
+    if (!y) return tt_error_set(err, TT_ERR_ARG, "dataset_get: y is NULL");
+    if (!ds->tokens || ds->seq_len < 1 || ds->stride < 1)
+        return tt_error_set(err, TT_ERR_ARG, "dataset_get: ds is not initialised");
+    if (i >= ds->n_windows)
         return tt_error_set(err, TT_ERR_RANGE, "window %zu out of range (%zu windows)", i,
-                            ds ? ds->n_windows : 0);
+                            ds->n_windows);
     const int *w = ds->tokens + i * (size_t)ds->stride;
     memcpy(x, w, (size_t)ds->seq_len * sizeof *x);
     memcpy(y, w + 1, (size_t)ds->seq_len * sizeof *y);
@@ -62,7 +68,9 @@ tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size
                            uint64_t seed, tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "loader output pointer is NULL");
     *out = NULL;
-    if (!ds || ds->n_windows == 0) return tt_error_set(err, TT_ERR_ARG, "empty dataset");
+    if (!ds) return tt_error_set(err, TT_ERR_ARG, "loader: ds is NULL");
+    if (ds->n_windows == 0 || !ds->tokens || ds->seq_len < 1 || ds->stride < 1)
+        return tt_error_set(err, TT_ERR_ARG, "loader: empty or uninitialised dataset");
     if (batch_size < 1)
         return tt_error_set(err, TT_ERR_ARG, "batch_size must be >= 1, got %d", batch_size);
     tt_loader *l = calloc(1, sizeof *l);
@@ -88,6 +96,7 @@ void tt_loader_free(tt_loader *l) {
 }
 
 void tt_loader_next(tt_loader *l, int *x, int *y) {
+    if (!l || !x || !y) return; /* documented: does nothing */
     size_t T = (size_t)l->ds->seq_len;
     for (int b = 0; b < l->B; b++) {
         if (l->pos >= l->ds->n_windows) {
@@ -100,12 +109,15 @@ void tt_loader_next(tt_loader *l, int *x, int *y) {
 }
 
 tt_loader_state tt_loader_get_state(const tt_loader *l) {
-    tt_loader_state s = {l->epoch, l->pos};
+    tt_loader_state s = {0, 0};
+    if (!l) return s;
+    s.epoch = l->epoch;
+    s.pos = l->pos;
     return s;
 }
 
 tt_status tt_loader_set_state(tt_loader *l, tt_loader_state s, tt_error *err) {
-    if (!l) return tt_error_set(err, TT_ERR_ARG, "NULL loader");
+    if (!l) return tt_error_set(err, TT_ERR_ARG, "loader_set_state: l is NULL");
     if (s.pos > l->ds->n_windows)
         return tt_error_set(err, TT_ERR_ARG, "loader position %llu beyond %zu windows",
                             (unsigned long long)s.pos, l->ds->n_windows);
@@ -116,7 +128,7 @@ tt_status tt_loader_set_state(tt_loader *l, tt_loader_state s, tt_error *err) {
 }
 
 tt_status tt_data_split(size_t n, double val_fraction, size_t *n_train, tt_error *err) {
-    if (!n_train) return tt_error_set(err, TT_ERR_ARG, "NULL n_train");
+    if (!n_train) return tt_error_set(err, TT_ERR_ARG, "data_split: n_train is NULL");
     if (!(val_fraction >= 0.0 && val_fraction < 1.0))
         return tt_error_set(err, TT_ERR_ARG, "val_fraction must be in [0, 1), got %g", val_fraction);
     size_t n_val = (size_t)floor((double)n * val_fraction);

@@ -229,9 +229,6 @@ static void linear_block(float *out, int ldo, const float *x, const float *wp, c
                  * into each FMA, 12 loads per 8 FMAs instead of 6 */
                 GEN_IN_REG(v0);
                 GEN_IN_REG(v1);
-                /* the next two blocks (from L3 at this size) */
-                _mm_prefetch((const char *)(wi + 2 * bs), _MM_HINT_T0);
-                _mm_prefetch((const char *)(wi + 3 * bs), _MM_HINT_T0);
                 __m256 u = _mm256_broadcast_ss(x0 + i);
                 a00 = _mm256_fmadd_ps(u, v0, a00);
                 a01 = _mm256_fmadd_ps(u, v1, a01);

@@ -43,6 +43,7 @@ void tt_adamw_free(tt_adamw *o) {
 
 void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
                    const float *grads, const unsigned char *decay_mask) {
+    if (!o || !cfg || !params || !grads) return; /* documented: does nothing */
     o->t++;
     const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
     /* bias corrections in double, as PyTorch computes them in Python floats */
@@ -76,6 +77,7 @@ void tt_adamw_set_step_count(tt_adamw *o, int64_t t) {
 #define NORM_CHUNKS 64 /* fixed partition: the sum order never depends on threads */
 
 float tt_grad_global_norm(const float *g, size_t n) {
+    if (!g || n == 0) return 0.0f;
     double part[NORM_CHUNKS];
     size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
 #pragma omp parallel for schedule(static)
@@ -91,6 +93,7 @@ float tt_grad_global_norm(const float *g, size_t n) {
 }
 
 float tt_grad_clip(float *g, size_t n, float max_norm) {
+    if (!g || n == 0) return 0.0f;
     float norm = tt_grad_global_norm(g, n);
     if (max_norm > 0.0f) {
         float coef = max_norm / (norm + 1e-6f);

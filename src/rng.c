@@ -12,7 +12,11 @@ static uint64_t splitmix64(uint64_t *x) {
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+/* Every function accepts a NULL rng: seeding does nothing and draws return 0
+ * (see tt/rng.h). */
+
 void tt_rng_seed_stream(tt_rng *rng, uint64_t seed, uint64_t stream) {
+    if (!rng) return;
     /* Mix the stream id through splitmix64 first so that streams (s, r) and
      * (s + 1, r - 1) do not share a state sequence. */
     uint64_t x = stream;
@@ -27,6 +31,7 @@ void tt_rng_seed_stream(tt_rng *rng, uint64_t seed, uint64_t stream) {
 void tt_rng_seed(tt_rng *rng, uint64_t seed) { tt_rng_seed_stream(rng, seed, 0); }
 
 uint64_t tt_rng_u64(tt_rng *rng) {
+    if (!rng) return 0;
     uint64_t *s = rng->s;
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
@@ -46,6 +51,7 @@ double tt_rng_uniform(tt_rng *rng) { return (double)(tt_rng_u64(rng) >> 11) * 0x
 float tt_rng_uniform_f32(tt_rng *rng) { return (float)(tt_rng_u64(rng) >> 40) * 0x1.0p-24f; }
 
 uint64_t tt_rng_below(tt_rng *rng, uint64_t n) {
+    if (!rng || n == 0) return 0; /* (0 - 0) % 0 would trap */
     /* Lemire's rejection on the 64-bit product would need 128-bit math; the
      * simple threshold rejection is exact and cheap enough here. */
     uint64_t threshold = (0 - n) % n;
@@ -56,6 +62,7 @@ uint64_t tt_rng_below(tt_rng *rng, uint64_t n) {
 }
 
 double tt_rng_normal(tt_rng *rng) {
+    if (!rng) return 0.0;
     double u1 = tt_rng_uniform(rng);
     double u2 = tt_rng_uniform(rng);
     if (u1 < 0x1.0p-60) u1 = 0x1.0p-60; /* log(0) guard */

@@ -84,7 +84,8 @@ const char *tt_strategy_name(tt_strategy s) {
 }
 
 tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err) {
-    if (!name || !out) return tt_error_set(err, TT_ERR_ARG, "strategy: NULL argument");
+    if (!name) return tt_error_set(err, TT_ERR_ARG, "strategy_parse: name is NULL");
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "strategy_parse: out is NULL");
     for (int s = 0; s < TT_STRATEGY_COUNT_; s++) {
         if (!strcmp(name, strategy_names[s])) {
             *out = (tt_strategy)s;
@@ -97,7 +98,7 @@ tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err) {
 }
 
 tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err) {
-    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampling params: NULL");
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampling params p is NULL");
     if ((int)p->strategy < 0 || p->strategy >= TT_STRATEGY_COUNT_)
         return tt_error_set(err, TT_ERR_ARG, "strategy %d is not a strategy", (int)p->strategy);
     if (p->strategy == TT_STRATEGY_GREEDY) return TT_OK; /* ignores T, k, p */
@@ -474,7 +475,9 @@ static int bin_prefix(tt_sampler *s, const float *logits, const binning *bn, boo
 /* Validates params and the row, computes weights and the kept set. */
 static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                            int row, bool reference, plan *pl, tt_error *err) {
-    if (!s || !p || !logits) return tt_error_set(err, TT_ERR_ARG, "sampler: NULL argument");
+    if (!s) return tt_error_set(err, TT_ERR_ARG, "sampler: s is NULL");
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampler: params p is NULL");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "sampler: logits is NULL");
     tt_status st = tt_sampling_params_validate(p, err);
     if (st != TT_OK) return st;
     float mx, mn;
@@ -630,7 +633,8 @@ static int cdf_draw(const tt_sampler *s, int n, uint64_t target) {
 
 tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                             tt_rng *rng, int *token, tt_error *err) {
-    if (!rng || !token) return tt_error_set(err, TT_ERR_ARG, "sample: NULL rng or token");
+    if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
+    if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
     plan pl;
     tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
@@ -646,7 +650,8 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
 tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
                                       const float *logits, tt_rng *rng, int *token,
                                       tt_error *err) {
-    if (!rng || !token) return tt_error_set(err, TT_ERR_ARG, "sample: NULL rng or token");
+    if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
+    if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
     plan pl;
     tt_status st = make_plan(s, p, logits, -1, true, &pl, err);
     if (st != TT_OK) return st;
@@ -676,7 +681,7 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
 tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                             float *probs, int *kept, int *n_kept, double *entropy_nats,
                             tt_error *err) {
-    if (!probs) return tt_error_set(err, TT_ERR_ARG, "filter: NULL probs");
+    if (!probs) return tt_error_set(err, TT_ERR_ARG, "filter: probs is NULL");
     plan pl;
     tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
@@ -707,7 +712,9 @@ tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const fl
 
 tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
                           int n_draws, uint64_t seed, int *out, tt_error *err) {
-    if (!p || !logits || !out) return tt_error_set(err, TT_ERR_ARG, "sample_batch: NULL argument");
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sample_batch: params p is NULL");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "sample_batch: logits is NULL");
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "sample_batch: out is NULL");
     if (B < 1) return tt_error_set(err, TT_ERR_ARG, "batch size must be >= 1, got %d", B);
     if (V < 1) return tt_error_set(err, TT_ERR_ARG, "vocab_size must be >= 1, got %d", V);
     if (n_draws < 1) return tt_error_set(err, TT_ERR_ARG, "draws must be >= 1, got %d", n_draws);
@@ -739,7 +746,8 @@ tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int 
 /* Softmax helpers                                                          */
 
 tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err) {
-    if (!logits || !probs) return tt_error_set(err, TT_ERR_ARG, "softmax: NULL argument");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "softmax: logits is NULL");
+    if (!probs) return tt_error_set(err, TT_ERR_ARG, "softmax: probs is NULL");
     if (V < 1) return tt_error_set(err, TT_ERR_ARG, "softmax: V must be >= 1, got %d", V);
     if (!isfinite(temperature) || !(temperature > 0.0f))
         return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
@@ -759,7 +767,8 @@ tt_status tt_softmax(const float *logits, int V, float temperature, float *probs
 }
 
 tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err) {
-    if (!logits || !out) return tt_error_set(err, TT_ERR_ARG, "log_softmax: NULL argument");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "log_softmax: logits is NULL");
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "log_softmax: out is NULL");
     if (V < 1) return tt_error_set(err, TT_ERR_ARG, "log_softmax: V must be >= 1, got %d", V);
     float mx;
     int am, nf;
@@ -781,7 +790,9 @@ static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c ==
 
 tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
                           tt_error *err) {
-    if (!values || !rows || !V) return tt_error_set(err, TT_ERR_ARG, "logits_parse: NULL output");
+    if (!values) return tt_error_set(err, TT_ERR_ARG, "logits_parse: values is NULL");
+    if (!rows) return tt_error_set(err, TT_ERR_ARG, "logits_parse: rows is NULL");
+    if (!V) return tt_error_set(err, TT_ERR_ARG, "logits_parse: V is NULL");
     *values = NULL;
     *rows = 0;
     *V = 0;

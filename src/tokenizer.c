@@ -6,6 +6,7 @@
 #include "tt/tokenizer.h"
 
 #include <cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ struct tt_tokenizer {
 };
 
 int tt_utf8_decode(const char *s, size_t len, uint32_t *cp) {
-    if (!s || len == 0) return 0;
+    if (!s || len == 0 || !cp) return 0;
     const unsigned char *u = (const unsigned char *)s;
     unsigned char c = u[0];
     if (c < 0x80) {
@@ -45,6 +46,7 @@ int tt_utf8_decode(const char *s, size_t len, uint32_t *cp) {
 }
 
 int tt_utf8_encode(uint32_t cp, char buf[4]) {
+    if (!buf) return 0;
     unsigned char *b = (unsigned char *)buf;
     if (cp < 0x80) {
         b[0] = (unsigned char)cp;
@@ -103,6 +105,11 @@ tt_status tt_tokenizer_fit(tt_tokenizer **out, const char *text, size_t len, tt_
             free(seen);
             return tt_error_set(err, TT_ERR_FORMAT, "invalid UTF-8 at byte offset %zu", i);
         }
+        if (cp == 0) { /* could not be saved: a vocabulary entry "\u0000" reads back as "" */
+            free(seen);
+            return tt_error_set(err, TT_ERR_FORMAT,
+                                "NUL byte (U+0000) at byte offset %zu: not supported in a vocabulary", i);
+        }
         if (!(seen[cp >> 3] & (1u << (cp & 7)))) {
             seen[cp >> 3] |= (unsigned char)(1u << (cp & 7));
             n++;
@@ -128,8 +135,12 @@ tt_status tt_tokenizer_from_codepoints(tt_tokenizer **out, const uint32_t *cps, 
                                        tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "tokenizer output pointer is NULL");
     *out = NULL;
-    if (!cps || n <= 0) return tt_error_set(err, TT_ERR_ARG, "vocabulary size must be > 0, got %d", n);
+    if (!cps) return tt_error_set(err, TT_ERR_ARG, "from_codepoints: cps is NULL");
+    if (n <= 0) return tt_error_set(err, TT_ERR_ARG, "vocabulary size must be > 0, got %d", n);
     for (int i = 0; i < n; i++) {
+        if (cps[i] == 0)
+            return tt_error_set(err, TT_ERR_ARG,
+                                "code point U+0000 (id %d) is not supported in a vocabulary", i);
         if (!valid_scalar(cps[i]))
             return tt_error_set(err, TT_ERR_ARG, "code point U+%04X (id %d) is not a Unicode scalar value",
                                 (unsigned)cps[i], i);
@@ -169,7 +180,7 @@ static int lookup(const tt_tokenizer *t, uint32_t cp) {
 }
 
 tt_status tt_tokenizer_id(const tt_tokenizer *t, uint32_t cp, int *id) {
-    if (!t || !id) return TT_ERR_ARG;
+    if (!t || !id) return TT_ERR_ARG; /* no tt_error parameter: the code is the message */
     int i = lookup(t, cp);
     if (i < 0) return TT_ERR_RANGE;
     *id = i;
@@ -187,9 +198,12 @@ static void describe_cp(uint32_t cp, char out[16]) {
 
 tt_status tt_tokenizer_encode(const tt_tokenizer *t, const char *text, size_t len, int **ids,
                               size_t *n, tt_error *err) {
-    if (!t || !ids || !n || (!text && len)) return tt_error_set(err, TT_ERR_ARG, "NULL argument to encode");
+    if (!t) return tt_error_set(err, TT_ERR_ARG, "encode: t is NULL");
+    if (!ids) return tt_error_set(err, TT_ERR_ARG, "encode: ids is NULL");
+    if (!n) return tt_error_set(err, TT_ERR_ARG, "encode: n is NULL");
     *ids = NULL;
     *n = 0;
+    if (!text && len) return tt_error_set(err, TT_ERR_ARG, "encode: text is NULL (len = %zu)", len);
     int *out = malloc((len ? len : 1) * sizeof *out); /* at most one id per byte */
     if (!out) return tt_error_set(err, TT_ERR_NOMEM, "out of memory encoding %zu bytes", len);
     size_t m = 0;
@@ -219,8 +233,10 @@ tt_status tt_tokenizer_encode(const tt_tokenizer *t, const char *text, size_t le
 
 tt_status tt_tokenizer_decode(const tt_tokenizer *t, const int *ids, size_t n, char **text,
                               tt_error *err) {
-    if (!t || !text || (!ids && n)) return tt_error_set(err, TT_ERR_ARG, "NULL argument to decode");
+    if (!t) return tt_error_set(err, TT_ERR_ARG, "decode: t is NULL");
+    if (!text) return tt_error_set(err, TT_ERR_ARG, "decode: text is NULL");
     *text = NULL;
+    if (!ids && n) return tt_error_set(err, TT_ERR_ARG, "decode: ids is NULL (n = %zu)", n);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= t->n)
             return tt_error_set(err, TT_ERR_RANGE, "unknown token id %d at position %zu (vocabulary size %d)",
@@ -235,6 +251,7 @@ tt_status tt_tokenizer_decode(const tt_tokenizer *t, const int *ids, size_t n, c
 }
 
 int tt_tokenizer_token_utf8(const tt_tokenizer *t, int id, char buf[5]) {
+    if (!buf) return 0;
     if (!t || id < 0 || id >= t->n) {
         if (buf) buf[0] = '\0';
         return 0;
@@ -245,8 +262,9 @@ int tt_tokenizer_token_utf8(const tt_tokenizer *t, int id, char buf[5]) {
 }
 
 tt_status tt_tokenizer_to_json(const tt_tokenizer *t, char **json, tt_error *err) {
-    if (!t || !json) return tt_error_set(err, TT_ERR_ARG, "NULL argument to tokenizer_to_json");
+    if (!json) return tt_error_set(err, TT_ERR_ARG, "tokenizer_to_json: json is NULL");
     *json = NULL;
+    if (!t) return tt_error_set(err, TT_ERR_ARG, "tokenizer_to_json: t is NULL");
     /* worst case per entry: "\u00XX", = 9 bytes; 4-byte UTF-8 + quotes + comma = 7 */
     char *s = malloc((size_t)t->n * 10 + 3);
     if (!s) return tt_error_set(err, TT_ERR_NOMEM, "out of memory writing the vocabulary");
@@ -272,9 +290,31 @@ tt_status tt_tokenizer_to_json(const tt_tokenizer *t, char **json, tt_error *err
     return TT_OK;
 }
 
+/* Whether a JSON text has a \u0000 escape inside a string: cJSON ends the
+ * C string there, so "a\u0000b" would otherwise read as "a". */
+static bool has_nul_escape(const char *json) {
+    bool in_str = false;
+    for (const char *p = json; *p; p++) {
+        if (!in_str) {
+            if (*p == '"') in_str = true;
+            continue;
+        }
+        if (*p == '"') {
+            in_str = false;
+        } else if (*p == '\\') {
+            if (p[1] == 'u' && p[2] == '0' && p[3] == '0' && p[4] == '0' && p[5] == '0') return true;
+            if (p[1]) p++; /* skip the escaped character */
+        }
+    }
+    return false;
+}
+
 tt_status tt_tokenizer_from_json(tt_tokenizer **out, const char *json, tt_error *err) {
-    if (!out || !json) return tt_error_set(err, TT_ERR_ARG, "NULL argument to tokenizer_from_json");
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "tokenizer_from_json: out is NULL");
     *out = NULL;
+    if (!json) return tt_error_set(err, TT_ERR_ARG, "tokenizer_from_json: json is NULL");
+    if (has_nul_escape(json))
+        return tt_error_set(err, TT_ERR_FORMAT, "vocabulary holds U+0000 (\\u0000): not supported");
     cJSON *root = cJSON_Parse(json);
     if (!root) return tt_error_set(err, TT_ERR_FORMAT, "vocabulary is not valid JSON");
     if (!cJSON_IsArray(root)) {
@@ -300,14 +340,15 @@ tt_status tt_tokenizer_from_json(tt_tokenizer **out, const char *json, tt_error 
         }
         const char *v = e->valuestring;
         size_t len = strlen(v);
-        uint32_t cp = 0; /* "\u0000" parses to an empty C string: U+0000 */
-        if (len > 0) {
-            int k = tt_utf8_decode(v, len, &cp);
-            if (k == 0 || (size_t)k != len) {
-                st = tt_error_set(err, TT_ERR_FORMAT,
-                                  "vocabulary entry %d must be exactly one character", i);
-                break;
-            }
+        uint32_t cp = 0;
+        /* "" and "\u0000" (which cJSON reads as an empty C string) are
+         * rejected: U+0000 is not supported in a vocabulary */
+        int k = len > 0 ? tt_utf8_decode(v, len, &cp) : 0;
+        if (len == 0 || k == 0 || (size_t)k != len || cp == 0) {
+            st = tt_error_set(err, TT_ERR_FORMAT,
+                              "vocabulary entry %d must be exactly one character (not U+0000), got %zu bytes",
+                              i, len);
+            break;
         }
         if (i > 0 && cp <= cps[i - 1]) {
             st = tt_error_set(err, TT_ERR_FORMAT,
@@ -326,6 +367,8 @@ tt_status tt_tokenizer_from_json(tt_tokenizer **out, const char *json, tt_error 
 }
 
 tt_status tt_tokenizer_save(const tt_tokenizer *t, const char *path, tt_error *err) {
+    if (!t) return tt_error_set(err, TT_ERR_ARG, "tokenizer_save: t is NULL");
+    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "tokenizer_save: path is NULL or empty");
     char *json;
     tt_status st = tt_tokenizer_to_json(t, &json, err);
     if (st != TT_OK) return st;
@@ -338,6 +381,7 @@ tt_status tt_tokenizer_save(const tt_tokenizer *t, const char *path, tt_error *e
 tt_status tt_tokenizer_load(tt_tokenizer **out, const char *path, tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "tokenizer output pointer is NULL");
     *out = NULL;
+    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "tokenizer_load: path is NULL or empty");
     char *data;
     size_t len;
     tt_status st = tt_io_read_file(path, &data, &len, err);

@@ -89,6 +89,10 @@ static int warmup_of(const tt_train_config *tc) {
 }
 
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used) {
+    if (!tc) { /* documented: 0 (and warmup 0) */
+        if (warmup_used) *warmup_used = 0;
+        return 0.0f;
+    }
     int W = warmup_of(tc);
     if (warmup_used) *warmup_used = W;
     const double peak = tc->learning_rate, min_lr = 0.1 * peak;
@@ -101,7 +105,9 @@ float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used) {
 
 tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
                                     double *mean_loss, size_t *n_predicted, tt_error *err) {
-    if (!m || !tokens || !mean_loss) return tt_error_set(err, TT_ERR_ARG, "NULL argument to evaluate");
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "evaluate: m is NULL");
+    if (!tokens) return tt_error_set(err, TT_ERR_ARG, "evaluate: tokens is NULL");
+    if (!mean_loss) return tt_error_set(err, TT_ERR_ARG, "evaluate: mean_loss is NULL");
     if (n < 2) return tt_error_set(err, TT_ERR_ARG, "need at least 2 tokens to evaluate, got %zu", n);
     const int max_len = tt_model_get_config(m)->max_len;
     if (window < 1 || window > max_len)
@@ -128,7 +134,7 @@ tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, in
 
 tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
                              size_t *n_predicted, tt_error *err) {
-    if (!m) return tt_error_set(err, TT_ERR_ARG, "NULL model");
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "evaluate: m is NULL");
     return tt_evaluate_tokens_window(m, tokens, n, tt_model_get_config(m)->max_len, mean_loss, n_predicted,
                                      err);
 }
@@ -339,8 +345,9 @@ static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_b
 tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
                    const int *val_tokens, size_t n_val, const tt_train_config *tc,
                    tt_train_callback cb, void *user, tt_train_result *res, tt_error *err) {
-    if (!m || !tc || (!train_tokens && n_train))
-        return tt_error_set(err, TT_ERR_ARG, "tt_train needs a model, a config and tokens");
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "tt_train: m is NULL");
+    if (!tc) return tt_error_set(err, TT_ERR_ARG, "tt_train: tc is NULL");
+    if (!train_tokens) return tt_error_set(err, TT_ERR_ARG, "tt_train: train_tokens is NULL");
     tt_status st = tt_train_config_validate(tc, err);
     if (st != TT_OK) return st;
     const tt_model_config *mc = tt_model_get_config(m);

@@ -157,7 +157,10 @@ static void test_pty_session(void **state) {
     assert_true(say(&c, "x@y\n", "error: unknown character"));
     assert_true(say(&c, "KING\n", "KING"));
     send_line(&c, "\x04"); /* Ctrl-D on an empty line: EOF */
-    assert_int_equal(finish(&c, "\x04"), 0);
+    /* A key typed while libedit switches the terminal mode can be lost or
+     * left in the line (then Ctrl-D only rings the bell): the retries clear
+     * the line first (Ctrl-U), as a user would. */
+    assert_int_equal(finish(&c, "\x15\x04"), 0);
 }
 
 static void test_pty_quit(void **state) {

@@ -1,6 +1,8 @@
 /* Shared CLI helpers: strict parsing and one-line errors. */
 #include "cli.h"
 
+#include "tt/checkpoint.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -178,6 +180,22 @@ char *cli_read_file(const char *flag, const char *path, size_t *len) {
     }
     buf[n] = '\0';
     if (len) *len = n;
+    return buf;
+}
+
+int cli_load_model(const char *path, tt_model **model, tt_tokenizer **tok) {
+    tt_error err;
+    if (tt_checkpoint_load(path, model, tok, &err) == TT_OK) return CLI_EXIT_OK;
+    if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT || err.code == TT_ERR_ARG)
+        return cli_usage_error("--model: %s", err.msg);
+    return cli_fail("--model: %s", err.msg);
+}
+
+const char *cli_float_str(float v, char buf[32]) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
     return buf;
 }
 

@@ -2,8 +2,9 @@
  * tools/cli.h — what every `tt` subcommand shares: strict argument parsing,
  * one-line error messages, exit codes. The CLI uses only the public API.
  *
- * Exit codes: 0 success, 1 a runtime failure (I/O, a bad file), 2 a bad
- * argument or value (the message names it), 130 interrupted.
+ * Exit codes: 0 success; 2 a bad argument or value, including an input file
+ * that is missing, unreadable or corrupt (the message names it); 1 a failure
+ * while running (an unwritable output, out of memory); 130 interrupted.
  *
  * Pattern of a subcommand:
  *     for (int i = 2; i < argc; i++) {
@@ -64,6 +65,17 @@ int cli_float(const char *flag, const char *s, double lo, double hi, float *out)
 /* Reads a whole file; on failure prints a message naming it (missing,
  * directory, unreadable) and returns NULL. *len receives the size. */
 char *cli_read_file(const char *flag, const char *path, size_t *len);
+
+/* Loads a checkpoint named by --model. A missing, unreadable or malformed
+ * file is a bad --model value: "tt <cmd>: --model: <why>", CLI_EXIT_USAGE;
+ * out of memory gives CLI_EXIT_FAIL. Returns CLI_EXIT_OK on success. */
+struct tt_model;
+struct tt_tokenizer;
+int cli_load_model(const char *path, struct tt_model **model, struct tt_tokenizer **tok);
+
+/* The shortest decimal form of a float that reads back to the same float
+ * ("0.9", not "0.899999976"): what the user typed comes back as typed. */
+const char *cli_float_str(float v, char buf[32]);
 
 /* Writes a JSON-escaped copy of s (UTF-8) with quotes to f. */
 #include <stdio.h>

@@ -195,7 +195,8 @@ int cmd_diversity(int argc, char **argv) {
     tt_error err;
     tt_model *model = NULL;
     tt_tokenizer *tok = NULL;
-    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) return cli_report(&err);
+    int load_rc = cli_load_model(model_path, &model, &tok);
+    if (load_rc != CLI_EXIT_OK) return load_rc;
     int rc = 0;
     int *ids = NULL;
     size_t n_ids = 0;

@@ -247,6 +247,7 @@ int cmd_generate(int argc, char **argv) {
 
     stream_ctx sc = {tok, stream, json ? stderr : stdout, 0.0, 0};
     double decode_s = 0.0;
+    const double t_call = now_s();
     void (*old)(int) = signal(SIGINT, on_sigint);
     tt_status st = TT_OK;
     if (!stream) {
@@ -279,46 +280,60 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_report(&err);
         goto done;
     }
-    const double tps = decode_s > 0.0 ? (double)sc.decoded / decode_s : 0.0;
+    /* The rate of decoding: the tokens of steps >= 1 over the time from the
+     * first token (the end of prompt processing) to the end, i.e. every
+     * generated token at the per-step cost. With one step there is no decode
+     * interval, so the whole call (prompt processing included) is used. */
+    long n_gen = 0;
+    for (int r = 0; r < B; r++) n_gen += out[r].n_generated;
+    double tps = decode_s > 0.0 && sc.decoded > 0 ? (double)sc.decoded / decode_s : 0.0;
+    if (sc.decoded == 0 && n_gen > 0) tps = (double)n_gen / (now_s() - t_call);
+
+    /* Decode everything before printing, so a failure leaves stdout empty.
+     * "text" and "generated" stop at the row's last real token: pads after an
+     * EOS are kept in "tokens" only. */
+    char **texts = calloc((size_t)B, sizeof *texts), **gens = calloc((size_t)B, sizeof *gens);
+    if (!texts || !gens) {
+        free(texts);
+        free(gens);
+        rc = cli_fail("out of memory");
+        goto done;
+    }
+    for (int r = 0; r < B && rc == CLI_EXIT_OK; r++) {
+        const size_t n_real = (size_t)(out[r].n_prompt + out[r].n_generated);
+        if (tt_tokenizer_decode(tok, out[r].tokens, n_real, &texts[r], &err) ||
+            tt_tokenizer_decode(tok, out[r].tokens + out[r].n_prompt, (size_t)out[r].n_generated,
+                                &gens[r], &err))
+            rc = cli_fail("%s", err.msg);
+    }
+    if (rc != CLI_EXIT_OK) goto free_texts;
 
     if (json) {
         printf("{\"outputs\": [");
         for (int r = 0; r < B; r++) {
-            char *text = NULL, *gen = NULL;
-            if (tt_tokenizer_decode(tok, out[r].tokens, (size_t)out[r].n_tokens, &text, &err) ||
-                tt_tokenizer_decode(tok, out[r].tokens + out[r].n_prompt,
-                                    (size_t)(out[r].n_tokens - out[r].n_prompt), &gen, &err)) {
-                free(text);
-                printf("]}\n");
-                rc = cli_fail("%s", err.msg);
-                goto done;
-            }
             printf("%s\n  {\"prompt\": ", r ? "," : "");
             cli_json_string(stdout, prompts[r / num_samples]);
             printf(", \"text\": ");
-            cli_json_string(stdout, text);
+            cli_json_string(stdout, texts[r]);
             printf(", \"generated\": ");
-            cli_json_string(stdout, gen);
+            cli_json_string(stdout, gens[r]);
             printf(", \"tokens\": [");
             for (int i = 0; i < out[r].n_tokens; i++)
                 printf("%s%d", i ? ", " : "", out[r].tokens[i]);
             printf("], \"finish_reason\": \"%s\", \"n_generated\": %d}",
                    tt_finish_reason_str(out[r].finish), out[r].n_generated);
-            free(text);
-            free(gen);
         }
         printf("\n], \"tokens_per_s\": %.1f}\n", tps);
     } else if (!stream) {
-        for (int r = 0; r < B; r++) {
-            char *text = NULL;
-            if (tt_tokenizer_decode(tok, out[r].tokens, (size_t)out[r].n_tokens, &text, &err)) {
-                rc = cli_fail("%s", err.msg);
-                goto done;
-            }
-            printf("%s%s\n", r ? "\n" : "", text);
-            free(text);
-        }
+        for (int r = 0; r < B; r++) printf("%s%s\n", r ? "\n" : "", texts[r]);
     }
+free_texts:
+    for (int r = 0; r < B; r++) {
+        free(texts[r]);
+        free(gens[r]);
+    }
+    free(texts);
+    free(gens);
     fflush(stdout);
 
 done:

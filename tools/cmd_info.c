@@ -58,13 +58,14 @@ int cmd_info(int argc, char **argv) {
     const char *pos = c->positional == TT_POS_LEARNED ? "learned" : "sinusoidal";
     const int V = tt_tokenizer_vocab_size(tok);
     if (json) {
+        char db[32];
         printf("{\"model\":");
         cli_json_string(stdout, model);
         printf(",\"format\":\"%s\",\"format_version\":%d,\"config\":{\"vocab_size\":%d,\"d_model\":%d,"
-               "\"n_heads\":%d,\"n_layers\":%d,\"d_ff\":%d,\"max_len\":%d,\"dropout\":%.9g,"
+               "\"n_heads\":%d,\"n_layers\":%d,\"d_ff\":%d,\"max_len\":%d,\"dropout\":%s,"
                "\"positional\":\"%s\",\"tie_weights\":%s},\"parameters\":%zu,\"vocab_size\":%d,\"vocab\":[",
                TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION, c->vocab_size, c->d_model, c->n_heads,
-               c->n_layers, c->d_ff, c->max_len, (double)c->dropout, pos, c->tie_weights ? "true" : "false",
+               c->n_layers, c->d_ff, c->max_len, cli_float_str(c->dropout, db), pos, c->tie_weights ? "true" : "false",
                tt_model_num_params(m), V);
         for (int i = 0; i < V; i++) {
             char b[5];
@@ -75,10 +76,11 @@ int cmd_info(int argc, char **argv) {
         }
         printf("]}\n");
     } else {
+        char db[32];
         printf("model:        %s (%s format %d)\n", model, TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION);
-        printf("config:       d_model %d, n_heads %d, n_layers %d, d_ff %d, max_len %d, dropout %g,\n"
+        printf("config:       d_model %d, n_heads %d, n_layers %d, d_ff %d, max_len %d, dropout %s,\n"
                "              positional %s, tie_weights %s\n",
-               c->d_model, c->n_heads, c->n_layers, c->d_ff, c->max_len, (double)c->dropout, pos,
+               c->d_model, c->n_heads, c->n_layers, c->d_ff, c->max_len, cli_float_str(c->dropout, db), pos,
                c->tie_weights ? "true" : "false");
         printf("parameters:   %zu\n", tt_model_num_params(m));
         printf("vocab_size:   %d\n", V);

@@ -98,10 +98,11 @@ static int split_labels(const char *s, char **store, char ***labels, int *n) {
 static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, int B, int V,
                        char **labels, const float *probs, const int *kept, const int *n_kept,
                        const double *entropy, const int *counts, const int *samples) {
-    printf("{\"strategy\": \"%s\", \"temperature\": %.9g, \"top_k\": %d, \"top_p\": %.9g, "
+    char tb[32], pb[32];
+    printf("{\"strategy\": \"%s\", \"temperature\": %s, \"top_k\": %d, \"top_p\": %s, "
            "\"seed\": %llu, \"draws\": %d",
-           tt_strategy_name(p->strategy), (double)p->temperature, p->top_k, (double)p->top_p,
-           (unsigned long long)seed, draws);
+           tt_strategy_name(p->strategy), cli_float_str(p->temperature, tb), p->top_k,
+           cli_float_str(p->top_p, pb), (unsigned long long)seed, draws);
     if (labels) {
         printf(", \"labels\": [");
         for (int i = 0; i < V; i++) {
@@ -186,7 +187,7 @@ int cmd_sample(int argc, char **argv) {
     tt_sampling_params p = tt_sampling_params_default();
     uint64_t seed = 42;
     int draws = 1, rc = CLI_EXIT_OK;
-    bool json = false, k_given = false;
+    bool json = false, k_given = false, t_given = false, p_given = false;
     const char *labels_arg = NULL;
     logits_buf lb = {NULL, 0, 0};
     char *label_store = NULL, **labels = NULL;
@@ -223,6 +224,7 @@ int cmd_sample(int argc, char **argv) {
             else if (tt_strategy_parse(v, &p.strategy, &err) != TT_OK)
                 rc = cli_usage_error("--strategy: %s", err.msg);
         } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
+            t_given = true;
             if (!v || cli_float("--temperature", v, -INFINITY, INFINITY, &p.temperature))
                 rc = CLI_EXIT_USAGE;
             else if (!(p.temperature > 0.0f))
@@ -231,6 +233,7 @@ int cmd_sample(int argc, char **argv) {
             if (!v || cli_int("--top-k", v, 0, INT_MAX, &p.top_k)) rc = CLI_EXIT_USAGE;
             k_given = true;
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
+            p_given = true;
             if (!v || cli_float("--top-p", v, -INFINITY, INFINITY, &p.top_p)) rc = CLI_EXIT_USAGE;
             else if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
                 rc = cli_usage_error("--top-p: must be in (0, 1], got %s", v);
@@ -256,6 +259,17 @@ int cmd_sample(int argc, char **argv) {
     if (tt_sampling_params_validate(&p, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
+    }
+    /* An option the chosen strategy does not use is not an error (scripts
+     * switch strategies and keep their flags), but it is never silent. */
+    {
+        const char *sname = tt_strategy_name(p.strategy);
+        if (t_given && p.strategy == TT_STRATEGY_GREEDY)
+            fprintf(stderr, "tt sample: note: --temperature is not used by --strategy %s\n", sname);
+        if (k_given && p.strategy != TT_STRATEGY_TOP_K && p.strategy != TT_STRATEGY_COMBINED)
+            fprintf(stderr, "tt sample: note: --top-k is not used by --strategy %s\n", sname);
+        if (p_given && p.strategy != TT_STRATEGY_TOP_P && p.strategy != TT_STRATEGY_COMBINED)
+            fprintf(stderr, "tt sample: note: --top-p is not used by --strategy %s\n", sname);
     }
     const int B = lb.rows, V = lb.V;
     int n_labels = 0;

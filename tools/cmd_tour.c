@@ -1009,7 +1009,8 @@ static void section_summary(tour *t) {
 /* Loads --model before anything is printed, so that a bad checkpoint or one
  * that cannot spell the prompts fails cleanly with nothing on stdout. */
 static int load_model(tour *t) {
-    if (tt_checkpoint_load(t->model_path, &t->model, &t->tok, &t->err) != TT_OK) return cli_report(&t->err);
+    int load_rc = cli_load_model(t->model_path, &t->model, &t->tok);
+    if (load_rc != CLI_EXIT_OK) return load_rc;
     if (!t->tok) return cli_fail("--model: '%s' has no vocabulary", t->model_path);
     static const char *const prompts[3] = {"hello ", "this is ", "test "};
     for (int i = 0; i < 3; i++) {

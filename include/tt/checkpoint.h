@@ -31,7 +31,8 @@ extern "C" {
 #define TT_CHECKPOINT_FORMAT_VERSION 1
 
 /* Writes model + vocabulary. tok may be NULL only if the caller accepts a file
- * without a vocabulary (tt tools require one). @return TT_OK, TT_ERR_IO
+ * without a vocabulary (tt tools require one). @return TT_OK, TT_ERR_ARG
+ * (NULL or empty path, NULL m, tokenizer size != vocab_size), TT_ERR_IO
  * (the message names the path and the OS error), TT_ERR_NOMEM. */
 tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
                              tt_error *err);
@@ -40,10 +41,17 @@ tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_token
  * Accepts files written by tt and by PyTorch (safetensors.torch.save_file
  * with the metadata above). @return TT_OK, TT_ERR_IO, TT_ERR_FORMAT (the
  * message says what is wrong: header, offsets, dtype, name, shape, vocab),
- * TT_ERR_NOMEM. On error nothing is allocated. */
+ * TT_ERR_ARG (NULL m, NULL or empty path), TT_ERR_NOMEM. On success *m (and
+ * *tok) belong to the caller: tt_model_free, tt_tokenizer_free. On error
+ * nothing is allocated and *m (and *tok) are NULL. */
 tt_status tt_checkpoint_load(const char *path, tt_model **m, tt_tokenizer **tok, tt_error *err);
 
-/* Reads only the config and vocabulary from the header. */
+/* Reads only the config and vocabulary from the header (no weights).
+ * tok may be NULL (a vocabulary present is then only checked); otherwise, on
+ * success, *tok is a new tokenizer owned by the caller, who frees it with
+ * tt_tokenizer_free. On error *tok is NULL and nothing is allocated.
+ * @return TT_OK, TT_ERR_ARG (NULL cfg, NULL or empty path), TT_ERR_IO,
+ * TT_ERR_FORMAT (as tt_checkpoint_load), TT_ERR_NOMEM. */
 tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_tokenizer **tok,
                                     tt_error *err);
 

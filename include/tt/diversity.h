@@ -60,15 +60,16 @@ typedef struct {
  * step entropies of each sample (entropies[i] may be NULL when n_entropies[i]
  * is 0). Negative or non-finite entropies are an error.
  * The caller's arrays are only read.
- * @return TT_OK, TT_ERR_ARG (n < 1, NULL text, bad prompt_bytes, bad
- * entropy), TT_ERR_FORMAT (invalid UTF-8: the message gives the sample and
+ * @return TT_OK, TT_ERR_ARG (NULL texts or out, n < 1, NULL text, bad
+ * prompt_bytes, only one of entropies / n_entropies, bad entropy), TT_ERR_FORMAT (invalid UTF-8: the message gives the sample and
  * byte offset), TT_ERR_NOMEM. */
 tt_status tt_diversity_measure(const char *const *texts, int n, const size_t *prompt_bytes,
                                const double *const *entropies, const int *n_entropies,
                                tt_diversity_metrics *out, tt_error *err);
 
 /* distinct-n alone for any n >= 1 over the given texts (whole texts, pooled).
- * *total (may be NULL) receives the number of n-grams. @return as above. */
+ * *total (may be NULL) receives the number of n-grams. @return as above;
+ * TT_ERR_ARG also for NULL out and n outside [1, 64]. */
 tt_status tt_distinct_n(const char *const *texts, int n_texts, int n, double *out, long *total,
                         tt_error *err);
 

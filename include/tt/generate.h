@@ -32,6 +32,9 @@
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
  * model's weights may be shared by several generators.
+ * Threads: a generator uses OpenMP threads only when the environment
+ * variable OMP_NUM_THREADS is set (then omp_get_max_threads() at create
+ * time); otherwise one thread. It does not call BLAS.
  */
 #ifndef TT_GENERATE_H
 #define TT_GENERATE_H
@@ -61,7 +64,8 @@ typedef struct {
 } tt_generator_config;
 
 tt_generator_config tt_generator_config_default(void);
-/* @return TT_OK or TT_ERR_ARG naming the field (vocab checks need V). */
+/* @return TT_OK or TT_ERR_ARG naming the field, or saying gc is NULL (vocab
+ * checks need V). */
 tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
                                        tt_error *err);
 
@@ -105,16 +109,21 @@ typedef int (*tt_token_callback)(void *user, int row, int token, int step);
 
 typedef struct tt_generator tt_generator;
 
-/* @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM. The model is borrowed. */
+/* gc may be NULL: tt_generator_config_default() is used. The config is
+ * copied; the model is borrowed (it must outlive the generator).
+ * @return TT_OK, TT_ERR_ARG (NULL out or model, invalid config),
+ * TT_ERR_NOMEM. */
 tt_status tt_generator_create(tt_generator **out, const tt_model *model,
                               const tt_generator_config *gc, tt_error *err);
+/* NULL-safe. */
 void tt_generator_free(tt_generator *g);
+/* The generator's own copy of its config; NULL for a NULL generator. */
 const tt_generator_config *tt_generator_get_config(const tt_generator *g);
 
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with
- * tt_generations_free). @return TT_OK, TT_ERR_ARG (empty prompt, bad
- * setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
+ * tt_generations_free). @return TT_OK, TT_ERR_ARG (NULL g, prompts, lens
+ * or out; B < 1; empty or NULL prompt; bad setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
  * TT_ERR_INTERRUPTED. */
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
                                 int B, const tt_generate_overrides *overrides,
@@ -123,7 +132,9 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
 
 /* The sampling distribution's entropy (nats) at each generated step of the
  * last generate call for row r, for diversity analysis: *n values, borrowed,
- * valid until the next generate call. */
+ * valid until the next generate call. @return TT_OK, TT_ERR_ARG (NULL g,
+ * ent or n), TT_ERR_RANGE (row outside the last call's rows, or no generate
+ * call yet). */
 tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
                                       tt_error *err);
 

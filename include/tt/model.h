@@ -22,6 +22,25 @@
  * Thread safety: a tt_model owns activation buffers; forward/backward calls on
  * one model must not overlap. Weights may be read concurrently by other code
  * (e.g. a generator) while no training step runs.
+ *
+ * Threads: forward and backward run on OpenMP threads (omp_get_max_threads()
+ * of the calling thread), each calling a single-threaded BLAS on its own
+ * block of rows. Two process-wide side effects:
+ *  - when built against OpenBLAS, the first Linear or attention kernel of
+ *    the process (in tt_model_forward / tt_model_backward) calls
+ *    openblas_set_num_threads(1), once (pthread_once). This applies to every
+ *    other OpenBLAS user in the process too.
+ *  - tt_model_backward: if omp_get_max_threads() is now larger than it was
+ *    at the matching forward (whose per-thread scratch was sized for that
+ *    count), backward calls omp_set_num_threads(forward's count) for its
+ *    duration and omp_set_num_threads(previous count) before returning, so
+ *    the caller sees its setting unchanged (not safe if another thread of
+ *    the caller changes that setting concurrently). Fewer threads than at
+ *    forward: nothing is changed.
+ * Results are identical for a seed and a thread count.
+ *
+ * NULL: getters return 0 / NULL for a NULL model; tt_model_free and
+ * tt_model_zero_grad do nothing.
  */
 #ifndef TT_MODEL_H
 #define TT_MODEL_H
@@ -64,7 +83,8 @@ const char *tt_model_preset_names(void);
 tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err);
 
 /* Trainable parameters (a tied weight counted once; the sinusoidal table is a
- * buffer, not a parameter). tiny at V = 65: 801,664. */
+ * buffer, not a parameter). tiny at V = 65: 801,664. 0 for a NULL or invalid
+ * cfg. */
 size_t tt_model_config_num_params(const tt_model_config *cfg);
 
 /* Pointers into the parameter block for one block (layer). */
@@ -118,9 +138,11 @@ const tt_model_weights *tt_model_weights_get(const tt_model *m);
 /* The state-dict tensors in PyTorch's order. The table is described once and
  * drives sizes, pointers, checkpoint names and optimizer groups. */
 size_t tt_model_num_tensors(const tt_model *m);
-/* @return TT_OK or TT_ERR_RANGE. Pointers stay valid for the model's life. */
+/* @return TT_OK or TT_ERR_RANGE (i out of range, and also NULL m or out).
+ * Pointers stay valid for the model's life. */
 tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out);
-/* Finds a tensor by its state-dict name. @return TT_OK or TT_ERR_RANGE. */
+/* Finds a tensor by its state-dict name. @return TT_OK or TT_ERR_RANGE (no
+ * such name, and also NULL m, name or out). */
 tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
 
 /* All trainable parameters in one contiguous block (and their gradients in
@@ -152,7 +174,8 @@ void tt_model_zero_grad(tt_model *m);
  * identical config. @return TT_OK or TT_ERR_ARG. */
 tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err);
 
-/* Bytes of activation memory a forward/backward of [B, T] needs. */
+/* Bytes of activation memory a forward/backward of [B, T] needs; 0 for a
+ * NULL or invalid cfg or B, T < 1. */
 size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T);
 
 #ifdef __cplusplus

@@ -9,6 +9,9 @@
  *     tt_rng_seed_stream(&rng, 42, row);
  *     double u = tt_rng_uniform(&rng);     // in [0, 1)
  *
+ * NULL: every function accepts rng == NULL without crashing: the seeding
+ * functions then do nothing and every draw returns 0 (0.0).
+ *
  * Thread safety: a tt_rng is a plain value; give each thread its own.
  */
 #ifndef TT_RNG_H
@@ -24,11 +27,12 @@ typedef struct {
     uint64_t s[4];
 } tt_rng;
 
-/* Seeds the generator with stream 0 of `seed`. */
+/* Seeds the generator with stream 0 of `seed`. NULL rng: does nothing. */
 void tt_rng_seed(tt_rng *rng, uint64_t seed);
-/* Seeds the generator with stream `stream` of `seed` (independent streams). */
+/* Seeds the generator with stream `stream` of `seed` (independent streams).
+ * NULL rng: does nothing. */
 void tt_rng_seed_stream(tt_rng *rng, uint64_t seed, uint64_t stream);
-/* Next 64 random bits. */
+/* Next 64 random bits; 0 for a NULL rng (as every draw below). */
 uint64_t tt_rng_u64(tt_rng *rng);
 /* Next 32 random bits. */
 uint32_t tt_rng_u32(tt_rng *rng);
@@ -36,7 +40,8 @@ uint32_t tt_rng_u32(tt_rng *rng);
 double tt_rng_uniform(tt_rng *rng);
 /* Uniform float in [0, 1) with 24 random bits. */
 float tt_rng_uniform_f32(tt_rng *rng);
-/* Uniform integer in [0, n) without modulo bias; n > 0. */
+/* Uniform integer in [0, n) without modulo bias (threshold rejection).
+ * n == 0 (an empty range) returns 0 and consumes no draw; so does a NULL rng. */
 uint64_t tt_rng_below(tt_rng *rng, uint64_t n);
 /* Standard normal draw (Box–Muller, double precision). */
 double tt_rng_normal(tt_rng *rng);

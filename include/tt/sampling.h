@@ -55,30 +55,38 @@ typedef struct {
     float top_p;       /* TOP_P and COMBINED: in (0, 1], 1 = off           */
 } tt_sampling_params;
 
+/* nats to bits: nats / ln 2 (e.g. an entropy from tt_sampler_filter). */
+static inline double tt_nats_to_bits(double nats) { return nats / 0.69314718055994530942; }
+
 /* combined, temperature 1, top_k 0 (off), top_p 1 (off): plain sampling. */
 tt_sampling_params tt_sampling_params_default(void);
 
-/* @return TT_OK, or TT_ERR_ARG with a message naming the bad value. */
+/* @return TT_OK, or TT_ERR_ARG with a message naming the bad value (or
+ * saying p is NULL). */
 tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err);
 
-/* "greedy", "temperature", "top-k", "top-p", "combined". */
+/* "greedy", "temperature", "top-k", "top-p", "combined"; "unknown" for a
+ * value outside the enum. Never NULL. */
 const char *tt_strategy_name(tt_strategy s);
-/* Parses one of the names above. @return TT_OK or TT_ERR_ARG. */
+/* Parses one of the names above. @return TT_OK or TT_ERR_ARG (unknown name,
+ * NULL name or out). */
 tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err);
 
 typedef struct tt_sampler tt_sampler;
 
 /* Creates a sampler (scratch space) for rows of `vocab_size` logits.
- * @return TT_OK, TT_ERR_ARG (vocab_size < 1), TT_ERR_NOMEM. */
+ * @return TT_OK, TT_ERR_ARG (NULL out, vocab_size < 1), TT_ERR_NOMEM. */
 tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err);
 /* NULL-safe. */
 void tt_sampler_free(tt_sampler *s);
+/* V; 0 for a NULL sampler. */
 int tt_sampler_vocab_size(const tt_sampler *s);
 
 /* Draws one token id from one row of logits [V] with `rng`.
  * Greedy consumes no random numbers; every other strategy consumes exactly one
  * uniform draw per call, so the stream position does not depend on the logits.
- * @return TT_OK or TT_ERR_ARG (bad params or logits). */
+ * @return TT_OK or TT_ERR_ARG (NULL s, p, logits, rng or token; bad params
+ * or logits). rng must be non-NULL even for greedy. */
 tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                             tt_rng *rng, int *token, tt_error *err);
 
@@ -86,26 +94,31 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
  * probs [V] (caller's buffer) receives the probabilities, 0 where filtered.
  * kept [V] (may be NULL) receives the kept ids, most probable first (ties:
  * lower id first); *n_kept their number. entropy_nats (may be NULL) receives
- * -sum p ln p over the kept tokens (bits = nats / ln 2).
- * @return TT_OK or TT_ERR_ARG. */
+ * -sum p ln p over the kept tokens; the entropy in bits is
+ * tt_nats_to_bits(*entropy_nats).
+ * @return TT_OK or TT_ERR_ARG (NULL s, p, logits or probs; bad params or
+ * logits). */
 tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                             float *probs, int *kept, int *n_kept, double *entropy_nats,
                             tt_error *err);
 
 /* Batch: B rows of V logits (row-major), n_draws draws per row into
  * out [B, n_draws]. Row r uses the stream (seed, r), so its draws do not
- * depend on the other rows. @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM. */
+ * depend on the other rows. @return TT_OK, TT_ERR_ARG (NULL p, logits or
+ * out; B, V or n_draws < 1; bad params or logits), TT_ERR_NOMEM. */
 tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
                           int n_draws, uint64_t seed, int *out, tt_error *err);
 
 /* The plain reference: full sort of the vocabulary on every call. Same
  * results as tt_sampler_sample (same draws for the same rng); slow; kept for
- * tests and benchmarks. */
+ * tests and benchmarks. @return as tt_sampler_sample. */
 tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
                                       const float *logits, tt_rng *rng, int *token,
                                       tt_error *err);
 
-/* Softmax helpers (numerically stable, max-subtracted). */
+/* Softmax helpers (numerically stable, max-subtracted). @return TT_OK or
+ * TT_ERR_ARG (NULL logits or output, V < 1, bad temperature, NaN/+inf
+ * logits, every logit -inf). */
 /* probs[i] = softmax(logits / T)[i]; -inf logits give 0. */
 tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err);
 /* out[i] = log_softmax(logits)[i]. */
@@ -114,8 +127,10 @@ tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
 /* Parses rows of logits from text: one row per non-empty line, values
  * separated by commas and/or blanks ("1.5, 2.8 -inf"). Every row must have the
  * same number of values. *values [rows * V] is malloc'ed (caller frees).
- * NaN and +inf are rejected here too. @return TT_OK, TT_ERR_FORMAT (the
- * message gives the line and the bad field), TT_ERR_NOMEM. */
+ * NaN and +inf are rejected here too. text may be NULL only when len is 0.
+ * @return TT_OK, TT_ERR_ARG (NULL values, rows or V; NULL text with
+ * len > 0), TT_ERR_FORMAT (the message gives the line and the bad field),
+ * TT_ERR_NOMEM. */
 tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
                           tt_error *err);
 

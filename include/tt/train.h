@@ -52,7 +52,7 @@ typedef struct {
 } tt_train_config;
 
 tt_train_config tt_train_config_default(void);
-/* @return TT_OK or TT_ERR_ARG naming the field. */
+/* @return TT_OK or TT_ERR_ARG naming the field (or "NULL train config"). */
 tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err);
 
 /* What a progress callback sees after each step. */
@@ -87,8 +87,9 @@ typedef struct {
 
 /* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
  * tok is written into checkpoints (may be NULL when out_path is NULL).
- * @return TT_OK, TT_ERR_ARG (config, or fewer than seq_len + 1 tokens),
- * TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
+ * res may be NULL. @return TT_OK, TT_ERR_ARG (NULL m, tc or train_tokens,
+ * config, or fewer than seq_len + 1 tokens), TT_ERR_RANGE (a batch holds
+ * a token id >= V or < 0), TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
 tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
                    const int *val_tokens, size_t n_val, const tt_train_config *tc,
                    tt_train_callback cb, void *user, tt_train_result *res, tt_error *err);
@@ -96,24 +97,29 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
 /* Mean next-token cross-entropy of tokens[0..n) under the model: one window
  * when n <= max_len + 1, else consecutive non-overlapping windows of max_len + 1
  * tokens (and a shorter last one). *n_predicted receives the number of
- * predicted tokens. @return TT_OK, TT_ERR_ARG (n < 2), TT_ERR_RANGE. */
+ * predicted tokens (n_predicted may be NULL). @return TT_OK, TT_ERR_ARG
+ * (NULL m, tokens or mean_loss; n < 2), TT_ERR_RANGE (a token id >= V or
+ * < 0: the message gives its position). */
 tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
                              size_t *n_predicted, tt_error *err);
 
 /* As tt_evaluate_tokens with windows of `window` predicted tokens (window + 1
  * tokens, starting every `window` tokens) instead of max_len: a model trained
  * at seq_len T has never seen positions >= T, so its loss is only meaningful
- * with window <= T. @return TT_OK, TT_ERR_ARG (n < 2, window outside
- * [1, max_len]), TT_ERR_RANGE. */
+ * with window <= T. @return TT_OK, TT_ERR_ARG (NULL m, tokens or mean_loss;
+ * n < 2; window outside [1, max_len]), TT_ERR_RANGE (a token id >= V or
+ * < 0). */
 tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
                                     double *mean_loss, size_t *n_predicted, tt_error *err);
 
-/* Learning rate at 0-based step s for this config (what tt_train uses). */
+/* Learning rate at 0-based step s for this config (what tt_train uses); a
+ * negative step counts as 0. A NULL tc returns 0 (and *warmup_used = 0);
+ * warmup_used may be NULL. */
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
 
 /* The path of a file beside a checkpoint: out_path without its
  * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
- * malloc'ed (caller frees); NULL when out of memory. */
+ * malloc'ed (caller frees); NULL when out of memory or an argument is NULL. */
 char *tt_train_sibling_path(const char *out_path, const char *suffix);
 
 #ifdef __cplusplus
