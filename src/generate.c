@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tt/rng.h"
 #include "tt/sampling.h"
@@ -932,6 +933,30 @@ void tt_generator_free(tt_generator *g) {
     free(g);
 }
 
+/* Refuses up front a request whose memory (KV cache, results, per-step
+ * entropies) would exceed the machine's physical memory, naming the bytes,
+ * instead of failing (or being killed) part-way. Saturating arithmetic. */
+static size_t gen_add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t gen_mul_sat(size_t a, size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
+
+static tt_status check_request_memory(const tt_generator *g, const int *lens, int B, int M,
+                                      tt_error *err) {
+    const size_t slot = gen_mul_sat(gen_mul_sat((size_t)g->L, (size_t)g->T8), (size_t)g->C);
+    size_t need = gen_mul_sat(gen_mul_sat((size_t)B, slot), 2 * sizeof(float)); /* K and V */
+    for (int r = 0; r < B; r++) /* prompt + generated ids */
+        need = gen_add_sat(need, gen_mul_sat(gen_add_sat((size_t)lens[r], (size_t)M), sizeof(int)));
+    need = gen_add_sat(need, gen_mul_sat(gen_mul_sat((size_t)B, (size_t)(M > 0 ? M : 1)),
+                                         sizeof(double))); /* entropies */
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const size_t have = pages > 0 && page > 0 ? gen_mul_sat((size_t)pages, (size_t)page) : SIZE_MAX;
+    if (need > have)
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "generating %d rows of up to %d new tokens needs %zu bytes but the "
+                            "machine has %zu bytes of physical memory",
+                            B, M, need, have);
+    return TT_OK;
+}
+
 /* Makes room for B rows: B cache slots, max(B, Tmax) scratch rows. */
 static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     if (B <= g->cap_b) return TT_OK;
@@ -1103,6 +1128,8 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                                 "prompt %d: length %d + max_new_tokens %d overflows", r, lens[r],
                                 cfg.max_new_tokens);
     }
+    st = check_request_memory(g, lens, B, cfg.max_new_tokens, err);
+    if (st) return st;
     st = reserve(g, B, err);
     if (st) return st;
     pack_weights(g);
