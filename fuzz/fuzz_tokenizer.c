@@ -118,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tt_status s = tt_tokenizer_fit(&t, text, size, &err);
     if (size == 0) CHECK(s == TT_ERR_ARG || s == TT_ERR_FORMAT);
     else if (ref < 0) CHECK(s == TT_ERR_FORMAT);
+    else if (memchr(data, 0, size)) CHECK(s == TT_ERR_FORMAT); /* U+0000 is refused in a vocabulary */
     else CHECK(s == TT_OK || s == TT_ERR_NOMEM);
     if (s != TT_OK) {
         CHECK(t == NULL); /* nothing handed out */

@@ -110,13 +110,13 @@ static void test_utf8(void **state) {
 
 static void test_json_round_trip(void **state) {
     (void)state;
-    uint32_t cps[] = {0, '\n', '"', 'A', '\\', 0xE9, 0x1F642};
+    uint32_t cps[] = {1, '\n', '"', 'A', '\\', 0xE9, 0x1F642}; /* U+0000 is rejected */
     tt_tokenizer *t, *u;
     tt_error err;
     assert_int_equal(tt_tokenizer_from_codepoints(&t, cps, 7, &err), TT_OK);
     char *json;
     assert_int_equal(tt_tokenizer_to_json(t, &json, &err), TT_OK);
-    assert_string_equal(json, "[\"\\u0000\",\"\\u000a\",\"\\\"\",\"A\",\"\\\\\",\"\xc3\xa9\",\"\xf0\x9f\x99\x82\"]");
+    assert_string_equal(json, "[\"\\u0001\",\"\\u000a\",\"\\\"\",\"A\",\"\\\\\",\"\xc3\xa9\",\"\xf0\x9f\x99\x82\"]");
     assert_int_equal(tt_tokenizer_from_json(&u, json, &err), TT_OK);
     assert_int_equal(tt_tokenizer_vocab_size(u), 7);
     for (int i = 0; i < 7; i++) assert_int_equal(tt_tokenizer_codepoint(u, i), cps[i]);
@@ -124,7 +124,7 @@ static void test_json_round_trip(void **state) {
     tt_tokenizer_free(u);
 
     const char *bad[] = {"", "{}", "[]", "[1]", "[\"ab\"]", "[\"b\",\"a\"]", "[\"a\",\"a\"]", "[\"a\"",
-                         "null"};
+                         "null", "[\"\"]", "[\"\\u0000\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         u = (tt_tokenizer *)1;
         assert_int_equal(tt_tokenizer_from_json(&u, bad[i], &err), TT_ERR_FORMAT);

@@ -336,7 +336,7 @@ static void test_unusable_models(void **state) {
     char *bad = join(dir, "bad.safetensors");
     assert_int_equal(tt_test_write_file(bad, "not a checkpoint at all", 23), 0);
     const char *a2[] = {"tt", "tour", "--no-plots", "--model", bad, "--out", out, NULL};
-    expect_usage(a2, "", 1);
+    expect_usage(a2, "--model:", 2);
     /* the sampling sections alone never touch the model */
     const char *a3[] = {"tt", "tour", "--no-plots", "--sections", "2", "--model", ckpt, "--out", out, NULL};
     tt_cli_result r;

@@ -33,10 +33,11 @@
  *  - tt_model_backward: if omp_get_max_threads() is now larger than it was
  *    at the matching forward (whose per-thread scratch was sized for that
  *    count), backward calls omp_set_num_threads(forward's count) for its
- *    duration and omp_set_num_threads(previous count) before returning, so
- *    the caller sees its setting unchanged (not safe if another thread of
- *    the caller changes that setting concurrently). Fewer threads than at
- *    forward: nothing is changed.
+ *    duration and omp_set_num_threads(previous count) before returning
+ *    TT_OK, so the caller's setting ends up unchanged. omp_set_num_threads
+ *    sets the OpenMP thread count of the calling thread (its nthreads-var),
+ *    not of other threads. Fewer threads than at forward, or an early error
+ *    return (TT_ERR_ARG / TT_ERR_STATE): nothing is changed.
  * Results are identical for a seed and a thread count.
  *
  * NULL: getters return 0 / NULL for a NULL model; tt_model_free and
