@@ -47,8 +47,9 @@ static int write_all(int fd, const tt_io_chunk *chunks, size_t n) {
 #ifdef O_TMPFILE
 /* The O_TMPFILE way: the data goes to an unnamed file in the directory, which
  * a kill simply discards; only when it is complete and fsynced does it get a
- * name (tmp, via /proc/self/fd) and is renamed over path. A stale tmp (from a
- * kill between the link and the rename) is removed first.
+ * name: path itself when path does not exist yet, else tmp (via
+ * /proc/self/fd), renamed over path. A stale tmp (from a kill between the
+ * link and the rename) is removed first.
  * @return 0 done, -1 not available here (use the named way), or an errno. */
 static int write_unnamed(const char *path, const char *dir, const char *tmp, const tt_io_chunk *chunks,
                          size_t n) {
@@ -62,6 +63,12 @@ static int write_unnamed(const char *path, const char *dir, const char *tmp, con
     }
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    /* A first save links the finished file straight to its name: one atomic
+     * step, so a kill leaves either nothing or the whole file (no tmp). */
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) {
+        close(fd);
+        return 0;
+    }
     int linked = 0;
     for (int attempt = 0; attempt < 3 && !linked; attempt++) {
         if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {

@@ -294,13 +294,8 @@ int cmd_chat(int argc, char **argv) {
     tt_model *model = NULL;
     tt_tokenizer *tok = NULL;
     tt_generator *g = NULL;
-    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) {
-        /* a missing or malformed file is a bad --model value (as tt info) */
-        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT)
-            return cli_usage_error("--model: %s", err.msg);
-        return cli_fail("--model: %s", err.msg);
-    }
-    int rc = CLI_EXIT_OK;
+    int rc = cli_load_model(model_path, &model, &tok);
+    if (rc != CLI_EXIT_OK) return rc;
     if (!tok) {
         rc = cli_fail("--model: '%s' has no vocabulary", model_path);
         goto done;

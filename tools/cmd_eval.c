@@ -66,11 +66,8 @@ int cmd_eval(int argc, char **argv) {
     size_t n = 0, n_pred = 0;
     double loss = 0.0;
     int rc = CLI_EXIT_OK;
-    if (tt_checkpoint_load(model, &m, &tok, &err) != TT_OK) {
-        rc = err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT ? cli_usage_error("--model: %s", err.msg)
-                                                                : cli_report(&err);
-        goto done;
-    }
+    rc = cli_load_model(model, &m, &tok);
+    if (rc != CLI_EXIT_OK) goto done;
     if (tt_tokenizer_encode(tok, text, len, &ids, &n, &err) != TT_OK) {
         rc = cli_usage_error("%s: %s", text_file ? "--text-file" : "--text", err.msg);
         goto done;

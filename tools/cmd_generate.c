@@ -183,14 +183,8 @@ int cmd_generate(int argc, char **argv) {
     const int **rows = NULL;
     tt_generation *out = NULL;
     const int B = n_prompts * num_samples;
-    if (tt_checkpoint_load(model_path, &model, &tok, &err) != TT_OK) {
-        /* a missing or malformed file is a bad --model value (as tt info) */
-        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT)
-            rc = cli_usage_error("--model: %s", err.msg);
-        else
-            rc = cli_fail("--model: %s", err.msg);
-        goto done;
-    }
+    rc = cli_load_model(model_path, &model, &tok);
+    if (rc != CLI_EXIT_OK) goto done;
     if (!tok) {
         rc = cli_fail("--model: '%s' has no vocabulary", model_path);
         goto done;

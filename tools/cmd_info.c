@@ -47,13 +47,10 @@ int cmd_info(int argc, char **argv) {
         }
     }
     if (!model) return cli_usage_error("--model FILE is required (see 'tt info --help')");
-    tt_error err;
     tt_model *m = NULL;
     tt_tokenizer *tok = NULL;
-    if (tt_checkpoint_load(model, &m, &tok, &err) != TT_OK) {
-        if (err.code == TT_ERR_IO || err.code == TT_ERR_FORMAT) return cli_usage_error("--model: %s", err.msg);
-        return cli_report(&err);
-    }
+    int load_rc = cli_load_model(model, &m, &tok);
+    if (load_rc != CLI_EXIT_OK) return load_rc;
     const tt_model_config *c = tt_model_get_config(m);
     const char *pos = c->positional == TT_POS_LEARNED ? "learned" : "sinusoidal";
     const int V = tt_tokenizer_vocab_size(tok);
