@@ -314,6 +314,11 @@ int cmd_chat(int argc, char **argv) {
             goto done;
         }
     }
+    if (eos_id != TT_TOKEN_NONE && eos_id >= tt_tokenizer_vocab_size(tok)) {
+        rc = cli_usage_error("--eos-id: %d is out of range for the model's vocabulary (%d tokens)",
+                             eos_id, tt_tokenizer_vocab_size(tok));
+        goto done;
+    }
     s.gc.eos_token_id = eos_id;
     if (tt_generator_create(&g, model, &s.gc, &err) != TT_OK) {
         rc = cli_report(&err);
