@@ -8,14 +8,17 @@
  * Each variant is first checked against the no-cache path (identical tokens),
  * then timed; tokens/s counts the generated tokens of all rows over the whole
  * generate call (prompt pass included; it is 8 tokens). Sampling: temperature
- * 1, no top-k/top-p (the notebook's defaults). The generator is single-threaded
- * unless OMP_NUM_THREADS is set (then it uses that many threads for batched
- * steps): run e.g. OMP_NUM_THREADS=2 build/bench/bench_generate --no-torch.
+ * 1, no top-k/top-p (the notebook's defaults). The cache path is timed on one
+ * thread and on the default team (every core, or OMP_NUM_THREADS), each as
+ * the median and the best of --reps calls (default 21); the tokens of the
+ * two are checked to be identical first.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <omp.h>
 
 #include "tt/generate.h"
 #include "tt/model.h"
@@ -78,10 +81,10 @@ static int time_cache(tt_generator *g, int B, int n_new, int reps, const char *l
     const double n_tok = (double)B * n_new;
     char name[64];
     snprintf(name, sizeof name, "%s (median)", label);
-    printf("%-26s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[reps / 2], n_tok / ts[reps / 2],
+    printf("%-34s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[reps / 2], n_tok / ts[reps / 2],
            n_tok / cs[reps / 2]);
     snprintf(name, sizeof name, "%s (best)", label);
-    printf("%-26s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[0], n_tok / ts[0], n_tok / cs[0]);
+    printf("%-34s %6d %10.2f %12.0f %16.0f\n", name, B, 1e3 * ts[0], n_tok / ts[0], n_tok / cs[0]);
     free(ts);
     free(cs);
     fflush(stdout);
@@ -97,7 +100,7 @@ static bool same(const tt_generation *a, const tt_generation *b, int B) {
 }
 
 int main(int argc, char **argv) {
-    int reps = 5, n_new = 200;
+    int reps = 21, n_new = 200;
     bool torch = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
@@ -115,36 +118,52 @@ int main(int argc, char **argv) {
     tt_model_config cfg;
     tt_error e;
     tt_model *m;
-    tt_generator *g;
+    tt_generator *g1, *gn; /* one thread; every core (the default) */
+    tt_generator_config gc = tt_generator_config_default();
+    gc.n_threads = 1;
     if (tt_model_config_preset("tiny", 65, &cfg, &e) || tt_model_create(&m, &cfg, 1337, &e) ||
-        tt_generator_create(&g, m, NULL, &e)) {
+        tt_generator_create(&g1, m, &gc, &e) || tt_generator_create(&gn, m, NULL, &e)) {
         fprintf(stderr, "bench_generate: %s\n", e.msg);
         return 1;
     }
-    printf(
-        "tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), %d new tokens, 8-token prompt\n",
-        cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len, n_new);
-    printf("%-26s %6s %10s %12s %16s\n", "variant", "batch", "ms/call", "tokens/s", "tokens/CPU-s");
+    const int nt = omp_get_max_threads();
+    printf("tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), %d new tokens, 8-token prompt, "
+           "%d calls per timing\n",
+           cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len, n_new,
+           reps);
+    printf("%-34s %6s %10s %12s %16s\n", "variant", "batch", "ms/call", "tokens/s", "tokens/CPU-s");
+    char label[64];
+    snprintf(label, sizeof label, "tt, KV cache, %d thread%s", nt, nt > 1 ? "s" : "");
     const int batches[2] = {1, 8};
     for (int bi = 0; bi < 2; bi++) {
         const int B = batches[bi];
         tt_generation ref[8], out[8];
         double t_nc, c_nc, t, c;
-        /* verify: cache == no-cache */
-        if (run(g, B, n_new, false, ref, &t_nc, &c_nc) || run(g, B, n_new, true, out, &t, &c))
+        /* verify: cache == no-cache, one thread == all of them */
+        if (run(gn, B, n_new, false, ref, &t_nc, &c_nc) || run(gn, B, n_new, true, out, &t, &c))
             return 1;
         if (!same(ref, out, B)) {
             fprintf(stderr, "bench_generate: cache and no-cache differ at batch %d\n", B);
             return 1;
         }
         tt_generations_free(out, B);
-        if (time_cache(g, B, n_new, reps, "tt, KV cache")) return 1;
+        if (run(g1, B, n_new, true, out, &t, &c)) return 1;
+        if (!same(ref, out, B)) {
+            fprintf(stderr, "bench_generate: 1 and %d threads differ at batch %d\n", nt, B);
+            return 1;
+        }
+        tt_generations_free(out, B);
+        if (time_cache(g1, B, n_new, reps, "tt, KV cache, 1 thread")) return 1;
+        if (nt > 1 && time_cache(gn, B, n_new, reps, label)) return 1;
         const double n_tok = (double)B * n_new;
-        printf("%-26s %6d %10.2f %12.0f %16.0f\n", "tt, no cache (recompute)", B, 1e3 * t_nc,
-               n_tok / t_nc, n_tok / c_nc);
+        snprintf(label, sizeof label, "tt, no cache, %d thread%s", nt, nt > 1 ? "s" : "");
+        printf("%-34s %6d %10.2f %12.0f %16.0f\n", label, B, 1e3 * t_nc, n_tok / t_nc,
+               n_tok / c_nc);
+        snprintf(label, sizeof label, "tt, KV cache, %d thread%s", nt, nt > 1 ? "s" : "");
         tt_generations_free(ref, B);
     }
-    tt_generator_free(g);
+    tt_generator_free(g1);
+    tt_generator_free(gn);
     tt_model_free(m);
     if (torch) {
         if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0) {

@@ -23,9 +23,11 @@
 #include "generate_internal.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tt/rng.h"
@@ -42,25 +44,32 @@
 #define GEN_AVX2 0
 #endif
 
+typedef struct fwd_call fwd_call;
+
 struct tt_generator {
     const tt_model *model;
     tt_generator_config cfg;
     int V, C, NH, hs, L, F, Tmax;
-    int T8; /* Tmax rounded up to a multiple of 8: the cache's position stride */
-    /* KV caches of slot s, layer l, head h (base (s * L + l) * NH * T8 * hs
-     * + h * T8 * hs): K in blocks of 8 positions, each block [hs, 8]
-     * (position t, element i at ((t / 8) * hs + i) * 8 + t % 8), so that
-     * 8 scores come from one vector chain; V head-major [T8, hs]. */
+    int TP;         /* Tmax rounded up to a multiple of 64: positions a head holds */
+    size_t hstride; /* floats per head in a cache: TP * hs + 64 */
+    /* KV caches: head h of layer l of slot s at ((s * L + l) * NH + h) *
+     * hstride. K in groups of 64 positions, [TP / 64][hs][64] (position t,
+     * element i at ((t / 64) * hs + i) * 64 + t % 64), so that 8 vector
+     * chains give 64 scores from one sequential stream; V [TP][hs]. The
+     * 64 floats of padding per head keep the heads' hot starts from all
+     * falling into the same cache sets. */
     int cap_slots;
-    float *kc, *vc; /* [cap_slots, L, NH, T8 / 8, hs, 8] and [cap_slots, L, NH, T8, hs] */
+    float *kc, *vc; /* [cap_slots, L, NH, hstride] each */
     /* Scratch for up to cap_rows token rows. */
     int cap_rows;
-    float *x, *xn, *q, *kb, *vb, *att; /* [cap_rows, C]                 */
+    float *x, *q, *kb, *vb, *att;      /* [cap_rows, C] (q: [cap_rows, 3C]) */
+    float *xnt;                        /* [n_threads, cap_rows, C] normalised rows */
     float *h;                          /* [cap_rows, F]                 */
     float *lg;                         /* [cap_rows, V] compact logits  */
     int *sel;                          /* [cap_rows] rows wanting logits */
-    float *scores;                     /* [n_threads, NH, T8 + 8]       */
-    int n_threads;                     /* OpenMP threads (1 unless OMP_NUM_THREADS is set) */
+    float *scores;                     /* [n_threads, NH, TP]           */
+    int n_threads;                     /* threads of a forward team */
+    fwd_call *fc;                      /* the current call's shared state */
     /* Per-call batch state. */
     int cap_b;
     float *logits;            /* [cap_b, V] next-token logits of each row */
@@ -95,6 +104,7 @@ tt_generator_config tt_generator_config_default(void) {
     c.pad_token_id = TT_TOKEN_NONE;
     c.seed = 42;
     c.use_cache = true;
+    c.n_threads = 0;
     return c;
 }
 
@@ -128,6 +138,9 @@ tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_
     if (st) return st;
     st = check_id("pad_token_id", gc->pad_token_id, vocab_size, err);
     if (st) return st;
+    if (gc->n_threads < 0 || gc->n_threads > TT_GEN_MAX_THREADS)
+        return tt_error_set(err, TT_ERR_ARG, "n_threads must be in [0, %d] (0 = auto), got %d",
+                            TT_GEN_MAX_THREADS, gc->n_threads);
     if (gc->pad_token_id != TT_TOKEN_NONE && gc->eos_token_id == TT_TOKEN_NONE)
         return tt_error_set(err, TT_ERR_ARG,
                             "pad_token_id %d is set without eos_token_id (padding needs an EOS)",
@@ -153,610 +166,7 @@ void tt_generations_free(tt_generation *g, int n) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Kernels                                                                  */
-
-/* Packed weights: w[O, I] (PyTorch's layout) as blocks of 8 outputs,
- * wp[O8 / 8][I][8] with wp[(ob * I + i) * 8 + j] = w[ob * 8 + j][i], outputs
- * past O zero (O8 = O rounded up to 8). */
-size_t tt_gen_packed_floats(int O, int I) { return (size_t)((O + 7) & ~7) * (size_t)I; }
-
-void tt_gen_pack(float *wp, const float *w, int O, int I) {
-    const int nb = (O + 7) >> 3;
-    for (int ob = 0; ob < nb; ob++) {
-        const float *src[8];
-        for (int j = 0; j < 8; j++)
-            src[j] = ob * 8 + j < O ? w + (size_t)(ob * 8 + j) * I : NULL;
-        float *d = wp + (size_t)ob * I * 8;
-        if (ob * 8 + 8 <= O) {
-            /* contiguous writes, 8 read streams */
-            for (int i = 0; i < I; i++, d += 8) {
-                d[0] = src[0][i], d[1] = src[1][i], d[2] = src[2][i], d[3] = src[3][i];
-                d[4] = src[4][i], d[5] = src[5][i], d[6] = src[6][i], d[7] = src[7][i];
-            }
-        } else {
-            for (int i = 0; i < I; i++, d += 8)
-                for (int j = 0; j < 8; j++)
-                    d[j] = src[j] ? src[j][i] : 0.0f;
-        }
-    }
-}
-
-#if GEN_AVX2
-#if defined(__GNUC__) || defined(__clang__)
-#define GEN_IN_REG(v) __asm__("" : "+x"(v))
-#else
-#define GEN_IN_REG(v) ((void)0)
-#endif
-/* Writes 8 outputs o..o+7 of one row (only those < O): acc + b. */
-static inline void store8(float *y, __m256 acc, const float *b, int o, int O) {
-    if (o + 8 <= O) {
-        if (b) acc = _mm256_add_ps(acc, _mm256_loadu_ps(b + o));
-        _mm256_storeu_ps(y + o, acc);
-    } else {
-        float r[8];
-        _mm256_storeu_ps(r, acc);
-        for (int j = 0; o + j < O; j++)
-            y[o + j] = b ? r[j] + b[o + j] : r[j];
-    }
-}
-#endif
-
-/* out[N, O] (row stride ldo) = x[N, I] @ w^T + b for the output blocks
- * [ob0, ob1) of packed weights wp (columns ob0 * 8 ..). Every (row, out)
- * value is acc = fma(x[i], w[o][i], acc) for i = 0..I-1 from acc = 0, then
- * acc + b[o]: the tiles below only choose which chains run side by side,
- * so a value never depends on N, the tile or the thread. */
-static void linear_block(float *out, int ldo, const float *x, const float *wp, const float *b,
-                         int N, int I, int O, int ob0, int ob1) {
-#if GEN_AVX2
-    const size_t bs = (size_t)I * 8; /* floats per output block */
-    const int N4 = N & ~3;
-    int ob = ob0;
-    /* 4 rows x 2 blocks (16 outputs): 8 accumulators (enough chains for
-     * two FMA pipes of latency 4), 2 loads and 4 broadcasts per 8 FMAs
-     * (4 x 3 ran out of registers: GCC re-loaded the weights per FMA). The
-     * row tiles are the inner loop so a block of weights is read from
-     * memory once per call. */
-    for (; ob + 2 <= ob1; ob += 2) {
-        const float *w0 = wp + (size_t)ob * bs;
-        for (int t = 0; t < N4; t += 4) {
-            const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
-            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
-                   a30 = a00, a31 = a00;
-            const float *wi = w0;
-            for (int i = 0; i < I; i++, wi += 8) {
-                __m256 v0 = _mm256_loadu_ps(wi), v1 = _mm256_loadu_ps(wi + bs);
-                /* keep v0, v1 in registers: GCC otherwise folds the loads
-                 * into each FMA, 12 loads per 8 FMAs instead of 6 */
-                GEN_IN_REG(v0);
-                GEN_IN_REG(v1);
-                __m256 u = _mm256_broadcast_ss(x0 + i);
-                a00 = _mm256_fmadd_ps(u, v0, a00);
-                a01 = _mm256_fmadd_ps(u, v1, a01);
-                u = _mm256_broadcast_ss(x1 + i);
-                a10 = _mm256_fmadd_ps(u, v0, a10);
-                a11 = _mm256_fmadd_ps(u, v1, a11);
-                u = _mm256_broadcast_ss(x2 + i);
-                a20 = _mm256_fmadd_ps(u, v0, a20);
-                a21 = _mm256_fmadd_ps(u, v1, a21);
-                u = _mm256_broadcast_ss(x3 + i);
-                a30 = _mm256_fmadd_ps(u, v0, a30);
-                a31 = _mm256_fmadd_ps(u, v1, a31);
-            }
-            float *y = out + (size_t)t * ldo;
-            const int o = ob * 8;
-            store8(y, a00, b, o, O);
-            store8(y, a01, b, o + 8, O);
-            y += ldo;
-            store8(y, a10, b, o, O);
-            store8(y, a11, b, o + 8, O);
-            y += ldo;
-            store8(y, a20, b, o, O);
-            store8(y, a21, b, o + 8, O);
-            y += ldo;
-            store8(y, a30, b, o, O);
-            store8(y, a31, b, o + 8, O);
-        }
-    }
-    /* 4 rows x 1 block for an odd last block */
-    for (; ob < ob1; ob++) {
-        const float *w0 = wp + (size_t)ob * bs;
-        for (int t = 0; t < N4; t += 4) {
-            const float *x0 = x + (size_t)t * I, *x1 = x0 + I, *x2 = x1 + I, *x3 = x2 + I;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const float *wi = w0;
-            for (int i = 0; i < I; i++, wi += 8) {
-                const __m256 v0 = _mm256_loadu_ps(wi);
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), v0, a0);
-                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x1 + i), v0, a1);
-                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x2 + i), v0, a2);
-                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(x3 + i), v0, a3);
-            }
-            float *y = out + (size_t)t * ldo;
-            store8(y, a0, b, ob * 8, O);
-            store8(y + ldo, a1, b, ob * 8, O);
-            store8(y + 2 * (size_t)ldo, a2, b, ob * 8, O);
-            store8(y + 3 * (size_t)ldo, a3, b, ob * 8, O);
-        }
-    }
-    /* Remaining rows one at a time (a decode step at batch 1): 1 row x 8
-     * blocks, 8 independent chains. */
-    for (int t = N4; t < N; t++) {
-        const float *x0 = x + (size_t)t * I;
-        float *y = out + (size_t)t * ldo;
-        ob = ob0;
-        for (; ob + 8 <= ob1; ob += 8) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-                   a7 = a0;
-            const float *wi = wp + (size_t)ob * bs;
-            for (int i = 0; i < I; i++, wi += 8) {
-                const __m256 u = _mm256_broadcast_ss(x0 + i);
-                a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi), a0);
-                a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + bs), a1);
-                a2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 2 * bs), a2);
-                a3 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 3 * bs), a3);
-                a4 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 4 * bs), a4);
-                a5 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 5 * bs), a5);
-                a6 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 6 * bs), a6);
-                a7 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + 7 * bs), a7);
-            }
-            const int o = ob * 8;
-            store8(y, a0, b, o, O);
-            store8(y, a1, b, o + 8, O);
-            store8(y, a2, b, o + 16, O);
-            store8(y, a3, b, o + 24, O);
-            store8(y, a4, b, o + 32, O);
-            store8(y, a5, b, o + 40, O);
-            store8(y, a6, b, o + 48, O);
-            store8(y, a7, b, o + 56, O);
-        }
-        for (; ob + 2 <= ob1; ob += 2) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-            const float *wi = wp + (size_t)ob * bs;
-            for (int i = 0; i < I; i++, wi += 8) {
-                const __m256 u = _mm256_broadcast_ss(x0 + i);
-                a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi), a0);
-                a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(wi + bs), a1);
-            }
-            store8(y, a0, b, ob * 8, O);
-            store8(y, a1, b, ob * 8 + 8, O);
-        }
-        for (; ob < ob1; ob++) {
-            __m256 a0 = _mm256_setzero_ps();
-            const float *wi = wp + (size_t)ob * bs;
-            for (int i = 0; i < I; i++, wi += 8)
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(wi), a0);
-            store8(y, a0, b, ob * 8, O);
-        }
-    }
-#else
-    for (int t = 0; t < N; t++) {
-        const float *xr = x + (size_t)t * I;
-        for (int o = ob0 * 8; o < ob1 * 8 && o < O; o++) {
-            const float *wr = wp + (size_t)(o >> 3) * I * 8 + (o & 7);
-            float s = 0.0f;
-            for (int i = 0; i < I; i++)
-                s = fmaf(xr[i], wr[(size_t)i * 8], s);
-            out[(size_t)t * ldo + o] = b ? s + b[o] : s;
-        }
-    }
-#endif
-}
-
-void tt_gen_linear(float *out, const float *x, const float *wp, const float *b, int N, int I, int O,
-                   int n_threads) {
-    const int nb = (O + 7) >> 3;
-#ifdef _OPENMP
-    /* Batched rows: split the output blocks between threads. Each (row,
-     * out) value is computed the same way in any block, so results do not
-     * depend on the thread count. One row (a decode step at batch 1) stays
-     * serial: there the fork/join costs about what the work does. */
-    const int nt = n_threads;
-    if (nt > 1 && N >= 4 && (size_t)N * I * O >= 131072) {
-        const int chunks = nt < nb ? nt : nb;
-#pragma omp parallel for num_threads(chunks) schedule(static)
-        for (int c = 0; c < chunks; c++)
-            linear_block(out, O, x, wp, b, N, I, O, (int)((long)nb * c / chunks),
-                         (int)((long)nb * (c + 1) / chunks));
-        return;
-    }
-#else
-    (void)n_threads;
-#endif
-    linear_block(out, O, x, wp, b, N, I, O, 0, nb);
-}
-
-/* out[N, C] = LayerNorm(x) * w + b, eps 1e-5, biased variance. */
-static void layernorm(float *out, const float *x, const float *w, const float *b, int N, int C) {
-    for (int t = 0; t < N; t++) {
-        const float *xr = x + (size_t)t * C;
-        float *yr = out + (size_t)t * C;
-        double s = 0.0;
-        for (int c = 0; c < C; c++)
-            s += xr[c];
-        const float mean = (float)(s / C);
-        double v = 0.0;
-        for (int c = 0; c < C; c++) {
-            const double d = (double)xr[c] - mean;
-            v += d * d;
-        }
-        const float rstd = (float)(1.0 / sqrt(v / C + 1e-5));
-        for (int c = 0; c < C; c++)
-            yr[c] = (xr[c] - mean) * rstd * w[c] + b[c];
-    }
-}
-
-#if GEN_AVX2
-/* exp for 8 floats (Cephes expf: range reduction by ln 2, degree-5
- * polynomial; ~1 ulp), inputs <= 0 here; very negative inputs give ~0. */
-static inline __m256 exp8(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.0f);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-    fx = _mm256_floor_ps(fx);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, z, x);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_cvttps_epi32(fx);
-    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-#endif
-
-/* exp(x) as exp8 computes it, one lane: the same operations in scalar
- * form, so a score gets the same value in a vector block or in the tail. */
-static inline float exp1(float x) {
-    x = fminf(fmaxf(x, -87.0f), 88.3762626647949f);
-    float fx = floorf(fmaf(x, 1.44269504088896341f, 0.5f));
-    x = fmaf(-fx, 0.693359375f, x);
-    x = fmaf(-fx, -2.12194440e-4f, x);
-    const float z = x * x;
-    float y = 1.9875691500E-4f;
-    y = fmaf(y, x, 1.3981999507E-3f);
-    y = fmaf(y, x, 8.3334519073E-3f);
-    y = fmaf(y, x, 4.1665795894E-2f);
-    y = fmaf(y, x, 1.6666665459E-1f);
-    y = fmaf(y, x, 5.0000001201E-1f);
-    y = fmaf(y, z, x);
-    y = y + 1.0f;
-    const int e = (int)fx;
-    uint32_t bits = (uint32_t)(e + 127) << 23;
-    float p2;
-    memcpy(&p2, &bits, sizeof p2);
-    return y * p2;
-}
-
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, the formula of
- * PyTorch's vectorised CPU erf): erf(x) = sign(x) (1 - poly(t) t e^{-x^2}),
- * t = 1 / (1 + p |x|). erf1 is erf8's twin, operation for operation. */
-#define ERF_P 0.3275911f
-#define ERF_A1 0.254829592f
-#define ERF_A2 -0.284496736f
-#define ERF_A3 1.421413741f
-#define ERF_A4 -1.453152027f
-#define ERF_A5 1.061405429f
-static inline float erf1(float x) {
-    const float ax = fabsf(x);
-    const float t = 1.0f / fmaf(ERF_P, ax, 1.0f);
-    float r = fmaf(ERF_A5, t, ERF_A4);
-    r = fmaf(r, t, ERF_A3);
-    r = fmaf(r, t, ERF_A2);
-    r = fmaf(r, t, ERF_A1);
-    r = r * t;
-    const float y = 1.0f - r * exp1(-(ax * ax));
-    return copysignf(y, x);
-}
-
-#if GEN_AVX2
-static inline __m256 erf8(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 ax = _mm256_andnot_ps(sign, x);
-    const __m256 t = _mm256_div_ps(
-        _mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(ERF_P), ax, _mm256_set1_ps(1.0f)));
-    __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(ERF_A5), t, _mm256_set1_ps(ERF_A4));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A3));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A2));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A1));
-    r = _mm256_mul_ps(r, t);
-    const __m256 e = exp8(_mm256_xor_ps(_mm256_mul_ps(ax, ax), sign));
-    const __m256 y = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(r, e));
-    return _mm256_or_ps(y, _mm256_and_ps(x, sign)); /* y >= 0: copysign */
-}
-#endif
-
-/* In place: x = 0.5 x (1 + erf(x / sqrt 2)), the erf ("exact") GELU. */
-static void gelu(float *x, size_t n) {
-    size_t i = 0;
-#if GEN_AVX2
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f),
-                 rs2 = _mm256_set1_ps(0.70710678118654752f);
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_loadu_ps(x + i);
-        const __m256 e = erf8(_mm256_mul_ps(v, rs2));
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)));
-    }
-#endif
-    for (; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erf1(x[i] * 0.70710678118654752f));
-}
-
-/* x[n] *= a (elementwise: the same products in any grouping) */
-static inline void scale_row(float *x, float a, int n) {
-    int t = 0;
-#if GEN_AVX2
-    const __m256 va = _mm256_set1_ps(a);
-    for (; t + 8 <= n; t += 8)
-        _mm256_storeu_ps(x + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), va));
-#endif
-    for (; t < n; t++)
-        x[t] *= a;
-}
-
-#if GEN_AVX2
-/* Scores of one head with hs == 32: s[t] = (sum_i q[i] k_t[i]) / scale for
- * blocks of 8 positions covering 0..n-1 (lanes past n are junk, written to
- * s[n..n+7)); each lane is the same fma chain in i order as the scalar
- * path. Returns the number of positions done (n rounded up to 8). */
-static int scores_hs32(float *s, const float *q, const float *K, int n, __m256 vscale) {
-    enum { BS = 32 * 8 };
-    const int nb = (n + 7) >> 3;
-    int b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        const float *kb = K + (size_t)b * BS;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-               a7 = a0;
-        for (int i = 0; i < 32; i++, kb += 8) {
-            const __m256 qi = _mm256_broadcast_ss(q + i);
-            a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
-            a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
-            a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
-            a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 3 * BS), a3);
-            a4 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 4 * BS), a4);
-            a5 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 5 * BS), a5);
-            a6 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 6 * BS), a6);
-            a7 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 7 * BS), a7);
-        }
-        float *st = s + (size_t)b * 8;
-        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
-        _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
-        _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
-        _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
-        _mm256_storeu_ps(st + 32, _mm256_div_ps(a4, vscale));
-        _mm256_storeu_ps(st + 40, _mm256_div_ps(a5, vscale));
-        _mm256_storeu_ps(st + 48, _mm256_div_ps(a6, vscale));
-        _mm256_storeu_ps(st + 56, _mm256_div_ps(a7, vscale));
-    }
-    for (; b + 4 <= nb; b += 4) {
-        const float *kb = K + (size_t)b * BS;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < 32; i++, kb += 8) {
-            const __m256 qi = _mm256_broadcast_ss(q + i);
-            a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
-            a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
-            a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
-            a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 3 * BS), a3);
-        }
-        float *st = s + (size_t)b * 8;
-        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
-        _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
-        _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
-        _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
-    }
-    if (b < nb) {
-        /* 1 to 3 blocks left: two half chains each (i even / odd would
-         * change the sum), so keep one chain per block, up to 3 at once */
-        const int m = nb - b;
-        const float *kb = K + (size_t)b * BS;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0;
-        if (m == 3) {
-            for (int i = 0; i < 32; i++, kb += 8) {
-                const __m256 qi = _mm256_broadcast_ss(q + i);
-                a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
-                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
-                a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + 2 * BS), a2);
-            }
-        } else if (m == 2) {
-            for (int i = 0; i < 32; i++, kb += 8) {
-                const __m256 qi = _mm256_broadcast_ss(q + i);
-                a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb), a0);
-                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kb + BS), a1);
-            }
-        } else {
-            for (int i = 0; i < 32; i++, kb += 8)
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + i), _mm256_loadu_ps(kb), a0);
-        }
-        float *st = s + (size_t)b * 8;
-        _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
-        if (m >= 2) _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
-        if (m == 3) _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
-    }
-    return nb * 8;
-}
-#endif
-
-/* One query row against positions 0..n-1 of one slot's K/V (layouts at
- * struct tt_generator; T8 = the position stride). K in blocks of 8
- * positions gives 8 scores per vector chain without horizontal sums.
- * y[C] = concat_h softmax(q_h k_h^T / sqrt(hs)) v_h. s: scratch
- * [NH, T8 + 8]. Every score is fma(q[i], k[i], acc) in i order, then
- * / sqrt(hs); every output element sums p_t v_t in t order: the grouping
- * of blocks and heads below only feeds independent chains to the FMA units. */
-static void attend(float *y, const float *q, const float *K, const float *Vc, int n, int C, int NH,
-                   int T8, float *s) {
-    const int hs = C / NH;
-    const float scale = sqrtf((float)hs);
-    const size_t ss = (size_t)T8 + 8; /* scratch stride per head */
-    for (int h = 0; h < NH; h++) {
-        const float *qh = q + h * hs;
-        const float *Kh = K + (size_t)h * hs * T8;
-        float *sh = s + (size_t)h * ss;
-        int t = 0;
-#if GEN_AVX2
-        const __m256 vscale = _mm256_set1_ps(scale);
-        if (hs == 32) {
-            /* Compile-time block stride (no pointer spills), and the last,
-             * partial block also in a vector: its lanes past n read
-             * positions not yet written in this call (zeroed at allocation
-             * or left by an earlier one) and land in the scratch's padding
-             * or are overwritten; no lane mixes with another. */
-            t = scores_hs32(sh, qh, Kh, n, vscale);
-        }
-        const size_t bs = (size_t)hs * 8; /* floats per block of 8 positions */
-        for (; t + 64 <= n; t += 64) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-                   a7 = a0;
-            const float *kb = Kh + (size_t)(t >> 3) * bs;
-            for (int i = 0; i < hs; i++) {
-                const __m256 qi = _mm256_set1_ps(qh[i]);
-                const float *kr = kb + (size_t)i * 8;
-                a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr), a0);
-                a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + bs), a1);
-                a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 2 * bs), a2);
-                a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 3 * bs), a3);
-                a4 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 4 * bs), a4);
-                a5 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 5 * bs), a5);
-                a6 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 6 * bs), a6);
-                a7 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kr + 7 * bs), a7);
-            }
-            float *st = sh + t;
-            _mm256_storeu_ps(st, _mm256_div_ps(a0, vscale));
-            _mm256_storeu_ps(st + 8, _mm256_div_ps(a1, vscale));
-            _mm256_storeu_ps(st + 16, _mm256_div_ps(a2, vscale));
-            _mm256_storeu_ps(st + 24, _mm256_div_ps(a3, vscale));
-            _mm256_storeu_ps(st + 32, _mm256_div_ps(a4, vscale));
-            _mm256_storeu_ps(st + 40, _mm256_div_ps(a5, vscale));
-            _mm256_storeu_ps(st + 48, _mm256_div_ps(a6, vscale));
-            _mm256_storeu_ps(st + 56, _mm256_div_ps(a7, vscale));
-        }
-        for (; t + 8 <= n; t += 8) {
-            __m256 a0 = _mm256_setzero_ps();
-            const float *kb = Kh + (size_t)(t >> 3) * bs;
-            for (int i = 0; i < hs; i++)
-                a0 =
-                    _mm256_fmadd_ps(_mm256_set1_ps(qh[i]), _mm256_loadu_ps(kb + (size_t)i * 8), a0);
-            _mm256_storeu_ps(sh + t, _mm256_div_ps(a0, vscale));
-        }
-#endif
-        for (; t < n; t++) {
-            float a = 0.0f;
-            for (int i = 0; i < hs; i++)
-                a = fmaf(qh[i], Kh[((size_t)(t >> 3) * hs + i) * 8 + (t & 7)], a);
-            sh[t] = a / scale;
-        }
-        float mx = -INFINITY;
-        t = 0;
-#if GEN_AVX2
-        /* the maximum does not depend on the order it is taken in */
-        if (n >= 8) {
-            __m256 m8 = _mm256_loadu_ps(sh);
-            for (t = 8; t + 8 <= n; t += 8)
-                m8 = _mm256_max_ps(_mm256_loadu_ps(sh + t), m8);
-            float mv[8];
-            _mm256_storeu_ps(mv, m8);
-            for (int j = 0; j < 8; j++)
-                if (mv[j] > mx) mx = mv[j];
-        }
-#endif
-        for (; t < n; t++)
-            if (sh[t] > mx) mx = sh[t];
-        int t0 = 0;
-#if GEN_AVX2
-        const __m256 vmx = _mm256_set1_ps(mx);
-        for (; t0 + 8 <= n; t0 += 8)
-            _mm256_storeu_ps(sh + t0, exp8(_mm256_sub_ps(_mm256_loadu_ps(sh + t0), vmx)));
-#endif
-        for (t = t0; t < n; t++)
-            sh[t] = exp1(sh[t] - mx);
-    }
-    /* Normalise: each head's sum runs in t order; four heads at a time give
-     * the adder four independent chains. */
-    {
-        int h = 0;
-        for (; h + 4 <= NH; h += 4) {
-            float *s0 = s + (size_t)h * ss, *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
-            float u0 = 0.0f, u1 = 0.0f, u2 = 0.0f, u3 = 0.0f;
-            for (int t = 0; t < n; t++) {
-                u0 += s0[t];
-                u1 += s1[t];
-                u2 += s2[t];
-                u3 += s3[t];
-            }
-            scale_row(s0, 1.0f / u0, n);
-            scale_row(s1, 1.0f / u1, n);
-            scale_row(s2, 1.0f / u2, n);
-            scale_row(s3, 1.0f / u3, n);
-        }
-        for (; h < NH; h++) {
-            float *sh = s + (size_t)h * ss;
-            float sum = 0.0f;
-            for (int t = 0; t < n; t++)
-                sum += sh[t];
-            scale_row(sh, 1.0f / sum, n);
-        }
-    }
-    /* y_h[i] = sum_t p_t v_t[i] */
-    int h = 0;
-#if GEN_AVX2
-    if (hs == 32) {
-        /* two heads at a time: 8 independent chains */
-        for (; h + 2 <= NH; h += 2) {
-            const float *V0 = Vc + (size_t)h * T8 * hs, *V1 = V0 + (size_t)T8 * hs;
-            const float *p0 = s + (size_t)h * ss, *p1 = p0 + ss;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0,
-                   b3 = a0;
-            for (int t = 0; t < n; t++) {
-                const float *v0 = V0 + (size_t)t * 32, *v1 = V1 + (size_t)t * 32;
-                const __m256 w0 = _mm256_set1_ps(p0[t]), w1 = _mm256_set1_ps(p1[t]);
-                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0), a0);
-                a1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 8), a1);
-                a2 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 16), a2);
-                a3 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + 24), a3);
-                b0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1), b0);
-                b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 8), b1);
-                b2 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 16), b2);
-                b3 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + 24), b3);
-            }
-            float *y0 = y + h * 32;
-            _mm256_storeu_ps(y0, a0);
-            _mm256_storeu_ps(y0 + 8, a1);
-            _mm256_storeu_ps(y0 + 16, a2);
-            _mm256_storeu_ps(y0 + 24, a3);
-            _mm256_storeu_ps(y0 + 32, b0);
-            _mm256_storeu_ps(y0 + 40, b1);
-            _mm256_storeu_ps(y0 + 48, b2);
-            _mm256_storeu_ps(y0 + 56, b3);
-        }
-    }
-#endif
-    for (; h < NH; h++) {
-        const float *Vh = Vc + (size_t)h * T8 * hs, *ph = s + (size_t)h * ss;
-        float *yh = y + h * hs;
-        int i = 0;
-#if GEN_AVX2
-        for (; i + 8 <= hs; i += 8) {
-            __m256 a0 = _mm256_setzero_ps();
-            for (int t = 0; t < n; t++)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(ph[t]),
-                                     _mm256_loadu_ps(Vh + (size_t)t * hs + i), a0);
-            _mm256_storeu_ps(yh + i, a0);
-        }
-#endif
-        for (; i < hs; i++) {
-            float a = 0.0f;
-            for (int t = 0; t < n; t++)
-                a = fmaf(ph[t], Vh[(size_t)t * hs + i], a);
-            yh[i] = a;
-        }
-    }
-}
+/* Forward pass                                                             */
 
 /* Floats of one layer's packed matrices. */
 static size_t layer_packed(const tt_generator *g) {
@@ -789,92 +199,184 @@ static void pack_weights(tt_generator *g) {
 }
 
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
-    return base + ((size_t)slot * g->L + l) * (size_t)g->T8 * g->C;
+    return base + ((size_t)slot * g->L + l) * (size_t)g->NH * g->hstride;
+}
+
+/* A work counter on a cache line of its own. */
+typedef struct {
+    atomic_int next;
+    char pad[64 - sizeof(atomic_int)];
+} gen_counter;
+
+/* Phases of a forward call with counters: per layer q/k/v, the K/V writes
+ * of a prefill, attention, W_o, fc1, fc2; then the head. */
+#define GEN_PHASES(L) ((L) * 6 + 1)
+
+/* One forward call's inputs and work counters, shared by the team. */
+struct fwd_call {
+    int N;
+    const int *pos, *slot;
+    bool shared_slots; /* some slot has several rows (a prefill) */
+    int m;             /* rows wanting logits: g->sel[0..m) */
+    int nth;           /* threads in the team */
+    gen_counter *ctr;  /* [GEN_PHASES(L)]: the next chunk of each phase */
+};
+
+/* Claims the next chunk of phase p (>= the chunk count when none is left). */
+static inline int claim(fwd_call *fc, int p) {
+    return atomic_fetch_add_explicit(&fc->ctr[p].next, 1, memory_order_relaxed);
+}
+
+/* A team barrier (OpenMP's: it also orders the memory); nothing outside a
+ * parallel region. */
+static inline void team_barrier(int nth) {
+#ifdef _OPENMP
+    if (nth > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)nth;
+#endif
+}
+
+/* The output blocks of chunk c of a product with nb blocks of 8 outputs:
+ * triples (the 4 x 3 tile) when there are rows for it, else 8 (one row's
+ * 1 x 8 tile). */
+static inline int chunk_blocks(int N) { return N >= 4 ? 3 : 8; }
+
+/* Runs the chunks of phase p of out[N, O] = epi(x @ w^T + b) until none is
+ * left, then waits for the team. */
+static void team_linear(fwd_call *fc, int p, float *out, const float *x, const float *wp,
+                        const float *b, int N, int I, int O, tt_gen_epilogue epi) {
+    const int nb = (O + 7) >> 3, cb = chunk_blocks(N), nc = (nb + cb - 1) / cb;
+    for (int c; (c = claim(fc, p)) < nc;)
+        tt_gen_linear_blocks(out, x, wp, b, N, I, O, c * cb, c * cb + cb < nb ? c * cb + cb : nb,
+                             epi);
+    team_barrier(fc->nth);
+}
+
+/* K and V of heads [h0, h1) of row i into its slot's cache of layer l. */
+static void write_kv(tt_generator *g, const fwd_call *fc, int l, int i, int h0, int h1,
+                     const float *kp, const float *vp, size_t rs) {
+    const int hs = g->hs, p = fc->pos[i];
+    float *kd = kslot(g, g->kc, fc->slot[i], l), *vd = kslot(g, g->vc, fc->slot[i], l);
+    for (int h = h0; h < h1; h++) {
+        const float *kr = kp + i * rs + h * hs;
+        float *kt = kd + (size_t)h * g->hstride + (size_t)(p >> 6) * hs * 64 + (p & 63);
+        for (int j = 0; j < hs; j++)
+            kt[(size_t)j * 64] = kr[j];
+        memcpy(vd + (size_t)h * g->hstride + (size_t)p * hs, vp + i * rs + h * hs,
+               (size_t)hs * sizeof(float));
+    }
+}
+
+/* A thread's part of a forward call. Work is claimed in chunks (blocks of
+ * outputs of a linear layer; rows, or (row, head) pairs when rows are fewer
+ * than threads, of attention), so a thread that runs slower (a busy
+ * sibling on the host) takes fewer; no value depends on who computes it.
+ * Every thread normalises every row itself into its own xn (N * C, cheaper
+ * than a barrier). A layer has four barriers (six with a prefill). */
+static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
+    const tt_model_weights *W = tt_model_weights_get(g->model);
+    const int C = g->C, L = g->L, F = g->F, V = g->V, NH = g->NH, TP = g->TP;
+    const int N = fc->N, nth = fc->nth;
+    float *xn = g->xnt + (size_t)tid * g->cap_rows * C;
+    float *sc = g->scores + (size_t)tid * NH * (size_t)TP;
+    const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
+    /* attention units: a row, or a (row, head) pair when rows are scarce */
+    const int per_head = N < 2 * nth, nu = per_head ? N * NH : N;
+    int ph = 0; /* phase counter */
+    for (int l = 0; l < L; l++) {
+        const tt_layer_weights *w = &W->layers[l];
+        const float *wpl = g->wp + (size_t)l * layer_packed(g);
+        tt_gen_layernorm(xn, g->x, w->ln1_w, w->ln1_b, N, C);
+        /* q, k, v of row i at g->q, kp, vp + i * rs */
+        const float *kp, *vp;
+        size_t rs;
+        if (C % 8 == 0) {
+            /* the three packed matrices are one [3C, C] product */
+            team_linear(fc, ph++, g->q, xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C,
+                        3 * C, TT_GEN_EPI_STORE);
+            kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
+        } else {
+            for (int c; (c = claim(fc, ph)) < 3;)
+                tt_gen_linear_blocks(c == 0 ? g->q : c == 1 ? g->kb : g->vb, xn, wpl + c * pcc,
+                                     c == 0 ? w->bq : c == 1 ? w->bk : w->bv, N, C, C, 0,
+                                     (C + 7) >> 3, TT_GEN_EPI_STORE);
+            ph++;
+            team_barrier(nth);
+            kp = g->kb, vp = g->vb, rs = (size_t)C;
+        }
+        if (fc->shared_slots) {
+            /* a prefill: every K/V of the slot before any attention */
+            for (int i; (i = claim(fc, ph)) < N;)
+                write_kv(g, fc, l, i, 0, NH, kp, vp, rs);
+            ph++;
+            team_barrier(nth);
+        }
+        for (int u; (u = claim(fc, ph)) < nu;) {
+            const int i = per_head ? u / NH : u;
+            const int h0 = per_head ? u % NH : 0, h1 = per_head ? h0 + 1 : NH;
+            if (!fc->shared_slots) write_kv(g, fc, l, i, h0, h1, kp, vp, rs);
+            tt_gen_attend(g->att + (size_t)i * C, g->q + i * rs, kslot(g, g->kc, fc->slot[i], l),
+                          kslot(g, g->vc, fc->slot[i], l), fc->pos[i] + 1, C, NH, g->hstride, sc,
+                          TP, h0, h1);
+        }
+        ph++;
+        team_barrier(nth);
+        team_linear(fc, ph++, g->x, g->att, wpl + 3 * pcc, w->bo, N, C, C, TT_GEN_EPI_ADD);
+        tt_gen_layernorm(xn, g->x, w->ln2_w, w->ln2_b, N, C);
+        team_linear(fc, ph++, g->h, xn, wpl + 4 * pcc, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
+        team_linear(fc, ph++, g->x, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C,
+                    TT_GEN_EPI_ADD);
+    }
+    /* Final LayerNorm and head only for the rows that want logits. */
+    for (int j = 0; j < fc->m; j++)
+        tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
+                         C);
+    team_linear(fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
+                TT_GEN_EPI_STORE);
 }
 
 /* Runs N token rows (N <= cap_rows) through the model. Row i: token tok[i] at
  * position pos[i] of cache slot slot[i]; rows of one slot must cover its
  * positions up to pos[i] in this call or earlier ones. dst[i] (may be NULL)
- * receives the row's logits [V]. */
+ * receives the row's logits [V]. shared_slots: some slot has several rows. */
 static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos, const int *slot,
-                         float *const *dst) {
+                         float *const *dst, bool shared_slots) {
     const tt_model_weights *W = tt_model_weights_get(g->model);
-    const int C = g->C, L = g->L, F = g->F, V = g->V, NH = g->NH;
+    const int C = g->C, V = g->V;
     const float emb_scale = sqrtf((float)C);
-    const int nt = g->n_threads;
     for (int i = 0; i < N; i++) {
         const float *e = W->tok_emb + (size_t)tok[i] * C, *p = W->pos + (size_t)pos[i] * C;
         float *xr = g->x + (size_t)i * C;
         for (int c = 0; c < C; c++)
             xr[c] = e[c] * emb_scale + p[c];
     }
-    for (int l = 0; l < L; l++) {
-        const tt_layer_weights *w = &W->layers[l];
-        layernorm(g->xn, g->x, w->ln1_w, w->ln1_b, N, C);
-        const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
-        const float *wpl = g->wp + (size_t)l * layer_packed(g);
-        /* q, k, v of row i at qp, kp, vp + i * rs */
-        const float *qp = g->q, *kp, *vp;
-        size_t rs;
-        if (C % 8 == 0) {
-            /* the three packed matrices are one [3C, C] product */
-            tt_gen_linear(g->q, g->xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C, 3 * C,
-                          nt);
-            kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
-        } else {
-            tt_gen_linear(g->q, g->xn, wpl, w->bq, N, C, C, nt);
-            tt_gen_linear(g->kb, g->xn, wpl + pcc, w->bk, N, C, C, nt);
-            tt_gen_linear(g->vb, g->xn, wpl + 2 * pcc, w->bv, N, C, C, nt);
-            kp = g->kb, vp = g->vb, rs = (size_t)C;
-        }
-        const int hs = g->hs, T8 = g->T8;
-        for (int i = 0; i < N; i++) {
-            float *kd = kslot(g, g->kc, slot[i], l), *vd = kslot(g, g->vc, slot[i], l);
-            for (int h = 0; h < NH; h++) {
-                const float *kr = kp + i * rs + h * hs;
-                float *kt =
-                    kd + (size_t)h * hs * T8 + (size_t)(pos[i] >> 3) * hs * 8 + (pos[i] & 7);
-                for (int j = 0; j < hs; j++)
-                    kt[(size_t)j * 8] = kr[j];
-                memcpy(vd + ((size_t)h * T8 + pos[i]) * hs, vp + i * rs + h * hs,
-                       (size_t)hs * sizeof(float));
-            }
-        }
-        /* rows in parallel: each row's attention is one thread's work */
-        const size_t sstride = (size_t)NH * ((size_t)T8 + 8);
+    fwd_call *fc = g->fc;
+    fc->N = N, fc->pos = pos, fc->slot = slot, fc->shared_slots = shared_slots, fc->m = 0;
+    for (int i = 0; i < N; i++)
+        if (dst[i]) g->sel[fc->m++] = i;
+    for (int p = 0; p < GEN_PHASES(g->L); p++)
+        atomic_init(&fc->ctr[p].next, 0);
+    /* A team only when the call has work for it: below ~64k multiply-adds
+     * a barrier costs about what a thread saves. */
+    const size_t macs = (size_t)N * (size_t)g->L * ((size_t)4 * C * C + (size_t)2 * C * g->F);
+    fc->nth = g->n_threads > 1 && macs >= 65536 ? g->n_threads : 1;
+    if (fc->nth > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(g->n_threads) schedule(static) if (N >= 2 && g->n_threads > 1)
-#endif
-        for (int i = 0; i < N; i++) {
-#ifdef _OPENMP
-            float *sc = g->scores + (size_t)omp_get_thread_num() * sstride;
-#else
-            float *sc = g->scores;
-            (void)sstride;
-#endif
-            attend(g->att + (size_t)i * C, qp + i * rs, kslot(g, g->kc, slot[i], l),
-                   kslot(g, g->vc, slot[i], l), pos[i] + 1, C, NH, T8, sc);
+#pragma omp parallel num_threads(fc->nth)
+        {
+            /* the runtime may give fewer threads than asked */
+#pragma omp single
+            fc->nth = omp_get_num_threads();
+            forward_team(g, fc, omp_get_thread_num());
         }
-        tt_gen_linear(g->xn, g->att, wpl + 3 * pcc, w->bo, N, C, C, nt);
-        for (size_t j = 0; j < (size_t)N * C; j++)
-            g->x[j] += g->xn[j];
-        layernorm(g->xn, g->x, w->ln2_w, w->ln2_b, N, C);
-        tt_gen_linear(g->h, g->xn, wpl + 4 * pcc, w->fc1_b, N, C, F, nt);
-        gelu(g->h, (size_t)N * F);
-        tt_gen_linear(g->xn, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C, nt);
-        for (size_t j = 0; j < (size_t)N * C; j++)
-            g->x[j] += g->xn[j];
+#endif
+    } else {
+        forward_team(g, fc, 0);
     }
-    /* Final LayerNorm and head only for the rows that want logits. */
-    int m = 0;
-    for (int i = 0; i < N; i++) {
-        if (!dst[i]) continue;
-        layernorm(g->xn + (size_t)m * C, g->x + (size_t)i * C, W->lnf_w, W->lnf_b, 1, C);
-        g->sel[m++] = i;
-    }
-    if (!m) return;
-    tt_gen_linear(g->lg, g->xn, g->wp + (size_t)L * layer_packed(g), NULL, m, C, V, nt);
-    for (int j = 0; j < m; j++)
+    for (int j = 0; j < fc->m; j++)
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
 
@@ -890,23 +392,51 @@ static void forward_window(tt_generator *g, const int *tokens, int n, int slot, 
         g->wdst[i] = NULL;
     }
     g->wdst[w - 1] = dst;
-    forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst);
+    forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Generator                                                                */
 
+/* 64-byte aligned float arrays (a 32-byte load never splits a cache line),
+ * on malloc so that the allocation-failure tests see them: the block's
+ * start is kept just before the aligned pointer. Free with ffree(). Arrays
+ * of 2 MiB and more (the weights, the KV caches) are aligned to 2 MiB and
+ * asked to live on huge pages: a decode step walks all of them, and with
+ * 4 KiB pages that is more pages than the TLB holds. */
+static float *falloc(size_t n, bool zero) {
+    const size_t huge = (size_t)2 << 20;
+    if (n > (SIZE_MAX - huge - sizeof(void *)) / sizeof(float)) return NULL;
+    const size_t align = n * sizeof(float) >= huge ? huge : 64;
+    const size_t bytes = n * sizeof(float) + align + sizeof(void *);
+    unsigned char *raw = zero ? calloc(1, bytes) : malloc(bytes);
+    if (!raw) return NULL;
+    const uintptr_t p = ((uintptr_t)(raw + sizeof(void *)) + align - 1) & ~(uintptr_t)(align - 1);
+    memcpy((unsigned char *)p - sizeof(void *), &raw, sizeof raw);
+#ifdef MADV_HUGEPAGE
+    if (align == huge) (void)madvise((void *)p, n * sizeof(float) & ~(huge - 1), MADV_HUGEPAGE);
+#endif
+    return (float *)p;
+}
+
+static void ffree(float *p) {
+    if (!p) return;
+    void *raw;
+    memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof raw);
+    free(raw);
+}
+
 static void free_batch(tt_generator *g) {
-    free(g->kc);
-    free(g->vc);
-    free(g->x);
-    free(g->xn);
-    free(g->q);
-    free(g->kb);
-    free(g->vb);
-    free(g->att);
-    free(g->h);
-    free(g->lg);
+    ffree(g->kc);
+    ffree(g->vc);
+    ffree(g->x);
+    ffree(g->xnt);
+    ffree(g->q);
+    ffree(g->kb);
+    ffree(g->vb);
+    ffree(g->att);
+    ffree(g->h);
+    ffree(g->lg);
     free(g->sel);
     free(g->logits);
     free(g->rngs);
@@ -922,8 +452,10 @@ void tt_generator_free(tt_generator *g) {
     if (!g) return;
     free_batch(g);
     free(g->ent);
-    free(g->scores);
-    free(g->wp);
+    ffree(g->scores);
+    ffree(g->wp);
+    if (g->fc) ffree((float *)g->fc->ctr);
+    free(g->fc);
     free(g->bqkv);
     free(g->wtok);
     free(g->wpos);
@@ -941,7 +473,7 @@ static size_t gen_mul_sat(size_t a, size_t b) { return b && a > SIZE_MAX / b ? S
 
 static tt_status check_request_memory(const tt_generator *g, const int *lens, int B, int M,
                                       tt_error *err) {
-    const size_t slot = gen_mul_sat(gen_mul_sat((size_t)g->L, (size_t)g->T8), (size_t)g->C);
+    const size_t slot = gen_mul_sat(gen_mul_sat((size_t)g->L, (size_t)g->NH), g->hstride);
     size_t need = gen_mul_sat(gen_mul_sat((size_t)B, slot), 2 * sizeof(float)); /* K and V */
     for (int r = 0; r < B; r++) /* prompt + generated ids */
         need = gen_add_sat(need, gen_mul_sat(gen_add_sat((size_t)lens[r], (size_t)M), sizeof(int)));
@@ -961,7 +493,7 @@ static tt_status check_request_memory(const tt_generator *g, const int *lens, in
 static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     if (B <= g->cap_b) return TT_OK;
     const size_t C = (size_t)g->C, F = (size_t)g->F, V = (size_t)g->V;
-    const size_t slot_floats = (size_t)g->L * g->T8 * C;
+    const size_t slot_floats = (size_t)g->L * g->NH * g->hstride;
     if ((size_t)B > SIZE_MAX / sizeof(float) / slot_floats / 2)
         return tt_error_set(err, TT_ERR_NOMEM, "KV cache for %d rows is too large", B);
     const size_t rows = (size_t)(B > g->Tmax ? B : g->Tmax);
@@ -969,16 +501,16 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->cap_b = g->cap_slots = g->cap_rows = 0;
     /* zeroed: attention reads whole blocks of 8 positions (lanes past the
      * row's length are discarded) */
-    g->kc = calloc((size_t)B * slot_floats, sizeof(float));
-    g->vc = malloc((size_t)B * slot_floats * sizeof(float));
-    g->x = malloc(rows * C * sizeof(float));
-    g->xn = malloc(rows * C * sizeof(float));
-    g->q = malloc(rows * 3 * C * sizeof(float)); /* q, k, v of a fused product */
-    g->kb = malloc(rows * C * sizeof(float));
-    g->vb = malloc(rows * C * sizeof(float));
-    g->att = malloc(rows * C * sizeof(float));
-    g->h = malloc(rows * F * sizeof(float));
-    g->lg = malloc(rows * V * sizeof(float));
+    g->kc = falloc((size_t)B * slot_floats, true);
+    g->vc = falloc((size_t)B * slot_floats, false);
+    g->x = falloc(rows * C, false);
+    g->xnt = falloc((size_t)g->n_threads * rows * C, false);
+    g->q = falloc(rows * 3 * C, false); /* q, k, v of a fused product */
+    g->kb = falloc(rows * C, false);
+    g->vb = falloc(rows * C, false);
+    g->att = falloc(rows * C, false);
+    g->h = falloc(rows * F, false);
+    g->lg = falloc(rows * V, false);
     g->sel = malloc(rows * sizeof(int));
     g->logits = malloc((size_t)B * V * sizeof(float));
     g->rngs = malloc((size_t)B * sizeof(tt_rng));
@@ -988,11 +520,11 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->cdst = malloc((size_t)B * sizeof(float *));
     g->finished = malloc((size_t)B);
     g->n_ent = calloc((size_t)B, sizeof(int));
-    if (!g->kc || !g->vc || !g->x || !g->xn || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
+    if (!g->kc || !g->vc || !g->x || !g->xnt || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
         !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
         !g->cdst || !g->finished || !g->n_ent) {
         free_batch(g);
-        g->kc = g->vc = g->x = g->xn = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
+        g->kc = g->vc = g->x = g->xnt = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
         g->logits = NULL;
         g->sel = g->ctok = g->cpos = g->cslot = g->n_ent = NULL;
         g->rngs = NULL;
@@ -1025,25 +557,29 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->L = mc->n_layers;
     g->F = mc->d_ff;
     g->Tmax = mc->max_len;
-    g->T8 = (mc->max_len + 7) & ~7;
+    g->TP = (mc->max_len + 63) & ~63;
+    g->hstride = (size_t)g->TP * g->hs + 64;
 #ifdef _OPENMP
-    /* Threads only on request (OMP_NUM_THREADS set): on a small shared
-     * machine a second thread costs more than it gains (docs/generation.md). */
-    const char *omp_env = getenv("OMP_NUM_THREADS");
-    g->n_threads = omp_env && *omp_env ? omp_get_max_threads() : 1;
+    g->n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
 #else
     g->n_threads = 1;
 #endif
     if (g->n_threads < 1) g->n_threads = 1;
-    g->scores = malloc((size_t)g->n_threads * g->NH * ((size_t)g->T8 + 8) * sizeof(float));
+    if (g->n_threads > TT_GEN_MAX_THREADS) g->n_threads = TT_GEN_MAX_THREADS;
+    g->scores = falloc((size_t)g->n_threads * g->NH * (size_t)g->TP, false);
     g->wtok = malloc((size_t)g->Tmax * sizeof(int));
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
     g->wslot = malloc((size_t)g->Tmax * sizeof(int));
     g->wdst = malloc((size_t)g->Tmax * sizeof(float *));
-    g->wp =
-        malloc(((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C)) * sizeof(float));
+    g->wp = falloc((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C), false);
     g->bqkv = malloc((size_t)g->L * 3 * g->C * sizeof(float));
-    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv) {
+    g->fc = calloc(1, sizeof *g->fc);
+    if (g->fc)
+        g->fc->ctr = (gen_counter *)falloc(GEN_PHASES((size_t)g->L) * sizeof(gen_counter) /
+                                               sizeof(float),
+                                           false);
+    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv ||
+        !g->fc || !g->fc->ctr) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     }
@@ -1195,7 +731,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                     n++;
                 }
             }
-            if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst);
+            if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false);
         }
         bool stop = false, all_done = true;
         for (int r = 0; r < B; r++) {
@@ -1205,11 +741,8 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             }
             const float *lr = g->logits + (size_t)r * V;
             int tok;
-            double ent = 0.0; /* greedy: one-hot, entropy 0 */
-            int n_kept;
-            st = tt_sampler_sample(g->sampler, &sp, lr, &g->rngs[r], &tok, err);
-            if (!st && !greedy)
-                st = tt_sampler_filter(g->sampler, &sp, lr, g->lg, NULL, &n_kept, &ent, err);
+            double ent; /* of the filtered distribution; greedy: 0 */
+            st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent, err);
             if (st) {
                 tt_generations_free(out, B);
                 return st;

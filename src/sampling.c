@@ -65,6 +65,7 @@ typedef struct {
     uint64_t total; /* sum of W over all tokens                       */
     uint64_t s_kept;/* sum of W over the kept tokens                  */
     uint64_t t_key; /* key of the last kept token (when !all)         */
+    float mx, T;    /* the row's max logit and the temperature used    */
 } plan;
 
 /* ------------------------------------------------------------------------ */
@@ -484,6 +485,8 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
     memset(pl, 0, sizeof *pl);
     st = scan_row(logits, s->V, row, &mx, &mn, &pl->argmax, &pl->n_finite, err);
     if (st != TT_OK) return st;
+    pl->mx = mx;
+    pl->T = p->temperature;
     const int V = s->V;
     if (p->strategy == TT_STRATEGY_GREEDY) {
         s->w[pl->argmax] = (uint64_t)1 << s->shift; /* the only weight read */
@@ -678,6 +681,32 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
     return TT_OK;
 }
 
+/* Entropy of the kept distribution, q_i = W_i / S: -sum q ln q =
+ * ln Z - sum q_i x_i with x_i = (l_i - max) / T (the exponent W_i was made
+ * from) and Z = S / 2^shift = sum exp(x_i) over the kept tokens; one log
+ * instead of one per token. q_i = 0 adds nothing. If probs is not NULL it
+ * receives q_i (and must be zeroed before). ids: the kept ids (keys[0..m)
+ * as key_id), or every finite token when pl->all. */
+static double kept_entropy(const tt_sampler *s, const plan *pl, const float *logits, int m,
+                           float *probs) {
+    const double S = (double)pl->s_kept;
+    double hx = 0.0;
+    int n_pos = 0;
+    for (int j = 0; j < (pl->all ? s->V : m); j++) {
+        const int id = pl->all ? j : key_id(s->keys[j]);
+        if (pl->all && logits[id] == -INFINITY) continue;
+        const double q = (double)s->w[id] / S;
+        if (probs) probs[id] = (float)q;
+        if (q > 0.0) {
+            hx += q * (double)((logits[id] - pl->mx) / pl->T);
+            n_pos++;
+        }
+    }
+    if (n_pos <= 1) return 0.0; /* one token (or greedy, where T may be 0) */
+    const double h = log(S) - (double)s->shift * 0.69314718055994530942 - hx;
+    return h > 0.0 ? h : 0.0;
+}
+
 tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                             float *probs, int *kept, int *n_kept, double *entropy_nats,
                             tt_error *err) {
@@ -691,22 +720,37 @@ tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const fl
         m = 0;
         for (int i = 0; i < V; i++)
             if (logits[i] != -INFINITY) s->keys[m++] = rank_key(logits[i], i);
+        pl.all = false;
     }
     memset(probs, 0, (size_t)V * sizeof *probs);
-    const double S = (double)pl.s_kept;
-    double h = 0.0;
-    for (int i = 0; i < m; i++) {
-        int id = key_id(s->keys[i]);
-        double q = (double)s->w[id] / S;
-        probs[id] = (float)q;
-        if (q > 0.0) h -= q * log(q);
-    }
+    const double h = kept_entropy(s, &pl, logits, m, probs);
     if (kept) {
         qsort(s->keys, (size_t)m, sizeof *s->keys, cmp_u64);
         for (int i = 0; i < m; i++) kept[i] = key_id(s->keys[i]);
     }
     if (n_kept) *n_kept = m;
-    if (entropy_nats) *entropy_nats = h > 0.0 ? h : 0.0;
+    if (entropy_nats) *entropy_nats = h;
+    return TT_OK;
+}
+
+tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
+                                    const float *logits, tt_rng *rng, int *token,
+                                    double *entropy_nats, tt_error *err) {
+    if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
+    if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
+    if (!entropy_nats) return tt_error_set(err, TT_ERR_ARG, "sample: entropy_nats is NULL");
+    plan pl;
+    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    if (st != TT_OK) return st;
+    if (p->strategy == TT_STRATEGY_GREEDY) {
+        *token = pl.argmax;
+        *entropy_nats = 0.0;
+        return TT_OK;
+    }
+    /* the entropy first: cdf_build reorders the kept keys */
+    *entropy_nats = kept_entropy(s, &pl, logits, pl.m, NULL);
+    const int n = cdf_build(s, &pl, logits);
+    *token = cdf_draw(s, n, draw_target(rng, pl.s_kept));
     return TT_OK;
 }
 

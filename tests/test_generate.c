@@ -228,8 +228,9 @@ static void test_head_size_32(void **state) {
     tt_model_free(m);
 }
 
-/* Threads (OMP_NUM_THREADS set) split outputs and rows, never a sum: the
- * tokens are the same as with one thread. */
+/* A team splits output columns and (row, head) pairs, never a sum: the
+ * tokens (cache, no cache, ragged batch) are the same for 1, 2 and 3 threads
+ * (3 splits every range unevenly), and the logits bit for bit. */
 static void test_threads_same_tokens(void **state) {
     (void)state;
     tt_model_config mc = {23, 128, 4, 1, 512, 64, 0.0f, TT_POS_SINUSOIDAL, true};
@@ -238,14 +239,6 @@ static void test_threads_same_tokens(void **state) {
     assert_int_equal(tt_model_create(&m, &mc, 5, &e), TT_OK);
     tt_generator_config c = tt_generator_config_default();
     c.max_new_tokens = 40;
-    unsetenv("OMP_NUM_THREADS");
-    tt_generator *g1 = make_gen(m, &c);
-    setenv("OMP_NUM_THREADS", "2", 1);
-#ifdef _OPENMP
-    omp_set_num_threads(2);
-#endif
-    tt_generator *g2 = make_gen(m, &c);
-    unsetenv("OMP_NUM_THREADS");
     int p[8][30];
     const int *ps[8];
     int lens[8];
@@ -255,15 +248,36 @@ static void test_threads_same_tokens(void **state) {
             p[r][i] = (r * 7 + i * 3) % 23;
         ps[r] = p[r];
     }
+    c.n_threads = 1;
+    tt_generator *g1 = make_gen(m, &c);
     tt_generation a[8], b[8];
     assert_int_equal(tt_generator_generate(g1, ps, lens, 8, NULL, NULL, NULL, NULL, a, &e), TT_OK);
-    assert_int_equal(tt_generator_generate(g2, ps, lens, 8, NULL, NULL, NULL, NULL, b, &e), TT_OK);
-    for (int r = 0; r < 8; r++)
-        assert_same(&a[r], &b[r]);
+    float l1[23], l2[23];
+    assert_int_equal(tt_generator_next_logits(g1, a[7].tokens, a[7].n_tokens, l1, &e), TT_OK);
+    for (int nt = 2; nt <= 3; nt++) {
+        c.n_threads = nt;
+        tt_generator *g2 = make_gen(m, &c);
+        for (int cache = 0; cache <= 1; cache++) {
+            tt_generate_overrides o = {TT_OVR_USE_CACHE, tt_generator_config_default()};
+            o.values.use_cache = cache;
+            assert_int_equal(tt_generator_generate(g2, ps, lens, 8, &o, NULL, NULL, NULL, b, &e),
+                             TT_OK);
+            for (int r = 0; r < 8; r++)
+                assert_same(&a[r], &b[r]);
+            tt_generations_free(b, 8);
+        }
+        assert_int_equal(tt_generator_next_logits(g2, a[7].tokens, a[7].n_tokens, l2, &e), TT_OK);
+        assert_memory_equal(l1, l2, sizeof l1);
+        tt_generator_free(g2);
+    }
     tt_generations_free(a, 8);
-    tt_generations_free(b, 8);
     tt_generator_free(g1);
-    tt_generator_free(g2);
+    /* n_threads is checked */
+    c.n_threads = -1;
+    tt_generator *bad = NULL;
+    assert_int_equal(tt_generator_create(&bad, m, &c, &e), TT_ERR_ARG);
+    assert_non_null(strstr(e.msg, "n_threads"));
+    assert_null(bad);
     tt_model_free(m);
 }
 

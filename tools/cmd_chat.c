@@ -3,7 +3,7 @@
  * stream; change the settings with commands between prompts.
  *
  *   tt chat --model FILE [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
- *           [--greedy] [--eos CHAR | --eos-id ID] [--seed S] [--no-cache]
+ *           [--greedy] [--eos CHAR | --eos-id ID] [--seed S] [--no-cache] [--threads N]
  *
  * Commands: /temp T, /topk K|none, /topp P|none, /len N, /greedy (toggle),
  * /seed N, /settings, /help, /quit. A bad command or value prints an error and
@@ -43,6 +43,7 @@ static void usage(FILE *f) {
                "  --eos-id ID           stop an answer at this token id\n"
                "  --seed S              answer n uses seed S + n (default 42)\n"
                "  --no-cache            recompute the context at every step\n"
+               "  --threads N           threads per forward pass (default: every core)\n"
                "\n"
                "Type a prompt to continue it. Commands: /help lists them.\n");
 }
@@ -281,6 +282,9 @@ int cmd_chat(int argc, char **argv) {
             if (!v || cli_u64("--seed", v, &s.gc.seed)) return CLI_EXIT_USAGE;
         } else if (cli_is_flag(argv[i], "--no-cache")) {
             s.gc.use_cache = false;
+        } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
+            if (!v || cli_int("--threads", v, 1, TT_GEN_MAX_THREADS, &s.gc.n_threads))
+                return CLI_EXIT_USAGE;
         } else {
             return cli_unknown(argv[i]);
         }

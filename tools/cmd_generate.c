@@ -4,7 +4,7 @@
  *   tt generate --model FILE --prompt TEXT [--prompt TEXT]...
  *               [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--greedy]
  *               [--eos CHAR | --eos-id ID] [--pad-id ID] [--seed S] [--num-samples N]
- *               [--no-cache] [--stream] [--json]
+ *               [--no-cache] [--stream] [--json] [--threads N]
  *
  * Rows are prompt-major: prompt i, sample j is batch row i * N + j and draws
  * from the random stream (seed, row). --json prints {"outputs": [{"prompt",
@@ -45,7 +45,9 @@ static void usage(FILE *f) {
             "  --num-samples N       independent continuations per prompt (default 1)\n"
             "  --no-cache            recompute the whole context at every step\n"
             "  --stream              print tokens as they are generated\n"
-            "  --json                print a JSON object (the stream, if any, goes to stderr)\n");
+            "  --json                print a JSON object (the stream, if any, goes to stderr)\n"
+            "  --threads N           threads per forward pass (default: every core, or\n"
+            "                        OMP_NUM_THREADS); the tokens do not depend on it\n");
 }
 
 static volatile sig_atomic_t interrupted = 0;
@@ -135,6 +137,9 @@ int cmd_generate(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--eos-id", &v)) {
             if (!v || cli_int("--eos-id", v, 0, 1000000000, &eos_id)) goto usage_fail;
             have_eos_id = true;
+        } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
+            if (!v || cli_int("--threads", v, 1, TT_GEN_MAX_THREADS, &gc.n_threads))
+                goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--pad-id", &v)) {
             if (!v || cli_int("--pad-id", v, 0, 1000000000, &pad_id)) goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {

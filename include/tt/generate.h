@@ -32,9 +32,12 @@
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
  * model's weights may be shared by several generators.
- * Threads: a generator uses OpenMP threads only when the environment
- * variable OMP_NUM_THREADS is set (then omp_get_max_threads() at create
- * time); otherwise one thread. It does not call BLAS.
+ * Threads: a generator runs each forward pass on a team of n_threads OpenMP
+ * threads (config; 0 = omp_get_max_threads() at create time), splitting
+ * output columns and (row, head) pairs, never a sum, so the results are the
+ * same for any thread count. Calls too small to gain run on the calling
+ * thread. On a machine shared with other busy processes, n_threads 1 avoids
+ * threads waiting for each other. It does not call BLAS.
  */
 #ifndef TT_GENERATE_H
 #define TT_GENERATE_H
@@ -50,6 +53,7 @@ extern "C" {
 #endif
 
 #define TT_TOKEN_NONE (-1)
+#define TT_GEN_MAX_THREADS 256 /* the most threads a generator uses */
 
 typedef struct {
     int max_new_tokens; /* 50, >= 0                     */
@@ -61,6 +65,9 @@ typedef struct {
     int pad_token_id;   /* TT_TOKEN_NONE                */
     uint64_t seed;      /* 42                           */
     bool use_cache;     /* true: KV cache; false: full recompute each step */
+    int n_threads;      /* 0 = auto (omp_get_max_threads(): OMP_NUM_THREADS,
+                           else every core); >= 1 exactly that many. The
+                           tokens do not depend on it. Fixed at create. */
 } tt_generator_config;
 
 tt_generator_config tt_generator_config_default(void);

@@ -102,6 +102,14 @@ tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const fl
                             float *probs, int *kept, int *n_kept, double *entropy_nats,
                             tt_error *err);
 
+/* tt_sampler_sample (the same draw, the same use of rng) that also gives
+ * the entropy tt_sampler_filter reports for these logits, from one pass of
+ * filtering: what a generator records at every step.
+ * @return as tt_sampler_sample; TT_ERR_ARG for a NULL entropy_nats. */
+tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
+                                    const float *logits, tt_rng *rng, int *token,
+                                    double *entropy_nats, tt_error *err);
+
 /* Batch: B rows of V logits (row-major), n_draws draws per row into
  * out [B, n_draws]. Row r uses the stream (seed, r), so its draws do not
  * depend on the other rows. @return TT_OK, TT_ERR_ARG (NULL p, logits or
