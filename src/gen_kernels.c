@@ -511,7 +511,6 @@ static GEN_INLINE void scores64(float *s, const float *q, const float *kg, int h
     _mm256_storeu_ps(s + 48, _mm256_div_ps(a6, vscale));
     _mm256_storeu_ps(s + 56, _mm256_div_ps(a7, vscale));
 }
-#endif
 
 /* The first 32 or 16 positions of a group (the last group of a row, when
  * that is all it holds): the K reads stop at the cache lines the row uses.
@@ -552,6 +551,7 @@ static GEN_INLINE void scores_group(float *s, const float *q, const float *kg, i
     else
         scores16(s, q, kg, hs, vscale);
 }
+#endif
 
 /* Softmax weights of one head over positions 0..n-1 into s[0..n), from the
  * scores already in s (AVX2: s[n..n8) are the last block's lanes past the

@@ -21,13 +21,16 @@
  * with biases, exact erf GELU, LayerNorm eps 1e-5; logits = LN_f(x) @ lm_head^T.
  */
 #include "generate_internal.h"
+#include "team.h"
 
 #include <limits.h>
 #include <stdatomic.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tt/rng.h"
@@ -68,7 +71,16 @@ struct tt_generator {
     float *lg;                         /* [cap_rows, V] compact logits  */
     int *sel;                          /* [cap_rows] rows wanting logits */
     float *scores;                     /* [n_threads, NH, TP]           */
-    int n_threads;                     /* threads of a forward team */
+    int n_threads;                     /* threads of a forward team (the most) */
+    tt_team *team;                     /* its threads (NULL for one) */
+    int use_threads;                   /* the team size in use: n_threads or 1 */
+    bool adapt;                        /* auto threads: use_threads is measured */
+    struct {
+        int left;    /* decode steps until the next probe */
+        int period;  /* steps between probes: 128 after a win, doubling (to 1024) after a loss */
+        int k;       /* probe steps done: even one thread, odd the team */
+        double t[2]; /* their seconds: one thread, the team */
+    } probe;
     fwd_call *fc;                      /* the current call's shared state */
     /* Per-call batch state. */
     int cap_b;
@@ -227,16 +239,9 @@ static inline int claim(fwd_call *fc, int p) {
     return atomic_fetch_add_explicit(&fc->ctr[p].next, 1, memory_order_relaxed);
 }
 
-/* A team barrier (OpenMP's: it also orders the memory); nothing outside a
- * parallel region. */
-static inline void team_barrier(int nth) {
-#ifdef _OPENMP
-    if (nth > 1) {
-#pragma omp barrier
-    }
-#else
-    (void)nth;
-#endif
+/* Waits for the team (and orders memory); nothing for a team of one. */
+static inline void team_barrier(const tt_generator *g, const fwd_call *fc) {
+    if (fc->nth > 1) tt_team_barrier(g->team);
 }
 
 /* The output blocks of chunk c of a product with nb blocks of 8 outputs:
@@ -246,13 +251,14 @@ static inline int chunk_blocks(int N) { return N >= 4 ? 3 : 8; }
 
 /* Runs the chunks of phase p of out[N, O] = epi(x @ w^T + b) until none is
  * left, then waits for the team. */
-static void team_linear(fwd_call *fc, int p, float *out, const float *x, const float *wp,
-                        const float *b, int N, int I, int O, tt_gen_epilogue epi) {
+static void team_linear(const tt_generator *g, fwd_call *fc, int p, float *out, const float *x,
+                        const float *wp, const float *b, int N, int I, int O,
+                        tt_gen_epilogue epi) {
     const int nb = (O + 7) >> 3, cb = chunk_blocks(N), nc = (nb + cb - 1) / cb;
     for (int c; (c = claim(fc, p)) < nc;)
         tt_gen_linear_blocks(out, x, wp, b, N, I, O, c * cb, c * cb + cb < nb ? c * cb + cb : nb,
                              epi);
-    team_barrier(fc->nth);
+    team_barrier(g, fc);
 }
 
 /* K and V of heads [h0, h1) of row i into its slot's cache of layer l. */
@@ -295,7 +301,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         size_t rs;
         if (C % 8 == 0) {
             /* the three packed matrices are one [3C, C] product */
-            team_linear(fc, ph++, g->q, xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C,
+            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C,
                         3 * C, TT_GEN_EPI_STORE);
             kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
         } else {
@@ -304,7 +310,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
                                      c == 0 ? w->bq : c == 1 ? w->bk : w->bv, N, C, C, 0,
                                      (C + 7) >> 3, TT_GEN_EPI_STORE);
             ph++;
-            team_barrier(nth);
+            team_barrier(g, fc);
             kp = g->kb, vp = g->vb, rs = (size_t)C;
         }
         if (fc->shared_slots) {
@@ -312,7 +318,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
             for (int i; (i = claim(fc, ph)) < N;)
                 write_kv(g, fc, l, i, 0, NH, kp, vp, rs);
             ph++;
-            team_barrier(nth);
+            team_barrier(g, fc);
         }
         for (int u; (u = claim(fc, ph)) < nu;) {
             const int i = per_head ? u / NH : u;
@@ -323,19 +329,25 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
                           TP, h0, h1);
         }
         ph++;
-        team_barrier(nth);
-        team_linear(fc, ph++, g->x, g->att, wpl + 3 * pcc, w->bo, N, C, C, TT_GEN_EPI_ADD);
+        team_barrier(g, fc);
+        team_linear(g, fc, ph++, g->x, g->att, wpl + 3 * pcc, w->bo, N, C, C, TT_GEN_EPI_ADD);
         tt_gen_layernorm(xn, g->x, w->ln2_w, w->ln2_b, N, C);
-        team_linear(fc, ph++, g->h, xn, wpl + 4 * pcc, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
-        team_linear(fc, ph++, g->x, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C,
+        team_linear(g, fc, ph++, g->h, xn, wpl + 4 * pcc, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
+        team_linear(g, fc, ph++, g->x, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C,
                     TT_GEN_EPI_ADD);
     }
     /* Final LayerNorm and head only for the rows that want logits. */
     for (int j = 0; j < fc->m; j++)
         tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
                          C);
-    team_linear(fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
+    team_linear(g, fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
                 TT_GEN_EPI_STORE);
+}
+
+static void team_entry(void *arg, int tid, int n) {
+    tt_generator *g = arg;
+    (void)n;
+    forward_team(g, g->fc, tid);
 }
 
 /* Runs N token rows (N <= cap_rows) through the model. Row i: token tok[i] at
@@ -362,20 +374,11 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     /* A team only when the call has work for it: below ~64k multiply-adds
      * a barrier costs about what a thread saves. */
     const size_t macs = (size_t)N * (size_t)g->L * ((size_t)4 * C * C + (size_t)2 * C * g->F);
-    fc->nth = g->n_threads > 1 && macs >= 65536 ? g->n_threads : 1;
-    if (fc->nth > 1) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(fc->nth)
-        {
-            /* the runtime may give fewer threads than asked */
-#pragma omp single
-            fc->nth = omp_get_num_threads();
-            forward_team(g, fc, omp_get_thread_num());
-        }
-#endif
-    } else {
+    fc->nth = g->use_threads > 1 && macs >= 65536 ? tt_team_size(g->team) : 1;
+    if (fc->nth > 1)
+        tt_team_run(g->team, team_entry, g);
+    else
         forward_team(g, fc, 0);
-    }
     for (int j = 0; j < fc->m; j++)
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
@@ -454,6 +457,7 @@ void tt_generator_free(tt_generator *g) {
     free(g->ent);
     ffree(g->scores);
     ffree(g->wp);
+    tt_team_free(g->team);
     if (g->fc) ffree((float *)g->fc->ctr);
     free(g->fc);
     free(g->bqkv);
@@ -566,6 +570,9 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
 #endif
     if (g->n_threads < 1) g->n_threads = 1;
     if (g->n_threads > TT_GEN_MAX_THREADS) g->n_threads = TT_GEN_MAX_THREADS;
+    g->use_threads = g->n_threads;
+    g->adapt = cfg.n_threads == 0 && g->n_threads > 1;
+    g->probe.period = 128;
     g->scores = falloc((size_t)g->n_threads * g->NH * (size_t)g->TP, false);
     g->wtok = malloc((size_t)g->Tmax * sizeof(int));
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
@@ -582,6 +589,10 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
         !g->fc || !g->fc->ctr) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
+    }
+    if (g->n_threads > 1 && (st = tt_team_create(&g->team, g->n_threads, err)) != TT_OK) {
+        tt_generator_free(g);
+        return st;
     }
     st = tt_sampler_create(&g->sampler, g->V, err);
     if (!st) st = reserve(g, 1, err);
@@ -620,6 +631,13 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
     return TT_OK;
 }
 
+/* Monotonic wall time in seconds. */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static tt_generator_config apply_overrides(const tt_generator_config *base,
                                            const tt_generate_overrides *o) {
     tt_generator_config c = *base;
@@ -635,6 +653,26 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     if (o->set & TT_OVR_SEED) c.seed = v->seed;
     if (o->set & TT_OVR_USE_CACHE) c.use_cache = v->use_cache;
     return c;
+}
+
+/* Records a probe step of dt seconds; ends the probe after 6 steps (the
+ * faster in total wins), or after 2 when the team took 2.5x the time of
+ * one thread (a busy machine: no need to pay for more team steps). */
+static void probe_step(tt_generator *g, double dt) {
+    const int k = g->probe.k++;
+    g->probe.t[k & 1] = (k < 2 ? 0.0 : g->probe.t[k & 1]) + dt;
+    g->probe.left = 0; /* go on probing */
+    bool team;
+    if (k == 1 && g->probe.t[1] > 2.5 * g->probe.t[0])
+        team = false;
+    else if (k == 5)
+        team = g->probe.t[1] < g->probe.t[0];
+    else
+        return;
+    g->use_threads = team ? g->n_threads : 1;
+    g->probe.period = team ? 128 : (g->probe.period < 1024 ? 2 * g->probe.period : 1024);
+    g->probe.left = g->probe.period;
+    g->probe.k = 0;
 }
 
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens, int B,
@@ -705,6 +743,10 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     }
     const int eos = cfg.eos_token_id, pad = cfg.pad_token_id;
 
+    /* The workers stay awake (spinning, then yielding) for the whole call:
+     * a worker woken from sleep for a probe or a step took ~1 ms to start
+     * in this VM, on the caller's core at first. */
+    if (g->team) tt_team_set_hot(g->team, true);
     /* Prefill: the next-token logits of every row. */
     if (M > 0)
         for (int r = 0; r < B; r++)
@@ -713,6 +755,18 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     tt_status result = TT_OK;
     for (int step = 0; step < M; step++) {
         if (step > 0) {
+            /* Auto threads (g->probe): now and then a few decode steps
+             * alternate one thread and the team, and the faster runs until
+             * the next probe. A team is only faster when its cores are
+             * free: where other processes keep a core busy, its barriers
+             * wait for a thread that is not running (measured: a batch-1
+             * step 10x slower, batch 8 3x). A probe stops after one pair
+             * when the team is clearly slower, and a lost probe doubles the
+             * wait for the next, so that a busy machine pays little for
+             * them. The tokens do not depend on the choice. */
+            const bool probing = g->adapt && g->probe.left-- <= 0;
+            if (probing) g->use_threads = g->probe.k & 1 ? g->n_threads : 1;
+            const double t0 = probing ? now_s() : 0.0;
             /* Feed each unfinished row's last token. */
             int n = 0;
             for (int r = 0; r < B; r++) {
@@ -732,6 +786,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                 }
             }
             if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false);
+            if (probing) probe_step(g, now_s() - t0);
         }
         bool stop = false, all_done = true;
         for (int r = 0; r < B; r++) {
@@ -768,6 +823,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         }
         if (all_done) break;
     }
+    if (g->team) tt_team_set_hot(g->team, false); /* idle workers sleep between calls */
     if (result == TT_OK) tt_error_clear(err);
     return result;
 }

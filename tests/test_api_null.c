@@ -370,6 +370,10 @@ static void test_tokenizer_json_entries(void **state) {
 #define SP_SAMPLE_NULLL(e) tt_sampler_sample(s, &p, NULL, &rng, &tok, e)
 #define SP_SAMPLE_NULLR(e) tt_sampler_sample(s, &p, logits, NULL, &tok, e)
 #define SP_SAMPLE_NULLT(e) tt_sampler_sample(s, &p, logits, &rng, NULL, e)
+#define SP_ENT_NULLS(e) tt_sampler_sample_entropy(NULL, &p, logits, &rng, &tok, &ent, e)
+#define SP_ENT_NULLR(e) tt_sampler_sample_entropy(s, &p, logits, NULL, &tok, &ent, e)
+#define SP_ENT_NULLT(e) tt_sampler_sample_entropy(s, &p, logits, &rng, NULL, &ent, e)
+#define SP_ENT_NULLH(e) tt_sampler_sample_entropy(s, &p, logits, &rng, &tok, NULL, e)
 #define SP_REF_NULLS(e) tt_sampler_sample_reference(NULL, &p, logits, &rng, &tok, e)
 #define SP_REF_NULLT(e) tt_sampler_sample_reference(s, &p, logits, &rng, NULL, e)
 #define SP_FILT_NULLS(e) tt_sampler_filter(NULL, &p, logits, probs, NULL, NULL, NULL, e)
@@ -422,6 +426,12 @@ static void test_sampling(void **state) {
     EXPECT(SP_SAMPLE_NULLL, TT_ERR_ARG, "logits is NULL");
     EXPECT(SP_SAMPLE_NULLR, TT_ERR_ARG, "rng is NULL");
     EXPECT(SP_SAMPLE_NULLT, TT_ERR_ARG, "token is NULL");
+    double ent = -1.0;
+    EXPECT(SP_ENT_NULLS, TT_ERR_ARG, "s is NULL");
+    EXPECT(SP_ENT_NULLR, TT_ERR_ARG, "rng is NULL");
+    EXPECT(SP_ENT_NULLT, TT_ERR_ARG, "token is NULL");
+    EXPECT(SP_ENT_NULLH, TT_ERR_ARG, "entropy_nats is NULL");
+    assert_true(ent == -1.0);
     EXPECT(SP_REF_NULLS, TT_ERR_ARG, "s is NULL");
     EXPECT(SP_REF_NULLT, TT_ERR_ARG, "token is NULL");
     EXPECT(SP_FILT_NULLS, TT_ERR_ARG, "s is NULL");
@@ -438,6 +448,10 @@ static void test_sampling(void **state) {
     assert_int_equal(tt_sampler_filter(s4, &p, flat, probs4, NULL, NULL, &h, NULL), TT_OK);
     assert_true(fabs((h) - (log(4.0))) <= 1e-9);
     assert_true(fabs((tt_nats_to_bits(h)) - (2.0)) <= 1e-9);
+    tt_rng r4;
+    tt_rng_seed(&r4, 3);
+    assert_int_equal(tt_sampler_sample_entropy(s4, &p, flat, &r4, &tok, &h, NULL), TT_OK);
+    assert_true(fabs(h - log(4.0)) <= 1e-9 && tok >= 0 && tok < 4);
     assert_true(fabs((tt_nats_to_bits(log(2.0))) - (1.0)) <= 1e-15);
     assert_true(fabs((tt_nats_to_bits(0.0)) - (0.0)) <= 0.0);
     tt_sampler_free(s4);

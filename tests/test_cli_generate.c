@@ -161,6 +161,20 @@ static void test_batch_and_samples(void **state) {
     assert_string_equal(jstr(cJSON_GetArrayItem(outs, 0), "text"),
                         jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(j1, "outputs"), 0), "text"));
     cJSON_Delete(j1);
+    /* --threads: the same tokens on one thread and on three */
+    for (int nt = 1; nt <= 3; nt += 2) {
+        const char *th[] = {"tt",       "generate", "--model",          MODEL, "--prompt",
+                            "KING",     "--prompt", "To be, or not",    "--num-samples",
+                            "3",        "--max-new-tokens", "25",       "--json",
+                            "--threads", nt == 1 ? "1" : "3", NULL};
+        cJSON *jt = run_json(th);
+        const cJSON *ot = cJSON_GetObjectItem(jt, "outputs");
+        assert_int_equal(cJSON_GetArraySize(ot), 6);
+        for (int i = 0; i < 6; i++)
+            assert_string_equal(jstr(cJSON_GetArrayItem(ot, i), "text"),
+                                jstr(cJSON_GetArrayItem(outs, i), "text"));
+        cJSON_Delete(jt);
+    }
     cJSON_Delete(j);
 }
 
@@ -280,6 +294,9 @@ static void test_bad_arguments(void **state) {
     T(2, "empty", "--model", MODEL, "--prompt", "");
     T(2, "--prompt 2", "--model", MODEL, "--prompt", "a", "--prompt", "x@y");
     T(2, "needs a value", "--model", MODEL, "--prompt");
+    T(2, "--threads", "--model", MODEL, "--prompt", "a", "--threads", "0");
+    T(2, "--threads", "--model", MODEL, "--prompt", "a", "--threads", "many");
+    T(2, "--threads", "--model", MODEL, "--prompt", "a", "--threads", "257");
     T(2, "missing.safetensors", "--model", "tests/fixtures/missing.safetensors", "--prompt", "a");
     T(2, "--model", "--model", "tests/fixtures/gen_golden.txt", "--prompt",
       "a"); /* not a checkpoint */

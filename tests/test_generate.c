@@ -230,7 +230,7 @@ static void test_head_size_32(void **state) {
 
 /* A team splits output columns and (row, head) pairs, never a sum: the
  * tokens (cache, no cache, ragged batch) are the same for 1, 2 and 3 threads
- * (3 splits every range unevenly), and the logits bit for bit. */
+ * (3 splits every range unevenly) and auto, and the logits bit for bit. */
 static void test_threads_same_tokens(void **state) {
     (void)state;
     tt_model_config mc = {23, 128, 4, 1, 512, 64, 0.0f, TT_POS_SINUSOIDAL, true};
@@ -254,7 +254,10 @@ static void test_threads_same_tokens(void **state) {
     assert_int_equal(tt_generator_generate(g1, ps, lens, 8, NULL, NULL, NULL, NULL, a, &e), TT_OK);
     float l1[23], l2[23];
     assert_int_equal(tt_generator_next_logits(g1, a[7].tokens, a[7].n_tokens, l1, &e), TT_OK);
-    for (int nt = 2; nt <= 3; nt++) {
+    /* 0: auto, which switches between one thread and the team as it runs */
+    const int teams[3] = {2, 3, 0};
+    for (int ti = 0; ti < 3; ti++) {
+        const int nt = teams[ti];
         c.n_threads = nt;
         tt_generator *g2 = make_gen(m, &c);
         for (int cache = 0; cache <= 1; cache++) {

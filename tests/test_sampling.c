@@ -623,6 +623,28 @@ static void test_fast_matches_reference(void **state) {
             assert_true(l[t1] != -INFINITY);
             checked++;
         }
+        /* sample_entropy: the same draws as sample, and the filter's entropy */
+        {
+            tt_rng c, d;
+            tt_rng_seed_stream(&c, 9, (uint64_t)round);
+            d = c;
+            for (int k = 0; k < 3; k++) {
+                int t1, t2;
+                double h1, h2;
+                assert_int_equal(tt_sampler_sample(s, &p, l, &c, &t1, NULL), TT_OK);
+                assert_int_equal(tt_sampler_sample_entropy(s, &p, l, &d, &t2, &h1, NULL), TT_OK);
+                assert_int_equal(t1, t2);
+                float *pr2 = malloc((size_t)V * sizeof *pr2);
+                assert_int_equal(tt_sampler_filter(s, &p, l, pr2, NULL, NULL, &h2, NULL), TT_OK);
+                assert_true(h1 == h2);
+                /* against -sum q ln q over the filter's probabilities */
+                double ref = 0.0;
+                for (int i = 0; i < V; i++)
+                    if (pr2[i] > 0.0f) ref -= (double)pr2[i] * log((double)pr2[i]);
+                assert_true(fabs(h1 - ref) <= 1e-5 * (1.0 + ref));
+                free(pr2);
+            }
+        }
         /* the filter agrees: the drawn token is kept, probabilities sum to 1 */
         float *pr = malloc((size_t)V * sizeof *pr);
         int *kept = malloc((size_t)V * sizeof *kept), n;
