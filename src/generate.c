@@ -5,16 +5,18 @@
  * NH heads, hs = C / NH, F = d_ff, Tmax = max_len, N token rows in one
  * kernel call (rows of different sequences, or the positions of one prompt).
  *
- * The inference kernels here are the generator's own, on the model's weights
- * (borrowed, PyTorch layout, Linear w[O, I]). One function, forward_rows(),
+ * The inference kernels (src/gen_kernels.c) are the generator's own, on the
+ * model's weights (borrowed, PyTorch layout, Linear w[O, I]), run by its own
+ * team of threads (src/team.c). One function, forward_rows(),
  * runs N token rows through the model: row i is token tok[i] at position
  * pos[i] of the sequence held in cache slot slot[i]; its K and V are written
  * to that slot's cache and its query attends to positions 0..pos[i] of the
  * slot. A prompt prefill is forward_rows over the prompt's positions, a
  * decode step is forward_rows over one token of each active row, and the
  * no-cache path is forward_rows over the whole (cropped) context at every
- * step. Each kernel computes a row with the same float operations whatever
- * N and the other rows are, so all three give bit-identical logits.
+ * step. Each kernel computes a value with the same float operations whatever
+ * N, the other rows and the thread are, so all of these give bit-identical
+ * logits.
  *
  * Math (as the teaching package, eval mode): x = tok_emb[id] * sqrt(C) +
  * pos[p]; per block x += W_o(attn(LN1(x))) + ..., x += fc2(gelu(fc1(LN2(x))))
@@ -26,7 +28,6 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,12 +41,6 @@
 #include <omp.h>
 #endif
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define GEN_AVX2 1
-#else
-#define GEN_AVX2 0
-#endif
 
 typedef struct fwd_call fwd_call;
 
@@ -244,17 +239,22 @@ static inline void team_barrier(const tt_generator *g, const fwd_call *fc) {
     if (fc->nth > 1) tt_team_barrier(g->team);
 }
 
-/* The output blocks of chunk c of a product with nb blocks of 8 outputs:
- * triples (the 4 x 3 tile) when there are rows for it, else 8 (one row's
- * 1 x 8 tile). */
-static inline int chunk_blocks(int N) { return N >= 4 ? 3 : 8; }
+/* Output blocks (of 8) per chunk of a product with nb blocks: about four
+ * chunks per thread (enough to even out a slower thread; each claim is an
+ * atomic on a shared cache line, ~0.1 us), in whole tiles: triples for the
+ * 4 x 3 tile when there are 4 rows or more, else eights (1 x 8). */
+static inline int chunk_blocks(int N, int nb, int nth) {
+    const int tile = N >= 4 ? 3 : 8;
+    const int want = (nb + 4 * nth - 1) / (4 * nth);
+    return (want + tile - 1) / tile * tile;
+}
 
 /* Runs the chunks of phase p of out[N, O] = epi(x @ w^T + b) until none is
  * left, then waits for the team. */
 static void team_linear(const tt_generator *g, fwd_call *fc, int p, float *out, const float *x,
                         const float *wp, const float *b, int N, int I, int O,
                         tt_gen_epilogue epi) {
-    const int nb = (O + 7) >> 3, cb = chunk_blocks(N), nc = (nb + cb - 1) / cb;
+    const int nb = (O + 7) >> 3, cb = chunk_blocks(N, nb, fc->nth), nc = (nb + cb - 1) / cb;
     for (int c; (c = claim(fc, p)) < nc;)
         tt_gen_linear_blocks(out, x, wp, b, N, I, O, c * cb, c * cb + cb < nb ? c * cb + cb : nb,
                              epi);

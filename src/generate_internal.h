@@ -5,7 +5,7 @@
  * Dimension legend: B batch rows, T time, C = d_model, V vocabulary,
  * L layers, NH heads, hs = C / NH, F = d_ff, Tmax = max_len.
  *
- * The generator has its own inference kernels (src/generate.c): every kernel
+ * The generator has its own inference kernels (src/gen_kernels.c): every kernel
  * computes each token row with the same sequence of float operations whatever
  * the other rows are, so prefill of T tokens, one-token decoding with the KV
  * cache, a full recompute, and any batch composition give bit-identical

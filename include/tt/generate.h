@@ -32,12 +32,14 @@
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
  * model's weights may be shared by several generators.
- * Threads: a generator runs each forward pass on a team of n_threads OpenMP
- * threads (config; 0 = omp_get_max_threads() at create time), splitting
- * output columns and (row, head) pairs, never a sum, so the results are the
- * same for any thread count. Calls too small to gain run on the calling
- * thread. On a machine shared with other busy processes, n_threads 1 avoids
- * threads waiting for each other. It does not call BLAS.
+ * Threads: with n_threads > 1 a generator runs each forward pass on a team
+ * of that many threads (its own, started at create), splitting output
+ * columns and (row, head) pairs, never a sum, so the results are the same
+ * for any thread count. n_threads 0 (the default) is auto: a team of
+ * omp_get_max_threads() (every core, or OMP_NUM_THREADS) that the generator
+ * uses only while it measures it faster than one thread (it is not when
+ * other processes keep the cores busy). Calls too small to gain run on the
+ * calling thread. It does not call BLAS.
  */
 #ifndef TT_GENERATE_H
 #define TT_GENERATE_H
@@ -65,9 +67,10 @@ typedef struct {
     int pad_token_id;   /* TT_TOKEN_NONE                */
     uint64_t seed;      /* 42                           */
     bool use_cache;     /* true: KV cache; false: full recompute each step */
-    int n_threads;      /* 0 = auto (omp_get_max_threads(): OMP_NUM_THREADS,
-                           else every core); >= 1 exactly that many. The
-                           tokens do not depend on it. Fixed at create. */
+    int n_threads;      /* 0 = auto (a team of omp_get_max_threads(), used
+                           while measured faster than one thread); 1..256
+                           exactly that many. The tokens do not depend on
+                           it. Read at create. */
 } tt_generator_config;
 
 tt_generator_config tt_generator_config_default(void);
