@@ -289,8 +289,10 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     float *xn = g->xnt + (size_t)tid * g->cap_rows * C;
     float *sc = g->scores + (size_t)tid * NH * (size_t)TP;
     const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
-    /* attention units: a row, or a (row, head) pair when rows are scarce */
-    const int per_head = N < 2 * nth, nu = per_head ? N * NH : N;
+    /* attention units: (row, hpu heads). In a team, pairs of heads keep the
+     * value sum's two-heads-at-once path while giving the threads enough
+     * units to finish together; single heads when rows are few. */
+    const int hpu = nth == 1 ? NH : N < 2 * nth || NH % 2 ? 1 : 2, nu = N * (NH / hpu);
     int ph = 0; /* phase counter */
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
@@ -321,8 +323,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
             team_barrier(g, fc);
         }
         for (int u; (u = claim(fc, ph)) < nu;) {
-            const int i = per_head ? u / NH : u;
-            const int h0 = per_head ? u % NH : 0, h1 = per_head ? h0 + 1 : NH;
+            const int i = u / (NH / hpu), h0 = u % (NH / hpu) * hpu, h1 = h0 + hpu;
             if (!fc->shared_slots) write_kv(g, fc, l, i, h0, h1, kp, vp, rs);
             tt_gen_attend(g->att + (size_t)i * C, g->q + i * rs, kslot(g, g->kc, fc->slot[i], l),
                           kslot(g, g->vc, fc->slot[i], l), fc->pos[i] + 1, C, NH, g->hstride, sc,
