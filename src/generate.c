@@ -399,6 +399,29 @@ static void forward_window(tt_generator *g, const int *tokens, int n, int slot, 
     forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1);
 }
 
+/* The prompt pass of every row: the windows (last max_len tokens) of as
+ * many whole prompts as fit in max_len token rows go through one
+ * forward_rows call, so that the weights are streamed once for all of them
+ * instead of once per prompt; each row's logits go to g->logits. */
+static void prefill(tt_generator *g, const tt_generation *out, int B) {
+    int n = 0;
+    for (int r = 0; r < B; r++) {
+        const int len = out[r].n_tokens, w = len < g->Tmax ? len : g->Tmax;
+        if (n + w > g->Tmax) {
+            forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true);
+            n = 0;
+        }
+        const int *ctx = out[r].tokens + (len - w);
+        for (int i = 0; i < w; i++, n++) {
+            g->wtok[n] = ctx[i];
+            g->wpos[n] = i;
+            g->wslot[n] = r;
+            g->wdst[n] = i == w - 1 ? g->logits + (size_t)r * g->V : NULL;
+        }
+    }
+    if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Generator                                                                */
 
@@ -749,9 +772,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
      * in this VM, on the caller's core at first. */
     if (g->team) tt_team_set_hot(g->team, true);
     /* Prefill: the next-token logits of every row. */
-    if (M > 0)
-        for (int r = 0; r < B; r++)
-            forward_window(g, out[r].tokens, out[r].n_tokens, r, g->logits + (size_t)r * V);
+    if (M > 0) prefill(g, out, B);
 
     tt_status result = TT_OK;
     for (int step = 0; step < M; step++) {

@@ -284,6 +284,115 @@ static void test_threads_same_tokens(void **state) {
     tt_model_free(m);
 }
 
+/* The kernels against plain references: a packed linear layer is, value for
+ * value, fmaf(x[i], w[o][i], acc) over i from 0, then + b[o] (bit for bit,
+ * for every shape, row count, tile and output range); GELU and residual
+ * epilogues; LayerNorm against a double-precision one; attention against a
+ * plain softmax in double, and split head ranges equal to the whole. */
+static float ref_gelu(float v) { return (float)(0.5 * v * (1.0 + erf(v / sqrt(2.0)))); }
+
+static void test_kernels(void **state) {
+    (void)state;
+    tt_rng g;
+    tt_rng_seed(&g, 11);
+    const int Os[] = {1, 7, 8, 9, 24, 65, 100}, Is[] = {1, 5, 8, 17, 128}, Ns[] = {1, 3, 4, 5, 8, 9};
+    for (int a = 0; a < 7; a++)
+        for (int c = 0; c < 5; c++)
+            for (int d = 0; d < 6; d++) {
+                const int O = Os[a], I = Is[c], N = Ns[d], nb = (O + 7) / 8;
+                float *w = malloc((size_t)O * I * sizeof *w), *x = malloc((size_t)N * I * sizeof *x);
+                float *b = malloc((size_t)O * sizeof *b), *wp = malloc(tt_gen_packed_floats(O, I) * sizeof *wp);
+                float *y = malloc((size_t)N * O * sizeof *y), *z = malloc((size_t)N * O * sizeof *z);
+                for (int i = 0; i < O * I; i++) w[i] = (float)tt_rng_normal(&g);
+                for (int i = 0; i < N * I; i++) x[i] = (float)tt_rng_normal(&g);
+                for (int i = 0; i < O; i++) b[i] = (float)tt_rng_normal(&g);
+                tt_gen_pack(wp, w, O, I);
+                for (int epi = 0; epi < 3; epi++) {
+                    for (int i = 0; i < N * O; i++) y[i] = z[i] = (float)i * 0.25f;
+                    /* in two ranges, to check that a split changes nothing */
+                    const int mid = nb / 2;
+                    tt_gen_linear_blocks(y, x, wp, b, N, I, O, 0, mid, (tt_gen_epilogue)epi);
+                    tt_gen_linear_blocks(y, x, wp, b, N, I, O, mid, nb, (tt_gen_epilogue)epi);
+                    for (int t = 0; t < N; t++)
+                        for (int o = 0; o < O; o++) {
+                            float acc = 0.0f;
+                            for (int i = 0; i < I; i++) acc = fmaf(x[t * I + i], w[o * I + i], acc);
+                            const float v = acc + b[o];
+                            const float got = y[t * O + o];
+                            if (epi == TT_GEN_EPI_STORE) {
+                                if (got != v) fail_msg("O %d I %d N %d (%d,%d): %g vs %g", O, I, N, t, o, (double)got, (double)v);
+                            } else if (epi == TT_GEN_EPI_ADD) {
+                                if (got != z[t * O + o] + v) fail_msg("add O %d I %d N %d", O, I, N);
+                            } else {
+                                assert_true(fabsf(got - ref_gelu(v)) <= 2e-6f * (1.0f + fabsf(v)));
+                            }
+                        }
+                }
+                free(w), free(x), free(b), free(wp), free(y), free(z);
+            }
+    /* LayerNorm */
+    const int Cs[] = {1, 7, 16, 33, 128};
+    for (int k = 0; k < 5; k++) {
+        const int C = Cs[k];
+        float xr[128], gw[128], gb[128], out[128];
+        for (int i = 0; i < C; i++) {
+            xr[i] = (float)(3.0 + 2.0 * tt_rng_normal(&g));
+            gw[i] = (float)tt_rng_normal(&g);
+            gb[i] = (float)tt_rng_normal(&g);
+        }
+        tt_gen_layernorm(out, xr, gw, gb, 1, C);
+        double m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += xr[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        v /= C;
+        for (int i = 0; i < C; i++) {
+            const double want = (xr[i] - m) / sqrt(v + 1e-5) * gw[i] + gb[i];
+            assert_true(fabs(out[i] - want) <= 1e-5 * (1.0 + fabs(want)));
+        }
+    }
+    /* Attention: NH 4, hs 32 and NH 3, hs 5 (the general path); TP 256 */
+    const int cfg[2][2] = {{4, 32}, {3, 5}};
+    for (int k = 0; k < 2; k++) {
+        const int NH = cfg[k][0], hs = cfg[k][1], C = NH * hs, TP = 256;
+        const size_t hstride = (size_t)TP * hs + 64;
+        float *K = calloc(NH * hstride, sizeof *K), *Vc = calloc(NH * hstride, sizeof *Vc);
+        float *s = malloc((size_t)NH * TP * sizeof *s), q[128], y1[128], y2[128];
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < TP; t++)
+                for (int i = 0; i < hs; i++) {
+                    K[h * hstride + ((size_t)(t / 64) * hs + i) * 64 + t % 64] = (float)tt_rng_normal(&g);
+                    Vc[h * hstride + (size_t)t * hs + i] = (float)tt_rng_normal(&g);
+                }
+        for (int i = 0; i < C; i++) q[i] = (float)tt_rng_normal(&g);
+        const int ns[] = {1, 2, 15, 16, 17, 33, 64, 65, 100, 200, 256};
+        for (int j = 0; j < 11; j++) {
+            const int n = ns[j];
+            tt_gen_attend(y1, q, K, Vc, n, C, NH, hstride, s, TP, 0, NH);
+            for (int h = 0; h < NH; h++)
+                tt_gen_attend(y2, q, K, Vc, n, C, NH, hstride, s, TP, h, h + 1);
+            assert_memory_equal(y1, y2, (size_t)C * sizeof(float));
+            for (int h = 0; h < NH; h++) {
+                double sc[256], mx = -1e300, sum = 0;
+                for (int t = 0; t < n; t++) {
+                    double a = 0;
+                    for (int i = 0; i < hs; i++)
+                        a += (double)q[h * hs + i] * K[h * hstride + ((size_t)(t / 64) * hs + i) * 64 + t % 64];
+                    sc[t] = a / sqrt((double)hs);
+                    if (sc[t] > mx) mx = sc[t];
+                }
+                for (int t = 0; t < n; t++) sum += (sc[t] = exp(sc[t] - mx));
+                for (int i = 0; i < hs; i++) {
+                    double want = 0;
+                    for (int t = 0; t < n; t++) want += sc[t] / sum * Vc[h * hstride + (size_t)t * hs + i];
+                    assert_true(fabs(y1[h * hs + i] - want) <= 2e-5 * (1.0 + fabs(want)));
+                }
+            }
+        }
+        free(K), free(Vc), free(s);
+    }
+}
+
 /* The generator's kernels agree with the model's forward pass. */
 static void test_logits_match_model(void **state) {
     (void)state;
@@ -723,6 +832,7 @@ int main(void) {
         cmocka_unit_test(test_logits_match_model),
         cmocka_unit_test(test_head_size_32),
         cmocka_unit_test(test_threads_same_tokens),
+        cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_cache_equals_recompute),
         cmocka_unit_test(test_ragged_batch),
         cmocka_unit_test(test_eos_and_pad),
