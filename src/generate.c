@@ -239,25 +239,37 @@ static inline void team_barrier(const tt_generator *g, const fwd_call *fc) {
     if (fc->nth > 1) tt_team_barrier(g->team);
 }
 
-/* Output blocks (of 8) per chunk of a product with nb blocks: about four
- * chunks per thread (enough to even out a slower thread; each claim is an
- * atomic on a shared cache line, ~0.1 us), in whole tiles: triples for the
- * 4 x 3 tile when there are 4 rows or more, else eights (1 x 8). */
-static inline int chunk_blocks(int N, int nb, int nth) {
+/* Claims the next blocks [*b0, *b1) of a product with nb output blocks
+ * (false when none are left), guided: a share of what is left, 1 / (2 nth)
+ * of it, so that early chunks are large (few claims, each an atomic on a
+ * shared cache line) and the last are one tile (the threads reach the
+ * barrier together); in whole tiles, triples for the 4 x 3 tile when there
+ * are 4 rows or more, else eights (1 x 8). */
+static bool claim_blocks(fwd_call *fc, int p, int N, int nb, int *b0, int *b1) {
     const int tile = N >= 4 ? 3 : 8;
-    const int want = (nb + 4 * nth - 1) / (4 * nth);
-    return (want + tile - 1) / tile * tile;
+    int cur = atomic_load_explicit(&fc->ctr[p].next, memory_order_relaxed);
+    for (;;) {
+        if (cur >= nb) return false;
+        int take = (nb - cur) / (2 * fc->nth);
+        take = take < tile ? tile : (take + tile - 1) / tile * tile;
+        const int end = cur + take < nb ? cur + take : nb;
+        if (atomic_compare_exchange_weak_explicit(&fc->ctr[p].next, &cur, end,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            *b0 = cur;
+            *b1 = end;
+            return true;
+        }
+    }
 }
 
-/* Runs the chunks of phase p of out[N, O] = epi(x @ w^T + b) until none is
- * left, then waits for the team. */
+/* Runs phase p, out[N, O] = epi(x @ w^T + b), until no block is left, then
+ * waits for the team. */
 static void team_linear(const tt_generator *g, fwd_call *fc, int p, float *out, const float *x,
                         const float *wp, const float *b, int N, int I, int O,
                         tt_gen_epilogue epi) {
-    const int nb = (O + 7) >> 3, cb = chunk_blocks(N, nb, fc->nth), nc = (nb + cb - 1) / cb;
-    for (int c; (c = claim(fc, p)) < nc;)
-        tt_gen_linear_blocks(out, x, wp, b, N, I, O, c * cb, c * cb + cb < nb ? c * cb + cb : nb,
-                             epi);
+    const int nb = (O + 7) >> 3;
+    for (int b0, b1; claim_blocks(fc, p, N, nb, &b0, &b1);)
+        tt_gen_linear_blocks(out, x, wp, b, N, I, O, b0, b1, epi);
     team_barrier(g, fc);
 }
 
