@@ -72,9 +72,13 @@ struct tt_generator {
     bool adapt;                        /* auto threads: use_threads is measured */
     struct {
         int left;    /* decode steps until the next probe */
-        int period;  /* steps between probes: 128 after a win, doubling (to 1024) after a loss */
-        int k;       /* probe steps done: even one thread, odd the team */
-        double t[2]; /* their seconds: one thread, the team */
+        int period;  /* steps between probes: 128 after a change of verdict, doubling (to 1,024) while it holds */
+        int k;        /* probe steps done: 0 wakes the team, 1-2 team, 3-4 one thread */
+        double t[2];  /* their seconds: one thread, the team */
+        double t1_ref; /* the last one-thread decode step outside a probe (s) */
+        bool team;    /* the verdict: use the team */
+        int confirm;  /* team steps left to confirm a team verdict */
+        double tc;    /* their seconds so far */
     } probe;
     fwd_call *fc;                      /* the current call's shared state */
     /* Per-call batch state. */
@@ -609,6 +613,7 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->use_threads = g->n_threads;
     g->adapt = cfg.n_threads == 0 && g->n_threads > 1;
     g->probe.period = 128;
+    g->probe.team = true;
     g->scores = falloc((size_t)g->n_threads * g->NH * (size_t)g->TP, false);
     g->wtok = malloc((size_t)g->Tmax * sizeof(int));
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
@@ -691,24 +696,47 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     return c;
 }
 
-/* Records a probe step of dt seconds; ends the probe after 6 steps (the
- * faster in total wins), or after 2 when the team took 2.5x the time of
- * one thread (a busy machine: no need to pay for more team steps). */
-static void probe_step(tt_generator *g, double dt) {
-    const int k = g->probe.k++;
-    g->probe.t[k & 1] = (k < 2 ? 0.0 : g->probe.t[k & 1]) + dt;
-    g->probe.left = 0; /* go on probing */
-    bool team;
-    if (k == 1 && g->probe.t[1] > 2.5 * g->probe.t[0])
-        team = false;
-    else if (k == 5)
-        team = g->probe.t[1] < g->probe.t[0];
-    else
-        return;
-    g->use_threads = team ? g->n_threads : 1;
-    g->probe.period = team ? 128 : (g->probe.period < 1024 ? 2 * g->probe.period : 1024);
+/* Auto threads: records a decode step of dt seconds. A probe is 5 steps:
+ * one on the team to wake it (not counted), two on the team, two on one
+ * thread; the faster pair wins. A team verdict then has to hold over the
+ * next 32 team steps (their mean against the probe's one-thread steps):
+ * a freshly woken thread gets a burst of CPU from the scheduler even on a
+ * busy machine, so a short probe flatters the team. A probe stops after
+ * the first counted team step when that took 2.5x a recent one-thread
+ * step. Probes cost their slower steps, so while the verdict holds the
+ * next one comes twice as late (to 1,024 steps); a new verdict is checked
+ * again after 128. */
+static void set_verdict(tt_generator *g, bool team) {
+    const bool same = team == g->probe.team;
+    g->probe.team = team;
+    g->probe.period = !same ? 128 : g->probe.period < 1024 ? 2 * g->probe.period : 1024;
     g->probe.left = g->probe.period;
     g->probe.k = 0;
+    g->probe.confirm = team ? 32 : 0;
+    g->probe.tc = 0.0;
+}
+
+static void probe_step(tt_generator *g, bool probing, double dt) {
+    if (!probing) {
+        if (g->use_threads == 1) {
+            g->probe.t1_ref = dt;
+        } else if (g->probe.confirm > 0) {
+            g->probe.tc += dt;
+            /* the team's steps against the probe's one-thread steps */
+            if (--g->probe.confirm == 0 && g->probe.tc / 32 > g->probe.t[0] / 2)
+                set_verdict(g, false);
+        }
+        return;
+    }
+    const int k = g->probe.k++;
+    g->probe.left = 0; /* go on probing */
+    if (k == 0) return;
+    const int i = k >= 3 ? 0 : 1;
+    g->probe.t[i] = (k == 1 || k == 3 ? 0.0 : g->probe.t[i]) + dt;
+    if (k == 1 && g->probe.t1_ref > 0.0 && dt > 2.5 * g->probe.t1_ref)
+        set_verdict(g, false);
+    else if (k == 4)
+        set_verdict(g, g->probe.t[1] < g->probe.t[0]);
 }
 
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens, int B,
@@ -779,28 +807,31 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     }
     const int eos = cfg.eos_token_id, pad = cfg.pad_token_id;
 
-    /* The workers stay awake (spinning, then yielding) for the whole call:
-     * a worker woken from sleep for a probe or a step took ~1 ms to start
-     * in this VM, on the caller's core at first. */
-    if (g->team) tt_team_set_hot(g->team, true);
+    /* The workers stay awake (spinning, then yielding) while the team is in
+     * use: a worker woken from sleep took up to ~1 ms to start in this VM. */
+    if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+    if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
     /* Prefill: the next-token logits of every row. */
     if (M > 0) prefill(g, out, B);
 
     tt_status result = TT_OK;
     for (int step = 0; step < M; step++) {
         if (step > 0) {
-            /* Auto threads (g->probe): now and then a few decode steps
-             * alternate one thread and the team, and the faster runs until
+            /* Auto threads (probe_step): now and then a few decode steps
+             * run on the team and on one thread, and the faster runs until
              * the next probe. A team is only faster when its cores are
-             * free: where other processes keep a core busy, its barriers
-             * wait for a thread that is not running (measured: a batch-1
-             * step 10x slower, batch 8 3x). A probe stops after one pair
-             * when the team is clearly slower, and a lost probe doubles the
-             * wait for the next, so that a busy machine pays little for
-             * them. The tokens do not depend on the choice. */
+             * free: where another process keeps a core busy, its barriers
+             * wait for a thread that is not running (measured with one of
+             * 2 cores busy: 1.3-2.5x slower than one thread). The workers
+             * stay awake (hot) only while the team is in use: a worker
+             * spinning beside the caller on a busy machine slows one-thread
+             * steps down. The tokens do not depend on any of this. */
             const bool probing = g->adapt && g->probe.left-- <= 0;
-            if (probing) g->use_threads = g->probe.k & 1 ? g->n_threads : 1;
-            const double t0 = probing ? now_s() : 0.0;
+            if (g->adapt) {
+                g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
+                tt_team_set_hot(g->team, g->use_threads > 1);
+            }
+            const double t0 = g->adapt ? now_s() : 0.0;
             /* Feed each unfinished row's last token. */
             int n = 0;
             for (int r = 0; r < B; r++) {
@@ -820,7 +851,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                 }
             }
             if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false);
-            if (probing) probe_step(g, now_s() - t0);
+            if (g->adapt) probe_step(g, probing, now_s() - t0);
         }
         bool stop = false, all_done = true;
         for (int r = 0; r < B; r++) {
