@@ -689,13 +689,13 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
  * as key_id), or every finite token when pl->all. */
 static double kept_entropy(const tt_sampler *s, const plan *pl, const float *logits, int m,
                            float *probs) {
-    const double S = (double)pl->s_kept;
+    const double S = (double)pl->s_kept, inv_S = 1.0 / S;
     double hx = 0.0;
     int n_pos = 0;
     for (int j = 0; j < (pl->all ? s->V : m); j++) {
         const int id = pl->all ? j : key_id(s->keys[j]);
         if (pl->all && logits[id] == -INFINITY) continue;
-        const double q = (double)s->w[id] / S;
+        const double q = (double)s->w[id] * inv_S;
         if (probs) probs[id] = (float)q;
         if (q > 0.0) {
             hx += q * (double)((logits[id] - pl->mx) / pl->T);
