@@ -94,7 +94,12 @@ struct tt_generator {
     size_t ent_alloc;         /* doubles allocated in ent          */
     int *wtok, *wpos, *wslot; /* [Tmax] window inputs              */
     float **wdst;             /* [Tmax]                            */
-    tt_sampler *sampler;
+    tt_sampler *sampler;   /* = samplers[0] */
+    tt_sampler **samplers; /* [n_threads]: one per team thread */
+    int *stok;             /* [cap_b] a decode step's token of each row, */
+    double *sent;          /* its entropy, */
+    tt_status *sst;        /* the sampler's status, */
+    unsigned char *sampled; /* and whether the team drew it this step */
     /* Packed copy of the model's matrices (tt_gen_pack), refreshed at the
      * start of every call: per layer wq, wk, wv, wo, fc1, fc2, then lm_head. */
     float *wp;
@@ -255,6 +260,8 @@ struct fwd_call {
     int m;             /* rows wanting logits: g->sel[0..m) */
     int nth;           /* threads in the team */
     gen_counter *ctr;  /* [GEN_PHASES(L)]: the next chunk of each phase */
+    const tt_sampling_params *sp; /* not NULL: the team also samples each
+                                     row's next token (slot = row) */
 };
 
 /* Claims the next chunk of phase p (>= the chunk count when none is left). */
@@ -383,6 +390,16 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
                          C);
     team_linear(g, fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
                 TT_GEN_EPI_STORE);
+    /* The next token of each row, a row per thread in turn: each row has its
+     * own random stream and each thread its own sampler, so the draws are
+     * those of sampling the rows one after the other. */
+    if (fc->sp)
+        for (int j = tid; j < fc->m; j += nth) {
+            const int r = fc->slot[g->sel[j]];
+            g->sst[r] = tt_sampler_sample_entropy(g->samplers[tid], fc->sp, g->lg + (size_t)j * V,
+                                                  &g->rngs[r], &g->stok[r], &g->sent[r], NULL);
+            g->sampled[r] = 1;
+        }
 }
 
 static void team_entry(void *arg, int tid, int n) {
@@ -394,9 +411,11 @@ static void team_entry(void *arg, int tid, int n) {
 /* Runs N token rows (N <= cap_rows) through the model. Row i: token tok[i] at
  * position pos[i] of cache slot slot[i]; rows of one slot must cover its
  * positions up to pos[i] in this call or earlier ones. dst[i] (may be NULL)
- * receives the row's logits [V]. shared_slots: some slot has several rows. */
+ * receives the row's logits [V]. shared_slots: some slot has several rows.
+ * sp (decode steps, one row per slot): also sample each row's next token
+ * into g->stok/sent/sst[slot] and set g->sampled[slot]. */
 static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos, const int *slot,
-                         float *const *dst, bool shared_slots) {
+                         float *const *dst, bool shared_slots, const tt_sampling_params *sp) {
     const tt_model_weights *W = tt_model_weights_get(g->model);
     const int C = g->C, V = g->V;
     const float emb_scale = sqrtf((float)C);
@@ -408,6 +427,7 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     }
     fwd_call *fc = g->fc;
     fc->N = N, fc->pos = pos, fc->slot = slot, fc->shared_slots = shared_slots, fc->m = 0;
+    fc->sp = sp;
     for (int i = 0; i < N; i++)
         if (dst[i]) g->sel[fc->m++] = i;
     for (int p = 0; p < GEN_PHASES(g->L); p++)
@@ -436,7 +456,7 @@ static void forward_window(tt_generator *g, const int *tokens, int n, int slot, 
         g->wdst[i] = NULL;
     }
     g->wdst[w - 1] = dst;
-    forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1);
+    forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1, NULL);
 }
 
 /* The prompt pass of every row: the windows (last max_len tokens) of as
@@ -448,7 +468,7 @@ static void prefill(tt_generator *g, const tt_generation *out, int B) {
     for (int r = 0; r < B; r++) {
         const int len = out[r].n_tokens, w = len < g->Tmax ? len : g->Tmax;
         if (n + w > g->Tmax) {
-            forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true);
+            forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
             n = 0;
         }
         const int *ctx = out[r].tokens + (len - w);
@@ -459,7 +479,7 @@ static void prefill(tt_generator *g, const tt_generation *out, int B) {
             g->wdst[n] = i == w - 1 ? g->logits + (size_t)r * g->V : NULL;
         }
     }
-    if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true);
+    if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -512,6 +532,10 @@ static void free_batch(tt_generator *g) {
     free(g->cslot);
     free(g->cdst);
     free(g->finished);
+    free(g->stok);
+    free(g->sent);
+    free(g->sst);
+    free(g->sampled);
     free(g->n_ent);
 }
 
@@ -529,7 +553,10 @@ void tt_generator_free(tt_generator *g) {
     free(g->wpos);
     free(g->wslot);
     free(g->wdst);
-    tt_sampler_free(g->sampler);
+    if (g->samplers)
+        for (int k = 0; k < g->n_threads; k++)
+            tt_sampler_free(g->samplers[k]);
+    free(g->samplers);
     free(g);
 }
 
@@ -588,16 +615,23 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->cdst = malloc((size_t)B * sizeof(float *));
     g->finished = malloc((size_t)B);
     g->n_ent = calloc((size_t)B, sizeof(int));
+    g->stok = malloc((size_t)B * sizeof(int));
+    g->sent = malloc((size_t)B * sizeof(double));
+    g->sst = malloc((size_t)B * sizeof(tt_status));
+    g->sampled = calloc((size_t)B, 1);
     if (!g->kc || !g->vc || !g->x || !g->xnt || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
         !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
-        !g->cdst || !g->finished || !g->n_ent) {
+        !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
         free_batch(g);
         g->kc = g->vc = g->x = g->xnt = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
         g->logits = NULL;
         g->sel = g->ctok = g->cpos = g->cslot = g->n_ent = NULL;
         g->rngs = NULL;
         g->cdst = NULL;
-        g->finished = NULL;
+        g->finished = g->sampled = NULL;
+        g->stok = NULL;
+        g->sent = NULL;
+        g->sst = NULL;
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch of %d rows", B);
     }
     g->cap_b = g->cap_slots = B;
@@ -659,7 +693,14 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
         tt_generator_free(g);
         return st;
     }
-    st = tt_sampler_create(&g->sampler, g->V, err);
+    g->samplers = calloc((size_t)g->n_threads, sizeof *g->samplers);
+    if (!g->samplers) {
+        tt_generator_free(g);
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
+    }
+    for (int k = 0; k < g->n_threads && !st; k++)
+        st = tt_sampler_create(&g->samplers[k], g->V, err);
+    g->sampler = g->samplers[0];
     if (!st) st = reserve(g, 1, err);
     if (st) {
         tt_generator_free(g);
@@ -835,6 +876,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
     if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
     pack_weights(g);
+    memset(g->sampled, 0, (size_t)B); /* none drawn ahead (a stopped call may leave some) */
     /* Prefill: the next-token logits of every row. */
     if (M > 0) prefill(g, out, B);
 
@@ -874,7 +916,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                     n++;
                 }
             }
-            if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false);
+            if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false, &sp);
             if (g->adapt) probe_step(g, probing, now_s() - t0);
         }
         bool stop = false, all_done = true;
@@ -886,7 +928,17 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             const float *lr = g->logits + (size_t)r * V;
             int tok;
             double ent; /* of the filtered distribution; greedy: 0 */
-            st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent, err);
+            if (g->sampled[r]) { /* drawn by the forward pass's team */
+                g->sampled[r] = 0;
+                tok = g->stok[r];
+                ent = g->sent[r];
+                st = g->sst[r];
+                if (st) /* the same call again, for its message */
+                    st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent,
+                                                   err);
+            } else {
+                st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent, err);
+            }
             if (st) {
                 tt_generations_free(out, B);
                 return st;
