@@ -76,6 +76,7 @@ struct tt_generator {
         int k;        /* probe steps done: 0 wakes the team, 1-2 team, 3-4 one thread */
         double t[2];  /* their seconds: one thread, the team */
         double t1_ref; /* the last one-thread decode step outside a probe (s) */
+        double warm;  /* seconds of the team's wake-up steps so far */
         bool team;    /* the verdict: use the team */
         int confirm;  /* team steps left to confirm a team verdict */
         double tc;    /* their seconds so far */
@@ -761,9 +762,9 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     return c;
 }
 
-/* Auto threads: records a decode step of dt seconds. A probe is 5 steps:
- * one on the team to wake it (not counted), two on the team, two on one
- * thread; the faster pair wins. A team verdict then has to hold over the
+/* Auto threads: records a decode step of dt seconds. A probe is: team
+ * steps for 2 ms to wake the team (not counted), two on the team, two on
+ * one thread; the faster pair wins. A team verdict then has to hold over the
  * next 32 team steps (their mean against the probe's one-thread steps):
  * a freshly woken thread gets a burst of CPU from the scheduler even on a
  * busy machine, so a short probe flatters the team. A probe stops after
@@ -793,9 +794,18 @@ static void probe_step(tt_generator *g, bool probing, double dt) {
         }
         return;
     }
-    const int k = g->probe.k++;
     g->probe.left = 0; /* go on probing */
-    if (k == 0) return;
+    if (g->probe.k == 0) {
+        /* waking the team: team steps, not counted, for 2 ms (a worker woken
+         * from sleep took up to ~1 ms to start in this VM) */
+        g->probe.warm += dt;
+        if (g->probe.warm >= 0.002) {
+            g->probe.k = 1;
+            g->probe.warm = 0.0;
+        }
+        return;
+    }
+    const int k = g->probe.k++;
     const int i = k >= 3 ? 0 : 1;
     g->probe.t[i] = (k == 1 || k == 3 ? 0.0 : g->probe.t[i]) + dt;
     if (k == 1 && g->probe.t1_ref > 0.0 && dt > 2.5 * g->probe.t1_ref)

@@ -16,6 +16,7 @@
  * each check: if the thread they wait for was descheduled onto this core,
  * it gets to run.
  */
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity, CPU_* (Linux) */
 #include "team.h"
 
 #include <pthread.h>
@@ -60,8 +61,29 @@ struct tt_team {
     atomic_uint bar_phase;
     char pad4[64];
     atomic_bool quit;
-    atomic_bool hot; /* idle workers yield instead of sleeping */
+    atomic_bool hot;       /* idle workers yield instead of sleeping */
+    atomic_int caller_cpu; /* the CPU the caller ran on when it started the job */
+#ifdef __linux__
+    cpu_set_t allowed; /* the CPUs the process may run on */
+#endif
 };
+
+/* A worker the kernel woke up on the caller's own CPU (it prefers the
+ * waker's CPU) would share that CPU with the caller, and every barrier
+ * would then wait for a context switch: 750-820 us team steps at batch 1,
+ * measured, against 60 us. So a worker that finds itself there moves to
+ * the process's other CPUs. */
+static void leave_callers_cpu(tt_team *t) {
+#ifdef __linux__
+    const int cc = atomic_load_explicit(&t->caller_cpu, memory_order_relaxed);
+    if (cc < 0 || sched_getcpu() != cc) return;
+    cpu_set_t m = t->allowed;
+    CPU_CLR(cc, &m);
+    if (CPU_COUNT(&m) > 0) (void)sched_setaffinity(0, sizeof m, &m);
+#else
+    (void)t;
+#endif
+}
 
 /* Waits until *v != old (acquire): spin, then yield. */
 static unsigned wait_change(atomic_uint *v, unsigned old) {
@@ -99,6 +121,7 @@ static void *worker(void *p) {
         }
         seen = g;
         if (atomic_load_explicit(&t->quit, memory_order_acquire)) break;
+        leave_callers_cpu(t);
         t->fn(t->arg, w->tid, t->n);
         atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
     }
@@ -126,6 +149,10 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
     atomic_init(&t->bar_phase, 0);
     atomic_init(&t->quit, false);
     atomic_init(&t->hot, false);
+    atomic_init(&t->caller_cpu, -1);
+#ifdef __linux__
+    if (sched_getaffinity(0, sizeof t->allowed, &t->allowed)) CPU_ZERO(&t->allowed);
+#endif
     if (n == 1) {
         *out = t;
         return TT_OK;
@@ -191,6 +218,9 @@ void tt_team_run(tt_team *t, void (*fn)(void *arg, int tid, int n), void *arg) {
     t->fn = fn;
     t->arg = arg;
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
+#ifdef __linux__
+    atomic_store_explicit(&t->caller_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
     publish(t);
     fn(arg, 0, t->n);
     for (int i = 0; atomic_load_explicit(&t->done, memory_order_acquire) < t->n - 1; i++) {
