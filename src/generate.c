@@ -898,7 +898,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
              * the next probe. A team is only faster when its cores are
              * free: where another process keeps a core busy, its barriers
              * wait for a thread that is not running (measured with one of
-             * 2 cores busy: 1.3-2.5x slower than one thread). The workers
+             * 2 cores busy: 1.3-2.8x slower than one thread). The workers
              * stay awake (hot) only while the team is in use: a worker
              * spinning beside the caller on a busy machine slows one-thread
              * steps down. The tokens do not depend on any of this. */
