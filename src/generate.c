@@ -325,11 +325,11 @@ static void write_kv(tt_generator *g, const fwd_call *fc, int l, int i, int h0, 
 }
 
 /* A thread's part of a forward call. Work is claimed in chunks (blocks of
- * outputs of a linear layer; rows, or (row, head) pairs when rows are fewer
- * than threads, of attention), so a thread that runs slower (a busy
- * sibling on the host) takes fewer; no value depends on who computes it.
- * Every thread normalises every row itself into its own xn (N * C, cheaper
- * than a barrier). A layer has four barriers (six with a prefill). */
+ * outputs of a linear layer; (row, heads) units of attention), so a thread
+ * that runs slower (a busy sibling on the host) takes fewer; no value
+ * depends on who computes it. Every thread normalises every row itself into
+ * its own xn (N * C, cheaper than a barrier). A layer has five barriers
+ * (six with a prefill): after q/k/v, attention, W_o, fc1 and fc2. */
 static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     const tt_model_weights *W = tt_model_weights_get(g->model);
     const int C = g->C, L = g->L, F = g->F, V = g->V, NH = g->NH, TP = g->TP;

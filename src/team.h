@@ -2,7 +2,7 @@
  * src/team.h — a small fork-join team of threads for the generator's decode
  * steps (internal).
  *
- * A decode step is a few hundred microseconds of work with four barriers a
+ * A decode step is a few hundred microseconds of work with five barriers a
  * layer, run hundreds of times a second. The team keeps its workers for the
  * generator's lifetime and bounds every wait: a worker or a barrier spins
  * for a few tens of microseconds, then sleeps (workers) or yields (barrier),
