@@ -61,7 +61,8 @@ struct tt_generator {
     /* Scratch for up to cap_rows token rows. */
     int cap_rows;
     float *x, *q, *kb, *vb, *att;      /* [cap_rows, C] (q: [cap_rows, 3C]) */
-    float *xnt;                        /* [n_threads, cap_rows, C] normalised rows */
+    float *xnt;                        /* [n_threads, GEN_PRIV_ROWS, C] normalised rows */
+    float *xns;                        /* [cap_rows, C] the same, shared, for larger calls */
     float *h;                          /* [cap_rows, F]                 */
     float *lg;                         /* [cap_rows, V] compact logits  */
     int *sel;                          /* [cap_rows] rows wanting logits */
@@ -253,6 +254,9 @@ typedef struct {
  * of a prefill, attention, W_o, fc1, fc2; then the head. */
 #define GEN_PHASES(L) ((L) * 6 + 1)
 
+/* Rows up to which every thread of a team normalises all rows itself. */
+#define GEN_PRIV_ROWS 64
+
 /* One forward call's inputs and work counters, shared by the team. */
 struct fwd_call {
     int N;
@@ -324,17 +328,35 @@ static void write_kv(tt_generator *g, const fwd_call *fc, int l, int i, int h0, 
     }
 }
 
+/* xn = LayerNorm(x) of the call's N rows: all of them into a thread's own
+ * buffer (priv), or a share of them into the shared one, then a barrier. */
+static void team_layernorm(const tt_generator *g, fwd_call *fc, float *xn, bool priv, int tid,
+                           const float *w, const float *b) {
+    const int C = g->C, N = fc->N;
+    if (priv) {
+        tt_gen_layernorm(xn, g->x, w, b, N, C);
+        return;
+    }
+    const int r0 = (int)((long)N * tid / fc->nth), r1 = (int)((long)N * (tid + 1) / fc->nth);
+    tt_gen_layernorm(xn + (size_t)r0 * C, g->x + (size_t)r0 * C, w, b, r1 - r0, C);
+    team_barrier(g, fc);
+}
+
 /* A thread's part of a forward call. Work is claimed in chunks (blocks of
  * outputs of a linear layer; (row, heads) units of attention), so a thread
  * that runs slower (a busy sibling on the host) takes fewer; no value
- * depends on who computes it. Every thread normalises every row itself into
- * its own xn (N * C, cheaper than a barrier). A layer has five barriers
- * (six with a prefill): after q/k/v, attention, W_o, fc1 and fc2. */
+ * depends on who computes it. A layer has five barriers (six with a
+ * prefill, eight with shared LayerNorms): after q/k/v, attention, W_o, fc1
+ * and fc2. */
 static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     const tt_model_weights *W = tt_model_weights_get(g->model);
     const int C = g->C, L = g->L, F = g->F, V = g->V, NH = g->NH, TP = g->TP;
     const int N = fc->N, nth = fc->nth;
-    float *xn = g->xnt + (size_t)tid * g->cap_rows * C;
+    /* Up to GEN_PRIV_ROWS rows (decode steps) every thread normalises every
+     * row itself into its own buffer, cheaper than a barrier; larger calls
+     * (prefill, recompute) share one buffer, rows split, and wait. */
+    const bool priv = N <= GEN_PRIV_ROWS;
+    float *xn = priv ? g->xnt + (size_t)tid * GEN_PRIV_ROWS * C : g->xns;
     float *sc = g->scores + (size_t)tid * NH * (size_t)TP;
     const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
     /* attention units: (row, hpu heads). In a team, pairs of heads keep the
@@ -345,7 +367,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
         const float *wpl = g->wp + (size_t)l * layer_packed(g);
-        tt_gen_layernorm(xn, g->x, w->ln1_w, w->ln1_b, N, C);
+        team_layernorm(g, fc, xn, priv, tid, w->ln1_w, w->ln1_b);
         /* q, k, v of row i at g->q, kp, vp + i * rs */
         const float *kp, *vp;
         size_t rs;
@@ -380,15 +402,17 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         ph++;
         team_barrier(g, fc);
         team_linear(g, fc, ph++, g->x, g->att, wpl + 3 * pcc, w->bo, N, C, C, TT_GEN_EPI_ADD);
-        tt_gen_layernorm(xn, g->x, w->ln2_w, w->ln2_b, N, C);
+        team_layernorm(g, fc, xn, priv, tid, w->ln2_w, w->ln2_b);
         team_linear(g, fc, ph++, g->h, xn, wpl + 4 * pcc, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
         team_linear(g, fc, ph++, g->x, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C,
                     TT_GEN_EPI_ADD);
     }
     /* Final LayerNorm and head only for the rows that want logits. */
-    for (int j = 0; j < fc->m; j++)
+    /* (m <= N: in the private buffer when N fits it) */
+    for (int j = priv ? 0 : tid; j < fc->m; j += priv ? 1 : nth)
         tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
                          C);
+    if (!priv) team_barrier(g, fc);
     team_linear(g, fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
                 TT_GEN_EPI_STORE);
     /* The next token of each row, a row per thread in turn: each row has its
@@ -519,6 +543,7 @@ static void free_batch(tt_generator *g) {
     ffree(g->vc);
     ffree(g->x);
     ffree(g->xnt);
+    ffree(g->xns);
     ffree(g->q);
     ffree(g->kb);
     ffree(g->vb);
@@ -575,6 +600,14 @@ static tt_status check_request_memory(const tt_generator *g, const int *lens, in
         need = gen_add_sat(need, gen_mul_sat(gen_add_sat((size_t)lens[r], (size_t)M), sizeof(int)));
     need = gen_add_sat(need, gen_mul_sat(gen_mul_sat((size_t)B, (size_t)(M > 0 ? M : 1)),
                                          sizeof(double))); /* entropies */
+    /* scratch for max(B, Tmax) rows and each thread's buffers */
+    const size_t rows = (size_t)(B > g->Tmax ? B : g->Tmax);
+    need = gen_add_sat(
+        need, gen_mul_sat(gen_add_sat(gen_mul_sat(rows, (size_t)g->C * 8 + g->F + g->V),
+                                      gen_mul_sat((size_t)g->n_threads,
+                                                  (size_t)GEN_PRIV_ROWS * g->C +
+                                                      (size_t)g->NH * g->TP)),
+                          sizeof(float)));
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     const size_t have = pages > 0 && page > 0 ? gen_mul_sat((size_t)pages, (size_t)page) : SIZE_MAX;
     if (need > have)
@@ -600,7 +633,8 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->kc = falloc((size_t)B * slot_floats, true);
     g->vc = falloc((size_t)B * slot_floats, false);
     g->x = falloc(rows * C, false);
-    g->xnt = falloc((size_t)g->n_threads * rows * C, false);
+    g->xnt = falloc((size_t)g->n_threads * GEN_PRIV_ROWS * C, false);
+    g->xns = falloc(rows * C, false);
     g->q = falloc(rows * 3 * C, false); /* q, k, v of a fused product */
     g->kb = falloc(rows * C, false);
     g->vb = falloc(rows * C, false);
@@ -620,11 +654,11 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->sent = malloc((size_t)B * sizeof(double));
     g->sst = malloc((size_t)B * sizeof(tt_status));
     g->sampled = calloc((size_t)B, 1);
-    if (!g->kc || !g->vc || !g->x || !g->xnt || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
+    if (!g->kc || !g->vc || !g->x || !g->xnt || !g->xns || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
         !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
         !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
         free_batch(g);
-        g->kc = g->vc = g->x = g->xnt = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
+        g->kc = g->vc = g->x = g->xnt = g->xns = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
         g->logits = NULL;
         g->sel = g->ctok = g->cpos = g->cslot = g->n_ent = NULL;
         g->rngs = NULL;
@@ -665,7 +699,7 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
 #ifdef _OPENMP
     g->n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
 #else
-    g->n_threads = 1;
+    g->n_threads = cfg.n_threads > 0 ? cfg.n_threads : 1;
 #endif
     if (g->n_threads < 1) g->n_threads = 1;
     if (g->n_threads > TT_GEN_MAX_THREADS) g->n_threads = TT_GEN_MAX_THREADS;
@@ -732,6 +766,8 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
                                    tt_error *err) {
     if (!g || !logits) return tt_error_set(err, TT_ERR_ARG, "next_logits: NULL argument");
     tt_status st = check_prompt(g, tokens, n, 0, err);
+    if (st) return st;
+    st = reserve(g, 1, err); /* a failed reserve of a generate call leaves none */
     if (st) return st;
     pack_weights(g);
     forward_window(g, tokens, n, 0, logits);
@@ -951,7 +987,9 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             }
             if (st) {
                 tt_generations_free(out, B);
-                return st;
+                result = st;
+                stop = true;
+                break;
             }
             out[r].tokens[out[r].n_tokens++] = tok;
             out[r].n_generated++;
@@ -968,8 +1006,9 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             }
         }
         if (stop) {
-            result = tt_error_set(err, TT_ERR_INTERRUPTED,
-                                  "generation stopped by the callback at step %d", step);
+            if (result == TT_OK)
+                result = tt_error_set(err, TT_ERR_INTERRUPTED,
+                                      "generation stopped by the callback at step %d", step);
             break;
         }
         if (all_done) break;

@@ -64,7 +64,7 @@ struct tt_team {
     atomic_bool hot;       /* idle workers yield instead of sleeping */
     atomic_int caller_cpu; /* the CPU the caller ran on when it started the job */
 #ifdef __linux__
-    cpu_set_t allowed; /* the CPUs the process may run on */
+    cpu_set_t allowed; /* the CPUs the caller may run on (read at create and when heated) */
 #endif
 };
 
@@ -204,6 +204,14 @@ int tt_team_size(const tt_team *t) { return t ? t->n : 0; }
 
 void tt_team_set_hot(tt_team *t, bool hot) {
     if (t->n == 1 || atomic_load_explicit(&t->hot, memory_order_relaxed) == hot) return;
+#ifdef __linux__
+    /* the CPUs a worker may move to: the caller's, as they are now (its
+     * affinity may have been narrowed since the team was made) */
+    if (hot) {
+        cpu_set_t m;
+        if (!sched_getaffinity(0, sizeof m, &m)) t->allowed = m;
+    }
+#endif
     pthread_mutex_lock(&t->mu);
     atomic_store_explicit(&t->hot, hot, memory_order_relaxed);
     if (hot && t->sleepers) pthread_cond_broadcast(&t->cv);

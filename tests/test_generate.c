@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -391,6 +392,52 @@ static void test_kernels(void **state) {
         }
         free(K), free(Vc), free(s);
     }
+}
+
+/* A model whose logits are NaN: generate fails with the sampler's message
+ * (on a team too, where the rows are drawn by the team) and hands nothing
+ * out; afterwards the team's workers sleep instead of spinning (process CPU
+ * time over 300 ms of idling stays far below 300 ms). */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void test_nan_logits_error(void **state) {
+    (void)state;
+    tt_model_config mc = {23, 128, 4, 1, 512, 64, 0.0f, TT_POS_SINUSOIDAL, true};
+    tt_model *m = NULL;
+    tt_error e;
+    assert_int_equal(tt_model_create(&m, &mc, 5, &e), TT_OK);
+    tt_model_params_flat(m)[0] = NAN; /* token 0's embedding: NaN everywhere after it */
+    for (int nt = 1; nt <= 2; nt++) {
+        tt_generator_config c = tt_generator_config_default();
+        c.n_threads = nt;
+        c.max_new_tokens = 5;
+        tt_generator *g = make_gen(m, &c);
+        int p[8][4];
+        const int *ps[8];
+        int lens[8];
+        for (int r = 0; r < 8; r++) {
+            for (int i = 0; i < 4; i++)
+                p[r][i] = i == 3 ? 0 : 1 + r;
+            ps[r] = p[r];
+            lens[r] = 4;
+        }
+        tt_generation out[8];
+        assert_int_equal(tt_generator_generate(g, ps, lens, 8, NULL, NULL, NULL, NULL, out, &e),
+                         TT_ERR_ARG);
+        assert_non_null(strstr(e.msg, "NaN"));
+        for (int r = 0; r < 8; r++)
+            assert_null(out[r].tokens);
+        const double c0 = cpu_seconds();
+        const struct timespec nap = {0, 300000000};
+        nanosleep(&nap, NULL);
+        assert_true(cpu_seconds() - c0 < 0.15);
+        tt_generator_free(g);
+    }
+    tt_model_free(m);
 }
 
 /* The generator's kernels agree with the model's forward pass. */
@@ -833,6 +880,7 @@ int main(void) {
         cmocka_unit_test(test_head_size_32),
         cmocka_unit_test(test_threads_same_tokens),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_nan_logits_error),
         cmocka_unit_test(test_cache_equals_recompute),
         cmocka_unit_test(test_ragged_batch),
         cmocka_unit_test(test_eos_and_pad),
