@@ -410,24 +410,6 @@ void tt_gen_linear_blocks(float *out, const float *x, const float *wp, const flo
 #endif
 }
 
-void tt_gen_linear(float *out, const float *x, const float *wp, const float *b, int N, int I, int O,
-                   int n_threads) {
-    const int nb = (O + 7) >> 3;
-#ifdef _OPENMP
-    const int chunks = n_threads < nb ? n_threads : nb;
-    if (chunks > 1 && (size_t)N * I * O >= 65536) {
-#pragma omp parallel for num_threads(chunks) schedule(static)
-        for (int c = 0; c < chunks; c++)
-            tt_gen_linear_blocks(out, x, wp, b, N, I, O, (int)((long)nb * c / chunks),
-                                 (int)((long)nb * (c + 1) / chunks), TT_GEN_EPI_STORE);
-        return;
-    }
-#else
-    (void)n_threads;
-#endif
-    tt_gen_linear_blocks(out, x, wp, b, N, I, O, 0, nb, TT_GEN_EPI_STORE);
-}
-
 /* ------------------------------------------------------------------------ */
 /* LayerNorm                                                                */
 

@@ -31,13 +31,6 @@ size_t tt_gen_packed_floats(int O, int I);
  * (outputs past O zero). */
 void tt_gen_pack(float *wp, const float *w, int O, int I);
 
-/* out[N, O] = x[N, I] @ w[O, I]^T + b[O] (b may be NULL), w packed by
- * tt_gen_pack; each (row, out) value is one fma chain over i = 0..I-1, then
- * + b[o], whatever N and n_threads (OpenMP threads used when N >= 4 and the
- * product is large enough). */
-void tt_gen_linear(float *out, const float *x, const float *wp, const float *b, int N, int I, int O,
-                   int n_threads);
-
 /* What a linear kernel does with v = acc + b[o]: y = v, y = gelu(v) (the
  * erf GELU), or y = y + v (a residual add). */
 typedef enum { TT_GEN_EPI_STORE, TT_GEN_EPI_GELU, TT_GEN_EPI_ADD } tt_gen_epilogue;
