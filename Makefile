@@ -11,9 +11,10 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-# The kernels are vectorised for the build machine; `make OPT=-O2` builds a
-# library that runs on any x86-64 (slower).
-OPT      ?= -O2 -march=native
+# Portable by default: the library and tt run on any x86-64 (and build
+# elsewhere). The hot kernel files are compiled once per instruction-set path
+# and chosen at run time (src/isa.h, TT_ISA=scalar|avx2|avx512 to force one).
+OPT      ?= -O2
 SAN      ?=
 PKGS     := openblas libcjson libedit
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
@@ -31,7 +32,19 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_AUX  := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# Kernel files built once per ISA path (src/isa.h): x86-64 gets scalar, avx2
+# (x86-64-v3) and avx512 (x86-64-v4) copies, other targets the scalar copy.
+KERNEL_SRC := src/gen_kernels.c src/model_kernels.c
+ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
+KERNEL_ISAS := scalar avx2 avx512
+else
+KERNEL_ISAS := scalar
+endif
+ISA_FLAGS_scalar :=
+ISA_FLAGS_avx2   := -march=x86-64-v3 -mtune=generic
+ISA_FLAGS_avx512 := -march=x86-64-v4 -mtune=generic
+KERNEL_OBJ := $(foreach i,$(KERNEL_ISAS),$(KERNEL_SRC:%.c=$(BUILD)/%.$(i).o))
+LIB_OBJ   := $(filter-out $(KERNEL_SRC:%.c=$(BUILD)/%.o),$(LIB_SRC:%.c=$(BUILD)/%.o)) $(KERNEL_OBJ)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_AUX_OBJ := $(TEST_AUX:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -56,6 +69,13 @@ test-deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+define KERNEL_RULE
+$$(BUILD)/src/%.$(1).o: src/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ISA_FLAGS_$(1)) -DTT_KSUFFIX=$(1) -c $$< -o $$@
+endef
+$(foreach i,$(KERNEL_ISAS),$(eval $(call KERNEL_RULE,$(i))))
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -128,7 +148,7 @@ clean:
 $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
-$(BUILD)/src/gen_kernels.o: CFLAGS += -ffp-contract=off
+$(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gen_kernels.$(i).o): CFLAGS += -ffp-contract=off
 
 # Component rules (exercises, fuzzing) live in mk/*.mk.
 -include $(wildcard mk/*.mk)
