@@ -16,11 +16,15 @@ DESTDIR  ?=
 # and chosen at run time (src/isa.h, TT_ISA=scalar|avx2|avx512 to force one).
 OPT      ?= -O2
 SAN      ?=
-PKGS     := openblas libcjson libedit
+# libtt's dependencies, and the CLI's own (libedit stays out of libtt).
+LIB_PKGS := openblas libcjson
+CLI_PKGS := libedit
+PKGS     := $(LIB_PKGS) $(CLI_PKGS)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIB_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
 CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
 LDFLAGS  += $(SAN) -fopenmp
 LDLIBS   += $(PKG_LIBS) -lm
@@ -50,6 +54,10 @@ TEST_AUX_OBJ := $(TEST_AUX:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 STATIC    := $(BUILD)/libtt.a
+# The shared library: real name libtt.so.MAJOR.MINOR.PATCH, SONAME
+# libtt.so.MAJOR (docs/file-formats.md, "Library versions").
+VERSION   := $(shell sed -n 's/^\#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)
+SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SHARED    := $(BUILD)/libtt.so
 TT        := $(BUILD)/tt
 
@@ -82,7 +90,7 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.$(SOMAJOR) -Wl,--as-needed -o $@ $^ $(LIB_LIBS)
 
 $(TT): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(STATIC) $(LDLIBS)
@@ -122,16 +130,19 @@ demo: test-deps
 	$(TT) tour --out demo-out
 	@echo "The walkthrough report is in demo-out/report.html"
 
-install: deps
-	$(MAKE) --no-print-directory all
+# install never installs system packages: run `make deps` first on a fresh
+# machine. As root with no DESTDIR it refreshes the dynamic linker's cache,
+# so programs find libtt.so without LD_LIBRARY_PATH.
+install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tt
 	install -m 755 $(TT) $(DESTDIR)$(PREFIX)/bin/tt
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libtt.a
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.0
-	ln -sf libtt.so.0 $(DESTDIR)$(PREFIX)/lib/libtt.so
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.$(VERSION)
+	ln -sf libtt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtt.so.$(SOMAJOR)
+	ln -sf libtt.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libtt.so
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
-	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tt $(DESTDIR)$(PREFIX)/lib/libtt.a $(DESTDIR)$(PREFIX)/lib/libtt.so* \
