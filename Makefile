@@ -89,8 +89,15 @@ $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.$(SOMAJOR) -Wl,--as-needed -o $@ $^ $(LIB_LIBS)
+# libtt.so exports exactly the functions include/tt/*.h declare (a version
+# script made from the headers; tests/test_exports.c checks it).
+$(BUILD)/libtt.map: $(wildcard include/tt/*.h) scripts/api_symbols.sh
+	@mkdir -p $(dir $@)
+	scripts/api_symbols.sh --map > $@
+
+$(SHARED): $(LIB_OBJ) $(BUILD)/libtt.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.$(SOMAJOR) -Wl,--as-needed \
+	  -Wl,--version-script,$(BUILD)/libtt.map -o $@ $(LIB_OBJ) $(LIB_LIBS)
 
 $(TT): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(STATIC) $(LDLIBS)
