@@ -1050,17 +1050,20 @@ static const struct {
     {RF_K_PLUS1, 1 << 5 | 1 << 8, false, "k + 1 tokens were kept; top-k keeps exactly k"},
 };
 
-/* Which single planted mistake reproduces probs (within tol), or NULL. */
+/* Which single planted mistakes reproduce probs (within tol): their rules
+ * joined into buf, or NULL when none does. */
 static const char *diagnose_filter(int ex, const float *logits, int V, filt_cfg c,
-                                   const float *probs, const double *ref, double tol)
+                                   const float *probs, const double *ref, double tol, char *buf,
+                                   size_t n)
 {
     double *alt = malloc((size_t)V * sizeof *alt);
     if (!alt)
         exit(3);
-    const char *found = NULL;
+    size_t len = 0;
+    buf[0] = '\0';
     int k = ex == 6 ? 0 : c.k;
     double p = ex == 5 ? 1.0 : c.p;
-    for (size_t i = 0; i < sizeof filter_mistakes / sizeof filter_mistakes[0] && !found; i++) {
+    for (size_t i = 0; i < sizeof filter_mistakes / sizeof filter_mistakes[0]; i++) {
         if (!(filter_mistakes[i].exercises & (1 << ex)))
             continue;
         if (filter_mistakes[i].needs_t && c.t == 1.0f)
@@ -1071,11 +1074,12 @@ static const char *diagnose_filter(int ex, const float *logits, int V, filt_cfg 
             differs = differs || fabs(alt[v] - ref[v]) > tol;
             match = match && fabs((double)probs[v] - alt[v]) <= tol;
         }
-        if (differs && match)
-            found = filter_mistakes[i].rule;
+        if (differs && match && len < n)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "; or when " : "",
+                                    filter_mistakes[i].rule);
     }
     free(alt);
-    return found;
+    return len ? buf : NULL;
 }
 
 /* The rule each filter implements, for failures no planted mistake explains. */
@@ -1110,7 +1114,8 @@ static void ck_filter_result(ck_ctx *ck, int ex, const char *what, const float *
     if (!pt)
         exit(3);
     ref_softmax(logits, V, c.t, pt);
-    const char *why = diagnose_filter(ex, logits, V, c, probs, ref, tol);
+    char whybuf[700];
+    const char *why = diagnose_filter(ex, logits, V, c, probs, ref, tol, whybuf, sizeof whybuf);
     char yours[256], want[256];
     kept_set_str(yours, sizeof yours, probs, NULL, V, pt, NULL);
     kept_set_str(want, sizeof want, NULL, ref, V, pt, NULL);
@@ -2326,7 +2331,7 @@ static void show_ex03(ck_ctx *ck)
                 continue;
             const int *ids = (who == 0 ? s : r) + k * N;
             char b[16];
-            SHOW(ck, "      %-9s %-10s %6d %8.3f  ", who == 0 ? names[k] : "",
+            SHOW(ck, "      %-9s %-10s %6d %8.3f  ", (who == 0 || st != TT_OK) ? names[k] : "",
                  who == 0 ? "yours" : "reference", count_unique(ids, N, NB_V),
                  counts_entropy_int(ids, N, NB_V));
             for (int i = 0; i < 8; i++)
@@ -3152,8 +3157,8 @@ static void standin_note(const char *dir, int i, const char *fn, char *buf, size
     int e = exercise_of(fn);
     char dummy[8];
     if (e == i || e < 0)
-        snprintf(buf, n, "%s is not defined: is it still in its file, spelled as in exercises.h?",
-                 fn);
+        snprintf(buf, n, "%s is not defined: is it in %s.c, spelled as in exercises.h?", fn,
+                 e >= 0 ? exercises[e].name : "its exercise file");
     else if (compile_error(dir, e, dummy, sizeof dummy))
         snprintf(buf, n, "it calls %s, and %s.c does not compile", fn, exercises[e].name);
     else
@@ -3257,7 +3262,10 @@ int main(int argc, char **argv)
             not_done++;
             if (rep.standin[0]) {
                 standin_note(err_dir, i, rep.standin, note, sizeof note);
-                printf("not done yet (%s: %s)\n", rep.msg, note);
+                if (strcmp(rep.standin, rep.msg) == 0)
+                    printf("not done yet (%s)\n", note);
+                else
+                    printf("not done yet (%s: %s)\n", rep.msg, note);
             } else
                 printf("not done yet (%s returns TT_ERR_NOT_IMPLEMENTED)\n", rep.msg);
         } else {

@@ -75,7 +75,8 @@ $(EX_BIN): $(EX_CHECKER_OBJ) $(EX_OBJ) $(STATIC)
 $(EX_OBJDIR)/ex%.o: $(EX_DIR)/ex%.c exercises/exercises.h $(EX_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@rm -f $(@:.o=.err)
-	$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@ 2>$(@:.o=.log) \
+	@echo "$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@"
+	@$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@ 2>$(@:.o=.log) \
 	  || { mv $(@:.o=.log) $(@:.o=.err); rm -f $@; }
 	@if [ -f $(@:.o=.err) ]; then cat $(@:.o=.err) >&2; \
 	  echo "$<: does not compile; the checker reports it and runs the other exercises" >&2; \
