@@ -1,6 +1,12 @@
 /*
  * Exercise 03 — greedy against temperature (Easy)
  *
+ * Why:
+ *   The point is to SEE the difference: greedy returns the same id every
+ *   time; temperature sampling varies, and varies more as T grows. We simply
+ *   reuse the functions of exercises 01 and 02 (they are linked into the same
+ *   program), one draw at a time, as the Python original does.
+ *
  * Task:  draw n_samples tokens from one row of logits [V] with each of four
  *        strategies, in this order (EX03_STRATEGY_NAMES): greedy, temperature
  *        0.5, temperature 1.0, temperature 2.0.

@@ -22,7 +22,8 @@
  *    seed gives the same result every time.
  *  - Strings returned through `char **` are malloc'ed; the caller frees them.
  *
- * Order and what each teaches: docs/exercises.md.
+ * Order and what each teaches: docs/exercises.md; why each matters: the
+ * header of its stub and docs/learners-guide.md.
  */
 #ifndef TT_EXERCISES_H
 #define TT_EXERCISES_H
