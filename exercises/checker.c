@@ -1,13 +1,21 @@
 /*
  * exercises/checker.c — checks the 14 Module 07 exercises (exercises.h).
  *
- *     checker [--require-all] [--no-fork] [--timeout S] [N|exNN|name ...]
+ *     checker [--require-all] [--no-fork] [--show] [--timeout S]
+ *             [--compile-errors DIR] [N|exNN|name ...]
  *
  * For each exercise it prints one line: "passed", "failed: <the first failing
- * check> (expected X, got Y)", or "not done yet" (a function returned
- * TT_ERR_NOT_IMPLEMENTED), then "exercises: P passed, F failed, N not done yet".
- * Exit status: 1 when an exercise failed (with --require-all: unless every
+ * check> (expected X, got Y)", "not done yet" (a function returned
+ * TT_ERR_NOT_IMPLEMENTED), or "does not compile: <the compiler's first error>"
+ * (DIR/<name>.err exists), then "exercises: P passed, F failed, N not done
+ * yet". With --show, each result line is followed by the learner's results
+ * beside the reference's (the show_exNN functions). Exit status: 1 when an
+ * exercise failed or did not compile (with --require-all: unless every
  * selected exercise passed), 2 for a bad command line, else 0.
+ *
+ * The filters' failures (05, 06, 08) compare kept sets and name the rule
+ * that differs: the case is recomputed under each single planted mistake
+ * (ref_filter_x's RF_* flags) and those that reproduce the output are named.
  *
  * How it checks: exact distributions against values computed here in double
  * (and a few by hand), draws with a fixed seed against a chi-square bound at

@@ -14,7 +14,8 @@
  * Hint:  softmax never changes which logit is largest, so you need no
  *        probabilities and no random numbers. Compare with '>' (not '>=') to
  *        keep the first maximum.
- * Check: make exercises EX=1
+ * Check: make exercises EX=1   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -25,7 +25,8 @@
  *        softmax, subtract the largest logit before exp() (exp(1000) is inf
  *        in float; softmax(z - c) = softmax(z)). Sum in double.
  *        Later exercises reuse ex02_sample_from_probs.
- * Check: make exercises EX=2
+ * Check: make exercises EX=2   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

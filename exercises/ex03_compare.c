@@ -14,7 +14,8 @@
  * Rules: V < 1 or n_samples < 1 is TT_ERR_ARG.
  * Hint:  call your ex01_greedy and ex02_temperature_sample with B = 1. Then
  *        look at the rows: greedy never varies; the others vary more as T grows.
- * Check: make exercises EX=3
+ * Check: make exercises EX=3   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

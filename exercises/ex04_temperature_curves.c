@@ -19,7 +19,8 @@
  *        Must not overflow for logits like 1000.
  * Hint:  stable softmax: exp((z_v - max z) / t). Watch how the ranking
  *        stays the same while the entropy grows with t toward log2(V).
- * Check: make exercises EX=4
+ * Check: make exercises EX=4   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

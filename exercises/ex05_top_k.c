@@ -22,7 +22,8 @@
  * Hint:  sort (probability, id) pairs with qsort — most probable first, then
  *        lower id — and keep the first k. Draw with your ex02_sample_from_probs.
  *        k = 1 must behave exactly like greedy.
- * Check: make exercises EX=5
+ * Check: make exercises EX=5   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -32,7 +32,8 @@
  *        Example: probs [0.5, 0.3, 0.2], p = 0.6 keeps {0, 1} -> [0.625, 0.375, 0].
  * Hint:  same sort as exercise 05, then a running sum. Apply the
  *        temperature FIRST: it changes which tokens make up the nucleus.
- * Check: make exercises EX=6
+ * Check: make exercises EX=6   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

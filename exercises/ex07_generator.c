@@ -19,7 +19,8 @@
  * Hint:  tt_generator_create, then tt_generator_generate with an array of B
  *        row pointers (prompts + b * T) and lengths; copy out[b].tokens;
  *        free with tt_generations_free and tt_generator_free.
- * Check: make exercises EX=7
+ * Check: make exercises EX=7   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -22,7 +22,8 @@
  * Hint:  one sort serves both filters: top-k keeps a prefix of the sorted
  *        list, top-p a shorter prefix of that. Renormalise between the two.
  *        With k = 0 and p = 1 you must get plain temperature sampling.
- * Check: make exercises EX=8
+ * Check: make exercises EX=8   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -23,7 +23,8 @@
  * Rules: n < 1, V < 1 or an id outside [0, V) is TT_ERR_ARG.
  * Hint:  count with an array of V ints. Draw with your ex02_temperature_sample
  *        (B = 1). Expect entropy and diversity to grow with t.
- * Check: make exercises EX=9
+ * Check: make exercises EX=9   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -34,7 +34,8 @@
  *        are TT_ERR_ARG; pass on the model's or sampler's error.
  * Hint:  tt_model_get_config(model) gives V and max_len; one tt_sampler
  *        (tt_sampler_create) for the whole loop; a bool finished[B].
- * Check: make exercises EX=10
+ * Check: make exercises EX=10   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -29,7 +29,8 @@
  *        strategy s.
  * Hint:  a table of the nine settings and one loop beat nine copies of the
  *        same code. Then print the rows (tt_tokenizer_decode) and compare.
- * Check: make exercises EX=11
+ * Check: make exercises EX=11   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

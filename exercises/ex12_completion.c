@@ -30,7 +30,8 @@
  *        max_len is TT_ERR_ARG; pass on tokenizer / model errors.
  * Hint:  tt_tokenizer_encode / _decode (caller frees), tt_log_softmax.
  *        Why the MEAN: a sum of log-probs always favours shorter texts.
- * Check: make exercises EX=12
+ * Check: make exercises EX=12   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

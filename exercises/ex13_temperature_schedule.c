@@ -29,7 +29,8 @@
  *        temperature not finite and > 0, or T + max_new_tokens > max_len is
  *        TT_ERR_ARG.
  * Hint:  from 2.0 to 0.5, halfway is 1.25 (linear, cosine) or 1.0 (exponential).
- * Check: make exercises EX=13
+ * Check: make exercises EX=13   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

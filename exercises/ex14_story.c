@@ -34,7 +34,8 @@
  * Rules: num_sentences < 1, an empty story_start or NULL is TT_ERR_ARG.
  * Hint:  work on token ids, not text: tt_tokenizer_id(tok, '.', &dot) gives
  *        the id of '.'; decode only at the end.
- * Check: make exercises EX=14
+ * Check: make exercises EX=14   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

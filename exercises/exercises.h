@@ -5,6 +5,7 @@
  *     make exercises               build your exercises/ex*.c and check them
  *     make exercises SOLUTIONS=1   the same with the reference solutions
  *     make exercises EX=5          only exercise 5 (any list: EX="5 6 8")
+ *     make exercises SHOW=1        also show your results beside the reference's
  *
  * Every function returns a tt_status: TT_OK, TT_ERR_ARG for a bad argument,
  * or whatever library error it passes on. The stubs return

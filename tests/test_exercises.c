@@ -41,7 +41,8 @@ static void run_make(const char *dir, const char *objdir, const char *ex, bool s
     argv[n++] = "exercises";
     argv[n++] = a_build;
     argv[n++] = a_ex;
-    if (solutions) argv[n++] = "SOLUTIONS=1";
+    if (solutions)
+        argv[n++] = "SOLUTIONS=1";
     else {
         argv[n++] = a_dir;
         argv[n++] = a_obj;
@@ -76,7 +77,8 @@ static void copy_solution(const char *dir, const char *name) {
  * test when old does not occur exactly once (the solution changed). */
 static char *replace_once(const char *s, const char *old, const char *new_text, const char *what) {
     const char *at = strstr(s, old);
-    if (!at || strstr(at + 1, old)) fail_msg("%s: the text to replace occurs %s", what, at ? "twice" : "nowhere");
+    if (!at || strstr(at + 1, old))
+        fail_msg("%s: the text to replace occurs %s", what, at ? "twice" : "nowhere");
     size_t a = (size_t)(at - s), lo = strlen(old), ln = strlen(new_text), ls = strlen(s);
     char *out = malloc(ls - lo + ln + 1);
     assert_non_null(out);
@@ -102,11 +104,20 @@ static char *result_line(const char *out, const char *name) {
     return line;
 }
 
-static const char *const all_names[14] = {
-    "ex01_greedy", "ex02_temperature", "ex03_compare", "ex04_temperature_curves", "ex05_top_k",
-    "ex06_top_p", "ex07_generator", "ex08_combined", "ex09_temperature_effects",
-    "ex10_custom_generator", "ex11_compare_all", "ex12_completion", "ex13_temperature_schedule",
-    "ex14_story"};
+static const char *const all_names[14] = {"ex01_greedy",
+                                          "ex02_temperature",
+                                          "ex03_compare",
+                                          "ex04_temperature_curves",
+                                          "ex05_top_k",
+                                          "ex06_top_p",
+                                          "ex07_generator",
+                                          "ex08_combined",
+                                          "ex09_temperature_effects",
+                                          "ex10_custom_generator",
+                                          "ex11_compare_all",
+                                          "ex12_completion",
+                                          "ex13_temperature_schedule",
+                                          "ex14_story"};
 
 /* SHOW=1 with the solutions: every exercise passes, and its block shows
  * yours and the reference, identical (no "<- differs"). */
@@ -122,16 +133,19 @@ static void test_show_solutions(void **state) {
         char key[64];
         snprintf(key, sizeof key, "\n%s ", all_names[i]);
         const char *blk = strstr(r.out, key);
-        const char *next = i < 13 ? strstr(r.out, (snprintf(key, sizeof key, "\n%s ", all_names[i + 1]), key))
-                                  : strstr(r.out, "\nexercises: ");
+        const char *next =
+            i < 13 ? strstr(r.out, (snprintf(key, sizeof key, "\n%s ", all_names[i + 1]), key))
+                   : strstr(r.out, "\nexercises: ");
         assert_non_null(blk);
         assert_non_null(next);
         size_t n = (size_t)(next - blk);
         char *b = malloc(n + 1);
         memcpy(b, blk, n);
         b[n] = '\0';
-        if (!strstr(b, "yours") || !(strstr(b, "reference") || strstr(b, " ref"))) fail_msg("%s shows nothing:\n%s", all_names[i], b);
-        if (strstr(b, "differs")) fail_msg("%s: the reference solution differs from the reference:\n%s", all_names[i], b);
+        if (!strstr(b, "yours") || !(strstr(b, "reference") || strstr(b, " ref")))
+            fail_msg("%s shows nothing:\n%s", all_names[i], b);
+        if (strstr(b, "differs"))
+            fail_msg("%s: the reference solution differs from the reference:\n%s", all_names[i], b);
         free(b);
     }
     /* readable: the notebook's words and the kept sets */
@@ -157,7 +171,8 @@ static void test_show_failing(void **state) {
     run_make(dir, obj, "5", true, false, &r);
     assert_int_equal(r.status, 2); /* make: the checker exited 1 */
     char *line = result_line(r.out, "ex05_top_k");
-    if (!strstr(line, "failed: ex05_top_k_filter on [1,2,3,4,5] (k = 2, T = 1): the kept set {4, 3} (2 tokens, mass ") ||
+    if (!strstr(line, "failed: ex05_top_k_filter on [1,2,3,4,5] (k = 2, T = 1): the kept set {4, "
+                      "3} (2 tokens, mass ") ||
         !strstr(line, "is right, but probs[3] is not"))
         fail_msg("%s", line);
     if (!strstr(line, "the kept probabilities were not renormalised")) fail_msg("%s", line);
@@ -195,13 +210,15 @@ static void test_compile_error(void **state) {
     char *l1 = result_line(r.out, "ex01_greedy"), *l2 = result_line(r.out, "ex02_temperature"),
          *l5 = result_line(r.out, "ex05_top_k");
     if (!strstr(l1, "passed")) fail_msg("%s", l1);
-    if (!strstr(l2, "does not compile: ") || !strstr(l2, "ex02_temperature.c:") || !strstr(l2, "error"))
+    if (!strstr(l2, "does not compile: ") || !strstr(l2, "ex02_temperature.c:") ||
+        !strstr(l2, "error"))
         fail_msg("%s", l2);
     if (!strstr(l5, "not done yet (ex05_top_k_sample: it calls ex02_sample_from_probs, and "
                     "ex02_temperature.c does not compile)"))
         fail_msg("%s", l5);
     assert_non_null(strstr(r.out, "exercises: 1 passed, 1 failed, 1 not done yet"));
-    assert_non_null(strstr(r.err, "does not compile; the checker reports it and runs the other exercises"));
+    assert_non_null(
+        strstr(r.err, "does not compile; the checker reports it and runs the other exercises"));
     tt_cli_result_free(&r);
     free(l1);
     free(l2);
@@ -234,13 +251,15 @@ typedef struct {
     "double tz = 0.0;\n    for (int i = 0; i < " n "; i++)\n"                                      \
     "        tz += exp(((double)logits[c[i].id] - maxv) / temperature);\n"                         \
     "    for (int i = 0; i < " n "; i++)\n"                                                        \
-    "        probs[c[i].id] = (float)(exp(((double)logits[c[i].id] - maxv) / temperature) / tz);\n" \
+    "        probs[c[i].id] = (float)(exp(((double)logits[c[i].id] - maxv) / temperature) / "      \
+    "tz);\n"                                                                                       \
     "    (void)" den ";"
 
 static const planted_bug bugs[] = {
     /* the five the issue names, on top-p (06) and combined (08) */
     {"06 crossing token dropped", "ex06_top_p", "6", "        cum += c[n].p;\n        n++;",
-     "        if (n > 0 && cum + c[n].p > p)\n            break;\n        cum += c[n].p;\n        n++;",
+     "        if (n > 0 && cum + c[n].p > p)\n            break;\n        cum += c[n].p;\n        "
+     "n++;",
      NULL, NULL, "the token whose probability crosses p was dropped"},
     {"06 > for >=", "ex06_top_p", "6", "if (cum >= p)", "if (cum > p)", NULL, NULL,
      "you stop only once the running sum is > p"},
@@ -252,14 +271,16 @@ static const planted_bug bugs[] = {
     {"06 logits multiplied by T", "ex06_top_p", "6", T_FIRST, T_MUL, NULL, NULL,
      "the logits were multiplied by T"},
     {"08 crossing token dropped", "ex08_combined", "8", "        cum += c[m].p / mass;",
-     "        if (m > 0 && cum + c[m].p / mass > top_p)\n            break;\n        cum += c[m].p / mass;",
+     "        if (m > 0 && cum + c[m].p / mass > top_p)\n            break;\n        cum += c[m].p "
+     "/ mass;",
      NULL, NULL, "the token whose probability crosses p was dropped"},
     {"08 > for >=", "ex08_combined", "8", "if (cum >= top_p)", "if (cum > top_p)", NULL, NULL,
      "you stop only once the running sum is > p"},
     {"08 temperature last", "ex08_combined", "8", "c[v].p = " T_FIRST, "c[v].p = " T_NONE,
      "    for (int i = 0; i < m; i++)\n        probs[c[i].id] = (float)(c[i].p / kept);",
      "    " TEMPER_KEPT("m", "kept"), "the temperature applied afterwards"},
-    {"08 no renormalisation", "ex08_combined", "8", "double kept = 0.0;\n    for (int i = 0; i < m; i++)",
+    {"08 no renormalisation", "ex08_combined", "8",
+     "double kept = 0.0;\n    for (int i = 0; i < m; i++)",
      "double kept = 0.0;\n    for (int i = 0; i < V; i++)", NULL, NULL, "not renormalised"},
     {"08 logits multiplied by T", "ex08_combined", "8", T_FIRST, T_MUL, NULL, NULL,
      "the logits were multiplied by T"},
@@ -268,24 +289,25 @@ static const planted_bug bugs[] = {
      "    double mass = 0.0;\n    for (int i = 0; i < V; i++)", NULL, NULL,
      "RENORMALISED top-k distribution"},
     /* the same mistakes where else they can be made */
-    {"05 no renormalisation", "ex05_top_k", "5", "double kept_mass = 0.0;\n    for (int i = 0; i < keep; i++)",
+    {"05 no renormalisation", "ex05_top_k", "5",
+     "double kept_mass = 0.0;\n    for (int i = 0; i < keep; i++)",
      "double kept_mass = 0.0;\n    for (int i = 0; i < V; i++)", NULL, NULL, "not renormalised"},
     {"05 logits multiplied by T", "ex05_top_k", "5", T_FIRST, T_MUL, NULL, NULL,
      "the logits were multiplied by T"},
-    {"05 k + 1 kept", "ex05_top_k", "5", "int keep = k < V ? k : V;", "int keep = k + 1 < V ? k + 1 : V;",
-     NULL, NULL, "k + 1 tokens were kept"},
+    {"05 k + 1 kept", "ex05_top_k", "5", "int keep = k < V ? k : V;",
+     "int keep = k + 1 < V ? k + 1 : V;", NULL, NULL, "k + 1 tokens were kept"},
     {"05 ties to the higher id", "ex05_top_k", "5", "return (x->id > y->id) - (x->id < y->id);",
      "return (x->id < y->id) - (x->id > y->id);", NULL, NULL, "ties rank the LOWER id first"},
     {"02 logits multiplied by T", "ex02_temperature", "2",
-     "exp(((double)row[v] - maxv) / temperature)", "exp(((double)row[v] - maxv) * temperature)", NULL,
-     NULL, "failed: ex02_temperature_sample at T = 0.5"},
-    {"01 ties to the higher id", "ex01_greedy", "1", "if (row[v] > row[best])", "if (row[v] >= row[best])",
-     NULL, NULL, "ties go to the lowest id"},
-    {"04 entropy in nats", "ex04_temperature_curves", "4", "h -= p * log2(p);", "h -= p * log(p);", NULL,
-     NULL, "entropy_bits[0]"},
+     "exp(((double)row[v] - maxv) / temperature)", "exp(((double)row[v] - maxv) * temperature)",
+     NULL, NULL, "failed: ex02_temperature_sample at T = 0.5"},
+    {"01 ties to the higher id", "ex01_greedy", "1", "if (row[v] > row[best])",
+     "if (row[v] >= row[best])", NULL, NULL, "ties go to the lowest id"},
+    {"04 entropy in nats", "ex04_temperature_curves", "4", "h -= p * log2(p);", "h -= p * log(p);",
+     NULL, NULL, "entropy_bits[0]"},
     {"13 progress = step / n", "ex13_temperature_schedule", "13",
-     "int denom = max_new_tokens - 1 > 1 ? max_new_tokens - 1 : 1;", "int denom = max_new_tokens;", NULL,
-     NULL, "step 1 of 5"},
+     "int denom = max_new_tokens - 1 > 1 ? max_new_tokens - 1 : 1;", "int denom = max_new_tokens;",
+     NULL, NULL, "step 1 of 5"},
     {"12 sum instead of mean", "ex12_completion", "12", "*mean_logprob = total / (double)(n - np);",
      "*mean_logprob = total;", NULL, NULL, "mean log-probability of the generated tokens"},
     {"14 one seed for every chunk", "ex14_story", "14", "ov.values.seed = seed + c;",
@@ -329,9 +351,10 @@ static void test_planted_bugs_fail(void **state) {
         assert_non_null(name);
         char *line = result_line(r.out, name);
         if (r.status == 0 || !strstr(line, "failed: ") || !strstr(line, b->expect))
-            nf += (size_t)snprintf(failures + strlen(failures), sizeof failures - strlen(failures),
-                                   "\n  planted bug '%s' (exit %d): expected a failure naming '%s', got: %.600s",
-                                   b->name, r.status, b->expect, line);
+            nf += (size_t)snprintf(
+                failures + strlen(failures), sizeof failures - strlen(failures),
+                "\n  planted bug '%s' (exit %d): expected a failure naming '%s', got: %.600s",
+                b->name, r.status, b->expect, line);
         free(line);
         tt_cli_result_free(&r);
     }
