@@ -61,6 +61,8 @@ EX_CPPFLAGS = $(CPPFLAGS) -Iexercises
 
 .PHONY: exercises
 exercises: $(EX_BIN)
+	@for e in $(EX_OBJDIR)/ex*.err; do [ ! -f "$$e" ] || [ -f "$(EX_DIR)/$$(basename "$$e" .err).c" ] \
+	  || rm -f "$$e"; done # a deleted file is not "does not compile"
 	$(EX_BIN) $(EX_FLAGS) $(CHECKER_ARGS) $(EX)
 
 # Links only the objects that exist: a learner file that did not compile has
@@ -75,7 +77,7 @@ $(EX_BIN): $(EX_CHECKER_OBJ) $(EX_OBJ) $(STATIC)
 $(EX_OBJDIR)/ex%.o: $(EX_DIR)/ex%.c exercises/exercises.h $(EX_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@rm -f $(@:.o=.err)
-	@echo "$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@"
+	@$(if $(findstring s,$(firstword -$(MAKEFLAGS))),:,echo "$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@")
 	@$(CC) $(EX_CPPFLAGS) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@ 2>$(@:.o=.log) \
 	  || { mv $(@:.o=.log) $(@:.o=.err); rm -f $@; }
 	@if [ -f $(@:.o=.err) ]; then cat $(@:.o=.err) >&2; \
