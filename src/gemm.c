@@ -61,7 +61,11 @@ void tt_gemm_blocking(int *mr, int *nr, int *kc) {
  * b[k * NR + j] = op(B)[k, j]; c: the tile's first element; m <= MR, n <= NR
  * the valid rows and columns; add: C += tile, else C = tile. The kernels are
  * inlined at each call with constant strides where the layout has them. */
+#if defined(__GNUC__) || defined(__clang__)
 #define KERNEL static inline __attribute__((always_inline)) void
+#else
+#define KERNEL static inline void
+#endif
 
 #if defined(__AVX512F__)
 
@@ -292,43 +296,42 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
                                                   * or all of a small transposed A */
     const int m_full = M / GEMM_MR * GEMM_MR, m_pad = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     const size_t lda_s = (size_t)lda;
-    if (ta == TT_GEMM_T) { /* A packed once per K block, shared by every column panel */
-        const size_t need = (size_t)m_pad * (size_t)(K < GEMM_KC ? K : GEMM_KC);
+    const int kc_max = K < GEMM_KC ? K : GEMM_KC;
+    /* A transposed, its K block larger than L1 (32 KiB taken): packed once
+     * per K block and shared by every column panel; without memory for it,
+     * the loops below do the same arithmetic reading A in place */
+    if (ta == TT_GEMM_T && (size_t)kc_max * lda_s * sizeof(float) > 32768) {
+        const size_t need = (size_t)m_pad * (size_t)kc_max;
         float *heap = need > GEMM_A_STACK_FLOATS ? aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64) : NULL;
         float *apack = need > GEMM_A_STACK_FLOATS ? heap : ap;
-        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
-            const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
-            if (apack) pack_a_t(apack, A, lda, M, k0, kc);
-            for (int j0 = 0; j0 < N; j0 += GEMM_NR) {
-                const int n = min_int(N - j0, GEMM_NR);
-                float *cj = C + j0;
-                pack_b(bp, tb, B, ldb, k0, kc, j0, n);
-                if (apack) {
+        if (apack) {
+            for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+                const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
+                pack_a_t(apack, A, lda, M, k0, kc);
+                for (int j0 = 0; j0 < N; j0 += GEMM_NR) {
+                    const int n = min_int(N - j0, GEMM_NR);
+                    pack_b(bp, tb, B, ldb, k0, kc, j0, n);
                     for (int i = 0; i < M; i += GEMM_MR)
-                        micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp, cj + (size_t)i * ldc, ldc,
+                        micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp, C + (size_t)i * ldc + j0, ldc,
                                      min_int(M - i, GEMM_MR), n, add);
-                    continue;
-                }
-                /* no memory for the packed A: the same arithmetic, reading A in place */
-                for (int i = 0; i < m_full; i += GEMM_MR)
-                    micro_kernel(kc, A + k0 * lda_s + i, 1, lda_s, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
-                if (m_full < M) {
-                    pack_a_edge(ap, ta, A, lda, m_full, M - m_full, k0, kc);
-                    micro_kernel(kc, ap, 1, GEMM_MR, bp, cj + (size_t)m_full * ldc, ldc, M - m_full, n, add);
                 }
             }
+            free(heap);
+            return;
         }
-        free(heap);
-        return;
     }
-    for (int j0 = 0; j0 < N; j0 += GEMM_NR) { /* A read in place, row by row */
+    for (int j0 = 0; j0 < N; j0 += GEMM_NR) { /* A read in place */
         const int n = min_int(N - j0, GEMM_NR);
         float *cj = C + j0;
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
             pack_b(bp, tb, B, ldb, k0, kc, j0, n);
-            for (int i = 0; i < m_full; i += GEMM_MR)
-                micro_kernel(kc, A + i * lda_s + k0, lda_s, 1, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
+            if (ta == TT_GEMM_N) /* rows of A */
+                for (int i = 0; i < m_full; i += GEMM_MR)
+                    micro_kernel(kc, A + i * lda_s + k0, lda_s, 1, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
+            else /* columns of a transposed A */
+                for (int i = 0; i < m_full; i += GEMM_MR)
+                    micro_kernel(kc, A + k0 * lda_s + i, 1, lda_s, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
             if (m_full < M) {
                 pack_a_edge(ap, ta, A, lda, m_full, M - m_full, k0, kc);
                 micro_kernel(kc, ap, 1, GEMM_MR, bp, cj + (size_t)m_full * ldc, ldc, M - m_full, n, add);
