@@ -16,13 +16,16 @@
  * C, MR at a time, reading the rows of op(A) where they lie (in cache: the
  * model's operands are at most a few hundred KiB) — no packing of A, which
  * at these sizes (K of 32 to 768) cost a quarter of the time. Only the last,
- * partial row tile is copied into a zero-padded panel. No heap, no threads,
- * no state: a call is safe on any thread.
+ * partial row tile is copied into a zero-padded panel. The exception is a
+ * transposed A whose K block spans more than L1 (the weight gradients,
+ * dout^T x): read in place, each k-step would touch a new cache line at a
+ * power-of-two stride, so it is packed once per K block into a heap buffer
+ * shared by all column panels (without memory for it, the in-place loops do
+ * the same arithmetic). No threads, no state: a call is safe on any thread.
  *
  * Why our own and not a BLAS: measured in docs/benchmarks.md ("Matrix
  * products") and docs/dependencies.md.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +47,10 @@
 #define GEMM_NR 8
 #endif
 #define GEMM_KC 256
-/* packed A on the stack: 16 KiB (a [64, 64] transposed A: every attention
- * product at T <= 64); at least MR * KC */
+/* packed rows of op(A) on the stack (16 KiB): the last, partial row tile, or
+ * a whole transposed A of up to 4096 floats that is packed */
 #define GEMM_A_STACK_FLOATS 4096
+_Static_assert(GEMM_A_STACK_FLOATS >= GEMM_MR * GEMM_KC, "the partial row tile must fit");
 
 void tt_gemm_blocking(int *mr, int *nr, int *kc) {
     *mr = GEMM_MR;
@@ -229,7 +233,7 @@ static inline void transpose8(float *restrict d, const float *restrict s, size_t
         r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
         r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
     }
-    /* r[0..3]: columns 0,1,2,3 of rows 0-3 (low) / 4-7 (high) lanes; r[4..7] of rows 4-7 */
+    /* r[q], q < 4: k = q (low half) and k = q + 4 (high half) of rows 0-3; r[q + 4]: of rows 4-7 */
     _mm256_storeu_ps(d + 0 * GEMM_NR, _mm256_permute2f128_ps(r[0], r[4], 0x20));
     _mm256_storeu_ps(d + 1 * GEMM_NR, _mm256_permute2f128_ps(r[1], r[5], 0x20));
     _mm256_storeu_ps(d + 2 * GEMM_NR, _mm256_permute2f128_ps(r[2], r[6], 0x20));

@@ -14,7 +14,11 @@
  *    into row or column blocks, nor on the leading dimensions: bit for bit
  *    (this is what makes the model's results independent of the thread
  *    count);
- *  - M, N or K = 0.
+ *  - M, N or K = 0;
+ *  - a training step changes no process-wide thread setting: OpenMP's
+ *    omp_get_max_threads() and, where the program is linked with OpenBLAS,
+ *    its thread count are the same before and after (the library used to set
+ *    OpenBLAS to one thread for the whole process).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -26,9 +30,17 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <omp.h>
+#if defined(__has_include)
+#if __has_include(<cblas.h>)
+#include <cblas.h>
+#endif
+#endif
+
 #include "gemm.h"
 #include "isa.h"
 #include "tt/common.h"
+#include "tt/model.h"
 #include "tt/rng.h"
 
 #define PAD 3          /* extra floats per row of every operand */
@@ -207,11 +219,41 @@ static void test_empty(void **state) {
     tt_isa_force(tt_isa_best());
 }
 
+static void test_no_process_wide_state(void **state) {
+    (void)state;
+    const int omp_before = omp_get_max_threads();
+#ifdef OPENBLAS_VERSION
+    const int blas_before = openblas_get_num_threads();
+#endif
+    tt_model_config c;
+    tt_error err;
+    assert_int_equal(tt_model_config_preset("tiny", 65, &c, &err), TT_OK);
+    c.dropout = 0.0f;
+    tt_model *m = NULL;
+    assert_int_equal(tt_model_create(&m, &c, 7, &err), TT_OK);
+    enum { B = 2, T = 16 };
+    int tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = i % 65, tgt[i] = (i * 7) % 65;
+    tt_rng g;
+    tt_rng_seed(&g, 1);
+    float loss;
+    assert_int_equal(tt_model_forward(m, tok, tgt, B, T, TT_MODE_TRAIN, &g, &loss, &err), TT_OK);
+    assert_int_equal(tt_model_backward(m, &err), TT_OK);
+    assert_true(isfinite(loss));
+    tt_model_free(m);
+    assert_int_equal(omp_get_max_threads(), omp_before);
+#ifdef OPENBLAS_VERSION
+    assert_int_equal(openblas_get_num_threads(), blas_before);
+    print_message("threads unchanged: OpenMP %d, OpenBLAS %d\n", omp_before, blas_before);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_case_every_path),
         cmocka_unit_test(test_split_bit_identical),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_no_process_wide_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
