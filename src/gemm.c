@@ -51,6 +51,9 @@
  * a whole transposed A of up to 4096 floats that is packed */
 #define GEMM_A_STACK_FLOATS 4096
 _Static_assert(GEMM_A_STACK_FLOATS >= GEMM_MR * GEMM_KC, "the partial row tile must fit");
+/* rows of a transposed A packed at once (768 KiB at most on the heap; a
+ * multiple of every MR) */
+#define GEMM_MC_T 768
 
 void tt_gemm_blocking(int *mr, int *nr, int *kc) {
     *mr = GEMM_MR;
@@ -305,19 +308,23 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
      * per K block and shared by every column panel; without memory for it,
      * the loops below do the same arithmetic reading A in place */
     if (ta == TT_GEMM_T && (size_t)kc_max * lda_s * sizeof(float) > 32768) {
-        const size_t need = (size_t)m_pad * (size_t)kc_max;
+        const int mc_max = m_pad < GEMM_MC_T ? m_pad : GEMM_MC_T;
+        const size_t need = (size_t)mc_max * (size_t)kc_max;
         float *heap = need > GEMM_A_STACK_FLOATS ? aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64) : NULL;
         float *apack = need > GEMM_A_STACK_FLOATS ? heap : ap;
         if (apack) {
             for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
                 const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
-                pack_a_t(apack, A, lda, M, k0, kc);
-                for (int j0 = 0; j0 < N; j0 += GEMM_NR) {
-                    const int n = min_int(N - j0, GEMM_NR);
-                    pack_b(bp, tb, B, ldb, k0, kc, j0, n);
-                    for (int i = 0; i < M; i += GEMM_MR)
-                        micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp, C + (size_t)i * ldc + j0, ldc,
-                                     min_int(M - i, GEMM_MR), n, add);
+                for (int i0 = 0; i0 < M; i0 += GEMM_MC_T) {
+                    const int mc = min_int(M - i0, GEMM_MC_T);
+                    pack_a_t(apack, A + i0, lda, mc, k0, kc);
+                    for (int j0 = 0; j0 < N; j0 += GEMM_NR) {
+                        const int n = min_int(N - j0, GEMM_NR);
+                        pack_b(bp, tb, B, ldb, k0, kc, j0, n);
+                        for (int i = 0; i < mc; i += GEMM_MR)
+                            micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp, C + (size_t)(i0 + i) * ldc + j0,
+                                         ldc, min_int(mc - i, GEMM_MR), n, add);
+                    }
                 }
             }
             free(heap);

@@ -51,10 +51,12 @@ typedef struct {
 } dims;
 
 /* micro-tile edges (1, 5, 7, 9, 13, 31, 33, 65, 70 against MR 8/6/4 and NR
- * 32/16/8), K below, at and across the K block (256) */
+ * 32/16/8), K below, at and across the K block (256); transposed A read in
+ * place and packed (when its K block spans more than 32 KiB) */
 static const dims shapes[] = {
     {1, 1, 1},    {7, 5, 3},     {13, 33, 17}, {8, 32, 256}, {9, 31, 257}, {65, 65, 65},
     {33, 70, 300}, {64, 64, 32}, {64, 32, 64}, {3, 100, 513}, {50, 17, 130},
+    {800, 5, 40}, /* a transposed A packed in two row blocks (768 rows at most at once) */
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
