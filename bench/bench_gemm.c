@@ -63,26 +63,32 @@ static int cmp_double(const void *a, const void *b) {
 __attribute__((target("avx512f"))) static float fma_loop_zmm(long iters) {
     __m512 a[24];
     const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 24; i++) a[i] = _mm512_set1_ps((float)i);
+    for (int i = 0; i < 24; i++)
+        a[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++) {
 #pragma GCC unroll 24
-        for (int i = 0; i < 24; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+        for (int i = 0; i < 24; i++)
+            a[i] = _mm512_fmadd_ps(a[i], x, y);
     }
     __m512 s = a[0];
-    for (int i = 1; i < 24; i++) s = _mm512_add_ps(s, a[i]);
+    for (int i = 1; i < 24; i++)
+        s = _mm512_add_ps(s, a[i]);
     return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx2,fma"))) static float fma_loop_ymm(long iters) {
     __m256 a[12];
     const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++) {
 #pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], x, y);
     }
     __m256 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, a[i]);
     float f[8];
     _mm256_storeu_ps(f, s);
     return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
@@ -162,31 +168,33 @@ typedef struct {
     int lda, ldb, ldc;
 } operands;
 
-typedef void (*gemm_fn)(const shape *s, operands *o, const float *a, const float *b, float *c, int lda, int ldb,
-                        int ldc);
+typedef void (*gemm_fn)(const shape *s, operands *o, const float *a, const float *b, float *c,
+                        int lda, int ldb, int ldc);
 
 /* one call of a shape (all heads for attention) through `call` */
-typedef void (*one_call)(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B,
-                         int ldb, float beta, float *C, int ldc);
+typedef void (*one_call)(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
 
-static void call_tt(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc) {
+static void call_tt(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
     tt_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void call_openblas(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B,
-                          int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta == TT_GEMM_T ? CblasTrans : CblasNoTrans, tb == TT_GEMM_T ? CblasTrans : CblasNoTrans,
-                M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+static void call_openblas(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A,
+                          int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta == TT_GEMM_T ? CblasTrans : CblasNoTrans,
+                tb == TT_GEMM_T ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
-typedef int (*dnnl_sgemm_fn)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
-                             int64_t, float, float *, int64_t);
+typedef int (*dnnl_sgemm_fn)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                             const float *, int64_t, float, float *, int64_t);
 static dnnl_sgemm_fn dnnl_sgemm_p;
 
-static void call_dnnl(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, float beta, float *C, int ldc) {
-    dnnl_sgemm_p(ta == TT_GEMM_T ? 'T' : 'N', tb == TT_GEMM_T ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+static void call_dnnl(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
+    dnnl_sgemm_p(ta == TT_GEMM_T ? 'T' : 'N', tb == TT_GEMM_T ? 'T' : 'N', M, N, K, 1.0f, A, lda, B,
+                 ldb, beta, C, ldc);
 }
 
 static void set_operands(const shape *s, operands *o, uint64_t seed) {
@@ -221,7 +229,8 @@ static void set_operands(const shape *s, operands *o, uint64_t seed) {
 }
 
 /* the head (b, h) pointers of an attention shape */
-static void head_ptrs(const shape *s, const operands *o, int bh, const float **a, const float **b, float **c) {
+static void head_ptrs(const shape *s, const operands *o, int bh, const float **a, const float **b,
+                      float **c) {
     const int bb = bh / NHt, h = bh % NHt;
     const size_t base = (size_t)bb * Tt * Ct + (size_t)h * HS, sq = (size_t)bh * Tt * Tt;
     if (s->tb == TT_GEMM_T) {
@@ -259,8 +268,10 @@ static double check(one_call f, const shape *s, operands *o) {
             for (int j = 0; j < s->N; j++) {
                 double r = s->beta * (double)c0[(size_t)i * o->ldc + j];
                 for (int k = 0; k < s->K; k++) {
-                    double av = s->ta == TT_GEMM_N ? a[(size_t)i * o->lda + k] : a[(size_t)k * o->lda + i];
-                    double bv = s->tb == TT_GEMM_N ? b[(size_t)k * o->ldb + j] : b[(size_t)j * o->ldb + k];
+                    double av =
+                        s->ta == TT_GEMM_N ? a[(size_t)i * o->lda + k] : a[(size_t)k * o->lda + i];
+                    double bv =
+                        s->tb == TT_GEMM_N ? b[(size_t)k * o->ldb + j] : b[(size_t)j * o->ldb + k];
                     r += av * bv;
                 }
                 double d = fabs(r - c[(size_t)i * o->ldc + j]);
@@ -300,7 +311,8 @@ static void cpu_name(char *buf, size_t cap) {
             char *p = strchr(line, ':');
             if (p) {
                 p++;
-                while (*p == ' ') p++;
+                while (*p == ' ')
+                    p++;
                 p[strcspn(p, "\n")] = 0;
                 snprintf(buf, cap, "%s", p);
             }
@@ -334,15 +346,17 @@ int main(int argc, char **argv) {
 #endif
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     printf("== matrix products of one training step (tiny preset, T 64, B 12), 1 thread\n");
-    printf("CPU: %s, %d logical CPUs; OpenBLAS %s, core %s (OPENBLAS_CORETYPE=%s); best tt path %s\n", cpu, ncpu,
-           openblas_get_config(), openblas_get_corename(), coretype ? coretype : "(unset)",
-           tt_isa_name(tt_isa_best()));
+    printf(
+        "CPU: %s, %d logical CPUs; OpenBLAS %s, core %s (OPENBLAS_CORETYPE=%s); best tt path %s\n",
+        cpu, ncpu, openblas_get_config(), openblas_get_corename(), coretype ? coretype : "(unset)",
+        tt_isa_name(tt_isa_best()));
 
     /* the peak */
     double pz1 = 0, pzn = 0, py1 = 0, pyn = 0;
     if (PEAK_X86 && tt_isa_available(TT_ISA_AVX512)) pz1 = peak(1, 1), pzn = peak(1, ncpu);
     if (PEAK_X86 && tt_isa_available(TT_ISA_AVX2)) py1 = peak(0, 1), pyn = peak(0, ncpu);
-    printf("FP32 peak (FMA loop, best of 5): zmm %.0f GFLOP/s on 1 thread, %.0f on %d; ymm %.0f on 1, %.0f on %d\n",
+    printf("FP32 peak (FMA loop, best of 5): zmm %.0f GFLOP/s on 1 thread, %.0f on %d; ymm %.0f on "
+           "1, %.0f on %d\n",
            pz1, pzn, ncpu, py1, pyn, ncpu);
     const double peak1 = pz1 > 0 ? pz1 : py1;
 
@@ -363,8 +377,10 @@ int main(int argc, char **argv) {
         if (tt_isa_available((tt_isa)i) && i != TT_ISA_SCALAR)
             vars[nv++] = (variant){tt_isa_name((tt_isa)i), call_tt, (tt_isa)i};
     vars[nv++] = (variant){"OpenBLAS", call_openblas, TT_ISA_SCALAR};
-    if (dnnl_sgemm_p) vars[nv++] = (variant){"dnnl_sgemm", call_dnnl, TT_ISA_SCALAR};
-    else printf("(libdnnl.so.2 not loadable: dnnl_sgemm column left out)\n");
+    if (dnnl_sgemm_p)
+        vars[nv++] = (variant){"dnnl_sgemm", call_dnnl, TT_ISA_SCALAR};
+    else
+        printf("(libdnnl.so.2 not loadable: dnnl_sgemm column left out)\n");
 
     operands ops[N_SHAPES];
     double flops[N_SHAPES];
@@ -381,13 +397,15 @@ int main(int argc, char **argv) {
             if (va->f == call_tt) tt_isa_force(va->isa);
             double e = check(va->f, &shapes[s], &ops[s]);
             if (!(e <= 1e-5)) {
-                fprintf(stderr, "bench_gemm: %s on %s: relative error %.3g\n", va->name, shapes[s].name, e);
+                fprintf(stderr, "bench_gemm: %s on %s: relative error %.3g\n", va->name,
+                        shapes[s].name, e);
                 bad = 1;
             }
         }
     }
     if (bad) return 1;
-    printf("verified: every variant (and tt scalar) within 1e-5 of a double reference on every shape\n");
+    printf("verified: every variant (and tt scalar) within 1e-5 of a double reference on every "
+           "shape\n");
 
     double *t = calloc((size_t)N_SHAPES * nv * rounds, sizeof(double));
     for (int r = 0; r < rounds; r++)
@@ -396,15 +414,19 @@ int main(int argc, char **argv) {
                 const int v = (i + r) % nv;
                 if (vars[v].f == call_tt) tt_isa_force(vars[v].isa);
                 memcpy(ops[s].c, ops[s].c0, ops[s].nc * sizeof(float));
-                t[((size_t)s * nv + v) * rounds + r] = time_shape(vars[v].f, &shapes[s], &ops[s], min_s);
+                t[((size_t)s * nv + v) * rounds + r] =
+                    time_shape(vars[v].f, &shapes[s], &ops[s], min_s);
             }
 
-    printf("\nGFLOP/s, median of %d interleaved rounds [min-max]; %% of the 1-thread %s peak (%.0f)\n", rounds,
-           pz1 > 0 ? "zmm" : "ymm", peak1);
+    printf(
+        "\nGFLOP/s, median of %d interleaved rounds [min-max]; %% of the 1-thread %s peak (%.0f)\n",
+        rounds, pz1 > 0 ? "zmm" : "ymm", peak1);
     printf("| shape (M x N x K) | per step |");
-    for (int v = 0; v < nv; v++) printf(" %s |", vars[v].name);
+    for (int v = 0; v < nv; v++)
+        printf(" %s |", vars[v].name);
     printf("\n|---|---:|");
-    for (int v = 0; v < nv; v++) printf("---|");
+    for (int v = 0; v < nv; v++)
+        printf("---|");
     printf("\n");
     double step_s[8] = {0}, step_lo[8] = {0}, step_hi[8] = {0}, step_flops = 0;
     for (int s = 0; s < N_SHAPES; s++) {
@@ -417,19 +439,23 @@ int main(int argc, char **argv) {
             step_s[v] += med * shapes[s].per_step;
             step_lo[v] += x[0] * shapes[s].per_step;
             step_hi[v] += x[rounds - 1] * shapes[s].per_step;
-            printf(" %.0f [%.0f-%.0f] (%.0f%%) |", flops[s] / med * 1e-9, flops[s] / x[rounds - 1] * 1e-9,
-                   flops[s] / x[0] * 1e-9, peak1 > 0 ? 100 * flops[s] / med * 1e-9 / peak1 : 0);
+            printf(" %.0f [%.0f-%.0f] (%.0f%%) |", flops[s] / med * 1e-9,
+                   flops[s] / x[rounds - 1] * 1e-9, flops[s] / x[0] * 1e-9,
+                   peak1 > 0 ? 100 * flops[s] / med * 1e-9 / peak1 : 0);
         }
         printf("\n");
     }
     printf("| **step, weighted** (%.2f GFLOP) | |", step_flops * 1e-9);
     for (int v = 0; v < nv; v++)
-        printf(" **%.0f** [%.0f-%.0f] (%.0f%%) |", step_flops / step_s[v] * 1e-9, step_flops / step_hi[v] * 1e-9,
-               step_flops / step_lo[v] * 1e-9, peak1 > 0 ? 100 * step_flops / step_s[v] * 1e-9 / peak1 : 0);
+        printf(" **%.0f** [%.0f-%.0f] (%.0f%%) |", step_flops / step_s[v] * 1e-9,
+               step_flops / step_hi[v] * 1e-9, step_flops / step_lo[v] * 1e-9,
+               peak1 > 0 ? 100 * step_flops / step_s[v] * 1e-9 / peak1 : 0);
     printf("\n| products' time per step, ms | |");
-    for (int v = 0; v < nv; v++) printf(" %.1f |", step_s[v] * 1e3);
+    for (int v = 0; v < nv; v++)
+        printf(" %.1f |", step_s[v] * 1e3);
     printf("\n");
-    for (int s = 0; s < N_SHAPES; s++) free(ops[s].a), free(ops[s].b), free(ops[s].c), free(ops[s].c0);
+    for (int s = 0; s < N_SHAPES; s++)
+        free(ops[s].a), free(ops[s].b), free(ops[s].c), free(ops[s].c0);
     free(t);
     if (dnnl) dlclose(dnnl);
     return 0;

@@ -77,10 +77,11 @@ void tt_gemm_blocking(int *mr, int *nr, int *kc) {
 #if defined(__AVX512F__)
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                   float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add) {
     __m512 c0[GEMM_MR], c1[GEMM_MR];
 #pragma GCC unroll 8
-    for (int i = 0; i < GEMM_MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int i = 0; i < GEMM_MR; i++)
+        c0[i] = c1[i] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 8
@@ -93,7 +94,9 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
         b += GEMM_NR;
     }
     const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-    const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : 0;
+    const __mmask16 k1 = n >= 32  ? (__mmask16)0xFFFF
+                         : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u)
+                                  : 0;
 #pragma GCC unroll 8
     for (int i = 0; i < GEMM_MR; i++) {
         if (i >= m) break;
@@ -117,10 +120,11 @@ static inline __m256i lane_mask(int n) {
 }
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                   float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add) {
     __m256 c0[GEMM_MR], c1[GEMM_MR];
 #pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int i = 0; i < GEMM_MR; i++)
+        c0[i] = c1[i] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
@@ -165,13 +169,14 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
 #else
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                   float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add) {
     float acc[GEMM_MR][GEMM_NR];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         for (int i = 0; i < GEMM_MR; i++) {
             const float ai = a[i * rs];
-            for (int j = 0; j < GEMM_NR; j++) acc[i][j] += ai * b[j];
+            for (int j = 0; j < GEMM_NR; j++)
+                acc[i][j] += ai * b[j];
         }
         a += cs;
         b += GEMM_NR;
@@ -179,9 +184,11 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
     for (int i = 0; i < m; i++) {
         float *ci = c + (size_t)i * ldc;
         if (add)
-            for (int j = 0; j < n; j++) ci[j] += acc[i][j];
+            for (int j = 0; j < n; j++)
+                ci[j] += acc[i][j];
         else
-            for (int j = 0; j < n; j++) ci[j] = acc[i][j];
+            for (int j = 0; j < n; j++)
+                ci[j] = acc[i][j];
     }
 }
 
@@ -191,12 +198,13 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
 
 /* rows [i0, i0 + m) of op(A)[:, k0 : k0+kc], m < MR, into one zero-padded
  * panel of kc * MR floats (the last, partial row tile) */
-static void pack_a_edge(float *restrict dst, tt_gemm_op ta, const float *A, int lda, int i0, int m, int k0, int kc) {
+static void pack_a_edge(float *restrict dst, tt_gemm_op ta, const float *A, int lda, int i0, int m,
+                        int k0, int kc) {
     memset(dst, 0, (size_t)kc * GEMM_MR * sizeof(float));
     for (int i = 0; i < m; i++)
         for (int k = 0; k < kc; k++)
-            dst[(size_t)k * GEMM_MR + i] =
-                ta == TT_GEMM_N ? A[(size_t)(i0 + i) * lda + k0 + k] : A[(size_t)(k0 + k) * lda + i0 + i];
+            dst[(size_t)k * GEMM_MR + i] = ta == TT_GEMM_N ? A[(size_t)(i0 + i) * lda + k0 + k]
+                                                           : A[(size_t)(k0 + k) * lda + i0 + i];
 }
 
 /* op(A)[:, k0 : k0+kc] of a transposed A (op(A)[i, k] = A[k, i]) into
@@ -214,8 +222,10 @@ static void pack_a_t(float *restrict dst, const float *A, int lda, int M, int k0
                 memcpy(dk, s, GEMM_MR * sizeof(float)); /* a vector move or two */
                 continue;
             }
-            for (int i = 0; i < m; i++) dk[i] = s[i];
-            for (int i = m; i < GEMM_MR; i++) dk[i] = 0.0f;
+            for (int i = 0; i < m; i++)
+                dk[i] = s[i];
+            for (int i = m; i < GEMM_MR; i++)
+                dk[i] = 0.0f;
         }
     }
 }
@@ -225,7 +235,8 @@ static void pack_a_t(float *restrict dst, const float *A, int lda, int M, int k0
  * transposed, 8 rows out */
 static inline void transpose8(float *restrict d, const float *restrict s, size_t lds) {
     __m256 r[8], t[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(s + j * lds);
+    for (int j = 0; j < 8; j++)
+        r[j] = _mm256_loadu_ps(s + j * lds);
     for (int j = 0; j < 8; j += 2) {
         t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
         t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
@@ -250,7 +261,8 @@ static inline void transpose8(float *restrict d, const float *restrict s, size_t
 
 /* op(B)[k0 : k0+kc, j0 : j0+n], n <= NR, into one zero-padded panel of
  * kc * NR floats */
-static void pack_b(float *restrict d, tt_gemm_op tb, const float *B, int ldb, int k0, int kc, int j0, int n) {
+static void pack_b(float *restrict d, tt_gemm_op tb, const float *B, int ldb, int k0, int kc,
+                   int j0, int n) {
     if (tb == TT_GEMM_N) { /* row k of op(B) is contiguous */
         for (int k = 0; k < kc; k++) {
             const float *s = B + (size_t)(k0 + k) * ldb + j0;
@@ -260,7 +272,8 @@ static void pack_b(float *restrict d, tt_gemm_op tb, const float *B, int ldb, in
                 continue;
             }
             memcpy(dk, s, (size_t)n * sizeof(float));
-            for (int j = n; j < GEMM_NR; j++) dk[j] = 0.0f;
+            for (int j = n; j < GEMM_NR; j++)
+                dk[j] = 0.0f;
         }
         return;
     }
@@ -270,37 +283,42 @@ static void pack_b(float *restrict d, tt_gemm_op tb, const float *B, int ldb, in
     if (n == GEMM_NR) /* whole 8 x 8 blocks by register transposes */
         for (; k + 8 <= kc; k += 8)
             for (int j = 0; j < GEMM_NR; j += 8)
-                transpose8(d + (size_t)k * GEMM_NR + j, B + (size_t)(j0 + j) * ldb + k0 + k, (size_t)ldb);
+                transpose8(d + (size_t)k * GEMM_NR + j, B + (size_t)(j0 + j) * ldb + k0 + k,
+                           (size_t)ldb);
 #endif
     for (int j = 0; j < n; j++) {
         const float *s = B + (size_t)(j0 + j) * ldb + k0;
-        for (int kk = k; kk < kc; kk++) d[(size_t)kk * GEMM_NR + j] = s[kk];
+        for (int kk = k; kk < kc; kk++)
+            d[(size_t)kk * GEMM_NR + j] = s[kk];
     }
     if (n < GEMM_NR)
         for (int kk = 0; kk < kc; kk++)
-            for (int j = n; j < GEMM_NR; j++) d[(size_t)kk * GEMM_NR + j] = 0.0f;
+            for (int j = n; j < GEMM_NR; j++)
+                d[(size_t)kk * GEMM_NR + j] = 0.0f;
 }
 
 /* ---- the driver ------------------------------------------------------------- */
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-             float beta, float *C, int ldc) {
+void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (beta != 0.0f && beta != 1.0f) { /* general beta: scale, then accumulate */
         for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] *= beta;
         beta = 1.0f;
     }
     if (K <= 0) {
         if (beta == 0.0f)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+            for (int i = 0; i < M; i++)
+                memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
-    _Alignas(64) float bp[GEMM_KC * GEMM_NR];    /* op(B)[k0 : k0+kc, j0 : j0+NR], packed */
+    _Alignas(64) float bp[GEMM_KC * GEMM_NR];   /* op(B)[k0 : k0+kc, j0 : j0+NR], packed */
     _Alignas(64) float ap[GEMM_A_STACK_FLOATS]; /* packed rows of op(A): the last partial tile,
-                                                  * or all of a small transposed A */
+                                                 * or all of a small transposed A */
     const int m_full = M / GEMM_MR * GEMM_MR, m_pad = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     const size_t lda_s = (size_t)lda;
     const int kc_max = K < GEMM_KC ? K : GEMM_KC;
@@ -310,7 +328,9 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
     if (ta == TT_GEMM_T && (size_t)kc_max * lda_s * sizeof(float) > 32768) {
         const int mc_max = m_pad < GEMM_MC_T ? m_pad : GEMM_MC_T;
         const size_t need = (size_t)mc_max * (size_t)kc_max;
-        float *heap = need > GEMM_A_STACK_FLOATS ? aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64) : NULL;
+        float *heap = need > GEMM_A_STACK_FLOATS
+                          ? aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64)
+                          : NULL;
         float *apack = need > GEMM_A_STACK_FLOATS ? heap : ap;
         if (apack) {
             for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
@@ -322,8 +342,9 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
                         const int n = min_int(N - j0, GEMM_NR);
                         pack_b(bp, tb, B, ldb, k0, kc, j0, n);
                         for (int i = 0; i < mc; i += GEMM_MR)
-                            micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp, C + (size_t)(i0 + i) * ldc + j0,
-                                         ldc, min_int(mc - i, GEMM_MR), n, add);
+                            micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp,
+                                         C + (size_t)(i0 + i) * ldc + j0, ldc,
+                                         min_int(mc - i, GEMM_MR), n, add);
                     }
                 }
             }
@@ -339,13 +360,16 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
             pack_b(bp, tb, B, ldb, k0, kc, j0, n);
             if (ta == TT_GEMM_N) /* rows of A */
                 for (int i = 0; i < m_full; i += GEMM_MR)
-                    micro_kernel(kc, A + i * lda_s + k0, lda_s, 1, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
+                    micro_kernel(kc, A + i * lda_s + k0, lda_s, 1, bp, cj + (size_t)i * ldc, ldc,
+                                 GEMM_MR, n, add);
             else /* columns of a transposed A */
                 for (int i = 0; i < m_full; i += GEMM_MR)
-                    micro_kernel(kc, A + k0 * lda_s + i, 1, lda_s, bp, cj + (size_t)i * ldc, ldc, GEMM_MR, n, add);
+                    micro_kernel(kc, A + k0 * lda_s + i, 1, lda_s, bp, cj + (size_t)i * ldc, ldc,
+                                 GEMM_MR, n, add);
             if (m_full < M) {
                 pack_a_edge(ap, ta, A, lda, m_full, M - m_full, k0, kc);
-                micro_kernel(kc, ap, 1, GEMM_MR, bp, cj + (size_t)m_full * ldc, ldc, M - m_full, n, add);
+                micro_kernel(kc, ap, 1, GEMM_MR, bp, cj + (size_t)m_full * ldc, ldc, M - m_full, n,
+                             add);
             }
         }
     }
