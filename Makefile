@@ -38,7 +38,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 
 # Kernel files built once per ISA path (src/isa.h): x86-64 gets scalar, avx2
 # (x86-64-v3) and avx512 (x86-64-v4) copies, other targets the scalar copy.
-KERNEL_SRC := src/gen_kernels.c src/model_kernels.c
+KERNEL_SRC := src/gen_kernels.c src/model_kernels.c src/gemm.c
 ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 KERNEL_ISAS := scalar avx2 avx512
 else

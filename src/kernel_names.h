@@ -21,6 +21,10 @@
 #define tt_gen_layernorm TT_KNAME(tt_gen_layernorm)
 #define tt_gen_attend TT_KNAME(tt_gen_attend)
 
+/* src/gemm.c */
+#define tt_gemm TT_KNAME(tt_gemm)
+#define tt_gemm_blocking TT_KNAME(tt_gemm_blocking)
+
 /* src/model_kernels.c */
 #define tt_model_threads TT_KNAME(tt_model_threads)
 #define tt_embed_forward TT_KNAME(tt_embed_forward)

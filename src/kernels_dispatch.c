@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "generate_internal.h"
 #include "isa.h"
 #include "model_internal.h"
@@ -33,6 +34,11 @@
       (float *y, const float *q, const float *K, const float *Vc, int n, int C, int NH,           \
        size_t hstride, float *s, int TP, int h0, int h1),                                         \
       (y, q, K, Vc, n, C, NH, hstride, s, TP, h0, h1))                                            \
+    X(tt_gemm,                                                                                    \
+      (tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, \
+       int ldb, float beta, float *C, int ldc),                                                   \
+      (ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))                                            \
+    X(tt_gemm_blocking, (int *mr, int *nr, int *kc), (mr, nr, kc))                                \
     X(tt_embed_forward,                                                                           \
       (float *out, const int *tokens, const float *tok_emb, const float *pos, int N, int T, int C, \
        float scale),                                                                              \

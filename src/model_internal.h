@@ -9,8 +9,9 @@
  * given (input gradients included), so a caller zeroes once. The kernels are
  * exposed here so that tests/test_gradcheck.c can check each one by central
  * differences. They never allocate, never fail and never print; they may use
- * OpenMP across rows and BLAS for matrix products; none of them reduces across
- * threads in a varying order, so results are identical for a thread count.
+ * OpenMP across rows and tt_gemm (src/gemm.h) for matrix products; none of
+ * them reduces across threads in a varying order, so results are identical
+ * for a thread count.
  */
 #ifndef TT_MODEL_INTERNAL_H
 #define TT_MODEL_INTERNAL_H

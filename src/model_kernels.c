@@ -6,13 +6,13 @@
  * hs = C / NH head size, F = d_ff, N = B * T rows.
  *
  * Parallelism: OpenMP over independent rows (or columns for the reductions
- * over rows), static schedules, and BLAS sgemm for the matrix products; no
- * reduction ever combines thread-partial sums, so a thread count gives
- * bit-identical results run after run.
+ * over rows), static schedules, and our own single-threaded tt_gemm
+ * (src/gemm.h, this ISA path's copy) for the matrix products; no reduction
+ * ever combines thread-partial sums, and a product's sums do not depend on
+ * how its rows are split, so a thread count gives bit-identical results run
+ * after run.
  */
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -20,6 +20,7 @@
 #endif
 
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
+#include "gemm.h"
 #include "model_internal.h"
 
 /* Vectorise an inner loop (no aliasing between its arrays). With -O2, GCC only
@@ -177,23 +178,11 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
 }
 
 /* ---- Linear ------------------------------------------------------------------
- * The products run on our OpenMP threads, each calling a single-threaded BLAS
- * on its own block of output rows: BLAS threads and OpenMP threads never
- * compete for the 2 cores (measured: OpenBLAS's pthreads next to libgomp's
- * spinning workers were several times slower on a loaded machine). Each output
- * element is computed by one thread, so results do not depend on timing. */
-
-#ifdef OPENBLAS_VERSION
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_one_thread(void) { openblas_set_num_threads(1); }
-#endif
-
-/* Once per process: OpenBLAS runs single-threaded (nothing else in libtt calls BLAS). */
-static void blas_single_thread(void) {
-#ifdef OPENBLAS_VERSION
-    pthread_once(&blas_once, blas_one_thread);
-#endif
-}
+ * Each OpenMP thread multiplies its own block of output rows (weight-gradient
+ * rows for dw) with tt_gemm on the calling thread: no second thread pool, no
+ * process-wide BLAS setting. Each output element is computed by one thread in
+ * an order that does not depend on the split (src/gemm.h), so results do not
+ * depend on the thread count. */
 
 /* rows [r0, r1) of thread `tid` among `nt`, in blocks of 8 */
 static void split(int rows, int nt, int tid, int *r0, int *r1) {
@@ -205,7 +194,6 @@ static void split(int rows, int nt, int tid, int *r0, int *r1) {
 
 void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
                        int Cout) {
-    blas_single_thread();
 #pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
         int r0, r1;
@@ -214,15 +202,14 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
             if (b)
                 for (int n = r0; n < r1; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
             /* out[r0:r1, Cout] (+)= x[r0:r1, Cin] @ w[Cout, Cin]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, Cout, Cin, 1.0f, x + (size_t)r0 * Cin,
-                        Cin, w, Cin, b ? 1.0f : 0.0f, out + (size_t)r0 * Cout, Cout);
+            tt_gemm(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, b ? 1.0f : 0.0f,
+                    out + (size_t)r0 * Cout, Cout);
         }
     }
 }
 
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout) {
-    blas_single_thread();
 #pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
         const int nt = tt_model_threads_in_region(), tid = thread_id();
@@ -230,14 +217,13 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
         if (dx) { /* dx[r0:r1, Cin] += dout[r0:r1, Cout] @ w[Cout, Cin] */
             split(N, nt, tid, &r0, &r1);
             if (r1 > r0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, Cin, Cout, 1.0f,
-                            dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f, dx + (size_t)r0 * Cin, Cin);
+                tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f,
+                        dx + (size_t)r0 * Cin, Cin);
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
         split(Cout, nt, tid, &r0, &r1);
         if (r1 > r0) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, Cin, N, 1.0f, dout + r0, Cout, x, Cin,
-                        1.0f, dw + (size_t)r0 * Cin, Cin);
+            tt_gemm(TT_GEMM_T, TT_GEMM_N, r1 - r0, Cin, N, dout + r0, Cout, x, Cin, 1.0f, dw + (size_t)r0 * Cin, Cin);
             if (db)
                 for (int n = 0; n < N; n++) {
                     const float *g = dout + (size_t)n * Cout;
@@ -274,12 +260,12 @@ static inline float exp_neg(float x) {
 }
 
 /* ---- attention ------------------------------------------------------------------
- * One (b, h) pair per OpenMP task; the four products of a head run as
- * single-threaded sgemm calls on the strided head columns of q, k, v
- * (leading dimension C), so nothing is copied. The products cover the full
- * [T, T] square: above the diagonal the weights are exactly 0, which keeps
- * the causal result while the (2x) wasted flops run at BLAS speed — measured
- * about 5x faster than the triangular scalar/axpy loops this replaced. */
+ * One (b, h) pair per OpenMP task; the products of a head run as tt_gemm
+ * calls on the strided head columns of q, k, v (leading dimension C), so
+ * nothing is copied. The products cover the full [T, T] square: above the
+ * diagonal the weights are exactly 0, which keeps the causal result while the
+ * (2x) wasted flops run at GEMM speed — measured about 5x faster than the
+ * triangular scalar/axpy loops this replaced. */
 
 size_t tt_attention_scratch_floats(int T, int C, int NH) {
     (void)C;
@@ -315,14 +301,13 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
-    blas_single_thread();
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
         float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)thread_id() * per + 2 * TT2; /* [T, T] */
         /* a = q_h k_h^T, then the causal softmax of a * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + base, C, k + base, C, 0.0f, a, T);
+        tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, a, T);
         causal_softmax(a, T, scale);
         const float *pw = a;
         if (keep) { /* dropped weights into scratch */
@@ -333,7 +318,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
             pw = pd;
         }
         /* y_h[T, hs] = pw[T, T] @ v_h[T, hs] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, pw, T, v + base, C, 0.0f, y + base, C);
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, pw, T, v + base, C, 0.0f, y + base, C);
     }
 }
 
@@ -343,7 +328,6 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
-    blas_single_thread();
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -354,8 +338,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         const float *a = att ? att + (size_t)bh * TT2 : NULL;
         if (!a) { /* recompute the weights exactly as the forward did */
             float *ar = dp + TT2;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + base, C, k + base, C, 0.0f, ar,
-                        T);
+            tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, ar, T);
             causal_softmax(ar, T, scale);
             a = ar;
         }
@@ -366,8 +349,8 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
             pw = pd;
         }
         /* y = pw v: dv += pw^T dy; d pw = dy v^T */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, pw, T, dy + base, C, 1.0f, dv + base, C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy + base, C, v + base, C, 0.0f, dp, T);
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, 1.0f, dv + base, C);
+        tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, dy + base, C, v + base, C, 0.0f, dp, T);
         /* through dropout, then softmax: dz = a (dp - sum_s a dp), z = scale q k^T */
         for (int t = 0; t < T; t++) {
             const float *ar = a + (size_t)t * T;
@@ -385,8 +368,8 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
             for (int s = n; s < T; s++) dr[s] = 0.0f;
         }
         /* dq += dz k; dk += dz^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dp, T, k + base, C, 1.0f, dq + base, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dp, T, q + base, C, 1.0f, dk + base, C);
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, 1.0f, dk + base, C);
     }
 }
 

@@ -24,12 +24,9 @@
  * (e.g. a generator) while no training step runs.
  *
  * Threads: forward and backward run on OpenMP threads (omp_get_max_threads()
- * of the calling thread), each calling a single-threaded BLAS on its own
- * block of rows. Two process-wide side effects:
- *  - when built against OpenBLAS, the first Linear or attention kernel of
- *    the process (in tt_model_forward / tt_model_backward) calls
- *    openblas_set_num_threads(1), once (pthread_once). This applies to every
- *    other OpenBLAS user in the process too.
+ * of the calling thread), each multiplying its own block of rows with the
+ * library's single-threaded matrix products (no BLAS). One process-wide side
+ * effect:
  *  - tt_model_backward: if omp_get_max_threads() is now larger than it was
  *    at the matching forward (whose per-thread scratch was sized for that
  *    count), backward calls omp_set_num_threads(forward's count) for its

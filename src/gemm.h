@@ -1,0 +1,41 @@
+/*
+ * src/gemm.h — the matrix products of training and evaluation (src/gemm.c).
+ *
+ *     // out[N, Cout] = x[N, Cin] @ w[Cout, Cin]^T
+ *     tt_gemm(TT_GEMM_N, TT_GEMM_T, N, Cout, Cin, x, Cin, w, Cin, 0.0f, out, Cout);
+ *
+ * Row-major single-precision C = op(A) op(B) + beta C, alpha 1, on the calling
+ * thread only (no threads of its own, no process-wide state). Like the other
+ * kernel files it is compiled once per instruction-set path (src/isa.h):
+ * AVX-512 and AVX2+FMA micro-kernels on packed panels, and a portable C one;
+ * inside a per-ISA copy the name is renamed (src/kernel_names.h), so the
+ * model's kernels call their own path directly, while tests and benchmarks
+ * reach the path in use through src/kernels_dispatch.c.
+ *
+ * Numerics: each C[i, j] is the sum over k in blocks of a fixed size (one
+ * per path), each block summed in k order in one float lane, the blocks added
+ * to C in order. The order depends only on K and the path, never on M, N, the
+ * position of the element or the leading dimensions, so splitting the rows or
+ * columns of a product over threads gives bit-identical results.
+ */
+#ifndef TT_SRC_GEMM_H
+#define TT_SRC_GEMM_H
+
+/* How an operand is stored: as is, or transposed. */
+typedef enum { TT_GEMM_N = 0, TT_GEMM_T = 1 } tt_gemm_op;
+
+/* C[M, N] = op(A)[M, K] @ op(B)[K, N] + beta * C[M, N]
+ * op(A) = A[M, K] (lda >= K) for TT_GEMM_N, A[K, M]^T (lda >= M) for TT_GEMM_T;
+ * op(B) = B[K, N] (ldb >= N) for TT_GEMM_N, B[N, K]^T (ldb >= K) for TT_GEMM_T;
+ * ldc >= N. beta 0 writes C without reading it (it may hold anything); beta 1
+ * accumulates; any other beta scales C first. M, N or K = 0 is allowed
+ * (K = 0: C = beta C). C must not overlap A or B. Thread-safe: it touches only
+ * its arguments and its own stack or heap workspace. */
+void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The blocking of the path this copy was built for: rows and columns of a
+ * micro-tile and the K block (the sum-order unit above); for tests and docs. */
+void tt_gemm_blocking(int *mr, int *nr, int *kc);
+
+#endif /* TT_SRC_GEMM_H */
