@@ -17,13 +17,17 @@ DESTDIR  ?=
 OPT      ?= -O2
 SAN      ?=
 # libtt's dependencies, and the CLI's own (libedit stays out of libtt).
-LIB_PKGS := openblas libcjson
-CLI_PKGS := libedit
-PKGS     := $(LIB_PKGS) $(CLI_PKGS)
+# libtt's dependencies, the CLI's own (libedit stays out of libtt), and
+# OpenBLAS, which only the GEMM test and benchmark link, to compare against.
+LIB_PKGS  := libcjson
+CLI_PKGS  := libedit
+BLAS_PKGS := openblas
+PKGS      := $(LIB_PKGS) $(CLI_PKGS) $(BLAS_PKGS)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) $(CLI_PKGS) 2>/dev/null)
+BLAS_LIBS  := $(shell pkg-config --libs $(BLAS_PKGS) 2>/dev/null)
 LIB_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
 CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
 LDFLAGS  += $(SAN) -fopenmp
@@ -107,6 +111,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_AUX_OBJ) $(STATIC)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(BUILD)/tests/test_gemm $(BUILD)/bench/bench_gemm: LDLIBS += $(BLAS_LIBS)
 
 check-build: $(STATIC) $(SHARED) $(TT) $(TEST_BIN)
 
