@@ -74,9 +74,11 @@ tt_status tt_output_check(const char *path, tt_error *err) {
         return tt_error_set(err, TT_ERR_ARG, "'%s' names a directory, not a file", path);
     struct stat dst;
     if (stat(dir, &dst) != 0)
-        return tt_error_set(err, TT_ERR_IO, "cannot write in directory '%s': %s", dir, strerror(errno));
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
+                            strerror(errno));
     if (!S_ISDIR(dst.st_mode))
-        return tt_error_set(err, TT_ERR_IO, "cannot write in directory '%s': %s", dir, strerror(ENOTDIR));
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
+                            strerror(ENOTDIR));
     long name_max = pathconf(dir, _PC_NAME_MAX);
     if (name_max <= 0) name_max = 255;
     if ((long)strlen(base) + 4 > name_max) /* + ".tmp" of the atomic write */
@@ -87,7 +89,9 @@ tt_status tt_output_check(const char *path, tt_error *err) {
     char probe[PATH_MAX + 32];
     snprintf(probe, sizeof probe, "%s/.tt-probe-XXXXXX", dir);
     int fd = mkstemp(probe);
-    if (fd < 0) return tt_error_set(err, TT_ERR_IO, "cannot write in directory '%s': %s", dir, strerror(errno));
+    if (fd < 0)
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
+                            strerror(errno));
     close(fd);
     unlink(probe);
     return TT_OK;
