@@ -124,6 +124,11 @@ tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, in
         tt_status st = tt_model_forward(m, tokens + start, tokens + start + 1, 1, (int)T, TT_MODE_EVAL,
                                         NULL, &loss, err);
         if (st != TT_OK) return st;
+        if (!isfinite(loss))
+            return tt_error_set(err, TT_ERR_NUMERIC,
+                                "the model's loss is %s on the window at token %zu: its logits are not finite "
+                                "(weights too large or corrupt)",
+                                isnan(loss) ? "NaN" : "infinite", start);
         total += (double)loss * (double)T;
         count += T;
     }
