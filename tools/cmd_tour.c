@@ -1085,13 +1085,14 @@ static int make_dirs(const char *path) {
             char c = *p;
             *p = '\0';
             if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return cli_fail("--out: cannot create '%s': %s", buf, strerror(errno));
+                return cli_usage_error("--out: cannot create '%s': %s", buf, strerror(errno));
             *p = c;
             if (!c) break;
         }
     }
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return cli_fail("--out: '%s' is not a directory", path);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_usage_error("--out: '%s' is not a directory (tt tour writes a directory of files)", path);
     return 0;
 }
 
