@@ -223,7 +223,15 @@ int plot_bars(const char *base, const char *title, const plot_bar_panel *panels,
                 gp_str(f, pp->note);
                 fputs(" at graph 0.03, graph 0.93 left front boxed\n", f);
             }
-            fprintf(f, "plot $d%d using 0:2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' lc rgb '#1f77b4' ", p);
+            /* With an overlay the two series stand side by side, each in its
+             * own colour: drawn over each other they mixed into a grey that
+             * no legend entry explains. */
+            if (pp->overlay)
+                fprintf(f, "set boxwidth 0.4\nplot $d%d using ($0-0.2):2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' "
+                           "lc rgb '#1f77b4' ", p);
+            else
+                fprintf(f, "set boxwidth 0.8\nplot $d%d using 0:2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' "
+                           "lc rgb '#1f77b4' ", p);
             if (pp->values_label) {
                 fputs("title ", f);
                 gp_str(f, pp->values_label);
@@ -231,7 +239,7 @@ int plot_bars(const char *base, const char *title, const plot_bar_panel *panels,
                 fputs("notitle", f);
             }
             if (pp->overlay) {
-                fprintf(f, ", $d%d using 0:3 fs transparent solid 0.3 noborder lc rgb '#ff7f0e' ", p);
+                fprintf(f, ", $d%d using ($0+0.2):3 fs solid 0.7 border lc rgb '#ff7f0e' lc rgb '#ff7f0e' ", p);
                 if (pp->overlay_label) {
                     fputs("title ", f);
                     gp_str(f, pp->overlay_label);
