@@ -165,10 +165,9 @@ tt_status tt_generator_step_entropies(const tt_generator *g, int row, const doub
  * tt_generator_generate. The same seed gives the same text as
  * tt_generator_generate of the encoded prompt as row 0.
  * @return TT_OK, TT_ERR_ARG (a NULL argument, an empty prompt, a tokenizer
- * of another size, a bad setting), TT_ERR_FORMAT (
- * invalid UTF-8), TT_ERR_RANGE (a character outside the vocabulary),
- * TT_ERR_NOMEM, TT_ERR_NUMERIC (the model
- * produced non-finite logits). */
+ * of another size, a bad setting), TT_ERR_FORMAT (invalid UTF-8),
+ * TT_ERR_RANGE (a character outside the vocabulary), TT_ERR_NOMEM,
+ * TT_ERR_NUMERIC (the model produced non-finite logits). */
 tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
                            const tt_generator_config *gc, char **text, tt_error *err);
 
