@@ -359,11 +359,15 @@ static tt_status read_meta(const header *h, const char *path, tt_model_config *c
         if (tok) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no vocab", path);
         return TT_OK;
     }
-    cJSON *vcheck = parse_strict(vj->valuestring, strlen(vj->valuestring), path, "the metadata vocab", err);
-    if (!vcheck) return err && err->code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT;
-    cJSON_Delete(vcheck);
     tt_tokenizer *t = NULL;
     if ((st = tt_tokenizer_from_json(&t, vj->valuestring, err)) != TT_OK) return st;
+    /* what the vocabulary parser lets through: a BOM, trailing bytes, a key twice */
+    cJSON *vcheck = parse_strict(vj->valuestring, strlen(vj->valuestring), path, "the metadata vocab", err);
+    if (!vcheck) {
+        tt_tokenizer_free(t);
+        return err && err->code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT;
+    }
+    cJSON_Delete(vcheck);
     if (tt_tokenizer_vocab_size(t) != cfg->vocab_size) {
         int n = tt_tokenizer_vocab_size(t);
         tt_tokenizer_free(t);
