@@ -112,6 +112,9 @@ install: deps
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
 	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	@# a program linked with -ltt finds libtt.so.0 without LD_LIBRARY_PATH: the
+	@# pkg-config flags carry an rpath, and a real install refreshes the cache
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig 2>/dev/null || true; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tt $(DESTDIR)$(PREFIX)/lib/libtt.a $(DESTDIR)$(PREFIX)/lib/libtt.so* \

@@ -7,7 +7,8 @@
  *
  * Commands: /temp T, /topk K|none, /topp P|none, /len N, /greedy (toggle),
  * /seed N, /settings, /help, /quit. A bad command or value prints an error and
- * the session goes on; EOF (Ctrl-D) quits; Ctrl-C stops the current answer.
+ * the session goes on; EOF (Ctrl-D) quits; Ctrl-C stops the current answer,
+ * and at the prompt clears the line.
  * On a terminal, lines are read with libedit (editing and history); otherwise
  * stdin is read line by line and no prompt is printed.
  *
@@ -58,7 +59,7 @@ static void commands_help(void) {
            "  /seed N        seed of the next answer (later answers use N+1, N+2, ...)\n"
            "  /settings      show the current settings\n"
            "  /help          this list\n"
-           "  /quit          leave (Ctrl-D too)\n");
+           "  /quit          leave (Ctrl-D too; Ctrl-C stops an answer or clears the line)\n");
 }
 
 typedef struct {

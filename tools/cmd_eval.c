@@ -19,7 +19,10 @@ static void usage(FILE *f) {
                "so that every token after the first is predicted exactly once. --window N uses windows of\n"
                "N + 1 tokens instead (N <= max_len): a model trained with --seq-len T has never seen\n"
                "positions >= T, so evaluate it with --window T.\n"
-               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}.\n");
+               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}\n"
+               "(perplexity null when exp(L) overflows a double). A model whose loss is NaN or infinite\n"
+               "(weights too large or corrupt) is an error (exit 1). On a terminal, a long text shows its\n"
+               "progress on stderr. The loss is in nats (natural log).\n");
 }
 
 static double now_s(void) {

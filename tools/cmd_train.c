@@ -38,7 +38,16 @@ static void usage(FILE *f) {
             "end), --eval-batches 20, --log-interval 100, --save-interval 1000 (0 = at the end), --seed 1337.\n"
             "Writes --out every save interval and at the end, NAME.best.safetensors (best validation loss)\n"
             "and NAME.state (optimizer, RNG and loader state for --resume FILE; NAME.state.prev keeps the\n"
-            "previous one, so that a run killed during a save still resumes). Ctrl-C saves and exits 130.\n"
+            "previous one, so that a run killed during a save still resumes). Every output must be a\n"
+            "regular file (or new), none may be an input of the run; another run writing the same --out\n"
+            "is refused (a lock, NAME.lock, names its pid). Ctrl-C, SIGTERM, SIGHUP and SIGPIPE save and\n"
+            "exit 128 + the signal (130 for Ctrl-C; a second Ctrl-C quits without saving); a closed\n"
+            "stdout (| head) only silences the log. A NaN or infinite loss or gradient stops the run\n"
+            "(exit 1) and keeps the last saved checkpoint. The log prints step 1, then every\n"
+            "--log-interval steps or 5 seconds, with the ETA.\n"
+            "--resume with another --max-steps: the lr schedule (warmup, cosine) is always that of the\n"
+            "--max-steps given now, so the lr continues on the new schedule (printed at the first step);\n"
+            "resuming a run already at --max-steps trains nothing and writes a copy to --out.\n"
             "--log-json FILE writes one JSON object per logged step.\n");
 }
 
