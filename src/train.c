@@ -478,8 +478,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
         if (!isfinite(loss)) {
             st = tt_error_set(err, TT_ERR_NUMERIC,
-                              "training diverged at step %d: the loss is %s (lower --learning-rate or keep "
-                              "--grad-clip on); nothing of this step was saved",
+                              "training diverged at step %d: the loss is %s (a lower learning rate or gradient "
+                              "clipping may help); nothing of this step was saved",
                               step, isnan(loss) ? "NaN" : "infinite");
             goto done;
         }
