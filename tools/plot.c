@@ -3,6 +3,8 @@
  * failure can be reported in one line. */
 #include "plot.h"
 
+#include "tt/outputs.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,12 +80,13 @@ static int run_gnuplot(const char *script, size_t len, const char *base, char *m
     for (int i = 0; i < 2; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s", base, out_exts[i]);
-        FILE *probe = fopen(path, "wb");
-        if (!probe) {
-            set_msg(msg, msg_len, "cannot write %s: %s", path, strerror(errno));
+        /* a regular file (or none) in a writable directory; a device, FIFO
+         * or directory is refused (tt/outputs.h) */
+        tt_error oerr;
+        if (tt_output_check(path, &oerr) != TT_OK) {
+            set_msg(msg, msg_len, "%s", oerr.msg);
             return -1;
         }
-        fclose(probe);
     }
     char log[] = "/tmp/tt-gnuplot-XXXXXX";
     int fd = mkstemp(log);
