@@ -23,12 +23,14 @@ tt_status tt_mem_probe_blas(size_t extra, int threads, tt_error *err) {
         blocks[n] = malloc(TT_BLAS_BUFFER_BYTES);
         ok = blocks[n++] != NULL;
     }
-    for (int i = 0; i < n; i++) free(blocks[i]);
+    for (int i = 0; i < n; i++)
+        free(blocks[i]);
     if (ok) return TT_OK;
-    return tt_error_set(err, TT_ERR_NOMEM,
-                        "out of memory: the address-space limit (ulimit -v %llu KiB) leaves no room for %zu bytes "
-                        "of activations and %d BLAS work buffer%s of %zu MiB (one per thread: fewer threads, "
-                        "e.g. --threads 1 or OMP_NUM_THREADS=1, need fewer)",
-                        (unsigned long long)(lim / 1024), extra, threads, threads == 1 ? "" : "s",
-                        TT_BLAS_BUFFER_BYTES >> 20);
+    return tt_error_set(
+        err, TT_ERR_NOMEM,
+        "out of memory: the address-space limit (ulimit -v %llu KiB) leaves no room for %zu bytes "
+        "of activations and %d BLAS work buffer%s of %zu MiB (one per thread: fewer threads, "
+        "e.g. --threads 1 or OMP_NUM_THREADS=1, need fewer)",
+        (unsigned long long)(lim / 1024), extra, threads, threads == 1 ? "" : "s",
+        TT_BLAS_BUFFER_BYTES >> 20);
 }

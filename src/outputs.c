@@ -44,25 +44,29 @@ tt_status tt_output_check(const char *path, tt_error *err) {
     if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "empty output path");
     size_t plen = strlen(path);
     if (plen + 16 >= PATH_MAX)
-        return tt_error_set(err, TT_ERR_ARG, "'%.64s...' is too long a path (%zu bytes)", path, plen);
+        return tt_error_set(err, TT_ERR_ARG, "'%.64s...' is too long a path (%zu bytes)", path,
+                            plen);
     struct stat st, lst;
     char target[PATH_MAX];
     const char *real = path;
     if (lstat(path, &lst) == 0) {
         if (S_ISLNK(lst.st_mode)) {
             if (stat(path, &st) != 0)
-                return tt_error_set(err, TT_ERR_ARG, "'%s' is a symbolic link to a missing file", path);
+                return tt_error_set(err, TT_ERR_ARG, "'%s' is a symbolic link to a missing file",
+                                    path);
             if (!realpath(path, target))
-                return tt_error_set(err, TT_ERR_IO, "cannot resolve '%s': %s", path, strerror(errno));
+                return tt_error_set(err, TT_ERR_IO, "cannot resolve '%s': %s", path,
+                                    strerror(errno));
             real = target;
         } else {
             st = lst;
         }
         if (!S_ISREG(st.st_mode))
-            return tt_error_set(err, TT_ERR_ARG, "'%s' is %s, not a regular file", path, kind_of(st.st_mode));
+            return tt_error_set(err, TT_ERR_ARG, "'%s' is %s, not a regular file", path,
+                                kind_of(st.st_mode));
     } else if (errno != ENOENT) {
-        return tt_error_set(err, errno == ENAMETOOLONG ? TT_ERR_ARG : TT_ERR_IO, "cannot use '%s': %s", path,
-                            strerror(errno));
+        return tt_error_set(err, errno == ENAMETOOLONG ? TT_ERR_ARG : TT_ERR_IO,
+                            "cannot use '%s': %s", path, strerror(errno));
     } else if (path[plen - 1] == '/') {
         return tt_error_set(err, TT_ERR_ARG, "'%s' names a directory, not a file", path);
     }
@@ -74,24 +78,25 @@ tt_status tt_output_check(const char *path, tt_error *err) {
         return tt_error_set(err, TT_ERR_ARG, "'%s' names a directory, not a file", path);
     struct stat dst;
     if (stat(dir, &dst) != 0)
-        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
-                            strerror(errno));
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s",
+                            path, dir, strerror(errno));
     if (!S_ISDIR(dst.st_mode))
-        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
-                            strerror(ENOTDIR));
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s",
+                            path, dir, strerror(ENOTDIR));
     long name_max = pathconf(dir, _PC_NAME_MAX);
     if (name_max <= 0) name_max = 255;
     if ((long)strlen(base) + 4 > name_max) /* + ".tmp" of the atomic write */
-        return tt_error_set(err, TT_ERR_ARG, "'%s': the file name is too long (%zu bytes; the limit is %ld)",
-                            path, strlen(base), name_max - 4);
+        return tt_error_set(err, TT_ERR_ARG,
+                            "'%s': the file name is too long (%zu bytes; the limit is %ld)", path,
+                            strlen(base), name_max - 4);
     /* access(W_OK) is not enough: root passes it for any directory, yet
      * cannot create files in /sys; so create (and remove) a file there */
     char probe[PATH_MAX + 32];
     snprintf(probe, sizeof probe, "%s/.tt-probe-XXXXXX", dir);
     int fd = mkstemp(probe);
     if (fd < 0)
-        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s", path, dir,
-                            strerror(errno));
+        return tt_error_set(err, TT_ERR_IO, "cannot write '%s': cannot write in directory '%s': %s",
+                            path, dir, strerror(errno));
     close(fd);
     unlink(probe);
     return TT_OK;
@@ -138,7 +143,8 @@ tt_status tt_output_lock_acquire(const char *path, tt_output_lock **lock, tt_err
         int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0) {
             int e = errno;
-            tt_status st = tt_error_set(err, TT_ERR_IO, "cannot create the lock file '%s': %s", lp, strerror(e));
+            tt_status st = tt_error_set(err, TT_ERR_IO, "cannot create the lock file '%s': %s", lp,
+                                        strerror(e));
             free(lp);
             return st;
         }
@@ -151,20 +157,24 @@ tt_status tt_output_lock_acquire(const char *path, tt_output_lock **lock, tt_err
             long pid = strtol(buf, NULL, 10);
             tt_status st;
             if (e == EWOULDBLOCK && pid > 0)
-                st = tt_error_set(err, TT_ERR_STATE, "'%s' is being written by another run (pid %ld; lock '%s')",
-                                  path, pid, lp);
+                st = tt_error_set(err, TT_ERR_STATE,
+                                  "'%s' is being written by another run (pid %ld; lock '%s')", path,
+                                  pid, lp);
             else if (e == EWOULDBLOCK)
-                st = tt_error_set(err, TT_ERR_STATE, "'%s' is being written by another run (lock '%s')", path, lp);
+                st = tt_error_set(err, TT_ERR_STATE,
+                                  "'%s' is being written by another run (lock '%s')", path, lp);
             else
                 st = tt_error_set(err, TT_ERR_IO, "cannot lock '%s': %s", lp, strerror(e));
             free(lp);
             return st;
         }
         struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
             char buf[32];
             int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) { /* the pid is a courtesy */
+            if (ftruncate(fd, 0) != 0 ||
+                pwrite(fd, buf, (size_t)len, 0) != len) { /* the pid is a courtesy */
             }
             tt_output_lock *l = malloc(sizeof *l);
             if (!l) {

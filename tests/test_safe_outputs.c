@@ -65,11 +65,14 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-static const char *TINY[] = {"--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--d-ff", "32", "--max-len", "32",
-                             "--seq-len", "16", "--batch-size", "4", "--dropout", "0", "--seed", "3", NULL};
+static const char *TINY[] = {
+    "--d-model", "16", "--n-heads",    "2", "--n-layers", "1", "--d-ff", "32", "--max-len", "32",
+    "--seq-len", "16", "--batch-size", "4", "--dropout",  "0", "--seed", "3",  NULL};
 
-/* argv = {"tt", "train", "--data", corpus, "--out", out, "--max-steps", steps, TINY..., extra...} */
-static int train_argv(const char **argv, const char *out, const char *steps, const char *const *extra) {
+/* argv = {"tt", "train", "--data", corpus, "--out", out, "--max-steps", steps, TINY..., extra...}
+ */
+static int train_argv(const char **argv, const char *out, const char *steps,
+                      const char *const *extra) {
     int n = 0;
     argv[n++] = "tt";
     argv[n++] = "train";
@@ -79,16 +82,20 @@ static int train_argv(const char **argv, const char *out, const char *steps, con
     argv[n++] = out;
     argv[n++] = "--max-steps";
     argv[n++] = steps;
-    for (int i = 0; TINY[i]; i++) argv[n++] = TINY[i];
-    for (int i = 0; extra && extra[i]; i++) argv[n++] = extra[i];
+    for (int i = 0; TINY[i]; i++)
+        argv[n++] = TINY[i];
+    for (int i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     return n;
 }
 
 static void show(const char *const *argv, const tt_cli_result *r) {
     fprintf(stderr, "$");
-    for (int i = 0; argv[i]; i++) fprintf(stderr, " %s", argv[i]);
-    fprintf(stderr, "\nexit %d\nstdout: %s\nstderr: %s\n", r->status, r->out ? r->out : "", r->err ? r->err : "");
+    for (int i = 0; argv[i]; i++)
+        fprintf(stderr, " %s", argv[i]);
+    fprintf(stderr, "\nexit %d\nstdout: %s\nstderr: %s\n", r->status, r->out ? r->out : "",
+            r->err ? r->err : "");
 }
 
 static tt_cli_result run(const char *const *argv) {
@@ -103,7 +110,8 @@ static void expect(int status, const char *needle, const char *const *argv) {
     bool ok = r.status == status && (!needle || strstr(r.err, needle));
     if (!ok) {
         show(argv, &r);
-        fprintf(stderr, "expected: exit %d%s%s\n", status, needle ? ", stderr naming " : "", needle ? needle : "");
+        fprintf(stderr, "expected: exit %d%s%s\n", status, needle ? ", stderr naming " : "",
+                needle ? needle : "");
     }
     tt_cli_result_free(&r);
     assert_true(ok);
@@ -117,14 +125,17 @@ static void train_ok(const char *out, const char *steps, const char *const *extr
 
 /* A child tt with stdout/stderr to files (or stdout to out_fd), optionally
  * under an address-space limit; SIGPIPE at its default. */
-static pid_t spawn(const char *const *argv, int out_fd, const char *out_path, const char *err_path, rlim_t as_limit) {
+static pid_t spawn(const char *const *argv, int out_fd, const char *out_path, const char *err_path,
+                   rlim_t as_limit) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         signal(SIGPIPE, SIG_DFL);
         int in = open("/dev/null", O_RDONLY);
         dup2(in, 0);
-        int o = out_fd >= 0 ? out_fd : open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int o = out_fd >= 0
+                    ? out_fd
+                    : open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int e = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(o, 1);
         dup2(e, 2);
@@ -161,7 +172,8 @@ static int wait_child(pid_t pid, double timeout_s, struct rusage *ru) {
 static int count_lines_of(const char *path) {
     char *t = tt_test_read_file(path, NULL);
     int n = 0;
-    for (char *p = t; p && *p; p++) n += *p == '\n';
+    for (char *p = t; p && *p; p++)
+        n += *p == '\n';
     free(t);
     return n;
 }
@@ -195,7 +207,8 @@ static int setup_all(void **state) {
     size_t ul = sizeof unit - 1;
     char *text = malloc(ul * 500);
     if (!text) return -1;
-    for (int i = 0; i < 500; i++) memcpy(text + ul * (size_t)i, unit, ul);
+    for (int i = 0; i < 500; i++)
+        memcpy(text + ul * (size_t)i, unit, ul);
     int rc = tt_test_write_file(g_corpus, text, ul * 500);
     free(text);
     if (rc) return -1;
@@ -242,7 +255,8 @@ static void test_outputs_regular_files(void **state) {
     assert_true(S_ISLNK(st.st_mode));
     struct stat after;
     assert_int_equal(stat(target, &after), 0);
-    assert_true(after.st_ino != before.st_ino); /* a new file (atomic rename) at the target's name */
+    assert_true(after.st_ino !=
+                before.st_ino); /* a new file (atomic rename) at the target's name */
     assert_true(loads(link));
     /* a dangling link is refused */
     const char *dangling = p_in("dangling.safetensors");
@@ -279,7 +293,8 @@ static void test_inputs_not_overwritten(void **state) {
     train_argv(argv, p_in("x.safetensors"), "2", extra_log);
     expect(2, "--data", argv);
     const char *val = p_in("v.txt"), *val_alias = p_in("v-alias.txt");
-    assert_int_equal(tt_test_write_file(val, "the cat sat on the mat. the mat sat on the cat. ", 48), 0);
+    assert_int_equal(
+        tt_test_write_file(val, "the cat sat on the mat. the mat sat on the cat. ", 48), 0);
     assert_int_equal(link(val, val_alias), 0);
     const char *extra_val[] = {"--val-data", val, "--log-json", val_alias, NULL};
     train_argv(argv, p_in("x.safetensors"), "2", extra_val);
@@ -315,12 +330,14 @@ static void ckpt_read(ckpt *c, const char *path) {
     c->bytes = (unsigned char *)tt_test_read_file(path, &c->len);
     assert_non_null(c->bytes);
     c->hlen = 0;
-    for (int b = 7; b >= 0; b--) c->hlen = (c->hlen << 8) | c->bytes[b];
+    for (int b = 7; b >= 0; b--)
+        c->hlen = (c->hlen << 8) | c->bytes[b];
     c->header = malloc(c->hlen + 1);
     memcpy(c->header, c->bytes + 8, c->hlen);
     c->header[c->hlen] = '\0';
     size_t k = c->hlen;
-    while (k > 0 && c->header[k - 1] == ' ') c->header[--k] = '\0';
+    while (k > 0 && c->header[k - 1] == ' ')
+        c->header[--k] = '\0';
 }
 
 static void ckpt_free(ckpt *c) {
@@ -332,7 +349,8 @@ static void ckpt_free(ckpt *c) {
 static void write_with_header(const char *path, const ckpt *c, const char *header) {
     size_t hl = strlen(header), padded = (hl + 7) / 8 * 8, data = c->len - 8 - c->hlen;
     unsigned char *b = malloc(8 + padded + data);
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     memcpy(b + 8, header, hl);
     memset(b + 8 + hl, ' ', padded - hl);
     memcpy(b + 8 + padded, c->bytes + 8 + c->hlen, data);
@@ -366,8 +384,8 @@ static void test_checkpoint_size_before_allocating(void **state) {
     struct rusage ru;
     int st = wait_child(pid, 120, &ru);
     char *err = tt_test_read_file(errp, NULL);
-    fprintf(stderr, "tt info on a %zu-byte file claiming d_ff 2^24: exit %d, max RSS %ld KiB: %s", c.len,
-            WIFEXITED(st) ? WEXITSTATUS(st) : -1, ru.ru_maxrss, err ? err : "");
+    fprintf(stderr, "tt info on a %zu-byte file claiming d_ff 2^24: exit %d, max RSS %ld KiB: %s",
+            c.len, WIFEXITED(st) ? WEXITSTATUS(st) : -1, ru.ru_maxrss, err ? err : "");
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
     assert_non_null(strstr(err, "needs"));
     assert_true(ru.ru_maxrss < 400 * 1024); /* nothing like the 2 GB the config implies */
@@ -436,7 +454,8 @@ static void test_divergence_not_saved(void **state) {
 static void test_memory_limit(void **state) {
     (void)state;
     if (g_sanitize) {
-        fprintf(stderr, "skipped under the sanitizers (ASan cannot run under an address-space limit)\n");
+        fprintf(stderr,
+                "skipped under the sanitizers (ASan cannot run under an address-space limit)\n");
         return;
     }
     const char *argv[MAX_ARGV];
@@ -450,7 +469,8 @@ static void test_memory_limit(void **state) {
     assert_int_equal(WEXITSTATUS(st), 1);
     assert_non_null(strstr(err, "out of memory"));
     free(err);
-    const char *ev[] = {"tt", "eval", "--model", g_model, "--text-file", g_corpus, "--threads", "2", NULL};
+    const char *ev[] = {"tt",     "eval",      "--model", g_model, "--text-file",
+                        g_corpus, "--threads", "2",       NULL};
     pid = spawn(ev, -1, NULL, errp, (rlim_t)300000 * 1024);
     st = wait_child(pid, 90, NULL);
     err = tt_test_read_file(errp, NULL);
@@ -469,7 +489,8 @@ static void test_nonfinite_results(void **state) {
     tt_error err;
     assert_int_equal(tt_checkpoint_load(g_model, &m, &tok, &err), TT_OK);
     float *w = tt_model_params_flat(m);
-    for (size_t i = 0; i < tt_model_num_params(m); i++) w[i] = 3e38f; /* finite, absurd */
+    for (size_t i = 0; i < tt_model_num_params(m); i++)
+        w[i] = 3e38f; /* finite, absurd */
     const char *huge = p_in("huge.safetensors");
     assert_int_equal(tt_checkpoint_save(huge, m, tok, &err), TT_OK);
     tt_model_free(m);
@@ -481,7 +502,8 @@ static void test_nonfinite_results(void **state) {
     assert_string_equal(r.out, "");
     assert_non_null(strstr(r.err, "not finite"));
     tt_cli_result_free(&r);
-    const char *gen[] = {"tt", "generate", "--model", huge, "--prompt", "the", "--max-new-tokens", "3", NULL};
+    const char *gen[] = {"tt",  "generate",         "--model", huge, "--prompt",
+                         "the", "--max-new-tokens", "3",       NULL};
     r = run(gen);
     if (r.status != 1) show(gen, &r);
     assert_int_equal(r.status, 1);
@@ -591,7 +613,8 @@ static void test_strict_json(void **state) {
     expect_info_refuses(p, "trailing");
     free(trail);
     /* a key twice in the metadata, the first one valid */
-    char *dup = replaced(c.header, "\"format_version\":\"1\"", "\"format_version\":\"1\",\"format_version\":\"99\"");
+    char *dup = replaced(c.header, "\"format_version\":\"1\"",
+                         "\"format_version\":\"1\",\"format_version\":\"99\"");
     write_with_header(p, &c, dup);
     expect_info_refuses(p, "twice");
     free(dup);
@@ -622,9 +645,12 @@ static bool valid_utf8(const char *s) {
 static void test_messages(void **state) {
     (void)state;
     /* floats: decimal only, like the integers; underflow and overflow named */
-    expect(2, "decimal", (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "0x1p1", NULL});
-    expect(2, "underflows", (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "1e-50", NULL});
-    expect(2, "too large", (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "3.4e38", NULL});
+    expect(2, "decimal",
+           (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "0x1p1", NULL});
+    expect(2, "underflows",
+           (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "1e-50", NULL});
+    expect(2, "too large",
+           (const char *[]){"tt", "sample", "--logits", "1,2", "--temperature", "3.4e38", NULL});
     /* a truncated .state says so */
     const char *t = p_in("trunc.safetensors");
     train_ok(t, "2", NULL);
@@ -775,15 +801,17 @@ static void test_generate_on_a_terminal(void **state) {
     static const char unit[] = "the \x1b[1mcat\x1b[0m sat.\n\nthe mat. ";
     size_t ul = sizeof unit - 1;
     char *text = malloc(ul * 200);
-    for (int i = 0; i < 200; i++) memcpy(text + ul * (size_t)i, unit, ul);
+    for (int i = 0; i < 200; i++)
+        memcpy(text + ul * (size_t)i, unit, ul);
     assert_int_equal(tt_test_write_file(data, text, ul * 200), 0);
     free(text);
     const char *argv[MAX_ARGV];
     train_argv(argv, model, "2", NULL);
     argv[3] = data;
     expect(0, NULL, argv);
-    const char *gen[] = {"tt", "generate", "--model", model, "--prompt", "\x1b[1mthe", "--num-samples", "2",
-                         "--max-new-tokens", "5", "--greedy", NULL};
+    const char *gen[] = {
+        "tt", "generate",         "--model", model,      "--prompt", "\x1b[1mthe", "--num-samples",
+        "2",  "--max-new-tokens", "5",       "--greedy", NULL};
     int m;
     pid_t pid = spawn_pty(gen, &m);
     static char buf[1 << 16];
@@ -818,8 +846,8 @@ static void test_generate_text_api(void **state) {
     char *text = NULL;
     assert_int_equal(tt_generate_text(m, tok, "the ", &gc, &text, &err), TT_OK);
     /* the same as tt generate --greedy */
-    const char *argv[] = {"tt", "generate", "--model", g_model, "--prompt", "the ", "--max-new-tokens", "12",
-                          "--greedy", NULL};
+    const char *argv[] = {"tt",   "generate",         "--model", g_model,    "--prompt",
+                          "the ", "--max-new-tokens", "12",      "--greedy", NULL};
     tt_cli_result r = run(argv);
     assert_int_equal(r.status, 0);
     char *want = malloc(strlen(text) + 2);
