@@ -478,6 +478,18 @@ static void test_memory_limit(void **state) {
     assert_int_equal(WEXITSTATUS(st), 1);
     assert_non_null(strstr(err, "out of memory"));
     free(err);
+    /* a tighter limit: OpenBLAS's own workers (started at load) could not get
+     * their buffers and every command, even tt sample, hung at exit */
+    const char *sm[] = {"tt", "sample", "--logits", "1,2,3", NULL};
+    pid = spawn(sm, -1, NULL, errp, (rlim_t)100000 * 1024);
+    st = wait_child(pid, 60, NULL);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    const char *gen[] = {"tt", "generate", "--model", g_model, "--prompt", "the", "--max-new-tokens", "5", NULL};
+    pid = spawn(gen, -1, NULL, errp, (rlim_t)100000 * 1024);
+    st = wait_child(pid, 60, NULL);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* ---- 7. non-finite results never leak out ------------------------------- */
