@@ -846,6 +846,30 @@ static void test_generate_on_a_terminal(void **state) {
     tt_cli_result_free(&r);
 }
 
+static void test_eval_progress_on_a_terminal(void **state) {
+    (void)state;
+    const char *argv[] = {"tt", "eval", "--model", g_model, "--text-file", g_corpus, NULL};
+    int m;
+    pid_t pid = spawn_pty(argv, &m);
+    static char buf[1 << 16];
+    size_t len = 0;
+    buf[0] = '\0';
+    pty_read(m, buf, sizeof buf, &len, 60000, "perplexity");
+    pty_read(m, buf, sizeof buf, &len, 300, NULL);
+    int st = wait_child(pid, 60, NULL);
+    close(m);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_non_null(strstr(buf, "evaluating: window 375/375 (11999 tokens)"));
+    /* the same loss as without a terminal, to the last printed digit */
+    tt_cli_result r = run(argv);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "");
+    char *line = strstr(buf, "loss ");
+    assert_non_null(line);
+    assert_int_equal(strncmp(line, r.out, strlen(r.out) - 1), 0);
+    tt_cli_result_free(&r);
+}
+
 static void test_generate_text_api(void **state) {
     (void)state;
     tt_model *m = NULL;
@@ -930,6 +954,7 @@ int main(void) {
         cmocka_unit_test(test_progress_and_resume_summary),
         cmocka_unit_test(test_chat_ctrl_c_clears_the_line),
         cmocka_unit_test(test_generate_on_a_terminal),
+        cmocka_unit_test(test_eval_progress_on_a_terminal),
         cmocka_unit_test(test_generate_text_api),
         cmocka_unit_test(test_output_api),
     };
