@@ -132,10 +132,13 @@ tt_status tt_output_lock_acquire(const char *path, tt_output_lock **lock, tt_err
     if (!lock) return tt_error_set(err, TT_ERR_ARG, "output_lock: lock is NULL");
     *lock = NULL;
     if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "output_lock: empty path");
-    size_t n = strlen(path);
+    /* a link and its target are one output: lock beside the target */
+    char real[PATH_MAX];
+    const char *base = realpath(path, real) ? real : path;
+    size_t n = strlen(base);
     char *lp = malloc(n + 6);
     if (!lp) return tt_error_set(err, TT_ERR_NOMEM, "out of memory");
-    memcpy(lp, path, n);
+    memcpy(lp, base, n);
     memcpy(lp + n, ".lock", 6);
     /* A holder removes the file before it unlocks; so after taking the lock,
      * check that the file we hold is still the one at the name (else retry). */

@@ -44,7 +44,9 @@ tt_status tt_output_check(const char *path, tt_error *err);
  * (the directory through realpath, plus the name). */
 bool tt_output_same_file(const char *a, const char *b);
 
-/* An advisory lock (flock) on PATH.lock, which holds the holder's pid. */
+/* An advisory lock (flock) on PATH.lock, which holds the holder's pid (for
+ * an existing PATH, beside its real path: a link and its target share one
+ * lock). */
 typedef struct tt_output_lock tt_output_lock;
 
 /* Takes the lock for the output path without waiting. @return TT_OK,
