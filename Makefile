@@ -155,7 +155,9 @@ install: all
 	ln -sf libtt.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libtt.so
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@# a program linked with -ltt finds libtt.so without LD_LIBRARY_PATH: the
+	@# pkg-config flags carry an rpath, and a real install refreshes the cache
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig 2>/dev/null || true; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tt $(DESTDIR)$(PREFIX)/lib/libtt.a $(DESTDIR)$(PREFIX)/lib/libtt.so* \

@@ -20,8 +20,81 @@
 #include <sys/stat.h>
 
 #include "fileio.h"
+#include "model_internal.h"
 
 #define MAX_HEADER_BYTES (100u * 1024u * 1024u) /* the safetensors limit */
+
+/* ---- strict JSON ---------------------------------------------------------- */
+
+static int key_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key that appears twice in an object of the tree (recursively),
+ * or NULL. *nomem is set when the check could not allocate. */
+static const char *duplicate_key(const cJSON *node, int *nomem) {
+    if (cJSON_IsObject(node)) {
+        size_t n = 0;
+        for (const cJSON *c = node->child; c; c = c->next) n++;
+        if (n > 1) {
+            const char **keys = malloc(n * sizeof *keys);
+            if (!keys) {
+                *nomem = 1;
+                return NULL;
+            }
+            size_t k = 0;
+            for (const cJSON *c = node->child; c; c = c->next) keys[k++] = c->string ? c->string : "";
+            qsort(keys, n, sizeof *keys, key_cmp);
+            const char *dup = NULL;
+            for (size_t i = 1; i < n && !dup; i++)
+                if (!strcmp(keys[i - 1], keys[i])) dup = keys[i];
+            free(keys);
+            if (dup) return dup;
+        }
+    }
+    if (cJSON_IsObject(node) || cJSON_IsArray(node))
+        for (const cJSON *c = node->child; c; c = c->next) {
+            const char *d = duplicate_key(c, nomem);
+            if (d || *nomem) return d;
+        }
+    return NULL;
+}
+
+/* Parses text[0..len) as one JSON value, strictly: no byte-order mark, only
+ * blanks after the value (the safetensors header is padded with spaces), no
+ * key twice in an object (PyTorch's reader keeps the last, cJSON the first:
+ * such a file means two things). what names the text in messages.
+ * @return the tree (caller deletes) or NULL with err set (TT_ERR_FORMAT, or
+ * TT_ERR_NOMEM). */
+static cJSON *parse_strict(const char *text, size_t len, const char *path, const char *what, tt_error *err) {
+    if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
+        (unsigned char)text[2] == 0xBF) {
+        tt_error_set(err, TT_ERR_FORMAT, "'%s': %s starts with a byte-order mark", path, what);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        tt_error_set(err, TT_ERR_FORMAT, "'%s': %s is not valid JSON", path, what);
+        return NULL;
+    }
+    for (const char *p = end; p && p < text + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            tt_error_set(err, TT_ERR_FORMAT, "'%s': %s has trailing bytes after the JSON value (at byte %zu)",
+                         path, what, (size_t)(p - text));
+            return NULL;
+        }
+    int nomem = 0;
+    const char *dup = duplicate_key(root, &nomem);
+    if (dup || nomem) {
+        if (nomem) tt_error_set(err, TT_ERR_NOMEM, "out of memory checking %s of '%s'", what, path);
+        else tt_error_set(err, TT_ERR_FORMAT, "'%s': %s has the key '%.64s' twice", path, what, dup);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
 
 /* ---- config <-> JSON ---------------------------------------------------- */
 
@@ -58,9 +131,10 @@ static tt_status get_int(const cJSON *o, const char *key, int *out, tt_error *er
     return TT_OK;
 }
 
-static tt_status config_from_json(const char *json, tt_model_config *c, tt_error *err) {
-    cJSON *o = cJSON_Parse(json);
-    if (!o || !cJSON_IsObject(o)) {
+static tt_status config_from_json(const char *json, const char *path, tt_model_config *c, tt_error *err) {
+    cJSON *o = parse_strict(json, strlen(json), path, "the metadata config", err);
+    if (!o) return err && err->code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT;
+    if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return tt_error_set(err, TT_ERR_FORMAT, "checkpoint config is not a JSON object");
     }
@@ -236,8 +310,17 @@ static tt_status header_open(header *h, const char *path, tt_error *err) {
         header_close(h);
         return tt_error_set(err, TT_ERR_FORMAT, "'%s': the header contains a NUL byte", path);
     }
-    h->root = cJSON_Parse(text);
+    tt_error perr;
+    h->root = parse_strict(text, (size_t)h->header_len, path, "the header", &perr);
     free(text);
+    if (!h->root && perr.code == TT_ERR_NOMEM) {
+        header_close(h);
+        return tt_error_set(err, TT_ERR_NOMEM, "%s", perr.msg);
+    }
+    if (!h->root && strstr(perr.msg, "valid JSON") == NULL) {
+        header_close(h);
+        return tt_error_set(err, TT_ERR_FORMAT, "%s", perr.msg);
+    }
     if (!h->root || !cJSON_IsObject(h->root)) {
         header_close(h);
         return tt_error_set(err, TT_ERR_FORMAT, "'%s': the header is not a JSON object", path);
@@ -270,7 +353,7 @@ static tt_status read_meta(const header *h, const char *path, tt_model_config *c
                             path, ver ? "\"" : "", ver ? ver->valuestring : "(missing)",
                             ver ? "\"" : "", vbuf);
     if (!cj) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no config", path);
-    tt_status st = config_from_json(cj->valuestring, cfg, err);
+    tt_status st = config_from_json(cj->valuestring, path, cfg, err);
     if (st != TT_OK) return st;
     if (!vj) {
         if (tok) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no vocab", path);
@@ -278,6 +361,13 @@ static tt_status read_meta(const header *h, const char *path, tt_model_config *c
     }
     tt_tokenizer *t = NULL;
     if ((st = tt_tokenizer_from_json(&t, vj->valuestring, err)) != TT_OK) return st;
+    /* what the vocabulary parser lets through: a BOM, trailing bytes, a key twice */
+    cJSON *vcheck = parse_strict(vj->valuestring, strlen(vj->valuestring), path, "the metadata vocab", err);
+    if (!vcheck) {
+        tt_tokenizer_free(t);
+        return err && err->code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT;
+    }
+    cJSON_Delete(vcheck);
     if (tt_tokenizer_vocab_size(t) != cfg->vocab_size) {
         int n = tt_tokenizer_vocab_size(t);
         tt_tokenizer_free(t);
@@ -333,8 +423,24 @@ tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **t
     span *spans = NULL;
     unsigned char *loaded = NULL;
     if ((st = read_meta(&h, path, &cfg, tok ? &t : NULL, err)) != TT_OK) goto fail;
+    {
+        /* the bytes the config implies, against the file, before allocating */
+        const uint64_t have = h.file_size - 8 - h.header_len;
+        const size_t P = tt_model_config_num_params(&cfg);
+        if (P == SIZE_MAX || P > have / sizeof(float)) {
+            st = tt_error_set(err, TT_ERR_FORMAT,
+                              "'%s': its config (d_model %d, n_layers %d, d_ff %d, vocab %d, max_len %d) needs "
+                              "%s%llu bytes of tensor data but the file holds %llu",
+                              path, cfg.d_model, cfg.n_layers, cfg.d_ff, cfg.vocab_size, cfg.max_len,
+                              P == SIZE_MAX ? "more than " : "",
+                              (unsigned long long)(P == SIZE_MAX ? SIZE_MAX : P * sizeof(float)),
+                              (unsigned long long)have);
+            goto fail;
+        }
+    }
     tt_error e2;
-    if (tt_model_create(&m, &cfg, 0, &e2) != TT_OK) {
+    /* no initialisation: every parameter is read from the file below */
+    if (tt_model_create_uninit(&m, &cfg, &e2) != TT_OK) {
         st = tt_error_set(err, e2.code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT,
                           "'%s': cannot create the model: %s", path, e2.msg);
         goto fail;

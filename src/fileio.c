@@ -52,10 +52,10 @@ static int write_all(int fd, const tt_io_chunk *chunks, size_t n) {
  * link and the rename) is removed first.
  * @return 0 done, -1 not available here (use the named way), or an errno. */
 static int write_unnamed(const char *path, const char *dir, const char *tmp, const tt_io_chunk *chunks,
-                         size_t n) {
-    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
+                         size_t n, int keep_mode) {
+    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666); /* the umask applies */
     if (fd < 0) return -1; /* unsupported file system, or the directory is unusable: the named way says why */
-    (void)fchmod(fd, 0644);
+    if (keep_mode >= 0) (void)fchmod(fd, (mode_t)keep_mode);
     int e = write_all(fd, chunks, n);
     if (e) {
         close(fd);
@@ -91,6 +91,9 @@ static int write_unnamed(const char *path, const char *dir, const char *tmp, con
 }
 #endif
 
+static tt_status write_atomic_regular(const char *path, const tt_io_chunk *chunks, size_t n, int keep_mode,
+                                      tt_error *err);
+
 char *tt_io_temp_path(const char *path) {
     if (!path) return NULL;
     size_t plen = strlen(path);
@@ -101,9 +104,41 @@ char *tt_io_temp_path(const char *path) {
     return tmp;
 }
 
-tt_status tt_io_write_atomic(const char *path, const tt_io_chunk *chunks, size_t n,
+tt_status tt_io_write_atomic(const char *path_in, const tt_io_chunk *chunks, size_t n,
                              tt_error *err) {
-    if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "empty output path");
+    if (!path_in || !*path_in) return tt_error_set(err, TT_ERR_ARG, "empty output path");
+    /* Only regular files are replaced: a link is followed to its target (the
+     * new file goes beside the target, the link stays), an existing file
+     * keeps its permission bits, a new one gets 0666 minus the umask. */
+    const char *path = path_in;
+    char *target = NULL;
+    int keep_mode = -1;
+    struct stat lst, st;
+    if (lstat(path_in, &lst) == 0) {
+        if (S_ISLNK(lst.st_mode)) {
+            if (stat(path_in, &st) != 0)
+                return tt_error_set(err, TT_ERR_IO, "cannot write '%s': a symbolic link to a missing file", path_in);
+            if (!(target = realpath(path_in, NULL)))
+                return tt_error_set(err, errno == ENOMEM ? TT_ERR_NOMEM : TT_ERR_IO, "cannot resolve '%s': %s",
+                                    path_in, strerror(errno));
+            path = target;
+        } else {
+            st = lst;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            free(target);
+            return tt_error_set(err, TT_ERR_IO, "cannot write '%s': %s", path_in,
+                                S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+        }
+        keep_mode = (int)(st.st_mode & 07777);
+    }
+    tt_status res = write_atomic_regular(path, chunks, n, keep_mode, err);
+    free(target);
+    return res;
+}
+
+static tt_status write_atomic_regular(const char *path, const tt_io_chunk *chunks, size_t n, int keep_mode,
+                                      tt_error *err) {
     char *tmp = tt_io_temp_path(path), *dir = dir_of(path);
     if (!tmp || !dir) {
         free(tmp);
@@ -112,12 +147,13 @@ tt_status tt_io_write_atomic(const char *path, const tt_io_chunk *chunks, size_t
     }
     int e = -1;
 #ifdef O_TMPFILE
-    e = write_unnamed(path, dir, tmp, chunks, n);
+    e = write_unnamed(path, dir, tmp, chunks, n, keep_mode);
 #endif
     if (e < 0) {
         /* the named way: PATH.tmp, truncated, so that a later save reuses
          * (overwrites) what a killed one left */
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        (void)unlink(tmp); /* a fresh inode: a link or FIFO at PATH.tmp is not followed */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0666);
         if (fd < 0) {
             e = errno;
             free(tmp);
@@ -125,7 +161,7 @@ tt_status tt_io_write_atomic(const char *path, const tt_io_chunk *chunks, size_t
             return tt_error_set(err, TT_ERR_IO, "cannot create a temporary file beside '%s': %s", path,
                                 strerror(e));
         }
-        (void)fchmod(fd, 0644);
+        if (keep_mode >= 0) (void)fchmod(fd, (mode_t)keep_mode);
         e = write_all(fd, chunks, n);
         if (close(fd) != 0 && !e) e = errno ? errno : EIO;
         if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;

@@ -990,6 +990,14 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             if (st) {
                 tt_generations_free(out, B);
                 result = st;
+                for (int i = 0; i < V; i++)
+                    if (!isfinite(lr[i])) { /* not the caller's logits: the model's own */
+                        result = tt_error_set(err, TT_ERR_NUMERIC,
+                                              "the model produced a non-finite logit (%s for token %d, row %d, "
+                                              "step %d): its weights are too large or corrupt",
+                                              isnan(lr[i]) ? "NaN" : lr[i] > 0 ? "+inf" : "-inf", i, r, step);
+                        break;
+                    }
                 stop = true;
                 break;
             }

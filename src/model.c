@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memprobe.h"
 #include "model_internal.h"
 
 #ifdef _OPENMP
@@ -315,8 +316,20 @@ static tt_status check_memory(size_t need, const char *what, tt_error *err) {
     return TT_OK;
 }
 
+static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed, bool init,
+                              tt_error *err);
+
 tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed,
                           tt_error *err) {
+    return model_create(out, cfg, seed, true, err);
+}
+
+tt_status tt_model_create_uninit(tt_model **out, const tt_model_config *cfg, tt_error *err) {
+    return model_create(out, cfg, 0, false, err);
+}
+
+static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed, bool init,
+                              tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "model create: output pointer is NULL");
     *out = NULL;
     tt_status st = tt_model_config_validate(cfg, err);
@@ -356,7 +369,7 @@ tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned l
      * Draws run in state-dict order from one stream of `seed`. */
     tt_rng rng;
     tt_rng_seed(&rng, (uint64_t)seed);
-    for (size_t i = 0; i < m->n_tensors; i++) {
+    for (size_t i = 0; i < m->n_tensors && init; i++) {
         tt_tensor_info *t = &m->tensors[i];
         if (!t->grad || (i > 0 && t->data == m->tensors[0].data)) continue; /* buffer / alias */
         const char *nm = t->name;
@@ -547,6 +560,9 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_status st = check_memory(add_sat(param_bytes(c), need),
                                     "the model (parameters, gradients and activations)", err);
         if (st != TT_OK) return st;
+        /* under ulimit -v: make sure the BLAS buffers will fit (OpenBLAS
+         * would spin for ever when they do not; see memprobe.h) */
+        if ((st = tt_mem_probe_blas(need, tt_model_threads(), err)) != TT_OK) return st;
         void *mem = malloc(need);
         if (!mem)
             return tt_error_set(err, TT_ERR_NOMEM, "forward: could not allocate %zu bytes of activations",

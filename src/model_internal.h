@@ -21,6 +21,10 @@
 
 #include "tt/model.h"
 
+/* As tt_model_create, but the parameters are left uninitialised (the
+ * sinusoidal buffer is computed): for a loader that overwrites every one. */
+tt_status tt_model_create_uninit(tt_model **out, const tt_model_config *cfg, tt_error *err);
+
 /* ---- embedding ----------------------------------------------------------
  * out[n, c] = tok_emb[tokens[n], c] * scale + pos[n % T, c]      (scale = sqrt(C)) */
 void tt_embed_forward(float *out, const int *tokens, const float *tok_emb, const float *pos, int N,

@@ -124,6 +124,11 @@ tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, in
         tt_status st = tt_model_forward(m, tokens + start, tokens + start + 1, 1, (int)T, TT_MODE_EVAL,
                                         NULL, &loss, err);
         if (st != TT_OK) return st;
+        if (!isfinite(loss))
+            return tt_error_set(err, TT_ERR_NUMERIC,
+                                "the model's loss is %s on the window at token %zu: its logits are not finite "
+                                "(weights too large or corrupt)",
+                                isnan(loss) ? "NaN" : "infinite", start);
         total += (double)loss * (double)T;
         count += T;
     }
@@ -231,10 +236,13 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
                           (unsigned long long)get_u64(b + 8));
     else if (get_u64(b + 16) != 0x0102030405060708ull)
         st = tt_error_set(err, TT_ERR_FORMAT, "'%s' was written on a big-endian machine", path);
-    else if (get_u64(b + 24) != tt_adamw_size(opt) || len != STATE_FIXED + 2 * nb + 8)
-        st = tt_error_set(err, TT_ERR_FORMAT,
-                          "'%s' holds optimizer state for %llu parameters (%zu bytes); the model has %zu",
-                          path, (unsigned long long)get_u64(b + 24), len, tt_adamw_size(opt));
+    else if (get_u64(b + 24) != tt_adamw_size(opt))
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' holds optimizer state for %llu parameters; the model has %zu",
+                          path, (unsigned long long)get_u64(b + 24), tt_adamw_size(opt));
+    else if (len != STATE_FIXED + 2 * nb + 8)
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is %s: %zu bytes, a state of %zu parameters has %zu", path,
+                          len < STATE_FIXED + 2 * nb + 8 ? "truncated" : "too long (trailing bytes)", len,
+                          tt_adamw_size(opt), STATE_FIXED + 2 * nb + 8);
     else {
         uint64_t h = fnv1a(FNV_INIT, b, len - 8);
         if (h != get_u64(b + len - 8))
@@ -313,6 +321,18 @@ out:
 }
 
 /* ---- the loop ------------------------------------------------------------ */
+
+/* NaN or infinite weights are never saved (a diverged run keeps its last good
+ * checkpoint). */
+static tt_status check_finite_params(const float *params, size_t P, int step, tt_error *err) {
+    for (size_t i = 0; i < P; i++)
+        if (!isfinite(params[i]))
+            return tt_error_set(err, TT_ERR_NUMERIC,
+                                "training diverged at step %d: parameter %zu is not finite; the last saved "
+                                "checkpoint is kept",
+                                step, i);
+    return TT_OK;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -446,6 +466,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
     const double t0 = now_s();
     r.steps_done = start;
+    r.start_step = start;
     bool stop = false;
     int last_saved = -1;
     for (int step = start + 1; step <= tc->max_steps && !stop; step++) {
@@ -455,7 +476,21 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK) goto done;
         tt_model_zero_grad(m);
         if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
+        if (!isfinite(loss)) {
+            st = tt_error_set(err, TT_ERR_NUMERIC,
+                              "training diverged at step %d: the loss is %s (a lower learning rate or gradient "
+                              "clipping may help); nothing of this step was saved",
+                              step, isnan(loss) ? "NaN" : "infinite");
+            goto done;
+        }
         float norm = tt_grad_clip(grads, P, tc->grad_clip);
+        if (!isfinite(norm)) {
+            st = tt_error_set(err, TT_ERR_NUMERIC,
+                              "training diverged at step %d: the gradient norm is %s (loss %g); nothing of "
+                              "this step was saved",
+                              step, isnan(norm) ? "NaN" : "infinite", (double)loss);
+            goto done;
+        }
         tt_adamw_step(opt, &oc, lr, params, grads, mask);
         r.steps_done = step;
         r.final_loss = loss;
@@ -478,7 +513,11 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                 best = p.val_loss;
                 has_best = true;
                 r.best_val_loss = best;
-                if (best_path && (st = tt_checkpoint_save(best_path, m, tok, err)) != TT_OK) goto done;
+                if (best_path) {
+                    if ((st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
+                    if ((st = tt_checkpoint_save(best_path, m, tok, err)) != TT_OK) goto done;
+                    r.best_saved = true;
+                }
             }
         }
         const double el = now_s() - t0;
@@ -500,6 +539,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
              * the checkpoint; a kill during a save leaves NAME.state.prev
              * matching it (the old checkpoint) instead. Each state records the
              * hash of its weights, and --resume takes the one that matches. */
+            if ((st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
             if (rename(state_path, prev_path) != 0 && errno != ENOENT) {
                 st = tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
                                   strerror(errno));
@@ -510,7 +550,25 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             last_saved = step;
         }
     }
-    (void)last_saved;
+    if (tc->out_path && start == tc->max_steps && last_saved < 0) {
+        /* nothing to run (resumed at max_steps): still write what the caller
+         * named, a copy of the resumed run, so that "saved" is true */
+        train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
+                         {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
+                         has_best, weights_hash(m)};
+        tt_loader_state ls = tt_loader_get_state(loader);
+        s.epoch = ls.epoch;
+        s.pos = ls.pos;
+        if (rename(state_path, prev_path) != 0 && errno != ENOENT) {
+            st = tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
+                              strerror(errno));
+            goto done;
+        }
+        if ((st = state_save(state_path, &s, opt, err)) != TT_OK) goto done;
+        if ((st = tt_checkpoint_save(tc->out_path, m, tok, err)) != TT_OK) goto done;
+        last_saved = start;
+    }
+    r.saved = last_saved >= 0;
     r.seconds = now_s() - t0;
     r.tokens_per_s = r.seconds > 0 ? (double)(r.steps_done - start) * B * T / r.seconds : 0.0;
     if (stop && r.steps_done < tc->max_steps)

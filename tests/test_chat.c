@@ -141,11 +141,11 @@ static void test_pty_session(void **state) {
     assert_true(say(&c, "/settings\n", "length 20"));
     /* a greedy answer: the golden continuation of "ROMEO:" is "\nI the the ..." */
     assert_true(say(&c, "ROMEO:\n", "I the the the the t"));
-    assert_true(say(&c, "/temp -1\n", "error: /temp"));
+    assert_true(say(&c, "/temp -1\n", "tt chat: /temp"));
     assert_true(say(&c, "/topk 3\n", "top-k 3"));
     assert_true(say(&c, "/topk none\n", "top-k off"));
     assert_true(say(&c, "/topp 0.9\n", "top-p 0.9"));
-    assert_true(say(&c, "/topp 2\n", "error: /topp"));
+    assert_true(say(&c, "/topp 2\n", "tt chat: /topp"));
     assert_true(say(&c, "/topp none\n", "top-p off"));
     assert_true(say(&c, "/len 5\n", "length 5"));
     assert_true(say(&c, "/greedy\n", "greedy off"));
@@ -154,7 +154,7 @@ static void test_pty_session(void **state) {
     assert_true(say(&c, "/help\n", "/topk K|none"));
     assert_true(say(&c, "/settings\n",
                     "settings: sampling, temperature 1, top-k off, top-p off, length 5, seed 7"));
-    assert_true(say(&c, "x@y\n", "error: unknown character"));
+    assert_true(say(&c, "x@y\n", "tt chat: unknown character"));
     assert_true(say(&c, "KING\n", "KING"));
     send_line(&c, "\x04"); /* Ctrl-D on an empty line: EOF */
     /* A key typed while libedit switches the terminal mode can be lost or
@@ -182,7 +182,7 @@ static void test_pipe(void **state) {
     assert_int_equal(tt_cli_run(argv, "ROMEO:\n/len 3\n/topk x\nROMEO:\n", &r), 0);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "\nI the the the the t\nlength 3\n\nI \n");
-    assert_non_null(strstr(r.err, "error: /topk"));
+    assert_non_null(strstr(r.err, "tt chat: /topk"));
     tt_cli_result_free(&r);
     /* sampled answers: answer n uses seed S + n, so two runs agree and two
      * answers to the same prompt differ */

@@ -426,9 +426,11 @@ static void test_nan_logits_error(void **state) {
             lens[r] = 4;
         }
         tt_generation out[8];
+        /* the model's own logits, not the caller's: TT_ERR_NUMERIC (issue 11) */
         assert_int_equal(tt_generator_generate(g, ps, lens, 8, NULL, NULL, NULL, NULL, out, &e),
-                         TT_ERR_ARG);
+                         TT_ERR_NUMERIC);
         assert_non_null(strstr(e.msg, "NaN"));
+        assert_non_null(strstr(e.msg, "the model produced a non-finite logit"));
         for (int r = 0; r < 8; r++)
             assert_null(out[r].tokens);
         const double c0 = cpu_seconds();

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "tt/checkpoint.h"
+#include "tt/tokenizer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -121,13 +122,26 @@ int cli_float(const char *flag, const char *s, double lo, double hi, float *out)
         cli_usage_error("%s: expected a number, got '%s'", flag, s);
         return -1;
     }
+    /* decimal only, like the integer flags: strtod would also read 0x1p3 */
+    if (strchr(s, 'x') || strchr(s, 'X')) {
+        cli_usage_error("%s: expected a decimal number, got '%s'", flag, s);
+        return -1;
+    }
     double v = strtod(s, &end);
     if (!*s || *end || end == s) {
         cli_usage_error("%s: expected a number, got '%s'", flag, s);
         return -1;
     }
-    if (!isfinite(v) || errno == ERANGE || fabs(v) > 3.0e38) {
+    if (!isfinite(v) && errno != ERANGE) {
         cli_usage_error("%s: %s is not a finite number", flag, s);
+        return -1;
+    }
+    if (fabs(v) > 3.0e38) { /* also 1e999 (strtod: HUGE_VAL, ERANGE) */
+        cli_usage_error("%s: %s is too large (the limit is 3e38)", flag, s);
+        return -1;
+    }
+    if ((errno == ERANGE && fabs(v) < 1.0) || (v != 0.0 && (float)v == 0.0f)) {
+        cli_usage_error("%s: %s underflows to 0 as a 32-bit float (the smallest is about 1.4e-45)", flag, s);
         return -1;
     }
     if (v < lo || v > hi) {
@@ -148,6 +162,14 @@ char *cli_read_file(const char *flag, const char *path, size_t *len) {
         cli_usage_error("%s: '%s' is a directory, not a file", flag, path);
         return NULL;
     }
+    /* inputs are capped: a regular file by its size, before reading; a pipe or
+     * device (/dev/zero never ends) while it is read */
+    const size_t cap_bytes = S_ISREG(st.st_mode) ? CLI_MAX_FILE_BYTES : CLI_MAX_STREAM_BYTES;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > CLI_MAX_FILE_BYTES) {
+        cli_usage_error("%s: '%s' is too large (%llu bytes; the limit is %llu)", flag, path,
+                        (unsigned long long)st.st_size, (unsigned long long)CLI_MAX_FILE_BYTES);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_usage_error("%s: cannot open '%s': %s", flag, path, strerror(errno));
@@ -164,6 +186,13 @@ char *cli_read_file(const char *flag, const char *path, size_t *len) {
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;
+        if (n > cap_bytes) {
+            free(buf);
+            fclose(f);
+            cli_usage_error("%s: '%s' is not a regular file and gives more than %zu bytes (the limit; use a "
+                            "regular file)", flag, path, cap_bytes);
+            return NULL;
+        }
         if (n + 1 >= cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) free(buf);
@@ -201,7 +230,15 @@ const char *cli_float_str(float v, char buf[32]) {
 
 void cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (*p >= 0x80) { /* valid UTF-8 as it is; an invalid byte as U+FFFD */
+            uint32_t cp;
+            int k = tt_utf8_decode((const char *)p, strnlen((const char *)p, 4), &cp);
+            if (k > 0) fwrite(p, 1, (size_t)k, f);
+            else fputs("\\ufffd", f);
+            p += k > 0 ? k : 1;
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -209,9 +246,10 @@ void cli_json_string(FILE *f, const char *s) {
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\u%04x", *p);
             else fputc(*p, f);
         }
+        p++;
     }
     fputc('"', f);
 }

@@ -62,8 +62,13 @@ int cli_u64(const char *flag, const char *s, uint64_t *out);
 /* Finite float in [lo, hi] (use -INFINITY/INFINITY for open ends). */
 int cli_float(const char *flag, const char *s, double lo, double hi, float *out);
 
+/* Input caps: a regular file up to 1 GiB (checked before reading), a pipe
+ * or device up to 64 MiB (checked while reading: /dev/zero never ends). */
+#define CLI_MAX_FILE_BYTES ((size_t)1 << 30)
+#define CLI_MAX_STREAM_BYTES ((size_t)64 << 20)
 /* Reads a whole file; on failure prints a message naming it (missing,
- * directory, unreadable) and returns NULL. *len receives the size. */
+ * directory, unreadable, over the cap) and returns NULL. *len receives the
+ * size. */
 char *cli_read_file(const char *flag, const char *path, size_t *len);
 
 /* Loads a checkpoint named by --model. A missing, unreadable or malformed
@@ -77,7 +82,8 @@ int cli_load_model(const char *path, struct tt_model **model, struct tt_tokenize
  * ("0.9", not "0.899999976"): what the user typed comes back as typed. */
 const char *cli_float_str(float v, char buf[32]);
 
-/* Writes a JSON-escaped copy of s (UTF-8) with quotes to f. */
+/* Writes a JSON-escaped copy of s (UTF-8) with quotes to f; a byte that is
+ * not valid UTF-8 is written as \ufffd, so the output is always valid JSON. */
 #include <stdio.h>
 void cli_json_string(FILE *f, const char *s);
 

@@ -7,7 +7,8 @@
  *
  * Commands: /temp T, /topk K|none, /topp P|none, /len N, /greedy (toggle),
  * /seed N, /settings, /help, /quit. A bad command or value prints an error and
- * the session goes on; EOF (Ctrl-D) quits; Ctrl-C stops the current answer.
+ * the session goes on; EOF (Ctrl-D) quits; Ctrl-C stops the current answer,
+ * and at the prompt clears the line.
  * On a terminal, lines are read with libedit (editing and history); otherwise
  * stdin is read line by line and no prompt is printed.
  *
@@ -58,7 +59,7 @@ static void commands_help(void) {
            "  /seed N        seed of the next answer (later answers use N+1, N+2, ...)\n"
            "  /settings      show the current settings\n"
            "  /help          this list\n"
-           "  /quit          leave (Ctrl-D too)\n");
+           "  /quit          leave (Ctrl-D too; Ctrl-C stops an answer or clears the line)\n");
 }
 
 typedef struct {
@@ -90,7 +91,7 @@ static void show_settings(const session *s) {
 
 /* Errors of interactive commands: one line on stderr, the session goes on. */
 static void chat_error(const char *fmt, const char *a, const char *b) {
-    fprintf(stderr, "error: ");
+    fprintf(stderr, "tt chat: ");
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
 }
@@ -217,7 +218,7 @@ static void answer(session *s, tt_generator *g, const tt_tokenizer *tok, const c
     size_t n = 0;
     tt_error err;
     if (tt_tokenizer_encode(tok, text, strlen(text), &ids, &n, &err) != TT_OK) {
-        fprintf(stderr, "error: %s\n", err.msg);
+        fprintf(stderr, "tt chat: %s\n", err.msg);
         return;
     }
     tt_generate_overrides o = {TT_OVR_MAX_NEW_TOKENS | TT_OVR_TEMPERATURE | TT_OVR_TOP_K |
@@ -237,9 +238,33 @@ static void answer(session *s, tt_generator *g, const tt_tokenizer *tok, const c
     if (st == TT_ERR_INTERRUPTED)
         fprintf(stderr, "(stopped)\n");
     else if (st != TT_OK)
-        fprintf(stderr, "error: %s\n", err.msg);
+        fprintf(stderr, "tt chat: %s\n", err.msg);
     tt_generations_free(&out, 1);
     free(ids);
+}
+
+/* Ctrl-C at the prompt clears the line and gives a fresh prompt (as Python
+ * and sqlite do); Ctrl-D or /quit leave. The handler only sets a flag; the
+ * getc function that libedit reads through sees read() fail with EINTR and
+ * ends the line, which the loop then discards. */
+static volatile sig_atomic_t prompt_interrupted = 0;
+static void on_prompt_sigint(int sig) {
+    (void)sig;
+    prompt_interrupted = 1;
+}
+
+static int prompt_getc(FILE *f) {
+    (void)f;
+    for (;;) {
+        unsigned char c;
+        ssize_t n = read(STDIN_FILENO, &c, 1);
+        if (n == 1) return c;
+        if (n < 0 && errno == EINTR) {
+            if (prompt_interrupted) return '\n';
+            continue;
+        }
+        return EOF;
+    }
 }
 
 int cmd_chat(int argc, char **argv) {
@@ -336,13 +361,27 @@ int cmd_chat(int argc, char **argv) {
         show_settings(&s);
         fflush(stdout);
         using_history();
+        rl_getc_function = prompt_getc;
     }
     char *buf = NULL;
     size_t cap = 0;
     for (;;) {
         char *line;
         if (tty) {
+            struct sigaction sa, old_sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_prompt_sigint; /* no SA_RESTART: read() returns EINTR */
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, &old_sa);
+            prompt_interrupted = 0;
             line = readline("> ");
+            sigaction(SIGINT, &old_sa, NULL);
+            if (prompt_interrupted) { /* Ctrl-C: the line is dropped */
+                free(line);
+                fputs("^C\n", stdout);
+                fflush(stdout);
+                continue;
+            }
             if (!line) {
                 fputc('\n', stdout);
                 break;

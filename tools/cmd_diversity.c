@@ -270,14 +270,14 @@ int cmd_diversity(int argc, char **argv) {
         printf("Diversity of %d samples of %d new tokens from ", samples, max_new);
         cli_json_string(stdout, prompt);
         printf(" (top-k %d, top-p %g, seed %llu)\n\n", top_k, (double)top_p, (unsigned long long)seed);
-        printf("%-11s  %7s  %6s  %10s  %10s  %12s  %10s  %10s  %12s\n", "temperature", "samples", "unique",
-               "uniqueness", "avg length", "unique chars", "distinct-1", "distinct-2", "mean entropy");
+        printf("%-11s  %7s  %6s  %10s  %10s  %12s  %10s  %10s  %19s\n", "temperature", "samples", "unique",
+               "uniqueness", "avg length", "unique chars", "distinct-1", "distinct-2", "mean entropy (nats)");
         for (int s = 0; s < n_temps; s++) {
             const tt_diversity_metrics *m = &res[s].m;
             char ent[32];
             if (isfinite(m->mean_token_entropy)) snprintf(ent, sizeof ent, "%.4f", m->mean_token_entropy);
             else snprintf(ent, sizeof ent, "-");
-            printf("%-11g  %7d  %6d  %10.4f  %10.2f  %12d  %10.4f  %10.4f  %12s\n", (double)(float)res[s].temperature,
+            printf("%-11g  %7d  %6d  %10.4f  %10.2f  %12d  %10.4f  %10.4f  %19s\n", (double)(float)res[s].temperature,
                    m->n_samples, m->unique_samples, m->uniqueness_ratio, m->avg_length, m->unique_chars,
                    m->distinct_1, m->distinct_2, ent);
         }

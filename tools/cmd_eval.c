@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tt/checkpoint.h"
@@ -17,7 +19,50 @@ static void usage(FILE *f) {
                "so that every token after the first is predicted exactly once. --window N uses windows of\n"
                "N + 1 tokens instead (N <= max_len): a model trained with --seq-len T has never seen\n"
                "positions >= T, so evaluate it with --window T.\n"
-               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}.\n");
+               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}\n"
+               "(perplexity null when exp(L) overflows a double). A model whose loss is NaN or infinite\n"
+               "(weights too large or corrupt) is an error (exit 1). On a terminal, a long text shows its\n"
+               "progress on stderr. The loss is in nats (natural log).\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* tt_evaluate_tokens_window one window at a time, so that a long text shows
+ * its progress on a terminal (stderr). The mean is the same, bit for bit:
+ * each window's mean times its count is the window's exact total. */
+static tt_status evaluate_with_progress(tt_model *m, const int *ids, size_t n, int window, double *loss,
+                                        size_t *n_pred, tt_error *err) {
+    const size_t L = (size_t)window, n_windows = (n - 1 + L - 1) / L;
+    const bool show = isatty(STDERR_FILENO) && n_windows >= 64;
+    if (!show) return tt_evaluate_tokens_window(m, ids, n, window, loss, n_pred, err);
+    double total = 0.0, t0 = now_s(), last = -1.0;
+    size_t count = 0, w = 0;
+    for (size_t start = 0; start + 1 < n; start += L, w++) {
+        size_t len = n - start < L + 1 ? n - start : L + 1, got = 0;
+        double mean;
+        tt_status st = tt_evaluate_tokens_window(m, ids + start, len, window, &mean, &got, err);
+        if (st != TT_OK) {
+            fputc('\n', stderr);
+            return st;
+        }
+        total += mean * (double)got;
+        count += got;
+        double t = now_s() - t0;
+        if (t - last >= 0.5 || w + 1 == n_windows) {
+            last = t;
+            double eta = (double)(n_windows - w - 1) * t / (double)(w + 1);
+            fprintf(stderr, "\revaluating: window %zu/%zu (%zu tokens), %.0f s left   ", w + 1, n_windows, count,
+                    eta);
+        }
+    }
+    fputc('\n', stderr);
+    *loss = total / (double)count;
+    if (n_pred) *n_pred = count;
+    return TT_OK;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -81,12 +126,14 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error("--window: %d exceeds the model's max_len %d", window, tt_model_get_config(m)->max_len);
         goto done;
     }
-    if (tt_evaluate_tokens_window(m, ids, n, window ? window : tt_model_get_config(m)->max_len, &loss, &n_pred,
-                                  &err) != TT_OK) {
+    if (evaluate_with_progress(m, ids, n, window ? window : tt_model_get_config(m)->max_len, &loss, &n_pred,
+                               &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
-    if (json)
+    if (json && !isfinite(exp(loss))) /* JSON has no inf: a perplexity beyond a double is null */
+        printf("{\"loss\":%.9g,\"perplexity\":null,\"tokens\":%zu}\n", loss, n_pred);
+    else if (json)
         printf("{\"loss\":%.9g,\"perplexity\":%.9g,\"tokens\":%zu}\n", loss, exp(loss), n_pred);
     else
         printf("loss %.4f  perplexity %.3f  tokens %zu\n", loss, exp(loss), n_pred);

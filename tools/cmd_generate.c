@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tt/checkpoint.h"
@@ -46,6 +47,9 @@ static void usage(FILE *f) {
             "  --no-cache            recompute the whole context at every step\n"
             "  --stream              print tokens as they are generated\n"
             "  --json                print a JSON object (the stream, if any, goes to stderr)\n"
+            "  --raw                 print the text as it is, even on a terminal (there, control\n"
+            "                        characters are shown escaped, like \\x1b, and several samples\n"
+            "                        get a '--- sample N of M ---' line each; piped output is raw)\n"
             "  --threads N           threads per forward pass (default: every core, or\n"
             "                        OMP_NUM_THREADS); the tokens do not depend on it\n");
 }
@@ -62,9 +66,25 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Text for a terminal: a control character that the model learned from its
+ * data (ESC, CR, BEL...) would act on the terminal; it is shown as an escape
+ * (\x1b, \r) instead. Newlines and tabs stay. With escape false, raw. */
+static void put_text(FILE *f, const char *s, bool escape) {
+    if (!escape) {
+        fputs(s, f);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n' || *p == '\t' || (*p >= 0x20 && *p != 0x7f)) fputc(*p, f);
+        else if (*p == '\r') fputs("\\r", f);
+        else fprintf(f, "\\x%02x", *p);
+    }
+}
+
 typedef struct {
     const tt_tokenizer *tok;
     bool stream;
+    bool escape; /* a terminal without --raw */
     FILE *out;
     double t_first; /* time of the first generated token of the current call */
     long decoded;   /* tokens of steps >= 1 */
@@ -77,7 +97,7 @@ static int on_token(void *user, int row, int token, int step) {
     if (step > 0) s->decoded++;
     if (s->stream) {
         char buf[5];
-        if (tt_tokenizer_token_utf8(s->tok, token, buf)) fputs(buf, s->out);
+        if (tt_tokenizer_token_utf8(s->tok, token, buf)) put_text(s->out, buf, s->escape);
         fflush(s->out);
     }
     return interrupted ? 1 : 0;
@@ -100,7 +120,7 @@ int cmd_generate(int argc, char **argv) {
     const char **prompts = calloc((size_t)argc, sizeof *prompts);
     if (!prompts) return cli_fail("out of memory");
     int n_prompts = 0, num_samples = 1, eos_id = TT_TOKEN_NONE, pad_id = TT_TOKEN_NONE;
-    bool greedy = false, no_cache = false, stream = false, json = false, have_eos_id = false;
+    bool greedy = false, no_cache = false, stream = false, json = false, have_eos_id = false, raw = false;
     tt_generator_config gc = tt_generator_config_default();
     int rc = CLI_EXIT_OK;
     for (int i = 2; i < argc; i++) {
@@ -152,6 +172,8 @@ int cmd_generate(int argc, char **argv) {
             stream = true;
         } else if (cli_is_flag(argv[i], "--json")) {
             json = true;
+        } else if (cli_is_flag(argv[i], "--raw")) {
+            raw = true;
         } else {
             cli_unknown(argv[i]);
             goto usage_fail;
@@ -244,7 +266,12 @@ int cmd_generate(int argc, char **argv) {
         }
     }
 
-    stream_ctx sc = {tok, stream, json ? stderr : stdout, 0.0, 0};
+    stream_ctx sc = {tok, stream, false, json ? stderr : stdout, 0.0, 0};
+    /* on a terminal: escaped control characters, and several samples each
+     * under a line of its own (a blank line inside a sample is not a
+     * boundary); piped or --raw: the text as it is */
+    const bool term = !raw && isatty(fileno(sc.out));
+    sc.escape = term;
     double decode_s = 0.0;
     const double t_call = now_s();
     void (*old)(int) = signal(SIGINT, on_sigint);
@@ -259,7 +286,9 @@ int cmd_generate(int argc, char **argv) {
          * tokens in the batch (tt/generate.h), so the results are the same. */
         for (int r = 0; r < B && st == TT_OK; r++) {
             const uint64_t rid = (uint64_t)r;
-            fprintf(sc.out, "%s%s", r ? "\n" : "", prompts[r / num_samples]);
+            if (term && B > 1) fprintf(sc.out, "%s--- sample %d of %d ---\n", r ? "\n" : "", r + 1, B);
+            else if (r) fputc('\n', sc.out);
+            put_text(sc.out, prompts[r / num_samples], term);
             fflush(sc.out);
             sc.t_first = 0.0;
             st = tt_generator_generate(g, &rows[r], &lens[r], 1, NULL, &rid, on_token, &sc, &out[r],
@@ -324,7 +353,12 @@ int cmd_generate(int argc, char **argv) {
         }
         printf("\n], \"tokens_per_s\": %.1f}\n", tps);
     } else if (!stream) {
-        for (int r = 0; r < B; r++) printf("%s%s\n", r ? "\n" : "", texts[r]);
+        for (int r = 0; r < B; r++) {
+            if (term && B > 1) printf("%s--- sample %d of %d ---\n", r ? "\n" : "", r + 1, B);
+            else if (r) putchar('\n');
+            put_text(stdout, texts[r], term);
+            putchar('\n');
+        }
     }
 free_texts:
     for (int r = 0; r < B; r++) {

@@ -286,6 +286,9 @@ int cmd_sample(int argc, char **argv) {
                 size_t len;
                 char *text = cli_read_file("--logits-file", v, &len);
                 if (!text) rc = CLI_EXIT_USAGE;
+                else if (strlen(text) != len)
+                    rc = cli_usage_error("--logits-file: '%s' holds a NUL byte at byte offset %zu", v,
+                                         strlen(text));
                 else rc = add_rows(&lb, "--logits-file", text, len, false);
                 free(text);
             }

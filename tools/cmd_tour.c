@@ -424,7 +424,7 @@ static int section_temperature(tour *t) {
         ent_s[s] = tf(t, "%.3f", ent[s]);
     }
     out_sub(t, "Distributions");
-    dist_table(t, names, 4, probs, "entropy", ent_s);
+    dist_table(t, names, 4, probs, "entropy (nats)", ent_s);
     if (t->plots) {
         plot_bar_panel p[4];
         for (int s = 0; s < 4; s++)
@@ -722,6 +722,8 @@ static int section_generator(tour *t) {
     out_para(t, "Now the same rules drive a real model. We fit a character tokenizer to the notebook's "
                 "training text (one sentence repeated ten times), train the tiny preset on it for a moment "
                 "(or load --model), and let the generator continue a prompt one character at a time.");
+    out_para(t, tf(t, "The training text is this sentence, ten times over: \"%.*s\"", (int)(sizeof corpus_unit - 2),
+                   corpus_unit));
     char *text = corpus_text();
     tt_tokenizer *ctok = NULL;
     if (tt_tokenizer_fit(&ctok, text, strlen(text), &t->err) != TT_OK) {
@@ -829,12 +831,15 @@ static int section_generator(tour *t) {
     return 0;
 }
 
+/* The prompt of the diversity samples (ASCII: its bytes are its characters). */
+#define DIVERSITY_PROMPT "hello "
+
 /* Runs n_samples generations of one config and measures them. */
 static int measure(tour *t, const tt_generator_config *gc, int n_samples, uint64_t stream_base,
                    tt_diversity_metrics *m, gen_result *keep) {
     const char **prompts = malloc((size_t)n_samples * sizeof *prompts);
     if (!prompts) return fail_msg(t, "out of memory");
-    for (int r = 0; r < n_samples; r++) prompts[r] = "hello ";
+    for (int r = 0; r < n_samples; r++) prompts[r] = DIVERSITY_PROMPT;
     gen_result g;
     int rc = run_generate(t, gc, prompts, n_samples, stream_base, &g);
     free(prompts);
@@ -863,8 +868,8 @@ static int section_diversity(tour *t) {
         gen_config(t, 20, true, 0.8f, 0, 0.9f),
     };
     out_sub(t, "Five configurations, 10 samples of 20 new characters each");
-    static const char *const hdr[8] = {"Configuration", "Unique samples", "Uniqueness", "Avg length",
-                                       "Unique chars", "distinct-1", "distinct-2", "Mean entropy"};
+    static const char *const hdr[8] = {"Configuration", "Unique samples", "Uniqueness", "Avg new chars",
+                                       "Unique chars", "distinct-1", "distinct-2", "Mean entropy (nats)"};
     table tb;
     tbl_begin(&tb, 8, hdr);
     char *samples = NULL;
@@ -883,7 +888,7 @@ static int section_diversity(tour *t) {
         const char *row[8] = {names[s],
                               tf(t, "%d/%d", m.unique_samples, m.n_samples),
                               tf(t, "%.0f%%", 100.0 * m.uniqueness_ratio),
-                              tf(t, "%.1f", m.avg_length),
+                              tf(t, "%.1f", m.avg_length - (double)(sizeof DIVERSITY_PROMPT - 1)), /* without the prompt */
                               tf(t, "%d", m.unique_chars),
                               tf(t, "%.3f", m.distinct_1),
                               tf(t, "%.3f", m.distinct_2),
@@ -904,7 +909,7 @@ static int section_diversity(tour *t) {
     static const double temps[8] = {0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5};
     double ratio[8];
     static const char *const hdr2[5] = {"Temperature", "Unique samples", "Uniqueness ratio", "distinct-2",
-                                        "Mean entropy"};
+                                        "Mean entropy (nats)"};
     tbl_begin(&tb, 5, hdr2);
     for (int i = 0; i < 8; i++) {
         tt_diversity_metrics m;
@@ -1101,13 +1106,14 @@ static int make_dirs(const char *path) {
             char c = *p;
             *p = '\0';
             if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return cli_fail("--out: cannot create '%s': %s", buf, strerror(errno));
+                return cli_usage_error("--out: cannot create '%s': %s", buf, strerror(errno));
             *p = c;
             if (!c) break;
         }
     }
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return cli_fail("--out: '%s' is not a directory", path);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_usage_error("--out: '%s' is not a directory (tt tour writes a directory of files)", path);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "tt/checkpoint.h"
 #include "tt/data.h"
 #include "tt/model.h"
+#include "tt/outputs.h"
 #include "tt/tokenizer.h"
 #include "tt/train.h"
 
@@ -37,21 +38,66 @@ static void usage(FILE *f) {
             "end), --eval-batches 20, --log-interval 100, --save-interval 1000 (0 = at the end), --seed 1337.\n"
             "Writes --out every save interval and at the end, NAME.best.safetensors (best validation loss)\n"
             "and NAME.state (optimizer, RNG and loader state for --resume FILE; NAME.state.prev keeps the\n"
-            "previous one, so that a run killed during a save still resumes). Ctrl-C saves and exits 130.\n"
+            "previous one, so that a run killed during a save still resumes). Every output must be a\n"
+            "regular file (or new), none may be an input of the run; another run writing the same --out\n"
+            "is refused (a lock, NAME.lock, names its pid). Ctrl-C, SIGTERM, SIGHUP and SIGPIPE save and\n"
+            "exit 128 + the signal (130 for Ctrl-C; a second Ctrl-C quits without saving); a closed\n"
+            "stdout (| head) only silences the log. A NaN or infinite loss or gradient stops the run\n"
+            "(exit 1) and keeps the last saved checkpoint. The log prints step 1, then every\n"
+            "--log-interval steps or 5 seconds, with the ETA.\n"
+            "--resume with another --max-steps: the lr schedule (warmup, cosine) is always that of the\n"
+            "--max-steps given now, so the lr continues on the new schedule (printed at the first step);\n"
+            "resuming a run already at --max-steps trains nothing and writes a copy to --out.\n"
             "--log-json FILE writes one JSON object per logged step.\n");
 }
 
-static volatile sig_atomic_t g_stop = 0;
+/* SIGINT, SIGTERM, SIGHUP and SIGPIPE stop the run at the end of the step,
+ * which saves; the exit status is then 128 + the signal's number. A second
+ * signal while the first is pending ends the process at once (a run stuck in
+ * a library call still answers Ctrl-C). A SIGPIPE that comes from our own
+ * write to a closed stdout (`tt train ... | head`) is not a request to stop:
+ * the log lines are dropped and training goes on. */
+static volatile sig_atomic_t g_stop = 0, g_pipe = 0;
 static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
+    if (sig == SIGPIPE) {
+        g_pipe = 1;
+        return;
+    }
+    if (g_stop) {
+        static const char msg[] = "tt train: second signal: exiting without saving\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
+    g_stop = sig;
 }
+
+/* Every few seconds a log line, whatever --log-interval says. */
+#define PROGRESS_SECONDS 5.0
 
 typedef struct {
     FILE *json;
     bool tty;
-    int last_len;
+    bool stdout_closed; /* a closed pipe: log lines are dropped */
+    bool first;         /* the first callback of the run */
+    const char *resume;
+    const tt_train_config *tc;
+    double last_line_s; /* elapsed_s of the last line printed */
 } progress_ctx;
+
+/* After writing to stdout: a failed write to a closed pipe turns the log off
+ * (the SIGPIPE it raised was ours); a SIGPIPE without such a failure came
+ * from someone else (kill -PIPE) and stops the run like SIGINT. */
+static void after_stdout(progress_ctx *c) {
+    errno = 0;
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    if (failed && (errno == EPIPE || g_pipe)) {
+        c->stdout_closed = true;
+        clearerr(stdout);
+        g_pipe = 0;
+    }
+    if (g_pipe && !g_stop) g_stop = SIGPIPE;
+}
 
 static void fmt_time(double s, char buf[32]) {
     if (!isfinite(s) || s < 0) s = 0;
@@ -65,7 +111,20 @@ static int on_progress(void *user, const tt_train_progress *p) {
     progress_ctx *c = user;
     char eta[32];
     fmt_time(p->eta_s, eta);
-    if (c->tty) {
+    bool first = c->first;
+    c->first = false;
+    if (first && c->resume && p->step > 1 && !c->stdout_closed) {
+        /* the rule for a resumed run's schedule, said once */
+        int warmup;
+        tt_train_lr_at(c->tc, 0, &warmup);
+        printf("resumed at step %d: the lr schedule is that of --max-steps %d (warmup %d, then cosine to 0.1 x "
+               "lr), whatever --max-steps the run had before; step %d uses lr %.2e\n",
+               p->step - 1, p->max_steps, warmup, p->step, (double)p->lr);
+        after_stdout(c);
+    }
+    if (c->stdout_closed) {
+        /* nothing to print to */
+    } else if (c->tty) {
         const int width = 24;
         int fill = (int)((double)p->step / p->max_steps * width);
         char bar[32];
@@ -74,14 +133,18 @@ static int on_progress(void *user, const tt_train_progress *p) {
         fprintf(stdout, "\r[%s] step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", bar, p->step,
                 p->max_steps, (double)p->loss, (double)p->lr, p->tokens_per_s, eta);
         if (p->has_val) fprintf(stdout, "\n  step %d: val loss %.4f\n", p->step, (double)p->val_loss);
-        fflush(stdout);
-    } else if (p->is_log_step || p->has_val) {
+        after_stdout(c);
+    } else if (p->is_log_step || p->has_val || first || p->elapsed_s - c->last_line_s >= PROGRESS_SECONDS) {
+        /* the first step at once (with its ETA), then every log interval or
+         * every few seconds, whichever comes first */
+        c->last_line_s = p->elapsed_s;
         fprintf(stdout, "step %d/%d | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | ETA %s", p->step,
                 p->max_steps, (double)p->loss, (double)p->lr, (double)p->grad_norm, p->tokens_per_s, eta);
         if (p->has_val) fprintf(stdout, " | val %.4f", (double)p->val_loss);
         fputc('\n', stdout);
-        fflush(stdout);
+        after_stdout(c);
     }
+    if (g_pipe) after_stdout(c);
     if (c->json && (p->is_log_step || p->has_val)) {
         fprintf(c->json, "{\"step\":%d,\"loss\":%.6g,\"lr\":%.6g,\"tokens_per_s\":%.1f,\"grad_norm\":%.6g,"
                          "\"elapsed_s\":%.3f",
@@ -91,6 +154,56 @@ static int on_progress(void *user, const tt_train_progress *p) {
         fflush(c->json);
     }
     return g_stop ? 1 : 0;
+}
+
+/* Every file the run writes: checked up front (a regular file or nothing, in
+ * a writable directory, a name that fits), and none of them may be an input
+ * of the run or another of its outputs. @return CLI_EXIT_OK or the exit code
+ * after the message. */
+static int check_outputs(const char *out, const char *log_json, const char *data, const char *val,
+                         const char *resume) {
+    char *best = tt_train_sibling_path(out, ".best.safetensors");
+    char *state = tt_train_sibling_path(out, ".state");
+    char *prev = tt_train_sibling_path(out, ".state.prev");
+    int rc = CLI_EXIT_OK;
+    if (!best || !state || !prev) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    const char *paths[5] = {out, best, state, prev, log_json};
+    const char *flags[5] = {"--out", "--out", "--out", "--out", "--log-json"};
+    const int n = log_json ? 5 : 4;
+    tt_error err;
+    for (int i = 0; i < n && rc == CLI_EXIT_OK; i++)
+        if (tt_output_check(paths[i], &err) != TT_OK) rc = cli_usage_error("%s: %s", flags[i], err.msg);
+    const char *inputs[3] = {data, val, resume};
+    const char *in_flags[3] = {"--data", "--val-data", "--resume"};
+    for (int i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        for (int k = 0; k < 3 && rc == CLI_EXIT_OK; k++) {
+            /* --resume m --out m is the usual way to continue a run; its
+             * state files are read before they are rewritten */
+            if (!inputs[k] || (k == 2 && i < 4)) continue;
+            if (tt_output_same_file(paths[i], inputs[k]))
+                rc = cli_usage_error("%s: '%s' is the same file as %s '%s' (an input is never overwritten)",
+                                     flags[i], paths[i], in_flags[k], inputs[k]);
+        }
+        for (int j = i + 1; j < n && rc == CLI_EXIT_OK; j++)
+            if (tt_output_same_file(paths[i], paths[j]))
+                rc = cli_usage_error("%s: '%s' is the same file as '%s', another output of this run", flags[j],
+                                     paths[j], paths[i]);
+    }
+    /* --resume naming a state file or the best checkpoint of --out would be
+     * replaced while it is read */
+    if (rc == CLI_EXIT_OK && resume)
+        for (int i = 1; i < 4 && rc == CLI_EXIT_OK; i++)
+            if (tt_output_same_file(paths[i], resume))
+                rc = cli_usage_error("--resume: '%s' is the same file as '%s', an output of this run", resume,
+                                     paths[i]);
+out:
+    free(best);
+    free(state);
+    free(prev);
+    return rc;
 }
 
 static bool config_equal(const tt_model_config *a, const tt_model_config *b) {
@@ -166,28 +279,11 @@ int cmd_train(int argc, char **argv) {
     if (val_path && have_val_fraction)
         return cli_usage_error("--val-data and --val-fraction cannot be used together");
     if (!*out) return cli_usage_error("--out: empty path");
+    if (log_json && !*log_json) return cli_usage_error("--log-json: empty path");
     {
         /* fail now, not at the first save after minutes of training */
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        size_t dl = slash ? (size_t)(slash - out) : 0;
-        if (dl >= sizeof dir) return cli_usage_error("--out: path too long");
-        if (slash) memcpy(dir, out, dl ? dl : 1), dir[dl ? dl : 1] = '\0';
-        else strcpy(dir, ".");
-        /* access(W_OK) is not enough: root passes it for any directory, yet
-         * cannot create files in /sys; so create (and remove) a file there */
-        struct stat dst;
-        if (stat(dir, &dst) != 0)
-            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(errno));
-        if (!S_ISDIR(dst.st_mode))
-            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(ENOTDIR));
-        char probe[4096 + 32];
-        snprintf(probe, sizeof probe, "%s/.tt-probe-XXXXXX", dir);
-        int pfd = mkstemp(probe);
-        if (pfd < 0)
-            return cli_usage_error("--out: cannot write in directory '%s': %s", dir, strerror(errno));
-        close(pfd);
-        unlink(probe);
+        int crc = check_outputs(out, log_json, data_path, val_path, resume);
+        if (crc != CLI_EXIT_OK) return crc;
     }
     tc.seed = seed;
     tc.out_path = out;
@@ -212,6 +308,7 @@ int cmd_train(int argc, char **argv) {
     tt_model *m = NULL;
     int *ids = NULL, *vids = NULL;
     FILE *jf = NULL;
+    tt_output_lock *lock = NULL;
     size_t n_ids = 0, n_vids = 0;
     if (n_text == 0) {
         rc = cli_usage_error("--data: '%s' is empty", data_path);
@@ -301,6 +398,10 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
     }
+    if (tt_output_lock_acquire(out, &lock, &err) != TT_OK) {
+        rc = cli_fail("--out: %s", err.msg);
+        goto done;
+    }
     if (tt_model_create(&m, &cfg, tc.seed, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
@@ -309,6 +410,15 @@ int cmd_train(int argc, char **argv) {
         rc = cli_usage_error("--log-json: cannot open '%s': %s", log_json, strerror(errno));
         goto done;
     }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
 
     int warmup_used;
     tt_train_lr_at(&tc, 0, &warmup_used);
@@ -327,40 +437,51 @@ int cmd_train(int argc, char **argv) {
     if (resume) printf("resuming from %s\n", resume);
     fflush(stdout);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0, 0};
+    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0, false, true, resume, &tc, 0.0};
+    after_stdout(&pc); /* stdout may already be a closed pipe */
     tt_train_result res;
     tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
-    if (pc.tty) fputc('\n', stdout);
+    if (pc.tty && !pc.stdout_closed) fputc('\n', stdout);
     char *best = tt_train_sibling_path(out, ".best.safetensors");
     char *state = tt_train_sibling_path(out, ".state");
-    if (st == TT_ERR_INTERRUPTED) {
-        printf("interrupted at step %d: saved %s and %s (continue with --resume %s)\n", res.steps_done, out,
-               state ? state : "", out);
-        fflush(stdout);
-        fprintf(stderr, "tt train: interrupted at step %d; saved %s\n", res.steps_done, out);
-        rc = CLI_EXIT_INTERRUPTED;
-    } else if (st != TT_OK) {
-        rc = cli_report(&err);
-    } else {
-        printf("done: %d steps in %.1f s (%.0f tokens/s), final loss %.4f", res.steps_done, res.seconds,
-               res.tokens_per_s, (double)res.final_loss);
+    char steps[96];
+    int ran = res.steps_done - res.start_step;
+    if (res.start_step > 0 && ran > 0)
+        snprintf(steps, sizeof steps, "%d step%s (%d-%d)", ran, ran == 1 ? "" : "s", res.start_step + 1,
+                 res.steps_done);
+    else
+        snprintf(steps, sizeof steps, "%d step%s", ran, ran == 1 ? "" : "s");
+    if (pc.stdout_closed) {
+        /* stdout is a closed pipe: the summary goes nowhere */
+    } else if (st == TT_ERR_INTERRUPTED) {
+        printf("interrupted at step %d after %s: saved %s and %s (continue with --resume %s)\n", res.steps_done,
+               steps, out, state ? state : "", out);
+    } else if (st == TT_OK && ran == 0) {
+        printf("nothing to train: '%s' is already at step %d of --max-steps %d (a larger --max-steps continues "
+               "it)\n", resume ? resume : out, res.steps_done, tc.max_steps);
+        if (res.saved) printf("saved a copy as %s and %s\n", out, state ? state : "");
+    } else if (st == TT_OK) {
+        printf("done: %s in %.1f s (%.0f tokens/s), final loss %.4f", steps, res.seconds, res.tokens_per_s,
+               (double)res.final_loss);
         if (!isnan(res.final_val_loss))
             printf(", val loss %.4f, best val loss %.4f", (double)res.final_val_loss, (double)res.best_val_loss);
         printf("\nsaved %s", out);
-        if (!isnan(res.best_val_loss)) printf(", %s", best ? best : "");
+        if (res.best_saved) printf(", %s", best ? best : "");
         printf(" and %s\n", state ? state : "");
+    }
+    fflush(stdout);
+    if (st == TT_ERR_INTERRUPTED) {
+        int sig = g_stop ? (int)g_stop : SIGINT;
+        fprintf(stderr, "tt train: interrupted (%s) at step %d; saved %s\n", strsignal(sig), res.steps_done, out);
+        rc = 128 + sig;
+    } else if (st != TT_OK) {
+        rc = cli_report(&err);
     }
     free(best);
     free(state);
 done:
     if (jf) fclose(jf);
+    tt_output_lock_release(lock);
     tt_model_free(m);
     tt_tokenizer_free(tok);
     free(ids);

@@ -3,6 +3,8 @@
  * failure can be reported in one line. */
 #include "plot.h"
 
+#include "tt/outputs.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,12 +80,13 @@ static int run_gnuplot(const char *script, size_t len, const char *base, char *m
     for (int i = 0; i < 2; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s", base, out_exts[i]);
-        FILE *probe = fopen(path, "wb");
-        if (!probe) {
-            set_msg(msg, msg_len, "cannot write %s: %s", path, strerror(errno));
+        /* a regular file (or none) in a writable directory; a device, FIFO
+         * or directory is refused (tt/outputs.h) */
+        tt_error oerr;
+        if (tt_output_check(path, &oerr) != TT_OK) {
+            set_msg(msg, msg_len, "%s", oerr.msg);
             return -1;
         }
-        fclose(probe);
     }
     char log[] = "/tmp/tt-gnuplot-XXXXXX";
     int fd = mkstemp(log);
@@ -223,7 +226,15 @@ int plot_bars(const char *base, const char *title, const plot_bar_panel *panels,
                 gp_str(f, pp->note);
                 fputs(" at graph 0.03, graph 0.93 left front boxed\n", f);
             }
-            fprintf(f, "plot $d%d using 0:2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' lc rgb '#1f77b4' ", p);
+            /* With an overlay the two series stand side by side, each in its
+             * own colour: drawn over each other they mixed into a grey that
+             * no legend entry explains. */
+            if (pp->overlay)
+                fprintf(f, "set boxwidth 0.4\nplot $d%d using ($0-0.2):2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' "
+                           "lc rgb '#1f77b4' ", p);
+            else
+                fprintf(f, "set boxwidth 0.8\nplot $d%d using 0:2:xtic(1) fs solid 0.7 border lc rgb '#1f77b4' "
+                           "lc rgb '#1f77b4' ", p);
             if (pp->values_label) {
                 fputs("title ", f);
                 gp_str(f, pp->values_label);
@@ -231,7 +242,7 @@ int plot_bars(const char *base, const char *title, const plot_bar_panel *panels,
                 fputs("notitle", f);
             }
             if (pp->overlay) {
-                fprintf(f, ", $d%d using 0:3 fs transparent solid 0.3 noborder lc rgb '#ff7f0e' ", p);
+                fprintf(f, ", $d%d using ($0+0.2):3 fs solid 0.7 border lc rgb '#ff7f0e' lc rgb '#ff7f0e' ", p);
                 if (pp->overlay_label) {
                     fputs("title ", f);
                     gp_str(f, pp->overlay_label);

@@ -3,11 +3,14 @@
  * temporary file and renamed into place. */
 #include "report.h"
 
+#include "tt/outputs.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct report {
@@ -69,7 +72,14 @@ report *report_open(const char *path, const char *title, char *msg, size_t msg_l
         }
         return NULL;
     }
-    /* Fail early when the directory is not writable. */
+    /* Fail early when the output cannot be a regular file (tt/outputs.h) or
+     * the directory is not writable. */
+    tt_error oerr;
+    if (tt_output_check(path, &oerr) != TT_OK) {
+        set_msg(msg, msg_len, "%s", oerr.msg);
+        report_discard(r);
+        return NULL;
+    }
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
     FILE *probe = NULL;
@@ -218,6 +228,18 @@ int report_close(report *r, char *msg, size_t msg_len) {
         free_report(r);
         return -1;
     }
+    /* a link is followed (its target replaced, the link kept); an existing
+     * file keeps its mode */
+    struct stat lst, tst;
+    int keep_mode = -1;
+    if (lstat(r->path, &lst) == 0) {
+        char *target = S_ISLNK(lst.st_mode) ? realpath(r->path, NULL) : NULL;
+        if (target) {
+            free(r->path);
+            r->path = target;
+        }
+        if (stat(r->path, &tst) == 0 && S_ISREG(tst.st_mode)) keep_mode = (int)(tst.st_mode & 07777);
+    }
     size_t n = strlen(r->path) + 5;
     char *tmp = malloc(n);
     if (!tmp) {
@@ -226,6 +248,7 @@ int report_close(report *r, char *msg, size_t msg_len) {
         return -1;
     }
     snprintf(tmp, n, "%s.tmp", r->path);
+    (void)unlink(tmp);
     FILE *f = fopen(tmp, "w");
     if (!f) {
         set_msg(msg, msg_len, "cannot write %s: %s", tmp, strerror(errno));
@@ -246,6 +269,7 @@ int report_close(report *r, char *msg, size_t msg_len) {
     fwrite(r->body_buf, 1, r->body_len, f);
     fputs("</body>\n</html>\n", f);
     int bad = ferror(f);
+    if (keep_mode >= 0) (void)fchmod(fileno(f), (mode_t)keep_mode);
     if (fflush(f) != 0) bad = 1;
     if (!bad && fsync(fileno(f)) != 0) bad = 1;
     if (fclose(f) != 0) bad = 1;

@@ -49,6 +49,7 @@
 
 #include "tt/common.h"
 #include "tt/model.h"
+#include "tt/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -147,6 +148,28 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
  * call yet). */
 tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
                                       tt_error *err);
+
+/* Text in, text out, in one call: encodes prompt with tok, generates with
+ * the settings of gc (NULL: tt_generator_config_default()) and returns the
+ * prompt followed by its continuation (an EOS character included, pads not)
+ * as a malloc'ed UTF-8 string in *text (caller frees).
+ *
+ *     tt_model *m; tt_tokenizer *tok; char *text;
+ *     tt_checkpoint_load("model.safetensors", &m, &tok, &err);
+ *     tt_generator_config gc = tt_generator_config_default();
+ *     gc.max_new_tokens = 100; gc.temperature = 0.8f;
+ *     if (tt_generate_text(m, tok, "ROMEO:", &gc, &text, &err) == TT_OK) puts(text);
+ *     free(text);
+ *
+ * Each call makes (and frees) a generator: for many calls, or a batch, use
+ * tt_generator_generate. The same seed gives the same text as
+ * tt_generator_generate of the encoded prompt as row 0.
+ * @return TT_OK, TT_ERR_ARG (a NULL argument, an empty prompt, a tokenizer
+ * of another size, a bad setting), TT_ERR_FORMAT (invalid UTF-8),
+ * TT_ERR_RANGE (a character outside the vocabulary), TT_ERR_NOMEM,
+ * TT_ERR_NUMERIC (the model produced non-finite logits). */
+tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
+                           const tt_generator_config *gc, char **text, tt_error *err);
 
 #ifdef __cplusplus
 }

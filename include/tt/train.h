@@ -83,13 +83,25 @@ typedef struct {
     int warmup_used;
     double seconds;
     double tokens_per_s;
+    int start_step;        /* the step the run started from (0, or the resumed step); it ran
+                              steps start_step + 1 .. steps_done */
+    bool saved;            /* out_path (and its state) written by this call */
+    bool best_saved;       /* NAME.best.safetensors written by this call */
 } tt_train_result;
 
 /* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
  * tok is written into checkpoints (may be NULL when out_path is NULL).
  * res may be NULL. @return TT_OK, TT_ERR_ARG (NULL m, tc or train_tokens,
  * config, or fewer than seq_len + 1 tokens), TT_ERR_RANGE (a batch holds
- * a token id >= V or < 0), TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
+ * a token id >= V or < 0), TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED,
+ * TT_ERR_NUMERIC (the loss, the gradient norm or a weight became NaN or
+ * infinite: the run stops before that step's update is applied or saved, so
+ * the files on disk are those of the last good save).
+ * Resuming at step s with a max_steps that differs from the original run's:
+ * the schedule is always that of tc->max_steps (warmup, then cosine to
+ * 0.1 * lr at max_steps), so the lr continues at tt_train_lr_at(tc, s), not
+ * where the old schedule was. Resuming a run already at max_steps trains
+ * nothing and writes a copy of it to out_path (res->saved). */
 tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
                    const int *val_tokens, size_t n_val, const tt_train_config *tc,
                    tt_train_callback cb, void *user, tt_train_result *res, tt_error *err);
