@@ -727,8 +727,16 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     }
     if (g->n_threads > 1 && (st = tt_team_create(&g->team, g->n_threads, err)) != TT_OK) {
-        tt_generator_free(g);
-        return st;
+        if (g->cfg.n_threads != 0) {
+            tt_generator_free(g);
+            return st;
+        }
+        /* auto threads: no team to be had (threads or memory are short), so
+         * one thread, which auto would pick whenever it is faster anyway */
+        st = TT_OK;
+        g->n_threads = 1;
+        g->use_threads = 1;
+        g->adapt = false;
     }
     g->samplers = calloc((size_t)g->n_threads, sizeof *g->samplers);
     if (!g->samplers) {

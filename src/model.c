@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memprobe.h"
 #include "model_internal.h"
 
 #ifdef _OPENMP
@@ -357,7 +356,7 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
         (cfg->positional == TT_POS_SINUSOIDAL && !m->pe)) {
         size_t need = param_bytes(cfg);
         tt_model_free(m);
-        return tt_error_set(err, TT_ERR_NOMEM, "model create: could not allocate %zu bytes", need);
+        return tt_error_set(err, TT_ERR_NOMEM, "model create: out of memory: could not allocate %zu bytes", need);
     }
     fill_ctx fc = {m, 0, 0};
     walk(cfg, fill_visit, &fc);
@@ -560,12 +559,9 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_status st = check_memory(add_sat(param_bytes(c), need),
                                     "the model (parameters, gradients and activations)", err);
         if (st != TT_OK) return st;
-        /* under ulimit -v: make sure the BLAS buffers will fit (OpenBLAS
-         * would spin for ever when they do not; see memprobe.h) */
-        if ((st = tt_mem_probe_blas(need, tt_model_threads(), err)) != TT_OK) return st;
         void *mem = malloc(need);
         if (!mem)
-            return tt_error_set(err, TT_ERR_NOMEM, "forward: could not allocate %zu bytes of activations",
+            return tt_error_set(err, TT_ERR_NOMEM, "forward: out of memory: could not allocate %zu bytes of activations",
                                 need);
         free(m->act_mem);
         m->act_mem = mem;

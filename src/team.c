@@ -225,7 +225,9 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
     if (start_workers(t)) {
         const int k = t->started + 1;
         tt_team_free(t);
-        return tt_error_set(err, TT_ERR_NOMEM, "could not start thread %d of a team of %d", k, n);
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "out of memory or threads: could not start thread %d of a team of %d", k,
+                            n);
     }
     *out = t;
     return TT_OK;

@@ -32,25 +32,7 @@ static void usage(FILE *f) {
     fprintf(f, "  %-10s %s\n", "version", "print the version");
 }
 
-/* Under an address-space limit (ulimit -v), OpenBLAS's own worker threads,
- * started when the library loads (before main), fail to allocate their
- * 128 MiB buffers and retry for ever: the process spun a core and then hung
- * at exit, joining them, whatever the command. tt never uses those workers
- * (the model calls BLAS from its own threads, one BLAS thread each), so under
- * a limit tt runs itself again with OPENBLAS_NUM_THREADS=1, which starts
- * none. The results do not change. */
-static void no_blas_workers_under_a_limit(char **argv) {
-    struct rlimit as, data;
-    const bool limited = (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) ||
-                         (getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY);
-    const char *v = getenv("OPENBLAS_NUM_THREADS");
-    if (!limited || (v && !strcmp(v, "1"))) return;
-    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
-}
-
 int main(int argc, char **argv) {
-    no_blas_workers_under_a_limit(argv);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
