@@ -24,6 +24,25 @@ CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
 LDFLAGS  += $(SAN) -fopenmp
 LDLIBS   += $(PKG_LIBS) -lm
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# MPI (docs/distributed.md): linked when installed (Open MPI's ompi-c, or
+# MPICH's mpich, through pkg-config, else `mpicc --showme`); `make MPI=0`
+# builds without it. Only src/dist.c includes <mpi.h>; without MPI it
+# compiles to a version that refuses to start a distributed run.
+MPI_PC   := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) 2>/dev/null && echo $(p))))
+ifeq ($(MPI_PC),)
+MPI_AUTO := $(if $(shell mpicc --showme:link 2>/dev/null),1,0)
+MPI_CFLAGS_FOUND := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS_FOUND := $(shell mpicc --showme:link 2>/dev/null)
+else
+MPI_AUTO := 1
+MPI_CFLAGS_FOUND := $(shell pkg-config --cflags $(MPI_PC))
+MPI_LIBS_FOUND := $(shell pkg-config --libs $(MPI_PC))
+endif
+MPI      ?= $(MPI_AUTO)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(MPI_CFLAGS_FOUND) -DTT_HAVE_MPI=1
+LDLIBS   += $(MPI_LIBS_FOUND)
+endif
 
 LIB_SRC   := $(wildcard src/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
@@ -73,7 +92,16 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_AUX_OBJ) $(STATIC)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
-check-build: $(STATIC) $(SHARED) $(TT) $(TEST_BIN)
+# tt-nompi: the same tt with src/dist.c built without MPI, for the test that a
+# tt without MPI refuses to run as one of N processes (tests/test_dist.c).
+TT_NOMPI  := $(BUILD)/tt-nompi
+$(BUILD)/nompi/dist.o: src/dist.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(TT_NOMPI): $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC) $(LDLIBS)
+
+check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TEST_BIN)
 
 # The suite: every tests/test_* program (cmocka), then the exercise checker on
 # the reference solutions; tests/run.sh prints the totals as "N passed, N failed".
@@ -129,6 +157,8 @@ $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
 $(BUILD)/src/gen_kernels.o: CFLAGS += -ffp-contract=off
+# The only file that includes <mpi.h>.
+$(BUILD)/src/dist.o: CFLAGS += $(MPI_CFLAGS)
 
 # Component rules (exercises, fuzzing) live in mk/*.mk.
 -include $(wildcard mk/*.mk)
