@@ -167,7 +167,8 @@ static double now_s(void) {
 
 
 struct tt_dist {
-    MPI_Comm comm;
+    MPI_Comm comm;       /* the small collectives (one at a time) */
+    MPI_Comm comm_x, comm_g; /* the buckets' slice exchanges and gathers (see progress) */
     int rank, size;
     double timeout_s;
     bool overlap;
@@ -211,13 +212,17 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) 
         }
         d->we_initialised = true;
     }
-    if (MPI_Comm_dup(MPI_COMM_WORLD, &d->comm) != MPI_SUCCESS) {
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &d->comm) != MPI_SUCCESS ||
+        MPI_Comm_dup(MPI_COMM_WORLD, &d->comm_x) != MPI_SUCCESS ||
+        MPI_Comm_dup(MPI_COMM_WORLD, &d->comm_g) != MPI_SUCCESS) {
         if (d->we_initialised) MPI_Finalize();
         free(d);
         return tt_error_set(err, TT_ERR_COMM, "MPI_Comm_dup failed");
     }
     /* errors come back as values (the default handler aborts the job) */
     MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(d->comm_x, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(d->comm_g, MPI_ERRORS_RETURN);
     MPI_Comm_rank(d->comm, &d->rank);
     MPI_Comm_size(d->comm, &d->size);
     d->timeout_s = c.timeout_s;
@@ -231,6 +236,8 @@ void tt_dist_free(tt_dist *d) {
     if (!d) return;
     if (!d->broken) {
         MPI_Comm_free(&d->comm);
+        MPI_Comm_free(&d->comm_x);
+        MPI_Comm_free(&d->comm_g);
         if (d->we_initialised) MPI_Finalize();
     }
     free(d);
@@ -375,7 +382,7 @@ tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, t
 
 /* ---- gradient buckets ----------------------------------------------------- */
 
-#define BUCKET_MIN ((size_t)1 << 16) /* floats: smaller ready ranges wait for the next ones */
+#define BUCKET_MIN ((size_t)1 << 14) /* floats (64 KiB): smaller ready ranges wait for the next ones */
 #define BUCKET_MAX ((size_t)1 << 26) /* floats: keeps MPI's int counts in range */
 
 typedef struct {
@@ -499,19 +506,28 @@ static void start_bucket(tt_grad_sync *s, size_t lo, size_t hi) {
     }
     s->used++;
     int rc = MPI_Ialltoallv(s->grads + lo, b->counts, b->displs, MPI_FLOAT, b->recv, b->rcounts, b->rdispls,
-                            MPI_FLOAT, s->d->comm, &b->req);
+                            MPI_FLOAT, s->d->comm_x, &b->req);
     note_rc(s, rc, "exchanging gradient slices");
     b->phase = rc == MPI_SUCCESS ? 1 : 3;
 }
 
 /* Moves every started bucket on: a finished exchange is summed (rank order)
- * and its gather started. */
+ * and its gather started. MPI requires every rank to start non-blocking
+ * collectives on a communicator in the same order, and when an exchange
+ * completes depends on timing: so the exchanges run on comm_x (started in
+ * bucket order as ranges become ready, the same on every rank), the gathers
+ * on comm_g, started in bucket order too (a bucket's gather waits for the
+ * gathers of the buckets before it to have started). */
 static void progress(tt_grad_sync *s) {
     const int N = s->d->size, me = s->d->rank;
     const float inv = 1.0f / (float)N;
+    bool in_order = true; /* every bucket before i has started its gather */
     for (int i = 0; i < s->used; i++) {
         bucket *b = &s->b[i];
+        bool may_gather = in_order;
+        if (b->phase < 2) in_order = false;
         if (b->phase != 1 && b->phase != 2) continue;
+        if (b->phase == 1 && !may_gather) continue;
         int done = 0;
         int rc = MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
@@ -532,9 +548,10 @@ static void progress(tt_grad_sync *s) {
             dst[k] = acc * inv;
         }
         rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s->grads + b->lo, b->counts, b->displs, MPI_FLOAT,
-                             s->d->comm, &b->req);
+                             s->d->comm_g, &b->req);
         note_rc(s, rc, "gathering averaged gradients");
         b->phase = rc == MPI_SUCCESS ? 2 : 3;
+        in_order = b->phase >= 2;
     }
 }
 

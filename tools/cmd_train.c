@@ -404,7 +404,9 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0, 0};
+    /* Open MPI gives every rank a pty whatever mpirun writes to: plain
+     * lines under a launcher (a job's output usually goes to a file) */
+    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0 && !cd->dist, 0};
     tt_train_result res;
     tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
     *status = st;
