@@ -138,7 +138,7 @@ install: deps
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.0
 	ln -sf libtt.so.0 $(DESTDIR)$(PREFIX)/lib/libtt.so
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_LIBS@|$(if $(filter 1,$(MPI)),$(MPI_LIBS_FOUND))|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
 	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
 
 uninstall:

@@ -31,6 +31,7 @@
 #include <cJSON.h>
 
 #include "tt/checkpoint.h"
+#include "tt/dist.h"
 #include "tt/model.h"
 #include "tt/train.h"
 #include "util.h"
@@ -81,6 +82,10 @@ static int setup(void **state) {
     g_have_mpirun = tt_run_program(argv, NULL, &r) == 0 && r.status == 0;
     tt_cli_result_free(&r);
     if (!g_have_mpirun) fprintf(stderr, "test_dist: mpirun not found (scripts/deps.sh test): skipping\n");
+    if (g_have_mpirun && !tt_dist_built_with_mpi()) {
+        fprintf(stderr, "test_dist: this build has no MPI (make MPI=0): skipping the mpirun tests\n");
+        g_have_mpirun = false;
+    }
     return rc;
 }
 
