@@ -514,8 +514,53 @@ static void test_tt_without_mpi_refuses(void **state) {
     tt_cli_result_free(&r);
 }
 
+/* The library side without a launcher: a NULL dist is one process. */
+static void test_dist_api_single_process(void **state) {
+    (void)state;
+    tt_dist_config dc = tt_dist_config_default();
+    assert_true(dc.timeout_s == 300.0 && dc.overlap);
+    assert_int_equal(tt_dist_rank(NULL), 0);
+    assert_int_equal(tt_dist_size(NULL), 1);
+    assert_true(tt_dist_comm_seconds(NULL) == 0.0);
+    tt_dist_free(NULL);
+    tt_dist_abort(NULL, 3); /* does nothing */
+    tt_error e, mine;
+    assert_int_equal(tt_dist_init(NULL, NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_dist_agree(NULL, TT_OK, NULL, &e), TT_OK);
+    tt_error_set(&mine, TT_ERR_IO, "disk full");
+    assert_int_equal(tt_dist_agree(NULL, TT_ERR_IO, &mine, &e), TT_ERR_IO);
+    assert_string_equal(e.msg, "disk full");
+    assert_int_equal(tt_dist_check_same(NULL, 42, "x", &e), TT_OK);
+    assert_string_equal(tt_status_str(TT_ERR_COMM), "distributed run failed");
+    /* the launcher's environment */
+    const char *var = "unset";
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("PMI_SIZE");
+    unsetenv("MV2_COMM_WORLD_SIZE");
+    unsetenv("SLURM_STEP_NUM_TASKS");
+    assert_int_equal(tt_dist_launcher_size(&var), 0);
+    assert_null(var);
+    setenv("PMI_SIZE", "4", 1);
+    setenv("PMI_RANK", "3", 1);
+    assert_int_equal(tt_dist_launcher_size(&var), 4);
+    assert_string_equal(var, "PMI_SIZE");
+    assert_int_equal(tt_dist_launcher_rank(), 3);
+    setenv("PMI_SIZE", "4x", 1); /* not a number: ignored */
+    assert_int_equal(tt_dist_launcher_size(NULL), 0);
+    unsetenv("PMI_SIZE");
+    unsetenv("PMI_RANK");
+    /* the state header */
+    tt_train_state_info si;
+    assert_int_equal(tt_train_state_info_read(NULL, &si, &e), TT_ERR_ARG);
+    assert_int_equal(tt_train_state_info_read(path_in("none.safetensors"), &si, &e), TT_ERR_IO);
+    assert_non_null(strstr(e.msg, "none.state"));
+    assert_int_equal(tt_test_write_file(path_in("junk.state"), "TTSTATE1", 8), 0);
+    assert_int_equal(tt_train_state_info_read(path_in("junk.safetensors"), &si, &e), TT_ERR_FORMAT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dist_api_single_process),
         cmocka_unit_test(test_two_ranks_match_one_process),
         cmocka_unit_test(test_three_ranks_match_one_process),
         cmocka_unit_test(test_sigkill_a_rank_then_resume),
