@@ -175,6 +175,8 @@ struct tt_dist {
     bool we_initialised; /* tt_dist_init called MPI_Init_thread */
     bool broken;         /* a collective failed or timed out: never finalise */
     double comm_s;       /* seconds inside collectives */
+    int (*interrupted)(void *user);
+    void *interrupted_user;
 };
 
 bool tt_dist_built_with_mpi(void) { return true; }
@@ -227,6 +229,8 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) 
     MPI_Comm_size(d->comm, &d->size);
     d->timeout_s = c.timeout_s;
     d->overlap = c.overlap;
+    d->interrupted = c.interrupted;
+    d->interrupted_user = c.interrupted_user;
     *out = d;
     tt_error_clear(err);
     return TT_OK;
@@ -272,21 +276,41 @@ static void backoff(long polls) {
     nanosleep(&ts, NULL);
 }
 
+#define INTERRUPT_GRACE_S 0.5
+
+/* The deadline check of a wait that started at t0: TT_OK to keep waiting.
+ * *t_sig is when an interrupt was first seen (0: none yet). */
+static tt_status deadline(tt_dist *d, double t0, double *t_sig, const char *what, tt_error *err) {
+    const double t = now_s();
+    if (t - t0 > d->timeout_s) {
+        d->broken = true;
+        return tt_error_set(err, TT_ERR_COMM,
+                            "rank %d of %d: %s did not complete within %g s: another process of the job died "
+                            "or hangs (--comm-timeout)",
+                            d->rank, d->size, what, d->timeout_s);
+    }
+    if (d->interrupted && *t_sig == 0.0 && d->interrupted(d->interrupted_user)) *t_sig = t;
+    if (*t_sig > 0.0 && t - *t_sig > INTERRUPT_GRACE_S) {
+        d->broken = true;
+        return tt_error_set(err, TT_ERR_COMM,
+                            "rank %d of %d: a signal arrived while waiting for %s, which did not complete: "
+                            "another process of the job has probably died",
+                            d->rank, d->size, what);
+    }
+    return TT_OK;
+}
+
 /* Polls n requests until all complete or the deadline passes. */
 static tt_status wait_all(tt_dist *d, MPI_Request *req, int n, const char *what, tt_error *err) {
     const double t0 = now_s();
+    double t_sig = 0.0;
     for (long polls = 0;; polls++) {
         int done = 0;
         int rc = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return mpi_fail(d, rc, what, err);
         if (done) break;
-        if (now_s() - t0 > d->timeout_s) {
-            d->broken = true;
-            return tt_error_set(err, TT_ERR_COMM,
-                                "rank %d of %d: %s did not complete within %g s: another process of the job "
-                                "died or hangs (--comm-timeout)",
-                                d->rank, d->size, what, d->timeout_s);
-        }
+        tt_status st = deadline(d, t0, &t_sig, what, err);
+        if (st != TT_OK) return st;
         backoff(polls);
     }
     d->comm_s += now_s() - t0;
@@ -584,6 +608,7 @@ tt_status tt_grad_sync_finish(tt_grad_sync *s, tt_error *err) {
         s->pend_lo = s->pend_hi = 0;
     }
     tt_status st = TT_OK;
+    double t_sig = 0.0;
     for (long polls = 0;; polls++) {
         progress(s);
         if (s->rc != MPI_SUCCESS) {
@@ -593,14 +618,7 @@ tt_status tt_grad_sync_finish(tt_grad_sync *s, tt_error *err) {
         bool all = true;
         for (int i = 0; i < s->used && all; i++) all = s->b[i].phase == 3;
         if (all) break;
-        if (now_s() - t0 > d->timeout_s) {
-            d->broken = true;
-            st = tt_error_set(err, TT_ERR_COMM,
-                              "rank %d of %d: the gradient average did not complete within %g s: another "
-                              "process of the job died or hangs (--comm-timeout)",
-                              d->rank, d->size, d->timeout_s);
-            break;
-        }
+        if ((st = deadline(d, t0, &t_sig, "the gradient average", err)) != TT_OK) break;
         backoff(polls);
     }
     d->comm_s += now_s() - t0;

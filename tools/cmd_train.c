@@ -53,6 +53,12 @@ static void on_signal(int sig) {
     g_stop = 1;
 }
 
+/* For the collectives' waits (tools/train_dist.h). */
+static int stop_requested(void *user) {
+    (void)user;
+    return g_stop != 0;
+}
+
 typedef struct {
     FILE *json;
     bool tty;
@@ -201,7 +207,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         return cli_usage_error("--val-data and --val-fraction cannot be used together");
     if (!*out) return cli_usage_error("--out: empty path");
     cli_dist_parsed(cd);
-    int drc = cli_dist_start(cd, comm_timeout, overlap);
+    int drc = cli_dist_start(cd, comm_timeout, overlap, stop_requested, NULL);
     if (drc != CLI_EXIT_OK) return drc;
     if (cd->dist && tc.batch_size % cd->size != 0) { /* every rank sees it: no agreement needed */
         cd->pending = false;

@@ -34,7 +34,7 @@ void cli_dist_parsed(cli_dist *cd) {
     cd->saved_stderr = -1;
 }
 
-int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap) {
+int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *), void *user) {
     const char *var = NULL;
     int n = tt_dist_launcher_size(&var);
     if (n <= 1) return CLI_EXIT_OK; /* no launcher, or one process: train alone */
@@ -49,6 +49,8 @@ int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap) {
     tt_dist_config dc = tt_dist_config_default();
     dc.timeout_s = timeout_s;
     dc.overlap = overlap;
+    dc.interrupted = interrupted;
+    dc.interrupted_user = user;
     tt_error err;
     if (tt_dist_init(&cd->dist, &dc, &err) != TT_OK) return cli_fail("MPI: %s", err.msg);
     cd->rank = tt_dist_rank(cd->dist);

@@ -28,7 +28,7 @@ void cli_dist_begin(cli_dist *cd);
 void cli_dist_parsed(cli_dist *cd);
 /* Starts MPI when launched as N > 1 processes; a tt without MPI refuses
  * (rank 0 says why). @return CLI_EXIT_OK or the exit code. */
-int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap);
+int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *), void *user);
 /* Threads per rank when --threads is not given: all the CPUs this process
  * may run on, shared among the ranks of its host when the launcher did not
  * bind them. 0: leave the default. */
