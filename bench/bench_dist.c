@@ -55,16 +55,18 @@ static void cpu_name(char *buf, size_t n) {
 }
 
 /* Runs one variant; fills tokens/s, comm fraction, final loss. 0 on success. */
-static int run(const variant *v, const char *tt, const char *data, int steps, const char *dir, double *tps,
-               double *comm, double *loss) {
+static int run(const variant *v, const char *tt, const char *data, int steps, const char *dir,
+               double *tps, double *comm, double *loss) {
     char cmd[4096];
     int k = 0;
     if (v->ranks > 1)
         k += snprintf(cmd + k, sizeof cmd - k, "mpirun --bind-to core -np %d ", v->ranks);
-    k += snprintf(cmd + k, sizeof cmd - k,
-                  "%s train --data %s --preset tiny --dropout 0 --seq-len 64 --batch-size 12 --max-steps %d "
-                  "--val-fraction 0 --log-interval 1000000 --seed 1 --threads %d %s --out %s/bench.safetensors 2>&1",
-                  tt, data, steps, v->threads, v->overlap ? "" : "--no-overlap", dir);
+    k += snprintf(
+        cmd + k, sizeof cmd - k,
+        "%s train --data %s --preset tiny --dropout 0 --seq-len 64 --batch-size 12 --max-steps %d "
+        "--val-fraction 0 --log-interval 1000000 --seed 1 --threads %d %s --out "
+        "%s/bench.safetensors 2>&1",
+        tt, data, steps, v->threads, v->overlap ? "" : "--no-overlap", dir);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[1024];
@@ -74,11 +76,13 @@ static int run(const variant *v, const char *tt, const char *data, int steps, co
         if (d) {
             int s;
             double secs;
-            if (sscanf(d, "done: %d steps in %lf s (%lf tokens/s), final loss %lf", &s, &secs, tps, loss) != 4)
+            if (sscanf(d, "done: %d steps in %lf s (%lf tokens/s), final loss %lf", &s, &secs, tps,
+                       loss) != 4)
                 *tps = NAN;
         }
         double c, t;
-        if (sscanf(line, "communication (rank 0): %lf s of %lf s", &c, &t) == 2 && t > 0) *comm = c / t;
+        if (sscanf(line, "communication (rank 0): %lf s of %lf s", &c, &t) == 2 && t > 0)
+            *comm = c / t;
     }
     int rc = pclose(p);
     if (rc != 0 || isnan(*tps)) {
@@ -92,8 +96,10 @@ static int run(const variant *v, const char *tt, const char *data, int steps, co
 int main(int argc, char **argv) {
     int steps = 40, rounds = 3;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_dist [--steps N] [--rounds R]\n");
             return 2;
@@ -125,7 +131,8 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/data.txt", dir);
         FILE *f = fopen(path, "w");
         if (!f) return 1;
-        for (int i = 0; i < 4000; i++) fprintf(f, "the cat sat on the mat %d times. the dog sat on the log.\n", i);
+        for (int i = 0; i < 4000; i++)
+            fprintf(f, "the cat sat on the mat %d times. the dog sat on the log.\n", i);
         fclose(f);
         data = path;
     }
@@ -136,9 +143,11 @@ int main(int argc, char **argv) {
                     {"2 ranks x 1 thread (overlap)", 2, 1, true, {0}, {0}, 0, 0},
                     {"2 ranks x 1 thread (--no-overlap)", 2, 1, false, {0}, {0}, 0, 0}};
     const int nv = (int)(sizeof vs / sizeof *vs);
-    printf("bench_dist: tt train, tiny preset, dropout 0, seq_len 64, global batch 12, %d steps, %d rounds\n", steps,
-           rounds);
-    printf("CPU: %s, %ld online; OMP_WAIT_POLICY=%s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN), getenv("OMP_WAIT_POLICY"));
+    printf("bench_dist: tt train, tiny preset, dropout 0, seq_len 64, global batch 12, %d steps, "
+           "%d rounds\n",
+           steps, rounds);
+    printf("CPU: %s, %ld online; OMP_WAIT_POLICY=%s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+           getenv("OMP_WAIT_POLICY"));
     int rc = 0;
     for (int r = 0; r < rounds && rc == 0; r++)
         for (int i = 0; i < nv && rc == 0; i++) {
@@ -150,8 +159,8 @@ int main(int argc, char **argv) {
             if (r == 0) vs[i].loss = loss;
             /* verify before reporting: the same training up to summation order */
             if (!(fabs(loss - vs[0].loss) <= 1e-4 * fabs(vs[0].loss))) {
-                fprintf(stderr, "bench_dist: %s ended at loss %.6f, 1 process x 1 thread at %.6f\n", vs[i].name,
-                        loss, vs[0].loss);
+                fprintf(stderr, "bench_dist: %s ended at loss %.6f, 1 process x 1 thread at %.6f\n",
+                        vs[i].name, loss, vs[0].loss);
                 rc = 1;
                 break;
             }
@@ -163,7 +172,8 @@ int main(int argc, char **argv) {
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (system(rm) != 0) fprintf(stderr, "bench_dist: could not remove %s\n", dir);
     if (rc) return rc;
-    printf("\n| variant | tokens/s best | tokens/s median | time in collectives (rank 0, median) |\n");
+    printf(
+        "\n| variant | tokens/s best | tokens/s median | time in collectives (rank 0, median) |\n");
     printf("|---|---:|---:|---:|\n");
     double best[4];
     for (int i = 0; i < nv; i++) {
@@ -173,9 +183,11 @@ int main(int argc, char **argv) {
         qsort(t, (size_t)vs[i].n, sizeof *t, cmp_double);
         qsort(c, (size_t)vs[i].n, sizeof *c, cmp_double);
         best[i] = t[vs[i].n - 1];
-        printf("| %s | %.0f | %.0f | %.1f %% |\n", vs[i].name, best[i], t[vs[i].n / 2], 100.0 * c[vs[i].n / 2]);
+        printf("| %s | %.0f | %.0f | %.1f %% |\n", vs[i].name, best[i], t[vs[i].n / 2],
+               100.0 * c[vs[i].n / 2]);
     }
-    printf("\n2 ranks x 1 thread / 1 process x 2 threads (best): %.2f with overlap, %.2f without (target >= 0.90)\n",
+    printf("\n2 ranks x 1 thread / 1 process x 2 threads (best): %.2f with overlap, %.2f without "
+           "(target >= 0.90)\n",
            best[2] / best[1], best[3] / best[1]);
     printf("2 ranks / 1 process, 1 thread each (best): %.2f\n", best[2] / best[0]);
     printf("(a shared machine gives noisy figures: compare variants of the same run only)\n");

@@ -30,10 +30,10 @@ tt_dist_config tt_dist_config_default(void) {
     return c;
 }
 
-static const char *const LAUNCHER_SIZE_VARS[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE",
-                                                 "SLURM_STEP_NUM_TASKS"};
-static const char *const LAUNCHER_RANK_VARS[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK",
-                                                 "SLURM_PROCID"};
+static const char *const LAUNCHER_SIZE_VARS[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+                                                 "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"};
+static const char *const LAUNCHER_RANK_VARS[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                                 "MV2_COMM_WORLD_RANK", "SLURM_PROCID"};
 
 static int env_int(const char *name) {
     const char *v = getenv(name);
@@ -84,9 +84,10 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) 
     (void)cfg;
     if (!out) return tt_error_set(err, TT_ERR_ARG, "dist init: out is NULL");
     *out = NULL;
-    return tt_error_set(err, TT_ERR_STATE,
-                        "this build of tiny-transformer has no MPI (install libopenmpi-dev, e.g. with "
-                        "scripts/deps.sh test, and rebuild)");
+    return tt_error_set(
+        err, TT_ERR_STATE,
+        "this build of tiny-transformer has no MPI (install libopenmpi-dev, e.g. with "
+        "scripts/deps.sh test, and rebuild)");
 }
 void tt_dist_free(tt_dist *d) { (void)d; }
 void tt_dist_abort(tt_dist *d, int code) {
@@ -133,7 +134,8 @@ tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, t
     (void)err;
     return TT_OK;
 }
-tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n, tt_error *err) {
+tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n,
+                              tt_error *err) {
     (void)d;
     (void)grads;
     (void)n;
@@ -165,9 +167,8 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-
 struct tt_dist {
-    MPI_Comm comm;       /* the small collectives (one at a time) */
+    MPI_Comm comm;           /* the small collectives (one at a time) */
     MPI_Comm comm_x, comm_g; /* the buckets' slice exchanges and gathers (see progress) */
     int rank, size;
     double timeout_s;
@@ -199,7 +200,8 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) 
     *out = NULL;
     tt_dist_config c = cfg ? *cfg : tt_dist_config_default();
     if (!(c.timeout_s > 0.0))
-        return tt_error_set(err, TT_ERR_ARG, "dist init: timeout_s must be > 0, got %g", c.timeout_s);
+        return tt_error_set(err, TT_ERR_ARG, "dist init: timeout_s must be > 0, got %g",
+                            c.timeout_s);
     int fin = 0, init = 0;
     MPI_Finalized(&fin);
     if (fin) return tt_error_set(err, TT_ERR_STATE, "dist init: MPI was already finalised");
@@ -259,9 +261,11 @@ double tt_dist_comm_seconds(const tt_dist *d) { return d ? d->comm_s : 0.0; }
 static tt_status mpi_fail(tt_dist *d, int rc, const char *what, tt_error *err) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error %d", rc);
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error %d", rc);
     d->broken = true;
-    return tt_error_set(err, TT_ERR_COMM, "rank %d of %d: %s failed: %s", d->rank, d->size, what, msg);
+    return tt_error_set(err, TT_ERR_COMM, "rank %d of %d: %s failed: %s", d->rank, d->size, what,
+                        msg);
 }
 
 /* Lets a waiting rank give its core to a computing one (ranks may share
@@ -284,18 +288,20 @@ static tt_status deadline(tt_dist *d, double t0, double *t_sig, const char *what
     const double t = now_s();
     if (t - t0 > d->timeout_s) {
         d->broken = true;
-        return tt_error_set(err, TT_ERR_COMM,
-                            "rank %d of %d: %s did not complete within %g s: another process of the job died "
-                            "or hangs (--comm-timeout)",
-                            d->rank, d->size, what, d->timeout_s);
+        return tt_error_set(
+            err, TT_ERR_COMM,
+            "rank %d of %d: %s did not complete within %g s: another process of the job died "
+            "or hangs (--comm-timeout)",
+            d->rank, d->size, what, d->timeout_s);
     }
     if (d->interrupted && *t_sig == 0.0 && d->interrupted(d->interrupted_user)) *t_sig = t;
     if (*t_sig > 0.0 && t - *t_sig > INTERRUPT_GRACE_S) {
         d->broken = true;
-        return tt_error_set(err, TT_ERR_COMM,
-                            "rank %d of %d: a signal arrived while waiting for %s, which did not complete: "
-                            "another process of the job has probably died",
-                            d->rank, d->size, what);
+        return tt_error_set(
+            err, TT_ERR_COMM,
+            "rank %d of %d: a signal arrived while waiting for %s, which did not complete: "
+            "another process of the job has probably died",
+            d->rank, d->size, what);
     }
     return TT_OK;
 }
@@ -340,7 +346,8 @@ tt_status tt_dist_agree(tt_dist *d, tt_status mine, const tt_error *mine_err, tt
         me.msg[n] = '\0';
     }
     MPI_Request req;
-    int rc = MPI_Iallgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, d->comm, &req);
+    int rc =
+        MPI_Iallgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, d->comm, &req);
     tt_status st = rc != MPI_SUCCESS ? mpi_fail(d, rc, "agreeing on the outcome", err)
                                      : wait_all(d, &req, 1, "agreeing on the outcome", err);
     if (st == TT_OK) {
@@ -367,9 +374,10 @@ tt_status tt_dist_check_same(tt_dist *d, uint64_t value, const char *what, tt_er
                                      : wait_all(d, &req, 1, "comparing values", err);
     for (int r = 1; st == TT_OK && r < d->size; r++)
         if (all[r] != all[0])
-            st = tt_error_set(err, TT_ERR_ARG,
-                              "%s differs between processes: rank %d has %016llx, rank 0 has %016llx", what, r,
-                              (unsigned long long)all[r], (unsigned long long)all[0]);
+            st = tt_error_set(
+                err, TT_ERR_ARG,
+                "%s differs between processes: rank %d has %016llx, rank 0 has %016llx", what, r,
+                (unsigned long long)all[r], (unsigned long long)all[0]);
     free(all);
     return st;
 }
@@ -384,7 +392,8 @@ tt_status tt_dist_sum_doubles(tt_dist *d, double *v, int n, const char *what, tt
     if (st == TT_OK)
         for (int i = 0; i < n; i++) {
             double s = all[i];
-            for (int r = 1; r < d->size; r++) s += all[(size_t)r * n + i];
+            for (int r = 1; r < d->size; r++)
+                s += all[(size_t)r * n + i];
             v[i] = s;
         }
     free(all);
@@ -398,7 +407,8 @@ tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, t
         int n = (int)(bytes - off < piece ? bytes - off : piece);
         MPI_Request req;
         int rc = MPI_Ibcast((char *)buf + off, n, MPI_BYTE, 0, d->comm, &req);
-        tt_status st = rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err) : wait_all(d, &req, 1, what, err);
+        tt_status st =
+            rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err) : wait_all(d, &req, 1, what, err);
         if (st != TT_OK) return st;
     }
     return TT_OK;
@@ -406,15 +416,16 @@ tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, t
 
 /* ---- gradient buckets ----------------------------------------------------- */
 
-#define BUCKET_MIN ((size_t)1 << 14) /* floats (64 KiB): smaller ready ranges wait for the next ones */
+#define BUCKET_MIN                                                                                 \
+    ((size_t)1 << 14) /* floats (64 KiB): smaller ready ranges wait for the next ones */
 #define BUCKET_MAX ((size_t)1 << 26) /* floats: keeps MPI's int counts in range */
 
 typedef struct {
-    size_t lo, hi;       /* the bucket: grads[lo..hi) */
-    int *counts, *displs; /* [N] slice j = [lo + displs[j], + counts[j]) */
+    size_t lo, hi;          /* the bucket: grads[lo..hi) */
+    int *counts, *displs;   /* [N] slice j = [lo + displs[j], + counts[j]) */
     int *rcounts, *rdispls; /* [N] where every rank's copy of my slice lands in recv */
-    float *recv;         /* [N, counts[rank]] every rank's copy of my slice */
-    int phase;           /* 0 idle, 1 exchanging slices, 2 gathering sums, 3 done */
+    float *recv;            /* [N, counts[rank]] every rank's copy of my slice */
+    int phase;              /* 0 idle, 1 exchanging slices, 2 gathering sums, 3 done */
     MPI_Request req;
 } bucket;
 
@@ -423,13 +434,14 @@ struct tt_grad_sync {
     float *grads;
     size_t n;
     bucket *b;
-    int n_b, cap_b, used; /* buckets known, allocated, started this step */
+    int n_b, cap_b, used;    /* buckets known, allocated, started this step */
     size_t pend_lo, pend_hi; /* final but not yet started: [pend_lo, pend_hi) */
     int rc;                  /* the first MPI error while progressing (MPI_SUCCESS: none) */
     const char *rc_what;
 };
 
-tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n, tt_error *err) {
+tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n,
+                              tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "grad sync: out is NULL");
     *out = NULL;
     if (!d || d->size == 1) return TT_OK;
@@ -447,7 +459,8 @@ void tt_grad_sync_begin(tt_grad_sync *s) {
     if (!s) return;
     s->used = 0;
     s->pend_lo = s->pend_hi = 0;
-    for (int i = 0; i < s->n_b; i++) s->b[i].phase = 0;
+    for (int i = 0; i < s->n_b; i++)
+        s->b[i].phase = 0;
 }
 
 static void bucket_release(bucket *b) {
@@ -461,7 +474,8 @@ static void bucket_release(bucket *b) {
 
 void tt_grad_sync_free(tt_grad_sync *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_b; i++) bucket_release(&s->b[i]);
+    for (int i = 0; i < s->n_b; i++)
+        bucket_release(&s->b[i]);
     free(s->b);
     free(s);
 }
@@ -529,8 +543,8 @@ static void start_bucket(tt_grad_sync *s, size_t lo, size_t hi) {
         return;
     }
     s->used++;
-    int rc = MPI_Ialltoallv(s->grads + lo, b->counts, b->displs, MPI_FLOAT, b->recv, b->rcounts, b->rdispls,
-                            MPI_FLOAT, s->d->comm_x, &b->req);
+    int rc = MPI_Ialltoallv(s->grads + lo, b->counts, b->displs, MPI_FLOAT, b->recv, b->rcounts,
+                            b->rdispls, MPI_FLOAT, s->d->comm_x, &b->req);
     note_rc(s, rc, "exchanging gradient slices");
     b->phase = rc == MPI_SUCCESS ? 1 : 3;
 }
@@ -555,7 +569,8 @@ static void progress(tt_grad_sync *s) {
         int done = 0;
         int rc = MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
-            note_rc(s, rc, b->phase == 1 ? "exchanging gradient slices" : "gathering averaged gradients");
+            note_rc(s, rc,
+                    b->phase == 1 ? "exchanging gradient slices" : "gathering averaged gradients");
             b->phase = 3;
             continue;
         }
@@ -568,11 +583,12 @@ static void progress(tt_grad_sync *s) {
         float *dst = s->grads + b->lo + b->displs[me];
         for (size_t k = 0; k < c; k++) {
             float acc = b->recv[k];
-            for (int r = 1; r < N; r++) acc += b->recv[(size_t)r * c + k];
+            for (int r = 1; r < N; r++)
+                acc += b->recv[(size_t)r * c + k];
             dst[k] = acc * inv;
         }
-        rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s->grads + b->lo, b->counts, b->displs, MPI_FLOAT,
-                             s->d->comm_g, &b->req);
+        rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s->grads + b->lo, b->counts,
+                             b->displs, MPI_FLOAT, s->d->comm_g, &b->req);
         note_rc(s, rc, "gathering averaged gradients");
         b->phase = rc == MPI_SUCCESS ? 2 : 3;
         in_order = b->phase >= 2;
@@ -616,7 +632,8 @@ tt_status tt_grad_sync_finish(tt_grad_sync *s, tt_error *err) {
             break;
         }
         bool all = true;
-        for (int i = 0; i < s->used && all; i++) all = s->b[i].phase == 3;
+        for (int i = 0; i < s->used && all; i++)
+            all = s->b[i].phase == 3;
         if (all) break;
         if ((st = deadline(d, t0, &t_sig, "the gradient average", err)) != TT_OK) break;
         backoff(polls);

@@ -29,7 +29,8 @@ tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, t
  * element is computed by one rank in rank order whatever the buckets, so the
  * result is the same bits on every rank and with or without overlap. */
 typedef struct tt_grad_sync tt_grad_sync;
-tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n, tt_error *err);
+tt_status tt_grad_sync_create(tt_grad_sync **out, tt_dist *d, float *grads, size_t n,
+                              tt_error *err);
 void tt_grad_sync_free(tt_grad_sync *s);
 void tt_grad_sync_begin(tt_grad_sync *s);
 /* grads[lo..hi) will not change again this step. */

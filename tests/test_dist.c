@@ -50,10 +50,11 @@ static const char *path_in(const char *name) {
 /* The shared training options: a small model, dropout on (masks must follow
  * the global rows), evaluations, a best checkpoint, global batch 6. */
 /* 3 blocks of 27.9k parameters: each block's gradients are a bucket of its own */
-#define MODEL "--d-model", "48", "--n-heads", "2", "--n-layers", "3", "--d-ff", "192", "--max-len", "32"
-#define TRAIN                                                                                                 \
-    MODEL, "--dropout", "0.1", "--seq-len", "16", "--batch-size", "6", "--log-interval", "5", "--eval-interval", \
-        "10", "--eval-batches", "3", "--seed", "5", "--threads", "1"
+#define MODEL                                                                                      \
+    "--d-model", "48", "--n-heads", "2", "--n-layers", "3", "--d-ff", "192", "--max-len", "32"
+#define TRAIN                                                                                      \
+    MODEL, "--dropout", "0.1", "--seq-len", "16", "--batch-size", "6", "--log-interval", "5",      \
+        "--eval-interval", "10", "--eval-batches", "3", "--seed", "5", "--threads", "1"
 
 static double now_s(void) {
     struct timespec ts;
@@ -67,7 +68,8 @@ static int setup(void **state) {
     const char *base = "the cat sat on the mat. the dog sat on the log.\n";
     size_t bl = strlen(base);
     char *text = malloc(bl * 200);
-    for (int i = 0; i < 200; i++) memcpy(text + i * bl, base, bl);
+    for (int i = 0; i < 200; i++)
+        memcpy(text + i * bl, base, bl);
     int rc = tt_test_write_file(path_in("data.txt"), text, bl * 200);
     text[7] = 'X'; /* one byte differs */
     rc |= tt_test_write_file(path_in("other.txt"), text, bl * 200);
@@ -81,9 +83,11 @@ static int setup(void **state) {
     tt_cli_result r;
     g_have_mpirun = tt_run_program(argv, NULL, &r) == 0 && r.status == 0;
     tt_cli_result_free(&r);
-    if (!g_have_mpirun) fprintf(stderr, "test_dist: mpirun not found (scripts/deps.sh test): skipping\n");
+    if (!g_have_mpirun)
+        fprintf(stderr, "test_dist: mpirun not found (scripts/deps.sh test): skipping\n");
     if (g_have_mpirun && !tt_dist_built_with_mpi()) {
-        fprintf(stderr, "test_dist: this build has no MPI (make MPI=0): skipping the mpirun tests\n");
+        fprintf(stderr,
+                "test_dist: this build has no MPI (make MPI=0): skipping the mpirun tests\n");
         g_have_mpirun = false;
     }
     return rc;
@@ -110,7 +114,8 @@ static const char **mpi_argv(int np, const char *const *args) {
     a[k++] = nps;
     a[k++] = tt_cli_path();
     a[k++] = "train";
-    for (int i = 0; args[i]; i++) a[k++] = args[i];
+    for (int i = 0; args[i]; i++)
+        a[k++] = args[i];
     a[k] = NULL;
     return a;
 }
@@ -146,7 +151,8 @@ static void read_log(const char *path, log_lines *l) {
 static void assert_close(double a, double b, double rel, const char *what, int step) {
     if (isnan(a) && isnan(b)) return;
     if (!(fabs(a - b) <= rel * fabs(b))) {
-        fail_msg("%s at step %d: %.9g vs %.9g (relative %.3g > %.1g)", what, step, a, b, fabs(a - b) / fabs(b), rel);
+        fail_msg("%s at step %d: %.9g vs %.9g (relative %.3g > %.1g)", what, step, a, b,
+                 fabs(a - b) / fabs(b), rel);
     }
 }
 
@@ -196,8 +202,18 @@ static bool same_bytes(const char *pa, const char *pb) {
 static void reference_run(void) {
     static bool done;
     if (done) return;
-    const char *argv[] = {"tt", "train", "--data", path_in("data.txt"), TRAIN, "--max-steps", "50",
-                          "--out", path_in("one.safetensors"), "--log-json", path_in("one.jsonl"), NULL};
+    const char *argv[] = {"tt",
+                          "train",
+                          "--data",
+                          path_in("data.txt"),
+                          TRAIN,
+                          "--max-steps",
+                          "50",
+                          "--out",
+                          path_in("one.safetensors"),
+                          "--log-json",
+                          path_in("one.jsonl"),
+                          NULL};
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
     if (r.status != 0) fail_msg("one process: %s", r.err);
@@ -212,8 +228,8 @@ static void check_against_reference(int np) {
     snprintf(out, sizeof out, "np%d.safetensors", np);
     snprintf(log, sizeof log, "np%d.jsonl", np);
     snprintf(best, sizeof best, "np%d.best.safetensors", np);
-    const char *args[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "50", "--out", path_in(out),
-                          "--log-json", path_in(log), NULL};
+    const char *args[] = {"--data", path_in("data.txt"), TRAIN,        "--max-steps", "50",
+                          "--out",  path_in(out),        "--log-json", path_in(log),  NULL};
     tt_cli_result r;
     assert_int_equal(mpi_train(np, args, &r), 0);
     if (r.status != 0) fail_msg("mpirun -np %d: %d\n%s\n%s", np, r.status, r.out, r.err);
@@ -229,8 +245,9 @@ static void check_against_reference(int np) {
     /* averaging after backward instead of during it: the same bits */
     char out2[64];
     snprintf(out2, sizeof out2, "np%d-noov.safetensors", np);
-    const char *args2[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "50", "--no-overlap", "--out",
-                           path_in(out2), NULL};
+    const char *args2[] = {"--data", path_in("data.txt"), TRAIN,   "--max-steps",
+                           "50",     "--no-overlap",      "--out", path_in(out2),
+                           NULL};
     assert_int_equal(mpi_train(np, args2, &r), 0);
     if (r.status != 0) fail_msg("mpirun -np %d --no-overlap: %s", np, r.err);
     assert_non_null(strstr(r.out, "overlap off"));
@@ -321,10 +338,11 @@ static int wait_for(pid_t pid, double limit) {
 /* Starts a 2-rank run of `steps` steps saving every 20 into out, waits for
  * the first save, then sends sig to rank 1. Returns mpirun's exit status and
  * the seconds it took to end after the signal. */
-static int run_and_signal(const char *out, const char *steps, int sig, const char *timeout, double *secs,
-                          char **output) {
-    const char *args[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", steps, "--save-interval", "20",
-                          "--comm-timeout", timeout, "--out", out, NULL};
+static int run_and_signal(const char *out, const char *steps, int sig, const char *timeout,
+                          double *secs, char **output) {
+    const char *args[] = {
+        "--data", path_in("data.txt"), TRAIN,   "--max-steps", steps, "--save-interval",
+        "20",     "--comm-timeout",    timeout, "--out",       out,   NULL};
     char state[600];
     snprintf(state, sizeof state, "%.*s.state", (int)(strlen(out) - strlen(".safetensors")), out);
     pid_t pid = spawn(mpi_argv(2, args), path_in("signal.out"));
@@ -352,8 +370,9 @@ static void test_sigkill_a_rank_then_resume(void **state) {
     (void)state;
     if (!g_have_mpirun) skip();
     /* the uninterrupted 2-rank run */
-    const char *ref[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "200", "--save-interval", "20",
-                         "--out", path_in("ref2.safetensors"), NULL};
+    const char *ref[] = {
+        "--data", path_in("data.txt"),         TRAIN, "--max-steps", "200", "--save-interval", "20",
+        "--out",  path_in("ref2.safetensors"), NULL};
     tt_cli_result r;
     assert_int_equal(mpi_train(2, ref, &r), 0);
     if (r.status != 0) fail_msg("reference: %s", r.err);
@@ -362,7 +381,8 @@ static void test_sigkill_a_rank_then_resume(void **state) {
     double secs;
     char *out;
     int status = run_and_signal(path_in("kill.safetensors"), "200", SIGKILL, "30", &secs, &out);
-    if (status == 0 || status == -1) fail_msg("mpirun ended with %d after a SIGKILL of rank 1:\n%s", status, out);
+    if (status == 0 || status == -1)
+        fail_msg("mpirun ended with %d after a SIGKILL of rank 1:\n%s", status, out);
     assert_true(secs < 30 + 10); /* the survivors did not hang */
     free(out);
     /* the saved state is from before the kill; resuming ends where the
@@ -371,8 +391,18 @@ static void test_sigkill_a_rank_then_resume(void **state) {
     assert_int_equal(tt_train_state_info_read(path_in("kill.safetensors"), &si, NULL), TT_OK);
     assert_int_equal(si.n_procs, 2);
     assert_true(si.step >= 20 && si.step < 200);
-    const char *res[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "200", "--save-interval", "20",
-                         "--out", path_in("kill.safetensors"), "--resume", path_in("kill.safetensors"), NULL};
+    const char *res[] = {"--data",
+                         path_in("data.txt"),
+                         TRAIN,
+                         "--max-steps",
+                         "200",
+                         "--save-interval",
+                         "20",
+                         "--out",
+                         path_in("kill.safetensors"),
+                         "--resume",
+                         path_in("kill.safetensors"),
+                         NULL};
     assert_int_equal(mpi_train(2, res, &r), 0);
     if (r.status != 0) fail_msg("resume: %s", r.err);
     assert_null(strstr(r.out, "note: the run was saved by"));
@@ -385,10 +415,20 @@ static void test_resume_on_another_count(void **state) {
     if (!g_have_mpirun) skip();
     /* one process: 30 steps, then resumed to 50 (the schedule follows
      * max_steps, so this is the run to compare with) */
-    const char *a1[] = {"tt", "train", "--data", path_in("data.txt"), TRAIN, "--max-steps", "30", "--out",
-                        path_in("seq.safetensors"), NULL};
-    const char *b1[] = {"tt", "train", "--data", path_in("data.txt"), TRAIN, "--max-steps", "50", "--out",
-                        path_in("seq.safetensors"), "--resume", path_in("seq.safetensors"), NULL};
+    const char *a1[] = {"tt",          "train", "--data", path_in("data.txt"),        TRAIN,
+                        "--max-steps", "30",    "--out",  path_in("seq.safetensors"), NULL};
+    const char *b1[] = {"tt",
+                        "train",
+                        "--data",
+                        path_in("data.txt"),
+                        TRAIN,
+                        "--max-steps",
+                        "50",
+                        "--out",
+                        path_in("seq.safetensors"),
+                        "--resume",
+                        path_in("seq.safetensors"),
+                        NULL};
     tt_cli_result r;
     assert_int_equal(tt_cli_run(a1, NULL, &r), 0);
     assert_int_equal(r.status, 0);
@@ -397,8 +437,8 @@ static void test_resume_on_another_count(void **state) {
     assert_int_equal(r.status, 0);
     tt_cli_result_free(&r);
     /* 2 ranks for 30 steps, then 3 ranks (and, from the same files, 1 process) to 50 */
-    const char *a[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "30", "--out", path_in("mix.safetensors"),
-                       NULL};
+    const char *a[] = {"--data", path_in("data.txt"),        TRAIN, "--max-steps", "30",
+                       "--out",  path_in("mix.safetensors"), NULL};
     assert_int_equal(mpi_train(2, a, &r), 0);
     if (r.status != 0) fail_msg("%s", r.err);
     tt_cli_result_free(&r);
@@ -409,22 +449,41 @@ static void test_resume_on_another_count(void **state) {
     c = tt_test_read_file(path_in("mix.state"), &len);
     assert_int_equal(tt_test_write_file(path_in("mixb.state"), c, len), 0);
     free(c);
-    const char *b[] = {"--data", path_in("data.txt"), TRAIN, "--max-steps", "50", "--out", path_in("mix.safetensors"),
-                       "--resume", path_in("mix.safetensors"), NULL};
+    const char *b[] = {"--data",
+                       path_in("data.txt"),
+                       TRAIN,
+                       "--max-steps",
+                       "50",
+                       "--out",
+                       path_in("mix.safetensors"),
+                       "--resume",
+                       path_in("mix.safetensors"),
+                       NULL};
     assert_int_equal(mpi_train(3, b, &r), 0);
     if (r.status != 0) fail_msg("%s", r.err);
     assert_non_null(strstr(r.out, "note: the run was saved by 2 processes and continues on 3"));
     tt_cli_result_free(&r);
     double d = weights_diff(path_in("mix.safetensors"), path_in("seq.safetensors"));
     if (!(d >= 0.0 && d <= 1e-5)) fail_msg("2 then 3 ranks vs 1 process: weights differ by %g", d);
-    const char *b2[] = {"tt", "train", "--data", path_in("data.txt"), TRAIN, "--max-steps", "50", "--out",
-                        path_in("mixb.safetensors"), "--resume", path_in("mixb.safetensors"), NULL};
+    const char *b2[] = {"tt",
+                        "train",
+                        "--data",
+                        path_in("data.txt"),
+                        TRAIN,
+                        "--max-steps",
+                        "50",
+                        "--out",
+                        path_in("mixb.safetensors"),
+                        "--resume",
+                        path_in("mixb.safetensors"),
+                        NULL};
     assert_int_equal(tt_cli_run(b2, NULL, &r), 0);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "note: the run was saved by 2 processes and continues on 1"));
     tt_cli_result_free(&r);
     d = weights_diff(path_in("mixb.safetensors"), path_in("seq.safetensors"));
-    if (!(d >= 0.0 && d <= 1e-5)) fail_msg("2 ranks then 1 process vs 1 process: weights differ by %g", d);
+    if (!(d >= 0.0 && d <= 1e-5))
+        fail_msg("2 ranks then 1 process vs 1 process: weights differ by %g", d);
 }
 
 static void test_stopped_rank_times_out(void **state) {
@@ -433,7 +492,8 @@ static void test_stopped_rank_times_out(void **state) {
     double secs;
     char *out;
     int status = run_and_signal(path_in("stop.safetensors"), "100000", SIGSTOP, "2", &secs, &out);
-    if (status == 0 || status == -1) fail_msg("mpirun ended with %d with rank 1 stopped:\n%s", status, out);
+    if (status == 0 || status == -1)
+        fail_msg("mpirun ended with %d with rank 1 stopped:\n%s", status, out);
     assert_true(secs < 2 + 20);
     if (!strstr(out, "did not complete within 2 s")) fail_msg("no timeout message:\n%s", out);
     free(out);
@@ -444,8 +504,18 @@ static void test_stopped_rank_times_out(void **state) {
 static void test_batch_not_divisible(void **state) {
     (void)state;
     if (!g_have_mpirun) skip();
-    const char *args[] = {"--data", path_in("data.txt"), MODEL, "--seq-len", "16", "--batch-size", "5",
-                          "--max-steps", "5", "--out", path_in("bad.safetensors"), NULL};
+    const char *args[] = {"--data",
+                          path_in("data.txt"),
+                          MODEL,
+                          "--seq-len",
+                          "16",
+                          "--batch-size",
+                          "5",
+                          "--max-steps",
+                          "5",
+                          "--out",
+                          path_in("bad.safetensors"),
+                          NULL};
     tt_cli_result r;
     assert_int_equal(mpi_train(2, args, &r), 0);
     assert_int_equal(r.status, 2);
@@ -456,11 +526,42 @@ static void test_batch_not_divisible(void **state) {
 
 /* mpirun's MPMD form gives each rank its own arguments. */
 static void mpmd(const char *data0, const char *data1, tt_cli_result *r) {
-    const char *argv[] = {"mpirun", "--oversubscribe", "--bind-to", "none", "-np", "1", tt_cli_path(), "train",
-                          "--data", data0, MODEL, "--seq-len", "16", "--batch-size", "4", "--max-steps", "5",
-                          "--out", path_in("mpmd.safetensors"), ":", "-np", "1", tt_cli_path(), "train", "--data",
-                          data1, MODEL, "--seq-len", "16", "--batch-size", "4", "--max-steps", "5", "--out",
-                          path_in("mpmd.safetensors"), NULL};
+    const char *argv[] = {"mpirun",
+                          "--oversubscribe",
+                          "--bind-to",
+                          "none",
+                          "-np",
+                          "1",
+                          tt_cli_path(),
+                          "train",
+                          "--data",
+                          data0,
+                          MODEL,
+                          "--seq-len",
+                          "16",
+                          "--batch-size",
+                          "4",
+                          "--max-steps",
+                          "5",
+                          "--out",
+                          path_in("mpmd.safetensors"),
+                          ":",
+                          "-np",
+                          "1",
+                          tt_cli_path(),
+                          "train",
+                          "--data",
+                          data1,
+                          MODEL,
+                          "--seq-len",
+                          "16",
+                          "--batch-size",
+                          "4",
+                          "--max-steps",
+                          "5",
+                          "--out",
+                          path_in("mpmd.safetensors"),
+                          NULL};
     assert_int_equal(tt_run_program(argv, NULL, r), 0);
 }
 
@@ -494,7 +595,8 @@ static void test_tt_without_mpi_refuses(void **state) {
     snprintf(path, sizeof path, "%s-nompi", tt_cli_path());
     setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
     setenv("OMPI_COMM_WORLD_RANK", "0", 1);
-    const char *argv[] = {path, "train", "--data", path_in("data.txt"), "--out", path_in("nompi.safetensors"), NULL};
+    const char *argv[] = {
+        path, "train", "--data", path_in("data.txt"), "--out", path_in("nompi.safetensors"), NULL};
     tt_cli_result r;
     int rc = tt_run_program(argv, NULL, &r);
     unsetenv("OMPI_COMM_WORLD_SIZE");
@@ -507,8 +609,9 @@ static void test_tt_without_mpi_refuses(void **state) {
     tt_cli_result_free(&r);
     assert_int_not_equal(access(path_in("nompi.safetensors"), F_OK), 0);
     /* without a launcher it trains as always */
-    const char *ok[] = {path, "train", "--data", path_in("data.txt"), MODEL, "--seq-len", "16", "--max-steps", "2",
-                        "--out", path_in("nompi.safetensors"), NULL};
+    const char *ok[] = {
+        path,          "train", "--data", path_in("data.txt"),          MODEL, "--seq-len", "16",
+        "--max-steps", "2",     "--out",  path_in("nompi.safetensors"), NULL};
     assert_int_equal(tt_run_program(ok, NULL, &r), 0);
     assert_int_equal(r.status, 0);
     tt_cli_result_free(&r);

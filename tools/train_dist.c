@@ -34,14 +34,17 @@ void cli_dist_parsed(cli_dist *cd) {
     cd->saved_stderr = -1;
 }
 
-int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *), void *user) {
+int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *),
+                   void *user) {
     const char *var = NULL;
     int n = tt_dist_launcher_size(&var);
     if (n <= 1) return CLI_EXIT_OK; /* no launcher, or one process: train alone */
     if (!tt_dist_built_with_mpi()) {
         if (tt_dist_launcher_rank() == 0)
-            cli_fail("this tt was built without MPI, but was started as one of %d processes (%s=%d): it would "
-                     "train %d separate copies. Install Open MPI (scripts/deps.sh test), rebuild (make clean "
+            cli_fail("this tt was built without MPI, but was started as one of %d processes "
+                     "(%s=%d): it would "
+                     "train %d separate copies. Install Open MPI (scripts/deps.sh test), rebuild "
+                     "(make clean "
                      "all), or run tt train without the launcher",
                      n, var, n, n);
         return CLI_EXIT_FAIL;
@@ -58,10 +61,11 @@ int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupt
     cd->pending = true;
     if (cd->rank > 0) { /* rank 0 alone prints progress and results */
         fflush(stdout);
-        if (!freopen("/dev/null", "w", stdout)) return cli_fail("cannot redirect stdout of rank %d", cd->rank);
+        if (!freopen("/dev/null", "w", stdout))
+            return cli_fail("cannot redirect stdout of rank %d", cd->rank);
         static char label[64];
-        snprintf(label, sizeof label, "%s (rank %d of %d)", cli_command ? cli_command : "train", cd->rank,
-                 cd->size);
+        snprintf(label, sizeof label, "%s (rank %d of %d)", cli_command ? cli_command : "train",
+                 cd->rank, cd->size);
         cli_command = label;
     }
     return CLI_EXIT_OK;
@@ -102,21 +106,25 @@ int cli_dist_agree(cli_dist *cd, int rc) {
     return st == TT_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 }
 
-int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *flag, const char *path) {
+int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *flag,
+                       const char *path) {
     if (!cd->dist) return CLI_EXIT_OK;
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 of the length and the bytes */
     const unsigned char *p = data;
-    for (size_t i = 0; i < sizeof n; i++) h = (h ^ (unsigned char)(n >> (8 * i))) * 0x100000001b3ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < sizeof n; i++)
+        h = (h ^ (unsigned char)(n >> (8 * i))) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
     tt_error err;
     tt_status st = tt_dist_check_same(cd->dist, h, flag, &err);
     if (st == TT_OK) return CLI_EXIT_OK;
     cd->pending = false; /* every rank saw it */
     if (st == TT_ERR_COMM) return cli_fail("%s", err.msg);
     if (cd->rank == 0)
-        cli_usage_error("%s: '%s' has different contents on different processes (FNV-1a hashes: %s); every "
-                        "rank must read the same file",
-                        flag, path, strstr(err.msg, "rank") ? strstr(err.msg, "rank") : err.msg);
+        cli_usage_error(
+            "%s: '%s' has different contents on different processes (FNV-1a hashes: %s); every "
+            "rank must read the same file",
+            flag, path, strstr(err.msg, "rank") ? strstr(err.msg, "rank") : err.msg);
     return CLI_EXIT_USAGE;
 }
 

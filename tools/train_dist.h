@@ -14,11 +14,11 @@
 #include "tt/dist.h"
 
 typedef struct {
-    tt_dist *dist;     /* NULL: one process */
-    int rank, size;    /* 0, 1 without a dist */
-    int launch_size;   /* from the launcher's environment (0: none) */
-    int saved_stderr;  /* stderr while a rank > 0 parses (-1: not redirected) */
-    bool pending;      /* the other ranks will wait for this rank's outcome at the next agreement */
+    tt_dist *dist;    /* NULL: one process */
+    int rank, size;   /* 0, 1 without a dist */
+    int launch_size;  /* from the launcher's environment (0: none) */
+    int saved_stderr; /* stderr while a rank > 0 parses (-1: not redirected) */
+    bool pending;     /* the other ranks will wait for this rank's outcome at the next agreement */
 } cli_dist;
 
 /* Before parsing: on launcher ranks > 0 stderr is muted, because every rank
@@ -28,7 +28,8 @@ void cli_dist_begin(cli_dist *cd);
 void cli_dist_parsed(cli_dist *cd);
 /* Starts MPI when launched as N > 1 processes; a tt without MPI refuses
  * (rank 0 says why). @return CLI_EXIT_OK or the exit code. */
-int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *), void *user);
+int cli_dist_start(cli_dist *cd, double timeout_s, bool overlap, int (*interrupted)(void *),
+                   void *user);
 /* Threads per rank when --threads is not given: all the CPUs this process
  * may run on, shared among the ranks of its host when the launcher did not
  * bind them. 0: leave the default. */
@@ -41,7 +42,8 @@ int cli_dist_default_threads(const cli_dist *cd);
 int cli_dist_agree(cli_dist *cd, int rc);
 /* Checks that every rank read the same bytes for a file (--data, --val-data).
  * @return CLI_EXIT_OK or CLI_EXIT_USAGE (rank 0 names the rank). */
-int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *flag, const char *path);
+int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *flag,
+                       const char *path);
 /* Ends the distributed part: after TT_ERR_COMM the job is aborted (a dead
  * or hung peer cannot finalise), else MPI is finalised. */
 void cli_dist_end(cli_dist *cd, int status, int rc);

@@ -41,8 +41,9 @@ extern "C" {
 #endif
 
 typedef struct {
-    double timeout_s; /* 300: the longest any collective may wait (it must cover a checkpoint save) */
-    bool overlap;     /* true: reduce each layer's gradients while backward continues below it */
+    double
+        timeout_s; /* 300: the longest any collective may wait (it must cover a checkpoint save) */
+    bool overlap;  /* true: reduce each layer's gradients while backward continues below it */
     /* NULL, or polled while a collective waits: once it returns non-zero
      * (a signal arrived) a wait gives up after 0.5 s more with TT_ERR_COMM.
      * A launcher that sees a process die signals the others (mpirun:
