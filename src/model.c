@@ -77,7 +77,7 @@ struct tt_model {
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
     float loss;
-    size_t row_offset;      /* tt_model_set_row_offset: first row of a larger batch */
+    size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
 };
 
 /* ---- size arithmetic that saturates instead of wrapping ------------------ */
@@ -610,7 +610,8 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_linear_forward(q, A->ln, w->wq, w->bq, (int)N, C, C);
         tt_linear_forward(k, A->ln, w->wk, w->bk, (int)N, C, C);
         tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
-        if (dropout) tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
+        if (dropout)
+            tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
         tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
         tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
         if (dropout) {
@@ -648,7 +649,9 @@ void tt_model_set_row_offset(tt_model *m, size_t b0) {
     if (m) m->row_offset = b0;
 }
 
-tt_status tt_model_backward(tt_model *m, tt_error *err) { return tt_model_backward_hooked(m, NULL, NULL, err); }
+tt_status tt_model_backward(tt_model *m, tt_error *err) {
+    return tt_model_backward_hooked(m, NULL, NULL, err);
+}
 
 /* The flat offset of a gradient tensor. */
 #define GOFF(ptr) ((size_t)((ptr) - m->grads))

@@ -208,14 +208,15 @@ static tt_status state_save(const char *path, const train_state *s, const tt_ada
     uint32_t bits;
     memcpy(&bits, &s->best_val, 4);
     uint64_t f[STATE_FIELDS] = {STATE_VERSION, 0x0102030405060708ull, s->n_params, s->step, s->seed,
-                                s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0], s->rng[1],
-                                s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best, s->weights_hash,
-                                s->n_procs};
+                                s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0],
+                                s->rng[1], s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best,
+                                s->weights_hash, s->n_procs};
     uint32_t bom = 0x01020304u;
     unsigned char bomb[4];
     memcpy(bomb, &bom, 4);
     f[1] = bomb[0] == 0x04 ? 0x0102030405060708ull : 0; /* 0: a big-endian writer */
-    for (int i = 0; i < STATE_FIELDS; i++) put_u64(hdr + 8 + 8 * i, f[i]);
+    for (int i = 0; i < STATE_FIELDS; i++)
+        put_u64(hdr + 8 + 8 * i, f[i]);
     size_t nb = (size_t)s->n_params * sizeof(float);
     uint64_t h = fnv1a(FNV_INIT, hdr, sizeof hdr);
     h = fnv1a(h, tt_adamw_m(opt), nb);
@@ -254,7 +255,8 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
     }
     if (st == TT_OK) {
         uint64_t f[STATE_FIELDS];
-        for (int i = 0; i < STATE_FIELDS; i++) f[i] = i < (int)(fixed - 8) / 8 ? get_u64(b + 8 + 8 * i) : 0;
+        for (int i = 0; i < STATE_FIELDS; i++)
+            f[i] = i < (int)(fixed - 8) / 8 ? get_u64(b + 8 + 8 * i) : 0;
         s->n_params = f[2];
         s->step = f[3];
         s->seed = f[4];
@@ -278,7 +280,8 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
     return st;
 }
 
-tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out, tt_error *err) {
+tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
+                                   tt_error *err) {
     if (!checkpoint_path || !out) return tt_error_set(err, TT_ERR_ARG, "state info: NULL argument");
     char *sp = tt_train_sibling_path(checkpoint_path, ".state");
     if (!sp) return tt_error_set(err, TT_ERR_NOMEM, "out of memory");
@@ -288,8 +291,10 @@ tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_i
     tt_status st = TT_OK;
     if (!f)
         st = tt_error_set(err, TT_ERR_IO, "cannot open '%s': %s", sp, strerror(errno));
-    else if (got < 8 + 8 * 18 || memcmp(b, STATE_MAGIC, 8) || (get_u64(b + 8) != 1 && get_u64(b + 8) != STATE_VERSION))
-        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is not a training state file this tt can read", sp);
+    else if (got < 8 + 8 * 18 || memcmp(b, STATE_MAGIC, 8) ||
+             (get_u64(b + 8) != 1 && get_u64(b + 8) != STATE_VERSION))
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is not a training state file this tt can read",
+                          sp);
     else {
         out->step = (int)get_u64(b + 8 + 8 * 3);
         out->seq_len = (int)get_u64(b + 8 + 8 * 5);
@@ -381,8 +386,8 @@ static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_b
 /* evaluate_val split across the ranks of a dist: each batch of nb windows
  * is cut into contiguous shares of rows; the per-batch loss sums are added
  * over ranks (rank order) and averaged as evaluate_val does. */
-static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x, int *y,
-                                   tt_dist *D, float *out, tt_error *err) {
+static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x,
+                                   int *y, tt_dist *D, float *out, tt_error *err) {
     const int T = val->seq_len, R = tt_dist_size(D), rank = tt_dist_rank(D);
     size_t nb_total = (val->n_windows + (size_t)B - 1) / (size_t)B;
     int n = n_batches < (long long)nb_total ? n_batches : (int)nb_total;
@@ -397,13 +402,16 @@ static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, in
             tt_dataset_get(val, w + i, x + (i - lo) * (size_t)T, y + (i - lo) * (size_t)T, NULL);
         if (hi > lo) {
             float loss;
-            if ((st = tt_model_forward(m, x, y, (int)(hi - lo), T, TT_MODE_EVAL, NULL, &loss, err)) != TT_OK) break;
+            if ((st = tt_model_forward(m, x, y, (int)(hi - lo), T, TT_MODE_EVAL, NULL, &loss,
+                                       err)) != TT_OK)
+                break;
             sums[b] = (double)loss * (double)(hi - lo) * (double)T;
         }
         w += nb;
     }
     tt_error e2;
-    tt_status agreed = tt_dist_agree(D, st, err, &e2); /* a local failure must not leave peers waiting */
+    tt_status agreed =
+        tt_dist_agree(D, st, err, &e2); /* a local failure must not leave peers waiting */
     if (agreed != TT_OK) {
         if (err) *err = e2;
         free(sums);
@@ -427,10 +435,11 @@ static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, in
  * whose size depends on them. */
 static uint64_t config_hash(const tt_train_config *tc, const tt_model *m) {
     uint64_t h = FNV_INIT;
-    int ints[] = {tc->seq_len, tc->batch_size, tc->max_steps, tc->warmup_steps, tc->log_interval,
-                  tc->eval_interval, tc->eval_batches, tc->save_interval, tc->out_path != NULL,
-                  tc->resume_path != NULL};
-    float fl[] = {tc->learning_rate, tc->weight_decay, tc->beta1, tc->beta2, tc->eps, tc->grad_clip};
+    int ints[] = {tc->seq_len,          tc->batch_size,         tc->max_steps,    tc->warmup_steps,
+                  tc->log_interval,     tc->eval_interval,      tc->eval_batches, tc->save_interval,
+                  tc->out_path != NULL, tc->resume_path != NULL};
+    float fl[] = {tc->learning_rate, tc->weight_decay, tc->beta1,
+                  tc->beta2,         tc->eps,          tc->grad_clip};
     uint64_t u[] = {tc->seed, tt_model_num_params(m)};
     h = fnv1a(h, ints, sizeof ints);
     h = fnv1a(h, fl, sizeof fl);
@@ -447,13 +456,15 @@ static void grads_ready(void *user, size_t lo, size_t hi) { tt_grad_sync_ready(u
 static tt_status check_batch(const int *x, const int *y, size_t n, int T, int V, tt_error *err) {
     for (size_t i = 0; i < n; i++) {
         if (x[i] < 0 || x[i] >= V)
-            return tt_error_set(err, TT_ERR_RANGE,
-                                "forward: token id %d at batch %zu, position %zu is out of range [0, %d)", x[i],
-                                i / (size_t)T, i % (size_t)T, V);
+            return tt_error_set(
+                err, TT_ERR_RANGE,
+                "forward: token id %d at batch %zu, position %zu is out of range [0, %d)", x[i],
+                i / (size_t)T, i % (size_t)T, V);
         if (y[i] < 0 || y[i] >= V)
-            return tt_error_set(err, TT_ERR_RANGE,
-                                "forward: target id %d at batch %zu, position %zu is out of range [0, %d)",
-                                y[i], i / (size_t)T, i % (size_t)T, V);
+            return tt_error_set(
+                err, TT_ERR_RANGE,
+                "forward: target id %d at batch %zu, position %zu is out of range [0, %d)", y[i],
+                i / (size_t)T, i % (size_t)T, V);
     }
     return TT_OK;
 }
@@ -479,21 +490,27 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     const bool multi = R > 1, writer = rank == 0;
     const int Bl = multi ? B / R : B, row0 = rank * Bl;
     if (multi) {
-        if ((st = tt_dist_check_same(D, config_hash(tc, m), "the training configuration", err)) != TT_OK)
+        if ((st = tt_dist_check_same(D, config_hash(tc, m), "the training configuration", err)) !=
+            TT_OK)
             return st;
         if (B % R != 0)
-            return tt_error_set(err, TT_ERR_ARG,
-                                "batch_size %d is not divisible by the %d processes (each takes an equal share "
-                                "of the global batch)",
-                                B, R);
-        if ((st = tt_dist_check_same(D, fnv1a(fnv1a(FNV_INIT, &n_train, sizeof n_train), train_tokens,
-                                              n_train * sizeof *train_tokens),
+            return tt_error_set(
+                err, TT_ERR_ARG,
+                "batch_size %d is not divisible by the %d processes (each takes an equal share "
+                "of the global batch)",
+                B, R);
+        if ((st = tt_dist_check_same(D,
+                                     fnv1a(fnv1a(FNV_INIT, &n_train, sizeof n_train), train_tokens,
+                                           n_train * sizeof *train_tokens),
                                      "the training data", err)) != TT_OK)
             return st;
         size_t nv = val_tokens ? n_val : 0;
-        if ((st = tt_dist_check_same(D, fnv1a(fnv1a(FNV_INIT, &nv, sizeof nv), val_tokens ? (const void *)val_tokens : (const void *)&nv,
-                                              val_tokens ? n_val * sizeof *val_tokens : 0),
-                                     "the validation data", err)) != TT_OK)
+        if ((st =
+                 tt_dist_check_same(D,
+                                    fnv1a(fnv1a(FNV_INIT, &nv, sizeof nv),
+                                          val_tokens ? (const void *)val_tokens : (const void *)&nv,
+                                          val_tokens ? n_val * sizeof *val_tokens : 0),
+                                    "the validation data", err)) != TT_OK)
             return st;
     }
     tt_dataset train_ds, val_ds;
@@ -562,9 +579,11 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if (writer) {
             if ((st = tt_checkpoint_load(tc->resume_path, &resume_m, NULL, err)) == TT_OK &&
                 (st = tt_model_copy_weights(m, resume_m, err)) != TT_OK)
-                st = tt_error_set(err, TT_ERR_ARG, "cannot resume from '%s': its model config differs",
+                st = tt_error_set(err, TT_ERR_ARG,
+                                  "cannot resume from '%s': its model config differs",
                                   tc->resume_path);
-            if (st == TT_OK) st = state_load_matching(tc->resume_path, weights_hash(m), &s, opt, err);
+            if (st == TT_OK)
+                st = state_load_matching(tc->resume_path, weights_hash(m), &s, opt, err);
         }
         if (multi) {
             tt_error e2;
@@ -573,9 +592,12 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                 goto done;
             }
             if ((st = tt_dist_bcast(D, &s, sizeof s, "sending the training state", err)) != TT_OK ||
-                (st = tt_dist_bcast(D, tt_model_params_flat(m), P * sizeof(float), "sending the weights", err)) != TT_OK ||
-                (st = tt_dist_bcast(D, tt_adamw_m(opt), P * sizeof(float), "sending the moments", err)) != TT_OK ||
-                (st = tt_dist_bcast(D, tt_adamw_v(opt), P * sizeof(float), "sending the moments", err)) != TT_OK)
+                (st = tt_dist_bcast(D, tt_model_params_flat(m), P * sizeof(float),
+                                    "sending the weights", err)) != TT_OK ||
+                (st = tt_dist_bcast(D, tt_adamw_m(opt), P * sizeof(float), "sending the moments",
+                                    err)) != TT_OK ||
+                (st = tt_dist_bcast(D, tt_adamw_v(opt), P * sizeof(float), "sending the moments",
+                                    err)) != TT_OK)
                 goto done;
             tt_adamw_set_step_count(opt, (int64_t)s.step);
         }
@@ -609,7 +631,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
     tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
     if (multi && !tc->resume_path && /* every rank starts from rank 0's weights */
-        (st = tt_dist_bcast(D, params, P * sizeof(float), "sending the initial weights", err)) != TT_OK)
+        (st = tt_dist_bcast(D, params, P * sizeof(float), "sending the initial weights", err)) !=
+            TT_OK)
         goto done;
     tt_model_set_row_offset(m, (size_t)row0);
     const int V = tt_model_get_config(m)->vocab_size;
@@ -622,7 +645,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         tt_loader_next(loader, x, y);
         float loss;
         if (!multi) {
-            if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK) goto done;
+            if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK)
+                goto done;
             tt_model_zero_grad(m);
             if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
         } else {
@@ -664,8 +688,9 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         tt_error werr;
         tt_error_clear(&werr);
         if (has_val && ((tc->eval_interval > 0 && step % tc->eval_interval == 0) || last)) {
-            st = multi ? evaluate_val_dist(m, &val_ds, B, tc->eval_batches, x, y, D, &p.val_loss, err)
-                       : evaluate_val(m, &val_ds, B, tc->eval_batches, x, y, &p.val_loss, err);
+            st = multi
+                     ? evaluate_val_dist(m, &val_ds, B, tc->eval_batches, x, y, D, &p.val_loss, err)
+                     : evaluate_val(m, &val_ds, B, tc->eval_batches, x, y, &p.val_loss, err);
             if (st != TT_OK) goto done;
             p.has_val = true;
             r.final_val_loss = p.val_loss;
@@ -673,7 +698,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                 best = p.val_loss;
                 has_best = true;
                 r.best_val_loss = best;
-                if (best_path && (wst = tt_checkpoint_save(best_path, m, tok, &werr)) != TT_OK && !multi) {
+                if (best_path && (wst = tt_checkpoint_save(best_path, m, tok, &werr)) != TT_OK &&
+                    !multi) {
                     st = wst;
                     if (err) *err = werr;
                     goto done;
@@ -689,17 +715,30 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if (cb && cb(user, &p)) stop = true;
         if (multi && cb) { /* a stop asked on any rank stops every rank at this step */
             double any = stop ? 1.0 : 0.0;
-            if ((st = tt_dist_sum_doubles(D, &any, 1, "agreeing on a stop", err)) != TT_OK) goto done;
+            if ((st = tt_dist_sum_doubles(D, &any, 1, "agreeing on a stop", err)) != TT_OK)
+                goto done;
             stop = any > 0.0;
         }
         bool save = tc->out_path && (last || stop || (tc->save_interval > 0 && step % tc->save_interval == 0));
         if (save && multi) /* the replicas must not have drifted apart */
-            if ((st = tt_dist_check_same(D, weights_hash(m), "the weights after this step", err)) != TT_OK)
+            if ((st = tt_dist_check_same(D, weights_hash(m), "the weights after this step", err)) !=
+                TT_OK)
                 goto done;
         if (save && writer && wst == TT_OK) {
-            train_state s = {P, (uint64_t)step, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
-                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                             has_best, weights_hash(m), (uint64_t)R};
+            train_state s = {P,
+                             (uint64_t)step,
+                             tc->seed,
+                             (uint64_t)T,
+                             (uint64_t)B,
+                             n_train,
+                             train_hash,
+                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]},
+                             0,
+                             0,
+                             has_best ? best : 0.0f,
+                             has_best,
+                             weights_hash(m),
+                             (uint64_t)R};
             tt_loader_state ls = tt_loader_get_state(loader);
             s.epoch = ls.epoch;
             s.pos = ls.pos;
@@ -709,8 +748,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
              * matching it (the old checkpoint) instead. Each state records the
              * hash of its weights, and --resume takes the one that matches. */
             if (rename(state_path, prev_path) != 0 && errno != ENOENT)
-                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
-                                   strerror(errno));
+                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path,
+                                   prev_path, strerror(errno));
             if (wst == TT_OK) wst = state_save(state_path, &s, opt, &werr);
             if (wst == TT_OK) wst = tt_checkpoint_save(tc->out_path, m, tok, &werr);
             if (wst != TT_OK && !multi) {

@@ -87,8 +87,8 @@ typedef struct {
     bool warmup_capped;
     int warmup_used;
     double seconds;
-    double tokens_per_s;     /* global: every process's tokens */
-    double comm_seconds;     /* time this process spent in collectives (0 alone) */
+    double tokens_per_s; /* global: every process's tokens */
+    double comm_seconds; /* time this process spent in collectives (0 alone) */
 } tt_train_result;
 
 /* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
@@ -136,13 +136,14 @@ typedef struct {
     int step;       /* steps done when it was saved */
     int batch_size; /* the global batch */
     int seq_len;
-    int n_procs;    /* processes of the run that saved it (1 for files from before issue 16) */
+    int n_procs; /* processes of the run that saved it (1 for files from before issue 16) */
 } tt_train_state_info;
 
 /* Reads the header of tt_train_sibling_path(checkpoint_path, ".state").
  * @return TT_OK, TT_ERR_ARG (NULL argument), TT_ERR_IO (cannot read it),
  * TT_ERR_FORMAT (not a state file, or an unknown version). */
-tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out, tt_error *err);
+tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
+                                   tt_error *err);
 
 /* The path of a file beside a checkpoint: out_path without its
  * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
