@@ -33,6 +33,26 @@ CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
 LDFLAGS  += $(SAN) -fopenmp
 LDLIBS   += $(PKG_LIBS) -lm
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# MPI (docs/distributed.md): linked when installed (Open MPI's ompi-c, or
+# MPICH's mpich, through pkg-config, else `mpicc --showme`); `make MPI=0`
+# builds without it. Only src/dist.c includes <mpi.h>; without MPI it
+# compiles to a version that refuses to start a distributed run.
+MPI_PC   := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) 2>/dev/null && echo $(p))))
+ifeq ($(MPI_PC),)
+MPI_AUTO := $(if $(shell mpicc --showme:link 2>/dev/null),1,0)
+MPI_CFLAGS_FOUND := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS_FOUND := $(shell mpicc --showme:link 2>/dev/null)
+else
+MPI_AUTO := 1
+MPI_CFLAGS_FOUND := $(shell pkg-config --cflags $(MPI_PC))
+MPI_LIBS_FOUND := $(shell pkg-config --libs $(MPI_PC))
+endif
+MPI      ?= $(MPI_AUTO)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(MPI_CFLAGS_FOUND) -DTT_HAVE_MPI=1
+LDLIBS   += $(MPI_LIBS_FOUND)
+LIB_LIBS += $(MPI_LIBS_FOUND)
+endif
 
 LIB_SRC   := $(wildcard src/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
@@ -114,7 +134,16 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
 
 $(BUILD)/tests/test_gemm $(BUILD)/bench/bench_gemm: LDLIBS += $(BLAS_LIBS)
 
-check-build: $(STATIC) $(SHARED) $(TT) $(TEST_BIN)
+# tt-nompi: the same tt with src/dist.c built without MPI, for the test that a
+# tt without MPI refuses to run as one of N processes (tests/test_dist.c).
+TT_NOMPI  := $(BUILD)/tt-nompi
+$(BUILD)/nompi/dist.o: src/dist.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(TT_NOMPI): $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC) $(LDLIBS)
+
+check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TEST_BIN)
 
 # The suite: every tests/test_* program (cmocka), then the exercise checker on
 # the reference solutions; tests/run.sh prints the totals as "N passed, N failed".
@@ -154,7 +183,8 @@ install: all
 	ln -sf libtt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtt.so.$(SOMAJOR)
 	ln -sf libtt.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libtt.so
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_LIBS@|$(if $(filter 1,$(MPI)),$(MPI_LIBS_FOUND))|' -e 's|@VERSION@|$(VERSION)|' \
+	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
 	@# a program linked with -ltt finds libtt.so without LD_LIBRARY_PATH: the
 	@# pkg-config flags carry an rpath, and a real install refreshes the cache
 	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig 2>/dev/null || true; fi
@@ -175,6 +205,8 @@ $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
 $(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gen_kernels.$(i).o): CFLAGS += -ffp-contract=off
+# The only file that includes <mpi.h>.
+$(BUILD)/src/dist.o: CFLAGS += $(MPI_CFLAGS)
 
 # Component rules (exercises, fuzzing) live in mk/*.mk.
 -include $(wildcard mk/*.mk)

@@ -77,6 +77,7 @@ struct tt_model {
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
     float loss;
+    size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
 };
 
 /* ---- size arithmetic that saturates instead of wrapping ------------------ */
@@ -598,10 +599,12 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     /* Dropout streams: (layer, site) << 40 | row. Sites: 0 embedding, 1 attention
      * weights, 2 attention residual, 3 FFN residual. */
 #define STREAM(l, site) ((((uint64_t)(l) * 4u + (site)) << 40))
+    /* rows of a larger batch (data-parallel training) continue its streams */
+    const uint64_t roff = (uint64_t)m->row_offset * (uint64_t)T, aoff = roff * (uint64_t)NH;
 
     tt_embed_forward(A->res, m->tokens, m->w.tok_emb, m->w.pos, (int)N, T, C, sqrtf((float)C));
     if (dropout) {
-        tt_dropout_mask(A->keep_emb, N, (size_t)C, p, dseed, STREAM(0, 0));
+        tt_dropout_mask(A->keep_emb, N, (size_t)C, p, dseed, STREAM(0, 0) + roff);
         tt_dropout_apply(A->res, A->res, A->keep_emb, dscale, NC);
     }
     for (int l = 0; l < L; l++) {
@@ -619,12 +622,13 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_linear_forward(q, A->ln, w->wq, w->bq, (int)N, C, C);
         tt_linear_forward(k, A->ln, w->wk, w->bk, (int)N, C, C);
         tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
-        if (dropout) tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1));
+        if (dropout)
+            tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
         tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
         tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
         if (dropout) {
             uint8_t *kr = A->keep_res1 + s * NC;
-            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 2));
+            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 2) + roff);
             tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
         }
         tt_residual_add(x_mid, x_in, A->tmp, NC);
@@ -636,7 +640,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
         if (dropout) {
             uint8_t *kr = A->keep_res2 + s * NC;
-            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 3));
+            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 3) + roff);
             tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
         }
         tt_residual_add(x_out, x_mid, A->tmp, NC);
@@ -653,7 +657,18 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     return TT_OK;
 }
 
+void tt_model_set_row_offset(tt_model *m, size_t b0) {
+    if (m) m->row_offset = b0;
+}
+
 tt_status tt_model_backward(tt_model *m, tt_error *err) {
+    return tt_model_backward_hooked(m, NULL, NULL, err);
+}
+
+/* The flat offset of a gradient tensor. */
+#define GOFF(ptr) ((size_t)((ptr) - m->grads))
+
+tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err) {
     if (!m) return tt_error_set(err, TT_ERR_ARG, "backward: model is NULL");
     if (m->fwd_B <= 0 || !m->fwd_train || !m->fwd_has_targets)
         return tt_error_set(err, TT_ERR_STATE,
@@ -683,6 +698,8 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
     memset(A->dres, 0, NC * sizeof(float));
     tt_layernorm_backward(A->dres, g->lnf_w, g->lnf_b, A->dln, A->res + (size_t)2 * L * NC, m->w.lnf_w,
                           A->lnf_mean, A->lnf_rstd, (int)N, C);
+    /* ln_f and an untied lm_head end the block; a tied one is tok_emb */
+    if (ready) ready(user, GOFF(g->lnf_w), m->n_params);
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t s = (size_t)l;
@@ -726,11 +743,14 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
         tt_linear_backward(A->dln, gw->wv, gw->bv, A->dv, A->ln, w->wv, (int)N, C, C);
         tt_layernorm_backward(A->dres, gw->ln1_w, gw->ln1_b, A->dln, x_in, w->ln1_w,
                               A->ln1_mean + s * N, A->ln1_rstd + s * N, (int)N, C);
+        /* block l's tensors are adjacent, from wq to ln2_b */
+        if (ready) ready(user, GOFF(gw->wq), l + 1 < L ? GOFF(m->lg[l + 1].wq) : GOFF(g->lnf_w));
     }
     /* embedding: res0 = Drop(tok_emb[tokens] * sqrt(C) + pos) */
     if (dropout) tt_dropout_apply(A->dres, A->dres, A->keep_emb, dscale, NC);
     tt_embed_backward(g->tok_emb, c->positional == TT_POS_LEARNED ? g->pos : NULL, A->dres, m->tokens,
                       (int)N, T, C, sqrtf((float)C));
+    if (ready) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
 #ifdef _OPENMP
     if (threads_now > m->fwd_threads) omp_set_num_threads(threads_now);
 #endif

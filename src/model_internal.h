@@ -92,6 +92,19 @@ void tt_crossentropy_backward(float *dlogits, const float *logits, const int *ta
 /* Sinusoidal table pe[max_len, C] in float32, as the teaching package builds it. */
 void tt_sinusoidal_table(float *pe, int max_len, int C);
 
+/* ---- data-parallel training (src/train.c with a tt_dist) -------------------
+ * The next training forwards treat their B rows as rows b0 .. b0 + B - 1 of a
+ * larger batch: dropout masks are drawn as a forward of the whole batch would
+ * draw them for those rows. 0 (the default) is a batch of its own. */
+void tt_model_set_row_offset(tt_model *m, size_t b0);
+/* Called by tt_model_backward_hooked when grads[lo..hi) (flat indices) are
+ * final for this backward: after the head (ln_f, an untied lm_head), after
+ * each block from the last to the first, and after the embeddings, in
+ * descending, adjacent ranges. Runs on the calling thread, between kernels. */
+typedef void (*tt_grad_ready_fn)(void *user, size_t lo, size_t hi);
+/* tt_model_backward with ready() (may be NULL) called as ranges complete. */
+tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err);
+
 /* Threads used by the kernels (omp_get_max_threads, 1 without OpenMP). */
 int tt_model_threads(void);
 

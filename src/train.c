@@ -8,6 +8,11 @@
  * checkpoint (weights, float32, byte copies) or in the state file (AdamW
  * moments and step count, the dropout RNG, the loader's epoch/position, the
  * best validation loss). Evaluation draws no random numbers.
+ *
+ * Data-parallel (tc->dist with N > 1 processes, docs/distributed.md): every
+ * rank runs the same loader, takes rows [r B/N, (r+1) B/N) of each global
+ * batch, and averages the gradients (dist.c, fixed order) before the same
+ * clip and AdamW step; rank 0 alone writes files.
  */
 #include "tt/train.h"
 
@@ -18,7 +23,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist_internal.h"
 #include "fileio.h"
+#include "model_internal.h"
 #include "tt/checkpoint.h"
 #include "tt/data.h"
 #include "tt/optim.h"
@@ -162,7 +169,7 @@ char *tt_train_sibling_path(const char *out_path, const char *suffix) {
 /* ---- the training state file -------------------------------------------- */
 
 #define STATE_MAGIC "TTSTATE1"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u /* 2 added n_procs; version 1 files read as one process */
 
 typedef struct {
     uint64_t n_params, step, seed, seq_len, batch_size, n_train, train_hash;
@@ -171,6 +178,7 @@ typedef struct {
     float best_val;
     uint32_t has_best;
     uint64_t weights_hash; /* FNV-1a 64 of the P float32 parameters saved with it (0: not recorded) */
+    uint64_t n_procs;      /* processes of the run that saved it (1: one) */
 } train_state;
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
@@ -192,7 +200,8 @@ static uint64_t get_u64(const unsigned char *b) {
     return v;
 }
 
-#define STATE_FIXED (8 + 8 * 18) /* magic + 18 u64 fields */
+#define STATE_FIELDS 19 /* u64 fields after the magic (version 1: 18) */
+#define STATE_FIXED (8 + 8 * STATE_FIELDS)
 
 /* The moments are float32 in the host's byte order, which must be little
  * endian (checked by the loader through the header's byte-order mark). */
@@ -203,14 +212,16 @@ static tt_status state_save(const char *path, const train_state *s, const tt_ada
     memcpy(hdr, STATE_MAGIC, 8);
     uint32_t bits;
     memcpy(&bits, &s->best_val, 4);
-    uint64_t f[18] = {STATE_VERSION, 0x0102030405060708ull, s->n_params, s->step, s->seed,
-                      s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0], s->rng[1],
-                      s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best, s->weights_hash};
+    uint64_t f[STATE_FIELDS] = {STATE_VERSION, 0x0102030405060708ull, s->n_params, s->step, s->seed,
+                                s->seq_len, s->batch_size, s->n_train, s->train_hash, s->rng[0],
+                                s->rng[1], s->rng[2], s->rng[3], s->epoch, s->pos, bits, s->has_best,
+                                s->weights_hash, s->n_procs};
     uint32_t bom = 0x01020304u;
     unsigned char bomb[4];
     memcpy(bomb, &bom, 4);
     f[1] = bomb[0] == 0x04 ? 0x0102030405060708ull : 0; /* 0: a big-endian writer */
-    for (int i = 0; i < 18; i++) put_u64(hdr + 8 + 8 * i, f[i]);
+    for (int i = 0; i < STATE_FIELDS; i++)
+        put_u64(hdr + 8 + 8 * i, f[i]);
     size_t nb = (size_t)s->n_params * sizeof(float);
     uint64_t h = fnv1a(FNV_INIT, hdr, sizeof hdr);
     h = fnv1a(h, tt_adamw_m(opt), nb);
@@ -229,9 +240,11 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
     const unsigned char *b = (const unsigned char *)data;
     size_t nb = tt_adamw_size(opt) * sizeof(float);
     st = TT_OK;
-    if (len < STATE_FIXED + 8 || memcmp(b, STATE_MAGIC, 8))
+    const uint64_t version = len >= 16 ? get_u64(b + 8) : 0;
+    const size_t fixed = version == 1 ? 8 + 8 * 18 : STATE_FIXED;
+    if (len < 8 + 8 * 18 + 8 || memcmp(b, STATE_MAGIC, 8))
         st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is not a tiny-transformer training state file", path);
-    else if (get_u64(b + 8) != STATE_VERSION)
+    else if (version != 1 && version != STATE_VERSION)
         st = tt_error_set(err, TT_ERR_FORMAT, "'%s': unsupported state version %llu", path,
                           (unsigned long long)get_u64(b + 8));
     else if (get_u64(b + 16) != 0x0102030405060708ull)
@@ -239,18 +252,19 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
     else if (get_u64(b + 24) != tt_adamw_size(opt))
         st = tt_error_set(err, TT_ERR_FORMAT, "'%s' holds optimizer state for %llu parameters; the model has %zu",
                           path, (unsigned long long)get_u64(b + 24), tt_adamw_size(opt));
-    else if (len != STATE_FIXED + 2 * nb + 8)
+    else if (len != fixed + 2 * nb + 8)
         st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is %s: %zu bytes, a state of %zu parameters has %zu", path,
-                          len < STATE_FIXED + 2 * nb + 8 ? "truncated" : "too long (trailing bytes)", len,
-                          tt_adamw_size(opt), STATE_FIXED + 2 * nb + 8);
+                          len < fixed + 2 * nb + 8 ? "truncated" : "too long (trailing bytes)", len,
+                          tt_adamw_size(opt), fixed + 2 * nb + 8);
     else {
         uint64_t h = fnv1a(FNV_INIT, b, len - 8);
         if (h != get_u64(b + len - 8))
             st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is corrupt (checksum mismatch)", path);
     }
     if (st == TT_OK) {
-        uint64_t f[18];
-        for (int i = 0; i < 18; i++) f[i] = get_u64(b + 8 + 8 * i);
+        uint64_t f[STATE_FIELDS];
+        for (int i = 0; i < STATE_FIELDS; i++)
+            f[i] = i < (int)(fixed - 8) / 8 ? get_u64(b + 8 + 8 * i) : 0;
         s->n_params = f[2];
         s->step = f[3];
         s->seed = f[4];
@@ -265,11 +279,38 @@ static tt_status state_load(const char *path, train_state *s, tt_adamw *opt, tt_
         memcpy(&s->best_val, &bits, 4);
         s->has_best = (uint32_t)f[16];
         s->weights_hash = f[17];
-        memcpy(tt_adamw_m(opt), b + STATE_FIXED, nb);
-        memcpy(tt_adamw_v(opt), b + STATE_FIXED + nb, nb);
+        s->n_procs = f[18] ? f[18] : 1;
+        memcpy(tt_adamw_m(opt), b + fixed, nb);
+        memcpy(tt_adamw_v(opt), b + fixed + nb, nb);
         tt_adamw_set_step_count(opt, (int64_t)s->step);
     }
     free(data);
+    return st;
+}
+
+tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
+                                   tt_error *err) {
+    if (!checkpoint_path || !out) return tt_error_set(err, TT_ERR_ARG, "state info: NULL argument");
+    char *sp = tt_train_sibling_path(checkpoint_path, ".state");
+    if (!sp) return tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+    unsigned char b[STATE_FIXED];
+    FILE *f = fopen(sp, "rb");
+    size_t got = f ? fread(b, 1, sizeof b, f) : 0;
+    tt_status st = TT_OK;
+    if (!f)
+        st = tt_error_set(err, TT_ERR_IO, "cannot open '%s': %s", sp, strerror(errno));
+    else if (got < 8 + 8 * 18 || memcmp(b, STATE_MAGIC, 8) ||
+             (get_u64(b + 8) != 1 && get_u64(b + 8) != STATE_VERSION))
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s' is not a training state file this tt can read",
+                          sp);
+    else {
+        out->step = (int)get_u64(b + 8 + 8 * 3);
+        out->seq_len = (int)get_u64(b + 8 + 8 * 5);
+        out->batch_size = (int)get_u64(b + 8 + 8 * 6);
+        out->n_procs = get_u64(b + 8) >= 2 && got >= STATE_FIXED ? (int)get_u64(b + 8 + 8 * 18) : 1;
+    }
+    if (f) fclose(f);
+    free(sp);
     return st;
 }
 
@@ -362,6 +403,92 @@ static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_b
     return TT_OK;
 }
 
+/* evaluate_val split across the ranks of a dist: each batch of nb windows
+ * is cut into contiguous shares of rows; the per-batch loss sums are added
+ * over ranks (rank order) and averaged as evaluate_val does. */
+static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x,
+                                   int *y, tt_dist *D, float *out, tt_error *err) {
+    const int T = val->seq_len, R = tt_dist_size(D), rank = tt_dist_rank(D);
+    size_t nb_total = (val->n_windows + (size_t)B - 1) / (size_t)B;
+    int n = n_batches < (long long)nb_total ? n_batches : (int)nb_total;
+    double *sums = calloc((size_t)n, sizeof *sums);
+    if (!sums) return tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+    tt_status st = TT_OK;
+    size_t w = 0;
+    for (int b = 0; b < n; b++) {
+        size_t nb = val->n_windows - w < (size_t)B ? val->n_windows - w : (size_t)B;
+        size_t lo = nb * (size_t)rank / (size_t)R, hi = nb * (size_t)(rank + 1) / (size_t)R;
+        for (size_t i = lo; i < hi; i++)
+            tt_dataset_get(val, w + i, x + (i - lo) * (size_t)T, y + (i - lo) * (size_t)T, NULL);
+        if (hi > lo) {
+            float loss;
+            if ((st = tt_model_forward(m, x, y, (int)(hi - lo), T, TT_MODE_EVAL, NULL, &loss,
+                                       err)) != TT_OK)
+                break;
+            sums[b] = (double)loss * (double)(hi - lo) * (double)T;
+        }
+        w += nb;
+    }
+    tt_error e2;
+    tt_status agreed =
+        tt_dist_agree(D, st, err, &e2); /* a local failure must not leave peers waiting */
+    if (agreed != TT_OK) {
+        if (err) *err = e2;
+        free(sums);
+        return agreed;
+    }
+    if ((st = tt_dist_sum_doubles(D, sums, n, "the validation loss", err)) == TT_OK) {
+        double mean = 0.0;
+        w = 0;
+        for (int b = 0; b < n; b++) {
+            size_t nb = val->n_windows - w < (size_t)B ? val->n_windows - w : (size_t)B;
+            mean += sums[b] / ((double)nb * (double)T);
+            w += nb;
+        }
+        *out = (float)(mean / n);
+    }
+    free(sums);
+    return st;
+}
+
+/* Identity of a run's settings, compared across ranks before any collective
+ * whose size depends on them. */
+static uint64_t config_hash(const tt_train_config *tc, const tt_model *m) {
+    uint64_t h = FNV_INIT;
+    int ints[] = {tc->seq_len,          tc->batch_size,         tc->max_steps,    tc->warmup_steps,
+                  tc->log_interval,     tc->eval_interval,      tc->eval_batches, tc->save_interval,
+                  tc->out_path != NULL, tc->resume_path != NULL};
+    float fl[] = {tc->learning_rate, tc->weight_decay, tc->beta1,
+                  tc->beta2,         tc->eps,          tc->grad_clip};
+    uint64_t u[] = {tc->seed, tt_model_num_params(m)};
+    h = fnv1a(h, ints, sizeof ints);
+    h = fnv1a(h, fl, sizeof fl);
+    h = fnv1a(h, u, sizeof u);
+    h = fnv1a(h, tt_model_get_config(m), sizeof(tt_model_config));
+    return h;
+}
+
+/* The gradient hook of tt_model_backward_hooked. */
+static void grads_ready(void *user, size_t lo, size_t hi) { tt_grad_sync_ready(user, lo, hi); }
+
+/* Every token of the global batch in [0, V): each rank forwards only its
+ * rows, so all ranks check all rows and fail together. */
+static tt_status check_batch(const int *x, const int *y, size_t n, int T, int V, tt_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] < 0 || x[i] >= V)
+            return tt_error_set(
+                err, TT_ERR_RANGE,
+                "forward: token id %d at batch %zu, position %zu is out of range [0, %d)", x[i],
+                i / (size_t)T, i % (size_t)T, V);
+        if (y[i] < 0 || y[i] >= V)
+            return tt_error_set(
+                err, TT_ERR_RANGE,
+                "forward: target id %d at batch %zu, position %zu is out of range [0, %d)", y[i],
+                i / (size_t)T, i % (size_t)T, V);
+    }
+    return TT_OK;
+}
+
 tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
                    const int *val_tokens, size_t n_val, const tt_train_config *tc,
                    tt_train_callback cb, void *user, tt_train_result *res, tt_error *err) {
@@ -377,6 +504,35 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     if (tc->out_path && !tok)
         return tt_error_set(err, TT_ERR_ARG, "saving checkpoints needs the tokenizer");
     const int B = tc->batch_size, T = tc->seq_len;
+    /* data-parallel: R ranks, this one trains rows [row0, row0 + Bl) */
+    tt_dist *D = tc->dist;
+    const int R = tt_dist_size(D), rank = tt_dist_rank(D);
+    const bool multi = R > 1, writer = rank == 0;
+    const int Bl = multi ? B / R : B, row0 = rank * Bl;
+    if (multi) {
+        if ((st = tt_dist_check_same(D, config_hash(tc, m), "the training configuration", err)) !=
+            TT_OK)
+            return st;
+        if (B % R != 0)
+            return tt_error_set(
+                err, TT_ERR_ARG,
+                "batch_size %d is not divisible by the %d processes (each takes an equal share "
+                "of the global batch)",
+                B, R);
+        if ((st = tt_dist_check_same(D,
+                                     fnv1a(fnv1a(FNV_INIT, &n_train, sizeof n_train), train_tokens,
+                                           n_train * sizeof *train_tokens),
+                                     "the training data", err)) != TT_OK)
+            return st;
+        size_t nv = val_tokens ? n_val : 0;
+        if ((st =
+                 tt_dist_check_same(D,
+                                    fnv1a(fnv1a(FNV_INIT, &nv, sizeof nv),
+                                          val_tokens ? (const void *)val_tokens : (const void *)&nv,
+                                          val_tokens ? n_val * sizeof *val_tokens : 0),
+                                    "the validation data", err)) != TT_OK)
+            return st;
+    }
     tt_dataset train_ds, val_ds;
     if ((st = tt_dataset_init(&train_ds, train_tokens, n_train, T, T, err)) != TT_OK) return st;
     bool has_val = val_tokens && n_val > 0;
@@ -398,11 +554,13 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
     char *best_path = NULL, *state_path = NULL, *prev_path = NULL;
     tt_model *resume_m = NULL;
+    tt_grad_sync *gsync = NULL;
+    const double comm0 = tt_dist_comm_seconds(D);
     if (!x || !y) {
         st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
         goto done;
     }
-    if (tc->out_path) {
+    if (tc->out_path && writer) {
         best_path = tt_train_sibling_path(tc->out_path, ".best.safetensors");
         state_path = tt_train_sibling_path(tc->out_path, ".state");
         prev_path = tt_train_sibling_path(tc->out_path, ".state.prev");
@@ -418,6 +576,14 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     }
     if ((st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err)) != TT_OK) goto done;
     if ((st = tt_adamw_create(&opt, P, err)) != TT_OK) goto done;
+    if (multi) st = tt_grad_sync_create(&gsync, D, tt_model_grads_flat(m), P, err);
+    if (multi) { /* a rank that could not allocate must not leave the others waiting */
+        tt_error e2;
+        if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
+            if (err) *err = e2;
+            goto done;
+        }
+    }
     tt_rng rng;
     tt_rng_seed_stream(&rng, tc->seed, DROPOUT_STREAM);
     const uint64_t train_hash = fnv1a(FNV_INIT, train_tokens, n_train * sizeof *train_tokens);
@@ -426,16 +592,36 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     bool has_best = false;
 
     if (tc->resume_path) {
-        /* weights from the checkpoint, the rest from NAME.state beside it */
-        if ((st = tt_checkpoint_load(tc->resume_path, &resume_m, NULL, err)) != TT_OK) goto done;
-        if ((st = tt_model_copy_weights(m, resume_m, err)) != TT_OK) {
-            st = tt_error_set(err, TT_ERR_ARG, "cannot resume from '%s': its model config differs",
-                              tc->resume_path);
-            goto done;
-        }
+        /* weights from the checkpoint, the rest from NAME.state beside it;
+         * with a dist rank 0 reads them and sends them to the others */
         train_state s;
         memset(&s, 0, sizeof s);
-        if ((st = state_load_matching(tc->resume_path, weights_hash(m), &s, opt, err)) != TT_OK) goto done;
+        if (writer) {
+            if ((st = tt_checkpoint_load(tc->resume_path, &resume_m, NULL, err)) == TT_OK &&
+                (st = tt_model_copy_weights(m, resume_m, err)) != TT_OK)
+                st = tt_error_set(err, TT_ERR_ARG,
+                                  "cannot resume from '%s': its model config differs",
+                                  tc->resume_path);
+            if (st == TT_OK)
+                st = state_load_matching(tc->resume_path, weights_hash(m), &s, opt, err);
+        }
+        if (multi) {
+            tt_error e2;
+            if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
+                if (err) *err = e2;
+                goto done;
+            }
+            if ((st = tt_dist_bcast(D, &s, sizeof s, "sending the training state", err)) != TT_OK ||
+                (st = tt_dist_bcast(D, tt_model_params_flat(m), P * sizeof(float),
+                                    "sending the weights", err)) != TT_OK ||
+                (st = tt_dist_bcast(D, tt_adamw_m(opt), P * sizeof(float), "sending the moments",
+                                    err)) != TT_OK ||
+                (st = tt_dist_bcast(D, tt_adamw_v(opt), P * sizeof(float), "sending the moments",
+                                    err)) != TT_OK)
+                goto done;
+            tt_adamw_set_step_count(opt, (int64_t)s.step);
+        }
+        if (st != TT_OK) goto done;
         if (s.seq_len != (uint64_t)T || s.batch_size != (uint64_t)B || s.seed != tc->seed) {
             st = tt_error_set(err, TT_ERR_ARG,
                               "cannot resume: the run used seq_len %llu, batch_size %llu, seed %llu",
@@ -464,6 +650,12 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     const unsigned char *mask = tt_model_decay_mask(m);
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
     tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
+    if (multi && !tc->resume_path && /* every rank starts from rank 0's weights */
+        (st = tt_dist_bcast(D, params, P * sizeof(float), "sending the initial weights", err)) !=
+            TT_OK)
+        goto done;
+    tt_model_set_row_offset(m, (size_t)row0);
+    const int V = tt_model_get_config(m)->vocab_size;
     const double t0 = now_s();
     r.steps_done = start;
     r.start_step = start;
@@ -473,9 +665,33 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         float lr = tt_train_lr_at(tc, step - 1, NULL);
         tt_loader_next(loader, x, y);
         float loss;
-        if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK) goto done;
-        tt_model_zero_grad(m);
-        if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
+        if (!multi) {
+            if ((st = tt_model_forward(m, x, y, B, T, TT_MODE_TRAIN, &rng, &loss, err)) != TT_OK)
+                goto done;
+            tt_model_zero_grad(m);
+            if ((st = tt_model_backward(m, err)) != TT_OK) goto done;
+        } else {
+            /* this rank's rows; dropout as a forward of the whole batch draws them */
+            if ((st = check_batch(x, y, (size_t)B * T, T, V, err)) != TT_OK) goto done;
+            const size_t o = (size_t)row0 * T;
+            st = tt_model_forward(m, x + o, y + o, Bl, T, TT_MODE_TRAIN, &rng, &loss, err);
+            if (step == start + 1) { /* activation memory: a rank may lack it */
+                tt_error e2;
+                if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
+                    if (err) *err = e2;
+                    goto done;
+                }
+            }
+            if (st != TT_OK) goto done;
+            tt_model_zero_grad(m);
+            tt_grad_sync_begin(gsync);
+            if ((st = tt_model_backward_hooked(m, grads_ready, gsync, err)) != TT_OK) goto done;
+            if ((st = tt_grad_sync_finish(gsync, err)) != TT_OK) goto done;
+            double l = loss; /* the global mean: equal shares, so the mean of the ranks' means */
+            if ((st = tt_dist_sum_doubles(D, &l, 1, "the training loss", err)) != TT_OK) goto done;
+            loss = (float)(l / R);
+        }
+        /* the global loss: every rank sees the same value and stops together */
         if (!isfinite(loss)) {
             st = tt_error_set(err, TT_ERR_NUMERIC,
                               "training diverged at step %d: the loss is %s (a lower learning rate or gradient "
@@ -503,21 +719,33 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         p.lr = lr;
         p.grad_norm = norm;
         p.val_loss = NAN;
-        bool last = step == tc->max_steps;
+        bool last = step == tc->max_steps, wrote = false;
+        tt_status wst = TT_OK; /* rank 0's writes at this step */
+        tt_error werr;
+        tt_error_clear(&werr);
         if (has_val && ((tc->eval_interval > 0 && step % tc->eval_interval == 0) || last)) {
-            if ((st = evaluate_val(m, &val_ds, B, tc->eval_batches, x, y, &p.val_loss, err)) != TT_OK)
-                goto done;
+            st = multi
+                     ? evaluate_val_dist(m, &val_ds, B, tc->eval_batches, x, y, D, &p.val_loss, err)
+                     : evaluate_val(m, &val_ds, B, tc->eval_batches, x, y, &p.val_loss, err);
+            if (st != TT_OK) goto done;
             p.has_val = true;
             r.final_val_loss = p.val_loss;
             if (p.val_loss < best) {
                 best = p.val_loss;
                 has_best = true;
                 r.best_val_loss = best;
-                if (best_path) {
-                    if ((st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
-                    if ((st = tt_checkpoint_save(best_path, m, tok, err)) != TT_OK) goto done;
-                    r.best_saved = true;
+                /* every rank checks (the replicas hold the same weights), so
+                 * all stop together */
+                if ((best_path || multi) && (st = check_finite_params(params, P, step, err)) != TT_OK)
+                    goto done;
+                if (best_path && (wst = tt_checkpoint_save(best_path, m, tok, &werr)) != TT_OK &&
+                    !multi) {
+                    st = wst;
+                    if (err) *err = werr;
+                    goto done;
                 }
+                if (best_path && wst == TT_OK) r.best_saved = true;
+                wrote = true;
             }
         }
         const double el = now_s() - t0;
@@ -526,11 +754,34 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         p.eta_s = (double)(tc->max_steps - step) * el / (double)(step - start);
         p.is_log_step = step % tc->log_interval == 0 || last;
         if (cb && cb(user, &p)) stop = true;
+        if (multi && cb) { /* a stop asked on any rank stops every rank at this step */
+            double any = stop ? 1.0 : 0.0;
+            if ((st = tt_dist_sum_doubles(D, &any, 1, "agreeing on a stop", err)) != TT_OK)
+                goto done;
+            stop = any > 0.0;
+        }
         bool save = tc->out_path && (last || stop || (tc->save_interval > 0 && step % tc->save_interval == 0));
-        if (save) {
-            train_state s = {P, (uint64_t)step, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
-                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                             has_best, weights_hash(m)};
+        if (save && multi) /* the replicas must not have drifted apart */
+            if ((st = tt_dist_check_same(D, weights_hash(m), "the weights after this step", err)) !=
+                TT_OK)
+                goto done;
+        /* NaN weights are never saved; every rank checks (same weights), so all stop together */
+        if (save && (st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
+        if (save && writer && wst == TT_OK) {
+            train_state s = {P,
+                             (uint64_t)step,
+                             tc->seed,
+                             (uint64_t)T,
+                             (uint64_t)B,
+                             n_train,
+                             train_hash,
+                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]},
+                             0,
+                             0,
+                             has_best ? best : 0.0f,
+                             has_best,
+                             weights_hash(m),
+                             (uint64_t)R};
             tt_loader_state ls = tt_loader_get_state(loader);
             s.epoch = ls.epoch;
             s.pos = ls.pos;
@@ -539,23 +790,28 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
              * the checkpoint; a kill during a save leaves NAME.state.prev
              * matching it (the old checkpoint) instead. Each state records the
              * hash of its weights, and --resume takes the one that matches. */
-            if ((st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
-            if (rename(state_path, prev_path) != 0 && errno != ENOENT) {
-                st = tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
-                                  strerror(errno));
+            if (rename(state_path, prev_path) != 0 && errno != ENOENT)
+                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path,
+                                   prev_path, strerror(errno));
+            if (wst == TT_OK) wst = state_save(state_path, &s, opt, &werr);
+            if (wst == TT_OK) wst = tt_checkpoint_save(tc->out_path, m, tok, &werr);
+            if (wst != TT_OK && !multi) {
+                st = wst;
+                if (err) *err = werr;
                 goto done;
             }
-            if ((st = state_save(state_path, &s, opt, err)) != TT_OK) goto done;
-            if ((st = tt_checkpoint_save(tc->out_path, m, tok, err)) != TT_OK) goto done;
             last_saved = step;
         }
+        if (multi && (save || wrote)) { /* rank 0's writes: everyone stops if one failed */
+            if ((st = tt_dist_agree(D, wst, &werr, err)) != TT_OK) goto done;
+        }
     }
-    if (tc->out_path && start == tc->max_steps && last_saved < 0) {
+    if (tc->out_path && writer && start == tc->max_steps && last_saved < 0) {
         /* nothing to run (resumed at max_steps): still write what the caller
          * named, a copy of the resumed run, so that "saved" is true */
         train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
                          {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                         has_best, weights_hash(m)};
+                         has_best, weights_hash(m), (uint64_t)R};
         tt_loader_state ls = tt_loader_get_state(loader);
         s.epoch = ls.epoch;
         s.pos = ls.pos;
@@ -575,7 +831,10 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         st = tt_error_set(err, TT_ERR_INTERRUPTED, "training stopped at step %d of %d", r.steps_done,
                           tc->max_steps);
 done:
+    r.comm_seconds = tt_dist_comm_seconds(D) - comm0;
     if (res) *res = r;
+    tt_model_set_row_offset(m, 0);
+    tt_grad_sync_free(gsync);
     tt_model_free(resume_m);
     tt_loader_free(loader);
     tt_adamw_free(opt);

@@ -20,6 +20,7 @@
 #include "tt/outputs.h"
 #include "tt/tokenizer.h"
 #include "tt/train.h"
+#include "train_dist.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -29,7 +30,8 @@ static void usage(FILE *f) {
             "                [--seq-len N] [--batch-size N] [--max-steps N] [--learning-rate F]\n"
             "                [--weight-decay F] [--warmup-steps N] [--grad-clip F] [--eval-interval N]\n"
             "                [--eval-batches N] [--log-interval N] [--save-interval N] [--seed N]\n"
-            "                [--threads N] [--resume FILE] [--log-json FILE]\n"
+            "                [--threads N] [--resume FILE] [--log-json FILE] [--comm-timeout SECONDS]\n"
+            "                [--no-overlap]\n"
             "\n"
             "Trains a character-level model. The tokenizer is fit on --data (plus --val-data).\n"
             "Defaults: --val-fraction 0.1 (the last 10%%), --preset tiny, --seq-len 64, --batch-size 12,\n"
@@ -48,7 +50,11 @@ static void usage(FILE *f) {
             "--resume with another --max-steps: the lr schedule (warmup, cosine) is always that of the\n"
             "--max-steps given now, so the lr continues on the new schedule (printed at the first step);\n"
             "resuming a run already at --max-steps trains nothing and writes a copy to --out.\n"
-            "--log-json FILE writes one JSON object per logged step.\n");
+            "--log-json FILE writes one JSON object per logged step.\n"
+            "Under mpirun (or srun) with N processes it trains one model data-parallel: --batch-size is the\n"
+            "global batch (divisible by N), rank 0 alone prints and writes; a collective that waits more than\n"
+            "--comm-timeout seconds (default 300) ends the job; --no-overlap averages the gradients after\n"
+            "the backward pass instead of during it (docs/distributed.md).\n");
 }
 
 /* SIGINT, SIGTERM, SIGHUP and SIGPIPE stop the run at the end of the step,
@@ -74,6 +80,12 @@ static void on_signal(int sig) {
 
 /* Every few seconds a log line, whatever --log-interval says. */
 #define PROGRESS_SECONDS 5.0
+
+/* For the collectives' waits (tools/train_dist.h). */
+static int stop_requested(void *user) {
+    (void)user;
+    return g_stop != 0;
+}
 
 typedef struct {
     FILE *json;
@@ -212,12 +224,35 @@ static bool config_equal(const tt_model_config *a, const tt_model_config *b) {
            a->dropout == b->dropout && a->positional == b->positional && a->tie_weights == b->tie_weights;
 }
 
+static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status);
+
+/* The distributed frame around a run: see tools/train_dist.h. */
 int cmd_train(int argc, char **argv) {
+    cli_dist cd;
+    cli_dist_begin(&cd);
+    tt_status status = TT_OK;
+    int rc = train_run(argc, argv, &cd, &status);
+    cli_dist_parsed(&cd);
+    if (cd.dist && cd.pending) rc = cli_dist_agree(&cd, rc); /* failed during set-up: tell the others */
+    cli_dist_end(&cd, status, rc);
+    return rc;
+}
+
+/* Exit status for a library status, as cli_report maps it (for ranks that do not print). */
+static int exit_code_of(tt_status st) {
+    if (st == TT_ERR_ARG || st == TT_ERR_RANGE) return CLI_EXIT_USAGE;
+    if (st == TT_ERR_INTERRUPTED) return CLI_EXIT_INTERRUPTED;
+    return st == TT_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     const char *data_path = NULL, *val_path = NULL, *out = NULL, *resume = NULL, *log_json = NULL;
     const char *preset = "tiny", *positional = NULL;
     float val_fraction = 0.1f, dropout = -1.0f;
     bool have_val_fraction = false;
     int d_model = 0, n_heads = 0, n_layers = 0, d_ff = 0, max_len = 0, threads = 0;
+    float comm_timeout = 300.0f;
+    bool overlap = true;
     tt_train_config tc = tt_train_config_default();
     uint64_t seed = tc.seed;
     for (int i = 2; i < argc; i++) {
@@ -270,6 +305,11 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--out")) { NEED(); out = v; }
         else if (OPT("--resume")) { NEED(); resume = v; }
         else if (OPT("--log-json")) { NEED(); log_json = v; }
+        else if (OPT("--comm-timeout")) {
+            NEED();
+            if (cli_float("--comm-timeout", v, 0.0, 1e9, &comm_timeout)) return CLI_EXIT_USAGE;
+            if (!(comm_timeout > 0.0f)) return cli_usage_error("--comm-timeout: must be > 0 seconds, got %s", v);
+        } else if (cli_is_flag(a, "--no-overlap")) overlap = false;
         else return cli_unknown(a);
 #undef OPT
 #undef NEED
@@ -280,7 +320,18 @@ int cmd_train(int argc, char **argv) {
         return cli_usage_error("--val-data and --val-fraction cannot be used together");
     if (!*out) return cli_usage_error("--out: empty path");
     if (log_json && !*log_json) return cli_usage_error("--log-json: empty path");
-    {
+    cli_dist_parsed(cd);
+    int drc = cli_dist_start(cd, comm_timeout, overlap, stop_requested, NULL);
+    if (drc != CLI_EXIT_OK) return drc;
+    if (cd->dist && tc.batch_size % cd->size != 0) { /* every rank sees it: no agreement needed */
+        cd->pending = false;
+        if (cd->rank == 0)
+            cli_usage_error("--batch-size %d is not divisible by the %d processes: each takes an equal, contiguous "
+                            "share of the global batch",
+                            tc.batch_size, cd->size);
+        return CLI_EXIT_USAGE;
+    }
+    if (cd->rank == 0) { /* rank 0 alone writes */
         /* fail now, not at the first save after minutes of training */
         int crc = check_outputs(out, log_json, data_path, val_path, resume);
         if (crc != CLI_EXIT_OK) return crc;
@@ -292,6 +343,7 @@ int cmd_train(int argc, char **argv) {
     if (tt_train_config_validate(&tc, &err) != TT_OK) return cli_usage_error("%s", err.msg);
     tt_model_config probe;
     if (tt_model_config_preset(preset, 1, &probe, &err) != TT_OK) return cli_usage_error("--preset: %s", err.msg);
+    if (threads == 0) threads = cli_dist_default_threads(cd);
     if (threads > 0) omp_set_num_threads(threads);
 
     /* data: the tokenizer is fit on everything the run reads */
@@ -317,6 +369,12 @@ int cmd_train(int argc, char **argv) {
     if (vtext && n_vtext == 0) {
         rc = cli_usage_error("--val-data: '%s' is empty", val_path);
         goto done;
+    }
+    if (cd->dist) { /* every rank has its data (or all stop), and the same data */
+        if ((rc = cli_dist_agree(cd, CLI_EXIT_OK)) != CLI_EXIT_OK) goto done;
+        if ((rc = cli_dist_same_file(cd, text, n_text, "--data", data_path)) != CLI_EXIT_OK) goto done;
+        if (vtext && (rc = cli_dist_same_file(cd, vtext, n_vtext, "--val-data", val_path)) != CLI_EXIT_OK)
+            goto done;
     }
     if (resume) {
         tt_model_config rc_cfg;
@@ -398,7 +456,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
     }
-    if (tt_output_lock_acquire(out, &lock, &err) != TT_OK) {
+    if (cd->rank == 0 && tt_output_lock_acquire(out, &lock, &err) != TT_OK) { /* the writer */
         rc = cli_fail("--out: %s", err.msg);
         goto done;
     }
@@ -406,7 +464,7 @@ int cmd_train(int argc, char **argv) {
         rc = cli_report(&err);
         goto done;
     }
-    if (log_json && !(jf = fopen(log_json, resume ? "a" : "w"))) {
+    if (log_json && cd->rank == 0 && !(jf = fopen(log_json, resume ? "a" : "w"))) {
         rc = cli_usage_error("--log-json: cannot open '%s': %s", log_json, strerror(errno));
         goto done;
     }
@@ -434,13 +492,35 @@ int cmd_train(int argc, char **argv) {
     if (warmup_used != tc.warmup_steps)
         printf("note: warmup capped at %d steps (max_steps/10): --warmup-steps %d does not fit in %d steps\n",
                warmup_used, tc.warmup_steps, tc.max_steps);
-    if (resume) printf("resuming from %s\n", resume);
+    if (cd->dist)
+        printf("distributed: %d processes (%s), global batch %d = %d x %d rows, %d thread%s each, comm timeout "
+               "%g s, overlap %s\n",
+               cd->size, tt_dist_mpi_version(), tc.batch_size, cd->size,
+               tc.batch_size % cd->size ? 0 : tc.batch_size / cd->size, omp_get_max_threads(),
+               omp_get_max_threads() == 1 ? "" : "s", (double)comm_timeout, overlap ? "on" : "off");
+    if (resume) {
+        printf("resuming from %s\n", resume);
+        tt_train_state_info si;
+        if (tt_train_state_info_read(resume, &si, NULL) == TT_OK && si.n_procs != cd->size)
+            printf("note: the run was saved by %d process%s and continues on %d: the same global batch and "
+                   "data order, so the same training up to float summation order (not bit-identical)\n",
+                   si.n_procs, si.n_procs == 1 ? "" : "es", cd->size);
+    }
     fflush(stdout);
+    if (cd->dist) {
+        if ((rc = cli_dist_agree(cd, CLI_EXIT_OK)) != CLI_EXIT_OK) goto done;
+        cd->pending = false; /* from here tt_train keeps the ranks together */
+        tc.dist = cd->dist;
+    }
 
-    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0, false, true, resume, &tc, 0.0};
+    /* Open MPI gives every rank a pty whatever mpirun writes to: plain
+     * lines under a launcher (a job's output usually goes to a file) */
+    progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0 && !cd->dist, false, true, resume, &tc, 0.0};
     after_stdout(&pc); /* stdout may already be a closed pipe */
     tt_train_result res;
     tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
+    *status = st;
+    const bool quiet = cd->rank > 0; /* rank 0 reports for every process */
     if (pc.tty && !pc.stdout_closed) fputc('\n', stdout);
     char *best = tt_train_sibling_path(out, ".best.safetensors");
     char *state = tt_train_sibling_path(out, ".state");
@@ -451,8 +531,8 @@ int cmd_train(int argc, char **argv) {
                  res.steps_done);
     else
         snprintf(steps, sizeof steps, "%d step%s", ran, ran == 1 ? "" : "s");
-    if (pc.stdout_closed) {
-        /* stdout is a closed pipe: the summary goes nowhere */
+    if (pc.stdout_closed || quiet) {
+        /* stdout is a closed pipe (the summary goes nowhere), or rank 0 prints it */
     } else if (st == TT_ERR_INTERRUPTED) {
         printf("interrupted at step %d after %s: saved %s and %s (continue with --resume %s)\n", res.steps_done,
                steps, out, state ? state : "", out);
@@ -468,12 +548,19 @@ int cmd_train(int argc, char **argv) {
         printf("\nsaved %s", out);
         if (res.best_saved) printf(", %s", best ? best : "");
         printf(" and %s\n", state ? state : "");
+        if (cd->dist)
+            printf("communication (rank 0): %.2f s of %.2f s (%.1f %%) inside collectives\n", res.comm_seconds,
+                   res.seconds, res.seconds > 0 ? 100.0 * res.comm_seconds / res.seconds : 0.0);
     }
     fflush(stdout);
     if (st == TT_ERR_INTERRUPTED) {
         int sig = g_stop ? (int)g_stop : SIGINT;
-        fprintf(stderr, "tt train: interrupted (%s) at step %d; saved %s\n", strsignal(sig), res.steps_done, out);
+        if (!quiet)
+            fprintf(stderr, "tt train: interrupted (%s) at step %d; saved %s\n", strsignal(sig), res.steps_done,
+                    out);
         rc = 128 + sig;
+    } else if (quiet && st != TT_ERR_COMM) {
+        rc = exit_code_of(st); /* rank 0 reports it */
     } else if (st != TT_OK) {
         rc = cli_report(&err);
     }

@@ -40,6 +40,7 @@ typedef enum {
     TT_ERR_NOT_IMPLEMENTED, /* used by the exercise stubs                          */
     TT_ERR_INTERRUPTED,     /* stopped on request (a signal, a callback)           */
     TT_ERR_NUMERIC,         /* a computation gave NaN or infinity (diverged, weights too large) */
+    TT_ERR_COMM,            /* a process of a distributed run failed or hangs      */
     TT_STATUS_COUNT_        /* not a status: the number of codes                   */
 } tt_status;
 

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "tt/common.h"
+#include "tt/dist.h"
 #include "tt/model.h"
 #include "tt/tokenizer.h"
 
@@ -49,6 +50,10 @@ typedef struct {
     unsigned long long seed; /* 1337: shuffling and dropout      */
     const char *out_path;    /* NULL: no checkpoints             */
     const char *resume_path; /* NULL: fresh start                */
+    tt_dist *dist;           /* NULL: this process alone. Else data-parallel over its processes:
+                              * batch_size is the global batch (divisible by their number), every
+                              * rank passes the same data and config, rank 0 alone writes files
+                              * (docs/distributed.md) */
 } tt_train_config;
 
 tt_train_config tt_train_config_default(void);
@@ -82,21 +87,28 @@ typedef struct {
     bool warmup_capped;
     int warmup_used;
     double seconds;
-    double tokens_per_s;
+    double tokens_per_s;   /* global: every process's tokens */
     int start_step;        /* the step the run started from (0, or the resumed step); it ran
                               steps start_step + 1 .. steps_done */
     bool saved;            /* out_path (and its state) written by this call */
     bool best_saved;       /* NAME.best.safetensors written by this call */
+    double comm_seconds;   /* time this process spent in collectives (0 alone) */
 } tt_train_result;
 
 /* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
  * tok is written into checkpoints (may be NULL when out_path is NULL).
- * res may be NULL. @return TT_OK, TT_ERR_ARG (NULL m, tc or train_tokens,
- * config, or fewer than seq_len + 1 tokens), TT_ERR_RANGE (a batch holds
- * a token id >= V or < 0), TT_ERR_IO, TT_ERR_NOMEM, TT_ERR_INTERRUPTED,
- * TT_ERR_NUMERIC (the loss, the gradient norm or a weight became NaN or
- * infinite: the run stops before that step's update is applied or saved, so
- * the files on disk are those of the last good save).
+ * res may be NULL. With tc->dist, every process calls it with the same
+ * arguments (its own copy of the data) and the callback runs on every
+ * process with the global values (print from rank 0 only); a stop requested
+ * by any process stops all at the same step.
+ * @return TT_OK, TT_ERR_ARG (NULL m, tc or train_tokens, config, or fewer
+ * than seq_len + 1 tokens; with a dist: batch_size not divisible by the
+ * number of processes, data or config differing between processes),
+ * TT_ERR_RANGE (a batch holds a token id >= V or < 0), TT_ERR_IO,
+ * TT_ERR_NOMEM, TT_ERR_INTERRUPTED, TT_ERR_NUMERIC (the loss, the gradient
+ * norm or a weight became NaN or infinite: the run stops before that step's
+ * update is applied or saved, so the files on disk are those of the last good
+ * save), TT_ERR_COMM (a process died or hangs: call tt_dist_abort).
  * Resuming at step s with a max_steps that differs from the original run's:
  * the schedule is always that of tc->max_steps (warmup, then cosine to
  * 0.1 * lr at max_steps), so the lr continues at tt_train_lr_at(tc, s), not
@@ -128,6 +140,21 @@ tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, in
  * negative step counts as 0. A NULL tc returns 0 (and *warmup_used = 0);
  * warmup_used may be NULL. */
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
+
+/* What the NAME.state beside a checkpoint records, for messages before a
+ * resume (tt_train itself checks the pairing and every value). */
+typedef struct {
+    int step;       /* steps done when it was saved */
+    int batch_size; /* the global batch */
+    int seq_len;
+    int n_procs; /* processes of the run that saved it (1 for files from before issue 16) */
+} tt_train_state_info;
+
+/* Reads the header of tt_train_sibling_path(checkpoint_path, ".state").
+ * @return TT_OK, TT_ERR_ARG (NULL argument), TT_ERR_IO (cannot read it),
+ * TT_ERR_FORMAT (not a state file, or an unknown version). */
+tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
+                                   tt_error *err);
 
 /* The path of a file beside a checkpoint: out_path without its
  * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
