@@ -15,7 +15,7 @@ DESTDIR  ?=
 # library that runs on any x86-64 (slower).
 OPT      ?= -O2 -march=native
 SAN      ?=
-PKGS     := openblas libcjson libedit
+PKGS     := openblas libcjson libedit libmd
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

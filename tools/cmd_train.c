@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sha2.h> /* libmd: SHA256Data */
+
 #include "cli.h"
 #include "tt/checkpoint.h"
 #include "tt/data.h"
@@ -250,6 +252,10 @@ int cmd_train(int argc, char **argv) {
         rc = cli_usage_error("--val-data: %s", err.msg);
         goto done;
     }
+    /* the checkpoints record the SHA-256 of --data (what `sha256sum FILE` prints) */
+    char data_sha[SHA256_DIGEST_STRING_LENGTH];
+    SHA256Data((const uint8_t *)text, n_text, data_sha);
+    tc.data_sha256 = data_sha;
     const int *train_ids = ids, *val_ids = vids;
     size_t n_train = n_ids, n_val = n_vids;
     if (!vtext) {
