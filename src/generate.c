@@ -500,27 +500,31 @@ static void forward_window(tt_generator *g, const int *ctx, int w, int slot, flo
     forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1, NULL);
 }
 
-/* The prompt pass of every row: the windows (the last W tokens, from
- * g->wstart) of as many whole prompts as fit in max_len token rows go
+/* Queues the window ctx[0..w) of slot `slot` (positions 0..w-1, its
+ * logits to dst) for one batched recompute: windows of several rows go
  * through one forward_rows call, so that the weights are streamed once for
- * all of them instead of once per prompt; each row's logits go to
- * g->logits. */
+ * all of them instead of once per row; a full queue (max_len token rows)
+ * is run first. *n: the rows queued so far. */
+static void queue_window(tt_generator *g, int *n, const int *ctx, int w, int slot, float *dst) {
+    if (*n + w > g->Tmax) {
+        forward_rows(g, *n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
+        *n = 0;
+    }
+    for (int i = 0; i < w; i++, ++*n) {
+        g->wtok[*n] = ctx[i];
+        g->wpos[*n] = i;
+        g->wslot[*n] = slot;
+        g->wdst[*n] = i == w - 1 ? dst : NULL;
+    }
+}
+
+/* The prompt pass of every row: its window (the last W tokens, from
+ * g->wstart), batched; each row's logits go to g->logits. */
 static void prefill(tt_generator *g, const tt_generation *out, int B) {
     int n = 0;
-    for (int r = 0; r < B; r++) {
-        const int len = out[r].n_tokens, w = len - g->wstart[r];
-        if (n + w > g->Tmax) {
-            forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
-            n = 0;
-        }
-        const int *ctx = out[r].tokens + g->wstart[r];
-        for (int i = 0; i < w; i++, n++) {
-            g->wtok[n] = ctx[i];
-            g->wpos[n] = i;
-            g->wslot[n] = r;
-            g->wdst[n] = i == w - 1 ? g->logits + (size_t)r * g->V : NULL;
-        }
-    }
+    for (int r = 0; r < B; r++)
+        queue_window(g, &n, out[r].tokens + g->wstart[r], out[r].n_tokens - g->wstart[r], r,
+                     g->logits + (size_t)r * g->V);
     if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
 }
 
@@ -984,8 +988,9 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                 tt_team_set_hot(g->team, g->use_threads > 1);
             }
             const double t0 = g->adapt ? now_s() : 0.0;
-            /* Feed each unfinished row's last token. */
-            int n = 0;
+            /* Feed each unfinished row's last token; rows whose window is
+             * recomputed are batched apart (nw rows queued). */
+            int n = 0, nw = 0;
             for (int r = 0; r < B; r++) {
                 if (g->finished[r]) continue;
                 const int len = out[r].n_tokens;
@@ -1000,7 +1005,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                     rebuild = true;
                 }
                 if (rebuild) {
-                    forward_window(g, out[r].tokens + g->wstart[r], len - g->wstart[r], r, dst);
+                    queue_window(g, &nw, out[r].tokens + g->wstart[r], len - g->wstart[r], r, dst);
                 } else {
                     g->ctok[n] = out[r].tokens[len - 1];
                     g->cpos[n] = len - 1 - g->wstart[r];
@@ -1009,6 +1014,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                     n++;
                 }
             }
+            if (nw) forward_rows(g, nw, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
             if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false, &sp);
             if (g->adapt) probe_step(g, probing, now_s() - t0);
         }
