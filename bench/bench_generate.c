@@ -15,7 +15,7 @@
  * --reps calls (default 21); the tokens are checked to be identical first.
  *
  * Then the context window (issue 12): W = 64 (tt train's default --seq-len),
- * an 8-token prompt and --window-new new tokens (default 1,000), in each
+ * an 8-token prompt and --window-new new tokens (default 300), in each
  * context-shift mode: the time of every decode step is taken in the token
  * callback, and the steps before the window first fills ("in-window") and
  * after ("past W") give two rates from the same calls (the median over
@@ -178,7 +178,7 @@ static bool same(const tt_generation *a, const tt_generation *b, int B) {
 }
 
 int main(int argc, char **argv) {
-    int reps = 21, n_new = 200, win_new = 1000;
+    int reps = 21, n_new = 200, win_new = 300;
     bool torch = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
