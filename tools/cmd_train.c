@@ -40,7 +40,10 @@ static void usage(FILE *f) {
             "Writes --out every save interval and at the end, NAME.best.safetensors (best validation loss)\n"
             "and NAME.state (optimizer, RNG and loader state for --resume FILE; NAME.state.prev keeps the\n"
             "previous one, so that a run killed during a save still resumes). Ctrl-C saves and exits 130.\n"
-            "--log-json FILE writes one JSON object per logged step.\n");
+            "--log-json FILE writes one JSON object per logged step.\n"
+            "Every checkpoint records its training in its metadata (train_seq_len, train_steps,\n"
+            "train_tokens, train_val_loss, train_data_sha256 = the SHA-256 of --data; see tt info):\n"
+            "tt generate, chat and eval then use --seq-len as their default context.\n");
 }
 
 static volatile sig_atomic_t g_stop = 0;
