@@ -794,10 +794,15 @@ static int context_part(tour *t) {
                       "text runs into positions the model never trained on):",
                    n_new, max_len));
     out_pre(t, visible(t, a.texts[0], 0));
-    out_para(t, tf(t, "Then with the context window (--context %d, --context-shift %s, the default): when the window "
-                      "is full it restarts with its last %d characters, so every character is predicted from "
-                      "trained positions only:",
-                   W, tt_context_shift_str(win.context_shift), W / 2 > 0 ? W / 2 : 1));
+    if (win.context_shift == TT_CONTEXT_SHIFT_HALF)
+        out_para(t, tf(t, "Then with the context window (--context %d, --context-shift half, the default): when the "
+                          "window is full it restarts with its last %d characters, so every character is predicted "
+                          "from trained positions only:",
+                       W, W / 2 > 0 ? W / 2 : 1));
+    else
+        out_para(t, tf(t, "Then with the context window (--context %d, --context-shift exact): every character is "
+                          "predicted from the last %d characters at positions 0..%d, recomputed at every step:",
+                       W, W, W - 1));
     out_pre(t, visible(t, b.texts[0], 0));
     gen_result_free(&a);
     gen_result_free(&b);
