@@ -13,6 +13,14 @@
  * default n_threads = 0 (auto: one thread or the team, whichever the
  * generator measures faster as it runs), each as the median and the best of
  * --reps calls (default 21); the tokens are checked to be identical first.
+ *
+ * Then the context window (issue 12): W = 64 (tt train's default --seq-len),
+ * an 8-token prompt and --window-new new tokens (default 300), in each
+ * context-shift mode: the time of every decode step is taken in the token
+ * callback, and the steps before the window first fills ("in-window") and
+ * after ("past W") give two rates from the same calls (the median over
+ * --reps calls, on one thread and with the default auto threads). Cache and
+ * no-cache are checked to give the same tokens in both modes first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +100,75 @@ static int time_cache(tt_generator *g, int B, int n_new, int reps, const char *l
     return 0;
 }
 
+static bool same(const tt_generation *a, const tt_generation *b, int B);
+
+/* The decode-step times of one call, split at the step whose context first
+ * exceeds W (the prompt has P tokens: step s is drawn from P + s tokens). */
+typedef struct {
+    int P, W, B;
+    double last;             /* time of the previous step's first row */
+    double in_s, past_s;     /* summed step times */
+    long in_n, past_n;       /* tokens (all rows) */
+} win_clock;
+
+static int on_step(void *user, int row, int token, int step) {
+    (void)token;
+    win_clock *w = user;
+    if (row != 0) return 0;
+    const double t = now_s();
+    if (step > 0) {
+        if (w->P + step <= w->W) w->in_s += t - w->last, w->in_n += w->B;
+        else w->past_s += t - w->last, w->past_n += w->B;
+    }
+    w->last = t;
+    return 0;
+}
+
+/* Tokens/s in-window and past W (medians of reps calls) of one mode. */
+static int time_window(tt_generator *g, int B, int W, tt_context_shift shift, int n_new, int reps,
+                       const char *label) {
+    static int prompt[8] = {18, 47, 56, 57, 58, 1, 15, 47};
+    const int *ps[8];
+    int lens[8];
+    for (int r = 0; r < B; r++) ps[r] = prompt, lens[r] = 8;
+    tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_MAX_NEW_TOKENS | TT_OVR_CONTEXT_LEN | TT_OVR_CONTEXT_SHIFT,
+                               tt_generator_config_default()};
+    o.values.max_new_tokens = n_new;
+    o.values.context_len = W;
+    o.values.context_shift = shift;
+    tt_generation ref[8], out[8];
+    tt_error e;
+    /* verify: cache == no-cache in this mode */
+    o.values.use_cache = false;
+    if (tt_generator_generate(g, ps, lens, B, &o, NULL, NULL, NULL, ref, &e)) goto fail;
+    o.values.use_cache = true;
+    double *in = malloc((size_t)reps * sizeof(double)), *past = malloc((size_t)reps * sizeof(double));
+    if (!in || !past) return -1;
+    for (int k = 0; k < reps; k++) {
+        win_clock wc = {8, W, B, 0.0, 0.0, 0.0, 0, 0};
+        if (tt_generator_generate(g, ps, lens, B, &o, NULL, on_step, &wc, out, &e)) goto fail;
+        if (!same(ref, out, B)) {
+            fprintf(stderr, "bench_generate: cache and no-cache differ (%s)\n", tt_context_shift_str(shift));
+            return -1;
+        }
+        tt_generations_free(out, B);
+        in[k] = wc.in_n / wc.in_s;
+        past[k] = wc.past_n / wc.past_s;
+    }
+    tt_generations_free(ref, B);
+    qsort(in, (size_t)reps, sizeof(double), cmp_d);
+    qsort(past, (size_t)reps, sizeof(double), cmp_d);
+    printf("%-34s %6d %14.0f %14.0f %8.2f\n", label, B, in[reps / 2], past[reps / 2],
+           past[reps / 2] / in[reps / 2]);
+    fflush(stdout);
+    free(in);
+    free(past);
+    return 0;
+fail:
+    fprintf(stderr, "bench_generate: %s\n", e.msg);
+    return -1;
+}
+
 static bool same(const tt_generation *a, const tt_generation *b, int B) {
     for (int r = 0; r < B; r++)
         if (a[r].n_tokens != b[r].n_tokens ||
@@ -101,17 +178,19 @@ static bool same(const tt_generation *a, const tt_generation *b, int B) {
 }
 
 int main(int argc, char **argv) {
-    int reps = 21, n_new = 200;
+    int reps = 21, n_new = 200, win_new = 300;
     bool torch = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--new") && i + 1 < argc)
             n_new = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--window-new") && i + 1 < argc)
+            win_new = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch"))
             torch = false;
         else {
-            fprintf(stderr, "usage: bench_generate [--reps N] [--new N] [--no-torch]\n");
+            fprintf(stderr, "usage: bench_generate [--reps N] [--new N] [--window-new N] [--no-torch]\n");
             return 2;
         }
     }
@@ -168,6 +247,21 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "tt, KV cache, %d thread%s", nt, nt > 1 ? "s" : "");
         tt_generations_free(ref, B);
     }
+    /* the context window: in-window against past W, both modes */
+    const int W = 64;
+    printf("\ncontext window W = %d, 8-token prompt, %d new tokens: decode tokens/s before the window "
+           "first fills and after (medians of %d calls)\n",
+           W, win_new, reps);
+    printf("%-34s %6s %14s %14s %8s\n", "variant", "batch", "in-window", "past W", "ratio");
+    for (int bi = 0; bi < 2; bi++)
+        for (int sh = 0; sh < 2; sh++) {
+            const tt_context_shift shift = sh ? TT_CONTEXT_SHIFT_EXACT : TT_CONTEXT_SHIFT_HALF;
+            char lab[64];
+            snprintf(lab, sizeof lab, "%s, 1 thread", tt_context_shift_str(shift));
+            if (time_window(g1, batches[bi], W, shift, win_new, reps, lab)) return 1;
+            snprintf(lab, sizeof lab, "%s, auto (default)", tt_context_shift_str(shift));
+            if (nt > 1 && time_window(ga, batches[bi], W, shift, win_new, reps, lab)) return 1;
+        }
     tt_generator_free(g1);
     tt_generator_free(gn);
     tt_generator_free(ga);

@@ -4,7 +4,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-build_pkgs=(gcc make pkg-config libopenblas-dev libcjson-dev libedit-dev)
+build_pkgs=(gcc make pkg-config libopenblas-dev libcjson-dev libedit-dev libmd-dev)
 test_pkgs=(libcmocka-dev openmpi-bin libopenmpi-dev)
 demo_pkgs=(gnuplot-nox fonts-dejavu-core)
 browser_pkgs=(chromium)

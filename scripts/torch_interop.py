@@ -124,8 +124,9 @@ def eval_loss(model, ids, max_len):
     return total / count, count, logits_all
 
 
-def tt_eval(tt, path, text):
-    out = subprocess.run([tt, "eval", "--model", path, "--text", text, "--json"],
+def tt_eval(tt, path, text, window):
+    # --window: tt eval's default is the checkpoint's train_seq_len when it records one
+    out = subprocess.run([tt, "eval", "--model", path, "--text", text, "--window", str(window), "--json"],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -136,14 +137,17 @@ def cmd_check(args):
     stoi = {c: i for i, c in enumerate(vocab)}
     ids = [stoi[c] for c in args.text]
     loss, count, logits = eval_loss(model, ids, cfg["max_len"])
-    got = tt_eval(args.tt, args.model, args.text)
+    got = tt_eval(args.tt, args.model, args.text, cfg["max_len"])
     print(f"PyTorch loss {loss:.7f} over {count} tokens; tt eval {got['loss']:.7f} over {got['tokens']}")
     ok = abs(loss - got["loss"]) <= 1e-5 * max(1.0, abs(loss)) and count == got["tokens"]
     # and back: the PyTorch state dict as a tt checkpoint
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "from_torch.safetensors")
-        write_safetensors(p, model.state_dict(), tt_metadata(cfg, vocab))
-        back = tt_eval(args.tt, p, args.text)
+        meta = tt_metadata(cfg, vocab)
+        # the training record (train_seq_len, ...), when the file has one, travels with it
+        meta.update({k: v for k, v in read_safetensors(args.model)[1].items() if k.startswith("train_")})
+        write_safetensors(p, model.state_dict(), meta)
+        back = tt_eval(args.tt, p, args.text, cfg["max_len"])
         print(f"a file written from PyTorch: tt eval {back['loss']:.7f}")
         ok = ok and abs(back["loss"] - got["loss"]) <= 1e-7 * max(1.0, abs(loss))
         model2, _, _ = load_tt(p)

@@ -8,10 +8,14 @@
  *          "config": "<JSON object>", "vocab": "<JSON array>"},
  *          "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
  * (safetensors metadata values are strings, so config and vocab are JSON text.)
+ * Optional training record (tt_train_info), each a string when known:
+ * train_seq_len, train_steps, train_tokens, train_val_loss, train_data_sha256.
  */
 #include "tt/checkpoint.h"
 
 #include <cJSON.h>
+#include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -186,6 +190,31 @@ static int add_owned(cJSON *o, const char *key, cJSON *item) {
     return 1;
 }
 
+/* The known fields of the training record, as strings. @return 1, or 0 when
+ * out of memory. */
+static int add_train_info(cJSON *meta, const tt_train_info *t) {
+    char b[32];
+    int ok = 1;
+    if (t->seq_len > 0) {
+        snprintf(b, sizeof b, "%d", t->seq_len);
+        ok = ok && cJSON_AddStringToObject(meta, "train_seq_len", b);
+    }
+    if (t->steps > 0) {
+        snprintf(b, sizeof b, "%lld", t->steps);
+        ok = ok && cJSON_AddStringToObject(meta, "train_steps", b);
+    }
+    if (t->tokens > 0) {
+        snprintf(b, sizeof b, "%lld", t->tokens);
+        ok = ok && cJSON_AddStringToObject(meta, "train_tokens", b);
+    }
+    if (!isnan(t->val_loss)) {
+        float_str(t->val_loss, b);
+        ok = ok && cJSON_AddStringToObject(meta, "train_val_loss", b);
+    }
+    if (t->data_sha256[0]) ok = ok && cJSON_AddStringToObject(meta, "train_data_sha256", t->data_sha256);
+    return ok;
+}
+
 tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
                              tt_error *err) {
     if (!path || !*path) return tt_error_set(err, TT_ERR_ARG, "checkpoint_save: path is NULL or empty");
@@ -210,7 +239,8 @@ tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_token
     int ok = meta && cJSON_AddStringToObject(meta, "format", TT_CHECKPOINT_FORMAT) &&
              cJSON_AddStringToObject(meta, "format_version", ver) &&
              cJSON_AddStringToObject(meta, "config", cfg_json) &&
-             (!vocab_json || cJSON_AddStringToObject(meta, "vocab", vocab_json));
+             (!vocab_json || cJSON_AddStringToObject(meta, "vocab", vocab_json)) &&
+             add_train_info(meta, tt_model_train_info(m));
     size_t off = 0;
     for (size_t i = 0; i < nt && ok; i++) {
         tt_tensor_info ti;
@@ -328,9 +358,68 @@ static tt_status header_open(header *h, const char *path, tt_error *err) {
     return TT_OK;
 }
 
-/* config + vocab from the metadata. *tok may be NULL on input (not wanted). */
+/* A whole-string decimal integer in [lo, hi]. */
+static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
+    if (!*s || *s == ' ' || *s == '+' || (*s == '-' && lo >= 0)) return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno == ERANGE || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+/* The optional training record (train_* keys); absent keys stay unknown. */
+static tt_status read_train_info(const cJSON *meta, const char *path, const tt_model_config *cfg,
+                                 tt_train_info *t, tt_error *err) {
+    *t = tt_train_info_unknown();
+    const cJSON *v;
+    long long x;
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "train_seq_len"))) {
+        if (!parse_ll(v->valuestring, 1, cfg->max_len, &x))
+            return tt_error_set(err, TT_ERR_FORMAT,
+                                "'%s': metadata train_seq_len \"%.40s\" is not an integer in [1, max_len %d]",
+                                path, v->valuestring, cfg->max_len);
+        t->seq_len = (int)x;
+    }
+    static const char *const counts[2] = {"train_steps", "train_tokens"};
+    for (int i = 0; i < 2; i++)
+        if ((v = cJSON_GetObjectItemCaseSensitive(meta, counts[i]))) {
+            if (!parse_ll(v->valuestring, 0, LLONG_MAX, &x))
+                return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata %s \"%.40s\" is not an integer >= 0",
+                                    path, counts[i], v->valuestring);
+            if (i == 0) t->steps = x;
+            else t->tokens = x;
+        }
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "train_val_loss"))) {
+        char *end;
+        const char *s = v->valuestring;
+        float f = strtof(s, &end);
+        if (!*s || *s == ' ' || *end || !isfinite(f))
+            return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata train_val_loss \"%.40s\" is not a finite number",
+                                path, s);
+        t->val_loss = f;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "train_data_sha256"))) {
+        const char *s = v->valuestring;
+        size_t n = strlen(s);
+        int ok = n == 64;
+        for (size_t i = 0; i < n && ok; i++) {
+            char c = (char)tolower((unsigned char)s[i]);
+            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            t->data_sha256[i] = c;
+        }
+        if (!ok)
+            return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata train_data_sha256 is not 64 hex digits", path);
+        t->data_sha256[64] = '\0';
+    }
+    return TT_OK;
+}
+
+/* config + vocab (and the training record, when info != NULL) from the
+ * metadata. *tok may be NULL on input (not wanted). */
 static tt_status read_meta(const header *h, const char *path, tt_model_config *cfg,
-                           tt_tokenizer **tok, tt_error *err) {
+                           tt_tokenizer **tok, tt_train_info *info, tt_error *err) {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(h->root, "__metadata__");
     if (!meta || !cJSON_IsObject(meta))
         return tt_error_set(err, TT_ERR_FORMAT, "'%s' has no __metadata__ (not a tiny-transformer checkpoint)",
@@ -355,6 +444,9 @@ static tt_status read_meta(const header *h, const char *path, tt_model_config *c
     if (!cj) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no config", path);
     tt_status st = config_from_json(cj->valuestring, path, cfg, err);
     if (st != TT_OK) return st;
+    tt_train_info ti;
+    if ((st = read_train_info(meta, path, cfg, &ti, err)) != TT_OK) return st;
+    if (info) *info = ti;
     if (!vj) {
         if (tok) return tt_error_set(err, TT_ERR_FORMAT, "'%s': metadata has no vocab", path);
         return TT_OK;
@@ -405,7 +497,7 @@ tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_t
     header h;
     tt_status st = header_open(&h, path, err);
     if (st != TT_OK) return st;
-    st = read_meta(&h, path, cfg, tok, err);
+    st = read_meta(&h, path, cfg, tok, NULL, err);
     header_close(&h);
     return st;
 }
@@ -422,7 +514,8 @@ tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **t
     tt_model *m = NULL;
     span *spans = NULL;
     unsigned char *loaded = NULL;
-    if ((st = read_meta(&h, path, &cfg, tok ? &t : NULL, err)) != TT_OK) goto fail;
+    tt_train_info info;
+    if ((st = read_meta(&h, path, &cfg, tok ? &t : NULL, &info, err)) != TT_OK) goto fail;
     {
         /* the bytes the config implies, against the file, before allocating */
         const uint64_t have = h.file_size - 8 - h.header_len;
@@ -443,6 +536,10 @@ tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **t
     if (tt_model_create_uninit(&m, &cfg, &e2) != TT_OK) {
         st = tt_error_set(err, e2.code == TT_ERR_NOMEM ? TT_ERR_NOMEM : TT_ERR_FORMAT,
                           "'%s': cannot create the model: %s", path, e2.msg);
+        goto fail;
+    }
+    if (tt_model_set_train_info(m, &info, &e2) != TT_OK) { /* read_train_info checked every field */
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s': %s", path, e2.msg);
         goto fail;
     }
     size_t nt = tt_model_num_tensors(m);

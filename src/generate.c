@@ -88,6 +88,7 @@ struct tt_generator {
     float *logits;            /* [cap_b, V] next-token logits of each row */
     tt_rng *rngs;             /* [cap_b]                                  */
     int *ctok, *cpos, *cslot; /* [cap_b] decode-step inputs        */
+    int *wstart;              /* [cap_b] index of each row's first window token */
     float **cdst;             /* [cap_b]                           */
     unsigned char *finished;  /* [cap_b]                           */
     double *ent;              /* [cap_b, ent_cap]                  */
@@ -123,7 +124,17 @@ tt_generator_config tt_generator_config_default(void) {
     c.seed = 42;
     c.use_cache = true;
     c.n_threads = 0;
+    c.context_len = 0;
+    c.context_shift = TT_CONTEXT_SHIFT_HALF;
     return c;
+}
+
+const char *tt_context_shift_str(tt_context_shift s) {
+    switch (s) {
+    case TT_CONTEXT_SHIFT_HALF: return "half";
+    case TT_CONTEXT_SHIFT_EXACT: return "exact";
+    }
+    return "unknown";
 }
 
 static tt_status check_id(const char *field, int id, int V, tt_error *err) {
@@ -163,6 +174,13 @@ tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_
         return tt_error_set(err, TT_ERR_ARG,
                             "pad_token_id %d is set without eos_token_id (padding needs an EOS)",
                             gc->pad_token_id);
+    if (gc->context_len < 0)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "context_len must be >= 0 (0 = the model's default), got %d",
+                            gc->context_len);
+    if (gc->context_shift != TT_CONTEXT_SHIFT_HALF && gc->context_shift != TT_CONTEXT_SHIFT_EXACT)
+        return tt_error_set(err, TT_ERR_ARG, "context_shift must be half or exact, got %d",
+                            (int)gc->context_shift);
     return TT_OK;
 }
 
@@ -471,11 +489,9 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
 
-/* Recomputes slot `slot` over the context tokens[0..n) cropped to its last
- * Tmax tokens (positions from 0) and writes the next-token logits to dst. */
-static void forward_window(tt_generator *g, const int *tokens, int n, int slot, float *dst) {
-    const int w = n < g->Tmax ? n : g->Tmax;
-    const int *ctx = tokens + (n - w);
+/* Recomputes slot `slot` over the window ctx[0..w) (positions 0..w-1,
+ * 1 <= w <= Tmax) and writes the next-token logits to dst. */
+static void forward_window(tt_generator *g, const int *ctx, int w, int slot, float *dst) {
     for (int i = 0; i < w; i++) {
         g->wtok[i] = ctx[i];
         g->wpos[i] = i;
@@ -486,26 +502,31 @@ static void forward_window(tt_generator *g, const int *tokens, int n, int slot, 
     forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1, NULL);
 }
 
-/* The prompt pass of every row: the windows (last max_len tokens) of as
- * many whole prompts as fit in max_len token rows go through one
- * forward_rows call, so that the weights are streamed once for all of them
- * instead of once per prompt; each row's logits go to g->logits. */
+/* Queues the window ctx[0..w) of slot `slot` (positions 0..w-1, its
+ * logits to dst) for one batched recompute: windows of several rows go
+ * through one forward_rows call, so that the weights are streamed once for
+ * all of them instead of once per row; a full queue (max_len token rows)
+ * is run first. *n: the rows queued so far. */
+static void queue_window(tt_generator *g, int *n, const int *ctx, int w, int slot, float *dst) {
+    if (*n + w > g->Tmax) {
+        forward_rows(g, *n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
+        *n = 0;
+    }
+    for (int i = 0; i < w; i++, ++*n) {
+        g->wtok[*n] = ctx[i];
+        g->wpos[*n] = i;
+        g->wslot[*n] = slot;
+        g->wdst[*n] = i == w - 1 ? dst : NULL;
+    }
+}
+
+/* The prompt pass of every row: its window (the last W tokens, from
+ * g->wstart), batched; each row's logits go to g->logits. */
 static void prefill(tt_generator *g, const tt_generation *out, int B) {
     int n = 0;
-    for (int r = 0; r < B; r++) {
-        const int len = out[r].n_tokens, w = len < g->Tmax ? len : g->Tmax;
-        if (n + w > g->Tmax) {
-            forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
-            n = 0;
-        }
-        const int *ctx = out[r].tokens + (len - w);
-        for (int i = 0; i < w; i++, n++) {
-            g->wtok[n] = ctx[i];
-            g->wpos[n] = i;
-            g->wslot[n] = r;
-            g->wdst[n] = i == w - 1 ? g->logits + (size_t)r * g->V : NULL;
-        }
-    }
+    for (int r = 0; r < B; r++)
+        queue_window(g, &n, out[r].tokens + g->wstart[r], out[r].n_tokens - g->wstart[r], r,
+                     g->logits + (size_t)r * g->V);
     if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
 }
 
@@ -558,6 +579,7 @@ static void free_batch(tt_generator *g) {
     free(g->ctok);
     free(g->cpos);
     free(g->cslot);
+    free(g->wstart);
     free(g->cdst);
     free(g->finished);
     free(g->stok);
@@ -649,6 +671,7 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->ctok = malloc((size_t)B * sizeof(int));
     g->cpos = malloc((size_t)B * sizeof(int));
     g->cslot = malloc((size_t)B * sizeof(int));
+    g->wstart = malloc((size_t)B * sizeof(int));
     g->cdst = malloc((size_t)B * sizeof(float *));
     g->finished = malloc((size_t)B);
     g->n_ent = calloc((size_t)B, sizeof(int));
@@ -658,11 +681,11 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->sampled = calloc((size_t)B, 1);
     if (!g->kc || !g->vc || !g->x || !g->xnt || !g->xns || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
         !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
-        !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
+        !g->wstart || !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
         free_batch(g);
         g->kc = g->vc = g->x = g->xnt = g->xns = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
         g->logits = NULL;
-        g->sel = g->ctok = g->cpos = g->cslot = g->n_ent = NULL;
+        g->sel = g->ctok = g->cpos = g->cslot = g->wstart = g->n_ent = NULL;
         g->rngs = NULL;
         g->cdst = NULL;
         g->finished = g->sampled = NULL;
@@ -685,6 +708,9 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     tt_generator_config cfg = gc ? *gc : tt_generator_config_default();
     tt_status st = tt_generator_config_validate(&cfg, mc->vocab_size, err);
     if (st) return st;
+    if (cfg.context_len > mc->max_len)
+        return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
+                            cfg.context_len, mc->max_len);
     tt_generator *g = calloc(1, sizeof *g);
     if (!g) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     g->model = model;
@@ -760,6 +786,13 @@ const tt_generator_config *tt_generator_get_config(const tt_generator *g) {
     return g ? &g->cfg : NULL;
 }
 
+/* The window W of a config (validated: context_len <= max_len). */
+static int context_of(const tt_generator *g, const tt_generator_config *c) {
+    return c->context_len > 0 ? c->context_len : tt_model_default_context(g->model);
+}
+
+int tt_generator_context_len(const tt_generator *g) { return g ? context_of(g, &g->cfg) : 0; }
+
 static tt_status check_prompt(const tt_generator *g, const int *p, int n, int r, tt_error *err) {
     if (!p || n < 1)
         return tt_error_set(err, TT_ERR_ARG,
@@ -780,7 +813,8 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
     st = reserve(g, 1, err); /* a failed reserve of a generate call leaves none */
     if (st) return st;
     pack_weights(g);
-    forward_window(g, tokens, n, 0, logits);
+    const int w = n < g->Tmax ? n : g->Tmax;
+    forward_window(g, tokens + (n - w), w, 0, logits);
     return TT_OK;
 }
 
@@ -805,6 +839,8 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     if (o->set & TT_OVR_PAD) c.pad_token_id = v->pad_token_id;
     if (o->set & TT_OVR_SEED) c.seed = v->seed;
     if (o->set & TT_OVR_USE_CACHE) c.use_cache = v->use_cache;
+    if (o->set & TT_OVR_CONTEXT_LEN) c.context_len = v->context_len;
+    if (o->set & TT_OVR_CONTEXT_SHIFT) c.context_shift = v->context_shift;
     return c;
 }
 
@@ -873,12 +909,19 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         out[r].n_tokens = out[r].n_prompt = out[r].n_generated = 0;
         out[r].finish = TT_FINISH_LENGTH;
     }
-    if (overrides && (overrides->set & ~0x1FFu))
+    const unsigned known = TT_OVR_CONTEXT_SHIFT * 2u - 1u; /* every TT_OVR_* bit */
+    if (overrides && (overrides->set & ~known))
         return tt_error_set(err, TT_ERR_ARG, "generate: unknown override bits 0x%x",
-                            overrides->set & ~0x1FFu);
+                            overrides->set & ~known);
     const tt_generator_config cfg = apply_overrides(&g->cfg, overrides);
     tt_status st = tt_generator_config_validate(&cfg, g->V, err);
     if (st) return st;
+    if (cfg.context_len > g->Tmax)
+        return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
+                            cfg.context_len, g->Tmax);
+    /* The window: W tokens; half restarts it with the last H tokens. */
+    const int W = context_of(g, &cfg), H = W / 2 > 0 ? W / 2 : 1;
+    const bool half = cfg.context_shift == TT_CONTEXT_SHIFT_HALF;
     for (int r = 0; r < B; r++) {
         st = check_prompt(g, prompts[r], lens[r], r, err);
         if (st) return st;
@@ -910,6 +953,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         }
         memcpy(out[r].tokens, prompts[r], (size_t)lens[r] * sizeof(int));
         out[r].n_tokens = out[r].n_prompt = lens[r];
+        g->wstart[r] = lens[r] > W ? lens[r] - W : 0; /* the prompt's last W tokens */
         g->finished[r] = 0;
         g->n_ent[r] = 0;
         tt_rng_seed_stream(&g->rngs[r], cfg.seed, row_ids ? row_ids[r] : (uint64_t)r);
@@ -954,24 +998,33 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                 tt_team_set_hot(g->team, g->use_threads > 1);
             }
             const double t0 = g->adapt ? now_s() : 0.0;
-            /* Feed each unfinished row's last token. */
-            int n = 0;
+            /* Feed each unfinished row's last token; rows whose window is
+             * recomputed are batched apart (nw rows queued). */
+            int n = 0, nw = 0;
             for (int r = 0; r < B; r++) {
                 if (g->finished[r]) continue;
                 const int len = out[r].n_tokens;
                 float *dst = g->logits + (size_t)r * V;
-                if (!cfg.use_cache || len > g->Tmax) {
-                    /* Full recompute; past max_len the window slides, so
-                     * every position changes and the cache is rebuilt. */
-                    forward_window(g, out[r].tokens, len, r, dst);
+                /* The new token would go at position len - 1 - wstart; at W
+                 * the window is full and slides: exact keeps the last W
+                 * tokens (every position changes: a full recompute), half
+                 * restarts with the last H (prefilled once, then cached). */
+                bool rebuild = !cfg.use_cache;
+                if (len - g->wstart[r] > W) {
+                    g->wstart[r] = len - (half ? H : W);
+                    rebuild = true;
+                }
+                if (rebuild) {
+                    queue_window(g, &nw, out[r].tokens + g->wstart[r], len - g->wstart[r], r, dst);
                 } else {
                     g->ctok[n] = out[r].tokens[len - 1];
-                    g->cpos[n] = len - 1;
+                    g->cpos[n] = len - 1 - g->wstart[r];
                     g->cslot[n] = r;
                     g->cdst[n] = dst;
                     n++;
                 }
             }
+            if (nw) forward_rows(g, nw, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
             if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false, &sp);
             if (g->adapt) probe_step(g, probing, now_s() - t0);
         }

@@ -78,6 +78,7 @@ struct tt_model {
     size_t tok_cap;
     float loss;
     size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
+    tt_train_info train;    /* how it was trained (checkpoint metadata) */
 };
 
 /* ---- size arithmetic that saturates instead of wrapping ------------------ */
@@ -340,6 +341,7 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     tt_model *m = calloc(1, sizeof *m);
     if (!m) return tt_error_set(err, TT_ERR_NOMEM, "model create: out of memory");
     m->cfg = *cfg;
+    m->train = tt_train_info_unknown();
     count_ctx cc = {0, 0};
     walk(cfg, count_visit, &cc);
     m->n_params = cc.params;
@@ -434,6 +436,43 @@ const float *tt_model_logits(const tt_model *m) { return m && m->fwd_B > 0 ? m->
 
 void tt_model_zero_grad(tt_model *m) {
     if (m) memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+tt_train_info tt_train_info_unknown(void) {
+    tt_train_info t;
+    memset(&t, 0, sizeof t);
+    t.val_loss = NAN;
+    return t;
+}
+
+const tt_train_info *tt_model_train_info(const tt_model *m) { return m ? &m->train : NULL; }
+
+tt_status tt_model_set_train_info(tt_model *m, const tt_train_info *info, tt_error *err) {
+    if (!m || !info) return tt_error_set(err, TT_ERR_ARG, "set_train_info: NULL argument");
+    if (info->seq_len < 0 || info->seq_len > m->cfg.max_len)
+        return tt_error_set(err, TT_ERR_ARG, "train seq_len must be in [0, max_len %d] (0 = unknown), got %d",
+                            m->cfg.max_len, info->seq_len);
+    if (info->steps < 0 || info->tokens < 0)
+        return tt_error_set(err, TT_ERR_ARG, "train steps and tokens must be >= 0 (0 = unknown), got %lld and %lld",
+                            info->steps, info->tokens);
+    if (isinf(info->val_loss))
+        return tt_error_set(err, TT_ERR_ARG, "train val_loss must be finite or NaN (unknown)");
+    size_t n = strnlen(info->data_sha256, sizeof info->data_sha256);
+    bool hex = n == 64;
+    for (size_t i = 0; i < n && hex; i++) {
+        char c = info->data_sha256[i];
+        hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    }
+    if (n != 0 && !hex)
+        return tt_error_set(err, TT_ERR_ARG, "train data_sha256 must be empty or 64 lowercase hex digits");
+    m->train = *info;
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+int tt_model_default_context(const tt_model *m) {
+    if (!m) return 0;
+    return m->train.seq_len > 0 ? m->train.seq_len : m->cfg.max_len;
 }
 
 tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err) {

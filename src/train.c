@@ -86,6 +86,14 @@ tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err) {
     if (tc->save_interval < 0)
         return tt_error_set(err, TT_ERR_ARG, "save_interval must be >= 0 (0 = only at the end), got %d",
                             tc->save_interval);
+    if (tc->data_sha256) {
+        size_t n = strlen(tc->data_sha256);
+        bool hex = n == 64;
+        for (size_t i = 0; i < n && hex; i++)
+            hex = (tc->data_sha256[i] >= '0' && tc->data_sha256[i] <= '9') ||
+                  (tc->data_sha256[i] >= 'a' && tc->data_sha256[i] <= 'f');
+        if (!hex) return tt_error_set(err, TT_ERR_ARG, "data_sha256 must be 64 lowercase hex digits or NULL");
+    }
     return TT_OK;
 }
 
@@ -375,6 +383,19 @@ static tt_status check_finite_params(const float *params, size_t P, int step, tt
     return TT_OK;
 }
 
+/* The model's training record after `step` steps of this run's shape; val_loss
+ * is that of the current weights (NaN: not measured at this step). sha: the
+ * data's hash ("" unknown). */
+static void record_training(tt_model *m, const tt_train_config *tc, int step, float val_loss, const char *sha) {
+    tt_train_info ti = tt_train_info_unknown();
+    ti.seq_len = tc->seq_len;
+    ti.steps = step;
+    ti.tokens = (long long)step * tc->batch_size * tc->seq_len;
+    ti.val_loss = val_loss;
+    snprintf(ti.data_sha256, sizeof ti.data_sha256, "%s", sha);
+    tt_model_set_train_info(m, &ti, NULL); /* every field is valid by construction */
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -590,6 +611,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     int start = 0;
     float best = INFINITY;
     bool has_best = false;
+    char sha[65];
+    snprintf(sha, sizeof sha, "%s", tc->data_sha256 ? tc->data_sha256 : "");
 
     if (tc->resume_path) {
         /* weights from the checkpoint, the rest from NAME.state beside it;
@@ -638,6 +661,9 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                               (unsigned long long)s.step, tc->max_steps);
             goto done;
         }
+        /* the same data (checked above): keep its recorded hash when the caller gives none */
+        if (!sha[0] && resume_m) /* rank 0 holds it; the others do not write */
+            snprintf(sha, sizeof sha, "%s", tt_model_train_info(resume_m)->data_sha256);
         tt_loader_state ls = {s.epoch, s.pos};
         if ((st = tt_loader_set_state(loader, ls, err)) != TT_OK) goto done;
         memcpy(rng.s, s.rng, sizeof rng.s);
@@ -647,6 +673,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if (has_best) r.best_val_loss = best;
     }
 
+    record_training(m, tc, start, NAN, sha);
     const unsigned char *mask = tt_model_decay_mask(m);
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
     tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
@@ -710,6 +737,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         tt_adamw_step(opt, &oc, lr, params, grads, mask);
         r.steps_done = step;
         r.final_loss = loss;
+        record_training(m, tc, step, NAN, sha);
 
         tt_train_progress p;
         memset(&p, 0, sizeof p);
@@ -730,6 +758,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             if (st != TT_OK) goto done;
             p.has_val = true;
             r.final_val_loss = p.val_loss;
+            record_training(m, tc, step, p.val_loss, sha);
             if (p.val_loss < best) {
                 best = p.val_loss;
                 has_best = true;

@@ -78,6 +78,8 @@ static void test_json_greedy_golden(void **state) {
                               "--greedy",
                               "--max-new-tokens",
                               "40",
+                              "--context-shift", /* the golden crops at every step (issue 12) */
+                              "exact",
                               "--json",
                               cache ? NULL : "--no-cache",
                               NULL};
@@ -119,6 +121,8 @@ static void test_json_sampled_golden(void **state) {
                           "0.95",
                           "--seed",
                           "7",
+                          "--context-shift", /* the golden crops at every step (issue 12) */
+                          "exact",
                           "--json",
                           NULL};
     cJSON *j = run_json(argv);

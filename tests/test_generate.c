@@ -465,56 +465,62 @@ static void test_logits_match_model(void **state) {
 }
 
 /* Cache and full recompute give identical tokens, before and past max_len,
- * greedy and sampled, with a prompt longer than max_len too. */
+ * greedy and sampled, with a prompt longer than max_len too, in both
+ * context-shift modes. The greedy step-by-step crop reference is the exact
+ * mode's rule (pinned to TT_CONTEXT_SHIFT_EXACT since issue 12 made half the
+ * default; tests/test_context.c checks half against its own rule). */
 static void test_cache_equals_recompute(void **state) {
     (void)state;
     tt_model *m = small_model(16, TT_POS_SINUSOIDAL);
-    tt_generator_config c = tt_generator_config_default();
-    c.max_new_tokens = 40; /* runs well past max_len 16 */
-    tt_generator *g = make_gen(m, &c);
-    int p1[5] = {1, 2, 3, 4, 5};
-    int p2[20];
-    for (int i = 0; i < 20; i++)
-        p2[i] = (i * 7) % 23;
-    const int *prompts[2] = {p1, p2};
-    int lens[2] = {5, 20};
-    for (int mode = 0; mode < 3; mode++) {
-        tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_DO_SAMPLE | TT_OVR_TOP_K,
-                                   tt_generator_config_default()};
-        o.values.do_sample = mode != 0;
-        o.values.top_k = mode == 2 ? 5 : 0;
-        for (int pi = 0; pi < 2; pi++) {
-            tt_generation a, b;
-            o.values.use_cache = true;
-            gen1(g, prompts[pi], lens[pi], &o, NULL, &a);
-            o.values.use_cache = false;
-            gen1(g, prompts[pi], lens[pi], &o, NULL, &b);
-            assert_int_equal(a.n_generated, 40);
-            assert_same(&a, &b);
-            /* and a step-by-step reference from the model's own forward for greedy */
-            if (mode == 0) {
-                int ctx[64];
-                int n = lens[pi];
-                memcpy(ctx, prompts[pi], (size_t)n * sizeof(int));
-                tt_error e;
-                for (int s = 0; s < 40; s++) {
-                    const int w = n < 16 ? n : 16;
-                    assert_int_equal(
-                        tt_model_forward(m, ctx + n - w, NULL, 1, w, TT_MODE_EVAL, NULL, NULL, &e),
-                        TT_OK);
-                    const float *lg = tt_model_logits(m) + (size_t)(w - 1) * 23;
-                    int best = 0;
-                    for (int v = 1; v < 23; v++)
-                        if (lg[v] > lg[best]) best = v;
-                    ctx[n++] = best;
+    for (int shift = 0; shift < 2; shift++) {
+        tt_generator_config c = tt_generator_config_default();
+        c.max_new_tokens = 40; /* runs well past max_len 16 */
+        c.context_shift = shift ? TT_CONTEXT_SHIFT_EXACT : TT_CONTEXT_SHIFT_HALF;
+        tt_generator *g = make_gen(m, &c);
+        int p1[5] = {1, 2, 3, 4, 5};
+        int p2[20];
+        for (int i = 0; i < 20; i++)
+            p2[i] = (i * 7) % 23;
+        const int *prompts[2] = {p1, p2};
+        int lens[2] = {5, 20};
+        for (int mode = 0; mode < 3; mode++) {
+            tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_DO_SAMPLE | TT_OVR_TOP_K,
+                                       tt_generator_config_default()};
+            o.values.do_sample = mode != 0;
+            o.values.top_k = mode == 2 ? 5 : 0;
+            for (int pi = 0; pi < 2; pi++) {
+                tt_generation a, b;
+                o.values.use_cache = true;
+                gen1(g, prompts[pi], lens[pi], &o, NULL, &a);
+                o.values.use_cache = false;
+                gen1(g, prompts[pi], lens[pi], &o, NULL, &b);
+                assert_int_equal(a.n_generated, 40);
+                assert_same(&a, &b);
+                /* and a step-by-step reference from the model's own forward for greedy */
+                if (mode == 0 && c.context_shift == TT_CONTEXT_SHIFT_EXACT) {
+                    int ctx[64];
+                    int n = lens[pi];
+                    memcpy(ctx, prompts[pi], (size_t)n * sizeof(int));
+                    tt_error e;
+                    for (int s = 0; s < 40; s++) {
+                        const int w = n < 16 ? n : 16;
+                        assert_int_equal(
+                            tt_model_forward(m, ctx + n - w, NULL, 1, w, TT_MODE_EVAL, NULL, NULL, &e),
+                            TT_OK);
+                        const float *lg = tt_model_logits(m) + (size_t)(w - 1) * 23;
+                        int best = 0;
+                        for (int v = 1; v < 23; v++)
+                            if (lg[v] > lg[best]) best = v;
+                        ctx[n++] = best;
+                    }
+                    assert_memory_equal(ctx, a.tokens, (size_t)n * sizeof(int));
                 }
-                assert_memory_equal(ctx, a.tokens, (size_t)n * sizeof(int));
+                tt_generations_free(&a, 1);
+                tt_generations_free(&b, 1);
             }
-            tt_generations_free(&a, 1);
-            tt_generations_free(&b, 1);
         }
+        tt_generator_free(g);
     }
-    tt_generator_free(g);
     tt_model_free(m);
 }
 
@@ -844,6 +850,9 @@ static void test_golden(void **state) {
         c.top_p = top_p;
         c.do_sample = do_sample;
         c.seed = seed;
+        /* the goldens crop to the last max_len tokens at every step: the exact
+         * mode (pinned since issue 12 made half the default) */
+        c.context_shift = TT_CONTEXT_SHIFT_EXACT;
         for (int cache = 0; cache < 2; cache++) {
             c.use_cache = cache;
             tt_generator *g = make_gen(m, &c);

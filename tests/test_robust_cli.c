@@ -277,6 +277,8 @@ static const num_flag NUM_FLAGS[] = {
     {"chat", "--top-p", K_FLOAT},         {"chat", "--max-new-tokens", K_INT},
     {"chat", "--seed", K_U64},            {"chat", "--eos-id", K_INT},
     {"tour", "--seed", K_U64},            {"tour", "--train-steps", K_INT},
+    {"generate", "--context", K_INT},     {"chat", "--context", K_INT},
+    {"diversity", "--context", K_INT},    {"tour", "--context", K_INT},
 };
 
 /* Values that are wrong for every flag of the kind. */
@@ -322,6 +324,11 @@ static const struct {
     {"chat", "--temperature", "-1"},     {"chat", "--top-p", "0"},
     {"chat", "--top-k", "-1"},           {"chat", "--eos-id", "999"},
     {"tour", "--train-steps", "0"},
+    {"generate", "--context", "0"},      {"generate", "--context", "100000"},
+    {"generate", "--context-shift", "quarter"}, {"chat", "--context", "0"},
+    {"chat", "--context-shift", "HALF"}, {"diversity", "--context", "100000"},
+    {"diversity", "--context-shift", ""}, {"tour", "--context", "100000"},
+    {"tour", "--context-shift", "both"},
 };
 
 /* A valid command line for cmd (the bad flag goes after it). */

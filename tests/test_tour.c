@@ -64,8 +64,8 @@ static const char *const section_titles[10] = {
 };
 static const char *const section_ids[11] = {"basics", "greedy", "temperature", "top-k", "top-p", "combined",
                                             "generator", "diversity", "eos", "batch", "summary"};
-static const char *const figures[5] = {"probabilities", "temperature_grid", "topk_grid", "topp_grid",
-                                       "diversity_vs_temperature"};
+static const char *const figures[6] = {"probabilities", "temperature_grid", "topk_grid", "topp_grid",
+                                       "loss_vs_window", "diversity_vs_temperature"};
 
 /* Each needle appears in s, in the given order. */
 static void assert_in_order(const char *s, const char *const *needles, int n) {
@@ -170,6 +170,14 @@ static void test_full_tour_with_model(void **state) {
     static const char *const strategies[6] = {"  Greedy  ", "  Temperature=0.5  ", "  Temperature=1.0  ",
                                               "  Top-k=5  ", "  Top-p=0.9  ", "  Combined  "};
     assert_in_order(strstr(r.out, "== 7."), strategies, 6);
+    /* section 7's context-length part (issue 12): this checkpoint records no training length */
+    static const char *const ctx[5] = {"-- Context length: writing past the training length --",
+                                       "does not record the length it was trained on, so its context defaults to "
+                                       "max_len = 24",
+                                       "[figure: loss_vs_window.png", "First with the whole context (window 24",
+                                       "Then with the context window (--context 24, --context-shift half"};
+    assert_in_order(strstr(r.out, "== 7."), ctx, 5);
+    assert_true(strstr(r.out, ctx[0]) < strstr(r.out, "== 8."));
     /* section 8: the five configurations, greedy gives one unique sample, then eight temperatures */
     const char *s8 = strstr(r.out, "== 8.");
     static const char *const configs[5] = {"  Greedy ", "  Temp=0.3 ", "  Temp=0.8 ", "  Temp=1.5 ",
@@ -189,7 +197,7 @@ static void test_full_tour_with_model(void **state) {
 
     /* every figure, both formats */
     char msg[512];
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         char name[128];
         snprintf(name, sizeof name, "%s.png", figures[i]);
         char *p = join(dir, name);
@@ -213,13 +221,13 @@ static void test_full_tour_with_model(void **state) {
     }
     assert_in_order(html, ids, 11);
     assert_true(strstr(html, "<h2 id=\"next-steps\">") > strstr(html, "<h2 id=\"summary\">"));
-    const char *imgs[5];
-    char imgbuf[5][96];
-    for (int i = 0; i < 5; i++) {
+    const char *imgs[6];
+    char imgbuf[6][96];
+    for (int i = 0; i < 6; i++) {
         snprintf(imgbuf[i], sizeof imgbuf[i], "<img src=\"%s.png\"", figures[i]);
         imgs[i] = imgbuf[i];
     }
-    assert_in_order(html, imgs, 5);
+    assert_in_order(html, imgs, 6);
     assert_non_null(strstr(html, "data-loaded"));
     assert_null(strstr(html, "http://"));
     assert_null(strstr(html, "https://"));

@@ -253,3 +253,27 @@ void cli_json_string(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+bool cli_context_opt(int argc, char **argv, int *i, tt_generator_config *gc, int *bad) {
+    const char *v = NULL;
+    *bad = 0;
+    if (cli_opt(argc, argv, i, "--context-shift", &v)) {
+        if (!v) *bad = CLI_EXIT_USAGE;
+        else if (!strcmp(v, "half")) gc->context_shift = TT_CONTEXT_SHIFT_HALF;
+        else if (!strcmp(v, "exact")) gc->context_shift = TT_CONTEXT_SHIFT_EXACT;
+        else *bad = cli_usage_error("--context-shift: expected exact or half, got '%s'", v);
+        return true;
+    }
+    if (cli_opt(argc, argv, i, "--context", &v)) {
+        if (!v || cli_int("--context", v, 1, 1 << 24, &gc->context_len)) *bad = CLI_EXIT_USAGE;
+        return true;
+    }
+    return false;
+}
+
+int cli_check_context(const tt_model *m, const tt_generator_config *gc) {
+    const int max_len = tt_model_get_config(m)->max_len;
+    if (gc->context_len > max_len)
+        return cli_usage_error("--context: %d exceeds the model's max_len %d", gc->context_len, max_len);
+    return 0;
+}

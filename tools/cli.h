@@ -87,6 +87,17 @@ const char *cli_float_str(float v, char buf[32]);
 #include <stdio.h>
 void cli_json_string(FILE *f, const char *s);
 
+/* The context window options of the generating commands (generate, chat,
+ * diversity, tour): "--context N" (N >= 1; the window W) and
+ * "--context-shift exact|half". Returns true when argv[*i] is one of them
+ * (advancing *i past a value) and sets *bad to a nonzero exit code when its
+ * value is wrong (the message is printed). */
+#include "tt/generate.h"
+bool cli_context_opt(int argc, char **argv, int *i, tt_generator_config *gc, int *bad);
+/* After loading the model: "--context: N exceeds the model's max_len M" (2)
+ * when gc->context_len is too large, else 0. */
+int cli_check_context(const struct tt_model *m, const tt_generator_config *gc);
+
 /* Subcommands (tools/cmd_*.c). argv[0] is "tt", argv[1] the subcommand. */
 int cmd_sample(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -4,6 +4,7 @@
  *
  *   tt chat --model FILE [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
  *           [--greedy] [--eos CHAR | --eos-id ID] [--seed S] [--no-cache] [--threads N]
+ *           [--context N] [--context-shift exact|half]
  *
  * Commands: /temp T, /topk K|none, /topp P|none, /len N, /greedy (toggle),
  * /seed N, /settings, /help, /quit. A bad command or value prints an error and
@@ -44,6 +45,8 @@ static void usage(FILE *f) {
                "  --eos-id ID           stop an answer at this token id\n"
                "  --seed S              answer n uses seed S + n (default 42)\n"
                "  --no-cache            recompute the context at every step\n"
+               "  --context N           context window (default: the training length, else max_len)\n"
+               "  --context-shift MODE  half (default) or exact: how the window slides past N\n"
                "  --threads N           threads per forward pass (default: every core)\n"
                "\n"
                "Type a prompt to continue it. Commands: /help lists them.\n");
@@ -66,6 +69,7 @@ typedef struct {
     tt_generator_config gc;
     uint64_t seed;  /* base seed */
     uint64_t n_ans; /* answers since the seed was set */
+    int context;    /* the window W the generator resolved */
 } session;
 
 static void show_settings(const session *s) {
@@ -83,10 +87,11 @@ static void show_settings(const session *s) {
     else
         snprintf(e, sizeof e, "none");
     printf("settings: %s, temperature %g, top-k %s, top-p %s, length %d, seed %llu (next answer "
-           "%llu), eos %s, cache %s\n",
+           "%llu), eos %s, cache %s, context %d (%s)\n",
            s->gc.do_sample ? "sampling" : "greedy", (double)s->gc.temperature, k, p,
            s->gc.max_new_tokens, (unsigned long long)s->seed,
-           (unsigned long long)(s->seed + s->n_ans), e, s->gc.use_cache ? "on" : "off");
+           (unsigned long long)(s->seed + s->n_ans), e, s->gc.use_cache ? "on" : "off", s->context,
+           tt_context_shift_str(s->gc.context_shift));
 }
 
 /* Errors of interactive commands: one line on stderr, the session goes on. */
@@ -273,7 +278,7 @@ int cmd_chat(int argc, char **argv) {
     s.gc = tt_generator_config_default();
     s.gc.max_new_tokens = 200;
     s.n_ans = 0;
-    int eos_id = TT_TOKEN_NONE;
+    int eos_id = TT_TOKEN_NONE, bad = 0;
     bool have_eos_id = false;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
@@ -307,6 +312,8 @@ int cmd_chat(int argc, char **argv) {
             if (!v || cli_u64("--seed", v, &s.gc.seed)) return CLI_EXIT_USAGE;
         } else if (cli_is_flag(argv[i], "--no-cache")) {
             s.gc.use_cache = false;
+        } else if (cli_context_opt(argc, argv, &i, &s.gc, &bad)) {
+            if (bad) return bad;
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!v || cli_int("--threads", v, 1, TT_GEN_MAX_THREADS, &s.gc.n_threads))
                 return CLI_EXIT_USAGE;
@@ -329,6 +336,7 @@ int cmd_chat(int argc, char **argv) {
         rc = cli_fail("--model: '%s' has no vocabulary", model_path);
         goto done;
     }
+    if ((rc = cli_check_context(model, &s.gc)) != CLI_EXIT_OK) goto done;
     if (eos_char) {
         uint32_t cp;
         size_t n = strlen(eos_char);
@@ -353,6 +361,7 @@ int cmd_chat(int argc, char **argv) {
         rc = cli_report(&err);
         goto done;
     }
+    s.context = tt_generator_context_len(g);
 
     const bool tty = isatty(STDIN_FILENO);
     if (tty) {

@@ -28,7 +28,7 @@
 static void usage(FILE *f) {
     fputs("usage: tt diversity --model CKPT --prompt TEXT [--temperatures LIST] [--samples N]\n"
           "                    [--max-new-tokens M] [--top-k K] [--top-p P] [--seed S]\n"
-          "                    [--json] [--plot FILE]\n"
+          "                    [--json] [--plot FILE] [--context N] [--context-shift exact|half]\n"
           "\n"
           "Generates N continuations of TEXT at each temperature and measures how varied\n"
           "they are: unique samples, uniqueness ratio, average length (characters, prompt\n"
@@ -45,6 +45,8 @@ static void usage(FILE *f) {
           "  --top-k K            top-k filter, 0 = off (default 0)\n"
           "  --top-p P            top-p filter in (0, 1], 1 = off (default 1)\n"
           "  --seed S             random seed (default 42)\n"
+          "  --context N          context window (default: the training length, else max_len)\n"
+          "  --context-shift MODE half (default) or exact: how the window slides past N\n"
           "  --json               print the results as JSON instead of a table\n"
           "  --plot FILE          also draw uniqueness ratio against temperature into\n"
           "                       FILE.png and FILE.svg (a .png/.svg suffix is dropped)\n",
@@ -148,6 +150,8 @@ int cmd_diversity(int argc, char **argv) {
     float top_p = 1.0f;
     uint64_t seed = 42;
     bool json = false;
+    tt_generator_config ctx = tt_generator_config_default(); /* --context, --context-shift */
+    int bad = 0;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -174,6 +178,8 @@ int cmd_diversity(int argc, char **argv) {
             if (!(top_p > 0.0f)) return cli_usage_error("--top-p: must be in (0, 1], got %s", v);
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (!v || cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE;
+        } else if (cli_context_opt(argc, argv, &i, &ctx, &bad)) {
+            if (bad) return bad;
         } else if (cli_opt(argc, argv, &i, "--plot", &v)) {
             if (!v) return CLI_EXIT_USAGE;
             if (!*v) return cli_usage_error("--plot: empty path");
@@ -213,7 +219,10 @@ int cmd_diversity(int argc, char **argv) {
         rc = cli_usage_error("--prompt: %s", err.msg);
         goto done;
     }
+    if ((rc = cli_check_context(model, &ctx)) != 0) goto done;
     tt_generator_config gc = tt_generator_config_default();
+    gc.context_len = ctx.context_len;
+    gc.context_shift = ctx.context_shift;
     gc.max_new_tokens = max_new;
     gc.top_k = top_k;
     gc.top_p = top_p;

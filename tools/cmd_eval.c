@@ -14,12 +14,12 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: tt eval --model FILE (--text STRING | --text-file FILE) [--json] [--window N] [--threads N]\n"
                "\n"
-               "Mean next-token cross-entropy of the text: one window when it fits (at most max_len + 1\n"
-               "tokens), otherwise consecutive windows of max_len + 1 tokens starting every max_len tokens,\n"
-               "so that every token after the first is predicted exactly once. --window N uses windows of\n"
-               "N + 1 tokens instead (N <= max_len): a model trained with --seq-len T has never seen\n"
-               "positions >= T, so evaluate it with --window T.\n"
-               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens}\n"
+               "Mean next-token cross-entropy of the text over consecutive windows of N + 1 tokens starting\n"
+               "every N tokens (one window when the text fits), so that every token after the first is\n"
+               "predicted exactly once. N = --window (1..max_len); by default the model's context: its\n"
+               "training length (--seq-len T, recorded in the checkpoint) when known, else max_len. A model\n"
+               "trained with --seq-len T has never seen positions >= T.\n"
+               "--json prints {\"loss\": L, \"perplexity\": exp(L), \"tokens\": predicted tokens, \"window\": N}\n"
                "(perplexity null when exp(L) overflows a double). A model whose loss is NaN or infinite\n"
                "(weights too large or corrupt) is an error (exit 1). On a terminal, a long text shows its\n"
                "progress on stderr. The loss is in nats (natural log).\n");
@@ -126,15 +126,16 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error("--window: %d exceeds the model's max_len %d", window, tt_model_get_config(m)->max_len);
         goto done;
     }
-    if (evaluate_with_progress(m, ids, n, window ? window : tt_model_get_config(m)->max_len, &loss, &n_pred,
-                               &err) != TT_OK) {
+    if (!window) window = tt_model_default_context(m);
+    if (evaluate_with_progress(m, ids, n, window, &loss, &n_pred, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
     if (json && !isfinite(exp(loss))) /* JSON has no inf: a perplexity beyond a double is null */
-        printf("{\"loss\":%.9g,\"perplexity\":null,\"tokens\":%zu}\n", loss, n_pred);
+        printf("{\"loss\":%.9g,\"perplexity\":null,\"tokens\":%zu,\"window\":%d}\n", loss, n_pred, window);
     else if (json)
-        printf("{\"loss\":%.9g,\"perplexity\":%.9g,\"tokens\":%zu}\n", loss, exp(loss), n_pred);
+        printf("{\"loss\":%.9g,\"perplexity\":%.9g,\"tokens\":%zu,\"window\":%d}\n", loss, exp(loss), n_pred,
+               window);
     else
         printf("loss %.4f  perplexity %.3f  tokens %zu\n", loss, exp(loss), n_pred);
 done:

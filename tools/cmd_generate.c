@@ -5,11 +5,12 @@
  *               [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--greedy]
  *               [--eos CHAR | --eos-id ID] [--pad-id ID] [--seed S] [--num-samples N]
  *               [--no-cache] [--stream] [--json] [--threads N]
+ *               [--context N] [--context-shift exact|half]
  *
  * Rows are prompt-major: prompt i, sample j is batch row i * N + j and draws
  * from the random stream (seed, row). --json prints {"outputs": [{"prompt",
  * "text", "generated", "tokens", "finish_reason", "n_generated"}],
- * "tokens_per_s"}; tokens_per_s counts the tokens generated after the first
+ * "tokens_per_s", "context_len", "context_shift"}; tokens_per_s counts the tokens generated after the first
  * step (which comes from the prompt pass) per second of decoding.
  * --stream prints exactly the plain output, token by token (rows one after
  * the other; each row is generated alone with its row id, which gives the
@@ -45,6 +46,11 @@ static void usage(FILE *f) {
             "  --seed S              random seed (default 42); row r uses stream (S, r)\n"
             "  --num-samples N       independent continuations per prompt (default 1)\n"
             "  --no-cache            recompute the whole context at every step\n"
+            "  --context N           context window W (default: the model's training length,\n"
+            "                        else max_len; at most max_len)\n"
+            "  --context-shift MODE  how the window slides past W tokens: half (default;\n"
+            "                        restart with the last W/2 tokens, then cached) or exact\n"
+            "                        (always the last W tokens; recomputed every step)\n"
             "  --stream              print tokens as they are generated\n"
             "  --json                print a JSON object (the stream, if any, goes to stderr)\n"
             "  --raw                 print the text as it is, even on a terminal (there, control\n"
@@ -166,6 +172,8 @@ int cmd_generate(int argc, char **argv) {
             if (!v || cli_u64("--seed", v, &gc.seed)) goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--num-samples", &v)) {
             if (!v || cli_int("--num-samples", v, 1, 100000, &num_samples)) goto usage_fail;
+        } else if (cli_context_opt(argc, argv, &i, &gc, &rc)) {
+            if (rc) goto usage_fail;
         } else if (cli_is_flag(argv[i], "--no-cache")) {
             no_cache = true;
         } else if (cli_is_flag(argv[i], "--stream")) {
@@ -216,6 +224,7 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_fail("--model: '%s' has no vocabulary", model_path);
         goto done;
     }
+    if ((rc = cli_check_context(model, &gc)) != CLI_EXIT_OK) goto done;
     if (eos_char) {
         if (eos_char_id(tok, eos_char, &eos_id)) {
             rc = CLI_EXIT_USAGE;
@@ -351,7 +360,8 @@ int cmd_generate(int argc, char **argv) {
             printf("], \"finish_reason\": \"%s\", \"n_generated\": %d}",
                    tt_finish_reason_str(out[r].finish), out[r].n_generated);
         }
-        printf("\n], \"tokens_per_s\": %.1f}\n", tps);
+        printf("\n], \"tokens_per_s\": %.1f, \"context_len\": %d, \"context_shift\": \"%s\"}\n", tps,
+               tt_generator_context_len(g), tt_context_shift_str(gc.context_shift));
     } else if (!stream) {
         for (int r = 0; r < B; r++) {
             if (term && B > 1) printf("%s--- sample %d of %d ---\n", r ? "\n" : "", r + 1, B);

@@ -1,4 +1,5 @@
 /* tt info — a checkpoint's config, parameter count and vocabulary. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,7 +11,11 @@ static void usage(FILE *f) {
                "\n"
                "Shows the model config, the number of trainable parameters and the vocabulary of a\n"
                "checkpoint (the whole file is validated). --json prints\n"
-               "{\"model\", \"format_version\", \"config\": {...}, \"parameters\", \"vocab_size\", \"vocab\": [...]}.\n");
+               "{\"model\", \"format_version\", \"config\": {...}, \"parameters\", \"vocab_size\", \"vocab\": [...],\n"
+               " \"training\": {...}, \"default_context\"}: training holds what the checkpoint records of its\n"
+               "training (train_seq_len, train_steps, train_tokens, train_val_loss, train_data_sha256; a key\n"
+               "is absent when not recorded); default_context is the context generation and eval use by\n"
+               "default (train_seq_len when recorded, else max_len).\n");
 }
 
 /* the vocabulary as one string, for the plain output */
@@ -27,6 +32,35 @@ static void print_vocab_plain(const tt_tokenizer *tok) {
     s[n] = '\0';
     cli_json_string(stdout, s);
     free(s);
+}
+
+/* The recorded training fields as JSON members (none when nothing is recorded). */
+static void print_training_json(const tt_train_info *t) {
+    char b[32];
+    const char *sep = "";
+    printf("{");
+    if (t->seq_len > 0) printf("%s\"train_seq_len\":%d", sep, t->seq_len), sep = ",";
+    if (t->steps > 0) printf("%s\"train_steps\":%lld", sep, t->steps), sep = ",";
+    if (t->tokens > 0) printf("%s\"train_tokens\":%lld", sep, t->tokens), sep = ",";
+    if (!isnan(t->val_loss)) printf("%s\"train_val_loss\":%s", sep, cli_float_str(t->val_loss, b)), sep = ",";
+    if (t->data_sha256[0]) printf("%s\"train_data_sha256\":\"%s\"", sep, t->data_sha256);
+    printf("}");
+}
+
+static void print_training_plain(const tt_train_info *t) {
+    char b[32];
+    if (t->seq_len <= 0 && t->steps <= 0 && t->tokens <= 0 && isnan(t->val_loss) && !t->data_sha256[0]) {
+        printf("training:     not recorded\n");
+        return;
+    }
+    printf("training:     ");
+    const char *sep = "";
+    if (t->seq_len > 0) printf("seq_len %d", t->seq_len), sep = ", ";
+    if (t->steps > 0) printf("%s%lld steps", sep, t->steps), sep = ", ";
+    if (t->tokens > 0) printf("%s%lld tokens", sep, t->tokens), sep = ", ";
+    if (!isnan(t->val_loss)) printf("%sval loss %s", sep, cli_float_str(t->val_loss, b));
+    putchar('\n');
+    if (t->data_sha256[0]) printf("              data sha256 %s\n", t->data_sha256);
 }
 
 int cmd_info(int argc, char **argv) {
@@ -71,7 +105,9 @@ int cmd_info(int argc, char **argv) {
             if (b[0] == '\0') fputs("\"\\u0000\"", stdout);
             else cli_json_string(stdout, b);
         }
-        printf("]}\n");
+        printf("],\"training\":");
+        print_training_json(tt_model_train_info(m));
+        printf(",\"default_context\":%d}\n", tt_model_default_context(m));
     } else {
         char db[32];
         printf("model:        %s (%s format %d)\n", model, TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION);
@@ -84,6 +120,9 @@ int cmd_info(int argc, char **argv) {
         printf("vocab:        ");
         print_vocab_plain(tok);
         putchar('\n');
+        print_training_plain(tt_model_train_info(m));
+        printf("context:      %d (%s; generation and eval use it by default)\n", tt_model_default_context(m),
+               tt_model_train_info(m)->seq_len > 0 ? "the training length" : "max_len: no training length recorded");
     }
     tt_model_free(m);
     tt_tokenizer_free(tok);

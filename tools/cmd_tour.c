@@ -4,8 +4,10 @@
  * gnuplot) and DIR/report.html.
  *
  * Sections: 1 probabilities of the 8-word example; 2 greedy; 3 temperature;
- * 4 top-k; 5 top-p; 6 combined; 7 the tokenizer, training the tiny model and
- * the TextGenerator strategies; 8 diversity; 9 EOS; 10 batch generation.
+ * 4 top-k; 5 top-p; 6 combined; 7 the tokenizer, training the tiny model,
+ * the TextGenerator strategies and the context length (eval loss against the
+ * window, generation past the training length); 8 diversity; 9 EOS; 10
+ * batch generation.
  *
  * Determinism: sections 1-6 draw from the random stream (seed, 100 * section
  * + setting), one per table; generation row r of setting s in section n uses
@@ -55,6 +57,7 @@ typedef struct {
     bool plots;
     unsigned sections;
     int train_steps;
+    tt_generator_config ctx; /* --context, --context-shift: every generator's window */
     report *rep;
     tt_sampler *sampler;
     /* the model sections */
@@ -689,7 +692,121 @@ static tt_generator_config gen_config(tour *t, int max_new, bool sample, float t
     gc.top_k = k;
     gc.top_p = p;
     gc.seed = t->seed;
+    gc.context_len = t->ctx.context_len;
+    gc.context_shift = t->ctx.context_shift;
     return gc;
+}
+
+/* Section 7's last part: the loss against the evaluation window, and a
+ * generation past the training length without and with the window. */
+static int context_part(tour *t) {
+    out_sub(t, "Context length: writing past the training length");
+    const tt_model_config *mc = tt_model_get_config(t->model);
+    const int T = tt_model_train_info(t->model)->seq_len, max_len = mc->max_len;
+    if (T > 0)
+        out_para(t, tf(t, "The model can take up to max_len = %d positions, but it was trained on windows of %d "
+                          "characters: positions %d..%d were never trained. The loss of the training text, "
+                          "evaluated in windows of N characters, shows what that means.",
+                       max_len, T, T, max_len - 1));
+    else
+        out_para(t, tf(t, "This checkpoint does not record the length it was trained on, so its context defaults "
+                          "to max_len = %d. The loss of a text evaluated in windows of N characters shows which "
+                          "lengths it handles.",
+                       max_len));
+    char *text = corpus_text();
+    int *ids = NULL;
+    size_t n = 0;
+    tt_error e;
+    if (tt_tokenizer_encode(t->tok, text, strlen(text), &ids, &n, &e) != TT_OK) {
+        out_para(t, tf(t, "(The model's vocabulary cannot spell the training text, so the loss table is skipped: %s)",
+                       e.msg));
+    } else {
+        static const int windows[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
+        double x[16], y[16], at_t = NAN;
+        int nw = 0;
+        static const char *const hdr[2] = {"Window N", "Loss (nats)"};
+        table tb;
+        tbl_begin(&tb, 2, hdr);
+        for (size_t i = 0; i < sizeof windows / sizeof *windows; i++) {
+            const int w = windows[i];
+            if (w > max_len || (size_t)w >= n) break;
+            double loss;
+            if (tt_evaluate_tokens_window(t->model, ids, n, w, &loss, NULL, &t->err) != TT_OK) {
+                free(ids);
+                free(text);
+                free(tb.cells);
+                return fail_lib(t);
+            }
+            if (w == T) at_t = loss;
+            x[nw] = w;
+            y[nw++] = loss;
+            const char *row[2] = {tf(t, "%d%s", w, w == T ? " (training length)" : ""), tf(t, "%.4f", loss)};
+            tbl_row(&tb, row);
+        }
+        tbl_end(t, &tb);
+        if (t->plots && nw > 1) {
+            double lo = y[0], hi = y[0];
+            for (int i = 1; i < nw; i++) lo = y[i] < lo ? y[i] : lo, hi = y[i] > hi ? y[i] : hi;
+            char msg[512];
+            plot_or_warn(t,
+                         plot_line(fig_base(t, "loss_vs_window"), "Evaluation loss vs window", "Window (characters)",
+                                   "Loss (nats)", x, y, nw, "Loss of the training text",
+                                   isnan(at_t) ? lo : at_t,
+                                   isnan(at_t) ? "Lowest loss" : tf(t, "At the training length %d", T),
+                                   lo > 0.5 ? lo - 0.5 : 0.0, hi + 0.5, msg, sizeof msg),
+                         msg);
+            if (t->rc) {
+                free(ids);
+                free(text);
+                return t->rc;
+            }
+            out_figure(t, "loss_vs_window", "Evaluation loss against the window");
+        }
+        out_para(t, T > 0 ? "Up to the training length the windows see only trained positions; beyond it every "
+                            "extra position is one the model never learned, and the loss grows."
+                          : "Where the loss starts to grow, the model meets positions it never learned.");
+    }
+    free(ids);
+    free(text);
+    /* generation past the training length: W = max_len against the default window */
+    const int n_new = max_len - 6 < 200 ? max_len - 6 : 200;
+    if (n_new < 1) return 0;
+    tt_generator_config wide = gen_config(t, n_new, false, 1.0f, 0, 1.0f);
+    wide.context_len = max_len;
+    tt_generator_config win = gen_config(t, n_new, false, 1.0f, 0, 1.0f);
+    const char *prompt[1] = {"hello "};
+    gen_result a, b;
+    if (run_generate(t, &wide, prompt, 1, 75000, &a)) return t->rc;
+    if (run_generate(t, &win, prompt, 1, 75100, &b)) {
+        gen_result_free(&a);
+        return t->rc;
+    }
+    tt_generator *g = NULL;
+    int W = 0;
+    if (tt_generator_create(&g, t->model, &win, &t->err) != TT_OK) {
+        gen_result_free(&a);
+        gen_result_free(&b);
+        return fail_lib(t);
+    }
+    W = tt_generator_context_len(g);
+    tt_generator_free(g);
+    out_para(t, tf(t, "Greedy, %d new characters from \"hello \". First with the whole context (window %d: the "
+                      "text runs into positions the model never trained on):",
+                   n_new, max_len));
+    out_pre(t, visible(t, a.texts[0], 0));
+    if (win.context_shift == TT_CONTEXT_SHIFT_HALF)
+        out_para(t, tf(t, "Then with the context window (--context %d, --context-shift half, the default): when the "
+                          "window is full it restarts with its last %d characters, so every character is predicted "
+                          "from trained positions only:",
+                       W, W / 2 > 0 ? W / 2 : 1));
+    else
+        out_para(t, tf(t, "Then with the context window (--context %d, --context-shift exact): every character is "
+                          "predicted from the last %d characters at positions 0..%d, recomputed at every step:",
+                       W, W, W - 1));
+    out_pre(t, visible(t, b.texts[0], 0));
+    gen_result_free(&a);
+    gen_result_free(&b);
+    return 0;
 }
 
 typedef struct {
@@ -828,7 +945,7 @@ static int section_generator(tour *t) {
         gen_result_free(&g);
     }
     tbl_end(t, &tb);
-    return 0;
+    return context_part(t);
 }
 
 /* The prompt of the diversity samples (ASCII: its bytes are its characters). */
@@ -1049,7 +1166,7 @@ static int load_model(tour *t) {
 
 static void usage(FILE *f) {
     fputs("usage: tt tour [--out DIR] [--model CKPT] [--seed N] [--no-plots] [--sections LIST]\n"
-          "               [--train-steps N]\n"
+          "               [--train-steps N] [--context N] [--context-shift exact|half]\n"
           "\n"
           "Runs the Module 07 notebook as a walkthrough: text and tables on stdout, and\n"
           "DIR/report.html with the figures (PNG + SVG, drawn by gnuplot) beside it.\n"
@@ -1062,9 +1179,13 @@ static void usage(FILE *f) {
           "                     8-10 continue from section 7's model, so without --model\n"
           "                     they also run 7 (which trains it)\n"
           "  --train-steps N    training steps for the tiny model (default 100, as the notebook)\n"
+          "  --context N        context window of every generation (default: the model's training\n"
+          "                     length, else max_len)\n"
+          "  --context-shift M  half (default) or exact: how the window slides past N\n"
           "\n"
           "Sections: 1 basics, 2 greedy, 3 temperature, 4 top-k, 5 top-p, 6 combined,\n"
-          "7 tokenizer + training + generation strategies, 8 diversity, 9 EOS, 10 batch.\n",
+          "7 tokenizer + training + generation strategies + context length, 8 diversity, 9 EOS,\n"
+          "10 batch.\n",
           f);
 }
 
@@ -1125,6 +1246,8 @@ int cmd_tour(int argc, char **argv) {
     t.plots = true;
     t.sections = ALL_SECTIONS;
     t.train_steps = 100;
+    t.ctx = tt_generator_config_default();
+    int bad = 0;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -1146,6 +1269,8 @@ int cmd_tour(int argc, char **argv) {
             if (!v || parse_sections(v, &t.sections)) return CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--train-steps", &v)) {
             if (!v || cli_int("--train-steps", v, 1, 100000, &t.train_steps)) return CLI_EXIT_USAGE;
+        } else if (cli_context_opt(argc, argv, &i, &t.ctx, &bad)) {
+            if (bad) return bad;
         } else {
             return cli_unknown(argv[i]);
         }
@@ -1163,11 +1288,18 @@ int cmd_tour(int argc, char **argv) {
     if ((t.sections & model_sections) && !t.model_path) t.sections |= 1u << 6;
     if ((t.sections & model_sections) && t.model_path) {
         int lrc = load_model(&t);
+        if (!lrc) lrc = cli_check_context(t.model, &t.ctx);
         if (lrc) {
             tt_model_free(t.model);
             tt_tokenizer_free(t.tok);
             return lrc;
         }
+    }
+    if ((t.sections & model_sections) && !t.model_path) { /* the tiny model section 7 trains */
+        tt_model_config pc;
+        tt_model_config_preset("tiny", 1, &pc, NULL);
+        if (t.ctx.context_len > pc.max_len)
+            return cli_usage_error("--context: %d exceeds the model's max_len %d", t.ctx.context_len, pc.max_len);
     }
     int mrc = make_dirs(t.out_dir);
     if (mrc) {

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sha2.h> /* libmd: SHA256Data */
+
 #include "cli.h"
 #include "tt/checkpoint.h"
 #include "tt/data.h"
@@ -54,7 +56,10 @@ static void usage(FILE *f) {
             "Under mpirun (or srun) with N processes it trains one model data-parallel: --batch-size is the\n"
             "global batch (divisible by N), rank 0 alone prints and writes; a collective that waits more than\n"
             "--comm-timeout seconds (default 300) ends the job; --no-overlap averages the gradients after\n"
-            "the backward pass instead of during it (docs/distributed.md).\n");
+            "the backward pass instead of during it (docs/distributed.md).\n"
+            "Every checkpoint records its training in its metadata (train_seq_len, train_steps,\n"
+            "train_tokens, train_val_loss, train_data_sha256 = the SHA-256 of --data; see tt info):\n"
+            "tt generate, chat and eval then use --seq-len as their default context.\n");
 }
 
 /* SIGINT, SIGTERM, SIGHUP and SIGPIPE stop the run at the end of the step,
@@ -405,6 +410,10 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         rc = cli_usage_error("--val-data: %s", err.msg);
         goto done;
     }
+    /* the checkpoints record the SHA-256 of --data (what `sha256sum FILE` prints) */
+    char data_sha[SHA256_DIGEST_STRING_LENGTH];
+    SHA256Data((const uint8_t *)text, n_text, data_sha);
+    tc.data_sha256 = data_sha;
     const int *train_ids = ids, *val_ids = vids;
     size_t n_train = n_ids, n_val = n_vids;
     if (!vtext) {

@@ -5,7 +5,9 @@
  * course user can `load_state_dict(strict=True)` the file into the PyTorch
  * model. The `__metadata__` holds format = "tiny-transformer",
  * format_version, config (a JSON object) and vocab (a JSON array of the
- * characters in id order). See docs/file-formats.md.
+ * characters in id order), and the model's training record when known
+ * (train_seq_len, train_steps, train_tokens, train_val_loss,
+ * train_data_sha256: tt_model_train_info). See docs/file-formats.md.
  *
  *     tt_model *m; tt_tokenizer *tok;
  *     if (tt_checkpoint_load("model.safetensors", &m, &tok, &err) != TT_OK) ...

@@ -27,8 +27,18 @@
  *    n_prompt + steps tokens; without pad a finished row's output simply ends
  *    at its EOS. Generation stops early once every row has finished.
  *    pad_token_id without eos_token_id is TT_ERR_ARG.
- *  - Past max_len the context is the last max_len tokens (the KV cache is
- *    rebuilt over that window), as the teaching package's model.generate does.
+ *  - The context window: W = context_len, or when 0 the model's default
+ *    (tt_model_default_context: the training length when its checkpoint
+ *    records it, else max_len). The prompt's last W tokens fill the window.
+ *    Past W, context_shift says how it slides (docs/generation.md):
+ *    TT_CONTEXT_SHIFT_HALF (the default): when a drawn token would go at
+ *    position W, the window restarts with the row's last max(1, floor(W/2))
+ *    tokens (the new one included) at positions 0.., prefilled once, and
+ *    decoding goes on with the cache; every draw sees between floor(W/2)
+ *    and W tokens. TT_CONTEXT_SHIFT_EXACT: every draw sees the last
+ *    min(n, W) tokens at positions 0.. (nanoGPT's crop; the cache is rebuilt
+ *    at every step past W). Rows slide independently; cache on and off give
+ *    the same tokens in both modes.
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
  * model's weights may be shared by several generators.
@@ -58,6 +68,11 @@ extern "C" {
 #define TT_TOKEN_NONE (-1)
 #define TT_GEN_MAX_THREADS 256 /* the most threads a generator uses */
 
+/* How the context window slides past W tokens (see the rules above). */
+typedef enum { TT_CONTEXT_SHIFT_HALF = 0, TT_CONTEXT_SHIFT_EXACT = 1 } tt_context_shift;
+/* "half", "exact" ("unknown" otherwise). */
+const char *tt_context_shift_str(tt_context_shift s);
+
 typedef struct {
     int max_new_tokens; /* 50, >= 0                     */
     float temperature;  /* 1.0, >= 0 (0 = greedy)       */
@@ -72,11 +87,15 @@ typedef struct {
                            while measured faster than one thread); 1..256
                            exactly that many. The tokens do not depend on
                            it. Read at create. */
+    int context_len;    /* 0 = the model's default (tt_model_default_context);
+                           1..max_len: the window W */
+    tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
 } tt_generator_config;
 
 tt_generator_config tt_generator_config_default(void);
 /* @return TT_OK or TT_ERR_ARG naming the field, or saying gc is NULL (vocab
- * checks need V). */
+ * checks need V). context_len > max_len is refused by create and generate,
+ * which know the model. */
 tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
                                        tt_error *err);
 
@@ -92,6 +111,8 @@ enum {
     TT_OVR_PAD = 1u << 6,
     TT_OVR_SEED = 1u << 7,
     TT_OVR_USE_CACHE = 1u << 8,
+    TT_OVR_CONTEXT_LEN = 1u << 9,
+    TT_OVR_CONTEXT_SHIFT = 1u << 10,
 };
 typedef struct {
     unsigned set;
@@ -130,6 +151,9 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
 void tt_generator_free(tt_generator *g);
 /* The generator's own copy of its config; NULL for a NULL generator. */
 const tt_generator_config *tt_generator_get_config(const tt_generator *g);
+/* The context window W its config resolves to (context_len, or the model's
+ * default when 0); 0 for a NULL generator. */
+int tt_generator_context_len(const tt_generator *g);
 
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with

@@ -118,6 +118,21 @@ typedef struct {
 
 typedef enum { TT_MODE_EVAL = 0, TT_MODE_TRAIN = 1 } tt_mode;
 
+/* How a model was trained, as its checkpoint records it (docs/file-formats.md:
+ * train_seq_len, train_steps, train_tokens, train_val_loss, train_data_sha256).
+ * Every field is optional; the "unknown" value of each is given. tt_train
+ * keeps it current; checkpoints save and load it. */
+typedef struct {
+    int seq_len;          /* training window T (<= max_len); 0 = unknown        */
+    long long steps;      /* optimizer steps so far; 0 = unknown               */
+    long long tokens;     /* tokens trained on (steps x batch x seq_len); 0 = unknown */
+    float val_loss;       /* validation loss of these weights; NaN = not measured */
+    char data_sha256[65]; /* SHA-256 of the training data, 64 lowercase hex; "" = unknown */
+} tt_train_info;
+
+/* Everything unknown (0, 0, 0, NaN, ""). */
+tt_train_info tt_train_info_unknown(void);
+
 typedef struct tt_model tt_model;
 
 /* Allocates a model and initialises it like the teaching package: N(0, 0.02)
@@ -167,6 +182,17 @@ const float *tt_model_logits(const tt_model *m);
  * @return TT_OK or TT_ERR_STATE (no suitable forward). */
 tt_status tt_model_backward(tt_model *m, tt_error *err);
 void tt_model_zero_grad(tt_model *m);
+
+/* The model's training record (tt_train_info_unknown() for a fresh model).
+ * Borrowed; NULL for a NULL model. */
+const tt_train_info *tt_model_train_info(const tt_model *m);
+/* Replaces the training record. @return TT_OK or TT_ERR_ARG (NULL m or info;
+ * seq_len < 0 or > max_len; steps or tokens < 0; val_loss infinite; a
+ * data_sha256 that is neither "" nor 64 lowercase hex digits). */
+tt_status tt_model_set_train_info(tt_model *m, const tt_train_info *info, tt_error *err);
+/* The context a generator and an evaluation use by default: the training
+ * window (seq_len) when the model records it, else max_len. 0 for NULL. */
+int tt_model_default_context(const tt_model *m);
 
 /* Copies parameters (and the positional table) from src, which must have an
  * identical config. @return TT_OK or TT_ERR_ARG. */

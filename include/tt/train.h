@@ -16,6 +16,10 @@
  * save_interval steps and at the end, the best-validation one is kept as
  * NAME.best.safetensors, and the training state for resuming (AdamW moments,
  * step, RNG and loader state) beside it as NAME.state.
+ * The model's training record (tt_model_train_info: seq_len, steps, tokens =
+ * steps x batch_size x seq_len, the validation loss of the saved weights,
+ * data_sha256) is kept current and written into every checkpoint; a resumed
+ * run continues the counts.
  * Thread safety: one training run per model at a time.
  */
 #ifndef TT_TRAIN_H
@@ -54,6 +58,8 @@ typedef struct {
                               * batch_size is the global batch (divisible by their number), every
                               * rank passes the same data and config, rank 0 alone writes files
                               * (docs/distributed.md) */
+    const char *data_sha256; /* NULL, or the training data's SHA-256 (64 hex
+                                digits), recorded in the checkpoints */
 } tt_train_config;
 
 tt_train_config tt_train_config_default(void);
