@@ -32,6 +32,15 @@ typedef struct {
 
 static volatile int sink;
 
+static tt_sampling_params P(tt_strategy st, float t, int k, float p) {
+    tt_sampling_params q = tt_sampling_params_default();
+    q.strategy = st;
+    q.temperature = t;
+    q.top_k = k;
+    q.top_p = p;
+    return q;
+}
+
 /* One pass: one draw per row. batch > 1 goes through tt_sample_batch (fast)
  * or a loop of reference draws. Returns 0, or -1 on a library error. */
 static int pass(tt_sampler *s, const config *c, const float *logits, int B, int V, bool reference,
@@ -125,12 +134,12 @@ int main(int argc, char **argv) {
         }
     }
     const config configs[] = {
-        {"greedy", {TT_STRATEGY_GREEDY, 1.0f, 0, 1.0f}},
-        {"temperature 0.8", {TT_STRATEGY_TEMPERATURE, 0.8f, 0, 1.0f}},
+        {"greedy", P(TT_STRATEGY_GREEDY, 1.0f, 0, 1.0f)},
+        {"temperature 0.8", P(TT_STRATEGY_TEMPERATURE, 0.8f, 0, 1.0f)},
         {"top-k 50", {TT_STRATEGY_TOP_K, 1.0f, 50, 1.0f}},
         {"top-p 0.9", {TT_STRATEGY_TOP_P, 1.0f, 0, 0.9f}},
-        {"combined T0.8 k50 p0.9", {TT_STRATEGY_COMBINED, 0.8f, 50, 0.9f}},
-        {"combined T1 k0 p0.95", {TT_STRATEGY_COMBINED, 1.0f, 0, 0.95f}},
+        {"combined T0.8 k50 p0.9", P(TT_STRATEGY_COMBINED, 0.8f, 50, 0.9f)},
+        {"combined T1 k0 p0.95", P(TT_STRATEGY_COMBINED, 1.0f, 0, 0.95f)},
     };
     const int Vs[] = {65, 32000, 128256}, Bs[] = {1, 32};
     const double sds[] = {1.0, 3.0};
