@@ -140,6 +140,29 @@ tt_status tt_sampler_order_parse(const char *list, tt_sampling_controls *c, tt_e
  * writes up to TT_SAMPLER_COUNT_ kinds to order and returns their number. */
 int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_SAMPLER_COUNT_]);
 
+/* A token's log-probability and its most probable alternatives (most
+ * probable first; ties: lower id first). */
+typedef struct {
+    int id;
+    float logprob;
+} tt_top_logprob;
+typedef struct {
+    int id;
+    float logprob;
+    int n_top; /* entries in top; -1: no prediction (a prompt's first token) */
+    tt_top_logprob top[TT_MAX_LOGPROBS];
+} tt_token_logprob;
+
+/* out->id = id, out->logprob = log_softmax(logits)[id], out->top = the
+ * top_n (0..20) largest. @return TT_OK or TT_ERR_ARG (NULL, V < 1, id or
+ * top_n out of range, bad logits). */
+tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
+                                  tt_token_logprob *out, tt_error *err);
+/* The same from a distribution probs [V] (tokens with 0 are never listed);
+ * probs[id] must be > 0. */
+tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
+                                 tt_token_logprob *out, tt_error *err);
+
 /* The tokens a row's penalties look at: tokens[0..n_prompt) are the prompt,
  * tokens[n_prompt..n_tokens) the generated ones (borrowed). */
 typedef struct {
