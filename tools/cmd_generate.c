@@ -142,6 +142,7 @@ int cmd_generate(int argc, char **argv) {
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
             usage(stdout);
             free(prompts);
+            cli_sampling_free(&sf);
             return CLI_EXIT_OK;
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             if (!v) goto usage_fail;
