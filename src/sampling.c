@@ -690,18 +690,53 @@ static int filter_typical(tt_sampler *s, int n, float mass) {
         s->typ[i].d = q > 0.0 ? fabs(-log(q) - H) : INFINITY;
         s->typ[i].key = s->keys[i];
     }
-    qsort(s->typ, (size_t)n, sizeof *s->typ, cmp_typ);
-    const double goal = (double)mass * (1.0 - TOP_P_REL_TOL);
-    double cum = 0.0;
-    int last = n - 1;
-    for (int i = 0; i < n; i++) {
-        cum += (double)s->w[key_id(s->typ[i].key)] / S;
-        if (cum >= goal) {
-            last = i;
+    /* the crossing item by a weighted quickselect on (d, key): the items
+     * before it are only partitioned, never sorted */
+    const double goal = (double)mass * (1.0 - TOP_P_REL_TOL) * S;
+    struct typ_item *t = s->typ;
+    int lo = 0, hi = n, last = n - 1;
+    double acc = 0.0; /* weight of t[0..lo) */
+    while (hi - lo > 16) {
+        const int mid = lo + (hi - lo) / 2;
+        struct typ_item tmp = t[mid];
+        t[mid] = t[hi - 1];
+        t[hi - 1] = tmp;
+        const struct typ_item pv = t[hi - 1];
+        int st = lo;
+        double less = 0.0;
+        for (int i = lo; i < hi - 1; i++)
+            if (cmp_typ(&t[i], &pv) < 0) {
+                less += (double)s->w[key_id(t[i].key)];
+                tmp = t[i];
+                t[i] = t[st];
+                t[st++] = tmp;
+            }
+        t[hi - 1] = t[st];
+        t[st] = pv;
+        const double wp = (double)s->w[key_id(pv.key)];
+        if (acc + less >= goal) {
+            hi = st;
+        } else if (acc + less + wp >= goal) {
+            lo = hi = st;
+            last = st;
             break;
+        } else {
+            acc += less + wp;
+            lo = st + 1;
         }
     }
-    const double thr = s->typ[last].d;
+    if (lo < hi) {
+        qsort(t + lo, (size_t)(hi - lo), sizeof *t, cmp_typ);
+        last = hi - 1;
+        for (int i = lo; i < hi; i++) {
+            acc += (double)s->w[key_id(t[i].key)];
+            if (acc >= goal) {
+                last = i;
+                break;
+            }
+        }
+    }
+    const double thr = t[last].d;
     int m = 0;
     for (int i = 0; i < n; i++)
         if (s->typ[i].d <= thr) s->keys[m++] = s->typ[i].key;
@@ -875,7 +910,7 @@ static int cdf_build(tt_sampler *s, const plan *pl) {
         }
         return s->V;
     }
-    if (pl->scattered && (size_t)pl->m * 16 > (size_t)s->V) {
+    if (pl->scattered && (pl->m > 512 || (size_t)pl->m * 16 > (size_t)s->V)) {
         /* many kept, not a rank prefix: flag them, then one pass */
         for (int i = 0; i < pl->m; i++) s->mask[key_id(s->keys[i])] = 1;
         for (int i = 0; i < s->V; i++) {
