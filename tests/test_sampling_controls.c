@@ -831,6 +831,14 @@ static void test_cli(void **state) {
     }
     nine[k] = NULL;
     run_expect(nine, 2, "--stop zz: at most 8 stop strings", NULL);
+    /* the tour's section 11 */
+    char *dir = tt_test_tmpdir();
+    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp, "--out", dir, NULL},
+               0, NULL, "off (1)             'hello the the the the the");
+    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp, "--out", dir, NULL},
+               0, NULL, "Peaked: top-p keeps 4 tokens, min-p 2. Flat: top-p keeps 7, min-p 8.");
+    tt_test_rmtree(dir);
+    free(dir);
     free(mp);
 }
 

@@ -284,7 +284,7 @@ static void test_bad_arguments(void **state) {
     expect_usage(a1, "--sections", 2);
     const char *a2[] = {"tt", "tour", "--sections", "3-", NULL};
     expect_usage(a2, "--sections", 2);
-    const char *a3[] = {"tt", "tour", "--sections", "11", NULL};
+    const char *a3[] = {"tt", "tour", "--sections", "12", NULL};
     expect_usage(a3, "--sections", 2);
     const char *a4[] = {"tt", "tour", "--seed", "-1", NULL};
     expect_usage(a4, "--seed", 2);
