@@ -842,6 +842,65 @@ static void test_cli(void **state) {
     free(mp);
 }
 
+/* Every new entry point with NULL arguments: an error, never a crash. */
+static void test_null_api(void **state) {
+    (void)state;
+    tt_error err;
+    float l[3] = {0, 1, 2}, out[3];
+    tt_sampler_set_history(NULL, NULL, NULL);
+    assert_int_equal(tt_sampler_process_logits(NULL, NULL, l, out, &err), TT_ERR_ARG);
+    tt_sampler *s;
+    assert_int_equal(tt_sampler_create(&s, 3, NULL), TT_OK);
+    tt_sampling_params p = tt_sampling_params_default();
+    assert_int_equal(tt_sampler_process_logits(s, &p, NULL, out, &err), TT_ERR_ARG);
+    assert_int_equal(tt_sampler_process_logits(s, &p, l, NULL, &err), TT_ERR_ARG);
+    /* a history token outside the vocabulary */
+    const int bad[2] = {1, 7};
+    tt_token_history h = {bad, 2, 0};
+    p.x.repetition_penalty = 1.2f;
+    tt_sampler_set_history(s, &h, NULL);
+    assert_int_equal(tt_sampler_process_logits(s, &p, l, out, &err), TT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "history token 7"));
+    tt_sampler_free(s);
+    assert_int_equal(tt_sampler_order_parse(NULL, &p.x, &err), TT_ERR_ARG);
+    assert_int_equal(tt_sampler_order_parse("top_k", NULL, &err), TT_ERR_ARG);
+    assert_string_equal(tt_sampler_kind_name((tt_sampler_kind)99), "unknown");
+    assert_string_equal(tt_sampler_kind_name(TT_SAMPLER_TYPICAL), "typ_p");
+    tt_token_logprob lp;
+    assert_int_equal(tt_logprobs_from_logits(NULL, 3, 0, 1, &lp, &err), TT_ERR_ARG);
+    assert_int_equal(tt_logprobs_from_logits(l, 3, 3, 1, &lp, &err), TT_ERR_ARG);
+    assert_int_equal(tt_logprobs_from_logits(l, 3, 0, 21, &lp, &err), TT_ERR_ARG);
+    assert_int_equal(tt_logprobs_from_logits(l, 3, 0, 5, &lp, &err), TT_OK);
+    assert_int_equal(lp.n_top, 3); /* no more than V */
+    assert_int_equal(lp.top[0].id, 2);
+    const float pr[3] = {0.5f, 0.0f, 0.5f};
+    assert_int_equal(tt_logprobs_from_probs(pr, 3, 1, 2, &lp, &err), TT_ERR_ARG); /* p = 0 */
+    assert_int_equal(tt_logprobs_from_probs(pr, 3, 2, 3, &lp, &err), TT_OK);
+    assert_int_equal(lp.n_top, 2); /* zero-probability tokens are not listed */
+    assert_int_equal(tt_model_token_logprobs(NULL, bad, 2, 1, &lp, &err), TT_ERR_ARG);
+    assert_int_equal(tt_model_token_logprobs(g_model, bad, 0, 1, &lp, &err), TT_ERR_ARG);
+    tt_generation o;
+    assert_int_equal(tt_generator_beam_search(NULL, bad, 2, NULL, &o, &err), TT_ERR_ARG);
+    tt_generator_set_tokenizer(NULL, NULL);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.do_sample = false;
+    gc.controls.num_beams = 2;
+    tt_generator *g;
+    assert_int_equal(tt_generator_create(&g, g_model, &gc, NULL), TT_OK);
+    const int far[1] = {999};
+    assert_int_equal(tt_generator_beam_search(g, far, 1, NULL, &o, &err), TT_ERR_RANGE);
+    assert_int_equal(tt_generator_beam_search(g, bad, 0, NULL, &o, &err), TT_ERR_ARG);
+    tt_generate_overrides ov = {1u << 20, gc};
+    assert_int_equal(tt_generator_beam_search(g, bad, 2, &ov, &o, &err), TT_ERR_ARG);
+    /* max_new_tokens 0: the prompt comes back, no score */
+    ov.set = TT_OVR_MAX_NEW_TOKENS;
+    ov.values.max_new_tokens = 0;
+    assert_int_equal(tt_generator_beam_search(g, bad, 2, &ov, &o, &err), TT_OK);
+    assert_int_equal(o.n_generated, 0);
+    tt_generations_free(&o, 1);
+    tt_generator_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_min_p_typical),
@@ -856,6 +915,7 @@ int main(void) {
         cmocka_unit_test(test_stop_generate),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_null_api),
     };
     return cmocka_run_group_tests(tests, load_model, free_model);
 }
