@@ -53,24 +53,28 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
     if (st) return st;
     const tt_sampling_controls *X = &cfg.controls;
     const int nb = X->num_beams, K = 2 * nb, R = X->num_return_sequences, V = tt_gen_vocab_size(g);
-    for (int i = 0; i < R; i++) memset(&out[i], 0, sizeof out[i]), out[i].stop_index = -1;
+    for (int i = 0; i < R; i++)
+        memset(&out[i], 0, sizeof out[i]), out[i].stop_index = -1;
     if (X->n_stop > 0)
         return tt_error_set(err, TT_ERR_ARG, "stop strings are not supported with beam search");
     if (X->logprobs > 0)
         return tt_error_set(err, TT_ERR_ARG, "logprobs are not supported with beam search");
-    if (len < 1) return tt_error_set(err, TT_ERR_ARG, "prompt is empty (a prompt needs at least one token)");
+    if (len < 1)
+        return tt_error_set(err, TT_ERR_ARG, "prompt is empty (a prompt needs at least one token)");
     const int P = len, M = cfg.max_new_tokens, maxL = P + M, eos = cfg.eos_token_id;
     if (P > INT_MAX - M) return tt_error_set(err, TT_ERR_ARG, "prompt + max_new_tokens overflows");
     for (int i = 0; i < P; i++)
         if (prompt[i] < 0 || prompt[i] >= V)
-            return tt_error_set(err, TT_ERR_RANGE, "prompt: token id %d at position %d is out of range [0, %d)",
+            return tt_error_set(err, TT_ERR_RANGE,
+                                "prompt: token id %d at position %d is out of range [0, %d)",
                                 prompt[i], i, V);
     const size_t W = (size_t)maxL;
     int *run = malloc((size_t)nb * W * sizeof *run), *nrun = malloc((size_t)nb * W * sizeof *nrun);
     int *fin = malloc((size_t)nb * W * sizeof *fin), *nfin = malloc((size_t)nb * W * sizeof *nfin);
     int *fin_len = calloc((size_t)nb, sizeof *fin_len), *nfin_len = calloc((size_t)nb, sizeof(int));
     float *lp = malloc((size_t)nb * V * sizeof *lp), *logits = malloc((size_t)V * sizeof *logits);
-    cand *top = malloc((size_t)(K + nb) * sizeof *top), *sel = malloc((size_t)(K + nb) * sizeof *sel);
+    cand *top = malloc((size_t)(K + nb) * sizeof *top),
+         *sel = malloc((size_t)(K + nb) * sizeof *sel);
     float run_score[64], fin_score[64], nfin_score[64];
     bool fin_ok[64], nfin_ok[64];
     tt_lp_scratch sc = {0};
@@ -99,7 +103,8 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
             if (!st && tt_lp_penalties_active(X, &h))
                 st = tt_lp_apply_penalties(X, &h, row, V, &sc, err);
             if (st) goto done;
-            for (int v = 0; v < V; v++) keep_best(top, &n_top, K, row[v] + run_score[b], b * V + v);
+            for (int v = 0; v < V; v++)
+                keep_best(top, &n_top, K, row[v] + run_score[b], b * V + v);
         }
         /* c, d. the K best continuations; which of them finish */
         bool hits[128], all_hit = true;
@@ -120,14 +125,17 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
         }
         /* f. finished hypotheses: merge the new ones among the top nb */
         bool all_fin = true;
-        for (int b = 0; b < nb; b++) all_fin &= fin_ok[b];
+        for (int b = 0; b < nb; b++)
+            all_fin &= fin_ok[b];
         const bool full = all_fin && X->early_stopping;
         const float denom = powf((float)(cur + 1 - P), lpen);
         n_sel = 0;
         cand merged[192];
-        for (int b = 0; b < nb; b++) keep_best(merged, &n_sel, nb, fin_ok[b] ? fin_score[b] : NEG_BIG, b);
+        for (int b = 0; b < nb; b++)
+            keep_best(merged, &n_sel, nb, fin_ok[b] ? fin_score[b] : NEG_BIG, b);
         for (int i = 0; i < n_top && i < nb; i++)
-            if (hits[i] && !full && improvable) keep_best(merged, &n_sel, nb, top[i].score / denom, nb + i);
+            if (hits[i] && !full && improvable)
+                keep_best(merged, &n_sel, nb, top[i].score / denom, nb + i);
         for (int j = 0; j < nb; j++) {
             const int m = merged[j].idx;
             if (m < nb) { /* an earlier hypothesis (or an empty slot) */

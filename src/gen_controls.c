@@ -44,7 +44,8 @@ bool tt_gen_stop_check(const tt_stop_set *ss, tt_generation *o, int pad, int *ho
     o->n_generated -= len;
     o->n_tokens -= len;
     if (pad != TT_TOKEN_NONE) /* a finished row holds pads, as after an EOS */
-        for (int i = 0; i < len; i++) o->tokens[o->n_tokens++] = pad;
+        for (int i = 0; i < len; i++)
+            o->tokens[o->n_tokens++] = pad;
     o->finish = TT_FINISH_STOP;
     o->stop_index = si;
     return true;

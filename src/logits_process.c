@@ -61,16 +61,20 @@ tt_status tt_sampler_order_parse(const char *list, tt_sampling_controls *c, tt_e
     const char *s = list;
     for (;;) {
         const char *e = s;
-        while (*e && *e != ',' && *e != ';') e++;
+        while (*e && *e != ',' && *e != ';')
+            e++;
         size_t len = (size_t)(e - s);
-        while (len && (*s == ' ')) s++, len--;
-        while (len && s[len - 1] == ' ') len--;
+        while (len && (*s == ' '))
+            s++, len--;
+        while (len && s[len - 1] == ' ')
+            len--;
         if (len == 0)
             return tt_error_set(err, TT_ERR_ARG, "sampler order '%.64s' has an empty name", list);
         int k = -1;
         for (int j = 0; j < TT_SAMPLER_COUNT_; j++)
             if (strlen(kind_names[j]) == len && !strncmp(s, kind_names[j], len)) k = j;
-        if (k < 0 && ((len == 7 && !strncmp(s, "typical", 7)) || (len == 9 && !strncmp(s, "typical_p", 9))))
+        if (k < 0 &&
+            ((len == 7 && !strncmp(s, "typical", 7)) || (len == 9 && !strncmp(s, "typical_p", 9))))
             k = TT_SAMPLER_TYPICAL;
         if (k < 0)
             return tt_error_set(err, TT_ERR_ARG,
@@ -149,7 +153,8 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
         if (b->id < 0)
             return tt_error_set(err, TT_ERR_ARG, "logit_bias: token id %d is negative", b->id);
         if (!finite_in(b->bias, -100.0f, 100.0f))
-            return tt_error_set(err, TT_ERR_ARG, "logit bias %g for token %d is outside [-100, 100]",
+            return tt_error_set(err, TT_ERR_ARG,
+                                "logit bias %g for token %d is outside [-100, 100]",
                                 (double)b->bias, b->id);
         for (int j = 0; j < i; j++)
             if (c->logit_bias[j].id == b->id)
@@ -178,14 +183,13 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
                                 TT_MAX_STOP_LEN - 1);
     }
     if (c->logprobs < 0 || c->logprobs > TT_MAX_LOGPROBS)
-        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d",
-                            TT_MAX_LOGPROBS, c->logprobs);
+        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,
+                            c->logprobs);
     if (c->logprobs_mode != TT_LOGPROBS_RAW && c->logprobs_mode != TT_LOGPROBS_PROCESSED)
         return tt_error_set(err, TT_ERR_ARG, "logprobs_mode %d is not raw (0) or processed (1)",
                             (int)c->logprobs_mode);
     if (c->num_beams < 1 || c->num_beams > 64)
-        return tt_error_set(err, TT_ERR_ARG, "num_beams must be in [1, 64], got %d",
-                            c->num_beams);
+        return tt_error_set(err, TT_ERR_ARG, "num_beams must be in [1, 64], got %d", c->num_beams);
     if (!isfinite(c->length_penalty))
         return tt_error_set(err, TT_ERR_ARG, "length_penalty must be finite, got %g",
                             (double)c->length_penalty);
@@ -245,8 +249,8 @@ static tt_status ensure_count(tt_lp_scratch *sc, int V, tt_error *err) {
     return TT_OK;
 }
 
-tt_status tt_lp_apply_penalties(const tt_sampling_controls *c, const tt_token_history *h,
-                                float *l, int V, tt_lp_scratch *sc, tt_error *err) {
+tt_status tt_lp_apply_penalties(const tt_sampling_controls *c, const tt_token_history *h, float *l,
+                                int V, tt_lp_scratch *sc, tt_error *err) {
     const int n = h->n_tokens;
     const int w0 = c->penalty_last_n > 0 && c->penalty_last_n < n ? n - c->penalty_last_n : 0;
     tt_status st = check_history(h, w0, V, err);
@@ -295,8 +299,8 @@ tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history 
                           const struct tt_tokenizer *tok, float *l, int V, tt_lp_scratch *sc,
                           tt_error *err) {
     const int nt = h->n_tokens;
-    const int n = c->dry_penalty_last_n > 0 && c->dry_penalty_last_n < nt ? c->dry_penalty_last_n
-                                                                          : nt;
+    const int n =
+        c->dry_penalty_last_n > 0 && c->dry_penalty_last_n < nt ? c->dry_penalty_last_n : nt;
     const int allowed = c->dry_allowed_length;
     if (n <= allowed) return TT_OK;
     const int *ctx = h->tokens + (nt - n); /* the window, oldest first */
@@ -326,7 +330,8 @@ tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history 
             const int tail = blen[b] - 1; /* tokens after the head */
             if (bids[b][0] != t || tail <= longest || tail > i) continue;
             bool match = true;
-            for (int o = 0; o < tail && match; o++) match = bids[b][1 + o] == ctx[n - 1 - (i - o - 1)];
+            for (int o = 0; o < tail && match; o++)
+                match = bids[b][1 + o] == ctx[n - 1 - (i - o - 1)];
             if (match) longest = tail;
         }
         if (longest >= 0) rep_limit = i - longest;
@@ -341,7 +346,8 @@ tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history 
     for (int k = 1, lo = 0, hi = 0; k < n; k++) {
         int v = 0;
         if (k < hi) v = z[k - lo] < hi - k ? z[k - lo] : hi - k;
-        while (k + v < n && REV(v) == REV(k + v)) v++;
+        while (k + v < n && REV(v) == REV(k + v))
+            v++;
         z[k] = v;
         if (k + v > hi) {
             lo = k;
@@ -368,7 +374,8 @@ tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history 
         if (!len) continue;
         best[next] = 0;
         bool single = false;
-        for (int b = 0; b < nb; b++) single |= blen[b] == 1 && bids[b][0] == next;
+        for (int b = 0; b < nb; b++)
+            single |= blen[b] == 1 && bids[b][0] == next;
         if (single) continue;
         int e = len - allowed;
         if (max_exp > 0 && e > max_exp) e = max_exp;

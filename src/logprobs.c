@@ -34,8 +34,8 @@ tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
     if (id < 0 || id >= V)
         return tt_error_set(err, TT_ERR_ARG, "logprobs: token %d is outside [0, %d)", id, V);
     if (top_n < 0 || top_n > TT_MAX_LOGPROBS)
-        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d",
-                            TT_MAX_LOGPROBS, top_n);
+        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,
+                            top_n);
     float mx = -INFINITY;
     for (int i = 0; i < V; i++) {
         if (isnan(logits[i]) || logits[i] == INFINITY)
@@ -45,7 +45,8 @@ tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
     }
     if (mx == -INFINITY) return tt_error_set(err, TT_ERR_ARG, "logprobs: every logit is -inf");
     double sum = 0.0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
+    for (int i = 0; i < V; i++)
+        sum += exp((double)logits[i] - mx);
     const double lse = (double)mx + log(sum);
     out->id = id;
     out->logprob = (float)((double)logits[id] - lse);
@@ -64,8 +65,8 @@ tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
         return tt_error_set(err, TT_ERR_ARG, "logprobs: token %d is outside [0, %d) or has p = 0",
                             id, V);
     if (top_n < 0 || top_n > TT_MAX_LOGPROBS)
-        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d",
-                            TT_MAX_LOGPROBS, top_n);
+        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,
+                            top_n);
     out->id = id;
     out->logprob = logf(probs[id]);
     out->n_top = 0;
@@ -76,17 +77,19 @@ tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
 
 tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
                                   tt_token_logprob *out, tt_error *err) {
-    if (!m || !tokens || !out) return tt_error_set(err, TT_ERR_ARG, "token_logprobs: NULL argument");
+    if (!m || !tokens || !out)
+        return tt_error_set(err, TT_ERR_ARG, "token_logprobs: NULL argument");
     if (n < 1) return tt_error_set(err, TT_ERR_ARG, "token_logprobs: n must be >= 1, got %d", n);
     if (top_n < 0 || top_n > TT_MAX_LOGPROBS)
-        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d",
-                            TT_MAX_LOGPROBS, top_n);
+        return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,
+                            top_n);
     const tt_model_config *mc = tt_model_get_config(m);
     const int V = mc->vocab_size, L = mc->max_len;
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
-            return tt_error_set(err, TT_ERR_RANGE, "token id %d at position %d is out of range [0, %d)",
-                                tokens[i], i, V);
+            return tt_error_set(err, TT_ERR_RANGE,
+                                "token id %d at position %d is out of range [0, %d)", tokens[i], i,
+                                V);
     memset(&out[0], 0, sizeof out[0]);
     out[0].id = tokens[0];
     out[0].n_top = -1;
@@ -94,7 +97,8 @@ tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top
      * tt_evaluate_tokens_window: each token after the first once */
     for (int start = 0; start + 1 < n; start += L) {
         const int T = (n - start < L + 1 ? n - start : L + 1) - 1;
-        tt_status st = tt_model_forward(m, tokens + start, NULL, 1, T, TT_MODE_EVAL, NULL, NULL, err);
+        tt_status st =
+            tt_model_forward(m, tokens + start, NULL, 1, T, TT_MODE_EVAL, NULL, NULL, err);
         if (st != TT_OK) return st;
         const float *lg = tt_model_logits(m); /* [1, T, V] */
         for (int t = 0; t < T; t++) {

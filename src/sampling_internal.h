@@ -30,8 +30,8 @@ bool tt_lp_dry_active(const tt_sampling_controls *c, const tt_token_history *h);
 
 /* In place on l [V]; -inf stays -inf. Bias ids are checked here (V). */
 tt_status tt_lp_apply_bias(const tt_sampling_controls *c, float *l, int V, tt_error *err);
-tt_status tt_lp_apply_penalties(const tt_sampling_controls *c, const tt_token_history *h,
-                                float *l, int V, tt_lp_scratch *sc, tt_error *err);
+tt_status tt_lp_apply_penalties(const tt_sampling_controls *c, const tt_token_history *h, float *l,
+                                int V, tt_lp_scratch *sc, tt_error *err);
 tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history *h,
                           const struct tt_tokenizer *tok, float *l, int V, tt_lp_scratch *sc,
                           tt_error *err);

@@ -26,7 +26,8 @@ tt_status tt_stop_set_init(tt_stop_set *ss, const tt_sampling_controls *c,
         while (pos < len && ok) {
             uint32_t cp;
             const int b = tt_utf8_decode(s + pos, len - pos, &cp);
-            ok = b > 0 && k < TT_MAX_STOP_LEN && tt_tokenizer_id(tok, cp, &ss->ids[ss->n][k]) == TT_OK;
+            ok = b > 0 && k < TT_MAX_STOP_LEN &&
+                 tt_tokenizer_id(tok, cp, &ss->ids[ss->n][k]) == TT_OK;
             pos += b > 0 ? (size_t)b : len;
             k++;
         }

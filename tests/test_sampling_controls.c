@@ -40,7 +40,8 @@ static tt_sampling_params P(tt_strategy s, float t, int k, float p) {
 }
 
 static void logs_of(const float *p, int n, float *l) {
-    for (int i = 0; i < n; i++) l[i] = logf(p[i]);
+    for (int i = 0; i < n; i++)
+        l[i] = logf(p[i]);
 }
 
 /* tt_sampler_filter's probabilities, compared entry by entry. */
@@ -71,11 +72,14 @@ static void test_llama_min_p_typical(void **state) {
         float min_p;
         float want[4];
     } mp[] = {
-        {0.00f, {0.1f, 0.2f, 0.3f, 0.4f}},           {0.24f, {0.1f, 0.2f, 0.3f, 0.4f}},
+        {0.00f, {0.1f, 0.2f, 0.3f, 0.4f}},
+        {0.24f, {0.1f, 0.2f, 0.3f, 0.4f}},
         {0.26f, {0, 0.2f / 0.9f, 0.3f / 0.9f, 0.4f / 0.9f}},
         {0.49f, {0, 0.2f / 0.9f, 0.3f / 0.9f, 0.4f / 0.9f}},
-        {0.51f, {0, 0, 0.3f / 0.7f, 0.4f / 0.7f}},   {0.74f, {0, 0, 0.3f / 0.7f, 0.4f / 0.7f}},
-        {0.76f, {0, 0, 0, 1}},                       {1.00f, {0, 0, 0, 1}},
+        {0.51f, {0, 0, 0.3f / 0.7f, 0.4f / 0.7f}},
+        {0.74f, {0, 0, 0.3f / 0.7f, 0.4f / 0.7f}},
+        {0.76f, {0, 0, 0, 1}},
+        {1.00f, {0, 0, 0, 1}},
     };
     for (size_t i = 0; i < sizeof mp / sizeof *mp; i++) {
         tt_sampling_params p = P(TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f);
@@ -92,8 +96,8 @@ static void test_llama_min_p_typical(void **state) {
     logs_of(b, 4, l);
     expect_probs(&p, l, 4, NULL, NULL, wb, 1e-5, "typical b");
     /* HF min-p 0.05 rows */
-    const float r[3][4] = {{0.9f, 0.0274f, 0.047f, 0.0274f}, {0.15f, 0.3f, 0.3f, 0.25f},
-                           {0.97f, 0.01f, 0.01f, 0.01f}};
+    const float r[3][4] = {
+        {0.9f, 0.0274f, 0.047f, 0.0274f}, {0.15f, 0.3f, 0.3f, 0.25f}, {0.97f, 0.01f, 0.01f, 0.01f}};
     const int keep[3][4] = {{1, 0, 1, 0}, {1, 1, 1, 1}, {1, 0, 0, 0}};
     p = P(TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f);
     p.x.min_p = 0.05f;
@@ -103,7 +107,8 @@ static void test_llama_min_p_typical(void **state) {
         float got[4];
         logs_of(r[i], 4, l);
         assert_int_equal(tt_sampler_filter(s, &p, l, got, NULL, NULL, NULL, NULL), TT_OK);
-        for (int j = 0; j < 4; j++) assert_int_equal(got[j] > 0.0f, keep[i][j]);
+        for (int j = 0; j < 4; j++)
+            assert_int_equal(got[j] > 0.0f, keep[i][j]);
     }
     tt_sampler_free(s);
 }
@@ -130,7 +135,8 @@ static void test_llama_penalties_dry(void **state) {
         c.frequency_penalty = pc[i].fp;
         c.presence_penalty = pc[i].pp;
         float l[5], pr[5];
-        for (int j = 0; j < 5; j++) l[j] = logf(0.2f);
+        for (int j = 0; j < 5; j++)
+            l[j] = logf(0.2f);
         tt_token_history h = {pc[i].hist, pc[i].n, 0};
         tt_lp_scratch sc = {0};
         assert_int_equal(tt_lp_apply_penalties(&c, &h, l, 5, &sc, NULL), TT_OK);
@@ -155,9 +161,27 @@ static void test_llama_penalties_dry(void **state) {
         const char *breaker;
     } dc[] = {
         {4, 0.25f, {0, 1}, 2, {0.25f, 0.25f, 0.25f, 0.25f}, 1.0f, 1.1f, 2, 4, NULL},
-        {4, 0.25f, {0, 1, 2, 0, 1}, 5, {0.296923f, 0.296923f, 0.109232f, 0.296923f}, 1.0f, 1.1f, 2, 5, NULL},
+        {4,
+         0.25f,
+         {0, 1, 2, 0, 1},
+         5,
+         {0.296923f, 0.296923f, 0.109232f, 0.296923f},
+         1.0f,
+         1.1f,
+         2,
+         5,
+         NULL},
         {5, 0.2f, {0, 1, 3, 4, 0, 1}, 6, {0.2f, 0.2f, 0.2f, 0.2f, 0.2f}, 1.0f, 1.1f, 2, 6, "d"},
-        {5, 0.2f, {0, 1, 2, 0, 1}, 5, {0.241818f, 0.241818f, 0.032727f, 0.241818f, 0.241818f}, 2.0f, 1.1f, 2, 5, NULL},
+        {5,
+         0.2f,
+         {0, 1, 2, 0, 1},
+         5,
+         {0.241818f, 0.241818f, 0.032727f, 0.241818f, 0.241818f},
+         2.0f,
+         1.1f,
+         2,
+         5,
+         NULL},
         {5, 0.2f, {0, 1, 2, 3, 4, 0, 1}, 7, {0.2f, 0.2f, 0.2f, 0.2f, 0.2f}, 1.0f, 1.1f, 4, 7, NULL},
     };
     for (size_t i = 0; i < sizeof dc / sizeof *dc; i++) {
@@ -169,7 +193,8 @@ static void test_llama_penalties_dry(void **state) {
         p.x.n_dry_breakers = dc[i].breaker ? 1 : 0;
         p.x.dry_breakers[0] = dc[i].breaker;
         float l[5];
-        for (int j = 0; j < dc[i].V; j++) l[j] = logf(dc[i].p);
+        for (int j = 0; j < dc[i].V; j++)
+            l[j] = logf(dc[i].p);
         tt_token_history h = {dc[i].hist, dc[i].n, 0};
         char what[32];
         snprintf(what, sizeof what, "DRY case %zu", i);
@@ -186,9 +211,12 @@ static void test_hf_repetition_and_bias(void **state) {
     assert_int_equal(tt_sampler_create(&s, 10, NULL), TT_OK);
     for (int r = 0; r < 2; r++) {
         float l[10], out[10];
-        for (int i = 0; i < 10; i++) l[i] = 0.1f;
-        if (r == 0) l[0] = -0.1f;
-        else l[5] = 0.4f;
+        for (int i = 0; i < 10; i++)
+            l[i] = 0.1f;
+        if (r == 0)
+            l[0] = -0.1f;
+        else
+            l[5] = 0.4f;
         tt_sampling_params p = tt_sampling_params_default();
         p.x.repetition_penalty = 2.0f;
         tt_token_history h = {ids[r], 2, 2};
@@ -245,14 +273,17 @@ static void test_order(void **state) {
     assert_int_equal(tt_sampler_filter(s, &p, l, pr, NULL, &n, NULL, NULL), TT_OK);
     assert_int_equal(n, 1);
     tt_error err;
-    assert_int_equal(tt_sampler_order_parse("penalties,dry,top_k,top_p,min_p,temperature", &p.x, &err), TT_OK);
+    assert_int_equal(
+        tt_sampler_order_parse("penalties,dry,top_k,top_p,min_p,temperature", &p.x, &err), TT_OK);
     assert_int_equal(tt_sampler_filter(s, &p, l, pr, NULL, &n, NULL, NULL), TT_OK);
     assert_int_equal(n, 2);
     /* kept {0, 1}, then temperature 0.5: e^(2*3) : e^(2*2) */
     assert_float_equal(pr[0], 1.0 / (1.0 + exp(-2.0)), 1e-6);
     /* the default order spelled out gives the same draws bit for bit */
     tt_sampling_params d = P(TT_STRATEGY_COMBINED, 0.8f, 2, 0.9f), e = d;
-    assert_int_equal(tt_sampler_order_parse("penalties,dry,temperature,top_k,top_p,min_p,typ_p", &e.x, NULL), TT_OK);
+    assert_int_equal(
+        tt_sampler_order_parse("penalties,dry,temperature,top_k,top_p,min_p,typ_p", &e.x, NULL),
+        TT_OK);
     tt_rng r1, r2;
     tt_rng_seed(&r1, 9);
     tt_rng_seed(&r2, 9);
@@ -302,17 +333,21 @@ static void test_validation(void **state) {
     EXPECT_BAD(p.x.dry_allowed_length = 0, "dry_allowed_length");
     EXPECT_BAD(p.x.dry_breakers[0] = "", "sequence breaker 1");
     tt_logit_bias b[2] = {{1, 101.0f}, {1, 1.0f}};
-    EXPECT_BAD((p.x.logit_bias = b, p.x.n_logit_bias = 1), "logit bias 101 for token 1 is outside [-100, 100]");
+    EXPECT_BAD((p.x.logit_bias = b, p.x.n_logit_bias = 1),
+               "logit bias 101 for token 1 is outside [-100, 100]");
     b[0].bias = 1.0f;
     EXPECT_BAD((p.x.logit_bias = b, p.x.n_logit_bias = 2), "token 1 appears twice");
     EXPECT_BAD(p.x.n_logit_bias = 3, "NULL array");
-    EXPECT_BAD((p.x.n_samplers = 2, p.x.samplers[0] = TT_SAMPLER_TOP_K, p.x.samplers[1] = TT_SAMPLER_TOP_K), "appears twice");
+    EXPECT_BAD((p.x.n_samplers = 2, p.x.samplers[0] = TT_SAMPLER_TOP_K,
+                p.x.samplers[1] = TT_SAMPLER_TOP_K),
+               "appears twice");
     EXPECT_BAD(p.x.n_stop = 9, "at most 8 stop strings");
     EXPECT_BAD((p.x.n_stop = 1, p.x.stop[0] = ""), "stop string 1 is empty");
     EXPECT_BAD(p.x.logprobs = 21, "logprobs must be in [0, 20], got 21");
     EXPECT_BAD(p.x.num_beams = 0, "num_beams");
     EXPECT_BAD(p.x.num_beams = 3, "excludes sampling");
-    EXPECT_BAD((p.strategy = TT_STRATEGY_GREEDY, p.x.num_beams = 2, p.x.num_return_sequences = 3), "num_return_sequences");
+    EXPECT_BAD((p.strategy = TT_STRATEGY_GREEDY, p.x.num_beams = 2, p.x.num_return_sequences = 3),
+               "num_return_sequences");
     /* greedy validates the controls too */
     EXPECT_BAD((p.strategy = TT_STRATEGY_GREEDY, p.x.min_p = 2.0f), "min_p");
     /* and the generator's config */
@@ -382,7 +417,8 @@ static void test_fixture_filters(void **state) {
         p.x.frequency_penalty = strtof(field(line, "frequency"), NULL);
         p.x.penalty_last_n = atoi(field(line, "last_n"));
         int prompt[32], gen[32], hist[64];
-        const int np = ids_of(field(line, "prompt"), prompt, 32), ng = ids_of(field(line, "gen"), gen, 32);
+        const int np = ids_of(field(line, "prompt"), prompt, 32),
+                  ng = ids_of(field(line, "gen"), gen, 32);
         memcpy(hist, prompt, (size_t)np * sizeof *hist);
         memcpy(hist + np, gen, (size_t)ng * sizeof *hist);
         tt_token_history h = {hist, np + ng, np};
@@ -400,9 +436,11 @@ static void test_fixture_filters(void **state) {
         p.x.n_logit_bias = nb;
         const char *s = strstr(line, " : ") + 3;
         float l[64], want[64];
-        for (int i = 0; i < V; i++) l[i] = strtof(s, (char **)&s);
+        for (int i = 0; i < V; i++)
+            l[i] = strtof(s, (char **)&s);
         s = strstr(s, "|") + 1;
-        for (int i = 0; i < V; i++) want[i] = strtof(s, (char **)&s);
+        for (int i = 0; i < V; i++)
+            want[i] = strtof(s, (char **)&s);
         expect_probs(&p, l, V, &h, NULL, want, 1e-6, name);
         n_cases++;
     }
@@ -474,7 +512,8 @@ static void test_fixture_beams(void **state) {
                 want[n++] = (int)v;
                 score = v;
                 s = e;
-                while (*s == ' ') s++;
+                while (*s == ' ')
+                    s++;
             }
             n--; /* the last was the score */
             if (out[r].n_tokens != n || memcmp(out[r].tokens, want, (size_t)n * sizeof *want))
@@ -488,7 +527,8 @@ static void test_fixture_beams(void **state) {
         const int *rows[1] = {prompt};
         int lens[1] = {np};
         tt_generation best;
-        assert_int_equal(tt_generator_generate(g, rows, lens, 1, NULL, NULL, NULL, NULL, &best, NULL), TT_OK);
+        assert_int_equal(
+            tt_generator_generate(g, rows, lens, 1, NULL, NULL, NULL, NULL, &best, NULL), TT_OK);
         assert_true(best.n_tokens > np);
         tt_generations_free(&best, 1);
         tt_generator_free(g);
@@ -503,7 +543,8 @@ static void test_fixture_beams(void **state) {
 
 static void test_chi_square_new(void **state) {
     (void)state;
-    static const double CRIT[9] = {0, 10.828, 13.816, 16.266, 18.467, 20.515, 22.458, 24.322, 26.124};
+    static const double CRIT[9] = {0,      10.828, 13.816, 16.266, 18.467,
+                                   20.515, 22.458, 24.322, 26.124};
     const float l[8] = {1.5f, 2.8f, 2.5f, 0.5f, 1.0f, 0.8f, 0.3f, 0.2f};
     tt_sampling_params ps[4];
     ps[0] = P(TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f);
@@ -513,7 +554,8 @@ static void test_chi_square_new(void **state) {
     ps[2] = P(TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f);
     ps[2].x.typical_p = 0.7f;
     ps[3] = P(TT_STRATEGY_COMBINED, 1.0f, 0, 0.95f);
-    assert_int_equal(tt_sampler_order_parse("min_p,top_p,temperature,typ_p", &ps[3].x, NULL), TT_OK);
+    assert_int_equal(tt_sampler_order_parse("min_p,top_p,temperature,typ_p", &ps[3].x, NULL),
+                     TT_OK);
     ps[3].x.min_p = 0.1f;
     ps[3].x.typical_p = 0.9f;
     tt_sampler *s;
@@ -598,7 +640,9 @@ static int record(void *user, int row, int token, int step) {
 
 static char *decode_gen(const tt_generation *o) {
     char *t;
-    assert_int_equal(tt_tokenizer_decode(g_tok, o->tokens + o->n_prompt, (size_t)o->n_generated, &t, NULL), TT_OK);
+    assert_int_equal(
+        tt_tokenizer_decode(g_tok, o->tokens + o->n_prompt, (size_t)o->n_generated, &t, NULL),
+        TT_OK);
     return t;
 }
 
@@ -610,7 +654,8 @@ static void test_stop_generate(void **state) {
     int lens[3];
     for (int r = 0; r < 3; r++) {
         size_t n;
-        assert_int_equal(tt_tokenizer_encode(g_tok, prompts[r], strlen(prompts[r]), &ids[r], &n, NULL), TT_OK);
+        assert_int_equal(
+            tt_tokenizer_encode(g_tok, prompts[r], strlen(prompts[r]), &ids[r], &n, NULL), TT_OK);
         lens[r] = (int)n;
     }
     tt_generator_config gc = tt_generator_config_default();
@@ -626,13 +671,16 @@ static void test_stop_generate(void **state) {
     tt_error err;
     const int *rows[3] = {ids[0], ids[1], ids[2]};
     /* no tokenizer: stop strings cannot be matched */
-    assert_int_equal(tt_generator_generate(g, rows, lens, 3, NULL, NULL, NULL, NULL, out, &err), TT_ERR_ARG);
+    assert_int_equal(tt_generator_generate(g, rows, lens, 3, NULL, NULL, NULL, NULL, out, &err),
+                     TT_ERR_ARG);
     assert_non_null(strstr(err.msg, "tt_generator_set_tokenizer"));
     tt_generator_set_tokenizer(g, g_tok);
     stream_rec rec;
     memset(&rec, 0, sizeof rec);
-    for (int r = 0; r < 4; r++) rec.last_step[r] = -1;
-    assert_int_equal(tt_generator_generate(g, rows, lens, 3, NULL, NULL, record, &rec, out, &err), TT_OK);
+    for (int r = 0; r < 4; r++)
+        rec.last_step[r] = -1;
+    assert_int_equal(tt_generator_generate(g, rows, lens, 3, NULL, NULL, record, &rec, out, &err),
+                     TT_OK);
     char *t0 = decode_gen(&out[0]);
     assert_string_equal(t0, "\nI t");
     assert_int_equal(out[0].finish, TT_FINISH_STOP);
@@ -644,7 +692,9 @@ static void test_stop_generate(void **state) {
         assert_string_equal(rec.text[r], t);
         /* a row alone (its row id) gives the same as in the ragged batch */
         const uint64_t rid = (uint64_t)r;
-        assert_int_equal(tt_generator_generate(g, &rows[r], &lens[r], 1, NULL, &rid, NULL, NULL, &alone, NULL), TT_OK);
+        assert_int_equal(
+            tt_generator_generate(g, &rows[r], &lens[r], 1, NULL, &rid, NULL, NULL, &alone, NULL),
+            TT_OK);
         assert_int_equal(alone.n_tokens, out[r].n_tokens);
         assert_memory_equal(alone.tokens, out[r].tokens, (size_t)alone.n_tokens * sizeof(int));
         assert_int_equal(alone.finish, out[r].finish);
@@ -657,24 +707,29 @@ static void test_stop_generate(void **state) {
     tt_generate_overrides o = {TT_OVR_EOS | TT_OVR_PAD, gc};
     o.values.eos_token_id = 2; /* '!' */
     o.values.pad_token_id = 3;
-    assert_int_equal(tt_generator_generate(g, rows, lens, 3, &o, NULL, NULL, NULL, out, NULL), TT_OK);
+    assert_int_equal(tt_generator_generate(g, rows, lens, 3, &o, NULL, NULL, NULL, out, NULL),
+                     TT_OK);
     assert_int_equal(out[0].finish, TT_FINISH_STOP);
-    for (int r = 0; r < 3; r++) assert_int_equal(out[r].n_tokens, out[0].n_tokens - lens[0] + lens[r]);
+    for (int r = 0; r < 3; r++)
+        assert_int_equal(out[r].n_tokens, out[0].n_tokens - lens[0] + lens[r]);
     tt_generations_free(out, 3);
     /* a stop prefix held back and then released */
     gc.controls.n_stop = 1;
     gc.controls.stop[0] = "the q";
     tt_generate_overrides o2 = {TT_OVR_CONTROLS, gc};
     memset(&rec, 0, sizeof rec);
-    for (int r = 0; r < 4; r++) rec.last_step[r] = -1;
-    assert_int_equal(tt_generator_generate(g, rows, lens, 1, &o2, NULL, record, &rec, out, NULL), TT_OK);
+    for (int r = 0; r < 4; r++)
+        rec.last_step[r] = -1;
+    assert_int_equal(tt_generator_generate(g, rows, lens, 1, &o2, NULL, record, &rec, out, NULL),
+                     TT_OK);
     char *t = decode_gen(&out[0]);
     assert_string_equal(rec.text[0], t);
     assert_int_equal(out[0].finish, TT_FINISH_LENGTH);
     free(t);
     tt_generations_free(out, 1);
     tt_generator_free(g);
-    for (int r = 0; r < 3; r++) free(ids[r]);
+    for (int r = 0; r < 3; r++)
+        free(ids[r]);
 }
 
 static void test_logprobs(void **state) {
@@ -692,7 +747,8 @@ static void test_logprobs(void **state) {
     const int *rows[1] = {ids};
     int lens[1] = {6};
     tt_generation out;
-    assert_int_equal(tt_generator_generate(g, rows, lens, 1, NULL, NULL, NULL, NULL, &out, NULL), TT_OK);
+    assert_int_equal(tt_generator_generate(g, rows, lens, 1, NULL, NULL, NULL, NULL, &out, NULL),
+                     TT_OK);
     assert_non_null(out.logprobs);
     for (int j = 0; j < out.n_generated; j++) {
         const tt_token_logprob *lp = &out.logprobs[j];
@@ -700,10 +756,12 @@ static void test_logprobs(void **state) {
         assert_int_equal(lp->n_top, 3);
         /* raw: the model's log_softmax at this step */
         float lg[65], ls[65];
-        assert_int_equal(tt_generator_next_logits(g, out.tokens, out.n_prompt + j, lg, NULL), TT_OK);
+        assert_int_equal(tt_generator_next_logits(g, out.tokens, out.n_prompt + j, lg, NULL),
+                         TT_OK);
         assert_int_equal(tt_log_softmax(lg, 65, ls, NULL), TT_OK);
         assert_float_equal(lp->logprob, ls[lp->id], 1e-5);
-        for (int k = 1; k < 3; k++) assert_true(lp->top[k].logprob <= lp->top[k - 1].logprob);
+        for (int k = 1; k < 3; k++)
+            assert_true(lp->top[k].logprob <= lp->top[k - 1].logprob);
         assert_float_equal(lp->top[0].logprob, ls[lp->top[0].id], 1e-5);
     }
     tt_generations_free(&out, 1);
@@ -711,12 +769,14 @@ static void test_logprobs(void **state) {
     tt_generate_overrides o = {TT_OVR_CONTROLS | TT_OVR_TOP_K, gc};
     o.values.top_k = 2;
     o.values.controls.logprobs_mode = TT_LOGPROBS_PROCESSED;
-    assert_int_equal(tt_generator_generate(g, rows, lens, 1, &o, NULL, NULL, NULL, &out, NULL), TT_OK);
+    assert_int_equal(tt_generator_generate(g, rows, lens, 1, &o, NULL, NULL, NULL, &out, NULL),
+                     TT_OK);
     for (int j = 0; j < out.n_generated; j++) {
         const tt_token_logprob *lp = &out.logprobs[j];
         assert_true(lp->n_top >= 1 && lp->n_top <= 2);
         double sum = 0.0;
-        for (int k = 0; k < lp->n_top; k++) sum += exp(lp->top[k].logprob);
+        for (int k = 0; k < lp->n_top; k++)
+            sum += exp(lp->top[k].logprob);
         assert_float_equal(sum, 1.0, 1e-5);
     }
     tt_generations_free(&out, 1);
@@ -726,7 +786,8 @@ static void test_logprobs(void **state) {
     assert_int_equal(tt_model_token_logprobs(g_model, ids, (int)n, 2, pl, NULL), TT_OK);
     assert_int_equal(pl[0].n_top, -1);
     double nll = 0.0;
-    for (size_t i = 1; i < n; i++) nll -= pl[i].logprob;
+    for (size_t i = 1; i < n; i++)
+        nll -= pl[i].logprob;
     double loss;
     assert_int_equal(tt_evaluate_tokens(g_model, ids, n, &loss, NULL, NULL), TT_OK);
     assert_float_equal(nll / (double)(n - 1), loss, 1e-5);
@@ -736,12 +797,14 @@ static void test_logprobs(void **state) {
 
 /* ---- the CLI ----------------------------------------------------------------- */
 
-static void run_expect(const char *const *argv, int status, const char *in_err, const char *in_out) {
+static void run_expect(const char *const *argv, int status, const char *in_err,
+                       const char *in_out) {
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
-    if (r.status != status || (in_err && !strstr(r.err, in_err)) || (in_out && !strstr(r.out, in_out)))
-        fail_msg("%s %s: status %d (want %d)\nstderr: %s\nstdout: %.400s", argv[1], argv[2], r.status,
-                 status, r.err, r.out);
+    if (r.status != status || (in_err && !strstr(r.err, in_err)) ||
+        (in_out && !strstr(r.out, in_out)))
+        fail_msg("%s %s: status %d (want %d)\nstderr: %s\nstdout: %.400s", argv[1], argv[2],
+                 r.status, status, r.err, r.out);
     if (status == 2) { /* one line */
         const char *nl = strchr(r.err, '\n');
         assert_true(nl && nl[1] == '\0');
@@ -780,44 +843,50 @@ static void test_cli(void **state) {
         {"--history", "1,x", "--history 1,x: "},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        run_expect((const char *[]){"tt", "sample", "--logits", L, bad[i].a, bad[i].b, NULL}, 2, bad[i].msg, NULL);
+        run_expect((const char *[]){"tt", "sample", "--logits", L, bad[i].a, bad[i].b, NULL}, 2,
+                   bad[i].msg, NULL);
     /* tt generate */
     run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--greedy",
                                 "--max-new-tokens", "20", "--stop", "he t", "--json", NULL},
                0, NULL, "\"generated\": \"\\nI t\", \"tokens\"");
     run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--greedy",
                                 "--max-new-tokens", "20", "--stop", "he t", "--json", NULL},
-               0, NULL, "\"finish_reason\": \"stop\", \"n_generated\": 4, \"stop_string\": \"he t\"");
+               0, NULL,
+               "\"finish_reason\": \"stop\", \"n_generated\": 4, \"stop_string\": \"he t\"");
     run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--greedy",
                                 "--max-new-tokens", "20", "--stop", "he t", "--stream", NULL},
                0, NULL, "ROMEO:\nI t\n");
     /* -100 bans 'h': greedy never writes "the" */
     tt_cli_result r;
-    assert_int_equal(tt_cli_run((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:",
-                                                 "--greedy", "--max-new-tokens", "20",
+    assert_int_equal(tt_cli_run((const char *[]){"tt", "generate", "--model", mp, "--prompt",
+                                                 "ROMEO:", "--greedy", "--max-new-tokens", "20",
                                                  "--logit-bias", "'h'=-100", NULL},
                                 NULL, &r),
                      0);
     assert_int_equal(r.status, 0);
     assert_null(strchr(r.out + 6, 'h'));
     tt_cli_result_free(&r);
-    run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--max-new-tokens",
-                                "3", "--logprobs", "2", "--prompt-logprobs", "--json", NULL},
+    run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt",
+                                "ROMEO:", "--max-new-tokens", "3", "--logprobs", "2",
+                                "--prompt-logprobs", "--json", NULL},
                0, NULL, "\"prompt_logprobs\": [null, {\"token\": \"O\"");
-    run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--num-beams", "3",
-                                "--num-return-sequences", "2", "--max-new-tokens", "12", "--json", NULL},
+    run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt",
+                                "ROMEO:", "--num-beams", "3", "--num-return-sequences", "2",
+                                "--max-new-tokens", "12", "--json", NULL},
                0, NULL, "\"score\": -0.750866");
     struct {
         const char *a, *b, *c, *d, *msg;
     } gbad[] = {
-        {"--num-beams", "2", "--temperature", "0.8", "--num-beams 2: beam search excludes sampling (--temperature given)"},
+        {"--num-beams", "2", "--temperature", "0.8",
+         "--num-beams 2: beam search excludes sampling (--temperature given)"},
         {"--num-beams", "2", "--min-p", "0.1", "excludes sampling (--min-p given)"},
         {"--logprobs", "21", "--json", NULL, "--logprobs 21: logprobs must be in [0, 20]"},
         {"--logprobs", "2", NULL, NULL, "--logprobs: needs --json"},
         {"--stop", "", NULL, NULL, "--stop '': a stop string must not be empty"},
         {"--num-return-sequences", "2", NULL, NULL, "needs --num-beams"},
         {"--logit-bias", "'\xd0\xb6'=1", NULL, NULL, "is not in the model's vocabulary"},
-        {"--logprobs-mode", "cooked", NULL, NULL, "--logprobs-mode cooked: expected raw or processed"},
+        {"--logprobs-mode", "cooked", NULL, NULL,
+         "--logprobs-mode cooked: expected raw or processed"},
     };
     for (size_t i = 0; i < sizeof gbad / sizeof *gbad; i++)
         run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "a", gbad[i].a,
@@ -833,9 +902,11 @@ static void test_cli(void **state) {
     run_expect(nine, 2, "--stop zz: at most 8 stop strings", NULL);
     /* the tour's section 11 */
     char *dir = tt_test_tmpdir();
-    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp, "--out", dir, NULL},
+    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp,
+                                "--out", dir, NULL},
                0, NULL, "off (1)             'hello the the the the the");
-    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp, "--out", dir, NULL},
+    run_expect((const char *[]){"tt", "tour", "--sections", "11", "--no-plots", "--model", mp,
+                                "--out", dir, NULL},
                0, NULL, "Peaked: top-p keeps 4 tokens, min-p 2. Flat: top-p keeps 7, min-p 8.");
     tt_test_rmtree(dir);
     free(dir);

@@ -91,8 +91,8 @@ static int add_bias(cli_sampling *sf, const char *v) {
         char *end;
         id = strtol(v, &end, 10);
         if (end != eq || v[0] == '-' || v[0] == '+' || v[0] == ' ' || id > 1000000000L)
-            return cli_usage_error("--logit-bias %s: '%.*s' is not a token id (an integer >= 0)",
-                                   v, (int)(eq - v > 40 ? 40 : eq - v), v),
+            return cli_usage_error("--logit-bias %s: '%.*s' is not a token id (an integer >= 0)", v,
+                                   (int)(eq - v > 40 ? 40 : eq - v), v),
                    -1;
     }
     float bias;
@@ -195,8 +195,8 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
                 return 1;
             }
             if (c->n_dry_breakers == TT_DRY_MAX_BREAKERS)
-                return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence breakers",
-                                       v, TT_DRY_MAX_BREAKERS),
+                return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence breakers", v,
+                                       TT_DRY_MAX_BREAKERS),
                        -1;
             c->dry_breakers[c->n_dry_breakers++] = v;
             if (check(sf, c, "--dry-sequence-breaker", v[0] ? v : "''")) return -1;
@@ -236,9 +236,12 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
         }
         if (OPT("--logprobs-mode")) {
             NEED;
-            if (!strcmp(v, "raw")) c->logprobs_mode = TT_LOGPROBS_RAW;
-            else if (!strcmp(v, "processed")) c->logprobs_mode = TT_LOGPROBS_PROCESSED;
-            else return cli_usage_error("--logprobs-mode %s: expected raw or processed", v), -1;
+            if (!strcmp(v, "raw"))
+                c->logprobs_mode = TT_LOGPROBS_RAW;
+            else if (!strcmp(v, "processed"))
+                c->logprobs_mode = TT_LOGPROBS_PROCESSED;
+            else
+                return cli_usage_error("--logprobs-mode %s: expected raw or processed", v), -1;
             return 1;
         }
         if (cli_is_flag(argv[*i], "--prompt-logprobs")) {
@@ -257,9 +260,12 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
         }
         if (OPT("--early-stopping")) {
             NEED;
-            if (!strcmp(v, "true")) c->early_stopping = true;
-            else if (!strcmp(v, "false")) c->early_stopping = false;
-            else return cli_usage_error("--early-stopping %s: expected true or false", v), -1;
+            if (!strcmp(v, "true"))
+                c->early_stopping = true;
+            else if (!strcmp(v, "false"))
+                c->early_stopping = false;
+            else
+                return cli_usage_error("--early-stopping %s: expected true or false", v), -1;
             return 1;
         }
         if (OPT("--num-return-sequences")) {
@@ -331,8 +337,9 @@ void cli_sampling_usage(FILE *f, unsigned which) {
                 "                        top_k, typ_p, top_p, min_p, temperature (default: HF's\n"
                 "                        penalties,dry,temperature,top_k,top_p,min_p,typ_p)\n");
     if (which & CLI_SF_STOP)
-        fprintf(f, "  --stop STR            end a row where its text contains STR (left out of\n"
-                   "                        the text; repeatable, up to %d)\n",
+        fprintf(f,
+                "  --stop STR            end a row where its text contains STR (left out of\n"
+                "                        the text; repeatable, up to %d)\n",
                 TT_MAX_STOP);
     if (which & CLI_SF_LOGPROBS)
         fprintf(f,
@@ -343,12 +350,11 @@ void cli_sampling_usage(FILE *f, unsigned which) {
                 "  --prompt-logprobs     with --json and --logprobs: the prompt's tokens too\n",
                 TT_MAX_LOGPROBS);
     if (which & CLI_SF_BEAMS)
-        fprintf(f,
-                "  --num-beams N         beam search (Hugging Face's) with N beams; greedy,\n"
-                "                        excludes the sampling flags (default 1 = off)\n"
-                "  --length-penalty F    beam score = sum log p / length^F (default 1.0)\n"
-                "  --early-stopping B    true: stop once N hypotheses end; false (default)\n"
-                "  --num-return-sequences N  beams returned with --json (<= --num-beams)\n");
+        fprintf(f, "  --num-beams N         beam search (Hugging Face's) with N beams; greedy,\n"
+                   "                        excludes the sampling flags (default 1 = off)\n"
+                   "  --length-penalty F    beam score = sum log p / length^F (default 1.0)\n"
+                   "  --early-stopping B    true: stop once N hypotheses end; false (default)\n"
+                   "  --num-return-sequences N  beams returned with --json (<= --num-beams)\n");
 }
 
 static void jnum(FILE *f, const char *name, double v) {
@@ -385,8 +391,8 @@ void cli_sampling_json(FILE *f, const tt_sampling_params *p) {
     tt_sampler_kind order[TT_SAMPLER_COUNT_];
     const int n = tt_sampling_chain(p, order);
     const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
-    const bool use_k = p->strategy == TT_STRATEGY_TOP_K ||
-                       (p->strategy == TT_STRATEGY_COMBINED && p->top_k > 0);
+    const bool use_k =
+        p->strategy == TT_STRATEGY_TOP_K || (p->strategy == TT_STRATEGY_COMBINED && p->top_k > 0);
     const bool use_p = (p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) &&
                        p->top_p < 1.0f;
     fprintf(f, ", \"chain\": [");

@@ -34,7 +34,7 @@ enum {
 
 typedef struct {
     tt_sampling_controls c;
-    tt_logit_bias *bias;       /* owned; c.logit_bias points here */
+    tt_logit_bias *bias; /* owned; c.logit_bias points here */
     int n_bias, cap_bias;
     char (*bias_char)[8];      /* [cap_bias] the 'c' of an entry, "" for an id */
     const char **bias_arg;     /* [cap_bias] the flag value, for messages */
