@@ -18,7 +18,9 @@
  *  - do_sample false is greedy; temperature 0 with do_sample is greedy too;
  *    a negative temperature is TT_ERR_ARG.
  *  - Sampling: temperature, then top-k (0 = off), then top-p (1 = off), as
- *    tt/sampling.h's combined strategy.
+ *    tt/sampling.h's combined strategy, with gc.controls (min-p, typical,
+ *    penalties over each row's tokens, DRY, logit bias, order); stop strings,
+ *    logprobs and beam search are generation controls (docs/generation.md).
  *  - Row r draws from the random stream (seed, row_ids ? row_ids[r] : r), so a
  *    row yields the same tokens alone or in any batch; each row is conditioned
  *    only on its own prompt (no padding is ever attended).

@@ -20,6 +20,9 @@
  *    kept; at least one token); p in (0, 1]; p = 1 keeps all.
  *  - combined(T, k, p): temperature, then top-k, then top-p on the
  *    renormalised top-k distribution; k = 0 and p = 1 mean "off".
+ *  - beyond the notebook (p.x, tt_sampling_controls): logit bias, penalties,
+ *    DRY, min-p, typical and the chain's order; with all of them off the
+ *    results are the four strategies' bit for bit (docs/sampling.md).
  *  Logits: NaN or +inf is TT_ERR_ARG; -inf is a masked token; a row with
  *  every logit -inf is TT_ERR_ARG. The caller's logits are never modified.
  *
