@@ -11,15 +11,20 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-# The kernels are vectorised for the build machine; `make OPT=-O2` builds a
-# library that runs on any x86-64 (slower).
-OPT      ?= -O2 -march=native
+# Portable by default: the library and tt run on any x86-64 (and build
+# elsewhere). The hot kernel files are compiled once per instruction-set path
+# and chosen at run time (src/isa.h, TT_ISA=scalar|avx2|avx512 to force one).
+OPT      ?= -O2
 SAN      ?=
-PKGS     := openblas libcjson libedit
+# libtt's dependencies, and the CLI's own (libedit stays out of libtt).
+LIB_PKGS := openblas libcjson
+CLI_PKGS := libedit
+PKGS     := $(LIB_PKGS) $(CLI_PKGS)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIB_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
 CFLAGS   += $(WARN) $(OPT) $(SAN) -fopenmp -fPIC -MMD -MP $(PKG_CFLAGS)
 LDFLAGS  += $(SAN) -fopenmp
 LDLIBS   += $(PKG_LIBS) -lm
@@ -31,12 +36,28 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_AUX  := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# Kernel files built once per ISA path (src/isa.h): x86-64 gets scalar, avx2
+# (x86-64-v3) and avx512 (x86-64-v4) copies, other targets the scalar copy.
+KERNEL_SRC := src/gen_kernels.c src/model_kernels.c
+ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
+KERNEL_ISAS := scalar avx2 avx512
+else
+KERNEL_ISAS := scalar
+endif
+ISA_FLAGS_scalar :=
+ISA_FLAGS_avx2   := -march=x86-64-v3 -mtune=generic
+ISA_FLAGS_avx512 := -march=x86-64-v4 -mtune=generic
+KERNEL_OBJ := $(foreach i,$(KERNEL_ISAS),$(KERNEL_SRC:%.c=$(BUILD)/%.$(i).o))
+LIB_OBJ   := $(filter-out $(KERNEL_SRC:%.c=$(BUILD)/%.o),$(LIB_SRC:%.c=$(BUILD)/%.o)) $(KERNEL_OBJ)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_AUX_OBJ := $(TEST_AUX:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 STATIC    := $(BUILD)/libtt.a
+# The shared library: real name libtt.so.MAJOR.MINOR.PATCH, SONAME
+# libtt.so.MAJOR (docs/file-formats.md, "Library versions").
+VERSION   := $(shell sed -n 's/^\#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)
+SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SHARED    := $(BUILD)/libtt.so
 TT        := $(BUILD)/tt
 
@@ -57,12 +78,26 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+define KERNEL_RULE
+$$(BUILD)/src/%.$(1).o: src/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ISA_FLAGS_$(1)) -DTT_KSUFFIX=$(1) -c $$< -o $$@
+endef
+$(foreach i,$(KERNEL_ISAS),$(eval $(call KERNEL_RULE,$(i))))
+
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.0 -o $@ $^ $(LDLIBS)
+# libtt.so exports exactly the functions include/tt/*.h declare (a version
+# script made from the headers; tests/test_exports.c checks it).
+$(BUILD)/libtt.map: $(wildcard include/tt/*.h) scripts/api_symbols.sh
+	@mkdir -p $(dir $@)
+	scripts/api_symbols.sh --map > $@
+
+$(SHARED): $(LIB_OBJ) $(BUILD)/libtt.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libtt.so.$(SOMAJOR) -Wl,--as-needed \
+	  -Wl,--version-script,$(BUILD)/libtt.map -o $@ $(LIB_OBJ) $(LIB_LIBS)
 
 $(TT): $(TOOL_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(STATIC) $(LDLIBS)
@@ -102,16 +137,19 @@ demo: test-deps
 	$(TT) tour --out demo-out
 	@echo "The walkthrough report is in demo-out/report.html"
 
-install: deps
-	$(MAKE) --no-print-directory all
+# install never installs system packages: run `make deps` first on a fresh
+# machine. As root with no DESTDIR it refreshes the dynamic linker's cache,
+# so programs find libtt.so without LD_LIBRARY_PATH.
+install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tt
 	install -m 755 $(TT) $(DESTDIR)$(PREFIX)/bin/tt
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libtt.a
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.0
-	ln -sf libtt.so.0 $(DESTDIR)$(PREFIX)/lib/libtt.so
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libtt.so.$(VERSION)
+	ln -sf libtt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtt.so.$(SOMAJOR)
+	ln -sf libtt.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libtt.so
 	install -m 644 include/tt/*.h $(DESTDIR)$(PREFIX)/include/tt/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)|' \
-	  tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tt $(DESTDIR)$(PREFIX)/lib/libtt.a $(DESTDIR)$(PREFIX)/lib/libtt.so* \
@@ -128,7 +166,7 @@ clean:
 $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
-$(BUILD)/src/gen_kernels.o: CFLAGS += -ffp-contract=off
+$(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gen_kernels.$(i).o): CFLAGS += -ffp-contract=off
 
 # Component rules (exercises, fuzzing) live in mk/*.mk.
 -include $(wildcard mk/*.mk)

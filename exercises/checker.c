@@ -1,13 +1,21 @@
 /*
  * exercises/checker.c — checks the 14 Module 07 exercises (exercises.h).
  *
- *     checker [--require-all] [--no-fork] [--timeout S] [N|exNN|name ...]
+ *     checker [--require-all] [--no-fork] [--show] [--timeout S]
+ *             [--compile-errors DIR] [N|exNN|name ...]
  *
  * For each exercise it prints one line: "passed", "failed: <the first failing
- * check> (expected X, got Y)", or "not done yet" (a function returned
- * TT_ERR_NOT_IMPLEMENTED), then "exercises: P passed, F failed, N not done yet".
- * Exit status: 1 when an exercise failed (with --require-all: unless every
+ * check> (expected X, got Y)", "not done yet" (a function returned
+ * TT_ERR_NOT_IMPLEMENTED), or "does not compile: <the compiler's first error>"
+ * (DIR/<name>.err exists), then "exercises: P passed, F failed, N not done
+ * yet". With --show, each result line is followed by the learner's results
+ * beside the reference's (the show_exNN functions). Exit status: 1 when an
+ * exercise failed or did not compile (with --require-all: unless every
  * selected exercise passed), 2 for a bad command line, else 0.
+ *
+ * The filters' failures (05, 06, 08) compare kept sets and name the rule
+ * that differs: the case is recomputed under each single planted mistake
+ * (ref_filter_x's RF_* flags) and those that reproduce the output are named.
  *
  * How it checks: exact distributions against values computed here in double
  * (and a few by hand), draws with a fixed seed against a chi-square bound at
@@ -42,7 +50,7 @@
 
 enum { CK_PASS = 0, CK_FAIL = 1, CK_NOT_DONE = 2 };
 
-#define CK_MSG_MAX 700
+#define CK_MSG_MAX 1600
 #define CK_MAX_ALLOCS 1024
 #define CK_GUARD_BYTES 64
 #define CK_POISON 0xA5
@@ -50,7 +58,11 @@ enum { CK_PASS = 0, CK_FAIL = 1, CK_NOT_DONE = 2 };
 typedef struct {
     int result;
     char msg[CK_MSG_MAX];
+    char standin[64]; /* the first weak stand-in called (see the end of this file), or "" */
 } ck_report;
+
+/* Set by the weak stand-ins: the name of the first one called. */
+static const char *ck_standin_called;
 
 typedef struct {
     ck_report rep;
@@ -59,6 +71,7 @@ typedef struct {
     int n_allocs;
     tt_tokenizer *tok; /* fixture, created on first use */
     tt_model *model;
+    FILE *out; /* --show: where the show functions write */
 } ck_ctx;
 
 static void ck_fail(ck_ctx *ck, const char *fmt, ...)
@@ -221,12 +234,35 @@ static int ref_cand_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Variants of the combined rule: each flag plants one mistake a learner
+ * could make, so that a failure can name the rule that differs. */
+enum {
+    RF_DROP_CROSSING = 1 << 0, /* top-p keeps cum <= p only (plus the top token) */
+    RF_STRICT = 1 << 1,        /* top-p stops at cum > p instead of >= p         */
+    RF_TEMP_LAST = 1 << 2,     /* the cut on softmax(z), the temperature after   */
+    RF_NO_TEMP = 1 << 3,       /* the temperature ignored                        */
+    RF_TEMP_MUL = 1 << 4,      /* softmax(z * T) instead of softmax(z / T)       */
+    RF_NO_RENORM = 1 << 5,     /* the kept probabilities not renormalised        */
+    RF_P_ON_RAW = 1 << 6,      /* top-p on the probabilities before top-k        */
+    RF_TIES_HIGH = 1 << 7,     /* ties ranked higher id first                    */
+    RF_K_PLUS1 = 1 << 8,       /* k + 1 tokens kept                              */
+};
+
+static int ref_cand_cmp_high(const void *a, const void *b)
+{
+    const ref_cand *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p > y->p ? -1 : 1;
+    return (x->id < y->id) - (x->id > y->id);
+}
+
 /* The combined rule of exercises 05, 06, 08: softmax(logits / T), top-k
  * (k = 0: off), top-p on the renormalised top-k distribution (p >= 1: off),
- * renormalised. out [V]. *margin (may be NULL) = how far the top-p decision
- * was from p (so that the checks avoid cases that rounding could flip). */
-static void ref_filter(const float *logits, int V, double T, int k, double top_p, double *out,
-                       double *margin)
+ * renormalised; `flags` (RF_*) plants mistakes. out [V]. *margin (may be
+ * NULL) = how far the top-p decision was from p (so that the checks avoid
+ * cases that rounding could flip). */
+static void ref_filter_x(const float *logits, int V, double T, int k, double top_p, unsigned flags,
+                         double *out, double *margin)
 {
     double maxv = -INFINITY;
     for (int v = 0; v < V; v++)
@@ -235,31 +271,45 @@ static void ref_filter(const float *logits, int V, double T, int k, double top_p
     ref_cand *c = malloc((size_t)V * sizeof *c);
     if (!c)
         exit(3);
+    double Tc = (flags & (RF_NO_TEMP | RF_TEMP_LAST)) ? 1.0 : T; /* the T of the cut */
+    double all = 0.0;
     for (int v = 0; v < V; v++) {
-        c[v].p = exp(((double)logits[v] - maxv) / T);
+        double x = (double)logits[v] - maxv;
+        c[v].p = (flags & RF_TEMP_MUL) ? exp(x * T) : exp(x / Tc);
         c[v].id = v;
+        all += c[v].p;
     }
-    qsort(c, (size_t)V, sizeof *c, ref_cand_cmp);
-    int n = (k > 0 && k < V) ? k : V;
+    qsort(c, (size_t)V, sizeof *c, (flags & RF_TIES_HIGH) ? ref_cand_cmp_high : ref_cand_cmp);
+    int kk = (k > 0 && (flags & RF_K_PLUS1)) ? k + 1 : k;
+    int n = (kk > 0 && kk < V) ? kk : V;
     double mass = 0.0;
     for (int i = 0; i < n; i++)
         mass += c[i].p;
+    double denom = (flags & RF_P_ON_RAW) ? all : mass;
     int m = 0;
     double cum = 0.0, mg = INFINITY;
     while (m < n && c[m].p > 0.0) {
-        cum += c[m].p / mass;
+        double next = cum + c[m].p / denom;
+        if (top_p < 1.0 && (flags & RF_DROP_CROSSING) && m > 0 && next > top_p)
+            break; /* the crossing token is dropped */
+        cum = next;
         m++;
         if (top_p < 1.0) {
             double d = fabs(cum - top_p);
             if (d < mg)
                 mg = d;
-            if (cum >= top_p)
+            if ((flags & RF_STRICT) ? cum > top_p : cum >= top_p)
                 break;
         }
     }
     double kept = 0.0;
-    for (int i = 0; i < m; i++)
+    for (int i = 0; i < m; i++) {
+        if (flags & RF_TEMP_LAST) /* the kept set, tempered afterwards */
+            c[i].p = exp(((double)logits[c[i].id] - maxv) / T);
         kept += c[i].p;
+    }
+    if (flags & RF_NO_RENORM)
+        kept = (flags & RF_TEMP_LAST) ? kept : all;
     for (int v = 0; v < V; v++)
         out[v] = 0.0;
     for (int i = 0; i < m; i++)
@@ -267,6 +317,12 @@ static void ref_filter(const float *logits, int V, double T, int k, double top_p
     if (margin)
         *margin = mg;
     free(c);
+}
+
+static void ref_filter(const float *logits, int V, double T, int k, double top_p, double *out,
+                       double *margin)
+{
+    ref_filter_x(logits, V, T, k, top_p, 0, out, margin);
 }
 
 static void ref_softmax(const float *logits, int V, double T, double *out)
@@ -922,17 +978,183 @@ static const char *filter_name(int ex)
     return ex == 5 ? "ex05_top_k_filter" : ex == 6 ? "ex06_top_p_filter" : "ex08_combined_filter";
 }
 
+/* The parameters an exercise's filter takes, for messages: ex05 has no p,
+ * ex06 no k. */
+static void filter_params(char *buf, size_t n, int ex, filt_cfg c)
+{
+    if (ex == 5)
+        snprintf(buf, n, "k = %d, T = %g", c.k, (double)c.t);
+    else if (ex == 6)
+        snprintf(buf, n, "p = %g, T = %g", (double)c.p, (double)c.t);
+    else
+        snprintf(buf, n, "T = %g, k = %d, p = %g", (double)c.t, c.k, (double)c.p);
+}
+
+/* "{1, 2} (2 tokens, mass 0.8000)": the ids with a probability > 0, most
+ * probable first (ties: lower id), and the mass they hold in the tempered
+ * distribution ptemp [V] before any cut. */
+static void kept_set_str(char *buf, size_t n, const float *fp, const double *dp, int V,
+                         const double *ptemp, const char *const *labels)
+{
+    ref_cand *c = malloc((size_t)V * sizeof *c);
+    if (!c)
+        exit(3);
+    int m = 0;
+    double mass = 0.0;
+    for (int v = 0; v < V; v++) {
+        double x = fp ? (double)fp[v] : dp[v];
+        if (x > 0.0) {
+            c[m].p = x;
+            c[m++].id = v;
+            mass += ptemp[v];
+        }
+    }
+    qsort(c, (size_t)m, sizeof *c, ref_cand_cmp);
+    size_t len = 0;
+    len += (size_t)snprintf(buf + len, n - len, "{");
+    for (int i = 0; i < m && len < n; i++) {
+        if (i == 12) {
+            len += (size_t)snprintf(buf + len, n - len, ", ...");
+            break;
+        }
+        if (labels)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", labels[c[i].id]);
+        else
+            len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", c[i].id);
+    }
+    if (len < n)
+        snprintf(buf + len, n - len, "} (%d token%s, mass %.4f)", m, m == 1 ? "" : "s", mass);
+    free(c);
+}
+
+/* The planted mistakes worth naming for an exercise, and what each means. */
+static const struct {
+    unsigned flag;
+    int exercises; /* bit e: relevant to exercise e */
+    bool needs_t;  /* only visible when T != 1 */
+    const char *rule;
+} filter_mistakes[] = {
+    {RF_DROP_CROSSING, 1 << 6 | 1 << 8, false,
+     "the token whose probability crosses p was dropped; top-p keeps the smallest set that "
+     "REACHES p, so the crossing token is kept"},
+    {RF_STRICT, 1 << 6 | 1 << 8, false,
+     "you stop only once the running sum is > p; the rule is >= p: a sum that lands exactly on "
+     "p has reached it"},
+    {RF_TEMP_LAST, 1 << 6 | 1 << 8, true,
+     "the cut was made on softmax(z) and the temperature applied afterwards; apply the "
+     "temperature FIRST: it changes which tokens make up the nucleus"},
+    {RF_NO_TEMP, 1 << 5 | 1 << 6 | 1 << 8, true,
+     "the temperature was ignored; divide the logits by T before the softmax"},
+    {RF_TEMP_MUL, 1 << 5 | 1 << 6 | 1 << 8, true,
+     "the logits were multiplied by T; the rule is softmax(z / T)"},
+    {RF_NO_RENORM, 1 << 5 | 1 << 6 | 1 << 8, false,
+     "the kept probabilities were not renormalised; divide them by their sum so that they add "
+     "up to 1"},
+    {RF_P_ON_RAW, 1 << 8, false,
+     "top-p was computed on the probabilities before top-k; compute the running sum on the "
+     "RENORMALISED top-k distribution"},
+    {RF_TIES_HIGH, 1 << 5 | 1 << 6 | 1 << 8, false,
+     "on equal probabilities the higher id went first; ties rank the LOWER id first"},
+    {RF_K_PLUS1, 1 << 5 | 1 << 8, false, "k + 1 tokens were kept; top-k keeps exactly k"},
+};
+
+/* Which single planted mistakes reproduce probs (within tol): their rules
+ * joined into buf, or NULL when none does. */
+static const char *diagnose_filter(int ex, const float *logits, int V, filt_cfg c,
+                                   const float *probs, const double *ref, double tol, char *buf,
+                                   size_t n)
+{
+    double *alt = malloc((size_t)V * sizeof *alt);
+    if (!alt)
+        exit(3);
+    size_t len = 0;
+    buf[0] = '\0';
+    int k = ex == 6 ? 0 : c.k;
+    double p = ex == 5 ? 1.0 : c.p;
+    for (size_t i = 0; i < sizeof filter_mistakes / sizeof filter_mistakes[0]; i++) {
+        if (!(filter_mistakes[i].exercises & (1 << ex)))
+            continue;
+        if (filter_mistakes[i].needs_t && c.t == 1.0f)
+            continue;
+        ref_filter_x(logits, V, c.t, k, p, filter_mistakes[i].flag, alt, NULL);
+        bool differs = false, match = true;
+        for (int v = 0; v < V; v++) {
+            differs = differs || fabs(alt[v] - ref[v]) > tol;
+            match = match && fabs((double)probs[v] - alt[v]) <= tol;
+        }
+        if (differs && match && len < n)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "; or when " : "",
+                                    filter_mistakes[i].rule);
+    }
+    free(alt);
+    return len ? buf : NULL;
+}
+
+/* The rule each filter implements, for failures no planted mistake explains. */
+static const char *filter_rule(int ex)
+{
+    return ex == 5   ? "top-k keeps exactly the k most probable tokens of softmax(z / T)"
+           : ex == 6 ? "top-p keeps the smallest set of most probable tokens of softmax(z / T) "
+                       "whose running sum reaches p (>= p), the crossing token included"
+                     : "temperature first, then top-k, then top-p on the renormalised top-k "
+                       "distribution";
+}
+
+/* Compares a filter's output with ref: first the kept set (ids, count,
+ * mass), then the values; names the rule that differs. */
+static void ck_filter_result(ck_ctx *ck, int ex, const char *what, const float *logits, int V,
+                             filt_cfg c, const float *probs, const double *ref, double tol)
+{
+    bool same_set = true, same_vals = true;
+    int bad = -1;
+    for (int v = 0; v < V; v++) {
+        if (((double)probs[v] > 0.0) != (ref[v] > 0.0))
+            same_set = false;
+        if (!(fabs((double)probs[v] - ref[v]) <= tol)) {
+            same_vals = false;
+            if (bad < 0)
+                bad = v;
+        }
+    }
+    if (same_vals)
+        return;
+    double *pt = malloc((size_t)V * sizeof *pt);
+    if (!pt)
+        exit(3);
+    ref_softmax(logits, V, c.t, pt);
+    char whybuf[700];
+    const char *why = diagnose_filter(ex, logits, V, c, probs, ref, tol, whybuf, sizeof whybuf);
+    char yours[256], want[256];
+    kept_set_str(yours, sizeof yours, probs, NULL, V, pt, NULL);
+    kept_set_str(want, sizeof want, NULL, ref, V, pt, NULL);
+    double sum = 0.0;
+    for (int v = 0; v < V; v++)
+        sum += probs[v];
+    if (!same_set)
+        ck_fail(ck, "%s: the kept set differs: yours %s, expected %s (mass = their share of "
+                    "softmax(z / T) before the cut). %s%s",
+                what, yours, want, why ? "Your result is what you get when " : "The rule: ",
+                why ? why : filter_rule(ex));
+    else
+        ck_fail(ck, "%s: the kept set %s is right, but probs[%d] is not (expected %.6f, got "
+                    "%.6g; your probabilities sum to %.6g). %s%s",
+                what, want, bad, ref[bad], (double)probs[bad], sum,
+                why ? "Your result is what you get when " : "The rule: ",
+                why ? why : filter_rule(ex));
+    free(pt);
+}
+
 /* Filter check against hand-computed values (ref given). */
 static void ck_filter_hand(ck_ctx *ck, int ex, const float *logits, int V, filt_cfg c,
                            const double *ref, const char *desc)
 {
-    char what[256];
-    snprintf(what, sizeof what, "%s on %s (k = %d, p = %g, T = %g)", filter_name(ex), desc, c.k,
-             (double)c.p, (double)c.t);
+    char what[256], prm[64];
+    filter_params(prm, sizeof prm, ex, c);
+    snprintf(what, sizeof what, "%s on %s (%s)", filter_name(ex), desc, prm);
     float *probs = ck_buf(ck, (size_t)V, sizeof *probs);
     CALL_OK(ck, what, call_filter(ex, logits, V, c, probs));
     GUARD(ck, probs, what);
-    ck_probs(ck, what, probs, ref, V, 1e-5);
+    ck_filter_result(ck, ex, what, logits, V, c, probs, ref, 1e-5);
 }
 
 /* Filter check against the double reference on random logits. */
@@ -965,8 +1187,9 @@ static void ck_sampler_rows(ck_ctx *ck, int ex, row_sampler fn, const char *name
     for (int b = 0; b < B; b++)
         ref_filter(x + b * V, V, c.t, ex == 6 ? 0 : c.k, ex == 5 ? 1.0 : c.p, ref + b * V, NULL);
     long *counts = ck_own(ck, malloc(B * V * sizeof *counts));
-    char what[256];
-    snprintf(what, sizeof what, "%s (k = %d, p = %g, T = %g)", name, c.k, (double)c.p, (double)c.t);
+    char what[256], prm[64];
+    filter_params(prm, sizeof prm, ex, c);
+    snprintf(what, sizeof what, "%s (%s)", name, prm);
     draw_rows(ck, what, fn, &c, x, B, V, N, seed + 1, counts);
     BAIL(ck);
     ck_rows_chi2(ck, what, counts, ref, B, V, N);
@@ -1068,6 +1291,27 @@ static void check_ex06(ck_ctx *ck)
     ck_filter_hand(ck, 6, flat, 4, (filt_cfg){0, 0.45f, 1.0f}, flat2,
                    "[1,1,1,1] (ties: lower ids first)");
     BAIL(ck);
+    /* Sums that land exactly on p (equal logits give exactly 1/4 and 1/8,
+     * which float and double represent exactly): ">= p" stops there, "> p"
+     * takes one token more. */
+    const double flat_half[4] = {0.5, 0.5, 0, 0}, flat_3q[4] = {1.0 / 3, 1.0 / 3, 1.0 / 3, 0};
+    ck_filter_hand(ck, 6, flat, 4, (filt_cfg){0, 0.5f, 1.0f}, flat_half,
+                   "[1,1,1,1] (0.25 + 0.25 lands exactly on p: that reaches p)");
+    BAIL(ck);
+    ck_filter_hand(ck, 6, flat, 4, (filt_cfg){0, 0.75f, 2.0f}, flat_3q,
+                   "[1,1,1,1] (0.25 * 3 lands exactly on p)");
+    BAIL(ck);
+    const float eight[8] = {0, 0, -INFINITY, 0, 0, 0, 0, 0};
+    const float eight_eq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const double eight_3[8] = {1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0, 0, 0, 0};
+    ck_filter_hand(ck, 6, eight_eq, 8, (filt_cfg){0, 0.375f, 1.0f}, eight_3,
+                   "eight equal logits (1/8 * 3 lands exactly on p = 0.375)");
+    BAIL(ck);
+    double mask_ref[8];
+    ref_filter(eight, 8, 1.0, 0, 0.5, mask_ref, NULL);
+    ck_filter_hand(ck, 6, eight, 8, (filt_cfg){0, 0.5f, 1.0f}, mask_ref,
+                   "[0,0,-inf,0,0,0,0,0] (a masked token is never kept; ties: lower ids first)");
+    BAIL(ck);
     const float peak[4] = {0.0f, 8.0f, 1.0f, 2.0f};
     const double argmax[4] = {0, 1, 0, 0};
     ck_filter_hand(ck, 6, peak, 4, (filt_cfg){0, 0.01f, 1.0f}, argmax, "[0,8,1,2] with a tiny p");
@@ -1112,6 +1356,40 @@ static void check_ex08(ck_ctx *ck)
     BAIL(ck);
     const double p3[4] = {4.0 / 9, 3.0 / 9, 2.0 / 9, 0};
     ck_filter_hand(ck, 8, x4, 4, (filt_cfg){0, 0.85f, 1.0f}, p3, "ln[0.4,0.3,0.2,0.1] (top-p only)");
+    BAIL(ck);
+    /* Hand-worked cases at T != 1, where the order of the steps matters.
+     * T = 0.5 squares the probabilities: [.16, .09, .04, .01] / .30; top-3
+     * renormalised [.16, .09, .04] / .29 = [.552, .310, .138]; running sum
+     * .552, .862 >= .8: keep 2 -> [16/25, 9/25]. (Temperature last: at T = 1
+     * the top 3 [4/9, 3/9, 2/9] only reach .8 at the third token.) */
+    const double t05[4] = {16.0 / 25, 9.0 / 25, 0, 0};
+    ck_filter_hand(ck, 8, x4, 4, (filt_cfg){3, 0.8f, 0.5f}, t05,
+                   "ln[0.4,0.3,0.2,0.1] (T = 0.5 first: the top-3 running sum .552, .862 reaches "
+                   "0.8 at the second token)");
+    BAIL(ck);
+    /* T = 2 takes square roots: sqrt[.4, .3, .2] / (their sum 1.6274) =
+     * [.389, .337, .275]; running sum .389, .725 < .75, then 1: keep all 3.
+     * (Temperature last: at T = 1, 4/9 + 3/9 = .778 >= .75 keeps 2.) */
+    double t2[4], s2 = sqrt(0.4) + sqrt(0.3) + sqrt(0.2);
+    t2[0] = sqrt(0.4) / s2, t2[1] = sqrt(0.3) / s2, t2[2] = sqrt(0.2) / s2, t2[3] = 0;
+    ck_filter_hand(ck, 8, x4, 4, (filt_cfg){3, 0.75f, 2.0f}, t2,
+                   "ln[0.4,0.3,0.2,0.1] (T = 2 first: the top-3 running sum .389, .725 stays "
+                   "below 0.75 until the third token)");
+    BAIL(ck);
+    /* Exactly on p: eight equal logits, top-4 renormalised gives exactly
+     * 1/4 each, so p = 0.5 is reached at the second token (">" would take
+     * three; top-p on the un-renormalised 1/8s would take four). */
+    const float eq8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const double eq8_2[8] = {0.5, 0.5, 0, 0, 0, 0, 0, 0};
+    ck_filter_hand(ck, 8, eq8, 8, (filt_cfg){4, 0.5f, 0.7f}, eq8_2,
+                   "eight equal logits (top-4 gives 1/4 each; 1/4 + 1/4 lands exactly on p)");
+    BAIL(ck);
+    const float eq5[6] = {1, 1, -INFINITY, 1, 1, -2};
+    double eq5_ref[6];
+    ref_filter(eq5, 6, 1.0, 4, 0.75, eq5_ref, NULL);
+    ck_filter_hand(ck, 8, eq5, 6, (filt_cfg){4, 0.75f, 1.0f}, eq5_ref,
+                   "[1,1,-inf,1,1,-2] (top-4 keeps the four 1s, 1/4 each: three reach 0.75 "
+                   "exactly)");
     BAIL(ck);
     const filt_cfg grid[] = {{10, 0.9f, 0.8f}, {5, 0.5f, 1.0f}, {50, 0.95f, 1.3f}, {0, 0.7f, 0.6f},
                              {8, 1.0f, 2.0f}};
@@ -1836,32 +2114,888 @@ static void check_ex14(ck_ctx *ck)
 }
 
 /* ------------------------------------------------------------------------ */
+/* --show: your results beside the reference's                               */
+/*
+ * Each show_exNN function calls the learner's functions again on a few
+ * readable cases (the notebook's 8-word example, the fixture model) and
+ * prints the result next to the checker's own reference, whether the
+ * exercise passed or not. Nothing here decides pass or fail.
+ */
+
+#define SHOW(ck, ...) fprintf((ck)->out, __VA_ARGS__)
+
+static const char *const nb_vocab[8] = {"the", "cat", "dog", "sat", "ran", "jumped", "on", "quickly"};
+static const float nb_logits[8] = {1.5f, 2.8f, 2.5f, 0.5f, 1.0f, 0.8f, 0.3f, 0.2f};
+#define NB_V 8
+#define NB_DESC "the notebook's 8 words (the cat dog sat ran jumped on quickly; logits 1.5 2.8 2.5 0.5 1.0 0.8 0.3 0.2)"
+
+/* What a learner function returned, when it is not TT_OK. */
+static const char *status_words(tt_status st)
+{
+    if (st == TT_ERR_NOT_IMPLEMENTED)
+        return "not done yet";
+    if ((unsigned)st >= (unsigned)TT_STATUS_COUNT_)
+        return "an invalid status";
+    return tt_status_str(st);
+}
+
+/* A word of the 8-word example, or "?id" for anything else. */
+static const char *nb_word(int id, char *buf, size_t n)
+{
+    if (id >= 0 && id < NB_V)
+        return nb_vocab[id];
+    snprintf(buf, n, "?%d", id);
+    return buf;
+}
+
+/* One inverse-transform draw from p [V] with one uniform: the method of the
+ * hint in ex02 (so a learner who follows it sees the same draws). */
+static int ref_draw(const double *p, int V, tt_rng *rng)
+{
+    double total = 0.0;
+    for (int v = 0; v < V; v++)
+        total += p[v];
+    double target = tt_rng_uniform(rng) * total, cum = 0.0;
+    int last = 0;
+    for (int v = 0; v < V; v++) {
+        if (p[v] <= 0.0)
+            continue;
+        cum += p[v];
+        last = v;
+        if (target < cum)
+            return v;
+    }
+    return last;
+}
+
+/* The filter table: token, p(T), yours, reference, for ex05 / ex06 / ex08. */
+static void show_filter(ck_ctx *ck, int ex, filt_cfg c)
+{
+    char prm[64];
+    filter_params(prm, sizeof prm, ex, c);
+    double pt[NB_V], ref[NB_V];
+    ref_softmax(nb_logits, NB_V, c.t, pt);
+    ref_filter(nb_logits, NB_V, c.t, ex == 6 ? 0 : c.k, ex == 5 ? 1.0 : c.p, ref, NULL);
+    float *probs = ck_buf(ck, NB_V, sizeof *probs);
+    tt_status st = call_filter(ex, nb_logits, NB_V, c, probs);
+    char ys[256], rs[256];
+    kept_set_str(rs, sizeof rs, NULL, ref, NB_V, pt, nb_vocab);
+    SHOW(ck, "\n    %s, %s:\n", filter_name(ex), prm);
+    if (st == TT_OK) {
+        kept_set_str(ys, sizeof ys, probs, NULL, NB_V, pt, nb_vocab);
+        SHOW(ck, "      kept: yours     %s\n", ys);
+    } else
+        SHOW(ck, "      kept: yours     (%s)\n", status_words(st));
+    SHOW(ck, "            reference %s\n", rs);
+    SHOW(ck, "      %-8s %8s %9s %9s   %s\n", "token", "p(T)", "yours", "reference",
+         "(p(T): softmax(z / T) before the cut)");
+    for (int v = 0; v < NB_V; v++) {
+        if (st == TT_OK) {
+            bool off = !(fabs((double)probs[v] - ref[v]) <= 1e-5);
+            SHOW(ck, "      %-8s %8.4f %9.4f %9.4f%s\n", nb_vocab[v], pt[v], (double)probs[v],
+                 ref[v], off ? "   <- differs" : "");
+        } else
+            SHOW(ck, "      %-8s %8.4f %9s %9.4f\n", nb_vocab[v], pt[v], "-", ref[v]);
+    }
+}
+
+static void show_ex01(ck_ctx *ck)
+{
+    int *out = ck_buf(ck, 4, sizeof *out);
+    char b1[16], b2[16];
+    int best = 0;
+    for (int v = 1; v < NB_V; v++)
+        if (nb_logits[v] > nb_logits[best])
+            best = v;
+    tt_status st = ex01_greedy(nb_logits, 1, NB_V, out);
+    SHOW(ck, "    greedy on " NB_DESC ":\n");
+    if (st == TT_OK)
+        SHOW(ck, "      yours %s (id %d), reference %s (id %d)\n", nb_word(out[0], b1, sizeof b1),
+             out[0], nb_word(best, b2, sizeof b2), best);
+    else
+        SHOW(ck, "      yours (%s), reference %s (id %d)\n", status_words(st), nb_vocab[best], best);
+    const float a[6] = {1.0f, 3.0f, 2.0f, 0.5f, 0.1f, 0.9f};
+    ck_repoison(ck, out);
+    st = ex01_greedy(a, 2, 3, out);
+    if (st == TT_OK)
+        SHOW(ck, "    [[1,3,2],[0.5,0.1,0.9]]: yours [%d, %d], reference [1, 2]\n", out[0], out[1]);
+    const float tie[4] = {1.0f, 3.0f, 3.0f, 0.0f};
+    st = ex01_greedy(tie, 1, 4, out);
+    if (st == TT_OK)
+        SHOW(ck, "    [1,3,3,0] (a tie): yours %d, reference 1 (the lowest id)\n", out[0]);
+}
+
+/* N draws at temperature t from the learner (B = 1 each) and the reference
+ * with the same seed, as counts. */
+static tt_status draws_ex02(const double *p, float t, int n, uint64_t seed, long *yours, long *ref,
+                            int *first_y, int *first_r)
+{
+    tt_rng ry, rr;
+    tt_rng_seed(&ry, seed);
+    tt_rng_seed(&rr, seed);
+    memset(yours, 0, NB_V * sizeof *yours);
+    memset(ref, 0, NB_V * sizeof *ref);
+    for (int i = 0; i < n; i++) {
+        int t_y = -1;
+        tt_status st = ex02_temperature_sample(nb_logits, 1, NB_V, t, &ry, &t_y);
+        if (st != TT_OK)
+            return st;
+        if (t_y < 0 || t_y >= NB_V)
+            return TT_ERR_ARG;
+        int t_r = ref_draw(p, NB_V, &rr);
+        yours[t_y]++;
+        ref[t_r]++;
+        if (i < 12) {
+            first_y[i] = t_y;
+            first_r[i] = t_r;
+        }
+    }
+    return TT_OK;
+}
+
+static void show_draw_words(ck_ctx *ck, const char *who, const int *ids, int n)
+{
+    char b[16];
+    SHOW(ck, "      first draws, %-9s", who);
+    for (int i = 0; i < n; i++)
+        SHOW(ck, " %s", nb_word(ids[i], b, sizeof b));
+    SHOW(ck, "\n");
+}
+
+static void show_ex02(ck_ctx *ck)
+{
+    enum { N = 2000 };
+    const float temps[2] = {1.0f, 0.5f};
+    SHOW(ck, "    %d draws with ex02_temperature_sample on " NB_DESC ", seed 7;\n"
+             "    the reference draws with the same seed by inverse transform (as the hint says), so\n"
+             "    if you followed it your draws are the same:\n", N);
+    for (int k = 0; k < 2; k++) {
+        double p[NB_V];
+        ref_softmax(nb_logits, NB_V, temps[k], p);
+        long y[NB_V], r[NB_V];
+        int fy[12], fr[12];
+        tt_status st = draws_ex02(p, temps[k], N, 7, y, r, fy, fr);
+        SHOW(ck, "\n    T = %g:\n", (double)temps[k]);
+        if (st != TT_OK) {
+            SHOW(ck, "      yours: (%s)\n", st == TT_ERR_ARG ? "an error or an invalid id" : status_words(st));
+            continue;
+        }
+        SHOW(ck, "      %-8s %8s %8s %8s\n", "token", "p(T)", "yours", "reference");
+        for (int v = 0; v < NB_V; v++)
+            SHOW(ck, "      %-8s %8.4f %8.4f %8.4f\n", nb_vocab[v], p[v], (double)y[v] / N,
+                 (double)r[v] / N);
+        show_draw_words(ck, "yours:", fy, 12);
+        show_draw_words(ck, "reference:", fr, 12);
+    }
+}
+
+static double counts_entropy_int(const int *ids, int n, int V)
+{
+    long c[64] = {0};
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < V && V <= 64)
+            c[ids[i]]++;
+    return ref_counts_entropy_bits(c, V, n);
+}
+
+static int count_unique(const int *ids, int n, int V)
+{
+    bool seen[64] = {false};
+    int u = 0;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < V && V <= 64 && !seen[ids[i]]) {
+            seen[ids[i]] = true;
+            u++;
+        }
+    return u;
+}
+
+static void show_ex03(ck_ctx *ck)
+{
+    enum { N = 200 };
+    const char *names[EX03_N_STRATEGIES] = EX03_STRATEGY_NAMES;
+    const float temps[EX03_N_STRATEGIES] = {0, 0.5f, 1.0f, 2.0f};
+    int *s = ck_buf(ck, (size_t)EX03_N_STRATEGIES * N, sizeof *s);
+    int r[EX03_N_STRATEGIES * N];
+    tt_rng rng, rr;
+    tt_rng_seed(&rng, 303);
+    tt_rng_seed(&rr, 303);
+    tt_status st = ex03_compare(nb_logits, NB_V, N, &rng, s);
+    for (int k = 0; k < EX03_N_STRATEGIES; k++) {
+        double p[NB_V];
+        if (k > 0)
+            ref_softmax(nb_logits, NB_V, temps[k], p);
+        for (int i = 0; i < N; i++)
+            r[k * N + i] = k == 0 ? 1 : ref_draw(p, NB_V, &rr);
+    }
+    SHOW(ck, "    ex03_compare on " NB_DESC ", %d draws each, seed 303:\n", N);
+    if (st != TT_OK)
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    SHOW(ck, "      %-9s %-10s %6s %8s   %s\n", "strategy", "", "unique", "entropy",
+         "first draws");
+    for (int k = 0; k < EX03_N_STRATEGIES; k++)
+        for (int who = 0; who < 2; who++) {
+            if (who == 0 && st != TT_OK)
+                continue;
+            const int *ids = (who == 0 ? s : r) + k * N;
+            char b[16];
+            SHOW(ck, "      %-9s %-10s %6d %8.3f  ", (who == 0 || st != TT_OK) ? names[k] : "",
+                 who == 0 ? "yours" : "reference", count_unique(ids, N, NB_V),
+                 counts_entropy_int(ids, N, NB_V));
+            for (int i = 0; i < 8; i++)
+                SHOW(ck, " %s", nb_word(ids[i], b, sizeof b));
+            SHOW(ck, "\n");
+        }
+    SHOW(ck, "      (entropy of the draws in bits; greedy never varies, and the spread grows with T)\n");
+}
+
+static void show_ex04(ck_ctx *ck)
+{
+    const int NT = EX04_N_TEMPERATURES;
+    const float temps[EX04_N_TEMPERATURES] = EX04_TEMPERATURES;
+    float *probs = ck_buf(ck, (size_t)NT * NB_V, sizeof *probs);
+    double *ent = ck_buf(ck, (size_t)NT, sizeof *ent);
+    tt_status st = ex04_temperature_curves(nb_logits, NB_V, probs, ent);
+    double ref[EX04_N_TEMPERATURES][NB_V];
+    for (int i = 0; i < NT; i++)
+        ref_softmax(nb_logits, NB_V, temps[i], ref[i]);
+    SHOW(ck, "    ex04_temperature_curves on " NB_DESC "%s:\n",
+         st == TT_OK ? "" : " (yours: not available)");
+    if (st != TT_OK)
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    SHOW(ck, "      %-8s", "");
+    for (int i = 0; i < NT; i++)
+        SHOW(ck, "   T = %-11g", (double)temps[i]);
+    SHOW(ck, "\n      %-8s", "token");
+    for (int i = 0; i < NT; i++)
+        SHOW(ck, "   %7s %7s", "yours", "ref");
+    SHOW(ck, "\n");
+    for (int v = 0; v < NB_V; v++) {
+        SHOW(ck, "      %-8s", nb_vocab[v]);
+        for (int i = 0; i < NT; i++) {
+            if (st == TT_OK)
+                SHOW(ck, "   %7.4f %7.4f", (double)probs[i * NB_V + v], ref[i][v]);
+            else
+                SHOW(ck, "   %7s %7.4f", "-", ref[i][v]);
+        }
+        SHOW(ck, "\n");
+    }
+    SHOW(ck, "      %-8s", "entropy");
+    for (int i = 0; i < NT; i++) {
+        if (st == TT_OK)
+            SHOW(ck, "   %7.4f %7.4f", ent[i], ref_entropy_bits(ref[i], NB_V));
+        else
+            SHOW(ck, "   %7s %7.4f", "-", ref_entropy_bits(ref[i], NB_V));
+    }
+    SHOW(ck, "\n      (entropy in bits: 0 for a certain choice, log2 8 = 3 for 8 equally likely words;\n"
+             "       2^H is the effective number of choices, e.g. 2^%.2f = %.1f words at T = 1)\n",
+         ref_entropy_bits(ref[1], NB_V), pow(2.0, ref_entropy_bits(ref[1], NB_V)));
+}
+
+static void show_ex05(ck_ctx *ck)
+{
+    SHOW(ck, "    on " NB_DESC ":");
+    show_filter(ck, 5, (filt_cfg){2, 1.0f, 1.0f});
+    show_filter(ck, 5, (filt_cfg){3, 1.0f, 0.5f});
+}
+
+static void show_ex06(ck_ctx *ck)
+{
+    SHOW(ck, "    on " NB_DESC ":");
+    show_filter(ck, 6, (filt_cfg){0, 0.5f, 1.0f});
+    show_filter(ck, 6, (filt_cfg){0, 0.8f, 0.5f});
+    show_filter(ck, 6, (filt_cfg){0, 0.9f, 2.0f});
+}
+
+static void show_ex08(ck_ctx *ck)
+{
+    SHOW(ck, "    on " NB_DESC ":");
+    show_filter(ck, 8, (filt_cfg){4, 0.9f, 0.8f});
+    show_filter(ck, 8, (filt_cfg){3, 0.7f, 0.5f});
+}
+
+/* The text of ids [n] with the fixture's tokenizer: one character per id,
+ * '?' for an id out of range; from `pad_from` on, ids equal to pad show as
+ * '_' (pad_from < 0: never). Owned by ck. */
+static const char *ids_text(ck_ctx *ck, const int *ids, int n, int pad_from, int pad)
+{
+    const int V = fixture_V(ck);
+    char *s = ck_own(ck, malloc((size_t)n * 4 + 1));
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= V) {
+            s[len++] = '?';
+            continue;
+        }
+        if (pad_from >= 0 && i >= pad_from && ids[i] == pad) {
+            s[len++] = '_';
+            continue;
+        }
+        char *t = NULL;
+        tt_error err;
+        if (tt_tokenizer_decode(ck->tok, &ids[i], 1, &t, &err) == TT_OK && t) {
+            for (const char *q = t; *q && len < (size_t)n * 4; q++)
+                s[len++] = *q == '\n' ? '|' : *q;
+        }
+        free(t);
+    }
+    s[len] = '\0';
+    return s;
+}
+
+static void show_texts(ck_ctx *ck, const char *label, const char *yours, const char *ref)
+{
+    bool same = yours && strcmp(yours, ref) == 0;
+    SHOW(ck, "      %-12s yours     \"%s\"\n", label, yours ? yours : "-");
+    SHOW(ck, "      %-12s reference \"%s\"%s\n", "", ref, yours && !same ? "   <- differs" : "");
+}
+
+static void show_ex07(ck_ctx *ck)
+{
+    ck_fixture(ck);
+    BAIL(ck);
+    int n0 = 0, n1 = 0;
+    int *p0 = fixture_encode(ck, "the cat", &n0);
+    int *p1 = fixture_encode(ck, "a bird ", &n1);
+    BAIL(ck);
+    enum { B = 2, T = 7, NEW = 24, W = T + NEW };
+    int prompts[B * T], want[B * W];
+    memcpy(prompts, p0, T * sizeof *prompts);
+    memcpy(prompts + T, p1, T * sizeof *prompts);
+    SHOW(ck, "    ex07_generate on the checker's tiny random model (its text is noise; compare the\n"
+             "    characters), 24 new tokens, seed 77:\n");
+    const float temps[2] = {0.8f, 0.0f};
+    for (int k = 0; k < 2; k++) {
+        tt_generator_config gc = tt_generator_config_default();
+        gc.max_new_tokens = NEW;
+        gc.temperature = temps[k];
+        gc.seed = 77;
+        ref_generate(ck, &gc, prompts, B, T, NULL, want);
+        BAIL(ck);
+        int *out = ck_buf(ck, B * W, sizeof *out);
+        tt_status st = ex07_generate(ck->model, prompts, B, T, NEW, temps[k], 77, out);
+        SHOW(ck, "    temperature %g%s:\n", (double)temps[k], temps[k] == 0 ? " (greedy)" : "");
+        for (int b = 0; b < B; b++) {
+            char label[16];
+            snprintf(label, sizeof label, "row %d", b);
+            show_texts(ck, label, st == TT_OK ? ids_text(ck, out + b * W, W, -1, 0) : status_words(st),
+                       ids_text(ck, want + b * W, W, -1, 0));
+        }
+    }
+}
+
+static void show_ex09(ck_ctx *ck)
+{
+    enum { V = 20, N = 100 };
+    float x[V];
+    for (int v = 0; v < V; v++)
+        x[v] = -0.5f * v;
+    const float temps[EX09_N_TEMPERATURES] = EX09_TEMPERATURES;
+    ex09_stats *st = ck_buf(ck, EX09_N_TEMPERATURES, sizeof *st);
+    int *samples = ck_buf(ck, (size_t)EX09_N_TEMPERATURES * N, sizeof *samples);
+    tt_rng rng, rr;
+    tt_rng_seed(&rng, 900);
+    tt_rng_seed(&rr, 900);
+    tt_status s = ex09_temperature_effects(x, V, N, &rng, samples, st);
+    SHOW(ck, "    ex09_temperature_effects on 20 logits 0, -0.5, -1, ..., %d draws each, seed 900:\n", N);
+    if (s != TT_OK)
+        SHOW(ck, "      yours: (%s)\n", status_words(s));
+    SHOW(ck, "      %-5s %-10s %7s %10s %9s %9s   %s\n", "T", "", "unique", "diversity", "entropy",
+         "max freq", "exact entropy of softmax(z/T)");
+    for (int t = 0; t < EX09_N_TEMPERATURES; t++) {
+        double p[V];
+        ref_softmax(x, V, temps[t], p);
+        int r[N];
+        for (int i = 0; i < N; i++)
+            r[i] = ref_draw(p, V, &rr);
+        long c[V] = {0}, maxc = 0;
+        int u = 0;
+        for (int i = 0; i < N; i++)
+            c[r[i]]++;
+        for (int v = 0; v < V; v++) {
+            u += c[v] > 0;
+            if (c[v] > maxc)
+                maxc = c[v];
+        }
+        if (s == TT_OK)
+            SHOW(ck, "      %-5g %-10s %7d %10.2f %9.3f %9.2f\n", (double)temps[t], "yours",
+                 st[t].unique_tokens, st[t].diversity, st[t].entropy_bits, st[t].max_frequency);
+        char tb[16] = "";
+        if (s != TT_OK)
+            snprintf(tb, sizeof tb, "%g", (double)temps[t]);
+        SHOW(ck, "      %-5s %-10s %7d %10.2f %9.3f %9.2f   %.3f bits\n", tb, "reference", u,
+             (double)u / N,
+             ref_counts_entropy_bits(c, V, N), (double)maxc / N, ref_entropy_bits(p, V));
+    }
+    SHOW(ck, "      (entropy in bits of the draws; with 100 draws it stays below the exact value and\n"
+             "       can never exceed log2 100 = 6.64)\n");
+}
+
+static void show_ex10(ck_ctx *ck)
+{
+    ck_fixture(ck);
+    BAIL(ck);
+    int n0 = 0, n1 = 0;
+    int *p0 = fixture_encode(ck, "the dog", &n0);
+    int *p1 = fixture_encode(ck, "a moon ", &n1);
+    BAIL(ck);
+    enum { B = 2, T = 7, NEW = 30, W = T + NEW };
+    int prompts[B * T];
+    memcpy(prompts, p0, T * sizeof *prompts);
+    memcpy(prompts + T, p1, T * sizeof *prompts);
+    int eos = -1, pad = 0;
+    if (tt_tokenizer_id(ck->tok, ' ', &eos) != TT_OK || tt_tokenizer_id(ck->tok, '.', &pad) != TT_OK)
+        return;
+    tt_sampling_params sp = tt_sampling_params_default();
+    sp.strategy = TT_STRATEGY_COMBINED;
+    sp.temperature = 0.9f;
+    sp.top_k = 10;
+    int want[B * W], want_steps = 0;
+    ref_loop(ck, prompts, B, T, NEW, sp, NULL, eos, pad, 1010, want, &want_steps);
+    BAIL(ck);
+    int *out = ck_buf(ck, (size_t)B * W, sizeof *out);
+    int steps = -1;
+    tt_rng rng;
+    tt_rng_seed(&rng, 1010);
+    tt_status st = ex10_generate(ck->model, prompts, B, T, NEW, 0.9f, 10, 1.0f, eos, pad, &rng,
+                                 out, &steps);
+    SHOW(ck, "    ex10_generate on the tiny model: EOS = ' ' (a row ends at its first space), pad\n"
+             "    shown as '_', T 0.9, top-k 10, up to %d new tokens, seed 1010:\n", NEW);
+    if (st != TT_OK) {
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    } else if (steps < 0 || steps > NEW) {
+        SHOW(ck, "      yours: *n_steps = %d, outside 0..%d\n", steps, NEW);
+        st = TT_ERR_ARG;
+    } else {
+        SHOW(ck, "      steps run: yours %d, reference %d (every row ended: the loop stops)\n",
+             steps, want_steps);
+    }
+    for (int b = 0; b < B; b++) {
+        char label[16];
+        snprintf(label, sizeof label, "row %d", b);
+        show_texts(ck, label, st == TT_OK ? ids_text(ck, out + b * W, T + steps, T + 1, pad) : NULL,
+                   ids_text(ck, want + b * W, T + want_steps, T + 1, pad));
+    }
+}
+
+static void show_ex11(ck_ctx *ck)
+{
+    ck_fixture(ck);
+    BAIL(ck);
+    int T = 0;
+    int *prompt = fixture_encode(ck, "once upon", &T);
+    BAIL(ck);
+    enum { NEW = 30 };
+    const int W = T + NEW;
+    const char *names[EX11_N_STRATEGIES] = EX11_STRATEGY_NAMES;
+    const struct {
+        bool sample;
+        float t;
+        int k;
+        float p;
+    } strat[EX11_N_STRATEGIES] = {{false, 1, 0, 1},    {true, 0.5f, 0, 1}, {true, 1, 0, 1},
+                                  {true, 2, 0, 1},     {true, 1, 10, 1},   {true, 1, 50, 1},
+                                  {true, 1, 0, 0.9f},  {true, 1, 0, 0.95f}, {true, 0.8f, 50, 0.9f}};
+    int *out = ck_buf(ck, (size_t)EX11_N_STRATEGIES * W, sizeof *out);
+    tt_status st = ex11_compare_all(ck->model, prompt, T, NEW, 11, out);
+    int *want = ck_own(ck, malloc((size_t)W * sizeof *want));
+    SHOW(ck, "    ex11_compare_all from \"once upon\" on the tiny model, 30 new tokens, seed 11:\n");
+    if (st != TT_OK)
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    for (int s = 0; s < EX11_N_STRATEGIES; s++) {
+        tt_generator_config gc = tt_generator_config_default();
+        gc.max_new_tokens = NEW;
+        gc.seed = 11;
+        gc.do_sample = strat[s].sample;
+        gc.temperature = strat[s].t;
+        gc.top_k = strat[s].k;
+        gc.top_p = strat[s].p;
+        ref_generate(ck, &gc, prompt, 1, T, NULL, want);
+        BAIL(ck);
+        show_texts(ck, names[s], st == TT_OK ? ids_text(ck, out + (size_t)s * W, W, -1, 0) : NULL,
+                   ids_text(ck, want, W, -1, 0));
+    }
+    SHOW(ck, "      (V = %d here, so top-k 50 keeps every token: it equals temp_1.0)\n", fixture_V(ck));
+}
+
+static void show_ex12(ck_ctx *ck)
+{
+    ck_fixture(ck);
+    BAIL(ck);
+    const char *prompt = "the old ";
+    enum { N = 3, NEW = 30 };
+    int np = 0;
+    int *pids = fixture_encode(ck, prompt, &np);
+    BAIL(ck);
+    const int W = np + NEW;
+    tt_generator_config gc = tt_generator_config_default();
+    gc.max_new_tokens = NEW;
+    gc.temperature = 0.8f;
+    gc.top_k = 50;
+    gc.top_p = 0.9f;
+    gc.seed = 1212;
+    int *batch = ck_own(ck, malloc((size_t)N * np * sizeof *batch));
+    for (int r = 0; r < N; r++)
+        memcpy(batch + (size_t)r * np, pids, (size_t)np * sizeof *batch);
+    int *want = ck_own(ck, malloc((size_t)N * W * sizeof *want));
+    ref_generate(ck, &gc, batch, N, np, NULL, want);
+    BAIL(ck);
+    char **comp = ck_buf(ck, N, sizeof *comp);
+    memset(comp, 0, N * sizeof *comp);
+    tt_status st = ex12_complete(ck->model, ck->tok, prompt, N, NEW, 0.8f, 50, 0.9f, 1212, comp);
+    for (int i = 0; i < N; i++)
+        ck_own(ck, comp[i]);
+    bool ok = st == TT_OK;
+    for (int i = 0; i < N && ok; i++)
+        ok = comp[i] && memchr(comp[i], '\0', 4097) != NULL;
+    SHOW(ck, "    ex12_complete(\"the old \", 3 completions, 30 new, T 0.8, k 50, p 0.9, seed 1212),\n"
+             "    each with its mean log-probability (nats per generated token; higher = the model\n"
+             "    finds it more likely):\n");
+    if (st != TT_OK)
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    double ref[N];
+    const char *rtext[N];
+    for (int r = 0; r < N; r++) {
+        rtext[r] = ids_text(ck, want + (size_t)r * W, W, -1, 0);
+        ref[r] = ref_mean_logprob(ck, prompt, ok ? comp[r] : rtext[r]);
+        BAIL(ck);
+        double got = NAN;
+        tt_status s2 = ok ? ex12_mean_logprob(ck->model, ck->tok, prompt, comp[r], &got) : st;
+        char label[32];
+        snprintf(label, sizeof label, "completion %d", r);
+        show_texts(ck, label, ok ? comp[r] : NULL, rtext[r]);
+        if (s2 == TT_OK)
+            SHOW(ck, "      %-12s mean log-prob: yours %.4f, reference %.4f\n", "", got, ref[r]);
+        else if (ok)
+            SHOW(ck, "      %-12s mean log-prob: yours (%s), reference %.4f\n", "", status_words(s2),
+                 ref[r]);
+    }
+    if (ok) {
+        int order[N];
+        double scores[N];
+        tt_status s3 = ex12_rank(ck->model, ck->tok, prompt, (const char *const *)comp, N, order, scores);
+        int ro[N] = {0, 1, 2};
+        for (int i = 1; i < N; i++)
+            for (int j = i; j > 0 && ref[ro[j - 1]] < ref[ro[j]]; j--) {
+                int t = ro[j];
+                ro[j] = ro[j - 1];
+                ro[j - 1] = t;
+            }
+        if (s3 == TT_OK)
+            SHOW(ck, "      ranking, best first: yours [%d, %d, %d], reference [%d, %d, %d]\n", order[0],
+                 order[1], order[2], ro[0], ro[1], ro[2]);
+        else
+            SHOW(ck, "      ranking: yours (%s), reference [%d, %d, %d]\n", status_words(s3), ro[0],
+                 ro[1], ro[2]);
+    }
+}
+
+static void show_ex13(ck_ctx *ck)
+{
+    const char *scheds[3] = {"linear", "exponential", "cosine"};
+    enum { STEPS = 9 };
+    SHOW(ck, "    ex13_temperature_at from 2.0 to 0.5 over %d steps:\n", STEPS);
+    SHOW(ck, "      %-5s", "step");
+    for (int s = 0; s < 3; s++)
+        SHOW(ck, "   %-17s", scheds[s]);
+    SHOW(ck, "\n      %-5s", "");
+    for (int s = 0; s < 3; s++)
+        SHOW(ck, "   %8s %8s", "yours", "ref");
+    SHOW(ck, "\n");
+    for (int step = 0; step < STEPS; step++) {
+        SHOW(ck, "      %-5d", step);
+        for (int s = 0; s < 3; s++) {
+            double pr = (double)step / (STEPS - 1);
+            double want = s == 0 ? 2.0 + (0.5 - 2.0) * pr
+                        : s == 1 ? 2.0 * pow(0.25, pr)
+                                 : 0.5 + 1.5 * 0.5 * (1 + cos(M_PI * pr));
+            float t = NAN;
+            tt_status st = ex13_temperature_at(scheds[s], step, STEPS, 2.0f, 0.5f, &t);
+            if (st == TT_OK)
+                SHOW(ck, "   %8.4f %8.4f", (double)t, want);
+            else
+                SHOW(ck, "   %8.8s %8.4f", status_words(st), want);
+        }
+        SHOW(ck, "\n");
+    }
+    ck_fixture(ck);
+    BAIL(ck);
+    int n0 = 0;
+    int *p0 = fixture_encode(ck, "the", &n0);
+    BAIL(ck);
+    enum { NEW = 40 };
+    const int W = n0 + NEW;
+    SHOW(ck, "    ex13_generate from \"the\" on the tiny model, 40 new tokens, seed 1300 (hot at\n"
+             "    first, cool at the end):\n");
+    for (int s = 0; s < 3; s++) {
+        float temps[NEW];
+        for (int step = 0; step < NEW; step++) {
+            double pr = (double)step / (NEW - 1);
+            temps[step] = s == 0 ? (float)(2.0 + (0.5 - 2.0) * pr)
+                        : s == 1 ? (float)(2.0 * pow(0.25, pr))
+                                 : (float)(0.5 + 1.5 * 0.5 * (1 + cos(M_PI * pr)));
+        }
+        tt_sampling_params sp = tt_sampling_params_default();
+        sp.strategy = TT_STRATEGY_TEMPERATURE;
+        int *want = ck_own(ck, malloc((size_t)W * sizeof *want));
+        int steps = 0;
+        ref_loop(ck, p0, 1, n0, NEW, sp, temps, -1, 0, 1300, want, &steps);
+        BAIL(ck);
+        int *out = ck_buf(ck, (size_t)W, sizeof *out);
+        tt_rng rng;
+        tt_rng_seed(&rng, 1300);
+        tt_status st = ex13_generate(ck->model, p0, 1, n0, NEW, 2.0f, 0.5f, scheds[s], &rng, out);
+        show_texts(ck, scheds[s], st == TT_OK ? ids_text(ck, out, W, -1, 0) : NULL,
+                   ids_text(ck, want, W, -1, 0));
+    }
+}
+
+static void show_ex14(ck_ctx *ck)
+{
+    const struct {
+        const char *name;
+        float t;
+        int k;
+        float p;
+    } styles[5] = {{"fantasy", 0.9f, 50, 0.92f},
+                   {"scifi", 0.8f, 60, 0.9f},
+                   {"mystery", 0.7f, 40, 0.85f},
+                   {"romance", 0.85f, 45, 0.88f},
+                   {"western", 0.8f, 50, 0.9f}};
+    SHOW(ck, "    ex14_style_params (temperature, top-k, top-p):\n");
+    for (int i = 0; i < 5; i++) {
+        float t = NAN, p = NAN;
+        int k = -1;
+        tt_status st = ex14_style_params(styles[i].name, &t, &k, &p);
+        if (st == TT_OK)
+            SHOW(ck, "      %-8s yours (%g, %d, %g), reference (%g, %d, %g)%s\n", styles[i].name,
+                 (double)t, k, (double)p, (double)styles[i].t, styles[i].k, (double)styles[i].p,
+                 i == 4 ? " (any other style)" : "");
+        else
+            SHOW(ck, "      %-8s yours (%s), reference (%g, %d, %g)\n", styles[i].name,
+                 status_words(st), (double)styles[i].t, styles[i].k, (double)styles[i].p);
+    }
+    ck_fixture(ck);
+    BAIL(ck);
+    const char *start = "once upon a time";
+    SHOW(ck, "    ex14_continue_story(\"%s\", 2 sentences, T 0.8, k 50, p 0.9, seed 1400)\n"
+             "    and ex14_generate_with_style(\"mystery\", 2 sentences, seed 1402) on the tiny model:\n",
+         start);
+    for (int k = 0; k < 2; k++) {
+        story_trace tr;
+        const char *want = k == 0 ? ref_story(ck, start, 2, 0.8f, 50, 0.9f, 1400, &tr)
+                                  : ref_story(ck, start, 2, 0.7f, 40, 0.85f, 1402, &tr);
+        BAIL(ck);
+        char *got = NULL;
+        tt_status st = k == 0 ? ex14_continue_story(ck->model, ck->tok, start, 2, 0.8f, 50, 0.9f,
+                                                    1400, &got)
+                              : ex14_generate_with_style(ck->model, ck->tok, start, "mystery", 2,
+                                                         1402, &got);
+        ck_own(ck, got);
+        bool ok = st == TT_OK && got && memchr(got, '\0', 8193) != NULL;
+        SHOW(ck, "      %s%s\n", k == 0 ? "the defaults" : "mystery",
+             ok ? "" : (st == TT_OK ? " (yours: not a string)" : ""));
+        if (st != TT_OK)
+            SHOW(ck, "      yours: (%s)\n", status_words(st));
+        show_texts(ck, "", ok ? got : NULL, want);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Weak stand-ins                                                             */
+/*
+ * A learner file that does not compile is left out of the link (the make
+ * rules keep going); these weak definitions take the place of its functions
+ * (a real definition always wins over a weak one), return
+ * TT_ERR_NOT_IMPLEMENTED, and record their name, so that the exercise reports
+ * "does not compile" and exercises that call it say why they cannot run.
+ */
+#if defined(__GNUC__)
+#define CK_WEAK __attribute__((weak))
+#else
+#define CK_WEAK
+#endif
+#define STANDIN(name)                                                                          \
+    do {                                                                                       \
+        if (!ck_standin_called)                                                                \
+            ck_standin_called = name;                                                          \
+        return TT_ERR_NOT_IMPLEMENTED;                                                         \
+    } while (0)
+
+CK_WEAK tt_status ex01_greedy(const float *logits, int B, int V, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)out;
+    STANDIN("ex01_greedy");
+}
+
+CK_WEAK tt_status ex02_sample_from_probs(const float *probs, int V, tt_rng *rng, int *token)
+{
+    (void)probs, (void)V, (void)rng, (void)token;
+    STANDIN("ex02_sample_from_probs");
+}
+
+CK_WEAK tt_status ex02_temperature_sample(const float *logits, int B, int V, float temperature, tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)temperature, (void)rng, (void)out;
+    STANDIN("ex02_temperature_sample");
+}
+
+CK_WEAK tt_status ex03_compare(const float *logits, int V, int n_samples, tt_rng *rng, int *samples)
+{
+    (void)logits, (void)V, (void)n_samples, (void)rng, (void)samples;
+    STANDIN("ex03_compare");
+}
+
+CK_WEAK tt_status ex04_temperature_curves(const float *logits, int V, float *probs, double *entropy_bits)
+{
+    (void)logits, (void)V, (void)probs, (void)entropy_bits;
+    STANDIN("ex04_temperature_curves");
+}
+
+CK_WEAK tt_status ex05_top_k_filter(const float *logits, int V, int k, float temperature, float *probs)
+{
+    (void)logits, (void)V, (void)k, (void)temperature, (void)probs;
+    STANDIN("ex05_top_k_filter");
+}
+
+CK_WEAK tt_status ex05_top_k_sample(const float *logits, int B, int V, int k, float temperature, tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)k, (void)temperature, (void)rng, (void)out;
+    STANDIN("ex05_top_k_sample");
+}
+
+CK_WEAK tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperature, float *probs)
+{
+    (void)logits, (void)V, (void)p, (void)temperature, (void)probs;
+    STANDIN("ex06_top_p_filter");
+}
+
+CK_WEAK tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float temperature, tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)p, (void)temperature, (void)rng, (void)out;
+    STANDIN("ex06_top_p_sample");
+}
+
+CK_WEAK tt_status ex07_generate(const tt_model *model, const int *prompts, int B, int T, int max_new_tokens, float temperature, uint64_t seed, int *out)
+{
+    (void)model, (void)prompts, (void)B, (void)T, (void)max_new_tokens, (void)temperature, (void)seed, (void)out;
+    STANDIN("ex07_generate");
+}
+
+CK_WEAK tt_status ex08_combined_filter(const float *logits, int V, float temperature, int top_k, float top_p, float *probs)
+{
+    (void)logits, (void)V, (void)temperature, (void)top_k, (void)top_p, (void)probs;
+    STANDIN("ex08_combined_filter");
+}
+
+CK_WEAK tt_status ex08_combined_sample(const float *logits, int B, int V, float temperature, int top_k, float top_p, tt_rng *rng, int *out)
+{
+    (void)logits, (void)B, (void)V, (void)temperature, (void)top_k, (void)top_p, (void)rng, (void)out;
+    STANDIN("ex08_combined_sample");
+}
+
+CK_WEAK tt_status ex09_sample_stats(const int *samples, int n, int V, ex09_stats *stats)
+{
+    (void)samples, (void)n, (void)V, (void)stats;
+    STANDIN("ex09_sample_stats");
+}
+
+CK_WEAK tt_status ex09_temperature_effects(const float *logits, int V, int n_samples, tt_rng *rng, int *samples, ex09_stats *stats)
+{
+    (void)logits, (void)V, (void)n_samples, (void)rng, (void)samples, (void)stats;
+    STANDIN("ex09_temperature_effects");
+}
+
+CK_WEAK tt_status ex10_generate(tt_model *model, const int *prompts, int B, int T, int max_new_tokens, float temperature, int top_k, float top_p, int eos_token_id, int pad_token_id, tt_rng *rng, int *out, int *n_steps)
+{
+    (void)model, (void)prompts, (void)B, (void)T, (void)max_new_tokens, (void)temperature, (void)top_k, (void)top_p, (void)eos_token_id, (void)pad_token_id, (void)rng, (void)out, (void)n_steps;
+    STANDIN("ex10_generate");
+}
+
+CK_WEAK tt_status ex11_compare_all(const tt_model *model, const int *prompt, int T, int max_new_tokens, uint64_t seed, int *out)
+{
+    (void)model, (void)prompt, (void)T, (void)max_new_tokens, (void)seed, (void)out;
+    STANDIN("ex11_compare_all");
+}
+
+CK_WEAK tt_status ex12_complete(const tt_model *model, const tt_tokenizer *tok, const char *prompt, int n_completions, int max_new_tokens, float temperature, int top_k, float top_p, uint64_t seed, char **completions)
+{
+    (void)model, (void)tok, (void)prompt, (void)n_completions, (void)max_new_tokens, (void)temperature, (void)top_k, (void)top_p, (void)seed, (void)completions;
+    STANDIN("ex12_complete");
+}
+
+CK_WEAK tt_status ex12_mean_logprob(tt_model *model, const tt_tokenizer *tok, const char *prompt, const char *text, double *mean_logprob)
+{
+    (void)model, (void)tok, (void)prompt, (void)text, (void)mean_logprob;
+    STANDIN("ex12_mean_logprob");
+}
+
+CK_WEAK tt_status ex12_rank(tt_model *model, const tt_tokenizer *tok, const char *prompt, const char *const *completions, int n, int *order, double *scores)
+{
+    (void)model, (void)tok, (void)prompt, (void)completions, (void)n, (void)order, (void)scores;
+    STANDIN("ex12_rank");
+}
+
+CK_WEAK tt_status ex13_temperature_at(const char *schedule, int step, int max_new_tokens, float start_temp, float end_temp, float *temperature)
+{
+    (void)schedule, (void)step, (void)max_new_tokens, (void)start_temp, (void)end_temp, (void)temperature;
+    STANDIN("ex13_temperature_at");
+}
+
+CK_WEAK tt_status ex13_generate(tt_model *model, const int *prompts, int B, int T, int max_new_tokens, float start_temp, float end_temp, const char *schedule, tt_rng *rng, int *out)
+{
+    (void)model, (void)prompts, (void)B, (void)T, (void)max_new_tokens, (void)start_temp, (void)end_temp, (void)schedule, (void)rng, (void)out;
+    STANDIN("ex13_generate");
+}
+
+CK_WEAK tt_status ex14_continue_story(const tt_model *model, const tt_tokenizer *tok, const char *story_start, int num_sentences, float temperature, int top_k, float top_p, uint64_t seed, char **continuation)
+{
+    (void)model, (void)tok, (void)story_start, (void)num_sentences, (void)temperature, (void)top_k, (void)top_p, (void)seed, (void)continuation;
+    STANDIN("ex14_continue_story");
+}
+
+CK_WEAK tt_status ex14_style_params(const char *style, float *temperature, int *top_k, float *top_p)
+{
+    (void)style, (void)temperature, (void)top_k, (void)top_p;
+    STANDIN("ex14_style_params");
+}
+
+CK_WEAK tt_status ex14_generate_with_style(const tt_model *model, const tt_tokenizer *tok, const char *story_start, const char *style, int num_sentences, uint64_t seed, char **continuation)
+{
+    (void)model, (void)tok, (void)story_start, (void)style, (void)num_sentences, (void)seed, (void)continuation;
+    STANDIN("ex14_generate_with_style");
+}
+
+/* ------------------------------------------------------------------------ */
 /* Running                                                                    */
+
+typedef void (*ck_fn)(ck_ctx *);
 
 typedef struct {
     const char *name;
-    void (*check)(ck_ctx *);
+    ck_fn check;
+    ck_fn show;
 } exercise;
 
 static const exercise exercises[] = {
-    {"ex01_greedy", check_ex01},
-    {"ex02_temperature", check_ex02},
-    {"ex03_compare", check_ex03},
-    {"ex04_temperature_curves", check_ex04},
-    {"ex05_top_k", check_ex05},
-    {"ex06_top_p", check_ex06},
-    {"ex07_generator", check_ex07},
-    {"ex08_combined", check_ex08},
-    {"ex09_temperature_effects", check_ex09},
-    {"ex10_custom_generator", check_ex10},
-    {"ex11_compare_all", check_ex11},
-    {"ex12_completion", check_ex12},
-    {"ex13_temperature_schedule", check_ex13},
-    {"ex14_story", check_ex14},
+    {"ex01_greedy", check_ex01, show_ex01},
+    {"ex02_temperature", check_ex02, show_ex02},
+    {"ex03_compare", check_ex03, show_ex03},
+    {"ex04_temperature_curves", check_ex04, show_ex04},
+    {"ex05_top_k", check_ex05, show_ex05},
+    {"ex06_top_p", check_ex06, show_ex06},
+    {"ex07_generator", check_ex07, show_ex07},
+    {"ex08_combined", check_ex08, show_ex08},
+    {"ex09_temperature_effects", check_ex09, show_ex09},
+    {"ex10_custom_generator", check_ex10, show_ex10},
+    {"ex11_compare_all", check_ex11, show_ex11},
+    {"ex12_completion", check_ex12, show_ex12},
+    {"ex13_temperature_schedule", check_ex13, show_ex13},
+    {"ex14_story", check_ex14, show_ex14},
 };
 enum { N_EXERCISES = (int)(sizeof exercises / sizeof exercises[0]) };
 
-static void run_in_process(int i, ck_report *rep)
+static void run_in_process(ck_fn fn, FILE *out, ck_report *rep)
 {
     ck_ctx *ck = calloc(1, sizeof *ck);
     if (!ck) {
@@ -1869,35 +3003,41 @@ static void run_in_process(int i, ck_report *rep)
         snprintf(rep->msg, sizeof rep->msg, "checker: out of memory");
         return;
     }
-    exercises[i].check(ck);
+    ck->out = out;
+    ck_standin_called = NULL;
+    fn(ck);
     ck_cleanup(ck);
     *rep = ck->rep;
+    snprintf(rep->standin, sizeof rep->standin, "%s", ck_standin_called ? ck_standin_called : "");
     free(ck);
 }
 
-/* Runs exercise i in a child process; a crash or a timeout becomes a failure. */
-static void run_forked(int i, int timeout_s, ck_report *rep)
+/* Runs fn in a child process; a crash or a timeout becomes a failure. The
+ * show functions write to `out` (a temporary file the parent copies). */
+static void run_forked(ck_fn fn, int timeout_s, FILE *out, ck_report *rep)
 {
     int fds[2];
     memset(rep, 0, sizeof *rep);
     fflush(stdout);
     fflush(stderr);
     if (pipe(fds) != 0) {
-        run_in_process(i, rep);
+        run_in_process(fn, out, rep);
         return;
     }
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        run_in_process(i, rep);
+        run_in_process(fn, out, rep);
         return;
     }
     if (pid == 0) {
         close(fds[0]);
         alarm((unsigned)timeout_s);
+        if (out)
+            setvbuf(out, NULL, _IONBF, 0); /* what was shown survives a crash */
         ck_report r;
-        run_in_process(i, &r);
+        run_in_process(fn, out, &r);
         const char *p = (const char *)&r;
         size_t left = sizeof r;
         while (left > 0) {
@@ -1925,6 +3065,7 @@ static void run_forked(int i, int timeout_s, ck_report *rep)
         ;
     if (got == sizeof *rep) {
         rep->msg[sizeof rep->msg - 1] = '\0';
+        rep->standin[sizeof rep->standin - 1] = '\0';
         if (rep->result == CK_PASS && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
             rep->result = CK_FAIL;
             snprintf(rep->msg, sizeof rep->msg,
@@ -1980,15 +3121,83 @@ static int find_exercise(const char *arg)
     return -1;
 }
 
+/* The exercise a function belongs to, by its "exNN_" prefix, or -1. */
+static int exercise_of(const char *fn)
+{
+    if (strlen(fn) < 5 || fn[0] != 'e' || fn[1] != 'x' || fn[4] != '_')
+        return -1;
+    int n = (fn[2] - '0') * 10 + (fn[3] - '0');
+    return n >= 1 && n <= N_EXERCISES ? n - 1 : -1;
+}
+
+/* The compiler's first error message for exercise i, when its file did not
+ * compile (DIR/<name>.err exists; the make rules write it), else false. */
+static bool compile_error(const char *dir, int i, char *msg, size_t n)
+{
+    if (!dir)
+        return false;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.err", dir, exercises[i].name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[1024], first[1024] = "";
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!first[0] && line[0])
+            snprintf(first, sizeof first, "%s", line);
+        if (strstr(line, "error")) {
+            snprintf(msg, n, "%s", line);
+            found = true;
+            break;
+        }
+    }
+    fclose(f);
+    if (!found)
+        snprintf(msg, n, "%s", first[0] ? first : "see the compiler's messages above");
+    return true;
+}
+
+/* What a stand-in call means, for the report of exercise i. */
+static void standin_note(const char *dir, int i, const char *fn, char *buf, size_t n)
+{
+    int e = exercise_of(fn);
+    char dummy[8];
+    if (e == i || e < 0)
+        snprintf(buf, n, "%s is not defined: is it in %s.c, spelled as in exercises.h?", fn,
+                 e >= 0 ? exercises[e].name : "its exercise file");
+    else if (compile_error(dir, e, dummy, sizeof dummy))
+        snprintf(buf, n, "it calls %s, and %s.c does not compile", fn, exercises[e].name);
+    else
+        snprintf(buf, n, "it calls %s, which is not defined", fn);
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: checker [--require-all] [--no-fork] [--timeout SECONDS] [EXERCISE ...]\n"
-               "  EXERCISE: a number (5), a prefix (ex05) or a name (ex05_top_k, top_k)\n");
+    fprintf(f, "usage: checker [--require-all] [--no-fork] [--show] [--timeout SECONDS]\n"
+               "               [--compile-errors DIR] [EXERCISE ...]\n"
+               "  EXERCISE: a number (5), a prefix (ex05) or a name (ex05_top_k, top_k)\n"
+               "  --show: after each exercise's result, your results beside the reference's\n"
+               "  --compile-errors DIR: DIR/<exercise>.err holds the compiler's messages for a\n"
+               "    file that did not compile (the make rules write it)\n");
+}
+
+/* Copies the show output in f (rewound) to stdout. */
+static void copy_out(FILE *f)
+{
+    char buf[4096];
+    size_t n;
+    fflush(f);
+    rewind(f);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stdout);
 }
 
 int main(int argc, char **argv)
 {
-    bool require_all = false, fork_each = true;
+    bool require_all = false, fork_each = true, show = false;
+    const char *err_dir = NULL;
     int timeout_s = getenv("TT_SANITIZE") ? 600 : 120;
     bool selected[N_EXERCISES] = {false};
     int n_selected = 0;
@@ -1997,6 +3206,10 @@ int main(int argc, char **argv)
             require_all = true;
         else if (strcmp(argv[i], "--no-fork") == 0)
             fork_each = false;
+        else if (strcmp(argv[i], "--show") == 0)
+            show = true;
+        else if (strcmp(argv[i], "--compile-errors") == 0 && i + 1 < argc)
+            err_dir = argv[++i];
         else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             char *end = NULL;
             long t = strtol(argv[++i], &end, 10);
@@ -2032,24 +3245,62 @@ int main(int argc, char **argv)
         if (!selected[i])
             continue;
         ck_report rep;
-        if (fork_each)
-            run_forked(i, timeout_s, &rep);
-        else
-            run_in_process(i, &rep);
+        char note[CK_MSG_MAX];
         printf("%-26s ", exercises[i].name);
+        if (compile_error(err_dir, i, note, sizeof note)) {
+            failed++;
+            printf("does not compile: ");
+            print_one_line(note);
+            printf("\n");
+            if (show)
+                printf("    (nothing to show: fix the compile error first; the compiler's messages "
+                       "are above)\n");
+            fflush(stdout);
+            continue;
+        }
+        fflush(stdout);
+        if (fork_each)
+            run_forked(exercises[i].check, timeout_s, NULL, &rep);
+        else
+            run_in_process(exercises[i].check, NULL, &rep);
         if (rep.result == CK_PASS) {
             passed++;
             printf("passed\n");
         } else if (rep.result == CK_NOT_DONE) {
             not_done++;
-            printf("not done yet (%s returns TT_ERR_NOT_IMPLEMENTED)\n", rep.msg);
+            if (rep.standin[0]) {
+                standin_note(err_dir, i, rep.standin, note, sizeof note);
+                if (strcmp(rep.standin, rep.msg) == 0)
+                    printf("not done yet (%s)\n", note);
+                else
+                    printf("not done yet (%s: %s)\n", rep.msg, note);
+            } else
+                printf("not done yet (%s returns TT_ERR_NOT_IMPLEMENTED)\n", rep.msg);
         } else {
             failed++;
             printf("failed: ");
             print_one_line(rep.msg);
+            if (rep.standin[0]) {
+                standin_note(err_dir, i, rep.standin, note, sizeof note);
+                printf(" (note: %s)", note);
+            }
             printf("\n");
         }
         fflush(stdout);
+        if (show) {
+            FILE *tmp = fork_each ? tmpfile() : NULL;
+            ck_report srep;
+            if (tmp) {
+                run_forked(exercises[i].show, timeout_s, tmp, &srep);
+                copy_out(tmp);
+                fclose(tmp);
+            } else {
+                run_in_process(exercises[i].show, stdout, &srep);
+            }
+            if (srep.result == CK_FAIL)
+                printf("    (the show stopped: %s)\n", srep.msg);
+            fflush(stdout);
+        }
     }
     printf("exercises: %d passed, %d failed, %d not done yet\n", passed, failed, not_done);
     if (failed > 0)

@@ -1,6 +1,18 @@
 /*
  * Exercise 02 — temperature sampling (Easy)
  *
+ * Why:
+ *   Temperature T rescales the logits before the softmax: p = softmax(z / T).
+ *   T < 1 sharpens the distribution (the top token gets even more of the mass),
+ *   T > 1 flattens it toward uniform, T -> 0 approaches greedy. T <= 0 has no
+ *   meaning (division by zero, or a reversed ranking), so it is an error.
+ *
+ *   Drawing from a distribution with one uniform number u in [0, 1) is
+ *   "inverse transform sampling": walk the ids, adding up probabilities, and
+ *   stop at the first id whose running sum passes u. Each id is chosen with
+ *   exactly its probability, because it owns an interval of [0, 1) as long as
+ *   its probability.
+ *
  * Task 1: ex02_sample_from_probs — draw one id from probs [V] using ONE
  *         uniform number u = tt_rng_uniform(rng) in [0, 1).
  * Task 2: ex02_temperature_sample — for each row b of logits [B, V], draw
@@ -13,7 +25,8 @@
  *        softmax, subtract the largest logit before exp() (exp(1000) is inf
  *        in float; softmax(z - c) = softmax(z)). Sum in double.
  *        Later exercises reuse ex02_sample_from_probs.
- * Check: make exercises EX=2
+ * Check: make exercises EX=2   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -1,6 +1,16 @@
 /*
  * Exercise 05 — top-k sampling (Medium)
  *
+ * Why:
+ *   Plain temperature sampling can pick a very unlikely token: each one is
+ *   rare, but a vocabulary has many, and together the tail holds real mass.
+ *   Top-k cuts the tail: keep only the k most probable tokens, renormalise,
+ *   and draw. k = 1 is greedy; k >= V is plain temperature sampling.
+ *
+ *   Order of operations: temperature first, then the cut. (For top-k alone the
+ *   order does not matter, since dividing by T keeps the ranking; for top-p it
+ *   does, see exercise 06.)
+ *
  * Task 1: ex05_top_k_filter — probs [V] = softmax(logits / temperature) kept
  *         only on the k most probable tokens, renormalised to sum to 1, and 0
  *         on every other token.
@@ -12,7 +22,8 @@
  * Hint:  sort (probability, id) pairs with qsort — most probable first, then
  *        lower id — and keep the first k. Draw with your ex02_sample_from_probs.
  *        k = 1 must behave exactly like greedy.
- * Check: make exercises EX=5
+ * Check: make exercises EX=5   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

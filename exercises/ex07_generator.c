@@ -1,6 +1,13 @@
 /*
  * Exercise 07 — using the generator (Medium)
  *
+ * Why:
+ *   The library's tt_generator runs the whole autoregressive loop for you:
+ *   forward the context, take the last position's logits, sample, append,
+ *   repeat — with a KV cache, so each step only computes the newest position.
+ *   Using it is three steps: a config (start from the defaults and change what
+ *   you need), create, generate.
+ *
  * Task:  generate max_new_tokens tokens after each of B prompts with the
  *        library's tt_generator (tt/generate.h).
  * Shapes: prompts [B, T] row-major; out [B, T + max_new_tokens]: each row is
@@ -12,7 +19,8 @@
  * Hint:  tt_generator_create, then tt_generator_generate with an array of B
  *        row pointers (prompts + b * T) and lengths; copy out[b].tokens;
  *        free with tt_generations_free and tt_generator_free.
- * Check: make exercises EX=7
+ * Check: make exercises EX=7   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

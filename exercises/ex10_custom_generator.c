@@ -1,6 +1,22 @@
 /*
  * Exercise 10 — a custom generator with EOS and padding (Hard)
  *
+ * Why:
+ *   This is what tt_generator does inside, minus its KV cache: the
+ *   autoregressive loop. Each step
+ *     1. runs the model over the whole sequence so far [B, T + step] (without
+ *        a cache, every step recomputes every position: O(n^2) in total);
+ *     2. keeps only the last position's logits: the prediction of the NEXT
+ *        token (the other positions predict tokens we already have);
+ *     3. samples one token per row and appends it.
+ *
+ *   EOS and padding: a batch is a rectangle, but rows end at different times.
+ *   Once a row has produced EOS it is "finished": its later positions hold the
+ *   pad id, which means "nothing here". We still SAMPLE for finished rows and
+ *   throw the draw away: then row b always consumes the same random numbers,
+ *   whatever the other rows do, and the output is reproducible. When every row
+ *   has finished, further steps would only add pads, so we stop.
+ *
  * Task:  your own generation loop (no tt_generator). For step = 0, 1, ...:
  *   1. tt_model_forward(model, seq, NULL, B, T + step, TT_MODE_EVAL, NULL, NULL, &err)
  *      on the sequences so far, copied into a contiguous [B, T + step] array;
@@ -18,7 +34,8 @@
  *        are TT_ERR_ARG; pass on the model's or sampler's error.
  * Hint:  tt_model_get_config(model) gives V and max_len; one tt_sampler
  *        (tt_sampler_create) for the whole loop; a bool finished[B].
- * Check: make exercises EX=10
+ * Check: make exercises EX=10   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

@@ -1,6 +1,17 @@
 /*
  * Exercise 11 — comparing all strategies (Hard)
  *
+ * Why:
+ *   Nine generator runs from the same prompt with the same seed, one per
+ *   strategy. Same prompt and seed make the comparison fair: the differences
+ *   come from the strategy, not from luck. Print them side by side (the
+ *   tt CLI's `tt generate` and `tt diversity` do that) and you will see greedy
+ *   repeat itself, temp_2.0 fall apart, and top-k / top-p / combined sit in
+ *   between.
+ *
+ *   Each strategy is a table row, not a copy of the same ten lines: adding a
+ *   strategy is adding a row.
+ *
  * Task:  nine generations from the same prompt and seed, one tt_generator run
  *        each, in the order of EX11_STRATEGY_NAMES:
  *          greedy       do_sample = false
@@ -18,7 +29,8 @@
  *        strategy s.
  * Hint:  a table of the nine settings and one loop beat nine copies of the
  *        same code. Then print the rows (tt_tokenizer_decode) and compare.
- * Check: make exercises EX=11
+ * Check: make exercises EX=11   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

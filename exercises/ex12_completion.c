@@ -1,6 +1,20 @@
 /*
  * Exercise 12 — a completion system (Very Hard)
  *
+ * Why:
+ *   Text in, several candidate texts out, best first. Three parts:
+ *    1. complete: encode the prompt, generate several continuations, decode;
+ *    2. score: how likely does the model itself find each continuation?
+ *    3. rank: sort by that score.
+ *
+ *   Scoring. By the chain rule, log P(x_np .. x_n-1 | prompt) is the sum of
+ *   log p(x_i | x_<i) over the generated positions i; ONE forward pass over the
+ *   whole text gives every term, because position i - 1's logits predict token
+ *   i (the causal mask makes position i - 1 see only x_<i). We take the MEAN
+ *   rather than the sum: a sum of negative numbers favours short texts, the
+ *   mean compares texts of different lengths fairly. Only the generated tokens
+ *   count: the prompt is the same for every completion.
+ *
  * Task 1: ex12_complete — encode prompt; ONE tt_generator_generate call on a
  *         batch of n_completions copies of it (config: defaults plus
  *         max_new_tokens, temperature, top_k, top_p, seed); decode each row.
@@ -16,7 +30,8 @@
  *        max_len is TT_ERR_ARG; pass on tokenizer / model errors.
  * Hint:  tt_tokenizer_encode / _decode (caller frees), tt_log_softmax.
  *        Why the MEAN: a sum of log-probs always favours shorter texts.
- * Check: make exercises EX=12
+ * Check: make exercises EX=12   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

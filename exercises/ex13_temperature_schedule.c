@@ -1,6 +1,19 @@
 /*
  * Exercise 13 — temperature schedules (Very Hard)
  *
+ * Why:
+ *   One temperature for a whole text is a compromise. A schedule changes it as
+ *   the text grows: start hot (2.0) to explore different openings, end cool
+ *   (0.5) to finish coherently. Three shapes between the same endpoints:
+ *    - linear: the same change every step;
+ *    - exponential: the same RATIO every step, i.e. linear in log T; it
+ *      drops fast at first (halfway it is the geometric mean, 1.0 here);
+ *    - cosine: flat at both ends, steepest in the middle; halfway it is the
+ *      arithmetic mean (1.25 here), like linear.
+ *   progress = step / max(max_new_tokens - 1, 1) runs from 0 at the first step
+ *   to exactly 1 at the last, so the last token really is drawn at end_temp.
+ *   (step / max_new_tokens would never reach it.)
+ *
  * Task 1: ex13_temperature_at — the temperature at step (0-based) of
  *         max_new_tokens steps, with progress = step / max(max_new_tokens - 1, 1):
  *           "linear"       start + (end - start) * progress
@@ -16,7 +29,8 @@
  *        temperature not finite and > 0, or T + max_new_tokens > max_len is
  *        TT_ERR_ARG.
  * Hint:  from 2.0 to 0.5, halfway is 1.25 (linear, cosine) or 1.0 (exponential).
- * Check: make exercises EX=13
+ * Check: make exercises EX=13   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

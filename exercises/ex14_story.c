@@ -1,6 +1,21 @@
 /*
  * Exercise 14 — story continuation (Very Hard)
  *
+ * Why:
+ *   Generating a whole story in one call gives no control over where it stops.
+ *   Here we work in sentences: generate a chunk (at most 50 tokens), cut it at
+ *   the first '.', append that sentence to the context, and go again from the
+ *   longer context — the next sentence sees the previous ones. A chunk with no
+ *   '.' is kept whole and generation continues from it; a safety limit stops
+ *   a model that never ends a sentence.
+ *
+ *   Each chunk uses seed + c (c = chunk number): reproducible as a whole, yet
+ *   each chunk draws fresh random numbers. (Re-using one seed for every chunk
+ *   would restart the same random stream each time: correlated draws.)
+ *
+ *   Styles are just presets of (temperature, top_k, top_p): mystery is the
+ *   coolest and narrowest (logical, coherent), fantasy the warmest and widest.
+ *
  * Task 1: ex14_continue_story — the context starts as the ids of
  *         story_start. Chunk c = 0, 1, 2, ...: one tt_generator_generate on
  *         the context with max_new_tokens 50, temperature, top_k, top_p and
@@ -19,7 +34,8 @@
  * Rules: num_sentences < 1, an empty story_start or NULL is TT_ERR_ARG.
  * Hint:  work on token ids, not text: tt_tokenizer_id(tok, '.', &dot) gives
  *        the id of '.'; decode only at the end.
- * Check: make exercises EX=14
+ * Check: make exercises EX=14   (SHOW=1 also shows your results beside the
+ *        reference's)
  */
 #include "exercises.h"
 

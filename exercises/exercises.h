@@ -5,6 +5,7 @@
  *     make exercises               build your exercises/ex*.c and check them
  *     make exercises SOLUTIONS=1   the same with the reference solutions
  *     make exercises EX=5          only exercise 5 (any list: EX="5 6 8")
+ *     make exercises SHOW=1        also show your results beside the reference's
  *
  * Every function returns a tt_status: TT_OK, TT_ERR_ARG for a bad argument,
  * or whatever library error it passes on. The stubs return
@@ -22,7 +23,8 @@
  *    seed gives the same result every time.
  *  - Strings returned through `char **` are malloc'ed; the caller frees them.
  *
- * Order and what each teaches: docs/exercises.md.
+ * Order and what each teaches: docs/exercises.md; why each matters: the
+ * header of its stub and docs/learners-guide.md.
  */
 #ifndef TT_EXERCISES_H
 #define TT_EXERCISES_H

@@ -1,4 +1,4 @@
 # The model's kernels: -fno-trapping-math lets GCC if-convert the float
 # compare/selects in the inline exp/erf of GELU (so those loops vectorise).
 # It only concerns floating-point exception flags, not values: no fast-math.
-$(BUILD)/src/model_kernels.o: CFLAGS += -fno-trapping-math
+$(foreach i,$(KERNEL_ISAS),$(BUILD)/src/model_kernels.$(i).o): CFLAGS += -fno-trapping-math

@@ -12,6 +12,7 @@
  * side. That is what makes prefill, decoding with the cache, full recompute,
  * any batch composition and any thread count give bit-identical logits.
  */
+#include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "generate_internal.h"
 
 #include <math.h>
@@ -423,12 +424,24 @@ static inline float hsum8(__m256 v) {
 }
 #endif
 
+#if !GEN_AVX2
+/* The scalar form of the AVX2 path's sums: 16 lanes (two vectors of 8) of
+ * partial sums over the whole groups of 16, then hsum8(s0 + s1)'s order. */
+static inline float lanes16_total(const float l[16]) {
+    float a[8], t[4];
+    for (int j = 0; j < 8; j++) a[j] = l[j] + l[8 + j];
+    for (int j = 0; j < 4; j++) t[j] = a[j] + a[j + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+#endif
+
 void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C) {
     for (int t = 0; t < N; t++) {
         const float *xr = x + (size_t)t * C;
         float *yr = out + (size_t)t * C;
         /* two passes (mean, then the biased variance about it) in float:
-         * 16 lanes of partial sums, then their fixed-order total */
+         * 16 lanes of partial sums, then their fixed-order total; the same
+         * operations on every ISA path */
         int c = 0;
         float s = 0.0f;
 #if GEN_AVX2
@@ -438,6 +451,11 @@ void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b
             s1 = _mm256_add_ps(s1, _mm256_loadu_ps(xr + c + 8));
         }
         s = hsum8(_mm256_add_ps(s0, s1));
+#else
+        float l[16] = {0};
+        for (; c + 16 <= C; c += 16)
+            for (int j = 0; j < 16; j++) l[j] += xr[c + j];
+        s = lanes16_total(l);
 #endif
         for (; c < C; c++)
             s += xr[c];
@@ -454,6 +472,14 @@ void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b
             s1 = _mm256_add_ps(s1, _mm256_mul_ps(d1, d1));
         }
         v = hsum8(_mm256_add_ps(s0, s1));
+#else
+        for (int j = 0; j < 16; j++) l[j] = 0.0f;
+        for (; c + 16 <= C; c += 16)
+            for (int j = 0; j < 16; j++) {
+                const float d = xr[c + j] - mean;
+                l[j] += d * d;
+            }
+        v = lanes16_total(l);
 #endif
         for (; c < C; c++) {
             const float d = xr[c] - mean;
@@ -593,13 +619,15 @@ static void softmax_row(float *s, int n) {
     }
     scale_row(s, 1.0f / hsum8(acc), n8);
 #else
-    float mx = -INFINITY, sum = 0.0f;
+    /* the AVX2 path's order: 8 lanes of partial sums, then hsum8's */
+    float mx = -INFINITY, l[8] = {0};
     for (int t = 0; t < n; t++)
         mx = s[t] > mx ? s[t] : mx;
     for (int t = 0; t < n; t++) {
         s[t] = exp1(s[t] - mx);
-        sum += s[t];
+        l[t & 7] += s[t];
     }
+    const float sum = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
     scale_row(s, 1.0f / sum, n);
 #endif
 }

@@ -246,7 +246,7 @@ static void pack_job(void *arg, int tid, int n) {
  * call: the model's weights may have changed). A copy bound by memory, so
  * on the team when it is awake (half the time on two cores). */
 static void pack_weights(tt_generator *g) {
-    if (g->team && g->use_threads > 1)
+    if (g->use_threads > 1 && tt_team_usable(g->team))
         tt_team_run(g->team, pack_job, g);
     else
         pack_job(g, 0, 1);
@@ -473,7 +473,9 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     /* A team only when the call has work for it: below ~64k multiply-adds
      * a barrier costs about what a thread saves. */
     const size_t macs = (size_t)N * (size_t)g->L * ((size_t)4 * C * C + (size_t)2 * C * g->F);
-    fc->nth = g->use_threads > 1 && macs >= 65536 ? tt_team_size(g->team) : 1;
+    fc->nth = g->use_threads > 1 && macs >= 65536 && tt_team_usable(g->team)
+                  ? tt_team_size(g->team)
+                  : 1;
     if (fc->nth > 1)
         tt_team_run(g->team, team_entry, g);
     else

@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "model_internal.h"
 
 /* Vectorise an inner loop (no aliasing between its arrays). With -O2, GCC only

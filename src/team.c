@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -43,6 +44,8 @@ typedef struct {
 struct tt_team {
     int n;
     int started; /* workers running */
+    pid_t owner; /* the process whose threads the workers are (see fork below) */
+    bool broken; /* a forked child could not start its workers */
     pthread_t *thr;
     worker_arg *args;
     void (*fn)(void *arg, int tid, int n);
@@ -136,6 +139,52 @@ static void publish(tt_team *t) {
     pthread_mutex_unlock(&t->mu);
 }
 
+/* Starts workers 1..n-1. @return 0 or the pthread error. */
+static int start_workers(tt_team *t) {
+    for (int k = 1; k < t->n; k++) {
+        t->args[k - 1] = (worker_arg){t, k};
+        const int rc = pthread_create(&t->thr[k - 1], NULL, worker, &t->args[k - 1]);
+        if (rc) return rc;
+        t->started++;
+    }
+    return 0;
+}
+
+/* fork(): a child has only the thread that forked, so the team's workers do
+ * not exist there, and the mutex may be held by one of them forever. The
+ * first use of the team in the child starts a fresh set of workers on fresh
+ * synchronisation objects (the parent's are left alone: they are the
+ * parent's). If the child cannot start threads the team is broken there and
+ * tt_team_usable() says so, so the caller runs on one thread. */
+static bool respawn_after_fork(tt_team *t) {
+    if (t->n == 1 || t->owner == getpid()) return !t->broken;
+    t->owner = getpid();
+    t->started = 0;
+    t->sleepers = 0;
+    t->broken = true;
+    atomic_store(&t->gen, 0);
+    atomic_store(&t->done, 0);
+    atomic_store(&t->bar_count, 0);
+    atomic_store(&t->bar_phase, 0);
+    atomic_store(&t->quit, false);
+    atomic_store(&t->hot, false);
+    if (pthread_mutex_init(&t->mu, NULL)) return false;
+    if (pthread_cond_init(&t->cv, NULL)) return false;
+    if (start_workers(t)) {
+        /* stop the ones that started; the team stays broken in this process */
+        atomic_store_explicit(&t->quit, true, memory_order_release);
+        publish(t);
+        for (int k = 0; k < t->started; k++)
+            pthread_join(t->thr[k], NULL);
+        t->started = 0;
+        return false;
+    }
+    t->broken = false;
+    return true;
+}
+
+bool tt_team_usable(tt_team *t) { return t && respawn_after_fork(t); }
+
 tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "team: out is NULL");
     *out = NULL;
@@ -143,6 +192,7 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
     tt_team *t = calloc(1, sizeof *t);
     if (!t) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for a team of %d threads", n);
     t->n = n;
+    t->owner = getpid();
     atomic_init(&t->gen, 0);
     atomic_init(&t->done, 0);
     atomic_init(&t->bar_count, 0);
@@ -172,14 +222,10 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
         free(t);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for a team of %d threads", n);
     }
-    for (int k = 1; k < n; k++) {
-        t->args[k - 1] = (worker_arg){t, k};
-        if (pthread_create(&t->thr[k - 1], NULL, worker, &t->args[k - 1])) {
-            tt_team_free(t);
-            return tt_error_set(err, TT_ERR_NOMEM, "could not start thread %d of a team of %d", k,
-                                n);
-        }
-        t->started++;
+    if (start_workers(t)) {
+        const int k = t->started + 1;
+        tt_team_free(t);
+        return tt_error_set(err, TT_ERR_NOMEM, "could not start thread %d of a team of %d", k, n);
     }
     *out = t;
     return TT_OK;
@@ -187,7 +233,9 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
 
 void tt_team_free(tt_team *t) {
     if (!t) return;
-    if (t->n > 1) {
+    /* in a forked child that never used the team, its workers and objects
+     * are the parent's: nothing to stop or destroy here */
+    if (t->n > 1 && t->owner == getpid() && !t->broken) {
         atomic_store_explicit(&t->quit, true, memory_order_release);
         publish(t);
         for (int k = 0; k < t->started; k++)
@@ -203,7 +251,9 @@ void tt_team_free(tt_team *t) {
 int tt_team_size(const tt_team *t) { return t ? t->n : 0; }
 
 void tt_team_set_hot(tt_team *t, bool hot) {
-    if (t->n == 1 || atomic_load_explicit(&t->hot, memory_order_relaxed) == hot) return;
+    if (t->n == 1 || !respawn_after_fork(t) ||
+        atomic_load_explicit(&t->hot, memory_order_relaxed) == hot)
+        return;
 #ifdef __linux__
     /* the CPUs a worker may move to: the caller's, as they are now (its
      * affinity may have been narrowed since the team was made) */
@@ -219,7 +269,9 @@ void tt_team_set_hot(tt_team *t, bool hot) {
 }
 
 void tt_team_run(tt_team *t, void (*fn)(void *arg, int tid, int n), void *arg) {
-    if (t->n == 1) {
+    if (t->n == 1 || !respawn_after_fork(t)) {
+        /* a broken team (see tt_team_usable) runs nothing but a team of one */
+        if (t->n != 1) return;
         fn(arg, 0, 1);
         return;
     }

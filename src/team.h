@@ -31,6 +31,12 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err);
 /* Stops and joins the workers. NULL-safe. */
 void tt_team_free(tt_team *t);
 
+/* Whether the team can run: true, except in a forked child that could not
+ * start its own workers (the first use of a team in a forked child starts
+ * them). Call it before tt_team_run when a team of more than one thread is
+ * wanted; on false, run the work on the calling thread alone. NULL: false. */
+bool tt_team_usable(tt_team *t);
+
 /* Threads in the team. */
 int tt_team_size(const tt_team *t);
 

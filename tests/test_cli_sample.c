@@ -237,6 +237,49 @@ static void test_human_table(void **state) {
     tt_cli_result_free(&r);
 }
 
+/* Issue 17: the tempered distribution before the cut, with its running sum,
+ * explains a cut: at T = 0.5 the logits [3, 2, 1] give [0.8668, 0.1173,
+ * 0.0159], so top-p 0.8 keeps one token. The table and the JSON keys of
+ * issue 2 stay as they were; "tempered" is added. */
+static void test_tempered_before_the_cut(void **state) {
+    (void)state;
+    const char *argv[] = {"tt", "sample", "--logits", "3,2,1", "--temperature", "0.5", "--top-p", "0.8",
+                          "--draws", "50", NULL};
+    tt_cli_result r;
+    assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "kept 1 of 3 tokens"));
+    const char *t = strstr(r.out, "  before the cut: softmax(logits / 0.5), most probable first\n");
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\n  0         0.8668      0.8668  <- last kept: the running sum reaches top-p 0.8\n"
+                              "  1         0.1173      0.9841\n"
+                              "  2         0.0159      1.0000\n"));
+    tt_cli_result_free(&r);
+    /* combined: the running sum top-p uses is the one within top-k */
+    const char *c[] = {"tt", "sample", "--logits", NBS, "--labels", LABELS, "--temperature", "0.8",
+                       "--top-k", "4", "--top-p", "0.9", NULL};
+    assert_int_equal(tt_cli_run(c, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "cum. in top-k"));
+    assert_non_null(strstr(r.out, "\n  the         0.0891      0.8523          0.9470  <- last kept: the running sum reaches top-p 0.9\n"));
+    tt_cli_result_free(&r);
+    /* greedy and plain temperature do not cut: no block */
+    const char *g[] = {"tt", "sample", "--logits", "3,2,1", "--strategy", "temperature", NULL};
+    assert_int_equal(tt_cli_run(g, NULL, &r), 0);
+    assert_null(strstr(r.out, "before the cut"));
+    tt_cli_result_free(&r);
+    const char *j[] = {"tt", "sample", "--logits", "3,2,1", "--temperature", "0.5", "--top-p", "0.8", "--json", NULL};
+    cJSON *o = run_json(j);
+    cJSON *row = cJSON_GetArrayItem(get(o, "rows"), 0);
+    cJSON *tp = get(row, "tempered");
+    assert_int_equal(cJSON_GetArraySize(tp), 3);
+    double e1 = exp(-2.0), e2 = exp(-4.0), z = 1.0 + e1 + e2;
+    assert_true(fabs(cJSON_GetArrayItem(tp, 0)->valuedouble - 1.0 / z) < 1e-6);
+    assert_true(fabs(cJSON_GetArrayItem(tp, 2)->valuedouble - e2 / z) < 1e-6);
+    assert_int_equal(cJSON_GetArraySize(get(row, "kept")), 1);
+    cJSON_Delete(o);
+}
+
 /* Bad input: exit 2, nothing on stdout, one line on stderr naming it. */
 static void expect_usage(const char *const *argv, const char *needle) {
     tt_cli_result r;
@@ -301,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_json_contract),    cmocka_unit_test(test_json_defaults),
         cmocka_unit_test(test_rows_and_files),   cmocka_unit_test(test_greedy_and_combined),
         cmocka_unit_test(test_human_table),      cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_tempered_before_the_cut),
     };
     return cmocka_run_group_tests_name("cli_sample", tests, NULL, NULL);
 }

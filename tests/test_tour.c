@@ -157,6 +157,13 @@ static void test_full_tour_with_model(void **state) {
     if (r.status != 0) fail_msg("tt tour failed (%d): %s", r.status, r.err);
     assert_in_order(r.out, section_titles, 10);
     assert_non_null(strstr(r.out, "== Summary =="));
+    /* issue 17: the tour ends with next steps, after the summary */
+    const char *next = strstr(r.out, "\n== Next steps ==\n");
+    assert_non_null(next);
+    assert_true(next > strstr(r.out, "== Summary =="));
+    assert_non_null(strstr(next, "make exercises SHOW=1"));
+    assert_non_null(strstr(next, "tt sample --logits"));
+    assert_non_null(strstr(next, "docs/learners-guide.md"));
     /* section 7: checkpoint used, six strategies, each output starts with the prompt */
     assert_non_null(strstr(r.out, "Using the checkpoint"));
     assert_null(strstr(r.out, "Training the tiny model"));
@@ -205,6 +212,7 @@ static void test_full_tour_with_model(void **state) {
         ids[i] = idbuf[i];
     }
     assert_in_order(html, ids, 11);
+    assert_true(strstr(html, "<h2 id=\"next-steps\">") > strstr(html, "<h2 id=\"summary\">"));
     const char *imgs[5];
     char imgbuf[5][96];
     for (int i = 0; i < 5; i++) {

@@ -102,7 +102,8 @@ static int split_labels(const char *s, char **store, char ***labels, int *n) {
 
 static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, int B, int V,
                        char **labels, const float *probs, const int *kept, const int *n_kept,
-                       const double *entropy, const int *counts, const int *samples) {
+                       const double *entropy, const int *counts, const int *samples,
+                       const float *tempered) {
     char tb[32], pb[32];
     printf("{\"strategy\": \"%s\", \"temperature\": %s, \"top_k\": %d, \"top_p\": %s, "
            "\"seed\": %llu, \"draws\": %d",
@@ -131,7 +132,13 @@ static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, in
         int shown = draws < MAX_SAMPLES_SHOWN ? draws : MAX_SAMPLES_SHOWN;
         for (int d = 0; d < shown; d++)
             printf("%s%d", d ? ", " : "", samples[(size_t)r * (size_t)draws + (size_t)d]);
-        printf("]}");
+        printf("]");
+        if (tempered) { /* softmax(logits / T), before the cut (issue 17) */
+            printf(", \"tempered\": [");
+            for (int i = 0; i < V; i++) printf("%s%.9g", i ? ", " : "", (double)tempered[o + i]);
+            printf("]");
+        }
+        printf("}");
     }
     printf("\n]}\n");
 }
@@ -149,6 +156,21 @@ static void print_param(const tt_sampling_params *p, uint64_t seed, int draws) {
     }
     printf("; %d draw%s per row, seed %llu\n", draws, draws == 1 ? "" : "s",
            (unsigned long long)seed);
+    /* the controls beyond the notebook, when any is set, and the chain */
+    const tt_sampling_controls *c = &p->x, d = tt_sampling_controls_default();
+    if (c->min_p != d.min_p || c->typical_p != d.typical_p ||
+        c->repetition_penalty != d.repetition_penalty || c->presence_penalty != 0.0f ||
+        c->frequency_penalty != 0.0f || c->dry_multiplier != 0.0f || c->n_logit_bias > 0 ||
+        c->n_samplers > 0) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        if (m) {
+            cli_sampling_json(m, p);
+            if (fclose(m) == 0 && buf && n > 2) printf("controls:%s\n", buf + 1);
+        }
+        free(buf);
+    }
 }
 
 static void print_table(int r, int V, char **labels, const float *orig, const float *probs,
@@ -223,6 +245,74 @@ static int parse_history(const char *v, int **ids, int *n) {
     return CLI_EXIT_OK;
 }
 
+/* Issue 17: the distribution the cut works on, softmax(logits / T) before
+ * top-k / top-p, most probable first, with its running sum; it shows why a
+ * cut keeps what it keeps (e.g. --temperature 0.5 --top-p 0.8 on [3,2,1]
+ * keeps one token: at T = 0.5 the first already holds 0.867). Printed after
+ * the row's table for the strategies that cut (top-k, top-p, combined). */
+typedef struct {
+    float p;
+    int id;
+} ranked;
+
+/* Rank order: probability descending, then id ascending. */
+static int by_rank(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static void print_tempered(const tt_sampling_params *p, int V, char **labels, const float *tempered,
+                           int n_kept) {
+    ranked *rk = malloc((size_t)V * sizeof *rk);
+    if (!rk) return;
+    for (int i = 0; i < V; i++) rk[i] = (ranked){tempered[i], i};
+    qsort(rk, (size_t)V, sizeof *rk, by_rank);
+    const int shown = V <= TABLE_MAX_ROWS ? V : TABLE_TOP;
+    const bool k_on = (p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED) &&
+                      p->top_k > 0 && p->top_k < V;
+    const bool p_on = (p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) &&
+                      p->top_p < 1.0f;
+    /* With both on, top-p measures the renormalised top-k distribution. */
+    double kmass = 0.0;
+    for (int j = 0; k_on && p_on && j < p->top_k; j++) kmass += rk[j].p;
+    int width = 5;
+    char idbuf[16];
+    for (int j = 0; j < shown; j++) {
+        int len = labels ? (int)strlen(labels[rk[j].id]) : snprintf(idbuf, sizeof idbuf, "%d", rk[j].id);
+        if (len > width) width = len;
+    }
+    if (width > 24) width = 24;
+    printf("  before the cut: softmax(logits / %g), most probable first\n", (double)p->temperature);
+    printf("  %-*s  %9s  %10s%s\n", width, "token", "p(T)", "cumulative", k_on && p_on ? "  cum. in top-k" : "");
+    double cum = 0.0, kcum = 0.0;
+    for (int j = 0; j < shown; j++) {
+        const int i = rk[j].id;
+        const char *name = labels ? labels[i] : (snprintf(idbuf, sizeof idbuf, "%d", i), idbuf);
+        cum += rk[j].p;
+        printf("  %-*.*s  %9.4f  %10.4f", width, width, name, (double)rk[j].p, cum);
+        if (k_on && p_on) {
+            if (j < p->top_k) {
+                kcum += rk[j].p / kmass;
+                printf("  %14.4f", kcum);
+            } else {
+                printf("  %14s", "-");
+            }
+        }
+        if (j == n_kept - 1) {
+            if (p_on && (!k_on || n_kept < p->top_k))
+                printf("  <- last kept: the running sum reaches top-p %g", (double)p->top_p);
+            else if (k_on)
+                printf("  <- last kept: top-k %d", p->top_k);
+            else
+                printf("  <- last kept");
+        }
+        printf("\n");
+    }
+    if (shown < V) printf("  ... %d more tokens\n", V - shown);
+    free(rk);
+}
+
 int cmd_sample(int argc, char **argv) {
     tt_sampling_params p = tt_sampling_params_default();
     uint64_t seed = 42;
@@ -231,7 +321,7 @@ int cmd_sample(int argc, char **argv) {
     const char *labels_arg = NULL;
     logits_buf lb = {NULL, 0, 0};
     char *label_store = NULL, **labels = NULL;
-    float *probs = NULL, *orig = NULL;
+    float *probs = NULL, *orig = NULL, *tempered = NULL;
     int *kept = NULL, *counts = NULL, *samples = NULL, *n_kept = NULL;
     double *entropy = NULL;
     tt_sampler *s = NULL;
@@ -354,7 +444,10 @@ int cmd_sample(int argc, char **argv) {
     samples = malloc((size_t)B * (size_t)draws * sizeof *samples);
     n_kept = malloc((size_t)B * sizeof *n_kept);
     entropy = malloc((size_t)B * sizeof *entropy);
-    if (!probs || !orig || !kept || !counts || !samples || !n_kept || !entropy) {
+    const bool cuts = p.strategy == TT_STRATEGY_TOP_K || p.strategy == TT_STRATEGY_TOP_P ||
+                      p.strategy == TT_STRATEGY_COMBINED;
+    if (cuts) tempered = malloc(BV * sizeof *tempered);
+    if (!probs || !orig || !kept || !counts || !samples || !n_kept || !entropy || (cuts && !tempered)) {
         rc = cli_fail("out of memory for %d rows of %d logits", B, V);
         goto done;
     }
@@ -368,6 +461,10 @@ int cmd_sample(int argc, char **argv) {
         if (tt_sampler_filter(s, &p, lb.values + o, probs + o, kept + o, &n_kept[r], &entropy[r],
                               &err) != TT_OK) {
             rc = cli_usage_error("row %d: %s", r, err.msg);
+            goto done;
+        }
+        if (tempered && tt_softmax(lb.values + o, V, p.temperature, tempered + o, &err) != TT_OK) {
+            rc = cli_report(&err); /* unreachable: the row was validated */
             goto done;
         }
     }
@@ -390,7 +487,7 @@ int cmd_sample(int argc, char **argv) {
             counts[(size_t)r * (size_t)V + (size_t)samples[(size_t)r * (size_t)draws + (size_t)d]]++;
 
     if (json) {
-        print_json(&p, seed, draws, B, V, labels, probs, kept, n_kept, entropy, counts, samples);
+        print_json(&p, seed, draws, B, V, labels, probs, kept, n_kept, entropy, counts, samples, tempered);
     } else {
         print_param(&p, seed, draws);
         for (int r = 0; r < B; r++) {
@@ -400,6 +497,7 @@ int cmd_sample(int argc, char **argv) {
                 goto done;
             }
             print_table(r, V, labels, orig, probs + o, kept + o, n_kept[r], entropy[r], counts + o);
+            if (tempered) print_tempered(&p, V, labels, tempered + o, n_kept[r]);
         }
     }
     if (fflush(stdout) != 0 || ferror(stdout)) rc = cli_fail("cannot write the output");
@@ -418,5 +516,6 @@ done:
     free(samples);
     free(n_kept);
     free(entropy);
+    free(tempered);
     return rc;
 }

@@ -1077,6 +1077,22 @@ static void section_summary(tour *t) {
     tbl_end(t, &tb);
 }
 
+/* Issue 17: the tour leads on, to the exercises, tt sample and the guide. */
+static void section_next_steps(tour *t) {
+    printf("\n== Next steps ==\n");
+    report_heading(t->rep, 2, "next-steps", "Next steps");
+    out_para(t, "Now do it yourself. Three places to go from here:");
+    out_para(t, "1. make exercises: the course's 14 exercises in C, from exercises/ex01_greedy.c to "
+                "ex14_story.c, checked one by one. make exercises SHOW=1 shows your results (kept sets, "
+                "tables, the texts you generate) beside the reference's.");
+    out_para(t, "2. tt sample on your own logits, e.g. tt sample --logits \"3,2,1\" --temperature 0.5 "
+                "--top-p 0.8 --draws 1000: the tempered distribution before the cut and its running sum, "
+                "what the cut keeps (here one token), and the draws.");
+    out_para(t, "3. The learner's guide, docs/learners-guide.md: what entropy means and in which unit, why "
+                "the order of temperature and top-p matters (and not for top-k), why top-p keeps the token "
+                "that crosses p, and what each exercise is for.");
+}
+
 /* ---- the command --------------------------------------------------------- */
 
 /* Loads --model before anything is printed, so that a bad checkpoint or one
@@ -1257,6 +1273,7 @@ int cmd_tour(int argc, char **argv) {
         fflush(stdout);
     }
     if (!t.rc && t.sections == ALL_SECTIONS) section_summary(&t);
+    if (!t.rc && t.sections == ALL_SECTIONS) section_next_steps(&t);
 
     if (t.rc) {
         report_discard(t.rep);

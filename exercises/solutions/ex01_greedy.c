@@ -1,11 +1,8 @@
 /*
  * Exercise 01 — greedy sampling: reference solution.
  *
- * Greedy decoding always takes the most probable next token. Softmax is
- * monotonic (a larger logit always means a larger probability), so the most
- * probable token is simply the largest logit: we never need the
- * probabilities at all, and no random numbers are used. That makes greedy
- * deterministic: the same logits always give the same token.
+ * Why the exercise matters is in the header of its stub, exercises/ex01_greedy.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [B, V] row-major (row b starts at logits + b * V), out [B].
  */

@@ -1,16 +1,8 @@
 /*
  * Exercise 02 — temperature sampling: reference solution.
  *
- * Temperature T rescales the logits before the softmax: p = softmax(z / T).
- * T < 1 sharpens the distribution (the top token gets even more of the mass),
- * T > 1 flattens it toward uniform, T -> 0 approaches greedy. T <= 0 has no
- * meaning (division by zero, or a reversed ranking), so it is an error.
- *
- * Drawing from a distribution with one uniform number u in [0, 1) is
- * "inverse transform sampling": walk the ids, adding up probabilities, and
- * stop at the first id whose running sum passes u. Each id is chosen with
- * exactly its probability, because it owns an interval of [0, 1) as long as
- * its probability.
+ * Why the exercise matters is in the header of its stub, exercises/ex02_temperature.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: probs [V]; logits [B, V]; out [B].
  */

@@ -1,10 +1,8 @@
 /*
  * Exercise 03 — greedy against temperature: reference solution.
  *
- * The point is to SEE the difference: greedy returns the same id every
- * time; temperature sampling varies, and varies more as T grows. We simply
- * reuse the functions of exercises 01 and 02 (they are linked into the same
- * program), one draw at a time, as the Python original does.
+ * Why the exercise matters is in the header of its stub, exercises/ex03_compare.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [V]; samples [EX03_N_STRATEGIES, n_samples], row s for the
  * strategy EX03_STRATEGY_NAMES[s].

@@ -1,14 +1,8 @@
 /*
  * Exercise 04 — temperature curves: reference solution.
  *
- * The same logits at four temperatures. What to notice in the numbers:
- *  - the ORDER of the tokens never changes (dividing by T > 0 keeps it);
- *  - T = 0.5 squares the odds between two tokens (p_i / p_j = e^{(z_i - z_j)/T}),
- *    T = 2 takes their square root, T = 5 their fifth root: high T pulls
- *    everything toward uniform;
- *  - the entropy H = -sum p log2 p (in bits: how many yes/no questions the
- *    choice is worth) grows with T, from near 0 (certain) toward log2 V
- *    (uniform).
+ * Why the exercise matters is in the header of its stub, exercises/ex04_temperature_curves.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [V]; probs [EX04_N_TEMPERATURES, V]; entropy_bits [EX04_N_TEMPERATURES].
  */

@@ -1,14 +1,8 @@
 /*
  * Exercise 05 — top-k sampling: reference solution.
  *
- * Plain temperature sampling can pick a very unlikely token: each one is
- * rare, but a vocabulary has many, and together the tail holds real mass.
- * Top-k cuts the tail: keep only the k most probable tokens, renormalise,
- * and draw. k = 1 is greedy; k >= V is plain temperature sampling.
- *
- * Order of operations: temperature first, then the cut. (For top-k alone the
- * order does not matter, since dividing by T keeps the ranking; for top-p it
- * does, see exercise 06.)
+ * Why the exercise matters is in the header of its stub, exercises/ex05_top_k.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [V] or [B, V]; probs [V]; out [B].
  */

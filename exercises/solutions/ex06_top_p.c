@@ -1,22 +1,8 @@
 /*
  * Exercise 06 — top-p (nucleus) sampling: reference solution.
  *
- * Top-k keeps a fixed NUMBER of tokens, which is wrong at both ends: when the
- * model is sure, k = 50 still admits 49 bad tokens; when it is unsure, k = 50
- * may cut good ones. Top-p keeps a fixed MASS instead: the smallest set of
- * most probable tokens whose probabilities add up to at least p. A confident
- * distribution gives a small nucleus, a flat one a large nucleus.
- *
- * Our rule (docs/sampling.md), the same as Hugging Face's: walk the tokens
- * from most to least probable, adding up probabilities, and stop at the
- * first token where the running sum reaches p — that token is KEPT. So the
- * kept mass is always >= p, and at least one token is kept. (The Python
- * package's HEAD instead drops the crossing token; its exercises teach the
- * rule we use.) Example: probs [0.5, 0.3, 0.2], p = 0.6: 0.5 < 0.6, then
- * 0.8 >= 0.6, so {0, 1} are kept and renormalised to [0.625, 0.375, 0].
- *
- * Temperature comes first, and here it matters: a higher T flattens the
- * distribution, so the same p admits more tokens.
+ * Why the exercise matters is in the header of its stub, exercises/ex06_top_p.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [V] or [B, V]; probs [V]; out [B].
  */

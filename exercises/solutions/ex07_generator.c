@@ -1,11 +1,8 @@
 /*
  * Exercise 07 — using the generator: reference solution.
  *
- * The library's tt_generator runs the whole autoregressive loop for you:
- * forward the context, take the last position's logits, sample, append,
- * repeat — with a KV cache, so each step only computes the newest position.
- * Using it is three steps: a config (start from the defaults and change what
- * you need), create, generate.
+ * Why the exercise matters is in the header of its stub, exercises/ex07_generator.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: prompts [B, T] row-major; out [B, T + max_new_tokens].
  */

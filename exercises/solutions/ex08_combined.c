@@ -1,16 +1,8 @@
 /*
  * Exercise 08 — combined sampling: reference solution.
  *
- * What production systems use: temperature, then top-k, then top-p. Top-k
- * puts a hard cap on the candidates (cheap, and it bounds the damage of a
- * flat distribution); top-p then trims that short list adaptively. Top-p is
- * computed on the RENORMALISED top-k distribution: after the cut, the kept
- * tokens' probabilities are divided by their total, and p is a fraction of
- * that. (Hugging Face, vLLM and the Python package all do it this way;
- * llama.cpp applies temperature last, which gives different results.)
- *
- * top_k = 0 switches top-k off; top_p = 1 switches top-p off; with both off
- * this is plain temperature sampling.
+ * Why the exercise matters is in the header of its stub, exercises/ex08_combined.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: logits [V] or [B, V]; probs [V]; out [B].
  */

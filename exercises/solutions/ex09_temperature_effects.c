@@ -1,15 +1,8 @@
 /*
  * Exercise 09 — temperature effects: reference solution.
  *
- * Exercise 04 looked at the exact distributions; this one looks at what
- * actually comes out: draw 100 tokens at each temperature and measure them.
- *  - diversity = unique / n: 1/n means one token every time, 1 means all
- *    different;
- *  - entropy (bits) of the EMPIRICAL counts: -sum (c/n) log2(c/n). With few
- *    samples it underestimates the true entropy (unseen tokens count as 0),
- *    and it can never exceed log2(n);
- *  - max_frequency: the share of the most common token (greedy would be 1).
- * As T rises, diversity and entropy rise and max_frequency falls.
+ * Why the exercise matters is in the header of its stub, exercises/ex09_temperature_effects.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: samples [n] (ex09_sample_stats); logits [V], samples
  * [EX09_N_TEMPERATURES, n_samples], stats [EX09_N_TEMPERATURES].

@@ -1,20 +1,8 @@
 /*
  * Exercise 10 — a custom generator with EOS and padding: reference solution.
  *
- * This is what tt_generator does inside, minus its KV cache: the
- * autoregressive loop. Each step
- *   1. runs the model over the whole sequence so far [B, T + step] (without
- *      a cache, every step recomputes every position: O(n^2) in total);
- *   2. keeps only the last position's logits: the prediction of the NEXT
- *      token (the other positions predict tokens we already have);
- *   3. samples one token per row and appends it.
- *
- * EOS and padding: a batch is a rectangle, but rows end at different times.
- * Once a row has produced EOS it is "finished": its later positions hold the
- * pad id, which means "nothing here". We still SAMPLE for finished rows and
- * throw the draw away: then row b always consumes the same random numbers,
- * whatever the other rows do, and the output is reproducible. When every row
- * has finished, further steps would only add pads, so we stop.
+ * Why the exercise matters is in the header of its stub, exercises/ex10_custom_generator.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: prompts [B, T]; seq [B, T + step] (contiguous, what the model
  * reads); logits [B, T + step, V]; out: B rows of stride T + max_new_tokens.

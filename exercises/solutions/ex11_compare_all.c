@@ -1,15 +1,8 @@
 /*
  * Exercise 11 — comparing all strategies: reference solution.
  *
- * Nine generator runs from the same prompt with the same seed, one per
- * strategy. Same prompt and seed make the comparison fair: the differences
- * come from the strategy, not from luck. Print them side by side (the
- * tt CLI's `tt generate` and `tt diversity` do that) and you will see greedy
- * repeat itself, temp_2.0 fall apart, and top-k / top-p / combined sit in
- * between.
- *
- * Each strategy is a table row, not a copy of the same ten lines: adding a
- * strategy is adding a row.
+ * Why the exercise matters is in the header of its stub, exercises/ex11_compare_all.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: prompt [T]; out [EX11_N_STRATEGIES, T + max_new_tokens].
  */

@@ -1,18 +1,8 @@
 /*
  * Exercise 12 — a completion system: reference solution.
  *
- * Text in, several candidate texts out, best first. Three parts:
- *  1. complete: encode the prompt, generate several continuations, decode;
- *  2. score: how likely does the model itself find each continuation?
- *  3. rank: sort by that score.
- *
- * Scoring. By the chain rule, log P(x_np .. x_n-1 | prompt) is the sum of
- * log p(x_i | x_<i) over the generated positions i; ONE forward pass over the
- * whole text gives every term, because position i - 1's logits predict token
- * i (the causal mask makes position i - 1 see only x_<i). We take the MEAN
- * rather than the sum: a sum of negative numbers favours short texts, the
- * mean compares texts of different lengths fairly. Only the generated tokens
- * count: the prompt is the same for every completion.
+ * Why the exercise matters is in the header of its stub, exercises/ex12_completion.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: ids [n]; logits [1, n, V]; completions/scores/order [n_completions].
  */

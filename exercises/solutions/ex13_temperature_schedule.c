@@ -1,17 +1,8 @@
 /*
  * Exercise 13 — temperature schedules: reference solution.
  *
- * One temperature for a whole text is a compromise. A schedule changes it as
- * the text grows: start hot (2.0) to explore different openings, end cool
- * (0.5) to finish coherently. Three shapes between the same endpoints:
- *  - linear: the same change every step;
- *  - exponential: the same RATIO every step, i.e. linear in log T; it
- *    drops fast at first (halfway it is the geometric mean, 1.0 here);
- *  - cosine: flat at both ends, steepest in the middle; halfway it is the
- *    arithmetic mean (1.25 here), like linear.
- * progress = step / max(max_new_tokens - 1, 1) runs from 0 at the first step
- * to exactly 1 at the last, so the last token really is drawn at end_temp.
- * (step / max_new_tokens would never reach it.)
+ * Why the exercise matters is in the header of its stub, exercises/ex13_temperature_schedule.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: prompts [B, T]; seq [B, T + step]; logits [B, T + step, V];
  * out [B, T + max_new_tokens].

@@ -1,19 +1,8 @@
 /*
  * Exercise 14 — story continuation: reference solution.
  *
- * Generating a whole story in one call gives no control over where it stops.
- * Here we work in sentences: generate a chunk (at most 50 tokens), cut it at
- * the first '.', append that sentence to the context, and go again from the
- * longer context — the next sentence sees the previous ones. A chunk with no
- * '.' is kept whole and generation continues from it; a safety limit stops
- * a model that never ends a sentence.
- *
- * Each chunk uses seed + c (c = chunk number): reproducible as a whole, yet
- * each chunk draws fresh random numbers. (Re-using one seed for every chunk
- * would restart the same random stream each time: correlated draws.)
- *
- * Styles are just presets of (temperature, top_k, top_p): mystery is the
- * coolest and narrowest (logical, coherent), fantasy the warmest and widest.
+ * Why the exercise matters is in the header of its stub, exercises/ex14_story.c,
+ * and in docs/learners-guide.md; the comments below explain this code.
  *
  * Shapes: ctx [n_ctx] token ids of the story so far (prompt included).
  */

@@ -49,6 +49,10 @@ const char *tt_status_str(tt_status s);
 const char *tt_version(void);
 /* Runtime version number (TT_VERSION_NUMBER of the built library). */
 int tt_version_number(void);
+/* The instruction-set path the kernels run on in this process: "avx512",
+ * "avx2" or "scalar" (the best the CPU supports, or the one the TT_ISA
+ * environment variable asks for, capped at what the CPU supports). */
+const char *tt_kernel_isa(void);
 
 #define TT_ERROR_MSG_MAX 256
 
