@@ -28,15 +28,30 @@ static double now_s(void) {
 typedef struct {
     const char *name;
     tt_sampling_params p;
+    bool hist; /* penalties over a history: single draws with tt_sampler_set_history */
 } config;
 
+/* The history the penalties see (256 tokens, 64 distinct). */
+static int g_hist[256];
+static const tt_token_history g_history = {g_hist, 256, 64};
+
 static volatile int sink;
+
+static tt_sampling_params P(tt_strategy st, float t, int k, float p) {
+    tt_sampling_params q = tt_sampling_params_default();
+    q.strategy = st;
+    q.temperature = t;
+    q.top_k = k;
+    q.top_p = p;
+    return q;
+}
 
 /* One pass: one draw per row. batch > 1 goes through tt_sample_batch (fast)
  * or a loop of reference draws. Returns 0, or -1 on a library error. */
 static int pass(tt_sampler *s, const config *c, const float *logits, int B, int V, bool reference,
                 tt_rng *rngs, uint64_t seed, int *out) {
-    if (reference || B == 1) {
+    tt_sampler_set_history(s, c->hist ? &g_history : NULL, NULL);
+    if (reference || B == 1 || c->hist) {
         for (int r = 0; r < B; r++) {
             int tok;
             tt_status st = reference
@@ -79,6 +94,7 @@ static double time_ns(tt_sampler *s, const config *c, const float *logits, int B
 
 /* The fast path and the reference must agree, draw for draw. */
 static void verify(tt_sampler *s, const config *c, const float *logits, int B, int V) {
+    tt_sampler_set_history(s, c->hist ? &g_history : NULL, NULL);
     for (int r = 0; r < B && r < 4; r++) {
         tt_rng a, b;
         tt_rng_seed_stream(&a, 2024, (uint64_t)r);
@@ -95,6 +111,8 @@ static void verify(tt_sampler *s, const config *c, const float *logits, int B, i
             }
         }
     }
+    tt_sampler_set_history(s, NULL, NULL);
+    if (c->hist) return;
     /* the batch entry point draws what tt_sampler_sample draws */
     int *out = malloc((size_t)B * 3 * sizeof *out);
     if (tt_sample_batch(&c->p, logits, B, V, 3, 77, out, NULL) != TT_OK) exit(1);
@@ -125,13 +143,26 @@ int main(int argc, char **argv) {
         }
     }
     const config configs[] = {
-        {"greedy", {TT_STRATEGY_GREEDY, 1.0f, 0, 1.0f}},
-        {"temperature 0.8", {TT_STRATEGY_TEMPERATURE, 0.8f, 0, 1.0f}},
-        {"top-k 50", {TT_STRATEGY_TOP_K, 1.0f, 50, 1.0f}},
-        {"top-p 0.9", {TT_STRATEGY_TOP_P, 1.0f, 0, 0.9f}},
-        {"combined T0.8 k50 p0.9", {TT_STRATEGY_COMBINED, 0.8f, 50, 0.9f}},
-        {"combined T1 k0 p0.95", {TT_STRATEGY_COMBINED, 1.0f, 0, 0.95f}},
+        {"greedy", P(TT_STRATEGY_GREEDY, 1.0f, 0, 1.0f), false},
+        {"temperature 0.8", P(TT_STRATEGY_TEMPERATURE, 0.8f, 0, 1.0f), false},
+        {"top-k 50", P(TT_STRATEGY_TOP_K, 1.0f, 50, 1.0f), false},
+        {"top-p 0.9", P(TT_STRATEGY_TOP_P, 1.0f, 0, 0.9f), false},
+        {"combined T0.8 k50 p0.9", P(TT_STRATEGY_COMBINED, 0.8f, 50, 0.9f), false},
+        {"combined T1 k0 p0.95", P(TT_STRATEGY_COMBINED, 1.0f, 0, 0.95f), false},
     };
+    tt_sampling_params full = P(TT_STRATEGY_COMBINED, 0.8f, 50, 0.9f);
+    full.x.min_p = 0.05f;
+    full.x.typical_p = 0.95f;
+    full.x.repetition_penalty = 1.1f;
+    full.x.presence_penalty = 0.2f;
+    full.x.frequency_penalty = 0.2f;
+    tt_sampling_params full_k0 = full;
+    full_k0.top_k = 0;
+    const config full_configs[] = {
+        {"full chain + penalties (T0.8 k50 p0.9 min-p0.05 typ0.95 rep1.1 pres/freq0.2)", full, true},
+        {"full chain + penalties, k0 (T0.8 p0.9 min-p0.05 typ0.95 rep1.1 pres/freq0.2)", full_k0, true},
+    };
+    for (int i = 0; i < 256; i++) g_hist[i] = (i * 37) % 64;
     const int Vs[] = {65, 32000, 128256}, Bs[] = {1, 32};
     const double sds[] = {1.0, 3.0};
     printf("| V | batch | std | strategy | kept (row 0) | fast ns/draw | full-sort ns/draw | "
@@ -151,20 +182,23 @@ int main(int argc, char **argv) {
                 tt_rng_seed_stream(&g, 12345, vi * 10 + si);
                 for (size_t i = 0; i < (size_t)B * V; i++)
                     logits[i] = (float)(sds[si] * tt_rng_normal(&g));
-                for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
-                    verify(s, &configs[c], logits, B, V);
+                const size_t n_cfg = sizeof configs / sizeof *configs;
+                for (size_t ci = 0; ci < n_cfg + 2; ci++) {
+                    const config *cc = ci < n_cfg ? &configs[ci] : &full_configs[ci - n_cfg];
+                    verify(s, cc, logits, B, V);
                     int n_kept = 0;
-                    tt_sampler_filter(s, &configs[c].p, logits, probs, NULL, &n_kept, NULL, NULL);
+                    tt_sampler_set_history(s, cc->hist ? &g_history : NULL, NULL);
+                    tt_sampler_filter(s, &cc->p, logits, probs, NULL, &n_kept, NULL, NULL);
                     /* alternate the two, keep the best of three rounds of each */
                     double fast = INFINITY, ref = INFINITY;
                     for (int round = 0; round < 3; round++) {
-                        double f = time_ns(s, &configs[c], logits, B, V, false, min_s / 3);
-                        double r = time_ns(s, &configs[c], logits, B, V, true, min_s / 3);
+                        double f = time_ns(s, cc, logits, B, V, false, min_s / 3);
+                        double r = time_ns(s, cc, logits, B, V, true, min_s / 3);
                         if (f < fast) fast = f;
                         if (r < ref) ref = r;
                     }
                     printf("| %d | %d | %g | %s | %d | %.0f | %.0f | %.1fx |\n", V, B, sds[si],
-                           configs[c].name, n_kept, fast, ref, ref / fast);
+                           cc->name, n_kept, fast, ref, ref / fast);
                     fflush(stdout);
                 }
             }

@@ -23,6 +23,7 @@
  * with biases, exact erf GELU, LayerNorm eps 1e-5; logits = LN_f(x) @ lm_head^T.
  */
 #include "generate_internal.h"
+#include "stop.h"
 #include "team.h"
 
 #include <limits.h>
@@ -107,6 +108,12 @@ struct tt_generator {
      * start of every call: per layer wq, wk, wv, wo, fc1, fc2, then lm_head. */
     float *wp;
     float *bqkv; /* [L, 3C]: bq, bk, bv of each layer (fused product) */
+    /* Sampling controls (src/gen_controls.c): */
+    const struct tt_tokenizer *tok; /* borrowed: stop strings, DRY breakers */
+    tt_token_history *hist;         /* [cap_b] each row's tokens so far */
+    int *emitted;                   /* [cap_b] tokens given to the callback */
+    float *probs;                   /* [V] a processed distribution */
+    tt_stop_set stops;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -126,6 +133,7 @@ tt_generator_config tt_generator_config_default(void) {
     c.n_threads = 0;
     c.context_len = 0;
     c.context_shift = TT_CONTEXT_SHIFT_HALF;
+    c.controls = tt_sampling_controls_default();
     return c;
 }
 
@@ -181,13 +189,15 @@ tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_
     if (gc->context_shift != TT_CONTEXT_SHIFT_HALF && gc->context_shift != TT_CONTEXT_SHIFT_EXACT)
         return tt_error_set(err, TT_ERR_ARG, "context_shift must be half or exact, got %d",
                             (int)gc->context_shift);
-    return TT_OK;
+    const tt_sampling_params sp = tt_gen_sampling_params(gc);
+    return tt_sampling_params_validate(&sp, err);
 }
 
 const char *tt_finish_reason_str(tt_finish_reason r) {
     switch (r) {
     case TT_FINISH_LENGTH: return "length";
     case TT_FINISH_EOS: return "eos";
+    case TT_FINISH_STOP: return "stop";
     }
     return "unknown";
 }
@@ -197,6 +207,8 @@ void tt_generations_free(tt_generation *g, int n) {
     for (int i = 0; i < n; i++) {
         free(g[i].tokens);
         g[i].tokens = NULL;
+        free(g[i].logprobs);
+        g[i].logprobs = NULL;
         g[i].n_tokens = g[i].n_prompt = g[i].n_generated = 0;
     }
 }
@@ -439,6 +451,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     if (fc->sp)
         for (int j = tid; j < fc->m; j += nth) {
             const int r = fc->slot[g->sel[j]];
+            tt_sampler_set_history(g->samplers[tid], &g->hist[r], g->tok);
             g->sst[r] = tt_sampler_sample_entropy(g->samplers[tid], fc->sp, g->lg + (size_t)j * V,
                                                   &g->rngs[r], &g->stok[r], &g->sent[r], NULL);
             g->sampled[r] = 1;
@@ -587,6 +600,10 @@ static void free_batch(tt_generator *g) {
     free(g->sst);
     free(g->sampled);
     free(g->n_ent);
+    free(g->hist);
+    free(g->emitted);
+    g->hist = NULL;
+    g->emitted = NULL;
 }
 
 void tt_generator_free(tt_generator *g) {
@@ -603,6 +620,7 @@ void tt_generator_free(tt_generator *g) {
     free(g->wpos);
     free(g->wslot);
     free(g->wdst);
+    free(g->probs);
     if (g->samplers)
         for (int k = 0; k < g->n_threads; k++)
             tt_sampler_free(g->samplers[k]);
@@ -679,7 +697,9 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->sent = malloc((size_t)B * sizeof(double));
     g->sst = malloc((size_t)B * sizeof(tt_status));
     g->sampled = calloc((size_t)B, 1);
-    if (!g->kc || !g->vc || !g->x || !g->xnt || !g->xns || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
+    g->hist = calloc((size_t)B, sizeof *g->hist);
+    g->emitted = calloc((size_t)B, sizeof *g->emitted);
+    if (!g->hist || !g->emitted ||!g->kc || !g->vc || !g->x || !g->xnt || !g->xns || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
         !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
         !g->wstart || !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
         free_batch(g);
@@ -692,6 +712,8 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
         g->stok = NULL;
         g->sent = NULL;
         g->sst = NULL;
+        g->hist = NULL;
+        g->emitted = NULL;
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch of %d rows", B);
     }
     g->cap_b = g->cap_slots = B;
@@ -742,12 +764,13 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->wdst = malloc((size_t)g->Tmax * sizeof(float *));
     g->wp = falloc((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C), false);
     g->bqkv = malloc((size_t)g->L * 3 * g->C * sizeof(float));
+    g->probs = malloc((size_t)g->V * sizeof(float));
     g->fc = calloc(1, sizeof *g->fc);
     if (g->fc)
         g->fc->ctr = (gen_counter *)falloc(GEN_PHASES((size_t)g->L) * sizeof(gen_counter) /
                                                sizeof(float),
                                            false);
-    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv ||
+    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv || !g->probs ||
         !g->fc || !g->fc->ctr) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
@@ -782,6 +805,10 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     return TT_OK;
 }
 
+void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok) {
+    if (g) g->tok = tok;
+}
+
 const tt_generator_config *tt_generator_get_config(const tt_generator *g) {
     return g ? &g->cfg : NULL;
 }
@@ -792,6 +819,7 @@ static int context_of(const tt_generator *g, const tt_generator_config *c) {
 }
 
 int tt_generator_context_len(const tt_generator *g) { return g ? context_of(g, &g->cfg) : 0; }
+int tt_gen_context_of(const tt_generator *g, const tt_generator_config *cfg) { return context_of(g, cfg); }
 
 static tt_status check_prompt(const tt_generator *g, const int *p, int n, int r, tt_error *err) {
     if (!p || n < 1)
@@ -841,8 +869,21 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     if (o->set & TT_OVR_USE_CACHE) c.use_cache = v->use_cache;
     if (o->set & TT_OVR_CONTEXT_LEN) c.context_len = v->context_len;
     if (o->set & TT_OVR_CONTEXT_SHIFT) c.context_shift = v->context_shift;
+    if (o->set & TT_OVR_CONTROLS) c.controls = v->controls;
     return c;
 }
+
+tt_status tt_gen_call_config(const tt_generator *g, const tt_generate_overrides *o,
+                             tt_generator_config *cfg, tt_error *err) {
+    const unsigned known = TT_OVR_CONTROLS * 2u - 1u; /* every TT_OVR_* bit */
+    if (o && (o->set & ~known))
+        return tt_error_set(err, TT_ERR_ARG, "generate: unknown override bits 0x%x", o->set & ~known);
+    *cfg = apply_overrides(&g->cfg, o);
+    return tt_generator_config_validate(cfg, g->V, err);
+}
+
+int tt_gen_vocab_size(const tt_generator *g) { return g->V; }
+const struct tt_tokenizer *tt_gen_tokenizer(const tt_generator *g) { return g->tok; }
 
 /* Auto threads: records a decode step of dt seconds. A probe is: team
  * steps for 2 ms to wake the team (not counted), two on the team, two on
@@ -908,8 +949,11 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         out[r].tokens = NULL;
         out[r].n_tokens = out[r].n_prompt = out[r].n_generated = 0;
         out[r].finish = TT_FINISH_LENGTH;
+        out[r].stop_index = -1;
+        out[r].logprobs = NULL;
+        out[r].score = 0.0;
     }
-    const unsigned known = TT_OVR_CONTEXT_SHIFT * 2u - 1u; /* every TT_OVR_* bit */
+    const unsigned known = TT_OVR_CONTROLS * 2u - 1u; /* every TT_OVR_* bit */
     if (overrides && (overrides->set & ~known))
         return tt_error_set(err, TT_ERR_ARG, "generate: unknown override bits 0x%x",
                             overrides->set & ~known);
@@ -919,6 +963,10 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     if (cfg.context_len > g->Tmax)
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
                             cfg.context_len, g->Tmax);
+    const tt_sampling_controls *X = &cfg.controls;
+    if (X->num_beams > 1) return tt_gen_beams_per_row(g, prompts, lens, B, overrides, out, err);
+    st = tt_stop_set_init(&g->stops, X, g->tok, err);
+    if (st) return st;
     /* The window: W tokens; half restarts it with the last H tokens. */
     const int W = context_of(g, &cfg), H = W / 2 > 0 ? W / 2 : 1;
     const bool half = cfg.context_shift == TT_CONTEXT_SHIFT_HALF;
@@ -951,24 +999,23 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             tt_generations_free(out, B);
             return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the results");
         }
+        if (X->logprobs > 0 &&
+            !(out[r].logprobs = malloc((size_t)(M > 0 ? M : 1) * sizeof *out[r].logprobs))) {
+            tt_generations_free(out, B);
+            return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the logprobs");
+        }
         memcpy(out[r].tokens, prompts[r], (size_t)lens[r] * sizeof(int));
         out[r].n_tokens = out[r].n_prompt = lens[r];
         g->wstart[r] = lens[r] > W ? lens[r] - W : 0; /* the prompt's last W tokens */
         g->finished[r] = 0;
         g->n_ent[r] = 0;
+        g->emitted[r] = 0;
+        g->hist[r] = (tt_token_history){out[r].tokens, out[r].n_tokens, out[r].n_prompt};
         tt_rng_seed_stream(&g->rngs[r], cfg.seed, row_ids ? row_ids[r] : (uint64_t)r);
     }
 
-    tt_sampling_params sp = tt_sampling_params_default();
-    const bool greedy = !cfg.do_sample || cfg.temperature == 0.0f;
-    if (greedy) {
-        sp.strategy = TT_STRATEGY_GREEDY;
-    } else {
-        sp.strategy = TT_STRATEGY_COMBINED;
-        sp.temperature = cfg.temperature;
-        sp.top_k = cfg.top_k;
-        sp.top_p = cfg.top_p;
-    }
+    const tt_sampling_params sp = tt_gen_sampling_params(&cfg);
+    tt_sampler_set_history(g->sampler, NULL, g->tok);
     const int eos = cfg.eos_token_id, pad = cfg.pad_token_id;
 
     /* The workers stay awake (spinning, then yielding) while the team is in
@@ -1042,12 +1089,18 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                 tok = g->stok[r];
                 ent = g->sent[r];
                 st = g->sst[r];
-                if (st) /* the same call again, for its message */
+                if (st) { /* the same call again, for its message */
+                    tt_sampler_set_history(g->sampler, &g->hist[r], g->tok);
                     st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent,
                                                    err);
+                }
             } else {
+                tt_sampler_set_history(g->sampler, &g->hist[r], g->tok);
                 st = tt_sampler_sample_entropy(g->sampler, &sp, lr, &g->rngs[r], &tok, &ent, err);
             }
+            if (!st && X->logprobs > 0)
+                st = tt_gen_logprobs(g->sampler, &g->hist[r], g->tok, g->probs, &sp, lr, V, tok,
+                                     &out[r].logprobs[out[r].n_generated], err);
             if (st) {
                 tt_generations_free(out, B);
                 result = st;
@@ -1065,17 +1118,24 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             out[r].tokens[out[r].n_tokens++] = tok;
             out[r].n_generated++;
             g->ent[(size_t)r * g->ent_cap + g->n_ent[r]++] = ent;
+            int hold = 0;
             if (eos != TT_TOKEN_NONE && tok == eos) {
                 g->finished[r] = 1;
                 out[r].finish = TT_FINISH_EOS;
-            } else {
+            } else if (!tt_gen_stop_check(&g->stops, &out[r], pad, &hold)) {
                 all_done = false;
+            } else {
+                g->finished[r] = 1;
             }
-            if (cb && cb(user, r, tok, step)) {
+            g->hist[r].n_tokens = out[r].n_tokens;
+            /* the callback sees each token once no stop string can take it back */
+            if (tt_gen_emit(&g->emitted[r], r, &out[r], g->finished[r] ? 0 : hold, cb, user)) {
                 stop = true;
                 break;
             }
         }
+        if (!stop && (all_done || step == M - 1)) /* the end: what was held back */
+            for (int r = 0; r < B && !stop; r++) stop = tt_gen_emit(&g->emitted[r], r, &out[r], 0, cb, user);
         if (stop) {
             if (result == TT_OK)
                 result = tt_error_set(err, TT_ERR_INTERRUPTED,

@@ -56,4 +56,43 @@ void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b
 void tt_gen_attend(float *y, const float *q, const float *K, const float *Vc, int n, int C, int NH,
                    size_t hstride, float *s, int TP, int h0, int h1);
 
+/* ---- Sampling controls in generation (src/gen_controls.c, src/beam.c) ---- */
+struct tt_tokenizer;
+#include "stop.h"
+
+/* The params of the chain for a config: greedy when !do_sample or T = 0,
+ * else combined (T, top_k, top_p); controls as given. */
+tt_sampling_params tt_gen_sampling_params(const tt_generator_config *gc);
+
+/* A generated token's logprob entry: raw (log_softmax of lr) or processed
+ * (the chain's distribution for the row's history h, into probs [V]). */
+tt_status tt_gen_logprobs(tt_sampler *s, const tt_token_history *h, const struct tt_tokenizer *tok,
+                          float *probs, const tt_sampling_params *sp, const float *lr, int V,
+                          int id, tt_token_logprob *lp, tt_error *err);
+
+/* After a token was appended to o: true when o ends with a stop string, which
+ * is then cut off (replaced by pads when pad is set) and o finishes with
+ * TT_FINISH_STOP; *hold = tokens a stream must hold back. */
+bool tt_gen_stop_check(const tt_stop_set *ss, tt_generation *o, int pad, int *hold);
+
+/* Gives the callback the row's generated tokens from *emitted up to
+ * n_generated - hold. Returns non-zero when the callback asked to stop. */
+int tt_gen_emit(int *emitted, int row, const tt_generation *o, int hold, tt_token_callback cb,
+                void *user);
+
+/* A call's config: the generator's with the overrides, validated. */
+tt_status tt_gen_call_config(const tt_generator *g, const tt_generate_overrides *o,
+                             tt_generator_config *cfg, tt_error *err);
+int tt_gen_vocab_size(const tt_generator *g);
+const struct tt_tokenizer *tt_gen_tokenizer(const tt_generator *g);
+
+/* tt_generator_generate with num_beams > 1: each row's best beam. */
+tt_status tt_gen_beams_per_row(tt_generator *g, const int *const *prompts, const int *lens, int B,
+                               const tt_generate_overrides *overrides, tt_generation *out,
+                               tt_error *err);
+
+/* The context window W of a call with config cfg (context_len, else the
+ * model's default: train_seq_len when known, else max_len). */
+int tt_gen_context_of(const tt_generator *g, const tt_generator_config *cfg);
+
 #endif /* TT_SRC_GENERATE_INTERNAL_H */

@@ -29,7 +29,10 @@
  */
 #include "tt/sampling.h"
 
+#include "sampling_internal.h"
+
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,17 @@ struct tt_sampler {
     uint64_t *aux;  /* [V + 1] scratch: a bin's keys, kept ids, flags */
     uint64_t *cum;  /* [V] cumulative weights for repeated draws      */
     float *wf;      /* [V] float weights before rounding              */
+    float *proc;    /* [V] logits after bias, penalties and DRY       */
+    unsigned char *mask; /* [V] zero between calls: kept flags        */
+    struct typ_item *typ; /* [V] typical: (|-ln q - H|, key) pairs    */
+    tt_lp_scratch lp;
+    const tt_token_history *hist; /* borrowed (set_history)            */
+    const struct tt_tokenizer *tok;
+};
+
+struct typ_item {
+    double d;
+    uint64_t key;
 };
 
 /* The result of filtering one row. */
@@ -66,13 +80,15 @@ typedef struct {
     uint64_t s_kept;/* sum of W over the kept tokens                  */
     uint64_t t_key; /* key of the last kept token (when !all)         */
     float mx, T;    /* the row's max logit and the temperature used    */
+    bool scattered; /* the kept set is not a prefix of rank order      */
+    const float *lg;/* the logits the plan was made on (processed)     */
 } plan;
 
 /* ------------------------------------------------------------------------ */
 /* Params                                                                   */
 
 tt_sampling_params tt_sampling_params_default(void) {
-    tt_sampling_params p = {TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f};
+    tt_sampling_params p = {TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f, tt_sampling_controls_default()};
     return p;
 }
 
@@ -102,7 +118,22 @@ tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err
     if (!p) return tt_error_set(err, TT_ERR_ARG, "sampling params p is NULL");
     if ((int)p->strategy < 0 || p->strategy >= TT_STRATEGY_COUNT_)
         return tt_error_set(err, TT_ERR_ARG, "strategy %d is not a strategy", (int)p->strategy);
+    tt_status st = tt_sampling_controls_check(&p->x, err);
+    if (st != TT_OK) return st;
+    if (p->x.num_beams > 1 && p->strategy != TT_STRATEGY_GREEDY)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "num_beams %d (beam search) excludes sampling: use greedy decoding",
+                            p->x.num_beams);
     if (p->strategy == TT_STRATEGY_GREEDY) return TT_OK; /* ignores T, k, p */
+    if (p->x.n_samplers > 0 && p->temperature != 1.0f) {
+        bool has_t = false;
+        for (int i = 0; i < p->x.n_samplers; i++) has_t |= p->x.samplers[i] == TT_SAMPLER_TEMPERATURE;
+        if (!has_t)
+            return tt_error_set(err, TT_ERR_ARG,
+                                "temperature %g has no effect: 'temperature' is not in the "
+                                "sampler order",
+                                (double)p->temperature);
+    }
     if (!isfinite(p->temperature) || !(p->temperature > 0.0f))
         return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
                             (double)p->temperature);
@@ -138,7 +169,10 @@ tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err) {
     s->aux = malloc((n + 1) * sizeof *s->aux);
     s->cum = malloc(n * sizeof *s->cum);
     s->wf = malloc(n * sizeof *s->wf);
-    if (!s->w || !s->keys || !s->aux || !s->cum || !s->wf) {
+    s->proc = malloc(n * sizeof *s->proc);
+    s->mask = calloc(n, 1);
+    s->typ = malloc(n * sizeof *s->typ);
+    if (!s->w || !s->keys || !s->aux || !s->cum || !s->wf || !s->proc || !s->mask || !s->typ) {
         tt_sampler_free(s);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory creating a sampler for V = %d",
                             vocab_size);
@@ -154,7 +188,18 @@ void tt_sampler_free(tt_sampler *s) {
     free(s->aux);
     free(s->cum);
     free(s->wf);
+    free(s->proc);
+    free(s->mask);
+    free(s->typ);
+    tt_lp_scratch_free(&s->lp);
     free(s);
+}
+
+void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
+                            const struct tt_tokenizer *tok) {
+    if (!s) return;
+    s->hist = h;
+    s->tok = tok;
 }
 
 int tt_sampler_vocab_size(const tt_sampler *s) { return s ? s->V : 0; }
@@ -473,17 +518,14 @@ static int bin_prefix(tt_sampler *s, const float *logits, const binning *bn, boo
     return na + hi;
 }
 
-/* Validates params and the row, computes weights and the kept set. */
-static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+/* The notebook's chain on valid params: checks the row, computes weights
+ * and the kept set of temperature, then top-k, then top-p. */
+static tt_status plan_core(tt_sampler *s, const tt_sampling_params *p, const float *logits,
                            int row, bool reference, plan *pl, tt_error *err) {
-    if (!s) return tt_error_set(err, TT_ERR_ARG, "sampler: s is NULL");
-    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampler: params p is NULL");
-    if (!logits) return tt_error_set(err, TT_ERR_ARG, "sampler: logits is NULL");
-    tt_status st = tt_sampling_params_validate(p, err);
-    if (st != TT_OK) return st;
     float mx, mn;
     memset(pl, 0, sizeof *pl);
-    st = scan_row(logits, s->V, row, &mx, &mn, &pl->argmax, &pl->n_finite, err);
+    pl->lg = logits;
+    tt_status st = scan_row(logits, s->V, row, &mx, &mn, &pl->argmax, &pl->n_finite, err);
     if (st != TT_OK) return st;
     pl->mx = mx;
     pl->T = p->temperature;
@@ -587,12 +629,277 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
     return TT_OK;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* The whole chain: logit stages, then the truncations in order             */
+
+/* W[id] for the candidates keys[0..n) at temperature T, relative to their
+ * max logit (returned in *mx_out); returns their sum. */
+static uint64_t cand_weights(tt_sampler *s, const float *lg, int n, float T, float *mx_out) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        const float l = lg[key_id(s->keys[i])];
+        mx = l > mx ? l : mx;
+    }
+    const double scale = ldexp(1.0, s->shift);
+    uint64_t S = 0;
+    for (int i = 0; i < n; i++) {
+        const int id = key_id(s->keys[i]);
+        const uint64_t w = (uint64_t)((double)exp_neg((lg[id] - mx) / T) * scale + 0.5);
+        s->w[id] = w;
+        S += w;
+    }
+    *mx_out = mx;
+    return S;
+}
+
+/* min-p (HF): keep W >= min_p * W_max among keys[0..n); returns the new n
+ * (a rank prefix stays a rank prefix). */
+static int filter_min_p(tt_sampler *s, int n, float min_p) {
+    uint64_t wmax = 0;
+    for (int i = 0; i < n; i++) {
+        const uint64_t w = s->w[key_id(s->keys[i])];
+        wmax = w > wmax ? w : wmax;
+    }
+    const double thr = (double)min_p * (double)wmax;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if ((double)s->w[key_id(s->keys[i])] >= thr) s->keys[m++] = s->keys[i];
+    return m;
+}
+
+static int cmp_typ(const void *a, const void *b) {
+    const struct typ_item *x = a, *y = b;
+    if (x->d != y->d) return x->d < y->d ? -1 : 1;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* typical (HF TypicalLogitsWarper) over keys[0..n): q = W / S, H = -sum q ln q;
+ * sort by |-ln q - H|; the first index where the cumulative q reaches mass
+ * (within TOP_P_REL_TOL) gives a threshold; keep every token at or below it. */
+static int filter_typical(tt_sampler *s, int n, float mass) {
+    double S = 0.0;
+    for (int i = 0; i < n; i++) S += (double)s->w[key_id(s->keys[i])];
+    double H = 0.0;
+    for (int i = 0; i < n; i++) {
+        const double q = (double)s->w[key_id(s->keys[i])] / S;
+        if (q > 0.0) H -= q * log(q);
+    }
+    for (int i = 0; i < n; i++) {
+        const double q = (double)s->w[key_id(s->keys[i])] / S;
+        s->typ[i].d = q > 0.0 ? fabs(-log(q) - H) : INFINITY;
+        s->typ[i].key = s->keys[i];
+    }
+    /* the crossing item by a weighted quickselect on (d, key): the items
+     * before it are only partitioned, never sorted */
+    const double goal = (double)mass * (1.0 - TOP_P_REL_TOL) * S;
+    struct typ_item *t = s->typ;
+    int lo = 0, hi = n, last = n - 1;
+    double acc = 0.0; /* weight of t[0..lo) */
+    while (hi - lo > 16) {
+        const int mid = lo + (hi - lo) / 2;
+        struct typ_item tmp = t[mid];
+        t[mid] = t[hi - 1];
+        t[hi - 1] = tmp;
+        const struct typ_item pv = t[hi - 1];
+        int st = lo;
+        double less = 0.0;
+        for (int i = lo; i < hi - 1; i++)
+            if (cmp_typ(&t[i], &pv) < 0) {
+                less += (double)s->w[key_id(t[i].key)];
+                tmp = t[i];
+                t[i] = t[st];
+                t[st++] = tmp;
+            }
+        t[hi - 1] = t[st];
+        t[st] = pv;
+        const double wp = (double)s->w[key_id(pv.key)];
+        if (acc + less >= goal) {
+            hi = st;
+        } else if (acc + less + wp >= goal) {
+            lo = hi = st;
+            last = st;
+            break;
+        } else {
+            acc += less + wp;
+            lo = st + 1;
+        }
+    }
+    if (lo < hi) {
+        qsort(t + lo, (size_t)(hi - lo), sizeof *t, cmp_typ);
+        last = hi - 1;
+        for (int i = lo; i < hi; i++) {
+            acc += (double)s->w[key_id(t[i].key)];
+            if (acc >= goal) {
+                last = i;
+                break;
+            }
+        }
+    }
+    const double thr = t[last].d;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (s->typ[i].d <= thr) s->keys[m++] = s->typ[i].key;
+    return m;
+}
+
+/* Finishes a plan whose kept set is keys[0..n) with weights set. */
+static void plan_from_keys(tt_sampler *s, plan *pl, int n, bool scattered) {
+    uint64_t S = 0, t = 0;
+    for (int i = 0; i < n; i++) {
+        S += s->w[key_id(s->keys[i])];
+        if (s->keys[i] > t) t = s->keys[i];
+    }
+    pl->all = false;
+    pl->m = n;
+    pl->s_kept = S;
+    pl->t_key = t;
+    pl->scattered = scattered;
+}
+
+/* Lists every finite token of the plan's logits as keys (a plan that kept all). */
+static int list_all(tt_sampler *s, const plan *pl) {
+    int m = 0;
+    for (int i = 0; i < s->V; i++)
+        if (pl->lg[i] != -INFINITY) s->keys[m++] = rank_key(pl->lg[i], i);
+    return m;
+}
+
+static bool uses_k(const tt_sampling_params *p) {
+    return p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED;
+}
+static bool uses_p(const tt_sampling_params *p) {
+    return p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED;
+}
+
+/* A user-ordered chain (llama.cpp style) on the biased logits in s->proc:
+ * each stage in turn on the candidates; truncations see the temperature
+ * only after the "temperature" stage. */
+static tt_status plan_ordered(tt_sampler *s, const tt_sampling_params *p, const tt_sampler_kind *order,
+                              int n_order, int row, plan *pl, tt_error *err) {
+    float *lg = s->proc;
+    float mx, mn;
+    memset(pl, 0, sizeof *pl);
+    pl->lg = lg;
+    tt_status st = scan_row(lg, s->V, row, &mx, &mn, &pl->argmax, &pl->n_finite, err);
+    if (st != TT_OK) return st;
+    int n = list_all(s, pl);
+    float T = 1.0f;
+    const tt_sampling_controls *c = &p->x;
+    for (int o = 0; o < n_order; o++) {
+        switch (order[o]) {
+        case TT_SAMPLER_PENALTIES:
+        case TT_SAMPLER_DRY: {
+            const bool pen = order[o] == TT_SAMPLER_PENALTIES;
+            if (pen ? !tt_lp_penalties_active(c, s->hist) : !tt_lp_dry_active(c, s->hist)) break;
+            st = pen ? tt_lp_apply_penalties(c, s->hist, lg, s->V, &s->lp, err)
+                     : tt_lp_apply_dry(c, s->hist, s->tok, lg, s->V, &s->lp, err);
+            if (st != TT_OK) return st;
+            for (int i = 0; i < n; i++) {
+                const int id = key_id(s->keys[i]);
+                if (!(lg[id] > -FLT_MAX)) lg[id] = -FLT_MAX; /* a candidate stays one */
+                if (!(lg[id] < FLT_MAX)) lg[id] = FLT_MAX;
+                s->keys[i] = rank_key(lg[id], id);
+            }
+            break;
+        }
+        case TT_SAMPLER_TEMPERATURE: T = p->temperature; break;
+        case TT_SAMPLER_TOP_K:
+            if (uses_k(p) && p->top_k > 0 && p->top_k < n) {
+                select_top(s->keys, n, p->top_k);
+                n = p->top_k;
+            }
+            break;
+        case TT_SAMPLER_TOP_P:
+            if (uses_p(p) && p->top_p < 1.0f) {
+                uint64_t S = cand_weights(s, lg, n, T, &mx), sp = 0;
+                n = select_mass(s->keys, n, s->w, top_p_threshold(p->top_p, S), &sp);
+            }
+            break;
+        case TT_SAMPLER_MIN_P:
+            if (c->min_p > 0.0f) {
+                cand_weights(s, lg, n, T, &mx);
+                n = filter_min_p(s, n, c->min_p);
+            }
+            break;
+        case TT_SAMPLER_TYPICAL:
+            if (c->typical_p < 1.0f) {
+                cand_weights(s, lg, n, T, &mx);
+                n = filter_typical(s, n, c->typical_p);
+            }
+            break;
+        default: break;
+        }
+    }
+    cand_weights(s, lg, n, T, &mx);
+    pl->mx = mx;
+    pl->T = T;
+    pl->total = 0;
+    plan_from_keys(s, pl, n, true);
+    return TT_OK;
+}
+
+/* Validates params and the row, applies the chain, computes weights and the
+ * kept set. With every control off this is plan_core on the caller's logits. */
+static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                           int row, bool reference, plan *pl, tt_error *err) {
+    if (!s) return tt_error_set(err, TT_ERR_ARG, "sampler: s is NULL");
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampler: params p is NULL");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "sampler: logits is NULL");
+    tt_status st = tt_sampling_params_validate(p, err);
+    if (st != TT_OK) return st;
+    const tt_sampling_controls *c = &p->x;
+    const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
+    tt_sampler_kind order[TT_SAMPLER_COUNT_];
+    const int n_order = tt_sampling_chain(p, order);
+    bool has_pen = false, has_dry = false;
+    for (int i = 0; i < n_order; i++) {
+        has_pen |= order[i] == TT_SAMPLER_PENALTIES;
+        has_dry |= order[i] == TT_SAMPLER_DRY;
+    }
+    const bool custom = n_order != TT_SAMPLER_COUNT_ ||
+                        memcmp(order, tt_sampler_default_order, sizeof order) != 0;
+    const bool bias = tt_lp_bias_active(c), pen = has_pen && tt_lp_penalties_active(c, s->hist),
+               dry = has_dry && tt_lp_dry_active(c, s->hist);
+    const float *lg = logits;
+    if (bias || pen || dry || (custom && !greedy)) {
+        float mx, mn;
+        int am, nf;
+        st = scan_row(logits, s->V, row, &mx, &mn, &am, &nf, err); /* errors name the input */
+        if (st != TT_OK) return st;
+        memcpy(s->proc, logits, (size_t)s->V * sizeof *s->proc);
+        if (bias && (st = tt_lp_apply_bias(c, s->proc, s->V, err)) != TT_OK) return st;
+        if (custom && !greedy) return plan_ordered(s, p, order, n_order, row, pl, err);
+        if (pen && (st = tt_lp_apply_penalties(c, s->hist, s->proc, s->V, &s->lp, err)) != TT_OK)
+            return st;
+        if (dry && (st = tt_lp_apply_dry(c, s->hist, s->tok, s->proc, s->V, &s->lp, err)) != TT_OK)
+            return st;
+        for (int i = 0; i < s->V; i++) { /* keep a finite logit finite */
+            if (logits[i] == -INFINITY) continue;
+            if (!(s->proc[i] > -FLT_MAX)) s->proc[i] = -FLT_MAX;
+            if (!(s->proc[i] < FLT_MAX)) s->proc[i] = FLT_MAX;
+        }
+        lg = s->proc;
+    }
+    st = plan_core(s, p, lg, row, reference, pl, err);
+    if (st != TT_OK || greedy) return st;
+    const bool min_p = c->min_p > 0.0f, typ = c->typical_p < 1.0f;
+    if (!min_p && !typ) return TT_OK;
+    /* min-p, then typical, on what temperature, top-k and top-p kept */
+    int n = pl->all ? list_all(s, pl) : pl->m;
+    if (min_p) n = filter_min_p(s, n, c->min_p);
+    if (typ) n = filter_typical(s, n, c->typical_p);
+    plan_from_keys(s, pl, n, typ);
+    return TT_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Draws                                                                    */
 
 /* Cumulative weights of the kept tokens in id order: ids in aux[0..n),
  * running sums in cum[0..n). Returns n. */
-static int cdf_build(tt_sampler *s, const plan *pl, const float *logits) {
+static int cdf_build(tt_sampler *s, const plan *pl) {
+    const float *logits = pl->lg;
     int n = 0;
     uint64_t acc = 0;
     if (pl->all) {
@@ -600,6 +907,17 @@ static int cdf_build(tt_sampler *s, const plan *pl, const float *logits) {
             acc += s->w[i];
             s->aux[i] = (uint64_t)i;
             s->cum[i] = acc;
+        }
+        return s->V;
+    }
+    if (pl->scattered && (pl->m > 512 || (size_t)pl->m * 16 > (size_t)s->V)) {
+        /* many kept, not a rank prefix: flag them, then one pass */
+        for (int i = 0; i < pl->m; i++) s->mask[key_id(s->keys[i])] = 1;
+        for (int i = 0; i < s->V; i++) {
+            acc += s->w[i] & (0 - (uint64_t)s->mask[i]);
+            s->aux[i] = (uint64_t)i;
+            s->cum[i] = acc;
+            s->mask[i] = 0;
         }
         return s->V;
     }
@@ -645,7 +963,7 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
         *token = pl.argmax;
         return TT_OK;
     }
-    int n = cdf_build(s, &pl, logits);
+    int n = cdf_build(s, &pl);
     *token = cdf_draw(s, n, draw_target(rng, pl.s_kept));
     return TT_OK;
 }
@@ -687,8 +1005,8 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
  * instead of one per token. q_i = 0 adds nothing. If probs is not NULL it
  * receives q_i (and must be zeroed before). ids: the kept ids (keys[0..m)
  * as key_id), or every finite token when pl->all. */
-static double kept_entropy(const tt_sampler *s, const plan *pl, const float *logits, int m,
-                           float *probs) {
+static double kept_entropy(const tt_sampler *s, const plan *pl, int m, float *probs) {
+    const float *logits = pl->lg;
     const double S = (double)pl->s_kept, inv_S = 1.0 / S;
     double hx = 0.0;
     int n_pos = 0;
@@ -719,11 +1037,11 @@ tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const fl
     if (pl.all) { /* list every finite token */
         m = 0;
         for (int i = 0; i < V; i++)
-            if (logits[i] != -INFINITY) s->keys[m++] = rank_key(logits[i], i);
+            if (pl.lg[i] != -INFINITY) s->keys[m++] = rank_key(pl.lg[i], i);
         pl.all = false;
     }
     memset(probs, 0, (size_t)V * sizeof *probs);
-    const double h = kept_entropy(s, &pl, logits, m, probs);
+    const double h = kept_entropy(s, &pl, m, probs);
     if (kept) {
         qsort(s->keys, (size_t)m, sizeof *s->keys, cmp_u64);
         for (int i = 0; i < m; i++) kept[i] = key_id(s->keys[i]);
@@ -748,8 +1066,8 @@ tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
         return TT_OK;
     }
     /* the entropy first: cdf_build reorders the kept keys */
-    *entropy_nats = kept_entropy(s, &pl, logits, pl.m, NULL);
-    const int n = cdf_build(s, &pl, logits);
+    *entropy_nats = kept_entropy(s, &pl, pl.m, NULL);
+    const int n = cdf_build(s, &pl);
     *token = cdf_draw(s, n, draw_target(rng, pl.s_kept));
     return TT_OK;
 }
@@ -779,10 +1097,35 @@ tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int 
         }
         tt_rng rng;
         tt_rng_seed_stream(&rng, seed, (uint64_t)r);
-        int n = cdf_build(s, &pl, row);
+        int n = cdf_build(s, &pl);
         for (int d = 0; d < n_draws; d++) o[d] = cdf_draw(s, n, draw_target(&rng, pl.s_kept));
     }
     tt_sampler_free(s);
+    return st;
+}
+
+tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_params *p,
+                                    const float *logits, float *processed, tt_error *err) {
+    if (!processed) return tt_error_set(err, TT_ERR_ARG, "process_logits: processed is NULL");
+    if (!s) return tt_error_set(err, TT_ERR_ARG, "sampler: s is NULL");
+    if (!p) return tt_error_set(err, TT_ERR_ARG, "sampler: params p is NULL");
+    if (!logits) return tt_error_set(err, TT_ERR_ARG, "sampler: logits is NULL");
+    tt_status st = tt_sampling_params_validate(p, err);
+    if (st != TT_OK) return st;
+    float mx, mn;
+    int am, nf;
+    st = scan_row(logits, s->V, -1, &mx, &mn, &am, &nf, err);
+    if (st != TT_OK) return st;
+    tt_sampler_kind order[TT_SAMPLER_COUNT_];
+    const int n_order = tt_sampling_chain(p, order);
+    memcpy(processed, logits, (size_t)s->V * sizeof *processed);
+    st = tt_lp_apply_bias(&p->x, processed, s->V, err);
+    for (int i = 0; i < n_order && st == TT_OK; i++) {
+        if (order[i] == TT_SAMPLER_PENALTIES && tt_lp_penalties_active(&p->x, s->hist))
+            st = tt_lp_apply_penalties(&p->x, s->hist, processed, s->V, &s->lp, err);
+        else if (order[i] == TT_SAMPLER_DRY && tt_lp_dry_active(&p->x, s->hist))
+            st = tt_lp_apply_dry(&p->x, s->hist, s->tok, processed, s->V, &s->lp, err);
+    }
     return st;
 }
 

@@ -23,8 +23,9 @@ static char artifacts[PATH_MAX];   /* $TT_BUILD/test-artifacts           */
 static char tour_dir[PATH_MAX + 16];    /* .../tour: report.html + the figures */
 static char report_url[PATH_MAX + 48];
 
-static const char *const section_ids[11] = {"basics", "greedy", "temperature", "top-k", "top-p", "combined",
-                                            "generator", "diversity", "eos", "batch", "summary"};
+static const char *const section_ids[12] = {"basics", "greedy",    "temperature", "top-k",
+                                            "top-p",  "combined",  "generator",   "diversity",
+                                            "eos",    "batch",     "beyond",      "summary"};
 
 static const char *find_file(const char *rel) {
     static char path[1024];
@@ -139,12 +140,12 @@ static void test_every_image_loads_and_every_section_is_there(void **state) {
     (void)state;
     const char *extra[4] = {dom_args[0], dom_args[1], dom_args[2], report_url};
     char *dom = chromium(extra, 4);
-    if (!strstr(dom, "data-loaded=\"6/6\"")) {
+    if (!strstr(dom, "data-loaded=\"7/7\"")) {
         const char *at = strstr(dom, "data-loaded");
         fail_msg("not every image loaded: %.40s", at ? at : "(the load script did not run)");
     }
     const char *p = dom;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
         char id[64];
         snprintf(id, sizeof id, "<h2 id=\"%s\">", section_ids[i]);
         const char *q = strstr(p, id);
@@ -153,7 +154,7 @@ static void test_every_image_loads_and_every_section_is_there(void **state) {
     }
     int tables = 0;
     for (const char *q = dom; (q = strstr(q, "<table>")); q++) tables++;
-    assert_true(tables >= 14); /* 14 with a given model; the training log adds one */
+    assert_true(tables >= 16); /* 16 with a given model; the training log adds one */
     free(dom);
 }
 
@@ -172,7 +173,7 @@ static void test_screenshot_artifact(void **state) {
     fprintf(stderr, "screenshot kept: %s (%dx%d)\n", shot, w, h);
 }
 
-/* The check can fail: the same page without its images reports 0/6 (six figures since issue 12). */
+/* The check can fail: the same page without its images reports 0/7 (seven figures since issues 12 and 14). */
 static void test_missing_images_are_detected(void **state) {
     (void)state;
     char *dir = tt_test_tmpdir();
@@ -187,7 +188,7 @@ static void test_missing_images_are_detected(void **state) {
     snprintf(url, sizeof url, "file://%s", dst);
     const char *extra[4] = {dom_args[0], dom_args[1], dom_args[2], url};
     char *dom = chromium(extra, 4);
-    assert_non_null(strstr(dom, "data-loaded=\"0/6\""));
+    assert_non_null(strstr(dom, "data-loaded=\"0/7\""));
     free(dom);
     tt_test_rmtree(dir);
     free(dir);

@@ -18,7 +18,7 @@ static const float NB[8] = {1.5f, 2.8f, 2.5f, 0.5f, 1.0f, 0.8f, 0.3f, 0.2f};
 enum { THE, CAT, DOG, SAT, RAN, JUMPED, ON, QUICKLY };
 
 static tt_sampling_params P(tt_strategy s, float t, int k, float p) {
-    tt_sampling_params q = {s, t, k, p};
+    tt_sampling_params q = {s, t, k, p, tt_sampling_controls_default()};
     return q;
 }
 
@@ -86,18 +86,18 @@ static void test_params_and_names(void **state) {
         tt_sampling_params p;
         const char *msg;
     } bad[] = {
-        {{TT_STRATEGY_TEMPERATURE, 0.0f, 0, 1.0f}, "got 0"},
-        {{TT_STRATEGY_TEMPERATURE, -1.0f, 0, 1.0f}, "got -1"},
-        {{TT_STRATEGY_TOP_K, NAN, 3, 1.0f}, "temperature must be finite and > 0, got nan"},
-        {{TT_STRATEGY_TOP_P, INFINITY, 0, 0.5f}, "got inf"},
-        {{TT_STRATEGY_TOP_K, 1.0f, 0, 1.0f}, "top_k must be >= 1 for strategy top-k, got 0"},
-        {{TT_STRATEGY_TOP_K, 1.0f, -1, 1.0f}, "got -1"},
-        {{TT_STRATEGY_COMBINED, 1.0f, -1, 1.0f}, "top_k must be >= 0 for strategy combined"},
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 0.0f}, "top_p must be in (0, 1], got 0"},
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 1.5f}, "got 1.5"},
-        {{TT_STRATEGY_COMBINED, 1.0f, 0, -0.5f}, "got -0.5"},
-        {{TT_STRATEGY_COMBINED, 1.0f, 0, NAN}, "got nan"},
-        {{(tt_strategy)99, 1.0f, 0, 1.0f}, "strategy 99"},
+        {P(TT_STRATEGY_TEMPERATURE, 0.0f, 0, 1.0f), "got 0"},
+        {P(TT_STRATEGY_TEMPERATURE, -1.0f, 0, 1.0f), "got -1"},
+        {P(TT_STRATEGY_TOP_K, NAN, 3, 1.0f), "temperature must be finite and > 0, got nan"},
+        {P(TT_STRATEGY_TOP_P, INFINITY, 0, 0.5f), "got inf"},
+        {P(TT_STRATEGY_TOP_K, 1.0f, 0, 1.0f), "top_k must be >= 1 for strategy top-k, got 0"},
+        {P(TT_STRATEGY_TOP_K, 1.0f, -1, 1.0f), "got -1"},
+        {P(TT_STRATEGY_COMBINED, 1.0f, -1, 1.0f), "top_k must be >= 0 for strategy combined"},
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 0.0f), "top_p must be in (0, 1], got 0"},
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 1.5f), "got 1.5"},
+        {P(TT_STRATEGY_COMBINED, 1.0f, 0, -0.5f), "got -0.5"},
+        {P(TT_STRATEGY_COMBINED, 1.0f, 0, NAN), "got nan"},
+        {P((tt_strategy)99, 1.0f, 0, 1.0f), "strategy 99"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err.msg[0] = '\0';
@@ -330,15 +330,15 @@ static void test_llama_cpp_vectors(void **state) {
         int n;
         float want[4]; /* in kept order: 3, 2, 1, 0 */
     } cases[] = {
-        {{TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f}, 4, {0.4f, 0.3f, 0.2f, 0.1f}},
-        {{TT_STRATEGY_TOP_K, 1.0f, 1, 1.0f}, 1, {1.0f}},
-        {{TT_STRATEGY_TOP_K, 1.0f, 3, 1.0f}, 3, {0.44444f, 0.33333f, 0.22222f}},
-        {{TT_STRATEGY_TOP_K, 1.0f, 4, 1.0f}, 4, {0.4f, 0.3f, 0.2f, 0.1f}},
-        {{TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f}, 4, {0.4f, 0.3f, 0.2f, 0.1f}},
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 1e-6f}, 1, {1.0f}}, /* "top_p 0" */
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 0.7f}, 2, {0.571429f, 0.428571f}},
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 0.8f}, 3, {0.44444f, 0.33333f, 0.22222f}},
-        {{TT_STRATEGY_TOP_P, 1.0f, 0, 1.0f}, 4, {0.4f, 0.3f, 0.2f, 0.1f}},
+        {P(TT_STRATEGY_TEMPERATURE, 1.0f, 0, 1.0f), 4, {0.4f, 0.3f, 0.2f, 0.1f}},
+        {P(TT_STRATEGY_TOP_K, 1.0f, 1, 1.0f), 1, {1.0f}},
+        {P(TT_STRATEGY_TOP_K, 1.0f, 3, 1.0f), 3, {0.44444f, 0.33333f, 0.22222f}},
+        {P(TT_STRATEGY_TOP_K, 1.0f, 4, 1.0f), 4, {0.4f, 0.3f, 0.2f, 0.1f}},
+        {P(TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f), 4, {0.4f, 0.3f, 0.2f, 0.1f}},
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 1e-6f), 1, {1.0f}}, /* "top_p 0" */
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 0.7f), 2, {0.571429f, 0.428571f}},
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 0.8f), 3, {0.44444f, 0.33333f, 0.22222f}},
+        {P(TT_STRATEGY_TOP_P, 1.0f, 0, 1.0f), 4, {0.4f, 0.3f, 0.2f, 0.1f}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         float pr[4];
@@ -601,7 +601,7 @@ static void test_fast_matches_reference(void **state) {
             if (tt_rng_below(&g, 10) == 0) l[i] = -INFINITY;
         }
         l[tt_rng_below(&g, (uint64_t)V)] = 0.5f; /* at least one finite */
-        tt_sampling_params p;
+        tt_sampling_params p = tt_sampling_params_default();
         p.strategy = (tt_strategy)(1 + tt_rng_below(&g, 4));
         p.temperature = (float)(tt_rng_below(&g, 4) == 0 ? exp(12.0 * tt_rng_uniform(&g) - 6.0)
                                                           : 0.2 + 2.0 * tt_rng_uniform(&g));

@@ -64,8 +64,8 @@ static const char *const section_titles[10] = {
 };
 static const char *const section_ids[11] = {"basics", "greedy", "temperature", "top-k", "top-p", "combined",
                                             "generator", "diversity", "eos", "batch", "summary"};
-static const char *const figures[6] = {"probabilities", "temperature_grid", "topk_grid", "topp_grid",
-                                       "loss_vs_window", "diversity_vs_temperature"};
+static const char *const figures[7] = {"probabilities", "temperature_grid", "topk_grid", "topp_grid",
+                                       "loss_vs_window", "diversity_vs_temperature", "topp_vs_minp"};
 
 /* Each needle appears in s, in the given order. */
 static void assert_in_order(const char *s, const char *const *needles, int n) {
@@ -197,7 +197,7 @@ static void test_full_tour_with_model(void **state) {
 
     /* every figure, both formats */
     char msg[512];
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         char name[128];
         snprintf(name, sizeof name, "%s.png", figures[i]);
         char *p = join(dir, name);
@@ -221,13 +221,13 @@ static void test_full_tour_with_model(void **state) {
     }
     assert_in_order(html, ids, 11);
     assert_true(strstr(html, "<h2 id=\"next-steps\">") > strstr(html, "<h2 id=\"summary\">"));
-    const char *imgs[6];
-    char imgbuf[6][96];
-    for (int i = 0; i < 6; i++) {
+    const char *imgs[7];
+    char imgbuf[7][96];
+    for (int i = 0; i < 7; i++) {
         snprintf(imgbuf[i], sizeof imgbuf[i], "<img src=\"%s.png\"", figures[i]);
         imgs[i] = imgbuf[i];
     }
-    assert_in_order(html, imgs, 6);
+    assert_in_order(html, imgs, 7);
     assert_non_null(strstr(html, "data-loaded"));
     assert_null(strstr(html, "http://"));
     assert_null(strstr(html, "https://"));
@@ -300,7 +300,7 @@ static void test_bad_arguments(void **state) {
     expect_usage(a1, "--sections", 2);
     const char *a2[] = {"tt", "tour", "--sections", "3-", NULL};
     expect_usage(a2, "--sections", 2);
-    const char *a3[] = {"tt", "tour", "--sections", "11", NULL};
+    const char *a3[] = {"tt", "tour", "--sections", "12", NULL};
     expect_usage(a3, "--sections", 2);
     const char *a4[] = {"tt", "tour", "--seed", "-1", NULL};
     expect_usage(a4, "--seed", 2);

@@ -28,6 +28,7 @@
 #include <editline/readline.h>
 
 #include "cli.h"
+#include "sampling_flags.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
 #include "tt/tokenizer.h"
@@ -47,9 +48,9 @@ static void usage(FILE *f) {
                "  --no-cache            recompute the context at every step\n"
                "  --context N           context window (default: the training length, else max_len)\n"
                "  --context-shift MODE  half (default) or exact: how the window slides past N\n"
-               "  --threads N           threads per forward pass (default: every core)\n"
-               "\n"
-               "Type a prompt to continue it. Commands: /help lists them.\n");
+               "  --threads N           threads per forward pass (default: every core)\n");
+    cli_sampling_usage(f, CLI_SF_CHAIN | CLI_SF_STOP);
+    fprintf(f, "\nType a prompt to continue it. Commands: /help lists them.\n");
 }
 
 static void commands_help(void) {
@@ -61,11 +62,21 @@ static void commands_help(void) {
            "  /greedy        toggle greedy decoding\n"
            "  /seed N        seed of the next answer (later answers use N+1, N+2, ...)\n"
            "  /settings      show the current settings\n"
+           "  /min-p P, /typical-p P, /repetition-penalty R, /presence-penalty F,\n"
+           "  /frequency-penalty F, /penalty-last-n N, /dry-multiplier M, /dry-base B,\n"
+           "  /dry-allowed-length N, /dry-penalty-last-n N, /logit-bias ID=BIAS|'c'=BIAS,\n"
+           "  /samplers LIST, /stop STR\n"
+           "                 the sampling controls, as the flags of the same names\n"
+           "  /nostop        no stop strings; /nobias: no logit bias\n"
            "  /help          this list\n"
            "  /quit          leave (Ctrl-D too; Ctrl-C stops an answer or clears the line)\n");
 }
 
 typedef struct {
+    cli_sampling sf;        /* the sampling controls (flags and slash commands) */
+    char *owned[256];       /* values of slash commands they point to */
+    int n_owned;
+    const tt_tokenizer *tok;
     tt_generator_config gc;
     uint64_t seed;  /* base seed */
     uint64_t n_ans; /* answers since the seed was set */
@@ -119,8 +130,63 @@ static bool parse_long(const char *s, long long *out) {
     return true;
 }
 
+/* "/min-p 0.05" and the like: the flag parser on "--min-p" "0.05" (the
+ * value is the rest of the line, kept for the session). Returns 1 when line
+ * was such a command. */
+static int sampling_command(session *s, const char *line) {
+    const char *sp = strchr(line, ' ');
+    const size_t nl = sp ? (size_t)(sp - line) : strlen(line);
+    if (nl < 2 || nl > 40) return 0;
+    char flag[48];
+    snprintf(flag, sizeof flag, "--%.*s", (int)(nl - 1), line + 1);
+    char *fargv[4] = {"tt", "chat", flag, NULL};
+    int fi = 2;
+    if (sp) {
+        while (*sp == ' ') sp++;
+        if (s->n_owned == (int)(sizeof s->owned / sizeof *s->owned)) {
+            fprintf(stderr, "error: too many settings in one session\n");
+            return 1;
+        }
+        if (!(fargv[3] = strdup(sp))) {
+            fprintf(stderr, "error: out of memory\n");
+            return 1;
+        }
+    }
+    cli_sampling before = s->sf;
+    const int r = cli_sampling_flag(&s->sf, CLI_SF_CHAIN | CLI_SF_STOP, fargv[3] ? 4 : 3, fargv, &fi);
+    if (r <= 0) {
+        free(fargv[3]);
+        return r < 0; /* the parser printed the error */
+    }
+    if (cli_sampling_finish(&s->sf, s->tok, tt_tokenizer_vocab_size(s->tok))) {
+        /* undo: drop the entry just added (its storage stays owned by sf) */
+        s->sf.c = before.c;
+        s->sf.n_bias = before.n_bias;
+        s->sf.c.logit_bias = s->sf.bias;
+        free(fargv[3]);
+        return 1;
+    }
+    if (fargv[3]) s->owned[s->n_owned++] = fargv[3];
+    printf("%s\n", line + 1);
+    return 1;
+}
+
 /* Runs one command line (starting with '/'). Returns 1 to quit. */
 static int command(session *s, char *line) {
+    if (!strcmp(line, "/nostop")) {
+        s->sf.c.n_stop = 0;
+        printf("no stop strings\n");
+        return 0;
+    }
+    if (!strcmp(line, "/nobias")) {
+        s->sf.n_bias = s->sf.c.n_logit_bias = 0;
+        printf("no logit bias\n");
+        return 0;
+    }
+    if (sampling_command(s, line)) {
+        fflush(stdout);
+        return 0;
+    }
     char *cmd = strtok(line, " \t");
     char *arg = strtok(NULL, " \t");
     char *extra = strtok(NULL, " \t");
@@ -227,9 +293,10 @@ static void answer(session *s, tt_generator *g, const tt_tokenizer *tok, const c
         return;
     }
     tt_generate_overrides o = {TT_OVR_MAX_NEW_TOKENS | TT_OVR_TEMPERATURE | TT_OVR_TOP_K |
-                                   TT_OVR_TOP_P | TT_OVR_DO_SAMPLE | TT_OVR_SEED,
+                                   TT_OVR_TOP_P | TT_OVR_DO_SAMPLE | TT_OVR_SEED | TT_OVR_CONTROLS,
                                s->gc};
     o.values.seed = s->seed + s->n_ans++;
+    o.values.controls = s->sf.c;
     const int *rows[1] = {ids};
     int lens[1] = {(int)n};
     tt_generation out;
@@ -278,52 +345,60 @@ int cmd_chat(int argc, char **argv) {
     s.gc = tt_generator_config_default();
     s.gc.max_new_tokens = 200;
     s.n_ans = 0;
+    s.n_owned = 0;
+    s.tok = NULL;
+    cli_sampling_init(&s.sf);
     int eos_id = TT_TOKEN_NONE, bad = 0;
     bool have_eos_id = false;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
             usage(stdout);
-            return CLI_EXIT_OK;
+            { cli_sampling_free(&s.sf); return CLI_EXIT_OK; }
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
-            if (!v) return CLI_EXIT_USAGE;
+            if (!v) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             model_path = v;
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
             if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &s.gc.max_new_tokens))
-                return CLI_EXIT_USAGE;
+                { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
             if (!v || cli_float("--temperature", v, 0.0, INFINITY, &s.gc.temperature))
-                return CLI_EXIT_USAGE;
+                { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, 1000000000, &s.gc.top_k)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--top-k", v, 0, 1000000000, &s.gc.top_k)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v || cli_float("--top-p", v, 0.0, 1.0, &s.gc.top_p)) return CLI_EXIT_USAGE;
+            if (!v || cli_float("--top-p", v, 0.0, 1.0, &s.gc.top_p)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             if (!(s.gc.top_p > 0.0f))
-                return cli_usage_error("--top-p: %s is out of range (0, 1]", v);
+                { cli_sampling_free(&s.sf); return cli_usage_error("--top-p: %s is out of range (0, 1]", v); }
         } else if (cli_is_flag(argv[i], "--greedy")) {
             s.gc.do_sample = false;
         } else if (cli_opt(argc, argv, &i, "--eos", &v)) {
-            if (!v) return CLI_EXIT_USAGE;
+            if (!v) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             eos_char = v;
         } else if (cli_opt(argc, argv, &i, "--eos-id", &v)) {
-            if (!v || cli_int("--eos-id", v, 0, 1000000000, &eos_id)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--eos-id", v, 0, 1000000000, &eos_id)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             have_eos_id = true;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &s.gc.seed)) return CLI_EXIT_USAGE;
+            if (!v || cli_u64("--seed", v, &s.gc.seed)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else if (cli_is_flag(argv[i], "--no-cache")) {
             s.gc.use_cache = false;
         } else if (cli_context_opt(argc, argv, &i, &s.gc, &bad)) {
             if (bad) return bad;
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!v || cli_int("--threads", v, 1, TT_GEN_MAX_THREADS, &s.gc.n_threads))
-                return CLI_EXIT_USAGE;
+                { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else {
-            return cli_unknown(argv[i]);
+            const int r = cli_sampling_flag(&s.sf, CLI_SF_CHAIN | CLI_SF_STOP, argc, argv, &i);
+            if (r == 0) cli_unknown(argv[i]);
+            if (r <= 0) {
+                cli_sampling_free(&s.sf);
+                { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
+            }
         }
     }
-    if (!model_path) return cli_usage_error("--model FILE is required (see 'tt chat --help')");
+    if (!model_path) { cli_sampling_free(&s.sf); return cli_usage_error("--model FILE is required (see 'tt chat --help')"); }
     if (eos_char && have_eos_id)
-        return cli_usage_error("--eos and --eos-id are exclusive; give one");
+        { cli_sampling_free(&s.sf); return cli_usage_error("--eos and --eos-id are exclusive; give one"); }
     s.seed = s.gc.seed;
 
     tt_error err;
@@ -357,11 +432,18 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
     s.gc.eos_token_id = eos_id;
+    s.tok = tok;
+    if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok))) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    s.gc.controls = s.sf.c;
     if (tt_generator_create(&g, model, &s.gc, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
     s.context = tt_generator_context_len(g);
+    tt_generator_set_tokenizer(g, tok);
 
     const bool tty = isatty(STDIN_FILENO);
     if (tty) {
@@ -420,5 +502,7 @@ done:
     tt_generator_free(g);
     tt_tokenizer_free(tok);
     tt_model_free(model);
+    cli_sampling_free(&s.sf);
+    for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "tt/generate.h"
 #include "tt/model.h"
 #include "tt/tokenizer.h"
+#include "sampling_flags.h"
 
 #define MAX_TEMPS 64
 
@@ -51,6 +52,7 @@ static void usage(FILE *f) {
           "  --plot FILE          also draw uniqueness ratio against temperature into\n"
           "                       FILE.png and FILE.svg (a .png/.svg suffix is dropped)\n",
           f);
+    cli_sampling_usage(f, CLI_SF_CHAIN);
 }
 
 static int parse_temperatures(const char *s, double *out, int *n) {
@@ -110,7 +112,8 @@ static int run_setting(const tt_model *model, const tt_tokenizer *tok, const tt_
         pb[r] = strlen(prompt_text);
     }
     if (tt_generator_create(&g, model, &gc, &err) != TT_OK ||
-        tt_generator_generate(g, prompts, lens, samples, NULL, NULL, NULL, NULL, out, &err) != TT_OK) {
+        (tt_generator_set_tokenizer(g, tok),
+         tt_generator_generate(g, prompts, lens, samples, NULL, NULL, NULL, NULL, out, &err)) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
@@ -152,57 +155,61 @@ int cmd_diversity(int argc, char **argv) {
     bool json = false;
     tt_generator_config ctx = tt_generator_config_default(); /* --context, --context-shift */
     int bad = 0;
+    cli_sampling sf;
+    cli_sampling_init(&sf);
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
             usage(stdout);
-            return CLI_EXIT_OK;
+            { cli_sampling_free(&sf); return CLI_EXIT_OK; }
         } else if (cli_is_flag(argv[i], "--json")) {
             json = true;
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
-            if (!v) return CLI_EXIT_USAGE;
+            if (!v) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
             model_path = v;
         } else if (cli_opt(argc, argv, &i, "--prompt", &v)) {
-            if (!v) return CLI_EXIT_USAGE;
+            if (!v) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
             prompt = v;
         } else if (cli_opt(argc, argv, &i, "--temperatures", &v)) {
-            if (!v || parse_temperatures(v, temps, &n_temps)) return CLI_EXIT_USAGE;
+            if (!v || parse_temperatures(v, temps, &n_temps)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--samples", &v)) {
-            if (!v || cli_int("--samples", v, 1, 10000, &samples)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--samples", v, 1, 10000, &samples)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
-            if (!v || cli_int("--max-new-tokens", v, 0, 10000, &max_new)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--max-new-tokens", v, 0, 10000, &max_new)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, 1000000, &top_k)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--top-k", v, 0, 1000000, &top_k)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v || cli_float("--top-p", v, 0.0, 1.0, &top_p)) return CLI_EXIT_USAGE;
-            if (!(top_p > 0.0f)) return cli_usage_error("--top-p: must be in (0, 1], got %s", v);
+            if (!v || cli_float("--top-p", v, 0.0, 1.0, &top_p)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
+            if (!(top_p > 0.0f)) { cli_sampling_free(&sf); return cli_usage_error("--top-p: must be in (0, 1], got %s", v); }
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE;
+            if (!v || cli_u64("--seed", v, &seed)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_context_opt(argc, argv, &i, &ctx, &bad)) {
-            if (bad) return bad;
+            if (bad) { cli_sampling_free(&sf); return bad; }
         } else if (cli_opt(argc, argv, &i, "--plot", &v)) {
-            if (!v) return CLI_EXIT_USAGE;
-            if (!*v) return cli_usage_error("--plot: empty path");
+            if (!v) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
+            if (!*v) { cli_sampling_free(&sf); return cli_usage_error("--plot: empty path"); }
             plot_path = v;
         } else {
-            return cli_unknown(argv[i]);
+            const int r = cli_sampling_flag(&sf, CLI_SF_CHAIN, argc, argv, &i);
+            if (r == 0) cli_unknown(argv[i]);
+            if (r <= 0) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         }
     }
-    if (!model_path) return cli_usage_error("--model is required (see 'tt diversity --help')");
-    if (!prompt) return cli_usage_error("--prompt is required (see 'tt diversity --help')");
-    if (!*prompt) return cli_usage_error("--prompt: must not be empty");
+    if (!model_path) { cli_sampling_free(&sf); return cli_usage_error("--model is required (see 'tt diversity --help')"); }
+    if (!prompt) { cli_sampling_free(&sf); return cli_usage_error("--prompt is required (see 'tt diversity --help')"); }
+    if (!*prompt) { cli_sampling_free(&sf); return cli_usage_error("--prompt: must not be empty"); }
     struct stat st;
     if (stat(model_path, &st) != 0)
-        return cli_usage_error("--model: cannot open '%s': %s", model_path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return cli_usage_error("--model: '%s' is a directory, not a file", model_path);
+        { cli_sampling_free(&sf); return cli_usage_error("--model: cannot open '%s': %s", model_path, strerror(errno)); }
+    if (S_ISDIR(st.st_mode)) { cli_sampling_free(&sf); return cli_usage_error("--model: '%s' is a directory, not a file", model_path); }
     char msg[512];
-    if (plot_path && !plot_available(msg, sizeof msg)) return cli_fail("%s", msg);
+    if (plot_path && !plot_available(msg, sizeof msg)) { cli_sampling_free(&sf); return cli_fail("%s", msg); }
 
     tt_error err;
     tt_model *model = NULL;
     tt_tokenizer *tok = NULL;
     int load_rc = cli_load_model(model_path, &model, &tok);
-    if (load_rc != CLI_EXIT_OK) return load_rc;
+    if (load_rc != CLI_EXIT_OK) { cli_sampling_free(&sf); return load_rc; }
     int rc = 0;
     int *ids = NULL;
     size_t n_ids = 0;
@@ -227,6 +234,11 @@ int cmd_diversity(int argc, char **argv) {
     gc.top_k = top_k;
     gc.top_p = top_p;
     gc.seed = seed;
+    if (cli_sampling_finish(&sf, tok, tt_tokenizer_vocab_size(tok))) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    gc.controls = sf.c;
     if (tt_generator_config_validate(&gc, tt_tokenizer_vocab_size(tok), &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
@@ -297,5 +309,6 @@ done:
     free(res);
     tt_model_free(model);
     tt_tokenizer_free(tok);
+    cli_sampling_free(&sf);
     return rc;
 }

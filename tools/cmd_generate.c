@@ -6,11 +6,15 @@
  *               [--eos CHAR | --eos-id ID] [--pad-id ID] [--seed S] [--num-samples N]
  *               [--no-cache] [--stream] [--json] [--threads N]
  *               [--context N] [--context-shift exact|half]
+ *               [sampling controls: --min-p, --typical-p, penalties, DRY, --logit-bias,
+ *                --samplers, --stop, --logprobs, --num-beams ... (tools/sampling_flags.h)]
  *
  * Rows are prompt-major: prompt i, sample j is batch row i * N + j and draws
  * from the random stream (seed, row). --json prints {"outputs": [{"prompt",
  * "text", "generated", "tokens", "finish_reason", "n_generated"}],
- * "tokens_per_s", "context_len", "context_shift"}; tokens_per_s counts the tokens generated after the first
+ * "tokens_per_s", "context_len", "context_shift"} ("stop_string" with finish_reason "stop"; "logprobs" and
+ * "prompt_logprobs" with --logprobs; "score" with --num-beams, one output per
+ * returned sequence); tokens_per_s counts the tokens generated after the first
  * step (which comes from the prompt pass) per second of decoding.
  * --stream prints exactly the plain output, token by token (rows one after
  * the other; each row is generated alone with its row id, which gives the
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sampling_flags.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
 #include "tt/tokenizer.h"
@@ -58,6 +63,32 @@ static void usage(FILE *f) {
             "                        get a '--- sample N of M ---' line each; piped output is raw)\n"
             "  --threads N           threads per forward pass (default: every core, or\n"
             "                        OMP_NUM_THREADS); the tokens do not depend on it\n");
+    cli_sampling_usage(f, CLI_SF_ALL);
+}
+
+/* One token of a logprobs list as JSON. */
+static void json_token(const tt_tokenizer *tok, int id) {
+    char buf[5];
+    printf("\"token\": ");
+    if (tt_tokenizer_token_utf8(tok, id, buf)) cli_json_string(stdout, buf);
+    else printf("null");
+    printf(", \"id\": %d", id);
+}
+
+static void json_logprob(const tt_tokenizer *tok, const tt_token_logprob *lp) {
+    if (lp->n_top < 0) {
+        printf("null");
+        return;
+    }
+    printf("{");
+    json_token(tok, lp->id);
+    printf(", \"logprob\": %.9g, \"top\": [", (double)lp->logprob);
+    for (int k = 0; k < lp->n_top; k++) {
+        printf("%s{", k ? ", " : "");
+        json_token(tok, lp->top[k].id);
+        printf(", \"logprob\": %.9g}", (double)lp->top[k].logprob);
+    }
+    printf("]}");
 }
 
 static volatile sig_atomic_t interrupted = 0;
@@ -129,11 +160,15 @@ int cmd_generate(int argc, char **argv) {
     bool greedy = false, no_cache = false, stream = false, json = false, have_eos_id = false, raw = false;
     tt_generator_config gc = tt_generator_config_default();
     int rc = CLI_EXIT_OK;
+    cli_sampling sf;
+    cli_sampling_init(&sf);
+    const char *sampling_flag = NULL; /* a flag of the notebook's sampling, given */
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
             usage(stdout);
             free(prompts);
+            cli_sampling_free(&sf);
             return CLI_EXIT_OK;
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             if (!v) goto usage_fail;
@@ -147,10 +182,13 @@ int cmd_generate(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
             if (!v || cli_float("--temperature", v, 0.0, INFINITY, &gc.temperature))
                 goto usage_fail;
+            if (gc.temperature > 0.0f) sampling_flag = "--temperature";
         } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
             if (!v || cli_int("--top-k", v, 0, 1000000000, &gc.top_k)) goto usage_fail;
+            sampling_flag = "--top-k";
         } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
             if (!v || cli_float("--top-p", v, 0.0, 1.0, &gc.top_p)) goto usage_fail;
+            sampling_flag = "--top-p";
             if (!(gc.top_p > 0.0f)) {
                 cli_usage_error("--top-p: %s is out of range (0, 1]", v);
                 goto usage_fail;
@@ -183,10 +221,48 @@ int cmd_generate(int argc, char **argv) {
         } else if (cli_is_flag(argv[i], "--raw")) {
             raw = true;
         } else {
-            cli_unknown(argv[i]);
-            goto usage_fail;
+            const int r = cli_sampling_flag(&sf, CLI_SF_ALL, argc, argv, &i);
+            if (r < 0) goto usage_fail;
+            if (r == 0) {
+                cli_unknown(argv[i]);
+                goto usage_fail;
+            }
         }
     }
+    const tt_sampling_controls *X = &sf.c;
+    const bool beams = X->num_beams > 1;
+    if (beams && (sampling_flag || sf.sampling_given)) {
+        cli_usage_error("--num-beams %d: beam search excludes sampling (%s given); drop it or use "
+                        "--num-beams 1",
+                        X->num_beams, sampling_flag ? sampling_flag : sf.sampling_flag);
+        goto usage_fail;
+    }
+    if (beams && num_samples > 1) {
+        cli_usage_error("--num-beams %d: beam search is deterministic; use --num-return-sequences "
+                        "instead of --num-samples",
+                        X->num_beams);
+        goto usage_fail;
+    }
+    if (!beams && X->num_return_sequences > 1) {
+        cli_usage_error("--num-return-sequences %d: needs --num-beams >= %d",
+                        X->num_return_sequences, X->num_return_sequences);
+        goto usage_fail;
+    }
+    if (beams && (X->n_stop > 0 || X->logprobs > 0 || stream)) {
+        cli_usage_error("--num-beams %d: not supported with %s", X->num_beams,
+                        X->n_stop ? "--stop" : X->logprobs ? "--logprobs" : "--stream");
+        goto usage_fail;
+    }
+    if ((X->logprobs > 0 || X->prompt_logprobs) && !json) {
+        cli_usage_error("%s: needs --json (the log-probabilities are part of the JSON output)",
+                        X->logprobs > 0 ? "--logprobs" : "--prompt-logprobs");
+        goto usage_fail;
+    }
+    if (X->prompt_logprobs && X->logprobs == 0) {
+        cli_usage_error("--prompt-logprobs: needs --logprobs N (how many alternatives)");
+        goto usage_fail;
+    }
+    if (beams) gc.do_sample = false;
     if (!model_path) {
         cli_usage_error("--model FILE is required (see 'tt generate --help')");
         goto usage_fail;
@@ -217,7 +293,7 @@ int cmd_generate(int argc, char **argv) {
     int **ids = NULL, *lens = NULL;
     const int **rows = NULL;
     tt_generation *out = NULL;
-    const int B = n_prompts * num_samples;
+    const int B = n_prompts * (beams ? X->num_return_sequences : num_samples);
     rc = cli_load_model(model_path, &model, &tok);
     if (rc != CLI_EXIT_OK) goto done;
     if (!tok) {
@@ -250,10 +326,16 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_usage_error("--pad-id needs --eos or --eos-id (rows are padded after their EOS)");
         goto done;
     }
+    if (cli_sampling_finish(&sf, tok, V)) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    gc.controls = sf.c;
     if (tt_generator_create(&g, model, &gc, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
+    tt_generator_set_tokenizer(g, tok);
     ids = calloc((size_t)n_prompts, sizeof *ids);
     lens = calloc((size_t)B, sizeof *lens);
     rows = calloc((size_t)B, sizeof *rows);
@@ -269,9 +351,10 @@ int cmd_generate(int argc, char **argv) {
             rc = cli_usage_error("--prompt %d: %s", p + 1, err.msg);
             goto done;
         }
-        for (int s = 0; s < num_samples; s++) {
-            rows[p * num_samples + s] = ids[p];
-            lens[p * num_samples + s] = (int)n;
+        const int per = beams ? X->num_return_sequences : num_samples;
+        for (int s = 0; s < per; s++) {
+            rows[p * per + s] = ids[p];
+            lens[p * per + s] = (int)n;
         }
     }
 
@@ -285,7 +368,14 @@ int cmd_generate(int argc, char **argv) {
     const double t_call = now_s();
     void (*old)(int) = signal(SIGINT, on_sigint);
     tt_status st = TT_OK;
-    if (!stream) {
+    const int per = beams ? X->num_return_sequences : num_samples;
+    if (beams) {
+        /* each prompt's best sequences, best first */
+        for (int p = 0; p < n_prompts && st == TT_OK; p++)
+            st = tt_generator_beam_search(g, rows[p * per], lens[p * per], NULL, &out[p * per], &err);
+        decode_s = now_s() - t_call;
+        for (int r = 0; r < B; r++) sc.decoded += out[r].n_generated;
+    } else if (!stream) {
         /* one batch: all rows step together */
         st = tt_generator_generate(g, rows, lens, B, NULL, NULL, on_token, &sc, out, &err);
         if (sc.t_first > 0.0) decode_s = now_s() - sc.t_first;
@@ -297,7 +387,7 @@ int cmd_generate(int argc, char **argv) {
             const uint64_t rid = (uint64_t)r;
             if (term && B > 1) fprintf(sc.out, "%s--- sample %d of %d ---\n", r ? "\n" : "", r + 1, B);
             else if (r) fputc('\n', sc.out);
-            put_text(sc.out, prompts[r / num_samples], term);
+            put_text(sc.out, prompts[r / per], term);
             fflush(sc.out);
             sc.t_first = 0.0;
             st = tt_generator_generate(g, &rows[r], &lens[r], 1, NULL, &rid, on_token, &sc, &out[r],
@@ -330,6 +420,7 @@ int cmd_generate(int argc, char **argv) {
      * "text" and "generated" stop at the row's last real token: pads after an
      * EOS are kept in "tokens" only. */
     char **texts = calloc((size_t)B, sizeof *texts), **gens = calloc((size_t)B, sizeof *gens);
+    tt_token_logprob **plp = NULL; /* [n_prompts][n_prompt] */
     if (!texts || !gens) {
         free(texts);
         free(gens);
@@ -344,12 +435,24 @@ int cmd_generate(int argc, char **argv) {
             rc = cli_fail("%s", err.msg);
     }
     if (rc != CLI_EXIT_OK) goto free_texts;
+    if (X->prompt_logprobs) { /* the forward pass of tt eval, once per prompt */
+        plp = calloc((size_t)n_prompts, sizeof *plp);
+        if (!plp) rc = cli_fail("out of memory");
+        for (int p = 0; p < n_prompts && rc == CLI_EXIT_OK; p++) {
+            const int n = lens[p * per];
+            plp[p] = malloc((size_t)n * sizeof *plp[p]);
+            if (!plp[p]) rc = cli_fail("out of memory");
+            else if (tt_model_token_logprobs(model, rows[p * per], n, X->logprobs, plp[p], &err))
+                rc = cli_report(&err);
+        }
+        if (rc != CLI_EXIT_OK) goto free_texts;
+    }
 
     if (json) {
         printf("{\"outputs\": [");
         for (int r = 0; r < B; r++) {
             printf("%s\n  {\"prompt\": ", r ? "," : "");
-            cli_json_string(stdout, prompts[r / num_samples]);
+            cli_json_string(stdout, prompts[r / per]);
             printf(", \"text\": ");
             cli_json_string(stdout, texts[r]);
             printf(", \"generated\": ");
@@ -357,20 +460,51 @@ int cmd_generate(int argc, char **argv) {
             printf(", \"tokens\": [");
             for (int i = 0; i < out[r].n_tokens; i++)
                 printf("%s%d", i ? ", " : "", out[r].tokens[i]);
-            printf("], \"finish_reason\": \"%s\", \"n_generated\": %d}",
+            printf("], \"finish_reason\": \"%s\", \"n_generated\": %d",
                    tt_finish_reason_str(out[r].finish), out[r].n_generated);
+            if (out[r].finish == TT_FINISH_STOP) {
+                printf(", \"stop_string\": ");
+                cli_json_string(stdout, X->stop[out[r].stop_index]);
+            }
+            if (beams) {
+                if (isfinite(out[r].score)) printf(", \"score\": %.9g", out[r].score);
+                else printf(", \"score\": null");
+            }
+            if (out[r].logprobs) {
+                printf(", \"logprobs\": [");
+                for (int j = 0; j < out[r].n_generated; j++) {
+                    printf("%s", j ? ", " : "");
+                    json_logprob(tok, &out[r].logprobs[j]);
+                }
+                printf("]");
+            }
+            if (plp && plp[r / per]) {
+                printf(", \"prompt_logprobs\": [");
+                for (int j = 0; j < out[r].n_prompt; j++) {
+                    printf("%s", j ? ", " : "");
+                    json_logprob(tok, &plp[r / per][j]);
+                }
+                printf("]");
+            }
+            printf("}");
         }
         printf("\n], \"tokens_per_s\": %.1f, \"context_len\": %d, \"context_shift\": \"%s\"}\n", tps,
                tt_generator_context_len(g), tt_context_shift_str(gc.context_shift));
     } else if (!stream) {
-        for (int r = 0; r < B; r++) {
-            if (term && B > 1) printf("%s--- sample %d of %d ---\n", r ? "\n" : "", r + 1, B);
-            else if (r) putchar('\n');
+        const int n_show = beams ? n_prompts : B; /* beam search: each prompt's best sequence */
+        for (int r = 0, shown = 0; r < B; r++) {
+            if (beams && r % per) continue;
+            if (term && n_show > 1) printf("%s--- sample %d of %d ---\n", shown ? "\n" : "", shown + 1, n_show);
+            else if (shown) putchar('\n');
             put_text(stdout, texts[r], term);
             putchar('\n');
+            shown++;
         }
     }
 free_texts:
+    if (plp)
+        for (int p = 0; p < n_prompts; p++) free(plp[p]);
+    free(plp);
     for (int r = 0; r < B; r++) {
         free(texts[r]);
         free(gens[r]);
@@ -392,9 +526,11 @@ done:
     tt_tokenizer_free(tok);
     tt_model_free(model);
     free(prompts);
+    cli_sampling_free(&sf);
     return rc;
 
 usage_fail:
     free(prompts);
+    cli_sampling_free(&sf);
     return CLI_EXIT_USAGE;
 }

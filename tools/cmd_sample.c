@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sampling_flags.h"
 #include "tt/sampling.h"
 
 enum { MAX_DRAWS = 10000000, MAX_SAMPLES_SHOWN = 1000, TABLE_MAX_ROWS = 40, TABLE_TOP = 20,
@@ -34,8 +35,12 @@ static void usage(FILE *f) {
             "  --seed S          row r uses the random stream (S, r) (default 42)\n"
             "  --labels L        comma-separated token labels, one per logit (default: ids)\n"
             "  --json            one JSON object: strategy, temperature, top_k, top_p, seed, draws,\n"
-            "                    rows[{probs, kept, entropy_bits, counts, samples}]\n",
+            "                    the controls set, chain (the stages applied, in order),\n"
+            "                    rows[{probs, kept, entropy_bits, counts, samples}]\n"
+            "  --history IDS     token ids of the text so far (comma-separated), which the\n"
+            "                    penalties and DRY look at (as generated tokens)\n",
             MAX_DRAWS);
+    cli_sampling_usage(f, CLI_SF_CHAIN);
 }
 
 typedef struct {
@@ -104,6 +109,7 @@ static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, in
            "\"seed\": %llu, \"draws\": %d",
            tt_strategy_name(p->strategy), cli_float_str(p->temperature, tb), p->top_k,
            cli_float_str(p->top_p, pb), (unsigned long long)seed, draws);
+    cli_sampling_json(stdout, p);
     if (labels) {
         printf(", \"labels\": [");
         for (int i = 0; i < V; i++) {
@@ -150,6 +156,21 @@ static void print_param(const tt_sampling_params *p, uint64_t seed, int draws) {
     }
     printf("; %d draw%s per row, seed %llu\n", draws, draws == 1 ? "" : "s",
            (unsigned long long)seed);
+    /* the controls beyond the notebook, when any is set, and the chain */
+    const tt_sampling_controls *c = &p->x, d = tt_sampling_controls_default();
+    if (c->min_p != d.min_p || c->typical_p != d.typical_p ||
+        c->repetition_penalty != d.repetition_penalty || c->presence_penalty != 0.0f ||
+        c->frequency_penalty != 0.0f || c->dry_multiplier != 0.0f || c->n_logit_bias > 0 ||
+        c->n_samplers > 0) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        if (m) {
+            cli_sampling_json(m, p);
+            if (fclose(m) == 0 && buf && n > 2) printf("controls:%s\n", buf + 1);
+        }
+        free(buf);
+    }
 }
 
 static void print_table(int r, int V, char **labels, const float *orig, const float *probs,
@@ -188,6 +209,40 @@ static void print_table(int r, int V, char **labels, const float *orig, const fl
         printf("  ... %d more tokens (%lld draws among them); --json lists every token\n",
                V - shown, rest);
     }
+}
+
+/* "3,1,4": token ids >= 0. */
+static int parse_history(const char *v, int **ids, int *n) {
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+    size_t cap = strlen(v) / 2 + 1;
+    int *out = malloc(cap * sizeof *out);
+    if (!out) return cli_fail("out of memory");
+    const char *s = v;
+    while (*s) {
+        char *end;
+        while (*s == ' ') s++;
+        long x = strtol(s, &end, 10);
+        if (end == s || x < 0 || x > 1000000000L || *s == '-' || *s == '+') {
+            free(out);
+            return cli_usage_error("--history %s: expected comma-separated token ids (integers >= 0)", v);
+        }
+        out[(*n)++] = (int)x;
+        s = end;
+        while (*s == ' ') s++;
+        if (*s == ',') s++;
+        else if (*s) {
+            free(out);
+            return cli_usage_error("--history %s: expected comma-separated token ids (integers >= 0)", v);
+        }
+    }
+    if (*n == 0) {
+        free(out);
+        return cli_usage_error("--history '': give at least one token id");
+    }
+    *ids = out;
+    return CLI_EXIT_OK;
 }
 
 /* Issue 17: the distribution the cut works on, softmax(logits / T) before
@@ -271,6 +326,9 @@ int cmd_sample(int argc, char **argv) {
     double *entropy = NULL;
     tt_sampler *s = NULL;
     tt_error err;
+    cli_sampling sf;
+    cli_sampling_init(&sf);
+    int *hist = NULL, n_hist = 0;
 
     for (int i = 2; i < argc && rc == CLI_EXIT_OK; i++) {
         const char *v;
@@ -319,8 +377,13 @@ int cmd_sample(int argc, char **argv) {
             if (!v || cli_int("--draws", v, 1, MAX_DRAWS, &draws)) rc = CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (!v || cli_u64("--seed", v, &seed)) rc = CLI_EXIT_USAGE;
+        } else if (cli_opt(argc, argv, &i, "--history", &v)) {
+            if (!v) rc = CLI_EXIT_USAGE;
+            else rc = parse_history(v, &hist, &n_hist);
         } else {
-            rc = cli_unknown(argv[i]);
+            int r = cli_sampling_flag(&sf, CLI_SF_CHAIN, argc, argv, &i);
+            if (r < 0) rc = CLI_EXIT_USAGE;
+            else if (r == 0) rc = cli_unknown(argv[i]);
         }
     }
     if (rc != CLI_EXIT_OK) goto done;
@@ -334,10 +397,22 @@ int cmd_sample(int argc, char **argv) {
                              p.top_k);
         goto done;
     }
+    if (cli_sampling_finish(&sf, NULL, lb.V)) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    for (int i = 0; i < n_hist; i++)
+        if (hist[i] >= lb.V) {
+            rc = cli_usage_error("--history: token id %d is out of range for %d logits per row",
+                                 hist[i], lb.V);
+            goto done;
+        }
+    p.x = sf.c;
     if (tt_sampling_params_validate(&p, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
     }
+    const tt_token_history th = {hist, n_hist, 0};
     /* An option the chosen strategy does not use is not an error (scripts
      * switch strategies and keep their flags), but it is never silent. */
     {
@@ -383,6 +458,7 @@ int cmd_sample(int argc, char **argv) {
         rc = cli_report(&err);
         goto done;
     }
+    tt_sampler_set_history(s, n_hist ? &th : NULL, NULL);
     for (int r = 0; r < B; r++) {
         const size_t o = (size_t)r * (size_t)V;
         if (tt_sampler_filter(s, &p, lb.values + o, probs + o, kept + o, &n_kept[r], &entropy[r],
@@ -395,9 +471,19 @@ int cmd_sample(int argc, char **argv) {
             goto done;
         }
     }
-    if (tt_sample_batch(&p, lb.values, B, V, draws, seed, samples, &err) != TT_OK) {
+    if (!n_hist && tt_sample_batch(&p, lb.values, B, V, draws, seed, samples, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;
+    }
+    for (int r = 0; n_hist && r < B; r++) { /* the same streams, with the history */
+        tt_rng rng;
+        tt_rng_seed_stream(&rng, seed, (uint64_t)r);
+        for (int d = 0; d < draws; d++)
+            if (tt_sampler_sample(s, &p, lb.values + (size_t)r * V, &rng,
+                                  &samples[(size_t)r * (size_t)draws + (size_t)d], &err) != TT_OK) {
+                rc = cli_report(&err);
+                goto done;
+            }
     }
     for (int r = 0; r < B; r++)
         for (int d = 0; d < draws; d++)
@@ -421,6 +507,8 @@ int cmd_sample(int argc, char **argv) {
 
 done:
     tt_sampler_free(s);
+    cli_sampling_free(&sf);
+    free(hist);
     free(lb.values);
     free(label_store);
     free(labels);

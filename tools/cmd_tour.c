@@ -7,7 +7,8 @@
  * 4 top-k; 5 top-p; 6 combined; 7 the tokenizer, training the tiny model,
  * the TextGenerator strategies and the context length (eval loss against the
  * window, generation past the training length); 8 diversity; 9 EOS; 10
- * batch generation.
+ * batch generation; 11 beyond the notebook (min-p against top-p, a
+ * repetition penalty).
  *
  * Determinism: sections 1-6 draw from the random stream (seed, 100 * section
  * + setting), one per table; generation row r of setting s in section n uses
@@ -38,7 +39,7 @@
 #include "tt/tokenizer.h"
 #include "tt/train.h"
 
-#define N_SECTIONS 10
+#define N_SECTIONS 11
 #define ALL_SECTIONS ((1u << N_SECTIONS) - 1)
 
 /* The notebook's 8-word example. */
@@ -1107,6 +1108,78 @@ static int section_batch(tour *t) {
     return 0;
 }
 
+/* Section 11: controls the notebook does not have (docs/sampling.md). */
+static int section_beyond(tour *t) {
+    out_heading(t, 11, "beyond", "Beyond the notebook: min-p and a repetition penalty");
+    out_para(t, "Min-p keeps every token whose probability is at least min_p times the top token's, so its "
+                "cut follows the model's confidence. Top-p keeps a fixed share of the mass instead: on a "
+                "peaked distribution it may have to admit unlikely tokens to reach that share, and on a flat "
+                "one it drops tokens that are nearly as likely as the best.");
+    /* the 8-word example made peaked (T = 0.7) and flat (T = 3) */
+    static const float temps[2] = {0.7f, 3.0f};
+    static const char *const shape[2] = {"peaked (T = 0.7)", "flat (T = 3)"};
+    float probs[4][EX_V], orig[2][EX_V];
+    int nk[4];
+    const char *names[4], *kept_s[4];
+    for (int d = 0; d < 2; d++) {
+        tt_sampling_params full = params(TT_STRATEGY_TEMPERATURE, temps[d], 0, 1.0f);
+        tt_sampling_params tp = params(TT_STRATEGY_COMBINED, temps[d], 0, 0.9f);
+        tt_sampling_params mp = params(TT_STRATEGY_TEMPERATURE, temps[d], 0, 1.0f);
+        mp.x.min_p = 0.2f;
+        if (ex_filter(t, &full, orig[d], NULL, NULL) || ex_filter(t, &tp, probs[2 * d], &nk[2 * d], NULL) ||
+            ex_filter(t, &mp, probs[2 * d + 1], &nk[2 * d + 1], NULL))
+            return t->rc;
+        names[2 * d] = tf(t, "%s, top-p 0.9", shape[d]);
+        names[2 * d + 1] = tf(t, "%s, min-p 0.2", shape[d]);
+        kept_s[2 * d] = tf(t, "%d", nk[2 * d]);
+        kept_s[2 * d + 1] = tf(t, "%d", nk[2 * d + 1]);
+    }
+    out_sub(t, "Kept distributions");
+    dist_table(t, names, 4, probs, "kept", kept_s);
+    if (t->plots) {
+        plot_bar_panel p[4];
+        for (int k = 0; k < 4; k++)
+            p[k] = (plot_bar_panel){.title = tf(t, "%s (kept %d)", names[k], nk[k]), .n = EX_V,
+                                    .labels = ex_vocab, .values = probs[k], .values_label = "Kept",
+                                    .overlay = orig[k / 2], .overlay_label = "Before the cut"};
+        char msg[512];
+        plot_or_warn(t, plot_bars(fig_base(t, "topp_vs_minp"), NULL, p, 4, 2, msg, sizeof msg), msg);
+        if (t->rc) return t->rc;
+        out_figure(t, "topp_vs_minp", "Top-p 0.9 against min-p 0.2 on a peaked and a flat distribution");
+    }
+    out_para(t, tf(t, "Peaked: top-p keeps %d tokens, min-p %d. Flat: top-p keeps %d, min-p %d.", nk[0], nk[1],
+                   nk[2], nk[3]));
+
+    out_sub(t, "Generation with and without a repetition penalty");
+    out_para(t, "A repetition penalty divides the logit of every token already in the context (multiplies it "
+                "when negative), so the model is pushed away from what it has written. Greedy decoding "
+                "shows it best: without the penalty it settles into a loop.");
+    static const char *const prompt[1] = {"hello "};
+    static const float pens[3] = {1.0f, 1.3f, 2.0f};
+    static const char *const hdr[3] = {"Repetition penalty", "Greedy output (60 characters)", "Distinct characters"};
+    table tb;
+    tbl_begin(&tb, 3, hdr);
+    for (int k = 0; k < 3; k++) {
+        tt_generator_config gc = gen_config(t, 60, false, 1.0f, 0, 1.0f);
+        gc.controls.repetition_penalty = pens[k];
+        gen_result g;
+        if (run_generate(t, &gc, prompt, 1, 110000 + 100 * (uint64_t)k, &g)) return t->rc;
+        bool seen[256] = {false};
+        int distinct = 0;
+        for (const char *c = g.texts[0] + g.prompt_bytes[0]; *c; c++)
+            if (!seen[(unsigned char)*c]) seen[(unsigned char)*c] = true, distinct++;
+        const char *row[3] = {k ? tf(t, "%g", (double)pens[k]) : "off (1)", tf(t, "'%s'", visible(t, g.texts[0], 0)),
+                              tf(t, "%d", distinct)};
+        tbl_row(&tb, row);
+        gen_result_free(&g);
+    }
+    tbl_end(t, &tb);
+    out_para(t, "tt generate, tt chat and tt sample take these controls and more: --min-p, --typical-p, "
+                "--repetition-penalty, --presence-penalty, --frequency-penalty, DRY, --logit-bias, --stop, "
+                "--logprobs, --num-beams and --samplers (the order of the chain).");
+    return 0;
+}
+
 static void section_summary(tour *t) {
     printf("\n== Summary ==\n");
     report_heading(t->rep, 2, "summary", "Summary");
@@ -1175,8 +1248,8 @@ static void usage(FILE *f) {
           "  --model CKPT       use this checkpoint instead of training the tiny model\n"
           "  --seed N           random seed for every draw and for training (default 42)\n"
           "  --no-plots         skip the figures (gnuplot is then not needed)\n"
-          "  --sections LIST    only these sections, e.g. 1-6 or 1,3,8 (default 1-10);\n"
-          "                     8-10 continue from section 7's model, so without --model\n"
+          "  --sections LIST    only these sections, e.g. 1-6 or 1,3,8 (default 1-11);\n"
+          "                     8-11 continue from section 7's model, so without --model\n"
           "                     they also run 7 (which trains it)\n"
           "  --train-steps N    training steps for the tiny model (default 100, as the notebook)\n"
           "  --context N        context window of every generation (default: the model's training\n"
@@ -1185,7 +1258,7 @@ static void usage(FILE *f) {
           "\n"
           "Sections: 1 basics, 2 greedy, 3 temperature, 4 top-k, 5 top-p, 6 combined,\n"
           "7 tokenizer + training + generation strategies + context length, 8 diversity, 9 EOS,\n"
-          "10 batch.\n",
+          "10 batch, 11 beyond the notebook (min-p against top-p, a repetition penalty).\n",
           f);
 }
 
@@ -1283,8 +1356,8 @@ int cmd_tour(int argc, char **argv) {
             return cli_usage_error("--model: cannot open '%s': %s", t.model_path, strerror(errno));
         if (S_ISDIR(st.st_mode)) return cli_usage_error("--model: '%s' is a directory, not a file", t.model_path);
     }
-    /* Sections 8-10 continue from section 7's model: without --model, 7 trains it. */
-    const unsigned model_sections = ((1u << 10) - 1) & ~((1u << 6) - 1);
+    /* Sections 8-11 continue from section 7's model: without --model, 7 trains it. */
+    const unsigned model_sections = ALL_SECTIONS & ~((1u << 6) - 1);
     if ((t.sections & model_sections) && !t.model_path) t.sections |= 1u << 6;
     if ((t.sections & model_sections) && t.model_path) {
         int lrc = load_model(&t);
@@ -1329,7 +1402,7 @@ int cmd_tour(int argc, char **argv) {
     typedef int (*section_fn)(tour *);
     static const section_fn sections[N_SECTIONS] = {
         section_basics, section_greedy, section_temperature, section_topk, section_topp,
-        section_combined, section_generator, section_diversity, section_eos, section_batch,
+        section_combined, section_generator, section_diversity, section_eos, section_batch, section_beyond,
     };
     for (int s = 0; s < N_SECTIONS && !t.rc; s++) {
         if (!(t.sections & (1u << s))) continue;

@@ -18,7 +18,9 @@
  *  - do_sample false is greedy; temperature 0 with do_sample is greedy too;
  *    a negative temperature is TT_ERR_ARG.
  *  - Sampling: temperature, then top-k (0 = off), then top-p (1 = off), as
- *    tt/sampling.h's combined strategy.
+ *    tt/sampling.h's combined strategy, with gc.controls (min-p, typical,
+ *    penalties over each row's tokens, DRY, logit bias, order); stop strings,
+ *    logprobs and beam search are generation controls (docs/generation.md).
  *  - Row r draws from the random stream (seed, row_ids ? row_ids[r] : r), so a
  *    row yields the same tokens alone or in any batch; each row is conditioned
  *    only on its own prompt (no padding is ever attended).
@@ -59,6 +61,7 @@
 
 #include "tt/common.h"
 #include "tt/model.h"
+#include "tt/sampling.h"
 #include "tt/tokenizer.h"
 
 #ifdef __cplusplus
@@ -90,6 +93,11 @@ typedef struct {
     int context_len;    /* 0 = the model's default (tt_model_default_context);
                            1..max_len: the window W */
     tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
+    tt_sampling_controls controls; /* tt_sampling_controls_default(): min-p,
+                           typical, penalties, DRY, logit bias, sampler
+                           order, stop strings, logprobs, beam search (see
+                           tt/sampling.h; its pointers must outlive the
+                           generator or the call they are given to) */
 } tt_generator_config;
 
 tt_generator_config tt_generator_config_default(void);
@@ -113,14 +121,15 @@ enum {
     TT_OVR_USE_CACHE = 1u << 8,
     TT_OVR_CONTEXT_LEN = 1u << 9,
     TT_OVR_CONTEXT_SHIFT = 1u << 10,
+    TT_OVR_CONTROLS = 1u << 11, /* the whole controls struct */
 };
 typedef struct {
     unsigned set;
     tt_generator_config values;
 } tt_generate_overrides;
 
-typedef enum { TT_FINISH_LENGTH = 0, TT_FINISH_EOS = 1 } tt_finish_reason;
-const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos" */
+typedef enum { TT_FINISH_LENGTH = 0, TT_FINISH_EOS = 1, TT_FINISH_STOP = 2 } tt_finish_reason;
+const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos", "stop" */
 
 /* One row's result. tokens is malloc'ed (prompt + generated, and pads). */
 typedef struct {
@@ -129,9 +138,15 @@ typedef struct {
     int n_prompt;
     int n_generated; /* real generated tokens (EOS included, pads not) */
     tt_finish_reason finish;
+    int stop_index;  /* TT_FINISH_STOP: the stop string found (index into
+                        controls.stop; it is not in tokens); else -1     */
+    tt_token_logprob *logprobs; /* [n_generated] with controls.logprobs > 0,
+                                   else NULL (malloc'ed)                 */
+    double score;    /* beam search: sum of log-probs / length^length_penalty;
+                        else 0                                           */
 } tt_generation;
 
-/* Frees the token arrays of n results (NULL-safe). */
+/* Frees the token and logprob arrays of n results (NULL-safe). */
 void tt_generations_free(tt_generation *g, int n);
 
 /* Streaming: called once per generated token of each unfinished row, in row
@@ -149,6 +164,10 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
                               const tt_generator_config *gc, tt_error *err);
 /* NULL-safe. */
 void tt_generator_free(tt_generator *g);
+/* The vocabulary for stop strings (required when controls.n_stop > 0) and
+ * DRY's sequence breakers (without it they are not used). Borrowed: it must
+ * outlive the generator or be replaced. NULL clears it. */
+void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
 /* The generator's own copy of its config; NULL for a NULL generator. */
 const tt_generator_config *tt_generator_get_config(const tt_generator *g);
 /* The context window W its config resolves to (context_len, or the model's
@@ -164,6 +183,30 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                                 int B, const tt_generate_overrides *overrides,
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
                                 tt_generation *out, tt_error *err);
+
+/* Beam search (controls.num_beams > 1, greedy: do_sample false or
+ * temperature 0) for one prompt, with Hugging Face's algorithm: 2 * num_beams
+ * candidates per step ranked by summed log-probs (log_softmax of the logits
+ * after the logit bias and penalties); a candidate ending in EOS (kept in the
+ * output) becomes a finished hypothesis scored sum / n_generated^
+ * length_penalty; early_stopping true stops once num_beams hypotheses are
+ * finished, false when no running beam can beat the worst of them. out
+ * [controls.num_return_sequences] receives the best first, each with its
+ * score (free with tt_generations_free). Deterministic.
+ * @return TT_OK, TT_ERR_ARG (NULL argument, bad setting, sampling asked
+ * for), TT_ERR_RANGE, TT_ERR_NOMEM. */
+tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
+                                   const tt_generate_overrides *overrides, tt_generation *out,
+                                   tt_error *err);
+
+/* The log-probability of each token of tokens[0..n) given the ones before
+ * it, from the forward pass tt eval uses (windows of max_len + 1 tokens
+ * starting every max_len tokens), with its top_n (0..20) alternatives:
+ * out[0] has id tokens[0], n_top -1 and logprob 0 (nothing predicts it).
+ * @return TT_OK, TT_ERR_ARG (NULL argument, n < 1, top_n out of range),
+ * TT_ERR_RANGE (an id outside the vocabulary), TT_ERR_NOMEM. */
+tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
+                                  tt_token_logprob *out, tt_error *err);
 
 /* The sampling distribution's entropy (nats) at each generated step of the
  * last generate call for row r, for diversity analysis: *n values, borrowed,

@@ -1,0 +1,39 @@
+/*
+ * sampling_internal.h — the parts of the sampling chain that live outside
+ * src/sampling.c: the stages that change logits (logit bias, penalties, DRY;
+ * src/logits_process.c) and the truncations that need no rank order
+ * (min-p, typical).
+ *
+ * Legend: V = vocabulary size, n = tokens in a row's history.
+ */
+#ifndef TT_SAMPLING_INTERNAL_H
+#define TT_SAMPLING_INTERNAL_H
+
+#include "tt/sampling.h"
+
+/* Scratch the logit stages keep between calls (one per sampler). */
+typedef struct {
+    int *count; /* [V] zero between calls                               */
+    int *ibuf;  /* [cap] DRY: the window, then its repeat counts        */
+    int cap;
+} tt_lp_scratch;
+
+void tt_lp_scratch_free(tt_lp_scratch *sc);
+
+/* Validates the controls (p->x); V < 1 skips the checks that need it. */
+tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *err);
+
+/* Whether a logit stage (bias, penalties, DRY) would change a row. */
+bool tt_lp_bias_active(const tt_sampling_controls *c);
+bool tt_lp_penalties_active(const tt_sampling_controls *c, const tt_token_history *h);
+bool tt_lp_dry_active(const tt_sampling_controls *c, const tt_token_history *h);
+
+/* In place on l [V]; -inf stays -inf. Bias ids are checked here (V). */
+tt_status tt_lp_apply_bias(const tt_sampling_controls *c, float *l, int V, tt_error *err);
+tt_status tt_lp_apply_penalties(const tt_sampling_controls *c, const tt_token_history *h, float *l,
+                                int V, tt_lp_scratch *sc, tt_error *err);
+tt_status tt_lp_apply_dry(const tt_sampling_controls *c, const tt_token_history *h,
+                          const struct tt_tokenizer *tok, float *l, int V, tt_lp_scratch *sc,
+                          tt_error *err);
+
+#endif
