@@ -29,6 +29,7 @@
 
 #include <omp.h>
 
+#include "bench_env.h"
 #include "tt/generate.h"
 #include "tt/model.h"
 
@@ -178,6 +179,7 @@ static bool same(const tt_generation *a, const tt_generation *b, int B) {
 }
 
 int main(int argc, char **argv) {
+    bench_print_env();
     int reps = 21, n_new = 200, win_new = 300;
     bool torch = true;
     for (int i = 1; i < argc; i++) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "tt/rng.h"
 #include "tt/sampling.h"
 
@@ -132,6 +133,7 @@ static void verify(tt_sampler *s, const config *c, const float *logits, int B, i
 }
 
 int main(int argc, char **argv) {
+    bench_print_env();
     double min_s = 0.2;
     int only_v = 0; /* --vocab V: just that row of the table */
     for (int i = 1; i < argc; i++) {

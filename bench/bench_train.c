@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "tt/model.h"
 #include "tt/optim.h"
 
@@ -219,6 +220,7 @@ static int run_case(const bench_case *bc, int steps, double *ms_out, double *tps
 }
 
 int main(int argc, char **argv) {
+    bench_print_env();
     int steps = 30, torch = 1, passive = getenv("OMP_WAIT_POLICY") == NULL;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
