@@ -68,12 +68,14 @@ static void usage(FILE *f) {
  * a library call still answers Ctrl-C). A SIGPIPE that comes from our own
  * write to a closed stdout (`tt train ... | head`) is not a request to stop:
  * the log lines are dropped and training goes on. */
-static volatile sig_atomic_t g_stop = 0, g_pipe = 0;
+static volatile sig_atomic_t g_stop = 0, g_pipe = 0, g_trained = 0;
 static void on_signal(int sig) {
     if (sig == SIGPIPE) {
         g_pipe = 1;
         return;
     }
+    if (g_stop && g_trained) /* tt_train has returned: what it saved is saved */
+        _exit(128 + g_stop);
     if (g_stop) {
         static const char msg[] = "tt train: second signal: exiting without saving\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -527,6 +529,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     after_stdout(&pc); /* stdout may already be a closed pipe */
     tt_train_result res;
     tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
+    g_trained = 1; /* a launcher ending the job now (another rank exited 128 + N) kills no save */
     *status = st;
     const bool quiet = cd->rank > 0; /* rank 0 reports for every process */
     if (pc.tty && !pc.stdout_closed) fputc('\n', stdout);
