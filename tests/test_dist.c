@@ -743,6 +743,7 @@ static void test_dist_api_single_process(void **state) {
     assert_true(tt_dist_comm_seconds(NULL) == 0.0);
     tt_dist_free(NULL);
     tt_dist_abort(NULL, 3); /* does nothing */
+    assert_false(tt_dist_broken(NULL));
     tt_error e, mine;
     assert_int_equal(tt_dist_init(NULL, NULL, &e), TT_ERR_ARG);
     assert_int_equal(tt_dist_agree(NULL, TT_OK, NULL, &e), TT_OK);
