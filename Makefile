@@ -143,7 +143,16 @@ $(BUILD)/nompi/dist.o: src/dist.c
 $(TT_NOMPI): $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/nompi/dist.o $(STATIC) $(LDLIBS)
 
-check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TEST_BIN)
+# tt-faults: the same tt with src/train.c built with TT_TEST_FAULTS, whose
+# TT_TEST_FAULT variable makes one rank fail or save slowly (tests/test_dist.c).
+TT_FAULTS := $(BUILD)/tt-faults
+$(BUILD)/faults/train.o: src/train.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DTT_TEST_FAULTS -c $< -o $@
+$(TT_FAULTS): $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC) $(LDLIBS)
+
+check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TT_FAULTS) $(TEST_BIN)
 
 # The suite: every tests/test_* program (cmocka), then the exercise checker on
 # the reference solutions; tests/run.sh prints the totals as "N passed, N failed".

@@ -90,6 +90,15 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) 
         "scripts/deps.sh test, and rebuild)");
 }
 void tt_dist_free(tt_dist *d) { (void)d; }
+bool tt_dist_broken(const tt_dist *d) {
+    (void)d;
+    return false;
+}
+void tt_dist_mark_broken(tt_dist *d) { (void)d; }
+void tt_dist_set_patient(tt_dist *d, bool on) {
+    (void)d;
+    (void)on;
+}
 void tt_dist_abort(tt_dist *d, int code) {
     (void)d;
     (void)code;
@@ -122,6 +131,13 @@ tt_status tt_dist_sum_doubles(tt_dist *d, double *v, int n, const char *what, tt
     (void)d;
     (void)v;
     (void)n;
+    (void)what;
+    (void)err;
+    return TT_OK;
+}
+tt_status tt_dist_max_nonzero(tt_dist *d, int *v, const char *what, tt_error *err) {
+    (void)d;
+    (void)v;
     (void)what;
     (void)err;
     return TT_OK;
@@ -174,7 +190,9 @@ struct tt_dist {
     double timeout_s;
     bool overlap;
     bool we_initialised; /* tt_dist_init called MPI_Init_thread */
-    bool broken;         /* a collective failed or timed out: never finalise */
+    bool broken;         /* a collective failed or timed out, or this rank left the others
+                            waiting: never finalise */
+    bool patient;        /* a signal does not shorten a wait (tt_dist_set_patient) */
     double comm_s;       /* seconds inside collectives */
     int (*interrupted)(void *user);
     void *interrupted_user;
@@ -249,6 +267,14 @@ void tt_dist_free(tt_dist *d) {
     free(d);
 }
 
+bool tt_dist_broken(const tt_dist *d) { return d && d->broken; }
+void tt_dist_mark_broken(tt_dist *d) {
+    if (d) d->broken = true;
+}
+void tt_dist_set_patient(tt_dist *d, bool on) {
+    if (d) d->patient = on;
+}
+
 void tt_dist_abort(tt_dist *d, int code) {
     if (!d) return;
     MPI_Abort(d->comm, code);
@@ -283,7 +309,11 @@ static void backoff(long polls) {
 #define INTERRUPT_GRACE_S 0.5
 
 /* The deadline check of a wait that started at t0: TT_OK to keep waiting.
- * *t_sig is when an interrupt was first seen (0: none yet). */
+ * *t_sig is when an interrupt was first seen (0: none yet). A patient dist
+ * (a stop was agreed, or the others wait for rank 0's writes, which may take
+ * long) ignores signals: a signal sent to every rank must not make one of
+ * them give up on a peer that is only busy saving; only the timeout ends
+ * such a wait. */
 static tt_status deadline(tt_dist *d, double t0, double *t_sig, const char *what, tt_error *err) {
     const double t = now_s();
     if (t - t0 > d->timeout_s) {
@@ -294,6 +324,7 @@ static tt_status deadline(tt_dist *d, double t0, double *t_sig, const char *what
             "or hangs (--comm-timeout)",
             d->rank, d->size, what, d->timeout_s);
     }
+    if (d->patient) return TT_OK;
     if (d->interrupted && *t_sig == 0.0 && d->interrupted(d->interrupted_user)) *t_sig = t;
     if (*t_sig > 0.0 && t - *t_sig > INTERRUPT_GRACE_S) {
         d->broken = true;
@@ -396,6 +427,23 @@ tt_status tt_dist_sum_doubles(tt_dist *d, double *v, int n, const char *what, tt
                 s += all[(size_t)r * n + i];
             v[i] = s;
         }
+    free(all);
+    return st;
+}
+
+tt_status tt_dist_max_nonzero(tt_dist *d, int *v, const char *what, tt_error *err) {
+    if (!d || d->size == 1) return TT_OK;
+    int *all = malloc((size_t)d->size * sizeof *all);
+    if (!all) return tt_error_set(err, TT_ERR_NOMEM, "out of memory");
+    MPI_Request req;
+    int rc = MPI_Iallgather(v, 1, MPI_INT, all, 1, MPI_INT, d->comm, &req);
+    tt_status st = rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err) : wait_all(d, &req, 1, what, err);
+    if (st == TT_OK) {
+        int best = 0;
+        for (int r = 0; r < d->size; r++)
+            if (all[r] != 0 && (best == 0 || all[r] > best)) best = all[r];
+        *v = best;
+    }
     free(all);
     return st;
 }

@@ -9,6 +9,7 @@
 #ifndef TT_DIST_INTERNAL_H
 #define TT_DIST_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tt/dist.h"
@@ -16,8 +17,19 @@
 /* v[0..n) <- the sum over ranks, added in rank order (identical bits on
  * every rank). what names the operation in a timeout message. */
 tt_status tt_dist_sum_doubles(tt_dist *d, double *v, int n, const char *what, tt_error *err);
+/* *v <- the largest non-zero value passed by any rank (0 when every rank
+ * passes 0): a stop request and its signal number. */
+tt_status tt_dist_max_nonzero(tt_dist *d, int *v, const char *what, tt_error *err);
 /* buf[0..bytes) <- rank 0's bytes. */
 tt_status tt_dist_bcast(tt_dist *d, void *buf, size_t bytes, const char *what, tt_error *err);
+
+/* While on, a wait gives up only at the timeout, not 0.5 s after a signal:
+ * set once a stop is agreed and while the others wait for rank 0's writes
+ * (a checkpoint may take longer than the grace to write). */
+void tt_dist_set_patient(tt_dist *d, bool on);
+/* This rank failed alone (its peers will wait for it in the next collective):
+ * the job must end with tt_dist_abort, not MPI_Finalize (tt_dist_broken). */
+void tt_dist_mark_broken(tt_dist *d);
 
 /* Averaging the gradient block grads[0..n) over the ranks, in buckets:
  *     tt_grad_sync_begin(s);

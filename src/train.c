@@ -32,6 +32,23 @@
 
 #define DROPOUT_STREAM 0x64726f70ull /* "drop": the dropout RNG stream of the seed */
 
+#ifdef TT_TEST_FAULTS
+/* Only in build/tt-faults (Makefile), for tests/test_dist.c: the environment
+ * variable TT_TEST_FAULT="RANK:WHAT[:STEP]" makes rank RANK fail at WHAT
+ * ("setup": the set-up allocations; "forward": the forward of step STEP,
+ * after the first) or, for "slowsave", write its checkpoints 1.5 s late.
+ * The shipped libtt and tt are built without it. */
+static bool test_fault(int rank, const char *what, int step) {
+    const char *v = getenv("TT_TEST_FAULT");
+    char w[32];
+    int r = -1, s = 0;
+    if (!v || sscanf(v, "%d:%31[a-z]:%d", &r, w, &s) < 2) return false;
+    return r == rank && !strcmp(w, what) && (s == 0 || s == step);
+}
+#else
+#define test_fault(rank, what, step) ((void)(rank), (void)(step), false)
+#endif
+
 tt_train_config tt_train_config_default(void) {
     tt_train_config tc;
     memset(&tc, 0, sizeof tc);
@@ -485,8 +502,26 @@ static uint64_t config_hash(const tt_train_config *tc, const tt_model *m) {
     h = fnv1a(h, ints, sizeof ints);
     h = fnv1a(h, fl, sizeof fl);
     h = fnv1a(h, u, sizeof u);
-    h = fnv1a(h, tt_model_get_config(m), sizeof(tt_model_config));
+    const tt_model_config *mc = tt_model_get_config(m); /* field by field: no padding bytes */
+    int mi[] = {mc->vocab_size, mc->d_model, mc->n_heads,         mc->n_layers,
+                mc->d_ff,       mc->max_len, (int)mc->positional, mc->tie_weights ? 1 : 0};
+    h = fnv1a(h, mi, sizeof mi);
+    h = fnv1a(h, &mc->dropout, sizeof mc->dropout);
     return h;
+}
+
+/* An error of this rank alone, outside any agreement: the peers will wait for
+ * it in the next collective, so the dist is marked broken (the caller ends
+ * the job with tt_dist_abort) and the message names the rank. */
+static tt_status failed_alone(tt_dist *D, tt_status st, tt_error *err) {
+    if (tt_dist_size(D) <= 1) return st;
+    tt_dist_mark_broken(D);
+    if (err) {
+        char msg[TT_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : tt_status_str(st));
+        tt_error_set(err, st, "rank %d: %s", tt_dist_rank(D), msg);
+    }
+    return st;
 }
 
 /* The gradient hook of tt_model_backward_hooked. */
@@ -577,33 +612,36 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     tt_model *resume_m = NULL;
     tt_grad_sync *gsync = NULL;
     const double comm0 = tt_dist_comm_seconds(D);
-    if (!x || !y) {
-        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
-        goto done;
-    }
-    if (tc->out_path && writer) {
+    /* every set-up step runs into st, then the ranks agree once: a rank that
+     * could not allocate must not leave the others waiting */
+    if (!x || !y) st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
+    if (st == TT_OK && tc->out_path && writer) {
         best_path = tt_train_sibling_path(tc->out_path, ".best.safetensors");
         state_path = tt_train_sibling_path(tc->out_path, ".state");
         prev_path = tt_train_sibling_path(tc->out_path, ".state.prev");
         if (!best_path || !state_path || !prev_path) {
             st = tt_error_set(err, TT_ERR_NOMEM, "out of memory");
-            goto done;
+        } else {
+            /* what a killed save may have left (PATH.tmp): not needed any more */
+            tt_io_remove_stale_temps(tc->out_path);
+            tt_io_remove_stale_temps(best_path);
+            tt_io_remove_stale_temps(state_path);
+            tt_io_remove_stale_temps(prev_path);
         }
-        /* what a killed save may have left (PATH.tmp): not needed any more */
-        tt_io_remove_stale_temps(tc->out_path);
-        tt_io_remove_stale_temps(best_path);
-        tt_io_remove_stale_temps(state_path);
-        tt_io_remove_stale_temps(prev_path);
     }
-    if ((st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err)) != TT_OK) goto done;
-    if ((st = tt_adamw_create(&opt, P, err)) != TT_OK) goto done;
-    if (multi) st = tt_grad_sync_create(&gsync, D, tt_model_grads_flat(m), P, err);
-    if (multi) { /* a rank that could not allocate must not leave the others waiting */
+    if (st == TT_OK) st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err);
+    if (st == TT_OK) st = tt_adamw_create(&opt, P, err);
+    if (st == TT_OK && multi) st = tt_grad_sync_create(&gsync, D, tt_model_grads_flat(m), P, err);
+    if (st == TT_OK && test_fault(rank, "setup", 0))
+        st = tt_error_set(err, TT_ERR_NOMEM, "out of memory (test fault)");
+    if (multi) {
         tt_error e2;
         if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
             if (err) *err = e2;
             goto done;
         }
+    } else if (st != TT_OK) {
+        goto done;
     }
     tt_rng rng;
     tt_rng_seed_stream(&rng, tc->seed, DROPOUT_STREAM);
@@ -630,10 +668,12 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         }
         if (multi) {
             tt_error e2;
+            tt_dist_set_patient(D, true); /* rank 0 has been reading: a signal must not cut the wait */
             if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
                 if (err) *err = e2;
                 goto done;
             }
+            tt_dist_set_patient(D, false);
             if ((st = tt_dist_bcast(D, &s, sizeof s, "sending the training state", err)) != TT_OK ||
                 (st = tt_dist_bcast(D, tt_model_params_flat(m), P * sizeof(float),
                                     "sending the weights", err)) != TT_OK ||
@@ -673,7 +713,12 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         if (has_best) r.best_val_loss = best;
     }
 
-    record_training(m, tc, start, NAN, sha);
+    /* the resumed checkpoint's record (rank 0 holds it): its validation loss
+     * belongs to these weights until the first step changes them */
+    float start_val = NAN;
+    if (resume_m && tt_model_train_info(resume_m)->steps == start)
+        start_val = tt_model_train_info(resume_m)->val_loss;
+    record_training(m, tc, start, start_val, sha);
     const unsigned char *mask = tt_model_decay_mask(m);
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
     tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
@@ -702,6 +747,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             if ((st = check_batch(x, y, (size_t)B * T, T, V, err)) != TT_OK) goto done;
             const size_t o = (size_t)row0 * T;
             st = tt_model_forward(m, x + o, y + o, Bl, T, TT_MODE_TRAIN, &rng, &loss, err);
+            if (st == TT_OK && test_fault(rank, "forward", step))
+                st = tt_error_set(err, TT_ERR_NOMEM, "forward: out of memory (test fault)");
             if (step == start + 1) { /* activation memory: a rank may lack it */
                 tt_error e2;
                 if ((st = tt_dist_agree(D, st, err, &e2)) != TT_OK) {
@@ -709,10 +756,16 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                     goto done;
                 }
             }
-            if (st != TT_OK) goto done;
+            if (st != TT_OK) { /* later: this rank alone; the others wait in the average */
+                st = failed_alone(D, st, err);
+                goto done;
+            }
             tt_model_zero_grad(m);
             tt_grad_sync_begin(gsync);
-            if ((st = tt_model_backward_hooked(m, grads_ready, gsync, err)) != TT_OK) goto done;
+            if ((st = tt_model_backward_hooked(m, grads_ready, gsync, err)) != TT_OK) {
+                st = failed_alone(D, st, err);
+                goto done;
+            }
             if ((st = tt_grad_sync_finish(gsync, err)) != TT_OK) goto done;
             double l = loss; /* the global mean: equal shares, so the mean of the ranks' means */
             if ((st = tt_dist_sum_doubles(D, &l, 1, "the training loss", err)) != TT_OK) goto done;
@@ -782,12 +835,17 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         p.tokens_per_s = el > 0 ? (double)(step - start) * B * T / el : 0.0;
         p.eta_s = (double)(tc->max_steps - step) * el / (double)(step - start);
         p.is_log_step = step % tc->log_interval == 0 || last;
-        if (cb && cb(user, &p)) stop = true;
-        if (multi && cb) { /* a stop asked on any rank stops every rank at this step */
-            double any = stop ? 1.0 : 0.0;
-            if ((st = tt_dist_sum_doubles(D, &any, 1, "agreeing on a stop", err)) != TT_OK)
-                goto done;
-            stop = any > 0.0;
+        int req = cb ? cb(user, &p) : 0;
+        /* a stop asked on any rank stops every rank at this step, and every
+         * rank learns the request (the largest: a signal number) */
+        if (multi && cb && (st = tt_dist_max_nonzero(D, &req, "agreeing on a stop", err)) != TT_OK)
+            goto done;
+        if (req != 0) {
+            stop = true;
+            r.stop_request = req;
+            /* from here every wait is for the save: a signal sent to all the
+             * ranks must not make one of them give up on rank 0's writes */
+            tt_dist_set_patient(D, true);
         }
         bool save = tc->out_path && (last || stop || (tc->save_interval > 0 && step % tc->save_interval == 0));
         if (save && multi) /* the replicas must not have drifted apart */
@@ -797,6 +855,10 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         /* NaN weights are never saved; every rank checks (same weights), so all stop together */
         if (save && (st = check_finite_params(params, P, step, err)) != TT_OK) goto done;
         if (save && writer && wst == TT_OK) {
+            if (test_fault(rank, "slowsave", 0)) {
+                struct timespec ts = {1, 500000000};
+                nanosleep(&ts, NULL);
+            }
             train_state s = {P,
                              (uint64_t)step,
                              tc->seed,
@@ -832,34 +894,48 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             last_saved = step;
         }
         if (multi && (save || wrote)) { /* rank 0's writes: everyone stops if one failed */
-            if ((st = tt_dist_agree(D, wst, &werr, err)) != TT_OK) goto done;
+            tt_dist_set_patient(D, true); /* however long rank 0 took to write */
+            st = tt_dist_agree(D, wst, &werr, err);
+            tt_dist_set_patient(D, stop);
+            if (st != TT_OK) goto done;
         }
     }
-    if (tc->out_path && writer && start == tc->max_steps && last_saved < 0) {
+    if (tc->out_path && start == tc->max_steps && last_saved < 0) {
         /* nothing to run (resumed at max_steps): still write what the caller
          * named, a copy of the resumed run, so that "saved" is true */
-        train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
-                         {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                         has_best, weights_hash(m), (uint64_t)R};
-        tt_loader_state ls = tt_loader_get_state(loader);
-        s.epoch = ls.epoch;
-        s.pos = ls.pos;
-        if (rename(state_path, prev_path) != 0 && errno != ENOENT) {
-            st = tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
-                              strerror(errno));
-            goto done;
+        tt_status wst = TT_OK;
+        tt_error werr;
+        tt_error_clear(&werr);
+        if (writer) {
+            train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
+                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
+                             has_best, weights_hash(m), (uint64_t)R};
+            tt_loader_state ls = tt_loader_get_state(loader);
+            s.epoch = ls.epoch;
+            s.pos = ls.pos;
+            if (rename(state_path, prev_path) != 0 && errno != ENOENT)
+                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path,
+                                   prev_path, strerror(errno));
+            if (wst == TT_OK) wst = state_save(state_path, &s, opt, &werr);
+            if (wst == TT_OK) wst = tt_checkpoint_save(tc->out_path, m, tok, &werr);
         }
-        if ((st = state_save(state_path, &s, opt, err)) != TT_OK) goto done;
-        if ((st = tt_checkpoint_save(tc->out_path, m, tok, err)) != TT_OK) goto done;
-        last_saved = start;
+        if (multi) { /* the others wait for the copy (and stop with rank 0 if it failed) */
+            tt_dist_set_patient(D, true);
+            st = tt_dist_agree(D, wst, &werr, err);
+        } else if ((st = wst) != TT_OK && err) {
+            *err = werr;
+        }
+        if (st != TT_OK) goto done;
+        if (writer) last_saved = start;
     }
     r.saved = last_saved >= 0;
     r.seconds = now_s() - t0;
     r.tokens_per_s = r.seconds > 0 ? (double)(r.steps_done - start) * B * T / r.seconds : 0.0;
-    if (stop && r.steps_done < tc->max_steps)
+    if (stop) /* even at the last step: the caller asked to stop (a signal) */
         st = tt_error_set(err, TT_ERR_INTERRUPTED, "training stopped at step %d of %d", r.steps_done,
                           tc->max_steps);
 done:
+    tt_dist_set_patient(D, false);
     r.comm_seconds = tt_dist_comm_seconds(D) - comm0;
     if (res) *res = r;
     tt_model_set_row_offset(m, 0);

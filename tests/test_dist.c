@@ -499,6 +499,122 @@ static void test_stopped_rank_times_out(void **state) {
     free(out);
 }
 
+/* ---- signals and failures of one rank (build/tt-faults) -------------------- */
+
+/* argv for `mpirun ... -x TT_TEST_FAULT -np 2 tt-faults train <args>`. */
+static const char **faults_argv(const char *const *args) {
+    static const char *a[128];
+    static char prog[600];
+    snprintf(prog, sizeof prog, "%s-faults", tt_cli_path());
+    int k = 0;
+    a[k++] = "mpirun";
+    a[k++] = "--oversubscribe";
+    a[k++] = "--bind-to";
+    a[k++] = "none";
+    a[k++] = "-x";
+    a[k++] = "TT_TEST_FAULT";
+    a[k++] = "-np";
+    a[k++] = "2";
+    a[k++] = prog;
+    a[k++] = "train";
+    for (int i = 0; args[i]; i++)
+        a[k++] = args[i];
+    a[k] = NULL;
+    return a;
+}
+
+/* A 2-rank run under tt-faults with TT_TEST_FAULT=fault: after its first save
+ * the ranks in `who` (bit r: rank r) get sig. Returns mpirun's status (-1:
+ * still running after `limit` s) and its output. */
+static int faults_signal(const char *fault, const char *name, unsigned who, int sig, double limit,
+                         char **output) {
+    char out[64], state[64];
+    snprintf(out, sizeof out, "%s.safetensors", name);
+    snprintf(state, sizeof state, "%s.state", name);
+    const char *args[] = {"--data",   path_in("data.txt"), TRAIN, "--max-steps", "100000",
+                          "--save-interval", "20", "--comm-timeout", "60", "--out", path_in(out),
+                          NULL};
+    setenv("TT_TEST_FAULT", fault, 1);
+    pid_t pid = spawn(faults_argv(args), path_in("faults.out"));
+    assert_true(pid > 0);
+    const double t0 = now_s();
+    while (access(path_in(state), F_OK) != 0 && now_s() - t0 < 60) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pid_t r0 = find_rank(pid, 0), r1 = find_rank(pid, 1);
+    if (!r0 || !r1) {
+        wait_for(pid, 0);
+        fail_msg("ranks not found (or the run ended before its first save)");
+    }
+    if (who & 1) kill(r0, sig);
+    if (who & 2) kill(r1, sig);
+    int status = wait_for(pid, limit);
+    unsetenv("TT_TEST_FAULT");
+    *output = tt_test_read_file(path_in("faults.out"), NULL);
+    return status;
+}
+
+/* SIGTERM to every rank (what srun, or mpirun after Ctrl-C, does) while rank 0
+ * takes 1.5 s for each save, three times the signal grace: rank 1 waits for
+ * the save instead of giving up, and the run ends saved with 128 + 15. */
+static void test_signal_to_every_rank_saves(void **state) {
+    (void)state;
+    if (!g_have_mpirun) skip();
+    char *out;
+    int status = faults_signal("0:slowsave", "sigall", 3, SIGTERM, 50, &out);
+    if (status != 128 + SIGTERM) fail_msg("mpirun ended with %d, not 143:\n%s", status, out);
+    if (!strstr(out, "tt train: interrupted (Terminated) at step")) fail_msg("%s", out);
+    if (strstr(out, "second signal") || strstr(out, "probably died")) fail_msg("%s", out);
+    free(out);
+    /* the stop's save: a checkpoint and its state at the same step, past the first save */
+    tt_train_state_info si;
+    assert_int_equal(tt_train_state_info_read(path_in("sigall.safetensors"), &si, NULL), TT_OK);
+    assert_true(si.step > 20);
+    tt_model *m = NULL;
+    assert_int_equal(tt_checkpoint_load(path_in("sigall.safetensors"), &m, NULL, NULL), TT_OK);
+    assert_int_equal(tt_model_train_info(m)->steps, si.step);
+    tt_model_free(m);
+}
+
+/* SIGTERM to rank 1 alone: every rank stops at the same step and exits
+ * 128 + 15 (rank 0 learns the signal's number, not just that there was one). */
+static void test_signal_to_one_rank_exit_status(void **state) {
+    (void)state;
+    if (!g_have_mpirun) skip();
+    char *out;
+    int status = faults_signal("", "sigone", 2, SIGTERM, 50, &out);
+    if (status != 128 + SIGTERM) fail_msg("mpirun ended with %d, not 143:\n%s", status, out);
+    if (!strstr(out, "tt train: interrupted (Terminated) at step")) fail_msg("%s", out);
+    free(out);
+}
+
+/* A failure on rank 1 alone: it says so itself and the job ends at once,
+ * not after --comm-timeout (60 s). */
+static void fail_alone(const char *fault, const char *needle) {
+    const char *args[] = {"--data",         path_in("data.txt"), TRAIN, "--max-steps", "50",
+                          "--comm-timeout", "60", "--out", path_in("alone.safetensors"), NULL};
+    setenv("TT_TEST_FAULT", fault, 1);
+    pid_t pid = spawn(faults_argv(args), path_in("alone.out"));
+    const double t0 = now_s();
+    int status = wait_for(pid, 30);
+    const double secs = now_s() - t0;
+    unsetenv("TT_TEST_FAULT");
+    char *out = tt_test_read_file(path_in("alone.out"), NULL);
+    if (status <= 0 || secs > 25) fail_msg("%s: mpirun ended with %d after %.1f s:\n%s", fault, status, secs, out);
+    if (!strstr(out, needle)) fail_msg("%s: no '%s' in:\n%s", fault, needle, out);
+    free(out);
+}
+
+static void test_rank_fails_alone(void **state) {
+    (void)state;
+    if (!g_have_mpirun) skip();
+    /* during set-up: every rank agrees, rank 0 names rank 1's error */
+    fail_alone("1:setup", "rank 1: out of memory (test fault)");
+    /* in step 5's forward, which only rank 1 knows about: it prints its own error */
+    fail_alone("1:forward:5", "tt train (rank 1 of 2): rank 1: forward: out of memory (test fault)");
+}
+
 /* ---- bad input ------------------------------------------------------------- */
 
 static void test_batch_not_divisible(void **state) {
@@ -627,6 +743,7 @@ static void test_dist_api_single_process(void **state) {
     assert_true(tt_dist_comm_seconds(NULL) == 0.0);
     tt_dist_free(NULL);
     tt_dist_abort(NULL, 3); /* does nothing */
+    assert_false(tt_dist_broken(NULL));
     tt_error e, mine;
     assert_int_equal(tt_dist_init(NULL, NULL, &e), TT_ERR_ARG);
     assert_int_equal(tt_dist_agree(NULL, TT_OK, NULL, &e), TT_OK);
@@ -669,6 +786,9 @@ int main(void) {
         cmocka_unit_test(test_sigkill_a_rank_then_resume),
         cmocka_unit_test(test_resume_on_another_count),
         cmocka_unit_test(test_stopped_rank_times_out),
+        cmocka_unit_test(test_signal_to_every_rank_saves),
+        cmocka_unit_test(test_signal_to_one_rank_exit_status),
+        cmocka_unit_test(test_rank_fails_alone),
         cmocka_unit_test(test_batch_not_divisible),
         cmocka_unit_test(test_different_data_on_ranks),
         cmocka_unit_test(test_rank_cannot_read_data),

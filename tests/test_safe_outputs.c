@@ -594,6 +594,37 @@ static void test_resume_at_max_steps(void **state) {
     tt_cli_result_free(&r);
 }
 
+/* The copy of a run with nothing to train keeps the resumed checkpoint's
+ * training record, its validation loss included (tt info shows it). */
+static void test_resume_at_max_steps_keeps_val_loss(void **state) {
+    (void)state;
+    const char *argv[MAX_ARGV];
+    const char *v1 = p_in("v1.safetensors"), *v2 = p_in("v2.safetensors");
+    train_ok(v1, "6", NULL); /* validation (10 %) at the last step */
+    const char *ex[] = {"--resume", v1, NULL};
+    train_argv(argv, v2, "6", ex);
+    tt_cli_result r = run(argv);
+    if (r.status) show(argv, &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "nothing to train"));
+    tt_cli_result_free(&r);
+    tt_model *a = NULL, *b = NULL;
+    assert_int_equal(tt_checkpoint_load(v1, &a, NULL, NULL), TT_OK);
+    assert_int_equal(tt_checkpoint_load(v2, &b, NULL, NULL), TT_OK);
+    const tt_train_info *ia = tt_model_train_info(a), *ib = tt_model_train_info(b);
+    assert_false(isnan(ia->val_loss));
+    assert_true(ib->val_loss == ia->val_loss);
+    assert_int_equal(ib->steps, 6);
+    assert_string_equal(ib->data_sha256, ia->data_sha256);
+    tt_model_free(a);
+    tt_model_free(b);
+    const char *info[] = {"tt", "info", "--model", v2, NULL};
+    r = run(info);
+    assert_int_equal(r.status, 0);
+    if (!strstr(r.out, "val loss")) fail_msg("tt info shows no val loss:\n%s", r.out);
+    tt_cli_result_free(&r);
+}
+
 /* ---- 10. two writers of one output -------------------------------------- */
 
 static void test_two_writers(void **state) {
@@ -970,6 +1001,7 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_results),
         cmocka_unit_test(test_output_paths_probed),
         cmocka_unit_test(test_resume_at_max_steps),
+        cmocka_unit_test(test_resume_at_max_steps_keeps_val_loss),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_strict_json),
         cmocka_unit_test(test_messages),

@@ -285,6 +285,28 @@ static void test_resume_bit_identical(void **state) {
     tt_model_free(m);
 }
 
+/* A stop asked at the last step (a signal during it) is still a stop: the
+ * run saves and says TT_ERR_INTERRUPTED, with the callback's value. */
+static int stop_with_15(void *user, const tt_train_progress *p) {
+    (void)user;
+    return p->step == p->max_steps ? 15 : 0;
+}
+
+static void test_stop_at_last_step(void **state) {
+    (void)state;
+    tt_model *m = make_model(0.0f);
+    tt_train_config tc = small_config(3, path_in("last.safetensors"));
+    tt_train_result res;
+    tt_error err;
+    assert_int_equal(tt_train(m, g_tok, g_ids, g_n, NULL, 0, &tc, stop_with_15, NULL, &res, &err),
+                     TT_ERR_INTERRUPTED);
+    assert_int_equal(res.steps_done, 3);
+    assert_int_equal(res.stop_request, 15);
+    assert_true(res.saved);
+    assert_int_equal(access(path_in("last.state"), F_OK), 0);
+    tt_model_free(m);
+}
+
 static void test_learns_and_keeps_best(void **state) {
     (void)state;
     const size_t n_train = g_n * 9 / 10;
@@ -355,6 +377,7 @@ int main(void) {
         cmocka_unit_test(test_lr_schedule),          cmocka_unit_test(test_config_validate),
         cmocka_unit_test(test_evaluate_windows),     cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_learns_and_keeps_best), cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_stop_at_last_step),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -68,12 +68,14 @@ static void usage(FILE *f) {
  * a library call still answers Ctrl-C). A SIGPIPE that comes from our own
  * write to a closed stdout (`tt train ... | head`) is not a request to stop:
  * the log lines are dropped and training goes on. */
-static volatile sig_atomic_t g_stop = 0, g_pipe = 0;
+static volatile sig_atomic_t g_stop = 0, g_pipe = 0, g_trained = 0;
 static void on_signal(int sig) {
     if (sig == SIGPIPE) {
         g_pipe = 1;
         return;
     }
+    if (g_stop && g_trained) /* tt_train has returned: what it saved is saved */
+        _exit(128 + g_stop);
     if (g_stop) {
         static const char msg[] = "tt train: second signal: exiting without saving\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -170,7 +172,7 @@ static int on_progress(void *user, const tt_train_progress *p) {
         fputs("}\n", c->json);
         fflush(c->json);
     }
-    return g_stop ? 1 : 0;
+    return (int)g_stop; /* the signal's number: every rank exits with 128 + the largest */
 }
 
 /* Every file the run writes: checked up front (a regular file or nothing, in
@@ -381,9 +383,10 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         if (vtext && (rc = cli_dist_same_file(cd, vtext, n_vtext, "--val-data", val_path)) != CLI_EXIT_OK)
             goto done;
     }
+    tt_model_config rcfg; /* --resume's config, compared with the options' below */
+    memset(&rcfg, 0, sizeof rcfg);
     if (resume) {
-        tt_model_config rc_cfg;
-        if (tt_checkpoint_read_config(resume, &rc_cfg, &tok, &err) != TT_OK) {
+        if (tt_checkpoint_read_config(resume, &rcfg, &tok, &err) != TT_OK) {
             rc = cli_usage_error("--resume: %s", err.msg);
             goto done;
         }
@@ -455,8 +458,6 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         goto done;
     }
     if (resume) {
-        tt_model_config rcfg;
-        tt_checkpoint_read_config(resume, &rcfg, NULL, NULL);
         if (!config_equal(&cfg, &rcfg)) {
             rc = cli_usage_error("--resume: '%s' was trained with another model config (d_model %d, n_heads %d, "
                                  "n_layers %d, d_ff %d, max_len %d, dropout %g); pass the same options",
@@ -528,6 +529,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     after_stdout(&pc); /* stdout may already be a closed pipe */
     tt_train_result res;
     tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
+    g_trained = 1; /* a launcher ending the job now (another rank exited 128 + N) kills no save */
     *status = st;
     const bool quiet = cd->rank > 0; /* rank 0 reports for every process */
     if (pc.tty && !pc.stdout_closed) fputc('\n', stdout);
@@ -562,13 +564,25 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
                    res.seconds, res.seconds > 0 ? 100.0 * res.comm_seconds / res.seconds : 0.0);
     }
     fflush(stdout);
+    /* the signal: the largest any rank received (every rank learns it at
+     * the stop), else this rank's own */
+    int sig = res.stop_request > 0 && res.stop_request < 65 ? res.stop_request : (int)g_stop;
     if (st == TT_ERR_INTERRUPTED) {
-        int sig = g_stop ? (int)g_stop : SIGINT;
+        if (sig <= 0) sig = SIGINT;
         if (!quiet)
             fprintf(stderr, "tt train: interrupted (%s) at step %d; saved %s\n", strsignal(sig), res.steps_done,
                     out);
         rc = 128 + sig;
-    } else if (quiet && st != TT_ERR_COMM) {
+    } else if (st == TT_OK && g_stop) {
+        /* a signal after the last step's check (during the final save, or
+         * the copy of a run with nothing to train): everything is saved, but
+         * the exit status still says the run was signalled */
+        sig = (int)g_stop;
+        if (!quiet)
+            fprintf(stderr, "tt train: interrupted (%s) after step %d; saved %s\n", strsignal(sig),
+                    res.steps_done, out);
+        rc = 128 + sig;
+    } else if (quiet && st != TT_ERR_COMM && !tt_dist_broken(cd->dist)) {
         rc = exit_code_of(st); /* rank 0 reports it */
     } else if (st != TT_OK) {
         rc = cli_report(&err);

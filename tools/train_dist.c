@@ -130,7 +130,7 @@ int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *fla
 
 void cli_dist_end(cli_dist *cd, int status, int rc) {
     if (!cd->dist) return;
-    if (status == TT_ERR_COMM) {
+    if (status == TT_ERR_COMM || tt_dist_broken(cd->dist)) { /* a peer is gone, or waits for us */
         fflush(stdout);
         fflush(stderr);
         tt_dist_abort(cd->dist, rc ? rc : CLI_EXIT_FAIL); /* does not return with MPI */

@@ -44,8 +44,9 @@ int cli_dist_agree(cli_dist *cd, int rc);
  * @return CLI_EXIT_OK or CLI_EXIT_USAGE (rank 0 names the rank). */
 int cli_dist_same_file(cli_dist *cd, const void *data, size_t n, const char *flag,
                        const char *path);
-/* Ends the distributed part: after TT_ERR_COMM the job is aborted (a dead
- * or hung peer cannot finalise), else MPI is finalised. */
+/* Ends the distributed part: after TT_ERR_COMM, or a failure of this rank
+ * alone (tt_dist_broken: its peers wait for it), the job is aborted (a dead,
+ * hung or waiting peer cannot finalise), else MPI is finalised. */
 void cli_dist_end(cli_dist *cd, int status, int rc);
 
 #endif /* TT_TOOLS_TRAIN_DIST_H */

@@ -7,7 +7,7 @@
  *     tt_train_config tc = tt_train_config_default();
  *     tc.dist = d;                     // batch_size stays the GLOBAL batch
  *     st = tt_train(m, tok, ids, n, vids, nv, &tc, cb, user, &res, &err);
- *     if (st == TT_ERR_COMM) tt_dist_abort(d, 1);   // a peer died or hangs
+ *     if (tt_dist_broken(d)) tt_dist_abort(d, 1);   // a peer died or hangs, or this rank failed alone
  *     tt_dist_free(d);
  *
  * What tt_train does with a dist of N processes (docs/distributed.md): every
@@ -45,10 +45,13 @@ typedef struct {
         timeout_s; /* 300: the longest any collective may wait (it must cover a checkpoint save) */
     bool overlap;  /* true: reduce each layer's gradients while backward continues below it */
     /* NULL, or polled while a collective waits: once it returns non-zero
-     * (a signal arrived) a wait gives up after 0.5 s more with TT_ERR_COMM.
-     * A launcher that sees a process die signals the others (mpirun:
-     * SIGTERM, then SIGKILL a second later); healthy peers finish a
-     * collective well within the grace, so a stop request still saves. */
+     * (a signal arrived) a wait of the training steps gives up after 0.5 s
+     * more with TT_ERR_COMM. A launcher that sees a process die signals the
+     * others (mpirun: SIGTERM, then SIGKILL a second later); healthy peers
+     * finish a step's collective well within the grace. Once a stop is
+     * agreed, and while the ranks wait for rank 0's writes, tt_train's waits
+     * ignore it (only timeout_s applies), so a signal sent to every rank
+     * still saves however long the save takes. */
     int (*interrupted)(void *user);
     void *interrupted_user;
 } tt_dist_config;
@@ -76,6 +79,11 @@ tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err);
 /* Finalises MPI when tt_dist_init initialised it and no collective failed.
  * NULL-safe. */
 void tt_dist_free(tt_dist *d);
+/* True when this process must not finalise MPI: a collective failed or
+ * timed out (TT_ERR_COMM), or tt_train failed on this process alone (an error
+ * its peers did not take part in, so they still wait for it). End the job
+ * with tt_dist_abort then. False for a NULL dist. */
+bool tt_dist_broken(const tt_dist *d);
 /* Ends every process of the job with exit status code (MPI_Abort). For a
  * NULL dist or a build without MPI it does nothing. */
 void tt_dist_abort(tt_dist *d, int code);

@@ -82,7 +82,9 @@ typedef struct {
 } tt_train_progress;
 
 /* Called after every step; return non-zero to stop (the run then saves and
- * returns TT_ERR_INTERRUPTED). */
+ * returns TT_ERR_INTERRUPTED, even when that step was the last). The value
+ * is reported in tt_train_result.stop_request (with a dist: the largest
+ * over the processes, e.g. a signal number). */
 typedef int (*tt_train_callback)(void *user, const tt_train_progress *p);
 
 typedef struct {
@@ -99,6 +101,8 @@ typedef struct {
     bool saved;            /* out_path (and its state) written by this call */
     bool best_saved;       /* NAME.best.safetensors written by this call */
     double comm_seconds;   /* time this process spent in collectives (0 alone) */
+    int stop_request;      /* the callback's non-zero return that stopped the run (with a dist:
+                              the largest over the processes); 0 when none */
 } tt_train_result;
 
 /* Trains `m` on train_tokens (and evaluates on val_tokens, which may be NULL).
@@ -114,7 +118,9 @@ typedef struct {
  * TT_ERR_NOMEM, TT_ERR_INTERRUPTED, TT_ERR_NUMERIC (the loss, the gradient
  * norm or a weight became NaN or infinite: the run stops before that step's
  * update is applied or saved, so the files on disk are those of the last good
- * save), TT_ERR_COMM (a process died or hangs: call tt_dist_abort).
+ * save), TT_ERR_COMM (a process died or hangs: call tt_dist_abort). With a
+ * dist, an error on this process alone (its peers still wait for it) marks
+ * the dist broken (tt_dist_broken: end the job with tt_dist_abort).
  * Resuming at step s with a max_steps that differs from the original run's:
  * the schedule is always that of tc->max_steps (warmup, then cosine to
  * 0.1 * lr at max_steps), so the lr continues at tt_train_lr_at(tc, s), not
