@@ -1,4 +1,5 @@
-/* Figures drawn by gnuplot (see plot.h). The script is built in memory, then
+/* Figures drawn by gnuplot (see plot.h), written atomically (into FILE.tmp,
+ * then renamed). The script is built in memory, then
  * piped to one `gnuplot` process whose stderr goes to a temporary log, so a
  * failure can be reported in one line. */
 #include "plot.h"
@@ -71,6 +72,27 @@ static void gp_label(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* Where BASE + ext ends up: the path itself, or a link's target (a link is
+ * followed, its target replaced and the link kept, as every writer does). */
+static void final_path(const char *base, const char *ext, char *out, size_t cap) {
+    snprintf(out, cap, "%s%s", base, ext);
+    struct stat lst;
+    if (lstat(out, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        char *t = realpath(out, NULL);
+        if (t && strlen(t) < cap) snprintf(out, cap, "%s", t);
+        free(t);
+    }
+}
+
+/* gnuplot draws into FINAL.tmp beside the final file; run_gnuplot renames it
+ * into place only once the whole image is there, so an output is never half
+ * written (an existing file keeps its mode). */
+static void tmp_path(const char *base, const char *ext, char *out, size_t cap) {
+    char fin[4096];
+    final_path(base, ext, fin, sizeof fin);
+    snprintf(out, cap, "%s.tmp", fin);
+}
+
 /* Runs gnuplot on `script` and checks that BASE.png and BASE.svg appeared. */
 static int run_gnuplot(const char *script, size_t len, const char *base, char *msg, size_t msg_len) {
     if (!plot_available(msg, msg_len)) return -1;
@@ -123,14 +145,29 @@ static int run_gnuplot(const char *script, size_t len, const char *base, char *m
     }
     signal(SIGPIPE, old);
     unlink(log);
-    if (rc != 0) return rc;
     static const char *const exts[] = {".png", ".svg"};
+    if (rc != 0) {
+        for (int i = 0; i < 2; i++) {
+            char tmp[4200];
+            tmp_path(base, exts[i], tmp, sizeof tmp);
+            (void)unlink(tmp);
+        }
+        return rc;
+    }
     for (int i = 0; i < 2; i++) {
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s%s", base, exts[i]);
-        if (stat(path, &st) != 0 || st.st_size == 0) {
-            set_msg(msg, msg_len, "gnuplot did not write %s", path);
+        char fin[4096], tmp[4200];
+        struct stat st, prev;
+        final_path(base, exts[i], fin, sizeof fin);
+        tmp_path(base, exts[i], tmp, sizeof tmp);
+        if (stat(tmp, &st) != 0 || st.st_size == 0) {
+            set_msg(msg, msg_len, "gnuplot did not write %s%s", base, exts[i]);
+            (void)unlink(tmp);
+            return -1;
+        }
+        if (stat(fin, &prev) == 0 && S_ISREG(prev.st_mode)) (void)chmod(tmp, prev.st_mode & 07777);
+        if (rename(tmp, fin) != 0) {
+            set_msg(msg, msg_len, "cannot rename %s to %s: %s", tmp, fin, strerror(errno));
+            (void)unlink(tmp);
             return -1;
         }
     }
@@ -144,8 +181,8 @@ static void gp_terminal(FILE *f, int which, const char *base, int w, int h) {
     else
         fprintf(f, "set terminal svg noenhanced size %d,%d font 'DejaVu Sans,11' background '#ffffff'\n", w, h);
     fputs("set output ", f);
-    char path[4096];
-    snprintf(path, sizeof path, "%s%s", base, which == 0 ? ".png" : ".svg");
+    char path[4200];
+    tmp_path(base, which == 0 ? ".png" : ".svg", path, sizeof path);
     gp_str(f, path);
     fputc('\n', f);
 }
