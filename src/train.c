@@ -388,6 +388,27 @@ out:
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* Saves the run at `s->step` (Order, each write atomic: NAME.state ->
+ * NAME.state.prev, the new NAME.state, the new checkpoint. Between saves
+ * NAME.state matches the checkpoint; a kill during a save leaves
+ * NAME.state.prev matching it (the old checkpoint) instead. Each state
+ * records the hash of its weights, and --resume takes the one that matches.)
+ * The loader's position and the weights' hash are filled in here. */
+static tt_status save_run(train_state s, const tt_loader *loader, const tt_adamw *opt, const tt_model *m,
+                          const tt_tokenizer *tok, const char *out_path, const char *state_path,
+                          const char *prev_path, tt_error *err) {
+    const tt_loader_state ls = tt_loader_get_state(loader);
+    s.epoch = ls.epoch;
+    s.pos = ls.pos;
+    s.weights_hash = weights_hash(m);
+    if (rename(state_path, prev_path) != 0 && errno != ENOENT)
+        return tt_error_set(err, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path, prev_path,
+                            strerror(errno));
+    tt_status st = state_save(state_path, &s, opt, err);
+    if (st == TT_OK) st = tt_checkpoint_save(out_path, m, tok, err);
+    return st;
+}
+
 /* NaN or infinite weights are never saved (a diverged run keeps its last good
  * checkpoint). */
 static tt_status check_finite_params(const float *params, size_t P, int step, tt_error *err) {
@@ -859,33 +880,10 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                 struct timespec ts = {1, 500000000};
                 nanosleep(&ts, NULL);
             }
-            train_state s = {P,
-                             (uint64_t)step,
-                             tc->seed,
-                             (uint64_t)T,
-                             (uint64_t)B,
-                             n_train,
-                             train_hash,
-                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]},
-                             0,
-                             0,
-                             has_best ? best : 0.0f,
-                             has_best,
-                             weights_hash(m),
-                             (uint64_t)R};
-            tt_loader_state ls = tt_loader_get_state(loader);
-            s.epoch = ls.epoch;
-            s.pos = ls.pos;
-            /* Order (each step atomic): NAME.state -> NAME.state.prev, the new
-             * NAME.state, the new checkpoint. Between saves NAME.state matches
-             * the checkpoint; a kill during a save leaves NAME.state.prev
-             * matching it (the old checkpoint) instead. Each state records the
-             * hash of its weights, and --resume takes the one that matches. */
-            if (rename(state_path, prev_path) != 0 && errno != ENOENT)
-                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path,
-                                   prev_path, strerror(errno));
-            if (wst == TT_OK) wst = state_save(state_path, &s, opt, &werr);
-            if (wst == TT_OK) wst = tt_checkpoint_save(tc->out_path, m, tok, &werr);
+            const train_state s = {P, (uint64_t)step, tc->seed, (uint64_t)T, (uint64_t)B, n_train,
+                                   train_hash, {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0,
+                                   has_best ? best : 0.0f, has_best, 0, (uint64_t)R};
+            wst = save_run(s, loader, opt, m, tok, tc->out_path, state_path, prev_path, &werr);
             if (wst != TT_OK && !multi) {
                 st = wst;
                 if (err) *err = werr;
@@ -907,17 +905,10 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
         tt_error werr;
         tt_error_clear(&werr);
         if (writer) {
-            train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train, train_hash,
-                             {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0, has_best ? best : 0.0f,
-                             has_best, weights_hash(m), (uint64_t)R};
-            tt_loader_state ls = tt_loader_get_state(loader);
-            s.epoch = ls.epoch;
-            s.pos = ls.pos;
-            if (rename(state_path, prev_path) != 0 && errno != ENOENT)
-                wst = tt_error_set(&werr, TT_ERR_IO, "cannot rename '%s' to '%s': %s", state_path,
-                                   prev_path, strerror(errno));
-            if (wst == TT_OK) wst = state_save(state_path, &s, opt, &werr);
-            if (wst == TT_OK) wst = tt_checkpoint_save(tc->out_path, m, tok, &werr);
+            const train_state s = {P, (uint64_t)start, tc->seed, (uint64_t)T, (uint64_t)B, n_train,
+                                   train_hash, {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, 0, 0,
+                                   has_best ? best : 0.0f, has_best, 0, (uint64_t)R};
+            wst = save_run(s, loader, opt, m, tok, tc->out_path, state_path, prev_path, &werr);
         }
         if (multi) { /* the others wait for the copy (and stop with rank 0 if it failed) */
             tt_dist_set_patient(D, true);
