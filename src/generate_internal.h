@@ -24,6 +24,12 @@
 tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, float *logits,
                                    tt_error *err);
 
+/* 64-byte aligned float arrays (2 MiB aligned, on huge pages, from 2 MiB):
+ * n floats, zeroed when asked; NULL when out of memory. Free with
+ * tt_gen_ffree (NULL-safe). */
+float *tt_gen_falloc(size_t n, bool zero);
+void tt_gen_ffree(float *p);
+
 /* Floats of the packed copy of a weight matrix w[O, I]. */
 size_t tt_gen_packed_floats(int O, int I);
 

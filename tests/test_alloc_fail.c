@@ -366,6 +366,9 @@ static tt_status op_generate(void *ctx) {
         if (s == TT_OK) tt_generations_free(out, 2);
     }
     tt_generator_free(g);
+    /* the model keeps the packed weights its generators share until its
+     * weights change or it is freed: drop them, so the run frees all it made */
+    tt_model_weights_changed(c->m);
     return s;
 }
 

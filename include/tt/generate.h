@@ -43,7 +43,9 @@
  *    the same tokens in both modes.
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
- * model's weights may be shared by several generators.
+ * model's weights may be shared by several generators: the packed copy the
+ * kernels read is made once per model (at the first generation after the
+ * weights last changed) and shared by all of them, read-only.
  * Threads: with n_threads > 1 a generator runs each forward pass on a team
  * of that many threads (its own, started at create), splitting output
  * columns and (row, head) pairs, never a sum, so the results are the same
@@ -89,7 +91,8 @@ typedef struct {
     int n_threads;      /* 0 = auto (a team of omp_get_max_threads(), used
                            while measured faster than one thread); 1..256
                            exactly that many. The tokens do not depend on
-                           it. Read at create. */
+                           it. Read at create; tt_generator_set_threads
+                           changes it. */
     int context_len;    /* 0 = the model's default (tt_model_default_context);
                            1..max_len: the window W */
     tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
@@ -173,6 +176,35 @@ const tt_generator_config *tt_generator_get_config(const tt_generator *g);
 /* The context window W its config resolves to (context_len, or the model's
  * default when 0); 0 for a NULL generator. */
 int tt_generator_context_len(const tt_generator *g);
+
+/* Threads: the number a generator's calls use from now on, as
+ * gc.n_threads (0 = auto, 1..TT_GEN_MAX_THREADS); its team is rebuilt
+ * (one thread starts none). Tokens do not depend on it. Not while a call
+ * of this generator runs. @return TT_OK, TT_ERR_ARG (NULL g, n out of
+ * range), TT_ERR_NOMEM (the generator then runs on one thread). */
+tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err);
+
+/* The most bytes one call (or the step API's rows together) may use for
+ * its KV caches, results and scratch; 0 (the default) = the machine's
+ * physical memory. A request that could exceed it is refused up front with
+ * TT_ERR_NOMEM and a message naming the bytes. Results grow as tokens come:
+ * a large max_new_tokens costs only what is generated. NULL-safe. */
+void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
+
+/* Abort: called with user before each decode step and each prefill chunk
+ * (GEN_CHUNK = 128 token rows) of tt_generator_generate and of the step
+ * API; returning non-zero stops the call with TT_ERR_INTERRUPTED, the
+ * results so far filled in (prompt and the tokens of the completed steps).
+ * NULL clears it. It may be called from the calling thread only. */
+typedef int (*tt_abort_callback)(void *user);
+void tt_generator_set_abort_callback(tt_generator *g, tt_abort_callback cb, void *user);
+
+/* Bytes the generator itself holds now (KV caches, scratch, per-row and
+ * per-thread buffers), not counting the model's packed weights, which every
+ * generator of the model shares (tt/model.h: tt_model_weights_changed).
+ * The KV caches grow with the positions calls use (to max_len) and the
+ * rows. 0 for NULL. */
+size_t tt_generator_memory_bytes(const tt_generator *g);
 
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with
