@@ -112,6 +112,7 @@ struct tt_generator {
     /* The model's packed matrices (src/gen_weights.c), shared with every
      * generator of the model, checked at the start of every call. */
     tt_gen_weights *gw;
+    tt_gen_rows *rows;        /* the step API's rows (src/gen_step.c) */
     size_t mem_limit;         /* bytes a call may use; 0 = physical memory */
     tt_abort_callback abort_cb; /* checked between steps and prefill chunks */
     void *abort_user;
@@ -493,7 +494,12 @@ static void flush_windows(tt_generator *g, int n) {
  * attending to the cache its predecessors wrote (the same logits: a row's
  * values do not depend on the call it is in). *n: the rows queued so far. */
 static void queue_window(tt_generator *g, int *n, const int *ctx, int w, int slot, float *dst) {
-    for (int i = 0; i < w; i++, ++*n) {
+    tt_gen_queue_span(g, n, ctx, 0, w, slot, dst);
+}
+
+void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, int slot,
+                       float *dst) {
+    for (int i = p0; i < w; i++, ++*n) {
         if (*n == g->CH) {
             flush_windows(g, *n);
             *n = 0;
@@ -504,6 +510,16 @@ static void queue_window(tt_generator *g, int *n, const int *ctx, int w, int slo
         g->wdst[*n] = i == w - 1 ? dst : NULL;
     }
 }
+
+void tt_gen_flush_span(tt_generator *g, int n) { flush_windows(g, n); }
+
+void tt_gen_decode(tt_generator *g, int n, const int *tok, const int *pos, const int *slot,
+                   float *const *dst) {
+    if (n) forward_rows(g, n, tok, pos, slot, dst, false, NULL);
+}
+
+bool tt_gen_abort_asked(tt_generator *g) { return abort_asked(g); }
+void tt_gen_abort_reset(tt_generator *g) { g->aborted = false; }
 
 /* Recomputes slot `slot` over the window ctx[0..w) (positions 0..w-1,
  * 1 <= w <= Tmax) and writes the next-token logits to dst. */
@@ -618,6 +634,7 @@ void tt_generator_free(tt_generator *g) {
     free_threads(g);
     ffree(g->kc);
     ffree(g->vc);
+    tt_gen_rows_free(g->rows);
     free(g->ent);
     tt_gen_weights_release(g->gw);
     if (g->fc) ffree((float *)g->fc->ctr);
@@ -818,6 +835,60 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     return TT_OK;
 }
 
+tt_status tt_gen_prepare(tt_generator *g, int slots, int rows, int npos, tt_error *err) {
+    tt_status st = reserve(g, rows, err);
+    if (!st) st = reserve_kv(g, slots, npos, err);
+    if (!st) {
+        if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+        st = use_weights(g, err);
+    }
+    return st;
+}
+
+tt_status tt_gen_check_memory(const tt_generator *g, int slots, int npos, size_t extra,
+                              tt_error *err) {
+    size_t need = gen_add_sat(gen_mul_sat(kv_floats(g, (size_t)slots, npos), sizeof(float)), extra);
+    const size_t rows = (size_t)(slots > g->CH ? slots : g->CH);
+    need = gen_add_sat(need, gen_mul_sat(gen_mul_sat(rows, (size_t)g->C * 8 + g->F + 2 * g->V),
+                                         sizeof(float)));
+    const char *what;
+    const size_t have = mem_limit(g, &what);
+    if (need > have)
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "%d rows of up to %d positions need %zu bytes but %s %zu bytes%s",
+                            slots, npos, need, what, have, g->mem_limit ? "" : " of physical memory");
+    return TT_OK;
+}
+
+tt_gen_rows **tt_gen_rows_of(tt_generator *g) { return &g->rows; }
+tt_sampler *tt_gen_sampler(tt_generator *g) { return g->sampler; }
+float *tt_gen_probs(tt_generator *g) { return g->probs; }
+int tt_gen_max_len(const tt_generator *g) { return g->Tmax; }
+const tt_model *tt_gen_model(const tt_generator *g) { return g->model; }
+
+void tt_gen_kv_copy(tt_generator *g, int slot, int npos, float *buf, bool save) {
+    const int hs = g->hs;
+    for (int l = 0; l < g->L; l++)
+        for (int h = 0; h < g->NH; h++) {
+            float *K = kslot(g, g->kc, slot, l) + (size_t)h * g->hstride;
+            float *Vv = kslot(g, g->vc, slot, l) + (size_t)h * g->hstride;
+            for (int p = 0; p < npos; p++) {
+                float *kt = K + (size_t)(p >> 6) * hs * 64 + (p & 63);
+                for (int j = 0; j < hs; j++, buf++) {
+                    if (save)
+                        *buf = kt[(size_t)j * 64];
+                    else
+                        kt[(size_t)j * 64] = *buf;
+                }
+            }
+            if (save)
+                memcpy(buf, Vv, (size_t)npos * hs * sizeof(float));
+            else
+                memcpy(Vv, buf, (size_t)npos * hs * sizeof(float));
+            buf += (size_t)npos * hs;
+        }
+}
+
 size_t tt_generator_memory_bytes(const tt_generator *g) {
     if (!g) return 0;
     const size_t C = (size_t)g->C, F = (size_t)g->F, V = (size_t)g->V, f = sizeof(float);
@@ -829,7 +900,7 @@ size_t tt_generator_memory_bytes(const tt_generator *g) {
     b += (size_t)g->n_threads * (GEN_PRIV_ROWS * C + (size_t)g->NH * g->TP) * f;
     b += (size_t)g->n_threads * (V + 1) * 64; /* a sampler's V-sized arrays (~57 bytes a token) */
     b += g->ent_alloc * sizeof(double) + (size_t)g->Tmax * (3 * sizeof(int) + sizeof(float *));
-    b += V * f;
+    b += V * f + tt_gen_rows_bytes(g->rows);
     return b;
 }
 
@@ -941,6 +1012,9 @@ static tt_status check_prompt(const tt_generator *g, const int *p, int n, int r,
 tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, float *logits,
                                    tt_error *err) {
     if (!g || !logits) return tt_error_set(err, TT_ERR_ARG, "next_logits: NULL argument");
+    if (tt_gen_rows_active(g->rows) > 0)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "the generator has rows of the step API; remove them first");
     tt_status st = check_prompt(g, tokens, n, 0, err);
     if (st) return st;
     const int w = n < g->Tmax ? n : g->Tmax;
@@ -1103,6 +1177,11 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     if (overrides && (overrides->set & ~known))
         return tt_error_set(err, TT_ERR_ARG, "generate: unknown override bits 0x%x",
                             overrides->set & ~known);
+    if (tt_gen_rows_active(g->rows) > 0)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "generate: the generator has %d rows of the step API; remove them "
+                            "first (or use another generator)",
+                            tt_gen_rows_active(g->rows));
     const tt_generator_config cfg = apply_overrides(&g->cfg, overrides);
     tt_status st = tt_generator_config_validate(&cfg, g->V, err);
     if (st) return st;
