@@ -29,7 +29,7 @@ typedef struct {
     tt_sampling_params sp;
     tt_stop_set stops;
     tt_rng rng;
-    tt_generation out;  /* tokens [tcap]: prompt + generated; logprobs [lcap] */
+    tt_generation out; /* tokens [tcap]: prompt + generated; logprobs [lcap] */
     int tcap, lcap;
     tt_token_history hist;
     int W, wstart; /* the window and its first token */
@@ -253,8 +253,7 @@ tt_status tt_generator_row_append(tt_generator *g, int row, const int *tokens, i
                                   tt_error *err) {
     gen_row *w;
     tt_status st = get_row(g, row, &w, err);
-    if (st || (st = check_ids(g, tokens, n, "appended tokens", err)) ||
-        (st = row_room(w, n, err)))
+    if (st || (st = check_ids(g, tokens, n, "appended tokens", err)) || (st = row_room(w, n, err)))
         return st;
     memcpy(w->out.tokens + w->out.n_tokens, tokens, (size_t)n * sizeof(int));
     w->out.n_tokens += n;
@@ -371,8 +370,10 @@ static tt_status numeric_error(const gen_row *w, int r, int V, tt_status st, tt_
             return tt_error_set(err, TT_ERR_NUMERIC,
                                 "the model produced a non-finite logit (%s for token %d, row %d): "
                                 "its weights are too large or corrupt",
-                                isnan(w->logits[i]) ? "NaN" : w->logits[i] > 0 ? "+inf" : "-inf", i,
-                                r);
+                                isnan(w->logits[i]) ? "NaN"
+                                : w->logits[i] > 0  ? "+inf"
+                                                    : "-inf",
+                                i, r);
     return st;
 }
 
@@ -381,8 +382,9 @@ tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n
     if (!g || !out || !n_out) return tt_error_set(err, TT_ERR_ARG, "step: NULL argument");
     *n_out = 0;
     if (cap < tt_generator_n_rows(g))
-        return tt_error_set(err, TT_ERR_ARG, "step: out has room for %d tokens, the generator has %d rows",
-                            cap, tt_generator_n_rows(g));
+        return tt_error_set(err, TT_ERR_ARG,
+                            "step: out has room for %d tokens, the generator has %d rows", cap,
+                            tt_generator_n_rows(g));
     tt_status st = tt_generator_eval(g, err);
     if (st) return st;
     tt_gen_rows *rs = *tt_gen_rows_of(g);
@@ -524,22 +526,23 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
     if (!g || !buf || !row) return tt_error_set(err, TT_ERR_ARG, "state_load: NULL argument");
     *row = -1;
     state_header h;
-    if (size < sizeof h) return tt_error_set(err, TT_ERR_FORMAT, "state: %zu bytes is too short", size);
+    if (size < sizeof h)
+        return tt_error_set(err, TT_ERR_FORMAT, "state: %zu bytes is too short", size);
     memcpy(&h, buf, sizeof h);
     const tt_model_config *mc = tt_model_get_config(tt_gen_model(g));
     const int hs = mc->d_model / mc->n_heads;
     if (h.magic != STATE_MAGIC || h.version != STATE_VERSION)
         return tt_error_set(err, TT_ERR_FORMAT, "not a KV state of this library (magic/version)");
-    if (h.V != mc->vocab_size || h.C != mc->d_model || h.L != mc->n_layers ||
-        h.NH != mc->n_heads || h.Tmax != mc->max_len || h.hs != hs)
+    if (h.V != mc->vocab_size || h.C != mc->d_model || h.L != mc->n_layers || h.NH != mc->n_heads ||
+        h.Tmax != mc->max_len || h.hs != hs)
         return tt_error_set(err, TT_ERR_FORMAT,
                             "the state is of a model of another shape (V %d C %d L %d NH %d "
                             "max_len %d)",
                             h.V, h.C, h.L, h.NH, h.Tmax);
     if (h.n_tokens < 1 || h.n_prompt < 1 || h.n_prompt > h.n_tokens || h.n_generated < 0 ||
         h.n_generated > h.n_tokens - h.n_prompt || h.wstart < 0 || h.wstart >= h.n_tokens ||
-        h.npos < 0 || h.npos > h.n_tokens - h.wstart || h.npos > mc->max_len ||
-        h.n_logprobs < 0 || h.n_logprobs > h.n_generated || h.finish < 0 || h.finish > 2)
+        h.npos < 0 || h.npos > h.n_tokens - h.wstart || h.npos > mc->max_len || h.n_logprobs < 0 ||
+        h.n_logprobs > h.n_generated || h.finish < 0 || h.finish > 2)
         return tt_error_set(err, TT_ERR_FORMAT, "the state's counters are inconsistent");
     const size_t kv = (size_t)mc->n_layers * mc->n_heads * 2 * (size_t)h.npos * hs;
     const size_t bytes = sizeof h + (size_t)h.n_tokens * sizeof(int32_t) +

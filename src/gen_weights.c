@@ -13,8 +13,7 @@
 #include "tt/model.h"
 
 size_t tt_gen_layer_packed(int C, int F) {
-    return 4 * tt_gen_packed_floats(C, C) + tt_gen_packed_floats(F, C) +
-           tt_gen_packed_floats(C, F);
+    return 4 * tt_gen_packed_floats(C, C) + tt_gen_packed_floats(F, C) + tt_gen_packed_floats(C, F);
 }
 
 typedef struct {

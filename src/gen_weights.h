@@ -26,9 +26,9 @@ struct tt_team;
 
 typedef struct tt_gen_weights {
     atomic_int refs; /* holders: the model and generators */
-    float *wp;   /* the packed matrices                        */
-    float *bqkv; /* [L, 3C] or NULL without biases              */
-    size_t bytes; /* of wp and bqkv                              */
+    float *wp;       /* the packed matrices                        */
+    float *bqkv;     /* [L, 3C] or NULL without biases              */
+    size_t bytes;    /* of wp and bqkv                              */
 } tt_gen_weights;
 
 /* Floats of one layer's packed matrices (4 [C, C], [F, C], [C, F]). */
@@ -37,8 +37,8 @@ size_t tt_gen_layer_packed(int C, int F);
 /* Makes *held the model's current packed weights (building them, on team
  * when it is usable, if the model has none), releasing what *held had.
  * @return TT_OK or TT_ERR_NOMEM (then *held is unchanged). */
-tt_status tt_gen_weights_use(const struct tt_model *m, tt_gen_weights **held,
-                             struct tt_team *team, tt_error *err);
+tt_status tt_gen_weights_use(const struct tt_model *m, tt_gen_weights **held, struct tt_team *team,
+                             tt_error *err);
 
 /* Drops one reference (NULL-safe); the last frees it. */
 void tt_gen_weights_release(tt_gen_weights *w);

@@ -108,7 +108,8 @@ static void test_weights_changed(void **state) {
     tt_generation before, after, fresh;
     assert_int_equal(gen1(g, p, 3, NULL, &before), TT_OK);
     float *w = tt_model_params_flat(m);
-    for (size_t i = 0; i < tt_model_num_params(m); i++) w[i] *= 1.5f;
+    for (size_t i = 0; i < tt_model_num_params(m); i++)
+        w[i] *= 1.5f;
     tt_model_weights_changed(m);
     assert_int_equal(gen1(g, p, 3, NULL, &after), TT_OK);
     tt_error e;
@@ -305,13 +306,13 @@ static void test_growth_matches_recompute(void **state) {
     tt_model_free(m2);
 }
 
-
 /* ---- the step API ------------------------------------------------------------- */
 
 /* The 23 letters a..w as the vocabulary (stop strings need one). */
 static tt_tokenizer *letters(void) {
     uint32_t cps[23];
-    for (int i = 0; i < 23; i++) cps[i] = (uint32_t)('a' + i);
+    for (int i = 0; i < 23; i++)
+        cps[i] = (uint32_t)('a' + i);
     tt_tokenizer *tok = NULL;
     assert_int_equal(tt_tokenizer_from_codepoints(&tok, cps, 23, NULL), TT_OK);
     return tok;
@@ -350,8 +351,8 @@ static void solo(tt_generator *g, const int *p, int n, const tt_generator_config
     tt_generate_overrides ov;
     memset(&ov, 0, sizeof ov);
     ov.set = TT_OVR_MAX_NEW_TOKENS | TT_OVR_TEMPERATURE | TT_OVR_TOP_K | TT_OVR_TOP_P |
-             TT_OVR_DO_SAMPLE | TT_OVR_EOS | TT_OVR_SEED | TT_OVR_USE_CACHE |
-             TT_OVR_CONTEXT_LEN | TT_OVR_CONTEXT_SHIFT | TT_OVR_CONTROLS;
+             TT_OVR_DO_SAMPLE | TT_OVR_EOS | TT_OVR_SEED | TT_OVR_USE_CACHE | TT_OVR_CONTEXT_LEN |
+             TT_OVR_CONTEXT_SHIFT | TT_OVR_CONTROLS;
     ov.values = *c;
     const int *ps[1] = {p};
     int lens[1] = {n};
@@ -425,7 +426,8 @@ static void test_rows_join_and_leave(void **state) {
             for (int i = 0; i < n; i++) {
                 if (!toks[i].finished) continue;
                 int k = 0;
-                while (handle[k] != toks[i].row || checked[k]) k++;
+                while (handle[k] != toks[i].row || checked[k])
+                    k++;
                 const tt_generation *res;
                 assert_int_equal(tt_generator_row_result(g, toks[i].row, &res, &e), TT_OK);
                 tt_generation ref;
@@ -436,7 +438,8 @@ static void test_rows_join_and_leave(void **state) {
                 checked[k] = true;
             }
         }
-        for (int k = 0; k < 5; k++) assert_true(checked[k]);
+        for (int k = 0; k < 5; k++)
+            assert_true(checked[k]);
         assert_int_equal(tt_generator_n_rows(g), 0);
         tt_generator_free(g);
         tt_generator_free(g2);
@@ -466,7 +469,8 @@ static void test_logits_and_set_token(void **state) {
     assert_int_equal(gen1(g2, p, 4, NULL, &o), TT_OK); /* the solo run, for the tokens */
     /* a 1-token greedy solo call per prefix gives the raw logits' argmax */
     int best = 0;
-    for (int i = 1; i < 23; i++) best = lg[i] > lg[best] ? i : best;
+    for (int i = 1; i < 23; i++)
+        best = lg[i] > lg[best] ? i : best;
     tt_generate_overrides ov;
     memset(&ov, 0, sizeof ov);
     ov.set = TT_OVR_MAX_NEW_TOKENS | TT_OVR_DO_SAMPLE;
@@ -580,7 +584,8 @@ static void test_state_round_trip(void **state) {
         assert_int_equal(tt_generator_add_row(g, p, 5, NULL, rid, &row, &e), TT_OK);
         tt_step_token t[4];
         int n;
-        for (int s = 0; s < k; s++) assert_int_equal(tt_generator_step(g, t, 4, &n, &e), TT_OK);
+        for (int s = 0; s < k; s++)
+            assert_int_equal(tt_generator_step(g, t, 4, &n, &e), TT_OK);
         if (k % 8 == 4) assert_int_equal(tt_generator_eval(g, &e), TT_OK); /* with logits */
         void *buf;
         size_t size;
@@ -600,7 +605,8 @@ static void test_state_round_trip(void **state) {
                          TT_ERR_FORMAT);
         assert_int_equal(bad, -1);
         tt_free(buf);
-        for (int s = k; s < 30; s++) assert_int_equal(tt_generator_step(into, t, 4, &n, &e), TT_OK);
+        for (int s = k; s < 30; s++)
+            assert_int_equal(tt_generator_step(into, t, 4, &n, &e), TT_OK);
         const tt_generation *res;
         assert_int_equal(tt_generator_row_result(into, r2, &res, &e), TT_OK);
         assert_same(res, &ref);
@@ -624,7 +630,8 @@ static void test_state_round_trip(void **state) {
         assert_int_equal(tt_generator_row_append(g, r2, suf[k], 3, &e), TT_OK);
         tt_step_token t[4];
         int n;
-        for (int s = 0; s < 30; s++) assert_int_equal(tt_generator_step(g, t, 4, &n, &e), TT_OK);
+        for (int s = 0; s < 30; s++)
+            assert_int_equal(tt_generator_step(g, t, 4, &n, &e), TT_OK);
         int whole[8];
         memcpy(whole, p, sizeof p);
         memcpy(whole + 5, suf[k], sizeof suf[k]);
@@ -654,6 +661,50 @@ static void test_state_round_trip(void **state) {
     tt_model_free(m2);
 }
 
+/* NULL arguments: an error, never a crash. */
+static void test_null_arguments(void **state) {
+    (void)state;
+    tt_error e;
+    int row = 0, n = 0, tok = 1;
+    const float *lg;
+    const tt_generation *res;
+    void *buf;
+    size_t size;
+    tt_step_token t[1];
+    assert_int_equal(tt_generator_remove_row(NULL, 0, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_append(NULL, 0, &tok, 1, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_eval(NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_logits(NULL, 0, &lg, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_set_token(NULL, 0, 1, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_step(NULL, t, 1, &n, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_result(NULL, 0, &res, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_state_save(NULL, 0, &buf, &size, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_state_load(NULL, &tok, 4, NULL, &row, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_memory_bytes(NULL), 0);
+    tt_generator_set_abort_callback(NULL, NULL, NULL);
+    tt_model *m = small_model(16);
+    tt_generator *g = make_gen(m, NULL);
+    assert_int_equal(tt_generator_step(g, NULL, 1, &n, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_step(g, t, 1, NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_step(g, t, 1, &n, &e), TT_OK); /* no rows: nothing */
+    assert_int_equal(n, 0);
+    assert_int_equal(tt_generator_row_logits(g, 0, NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_logits(g, 0, &lg, &e), TT_ERR_RANGE);
+    assert_int_equal(tt_generator_row_result(g, 0, NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_state_save(g, 0, NULL, &size, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_state_save(g, 0, &buf, &size, &e), TT_ERR_RANGE);
+    assert_int_equal(tt_generator_row_state_load(g, NULL, 4, NULL, &row, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_state_load(g, &tok, sizeof tok, NULL, &row, &e),
+                     TT_ERR_FORMAT);
+    assert_int_equal(tt_generator_add_row(g, &tok, 1, NULL, 0, NULL, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_add_row(g, NULL, 1, NULL, 0, &row, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_add_row(g, &tok, 1, NULL, 0, &row, &e), TT_OK);
+    assert_int_equal(tt_generator_row_append(g, row, NULL, 1, &e), TT_ERR_ARG);
+    assert_int_equal(tt_generator_row_append(g, row, &tok, 0, &e), TT_ERR_ARG);
+    tt_generator_free(g);
+    tt_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_generator_shares_weights),
@@ -666,6 +717,7 @@ int main(void) {
         cmocka_unit_test(test_logits_and_set_token),
         cmocka_unit_test(test_step_abort),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,7 +210,8 @@ size_t tt_generator_memory_bytes(const tt_generator *g);
  * row_ids, cb may be NULL. out [B] receives the results (free with
  * tt_generations_free). @return TT_OK, TT_ERR_ARG (NULL g, prompts, lens
  * or out; B < 1; empty or NULL prompt; bad setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
- * TT_ERR_INTERRUPTED. */
+ * TT_ERR_INTERRUPTED (the callback or the abort callback), TT_ERR_STATE (the
+ * generator has rows of the step API). */
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
                                 int B, const tt_generate_overrides *overrides,
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
