@@ -390,6 +390,9 @@ tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n
     tt_gen_rows *rs = *tt_gen_rows_of(g);
     const int V = tt_gen_vocab_size(g);
     tt_sampler *s = tt_gen_sampler(g);
+    if (!s)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "the generator has no threads (tt_generator_set_threads failed)");
     /* room first: out of memory leaves every row as it was */
     for (int r = 0; rs && r < rs->cap; r++) {
         gen_row *w = &rs->r[r];

@@ -835,8 +835,18 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     return TT_OK;
 }
 
+/* A generator whose set_threads failed to get even one thread back has no
+ * sampler: it refuses calls until set_threads succeeds. */
+static tt_status check_ready(const tt_generator *g, tt_error *err) {
+    if (!g->sampler)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "the generator has no threads (tt_generator_set_threads failed)");
+    return TT_OK;
+}
+
 tt_status tt_gen_prepare(tt_generator *g, int slots, int rows, int npos, tt_error *err) {
-    tt_status st = reserve(g, rows, err);
+    tt_status st = check_ready(g, err);
+    if (!st) st = reserve(g, rows, err);
     if (!st) st = reserve_kv(g, slots, npos, err);
     if (!st) {
         if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
@@ -961,9 +971,9 @@ tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err
         return tt_error_set(err, TT_ERR_ARG, "n_threads must be in [0, %d] (0 = auto), got %d",
                             TT_GEN_MAX_THREADS, n_threads);
     tt_status st = setup_threads(g, n_threads, err);
-    if (st) { /* keep a usable generator: one thread */
+    if (st) { /* keep a usable generator when one thread can be had */
         tt_error e2;
-        if (setup_threads(g, 1, &e2) != TT_OK) return st;
+        if (setup_threads(g, 1, &e2) == TT_OK) g->cfg.n_threads = 1;
         return st;
     }
     g->cfg.n_threads = n_threads;
@@ -1015,7 +1025,8 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
     if (tt_gen_rows_active(g->rows) > 0)
         return tt_error_set(err, TT_ERR_STATE,
                             "the generator has rows of the step API; remove them first");
-    tt_status st = check_prompt(g, tokens, n, 0, err);
+    tt_status st = check_ready(g, err);
+    if (!st) st = check_prompt(g, tokens, n, 0, err);
     if (st) return st;
     const int w = n < g->Tmax ? n : g->Tmax;
     st = reserve(g, 1, err); /* a failed reserve of a generate call leaves none */
@@ -1183,7 +1194,8 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                             "first (or use another generator)",
                             tt_gen_rows_active(g->rows));
     const tt_generator_config cfg = apply_overrides(&g->cfg, overrides);
-    tt_status st = tt_generator_config_validate(&cfg, g->V, err);
+    tt_status st = check_ready(g, err);
+    if (!st) st = tt_generator_config_validate(&cfg, g->V, err);
     if (st) return st;
     if (cfg.context_len > g->Tmax)
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
