@@ -513,9 +513,20 @@ void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, i
 
 void tt_gen_flush_span(tt_generator *g, int n) { flush_windows(g, n); }
 
+static double now_s(void);
+static void probe_step(tt_generator *g, bool probing, double dt);
+
+/* A step API decode call; with auto threads it is timed and probed as
+ * generate's decode steps are (the team is woken per call: the workers do
+ * not spin between the caller's steps). */
 void tt_gen_decode(tt_generator *g, int n, const int *tok, const int *pos, const int *slot,
                    float *const *dst) {
-    if (n) forward_rows(g, n, tok, pos, slot, dst, false, NULL);
+    if (!n) return;
+    const bool probing = g->adapt && g->probe.left-- <= 0;
+    if (g->adapt) g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
+    const double t0 = g->adapt ? now_s() : 0.0;
+    forward_rows(g, n, tok, pos, slot, dst, false, NULL);
+    if (g->adapt) probe_step(g, probing, now_s() - t0);
 }
 
 bool tt_gen_abort_asked(tt_generator *g) { return abort_asked(g); }
