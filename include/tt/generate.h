@@ -247,9 +247,10 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
  *
  * A row has its own settings (a whole tt_generator_config: temperature,
  * top-k/p, controls with penalties and stop strings, logprobs, seed, EOS,
- * max_new_tokens, context_len and context_shift; n_threads, pad_token_id and
- * use_cache false apply as in tt_generator_generate, except that a finished
- * row is not padded; num_beams must be 1) and draws from the stream
+ * max_new_tokens, context_len and context_shift, use_cache (false: the
+ * row's window is recomputed every step); n_threads and pad_token_id are
+ * not the row's: the generator's threads run every row and a finished row
+ * is not padded; num_beams must be 1) and draws from the stream
  * (seed, row_id): its tokens are exactly those tt_generator_generate gives
  * for that prompt alone with the same settings and row id, whatever other
  * rows run beside it and whenever it joins. Its pointers (controls.stop,
