@@ -1046,6 +1046,8 @@ tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, fl
     if (st) return st;
     g->aborted = false;
     forward_window(g, tokens + (n - w), w, 0, logits);
+    if (g->aborted) /* beam search's steps: the abort callback said stop */
+        return tt_error_set(err, TT_ERR_INTERRUPTED, "aborted by the abort callback");
     return TT_OK;
 }
 

@@ -554,6 +554,19 @@ static void test_step_abort(void **state) {
     assert_int_equal(tt_generator_row_result(g, row, &res, &e), TT_OK);
     assert_same(res, &o);
     tt_generations_free(&o, 1);
+    /* beam search stops too */
+    tt_generate_overrides ov;
+    memset(&ov, 0, sizeof ov);
+    ov.set = TT_OVR_DO_SAMPLE | TT_OVR_CONTROLS;
+    ov.values.do_sample = false;
+    ov.values.controls = tt_sampling_controls_default();
+    ov.values.controls.num_beams = 2;
+    tt_generation beams[1];
+    tt_generator_set_abort_callback(g2, abort_always, NULL);
+    assert_int_equal(tt_generator_beam_search(g2, p, 3, &ov, beams, &e), TT_ERR_INTERRUPTED);
+    tt_generator_set_abort_callback(g2, NULL, NULL);
+    assert_int_equal(tt_generator_beam_search(g2, p, 3, &ov, beams, &e), TT_OK);
+    tt_generations_free(beams, 1);
     tt_generator_free(g);
     tt_generator_free(g2);
     tt_model_free(m);

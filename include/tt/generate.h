@@ -192,7 +192,7 @@ tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err
 void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
 
 /* Abort: called with user before each decode step and each prefill chunk
- * (GEN_CHUNK = 128 token rows) of tt_generator_generate and of the step
+ * (128 token rows) of tt_generator_generate, beam search and the step
  * API; returning non-zero stops the call with TT_ERR_INTERRUPTED, the
  * results so far filled in (prompt and the tokens of the completed steps).
  * NULL clears it. It may be called from the calling thread only. */
