@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const char *tt_status_str(tt_status s) {
     switch (s) {
@@ -42,3 +43,5 @@ void tt_error_clear(tt_error *err) {
         err->msg[0] = '\0';
     }
 }
+
+void tt_free(void *p) { free(p); }

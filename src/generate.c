@@ -22,6 +22,7 @@
  * pos[p]; per block x += W_o(attn(LN1(x))) + ..., x += fc2(gelu(fc1(LN2(x))))
  * with biases, exact erf GELU, LayerNorm eps 1e-5; logits = LN_f(x) @ lm_head^T.
  */
+#include "gen_weights.h"
 #include "generate_internal.h"
 #include "stop.h"
 #include "team.h"
@@ -49,7 +50,11 @@ struct tt_generator {
     const tt_model *model;
     tt_generator_config cfg;
     int V, C, NH, hs, L, F, Tmax;
-    int TP;         /* Tmax rounded up to a multiple of 64: positions a head holds */
+    int TP;         /* positions a cache head holds now: a multiple of 64, grown as
+                       calls need them, up to TPmax */
+    int TPmax;      /* Tmax rounded up to a multiple of 64 */
+    int CH;         /* token rows of one prefill chunk (GEN_CHUNK, or fewer
+                       when Tmax is smaller) */
     size_t hstride; /* floats per head in a cache: TP * hs + 64 */
     /* KV caches: head h of layer l of slot s at ((s * L + l) * NH + h) *
      * hstride. K in groups of 64 positions, [TP / 64][hs][64] (position t,
@@ -104,10 +109,15 @@ struct tt_generator {
     double *sent;          /* its entropy, */
     tt_status *sst;        /* the sampler's status, */
     unsigned char *sampled; /* and whether the team drew it this step */
-    /* Packed copy of the model's matrices (tt_gen_pack), refreshed at the
-     * start of every call: per layer wq, wk, wv, wo, fc1, fc2, then lm_head. */
-    float *wp;
-    float *bqkv; /* [L, 3C]: bq, bk, bv of each layer (fused product) */
+    /* The model's packed matrices (src/gen_weights.c), shared with every
+     * generator of the model, checked at the start of every call. */
+    tt_gen_weights *gw;
+    tt_gen_rows *rows;        /* the step API's rows (src/gen_step.c) */
+    size_t mem_limit;         /* bytes a call may use; 0 = physical memory */
+    tt_abort_callback abort_cb; /* checked between steps and prefill chunks */
+    void *abort_user;
+    bool aborted;             /* the callback asked to stop during this call */
+    int *tcap;                /* [cap_b] ints allocated in each result's tokens */
     /* Sampling controls (src/gen_controls.c): */
     const struct tt_tokenizer *tok; /* borrowed: stop strings, DRY breakers */
     tt_token_history *hist;         /* [cap_b] each row's tokens so far */
@@ -217,57 +227,11 @@ void tt_generations_free(tt_generation *g, int n) {
 /* Forward pass                                                             */
 
 /* Floats of one layer's packed matrices. */
-static size_t layer_packed(const tt_generator *g) {
-    return 4 * tt_gen_packed_floats(g->C, g->C) + tt_gen_packed_floats(g->F, g->C) +
-           tt_gen_packed_floats(g->C, g->F);
-}
+static size_t layer_packed(const tt_generator *g) { return tt_gen_layer_packed(g->C, g->F); }
 
-/* Refreshes g->wp from the model's current weights. */
-/* Packs matrix j of the 6 L + 1 (per layer wq, wk, wv, wo, fc1, fc2, then
- * the head), with layer l's q/k/v biases alongside its wq. */
-static void pack_one(tt_generator *g, int j) {
-    const tt_model_weights *W = tt_model_weights_get(g->model);
-    const int C = g->C, F = g->F;
-    const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
-    if (j == 6 * g->L) {
-        tt_gen_pack(g->wp + (size_t)g->L * layer_packed(g), W->lm_head, g->V, C);
-        return;
-    }
-    const int l = j / 6;
-    const tt_layer_weights *w = &W->layers[l];
-    float *d = g->wp + (size_t)l * layer_packed(g);
-    switch (j % 6) {
-    case 0:
-        tt_gen_pack(d, w->wq, C, C);
-        if (w->bq) {
-            float *bd = g->bqkv + (size_t)l * 3 * C;
-            memcpy(bd, w->bq, (size_t)C * sizeof(float));
-            memcpy(bd + C, w->bk, (size_t)C * sizeof(float));
-            memcpy(bd + 2 * C, w->bv, (size_t)C * sizeof(float));
-        }
-        break;
-    case 1: tt_gen_pack(d + pcc, w->wk, C, C); break;
-    case 2: tt_gen_pack(d + 2 * pcc, w->wv, C, C); break;
-    case 3: tt_gen_pack(d + 3 * pcc, w->wo, C, C); break;
-    case 4: tt_gen_pack(d + 4 * pcc, w->fc1_w, F, C); break;
-    default: tt_gen_pack(d + 4 * pcc + pfc, w->fc2_w, C, F); break;
-    }
-}
-
-static void pack_job(void *arg, int tid, int n) {
-    tt_generator *g = arg;
-    for (int j = tid; j <= 6 * g->L; j += n)
-        pack_one(g, j);
-}
-
-/* Refreshes g->wp from the model's current weights (at the start of every
- * call: the model's weights may have changed). A copy bound by memory, so
- * on the team when it is awake (half the time on two cores). */
-static void pack_weights(tt_generator *g) {
-    if (g->use_threads > 1 && tt_team_usable(g->team))
-        tt_team_run(g->team, pack_job, g);
-    else
-        pack_job(g, 0, 1);
+/* Makes g->gw the model's current packed weights (packed on first use). */
+static tt_status use_weights(tt_generator *g, tt_error *err) {
+    return tt_gen_weights_use(g->model, &g->gw, g->use_threads > 1 ? g->team : NULL, err);
 }
 
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
@@ -286,6 +250,14 @@ typedef struct {
 
 /* Rows up to which every thread of a team normalises all rows itself. */
 #define GEN_PRIV_ROWS 64
+
+/* Token rows of one prefill (or window recompute) chunk: the scratch holds
+ * max(B, GEN_CHUNK) rows, not max_len, and the abort callback is asked
+ * between chunks. */
+#define GEN_CHUNK 128
+
+/* Tokens a result (and the entropies) has room for at first; they double. */
+#define GEN_GROW 256
 
 /* One forward call's inputs and work counters, shared by the team. */
 struct fwd_call {
@@ -396,14 +368,14 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     int ph = 0; /* phase counter */
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
-        const float *wpl = g->wp + (size_t)l * layer_packed(g);
+        const float *wpl = g->gw->wp + (size_t)l * layer_packed(g);
         team_layernorm(g, fc, xn, priv, tid, w->ln1_w, w->ln1_b);
         /* q, k, v of row i at g->q, kp, vp + i * rs */
         const float *kp, *vp;
         size_t rs;
         if (C % 8 == 0) {
             /* the three packed matrices are one [3C, C] product */
-            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->bqkv + (size_t)l * 3 * C : NULL, N, C,
+            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL, N, C,
                         3 * C, TT_GEN_EPI_STORE);
             kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
         } else {
@@ -443,7 +415,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
                          C);
     if (!priv) team_barrier(g, fc);
-    team_linear(g, fc, ph, g->lg, xn, g->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
+    team_linear(g, fc, ph, g->lg, xn, g->gw->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
                 TT_GEN_EPI_STORE);
     /* The next token of each row, a row per thread in turn: each row has its
      * own random stream and each thread its own sampler, so the draws are
@@ -502,35 +474,70 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
 
-/* Recomputes slot `slot` over the window ctx[0..w) (positions 0..w-1,
- * 1 <= w <= Tmax) and writes the next-token logits to dst. */
-static void forward_window(tt_generator *g, const int *ctx, int w, int slot, float *dst) {
-    for (int i = 0; i < w; i++) {
-        g->wtok[i] = ctx[i];
-        g->wpos[i] = i;
-        g->wslot[i] = slot;
-        g->wdst[i] = NULL;
-    }
-    g->wdst[w - 1] = dst;
-    forward_rows(g, w, g->wtok, g->wpos, g->wslot, g->wdst, w > 1, NULL);
+/* True when the abort callback asks to stop (remembered for the call). */
+static bool abort_asked(tt_generator *g) {
+    if (!g->aborted && g->abort_cb && g->abort_cb(g->abort_user)) g->aborted = true;
+    return g->aborted;
+}
+
+/* Runs the n queued window rows (nothing once the call was aborted: the
+ * abort callback is asked before each chunk). */
+static void flush_windows(tt_generator *g, int n) {
+    if (n && !abort_asked(g)) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
 }
 
 /* Queues the window ctx[0..w) of slot `slot` (positions 0..w-1, its
  * logits to dst) for one batched recompute: windows of several rows go
  * through one forward_rows call, so that the weights are streamed once for
- * all of them instead of once per row; a full queue (max_len token rows)
- * is run first. *n: the rows queued so far. */
+ * all of them instead of once per row; a full queue (g->CH token rows, a
+ * chunk) is run first, so a long window is computed in chunks, each
+ * attending to the cache its predecessors wrote (the same logits: a row's
+ * values do not depend on the call it is in). *n: the rows queued so far. */
 static void queue_window(tt_generator *g, int *n, const int *ctx, int w, int slot, float *dst) {
-    if (*n + w > g->Tmax) {
-        forward_rows(g, *n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
-        *n = 0;
-    }
-    for (int i = 0; i < w; i++, ++*n) {
+    tt_gen_queue_span(g, n, ctx, 0, w, slot, dst);
+}
+
+void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, int slot,
+                       float *dst) {
+    for (int i = p0; i < w; i++, ++*n) {
+        if (*n == g->CH) {
+            flush_windows(g, *n);
+            *n = 0;
+        }
         g->wtok[*n] = ctx[i];
         g->wpos[*n] = i;
         g->wslot[*n] = slot;
         g->wdst[*n] = i == w - 1 ? dst : NULL;
     }
+}
+
+void tt_gen_flush_span(tt_generator *g, int n) { flush_windows(g, n); }
+
+static double now_s(void);
+static void probe_step(tt_generator *g, bool probing, double dt);
+
+/* A step API decode call; with auto threads it is timed and probed as
+ * generate's decode steps are (the team is woken per call: the workers do
+ * not spin between the caller's steps). */
+void tt_gen_decode(tt_generator *g, int n, const int *tok, const int *pos, const int *slot,
+                   float *const *dst) {
+    if (!n) return;
+    const bool probing = g->adapt && g->probe.left-- <= 0;
+    if (g->adapt) g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
+    const double t0 = g->adapt ? now_s() : 0.0;
+    forward_rows(g, n, tok, pos, slot, dst, false, NULL);
+    if (g->adapt) probe_step(g, probing, now_s() - t0);
+}
+
+bool tt_gen_abort_asked(tt_generator *g) { return abort_asked(g); }
+void tt_gen_abort_reset(tt_generator *g) { g->aborted = false; }
+
+/* Recomputes slot `slot` over the window ctx[0..w) (positions 0..w-1,
+ * 1 <= w <= Tmax) and writes the next-token logits to dst. */
+static void forward_window(tt_generator *g, const int *ctx, int w, int slot, float *dst) {
+    int n = 0;
+    queue_window(g, &n, ctx, w, slot, dst);
+    flush_windows(g, n);
 }
 
 /* The prompt pass of every row: its window (the last W tokens, from
@@ -540,7 +547,7 @@ static void prefill(tt_generator *g, const tt_generation *out, int B) {
     for (int r = 0; r < B; r++)
         queue_window(g, &n, out[r].tokens + g->wstart[r], out[r].n_tokens - g->wstart[r], r,
                      g->logits + (size_t)r * g->V);
-    if (n) forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
+    flush_windows(g, n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -552,7 +559,7 @@ static void prefill(tt_generator *g, const tt_generation *out, int B) {
  * of 2 MiB and more (the weights, the KV caches) are aligned to 2 MiB and
  * asked to live on huge pages: a decode step walks all of them, and with
  * 4 KiB pages that is more pages than the TLB holds. */
-static float *falloc(size_t n, bool zero) {
+float *tt_gen_falloc(size_t n, bool zero) {
     const size_t huge = (size_t)2 << 20;
     if (n > (SIZE_MAX - huge - sizeof(void *)) / sizeof(float)) return NULL;
     const size_t align = n * sizeof(float) >= huge ? huge : 64;
@@ -567,18 +574,18 @@ static float *falloc(size_t n, bool zero) {
     return (float *)p;
 }
 
-static void ffree(float *p) {
+void tt_gen_ffree(float *p) {
     if (!p) return;
     void *raw;
     memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof raw);
     free(raw);
 }
 
+static float *falloc(size_t n, bool zero) { return tt_gen_falloc(n, zero); }
+static void ffree(float *p) { tt_gen_ffree(p); }
+
 static void free_batch(tt_generator *g) {
-    ffree(g->kc);
-    ffree(g->vc);
     ffree(g->x);
-    ffree(g->xnt);
     ffree(g->xns);
     ffree(g->q);
     ffree(g->kb);
@@ -602,80 +609,207 @@ static void free_batch(tt_generator *g) {
     free(g->n_ent);
     free(g->hist);
     free(g->emitted);
+    free(g->tcap);
+    g->x = g->xns = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
+    g->logits = NULL;
+    g->sel = g->ctok = g->cpos = g->cslot = g->wstart = g->n_ent = g->tcap = NULL;
+    g->rngs = NULL;
+    g->cdst = NULL;
+    g->finished = g->sampled = NULL;
+    g->stok = NULL;
+    g->sent = NULL;
+    g->sst = NULL;
     g->hist = NULL;
     g->emitted = NULL;
+    g->cap_b = g->cap_rows = 0;
+}
+
+/* The team, the samplers and the per-thread scratch. */
+static void free_threads(tt_generator *g) {
+    tt_team_free(g->team);
+    g->team = NULL;
+    if (g->samplers)
+        for (int k = 0; k < g->n_threads; k++)
+            tt_sampler_free(g->samplers[k]);
+    free(g->samplers);
+    g->samplers = NULL;
+    g->sampler = NULL;
+    ffree(g->xnt);
+    ffree(g->scores);
+    g->xnt = g->scores = NULL;
 }
 
 void tt_generator_free(tt_generator *g) {
     if (!g) return;
     free_batch(g);
+    free_threads(g);
+    ffree(g->kc);
+    ffree(g->vc);
+    tt_gen_rows_free(g->rows);
     free(g->ent);
-    ffree(g->scores);
-    ffree(g->wp);
-    tt_team_free(g->team);
+    tt_gen_weights_release(g->gw);
     if (g->fc) ffree((float *)g->fc->ctr);
     free(g->fc);
-    free(g->bqkv);
     free(g->wtok);
     free(g->wpos);
     free(g->wslot);
     free(g->wdst);
     free(g->probs);
-    if (g->samplers)
-        for (int k = 0; k < g->n_threads; k++)
-            tt_sampler_free(g->samplers[k]);
-    free(g->samplers);
     free(g);
 }
 
+/* Threads for a config's n_threads (0 = auto): the team (none for one
+ * thread), a sampler and scratch per thread. An auto team that cannot be
+ * had is one thread. */
+static tt_status setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
+    free_threads(g);
+#ifdef _OPENMP
+    int n = n_cfg > 0 ? n_cfg : omp_get_max_threads();
+#else
+    int n = n_cfg > 0 ? n_cfg : 1;
+#endif
+    if (n < 1) n = 1;
+    if (n > TT_GEN_MAX_THREADS) n = TT_GEN_MAX_THREADS;
+    memset(&g->probe, 0, sizeof g->probe);
+    g->probe.period = 128;
+    g->probe.team = true;
+    g->adapt = n_cfg == 0 && n > 1;
+    g->n_threads = n;
+    tt_status st = TT_OK;
+    if (n > 1 && (st = tt_team_create(&g->team, n, err)) != TT_OK) {
+        if (n_cfg != 0) {
+            g->n_threads = 0;
+            return st;
+        }
+        /* auto threads: no team to be had (threads or memory are short), so
+         * one thread, which auto would pick whenever it is faster anyway */
+        g->n_threads = n = 1;
+        g->adapt = false;
+    }
+    g->use_threads = n;
+    g->samplers = calloc((size_t)n, sizeof *g->samplers);
+    g->xnt = falloc((size_t)n * GEN_PRIV_ROWS * g->C, false);
+    g->scores = falloc((size_t)n * g->NH * (size_t)(g->TP > 0 ? g->TP : 64), false);
+    if (!g->samplers || !g->xnt || !g->scores) {
+        free_threads(g);
+        g->n_threads = 0;
+        return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d generator threads", n);
+    }
+    for (int k = 0; k < n && !st; k++)
+        st = tt_sampler_create(&g->samplers[k], g->V, err);
+    if (st) {
+        free_threads(g);
+        g->n_threads = 0;
+        return st;
+    }
+    g->sampler = g->samplers[0];
+    return TT_OK;
+}
+
 /* Refuses up front a request whose memory (KV cache, results, per-step
- * entropies) would exceed the machine's physical memory, naming the bytes,
- * instead of failing (or being killed) part-way. Saturating arithmetic. */
+ * entropies) could exceed the limit (tt_generator_set_memory_limit, else
+ * the machine's physical memory), naming the bytes, instead of failing (or
+ * being killed) part-way. Results and entropies grow as tokens come, so
+ * only what is used is allocated. Saturating arithmetic. */
 static size_t gen_add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 static size_t gen_mul_sat(size_t a, size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
 
-static tt_status check_request_memory(const tt_generator *g, const int *lens, int B, int M,
+/* Floats of the KV caches (K and V) of `slots` rows holding npos positions. */
+static size_t kv_floats(const tt_generator *g, size_t slots, int npos) {
+    const size_t TP = npos < 64 ? 64 : ((size_t)npos + 63) & ~(size_t)63;
+    const size_t slot = gen_mul_sat((size_t)g->L * g->NH, TP * g->hs + 64);
+    return gen_mul_sat(gen_mul_sat(slots, slot), 2);
+}
+
+/* The memory limit in force and what it is, for messages. */
+static size_t mem_limit(const tt_generator *g, const char **what) {
+    if (g->mem_limit) {
+        *what = "the generator's memory limit is";
+        return g->mem_limit;
+    }
+    *what = "the machine has";
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? gen_mul_sat((size_t)pages, (size_t)page) : SIZE_MAX;
+}
+
+static tt_status check_request_memory(const tt_generator *g, const int *lens, int B, int M, int W,
                                       tt_error *err) {
-    const size_t slot = gen_mul_sat(gen_mul_sat((size_t)g->L, (size_t)g->NH), g->hstride);
-    size_t need = gen_mul_sat(gen_mul_sat((size_t)B, slot), 2 * sizeof(float)); /* K and V */
+    int maxlen = 1;
+    for (int r = 0; r < B; r++) maxlen = lens[r] > maxlen ? lens[r] : maxlen;
+    const int npos = M > W - maxlen ? W : maxlen + M; /* min(W, maxlen + M), no overflow */
+    size_t need = gen_mul_sat(kv_floats(g, (size_t)B, npos), sizeof(float));
     for (int r = 0; r < B; r++) /* prompt + generated ids */
         need = gen_add_sat(need, gen_mul_sat(gen_add_sat((size_t)lens[r], (size_t)M), sizeof(int)));
     need = gen_add_sat(need, gen_mul_sat(gen_mul_sat((size_t)B, (size_t)(M > 0 ? M : 1)),
                                          sizeof(double))); /* entropies */
-    /* scratch for max(B, Tmax) rows and each thread's buffers */
-    const size_t rows = (size_t)(B > g->Tmax ? B : g->Tmax);
+    /* scratch for max(B, CH) rows and each thread's buffers */
+    const size_t rows = (size_t)(B > g->CH ? B : g->CH);
     need = gen_add_sat(
-        need, gen_mul_sat(gen_add_sat(gen_mul_sat(rows, (size_t)g->C * 8 + g->F + g->V),
+        need, gen_mul_sat(gen_add_sat(gen_mul_sat(rows, (size_t)g->C * 8 + g->F + 2 * g->V),
                                       gen_mul_sat((size_t)g->n_threads,
                                                   (size_t)GEN_PRIV_ROWS * g->C +
-                                                      (size_t)g->NH * g->TP)),
+                                                      (size_t)g->NH * g->TPmax)),
                           sizeof(float)));
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    const size_t have = pages > 0 && page > 0 ? gen_mul_sat((size_t)pages, (size_t)page) : SIZE_MAX;
+    const char *what;
+    const size_t have = mem_limit(g, &what);
     if (need > have)
         return tt_error_set(err, TT_ERR_NOMEM,
-                            "generating %d rows of up to %d new tokens needs %zu bytes but the "
-                            "machine has %zu bytes of physical memory",
-                            B, M, need, have);
+                            "generating %d rows of up to %d new tokens needs %zu bytes but %s "
+                            "%zu bytes%s",
+                            B, M, need, what, have, g->mem_limit ? "" : " of physical memory");
     return TT_OK;
 }
 
-/* Makes room for B rows: B cache slots, max(B, Tmax) scratch rows. */
+/* Makes the KV caches hold `slots` rows of npos positions (rounded up to
+ * 64, at most TPmax; capacities never shrink), keeping what they hold. */
+static tt_status reserve_kv(tt_generator *g, int slots, int npos, tt_error *err) {
+    int TP = npos < 64 ? 64 : (npos + 63) & ~63;
+    if (TP > g->TPmax) TP = g->TPmax;
+    if (TP < g->TP) TP = g->TP;
+    if (slots < g->cap_slots) slots = g->cap_slots;
+    if (g->kc && TP == g->TP && slots == g->cap_slots) return TT_OK;
+    const size_t per = (size_t)g->L * g->NH, hstride = (size_t)TP * g->hs + 64;
+    const size_t n = kv_floats(g, (size_t)slots, TP) / 2;
+    float *kc = n < SIZE_MAX / 8 ? falloc(n, true) : NULL; /* zeroed: attention reads
+                                      whole groups of positions (lanes past a row's length are
+                                      discarded) */
+    float *vc = kc ? falloc(n, false) : NULL;
+    float *sc = vc && TP != g->TP ? falloc((size_t)g->n_threads * g->NH * (size_t)TP, false) : NULL;
+    if (!kc || !vc || (TP != g->TP && !sc)) {
+        ffree(kc);
+        ffree(vc);
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "out of memory for the KV cache of %d rows of %d positions (%zu bytes)",
+                            slots, TP, gen_mul_sat(n, 2 * sizeof(float)));
+    }
+    /* a head's first TP positions are a prefix of it in both layouts */
+    for (size_t j = 0; g->kc && j < (size_t)g->cap_slots * per; j++) {
+        memcpy(kc + j * hstride, g->kc + j * g->hstride, (size_t)g->TP * g->hs * sizeof(float));
+        memcpy(vc + j * hstride, g->vc + j * g->hstride, (size_t)g->TP * g->hs * sizeof(float));
+    }
+    ffree(g->kc);
+    ffree(g->vc);
+    g->kc = kc;
+    g->vc = vc;
+    if (sc) {
+        ffree(g->scores);
+        g->scores = sc;
+    }
+    g->TP = TP;
+    g->hstride = hstride;
+    g->cap_slots = slots;
+    return TT_OK;
+}
+
+/* Makes room for B rows of per-call state and max(B, CH) scratch rows. */
 static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     if (B <= g->cap_b) return TT_OK;
     const size_t C = (size_t)g->C, F = (size_t)g->F, V = (size_t)g->V;
-    const size_t slot_floats = (size_t)g->L * g->NH * g->hstride;
-    if ((size_t)B > SIZE_MAX / sizeof(float) / slot_floats / 2)
-        return tt_error_set(err, TT_ERR_NOMEM, "KV cache for %d rows is too large", B);
-    const size_t rows = (size_t)(B > g->Tmax ? B : g->Tmax);
+    const size_t rows = (size_t)(B > g->CH ? B : g->CH);
+    if (rows > SIZE_MAX / sizeof(float) / (8 * C + F + V))
+        return tt_error_set(err, TT_ERR_NOMEM, "scratch for %d rows is too large", B);
     free_batch(g);
-    g->cap_b = g->cap_slots = g->cap_rows = 0;
-    /* zeroed: attention reads whole blocks of 8 positions (lanes past the
-     * row's length are discarded) */
-    g->kc = falloc((size_t)B * slot_floats, true);
-    g->vc = falloc((size_t)B * slot_floats, false);
     g->x = falloc(rows * C, false);
-    g->xnt = falloc((size_t)g->n_threads * GEN_PRIV_ROWS * C, false);
     g->xns = falloc(rows * C, false);
     g->q = falloc(rows * 3 * C, false); /* q, k, v of a fused product */
     g->kb = falloc(rows * C, false);
@@ -699,26 +833,96 @@ static tt_status reserve(tt_generator *g, int B, tt_error *err) {
     g->sampled = calloc((size_t)B, 1);
     g->hist = calloc((size_t)B, sizeof *g->hist);
     g->emitted = calloc((size_t)B, sizeof *g->emitted);
-    if (!g->hist || !g->emitted ||!g->kc || !g->vc || !g->x || !g->xnt || !g->xns || !g->q || !g->kb || !g->vb || !g->att || !g->h ||
-        !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos || !g->cslot ||
-        !g->wstart || !g->cdst || !g->finished || !g->n_ent || !g->stok || !g->sent || !g->sst || !g->sampled) {
+    g->tcap = calloc((size_t)B, sizeof *g->tcap);
+    if (!g->hist || !g->emitted || !g->tcap || !g->x || !g->xns || !g->q || !g->kb || !g->vb ||
+        !g->att || !g->h || !g->lg || !g->sel || !g->logits || !g->rngs || !g->ctok || !g->cpos ||
+        !g->cslot || !g->wstart || !g->cdst || !g->finished || !g->n_ent || !g->stok ||
+        !g->sent || !g->sst || !g->sampled) {
         free_batch(g);
-        g->kc = g->vc = g->x = g->xnt = g->xns = g->q = g->kb = g->vb = g->att = g->h = g->lg = NULL;
-        g->logits = NULL;
-        g->sel = g->ctok = g->cpos = g->cslot = g->wstart = g->n_ent = NULL;
-        g->rngs = NULL;
-        g->cdst = NULL;
-        g->finished = g->sampled = NULL;
-        g->stok = NULL;
-        g->sent = NULL;
-        g->sst = NULL;
-        g->hist = NULL;
-        g->emitted = NULL;
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch of %d rows", B);
     }
-    g->cap_b = g->cap_slots = B;
+    g->cap_b = B;
     g->cap_rows = (int)rows;
     return TT_OK;
+}
+
+/* A generator whose set_threads failed to get even one thread back has no
+ * sampler: it refuses calls until set_threads succeeds. */
+static tt_status check_ready(const tt_generator *g, tt_error *err) {
+    if (!g->sampler)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "the generator has no threads (tt_generator_set_threads failed)");
+    return TT_OK;
+}
+
+tt_status tt_gen_prepare(tt_generator *g, int slots, int rows, int npos, tt_error *err) {
+    tt_status st = check_ready(g, err);
+    if (!st) st = reserve(g, rows, err);
+    if (!st) st = reserve_kv(g, slots, npos, err);
+    if (!st) {
+        if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+        st = use_weights(g, err);
+    }
+    return st;
+}
+
+tt_status tt_gen_check_memory(const tt_generator *g, int slots, int npos, size_t extra,
+                              tt_error *err) {
+    size_t need = gen_add_sat(gen_mul_sat(kv_floats(g, (size_t)slots, npos), sizeof(float)), extra);
+    const size_t rows = (size_t)(slots > g->CH ? slots : g->CH);
+    need = gen_add_sat(need, gen_mul_sat(gen_mul_sat(rows, (size_t)g->C * 8 + g->F + 2 * g->V),
+                                         sizeof(float)));
+    const char *what;
+    const size_t have = mem_limit(g, &what);
+    if (need > have)
+        return tt_error_set(err, TT_ERR_NOMEM,
+                            "%d rows of up to %d positions need %zu bytes but %s %zu bytes%s",
+                            slots, npos, need, what, have, g->mem_limit ? "" : " of physical memory");
+    return TT_OK;
+}
+
+tt_gen_rows **tt_gen_rows_of(tt_generator *g) { return &g->rows; }
+tt_sampler *tt_gen_sampler(tt_generator *g) { return g->sampler; }
+float *tt_gen_probs(tt_generator *g) { return g->probs; }
+int tt_gen_max_len(const tt_generator *g) { return g->Tmax; }
+const tt_model *tt_gen_model(const tt_generator *g) { return g->model; }
+
+void tt_gen_kv_copy(tt_generator *g, int slot, int npos, float *buf, bool save) {
+    const int hs = g->hs;
+    for (int l = 0; l < g->L; l++)
+        for (int h = 0; h < g->NH; h++) {
+            float *K = kslot(g, g->kc, slot, l) + (size_t)h * g->hstride;
+            float *Vv = kslot(g, g->vc, slot, l) + (size_t)h * g->hstride;
+            for (int p = 0; p < npos; p++) {
+                float *kt = K + (size_t)(p >> 6) * hs * 64 + (p & 63);
+                for (int j = 0; j < hs; j++, buf++) {
+                    if (save)
+                        *buf = kt[(size_t)j * 64];
+                    else
+                        kt[(size_t)j * 64] = *buf;
+                }
+            }
+            if (save)
+                memcpy(buf, Vv, (size_t)npos * hs * sizeof(float));
+            else
+                memcpy(Vv, buf, (size_t)npos * hs * sizeof(float));
+            buf += (size_t)npos * hs;
+        }
+}
+
+size_t tt_generator_memory_bytes(const tt_generator *g) {
+    if (!g) return 0;
+    const size_t C = (size_t)g->C, F = (size_t)g->F, V = (size_t)g->V, f = sizeof(float);
+    size_t b = sizeof *g + sizeof *g->fc + GEN_PHASES((size_t)g->L) * sizeof(gen_counter);
+    b += kv_floats(g, (size_t)g->cap_slots, g->TP) * f * (g->kc != NULL);
+    b += (size_t)g->cap_rows * ((8 * C + F + V) * f + sizeof(int));
+    b += (size_t)g->cap_b * (V * f + sizeof(tt_rng) + 6 * sizeof(int) + sizeof(float *) + 2 +
+                             sizeof(double) + sizeof(tt_status) + sizeof(tt_token_history));
+    b += (size_t)g->n_threads * (GEN_PRIV_ROWS * C + (size_t)g->NH * g->TP) * f;
+    b += (size_t)g->n_threads * (V + 1) * 64; /* a sampler's V-sized arrays (~57 bytes a token) */
+    b += g->ent_alloc * sizeof(double) + (size_t)g->Tmax * (3 * sizeof(int) + sizeof(float *));
+    b += V * f + tt_gen_rows_bytes(g->rows);
+    return b;
 }
 
 tt_status tt_generator_create(tt_generator **out, const tt_model *model,
@@ -744,57 +948,24 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     g->L = mc->n_layers;
     g->F = mc->d_ff;
     g->Tmax = mc->max_len;
-    g->TP = (mc->max_len + 63) & ~63;
-    g->hstride = (size_t)g->TP * g->hs + 64;
-#ifdef _OPENMP
-    g->n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
-#else
-    g->n_threads = cfg.n_threads > 0 ? cfg.n_threads : 1;
-#endif
-    if (g->n_threads < 1) g->n_threads = 1;
-    if (g->n_threads > TT_GEN_MAX_THREADS) g->n_threads = TT_GEN_MAX_THREADS;
-    g->use_threads = g->n_threads;
-    g->adapt = cfg.n_threads == 0 && g->n_threads > 1;
-    g->probe.period = 128;
-    g->probe.team = true;
-    g->scores = falloc((size_t)g->n_threads * g->NH * (size_t)g->TP, false);
+    g->TPmax = (mc->max_len + 63) & ~63;
+    g->CH = mc->max_len < GEN_CHUNK ? mc->max_len : GEN_CHUNK;
+    g->TP = 0; /* the KV caches come with the first call */
     g->wtok = malloc((size_t)g->Tmax * sizeof(int));
     g->wpos = malloc((size_t)g->Tmax * sizeof(int));
     g->wslot = malloc((size_t)g->Tmax * sizeof(int));
     g->wdst = malloc((size_t)g->Tmax * sizeof(float *));
-    g->wp = falloc((size_t)g->L * layer_packed(g) + tt_gen_packed_floats(g->V, g->C), false);
-    g->bqkv = malloc((size_t)g->L * 3 * g->C * sizeof(float));
     g->probs = malloc((size_t)g->V * sizeof(float));
     g->fc = calloc(1, sizeof *g->fc);
     if (g->fc)
         g->fc->ctr = (gen_counter *)falloc(GEN_PHASES((size_t)g->L) * sizeof(gen_counter) /
                                                sizeof(float),
                                            false);
-    if (!g->scores || !g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->wp || !g->bqkv || !g->probs ||
-        !g->fc || !g->fc->ctr) {
+    if (!g->wtok || !g->wpos || !g->wslot || !g->wdst || !g->probs || !g->fc || !g->fc->ctr) {
         tt_generator_free(g);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
     }
-    if (g->n_threads > 1 && (st = tt_team_create(&g->team, g->n_threads, err)) != TT_OK) {
-        if (g->cfg.n_threads != 0) {
-            tt_generator_free(g);
-            return st;
-        }
-        /* auto threads: no team to be had (threads or memory are short), so
-         * one thread, which auto would pick whenever it is faster anyway */
-        st = TT_OK;
-        g->n_threads = 1;
-        g->use_threads = 1;
-        g->adapt = false;
-    }
-    g->samplers = calloc((size_t)g->n_threads, sizeof *g->samplers);
-    if (!g->samplers) {
-        tt_generator_free(g);
-        return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the generator");
-    }
-    for (int k = 0; k < g->n_threads && !st; k++)
-        st = tt_sampler_create(&g->samplers[k], g->V, err);
-    g->sampler = g->samplers[0];
+    st = setup_threads(g, cfg.n_threads, err);
     if (!st) st = reserve(g, 1, err);
     if (st) {
         tt_generator_free(g);
@@ -803,6 +974,32 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     *out = g;
     tt_error_clear(err);
     return TT_OK;
+}
+
+tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err) {
+    if (!g) return tt_error_set(err, TT_ERR_ARG, "set_threads: generator is NULL");
+    if (n_threads < 0 || n_threads > TT_GEN_MAX_THREADS)
+        return tt_error_set(err, TT_ERR_ARG, "n_threads must be in [0, %d] (0 = auto), got %d",
+                            TT_GEN_MAX_THREADS, n_threads);
+    tt_status st = setup_threads(g, n_threads, err);
+    if (st) { /* keep a usable generator when one thread can be had */
+        tt_error e2;
+        if (setup_threads(g, 1, &e2) == TT_OK) g->cfg.n_threads = 1;
+        return st;
+    }
+    g->cfg.n_threads = n_threads;
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+void tt_generator_set_memory_limit(tt_generator *g, size_t bytes) {
+    if (g) g->mem_limit = bytes;
+}
+
+void tt_generator_set_abort_callback(tt_generator *g, tt_abort_callback cb, void *user) {
+    if (!g) return;
+    g->abort_cb = cb;
+    g->abort_user = user;
 }
 
 void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok) {
@@ -836,13 +1033,21 @@ static tt_status check_prompt(const tt_generator *g, const int *p, int n, int r,
 tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, float *logits,
                                    tt_error *err) {
     if (!g || !logits) return tt_error_set(err, TT_ERR_ARG, "next_logits: NULL argument");
-    tt_status st = check_prompt(g, tokens, n, 0, err);
+    if (tt_gen_rows_active(g->rows) > 0)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "the generator has rows of the step API; remove them first");
+    tt_status st = check_ready(g, err);
+    if (!st) st = check_prompt(g, tokens, n, 0, err);
     if (st) return st;
-    st = reserve(g, 1, err); /* a failed reserve of a generate call leaves none */
-    if (st) return st;
-    pack_weights(g);
     const int w = n < g->Tmax ? n : g->Tmax;
+    st = reserve(g, 1, err); /* a failed reserve of a generate call leaves none */
+    if (!st) st = reserve_kv(g, 1, w, err);
+    if (!st) st = use_weights(g, err);
+    if (st) return st;
+    g->aborted = false;
     forward_window(g, tokens + (n - w), w, 0, logits);
+    if (g->aborted) /* beam search's steps: the abort callback said stop */
+        return tt_error_set(err, TT_ERR_INTERRUPTED, "aborted by the abort callback");
     return TT_OK;
 }
 
@@ -937,6 +1142,45 @@ static void probe_step(tt_generator *g, bool probing, double dt) {
         set_verdict(g, g->probe.t[1] < g->probe.t[0]);
 }
 
+/* Makes room for one more token (and its logprob) in row r's result:
+ * doubling, up to n_prompt + M (a result never holds more). */
+static tt_status grow_result(tt_generator *g, tt_generation *o, int r, int M, bool lp,
+                             tt_error *err) {
+    if (o->n_tokens < g->tcap[r]) return TT_OK;
+    const int had = g->tcap[r] - o->n_prompt; /* generated tokens it has room for */
+    const int cap = had > M / 2 ? M : had < GEN_GROW / 2 ? GEN_GROW : 2 * had;
+    int *t = realloc(o->tokens, ((size_t)o->n_prompt + (size_t)cap) * sizeof(int));
+    if (!t) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d tokens of row %d", cap, r);
+    o->tokens = t;
+    g->hist[r].tokens = t;
+    if (lp) {
+        tt_token_logprob *l = realloc(o->logprobs, (size_t)cap * sizeof *l);
+        if (!l) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d logprobs", cap);
+        o->logprobs = l;
+    }
+    g->tcap[r] = o->n_prompt + cap;
+    return TT_OK;
+}
+
+/* Makes room for one more entropy in every row (a step adds at most one):
+ * doubling the stride, up to M. */
+static tt_status grow_entropies(tt_generator *g, int B, int M, tt_error *err) {
+    bool full = false;
+    for (int r = 0; r < B && !full; r++) full = g->n_ent[r] >= g->ent_cap;
+    if (!full) return TT_OK;
+    const int cap = g->ent_cap > M / 2 ? M : 2 * g->ent_cap;
+    double *e = malloc((size_t)B * (size_t)cap * sizeof(double));
+    if (!e) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d entropies", cap);
+    for (int r = 0; r < B; r++)
+        memcpy(e + (size_t)r * cap, g->ent + (size_t)r * g->ent_cap,
+               (size_t)g->n_ent[r] * sizeof(double));
+    free(g->ent);
+    g->ent = e;
+    g->ent_alloc = (size_t)B * (size_t)cap;
+    g->ent_cap = cap;
+    return TT_OK;
+}
+
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens, int B,
                                 const tt_generate_overrides *overrides, const uint64_t *row_ids,
                                 tt_token_callback cb, void *user, tt_generation *out,
@@ -957,8 +1201,14 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     if (overrides && (overrides->set & ~known))
         return tt_error_set(err, TT_ERR_ARG, "generate: unknown override bits 0x%x",
                             overrides->set & ~known);
+    if (tt_gen_rows_active(g->rows) > 0)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "generate: the generator has %d rows of the step API; remove them "
+                            "first (or use another generator)",
+                            tt_gen_rows_active(g->rows));
     const tt_generator_config cfg = apply_overrides(&g->cfg, overrides);
-    tt_status st = tt_generator_config_validate(&cfg, g->V, err);
+    tt_status st = check_ready(g, err);
+    if (!st) st = tt_generator_config_validate(&cfg, g->V, err);
     if (st) return st;
     if (cfg.context_len > g->Tmax)
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
@@ -978,12 +1228,19 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                                 "prompt %d: length %d + max_new_tokens %d overflows", r, lens[r],
                                 cfg.max_new_tokens);
     }
-    st = check_request_memory(g, lens, B, cfg.max_new_tokens, err);
+    st = check_request_memory(g, lens, B, cfg.max_new_tokens, W, err);
     if (st) return st;
     st = reserve(g, B, err);
     if (st) return st;
     const int M = cfg.max_new_tokens, V = g->V;
-    const size_t ent_need = (size_t)B * (size_t)(M > 0 ? M : 1);
+    int maxlen = 1;
+    for (int r = 0; r < B; r++) maxlen = lens[r] > maxlen ? lens[r] : maxlen;
+    st = reserve_kv(g, B, M > W - maxlen ? W : maxlen + M, err);
+    if (st) return st;
+    /* results and entropies grow as tokens come (max_new_tokens may be far
+     * more than a row ever generates): GEN_GROW tokens to start with */
+    const int M0 = M < GEN_GROW ? M : GEN_GROW;
+    const size_t ent_need = (size_t)B * (size_t)(M0 > 0 ? M0 : 1);
     if (ent_need > g->ent_alloc) {
         free(g->ent);
         g->ent = malloc(ent_need * sizeof(double));
@@ -991,16 +1248,17 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         g->ent_cap = g->ent_rows = 0;
         if (!g->ent) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for entropies");
     }
-    g->ent_cap = M > 0 ? M : 1;
+    g->ent_cap = M0 > 0 ? M0 : 1;
     g->ent_rows = B;
     for (int r = 0; r < B; r++) {
-        out[r].tokens = malloc(((size_t)lens[r] + (size_t)M) * sizeof(int));
+        g->tcap[r] = lens[r] + M0;
+        out[r].tokens = malloc(((size_t)lens[r] + (size_t)M0) * sizeof(int));
         if (!out[r].tokens) {
             tt_generations_free(out, B);
             return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the results");
         }
         if (X->logprobs > 0 &&
-            !(out[r].logprobs = malloc((size_t)(M > 0 ? M : 1) * sizeof *out[r].logprobs))) {
+            !(out[r].logprobs = malloc((size_t)(M0 > 0 ? M0 : 1) * sizeof *out[r].logprobs))) {
             tt_generations_free(out, B);
             return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the logprobs");
         }
@@ -1022,13 +1280,24 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
      * use: a worker woken from sleep took up to ~1 ms to start in this VM. */
     if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
     if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
-    pack_weights(g);
+    st = use_weights(g, err);
+    if (st) {
+        if (g->team) tt_team_set_hot(g->team, false);
+        tt_generations_free(out, B);
+        return st;
+    }
     memset(g->sampled, 0, (size_t)B); /* none drawn ahead (a stopped call may leave some) */
+    g->aborted = false;
     /* Prefill: the next-token logits of every row. */
     if (M > 0) prefill(g, out, B);
 
     tt_status result = TT_OK;
     for (int step = 0; step < M; step++) {
+        if (abort_asked(g)) { /* between steps, or during the prefill or a window's */
+            result = tt_error_set(err, TT_ERR_INTERRUPTED,
+                                  "generation aborted by the abort callback at step %d", step);
+            break;
+        }
         if (step > 0) {
             /* Auto threads (probe_step): now and then a few decode steps
              * run on the team and on one thread, and the faster runs until
@@ -1071,7 +1340,12 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
                     n++;
                 }
             }
-            if (nw) forward_rows(g, nw, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
+            flush_windows(g, nw);
+            if (g->aborted) { /* asked during the windows' recompute */
+                result = tt_error_set(err, TT_ERR_INTERRUPTED,
+                                      "generation aborted by the abort callback at step %d", step);
+                break;
+            }
             if (n) forward_rows(g, n, g->ctok, g->cpos, g->cslot, g->cdst, false, &sp);
             /* only plain decode steps are timed: a step that also
              * prefills restarted windows is slower on any thread count and
@@ -1080,6 +1354,14 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         }
         bool stop = false, all_done = true;
         for (int r = 0; r < B; r++) {
+            /* room for this step's token (or pad) */
+            if ((st = grow_result(g, &out[r], r, M, X->logprobs > 0, err)) != TT_OK ||
+                (st = grow_entropies(g, B, M, err)) != TT_OK) {
+                tt_generations_free(out, B);
+                result = st;
+                stop = true;
+                break;
+            }
             if (g->finished[r]) {
                 if (pad != TT_TOKEN_NONE) out[r].tokens[out[r].n_tokens++] = pad;
                 continue;

@@ -24,6 +24,12 @@
 tt_status tt_generator_next_logits(tt_generator *g, const int *tokens, int n, float *logits,
                                    tt_error *err);
 
+/* 64-byte aligned float arrays (2 MiB aligned, on huge pages, from 2 MiB):
+ * n floats, zeroed when asked; NULL when out of memory. Free with
+ * tt_gen_ffree (NULL-safe). */
+float *tt_gen_falloc(size_t n, bool zero);
+void tt_gen_ffree(float *p);
+
 /* Floats of the packed copy of a weight matrix w[O, I]. */
 size_t tt_gen_packed_floats(int O, int I);
 
@@ -94,5 +100,41 @@ tt_status tt_gen_beams_per_row(tt_generator *g, const int *const *prompts, const
 /* The context window W of a call with config cfg (context_len, else the
  * model's default: train_seq_len when known, else max_len). */
 int tt_gen_context_of(const tt_generator *g, const tt_generator_config *cfg);
+
+/* ---- The step API's hooks (src/gen_step.c) ---- */
+
+/* The step API's rows of a generator (opaque to generate.c). */
+typedef struct tt_gen_rows tt_gen_rows;
+void tt_gen_rows_free(tt_gen_rows *r);   /* NULL-safe */
+size_t tt_gen_rows_bytes(const tt_gen_rows *r);
+int tt_gen_rows_active(const tt_gen_rows *r); /* rows in use (0 for NULL) */
+tt_gen_rows **tt_gen_rows_of(tt_generator *g);
+
+/* Room for `slots` cache slots of npos positions (kept), `rows` token rows
+ * of a call, and the model's packed weights. */
+tt_status tt_gen_prepare(tt_generator *g, int slots, int rows, int npos, tt_error *err);
+/* TT_ERR_NOMEM naming the bytes when `slots` rows of npos positions and
+ * `extra` bytes could exceed the memory limit. */
+tt_status tt_gen_check_memory(const tt_generator *g, int slots, int npos, size_t extra,
+                              tt_error *err);
+/* Queues rows ctx[p0..w) of slot `slot` at positions p0..w-1 (the logits
+ * of the last to dst) for a batched, chunked run; *n rows queued. */
+void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, int slot,
+                       float *dst);
+/* Runs the n queued rows (nothing once the abort callback said stop). */
+void tt_gen_flush_span(tt_generator *g, int n);
+/* One token of each of n slots (one row per slot) with the cache. */
+void tt_gen_decode(tt_generator *g, int n, const int *tok, const int *pos, const int *slot,
+                   float *const *dst);
+/* The abort callback: asked once per call until it says stop. */
+bool tt_gen_abort_asked(tt_generator *g);
+void tt_gen_abort_reset(tt_generator *g);
+tt_sampler *tt_gen_sampler(tt_generator *g);
+float *tt_gen_probs(tt_generator *g); /* [V] scratch */
+int tt_gen_max_len(const tt_generator *g);
+const tt_model *tt_gen_model(const tt_generator *g);
+/* Copies the K and V of positions 0..npos-1 of a slot to buf (save) or
+ * from it: per layer, per head, K [npos][hs] then V [npos][hs]. */
+void tt_gen_kv_copy(tt_generator *g, int slot, int npos, float *buf, bool save);
 
 #endif /* TT_SRC_GENERATE_INTERNAL_H */

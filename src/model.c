@@ -10,12 +10,14 @@
  * separate buffer, and one activation block carved per forward.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "gen_weights.h"
 #include "model_internal.h"
 
 #ifdef _OPENMP
@@ -79,6 +81,12 @@ struct tt_model {
     float loss;
     size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
     tt_train_info train;    /* how it was trained (checkpoint metadata) */
+    /* The generators' packed copy of the weights (src/gen_weights.c), built
+     * on first use and shared by every generator of the model; dropped by
+     * tt_model_weights_changed. gw_lock guards gw (mutable through a const
+     * model: a cache of the weights, not a change of them). */
+    pthread_mutex_t gw_lock;
+    tt_gen_weights *gw;
 };
 
 /* ---- size arithmetic that saturates instead of wrapping ------------------ */
@@ -340,6 +348,7 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
 
     tt_model *m = calloc(1, sizeof *m);
     if (!m) return tt_error_set(err, TT_ERR_NOMEM, "model create: out of memory");
+    pthread_mutex_init(&m->gw_lock, NULL);
     m->cfg = *cfg;
     m->train = tt_train_info_unknown();
     count_ctx cc = {0, 0};
@@ -405,7 +414,28 @@ void tt_model_free(tt_model *m) {
     free(m->act_mem);
     free(m->tokens);
     free(m->targets);
+    tt_gen_weights_release(m->gw);
+    pthread_mutex_destroy(&m->gw_lock);
     free(m);
+}
+
+void tt_model_weights_changed(tt_model *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->gw_lock);
+    tt_gen_weights *old = m->gw;
+    m->gw = NULL;
+    pthread_mutex_unlock(&m->gw_lock);
+    tt_gen_weights_release(old); /* generators still holding it keep it until their next call */
+}
+
+tt_gen_weights **tt_model_gen_weights_lock(const tt_model *m) {
+    tt_model *mm = (tt_model *)m; /* the lock and the cache are not the weights */
+    pthread_mutex_lock(&mm->gw_lock);
+    return &mm->gw;
+}
+
+void tt_model_gen_weights_unlock(const tt_model *m) {
+    pthread_mutex_unlock(&((tt_model *)m)->gw_lock);
 }
 
 const tt_model_config *tt_model_get_config(const tt_model *m) { return m ? &m->cfg : NULL; }
@@ -485,6 +515,7 @@ tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *er
     if (dst != src) {
         memcpy(dst->params, src->params, src->n_params * sizeof(float));
         if (src->pe) memcpy(dst->pe, src->pe, (size_t)b->max_len * (size_t)b->d_model * sizeof(float));
+        tt_model_weights_changed(dst);
     }
     tt_error_clear(err);
     return TT_OK;

@@ -698,6 +698,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             if ((st = tt_dist_bcast(D, &s, sizeof s, "sending the training state", err)) != TT_OK ||
                 (st = tt_dist_bcast(D, tt_model_params_flat(m), P * sizeof(float),
                                     "sending the weights", err)) != TT_OK ||
+                (tt_model_weights_changed(m), false) ||
                 (st = tt_dist_bcast(D, tt_adamw_m(opt), P * sizeof(float), "sending the moments",
                                     err)) != TT_OK ||
                 (st = tt_dist_bcast(D, tt_adamw_v(opt), P * sizeof(float), "sending the moments",
@@ -809,6 +810,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             goto done;
         }
         tt_adamw_step(opt, &oc, lr, params, grads, mask);
+        tt_model_weights_changed(m); /* generators (a sample callback) repack */
         r.steps_done = step;
         r.final_loss = loss;
         record_training(m, tc, step, NAN, sha);

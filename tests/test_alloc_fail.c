@@ -366,6 +366,37 @@ static tt_status op_generate(void *ctx) {
         if (s == TT_OK) tt_generations_free(out, 2);
     }
     tt_generator_free(g);
+    /* the model keeps the packed weights its generators share until its
+     * weights change or it is freed: drop them, so the run frees all it made */
+    tt_model_weights_changed(c->m);
+    return s;
+}
+
+/* The step API: two rows, steps, a state saved and loaded into a row. */
+static tt_status op_step(void *ctx) {
+    model_ctx *c = ctx;
+    tt_generator_config gc = tt_generator_config_default();
+    gc.max_new_tokens = 4;
+    gc.controls.logprobs = 2;
+    tt_generator *g = NULL;
+    tt_error err;
+    tt_status s = tt_generator_create(&g, c->m, &gc, &err);
+    if (s != TT_OK) return s;
+    int p0[3] = {1, 2, 3}, p1[1] = {4}, r0 = -1, r1 = -1, r2 = -1, n;
+    tt_step_token t[3];
+    void *buf = NULL;
+    size_t size = 0;
+    if ((s = tt_generator_add_row(g, p0, 3, NULL, 0, &r0, &err)) == TT_OK &&
+        (s = tt_generator_step(g, t, 3, &n, &err)) == TT_OK &&
+        (s = tt_generator_add_row(g, p1, 1, NULL, 1, &r1, &err)) == TT_OK &&
+        (s = tt_generator_step(g, t, 3, &n, &err)) == TT_OK &&
+        (s = tt_generator_row_state_save(g, r0, &buf, &size, &err)) == TT_OK &&
+        (s = tt_generator_row_state_load(g, buf, size, NULL, &r2, &err)) == TT_OK &&
+        (s = tt_generator_row_append(g, r1, p0, 3, &err)) == TT_OK)
+        s = tt_generator_step(g, t, 3, &n, &err);
+    tt_free(buf);
+    tt_generator_free(g);
+    tt_model_weights_changed(c->m);
     return s;
 }
 
@@ -454,6 +485,8 @@ static void test_checkpoint(void **state) {
 static void test_generator(void **state) {
     (void)state;
     drive_result r = drive("generator create/generate (cache and no cache)", op_generate, &g_mc);
+    assert_true(r.sites >= 2);
+    r = drive("generator step API and KV state", op_step, &g_mc);
     assert_true(r.sites >= 2);
 }
 

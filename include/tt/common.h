@@ -75,6 +75,15 @@ tt_status tt_error_set(tt_error *err, tt_status code, const char *fmt, ...)
 /* Clears err (code TT_OK, empty message). NULL-safe. */
 void tt_error_clear(tt_error *err);
 
+/* Frees a buffer the library allocated and handed to the caller ("caller
+ * frees" in the headers): tt_tokenizer_encode's ids, tt_tokenizer_decode's
+ * and tt_generate_text's text, the vocabulary JSON, the values of
+ * tt/sampling.h's batch functions, tt_generator_row_state_save's buffer, a
+ * tt_generation's tokens and logprobs (tt_generations_free frees both).
+ * Use it, not free(), when the library may come with another C runtime
+ * (a DLL, a static libc) than the caller's. NULL-safe. */
+void tt_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,7 +43,9 @@
  *    the same tokens in both modes.
  *
  * Thread safety: a generator holds caches and scratch; one per thread. The
- * model's weights may be shared by several generators.
+ * model's weights may be shared by several generators: the packed copy the
+ * kernels read is made once per model (at the first generation after the
+ * weights last changed) and shared by all of them, read-only.
  * Threads: with n_threads > 1 a generator runs each forward pass on a team
  * of that many threads (its own, started at create), splitting output
  * columns and (row, head) pairs, never a sum, so the results are the same
@@ -89,7 +91,8 @@ typedef struct {
     int n_threads;      /* 0 = auto (a team of omp_get_max_threads(), used
                            while measured faster than one thread); 1..256
                            exactly that many. The tokens do not depend on
-                           it. Read at create. */
+                           it. Read at create; tt_generator_set_threads
+                           changes it. */
     int context_len;    /* 0 = the model's default (tt_model_default_context);
                            1..max_len: the window W */
     tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
@@ -174,11 +177,41 @@ const tt_generator_config *tt_generator_get_config(const tt_generator *g);
  * default when 0); 0 for a NULL generator. */
 int tt_generator_context_len(const tt_generator *g);
 
+/* Threads: the number a generator's calls use from now on, as
+ * gc.n_threads (0 = auto, 1..TT_GEN_MAX_THREADS); its team is rebuilt
+ * (one thread starts none). Tokens do not depend on it. Not while a call
+ * of this generator runs. @return TT_OK, TT_ERR_ARG (NULL g, n out of
+ * range), TT_ERR_NOMEM (the generator then runs on one thread). */
+tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err);
+
+/* The most bytes one call (or the step API's rows together) may use for
+ * its KV caches, results and scratch; 0 (the default) = the machine's
+ * physical memory. A request that could exceed it is refused up front with
+ * TT_ERR_NOMEM and a message naming the bytes. Results grow as tokens come:
+ * a large max_new_tokens costs only what is generated. NULL-safe. */
+void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
+
+/* Abort: called with user before each decode step and each prefill chunk
+ * (128 token rows) of tt_generator_generate, beam search and the step
+ * API; returning non-zero stops the call with TT_ERR_INTERRUPTED, the
+ * results so far filled in (prompt and the tokens of the completed steps).
+ * NULL clears it. It may be called from the calling thread only. */
+typedef int (*tt_abort_callback)(void *user);
+void tt_generator_set_abort_callback(tt_generator *g, tt_abort_callback cb, void *user);
+
+/* Bytes the generator itself holds now (KV caches, scratch, per-row and
+ * per-thread buffers), not counting the model's packed weights, which every
+ * generator of the model shares (tt/model.h: tt_model_weights_changed).
+ * The KV caches grow with the positions calls use (to max_len) and the
+ * rows. 0 for NULL. */
+size_t tt_generator_memory_bytes(const tt_generator *g);
+
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with
  * tt_generations_free). @return TT_OK, TT_ERR_ARG (NULL g, prompts, lens
  * or out; B < 1; empty or NULL prompt; bad setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
- * TT_ERR_INTERRUPTED. */
+ * TT_ERR_INTERRUPTED (the callback or the abort callback), TT_ERR_STATE (the
+ * generator has rows of the step API). */
 tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
                                 int B, const tt_generate_overrides *overrides,
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
@@ -198,6 +231,124 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
 tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
                                    const tt_generate_overrides *overrides, tt_generation *out,
                                    tt_error *err);
+
+/* ---- Step API: rows that join and leave between decode steps ------------
+ *
+ *     int row;
+ *     tt_generator_add_row(g, prompt, n, &row_cfg, request_id, &row, &err);
+ *     tt_step_token toks[16]; int n_toks;
+ *     while (tt_generator_n_rows(g) > 0) {
+ *         tt_generator_step(g, toks, 16, &n_toks, &err); // one token per row
+ *         for (int i = 0; i < n_toks; i++)
+ *             if (toks[i].finished) { ...tt_generator_row_result...;
+ *                                     tt_generator_remove_row(g, toks[i].row, &err); }
+ *         // new rows may be added here; they are prefilled at the next step
+ *     }
+ *
+ * A row has its own settings (a whole tt_generator_config: temperature,
+ * top-k/p, controls with penalties and stop strings, logprobs, seed, EOS,
+ * max_new_tokens, context_len and context_shift, use_cache (false: the
+ * row's window is recomputed every step); n_threads and pad_token_id are
+ * not the row's: the generator's threads run every row and a finished row
+ * is not padded; num_beams must be 1) and draws from the stream
+ * (seed, row_id): its tokens are exactly those tt_generator_generate gives
+ * for that prompt alone with the same settings and row id, whatever other
+ * rows run beside it and whenever it joins. Its pointers (controls.stop,
+ * logit_bias...) are borrowed for the row's life.
+ * A step: (1) the logits of every unfinished row that needs them (a new
+ * row's prefill, in chunks, or one cached decode token; windows slide per
+ * row as in tt_generator_generate), (2) one token per unfinished row (drawn,
+ * or the one set by tt_generator_row_set_token), appended, with EOS, stop
+ * strings and max_new_tokens checked. tt_generator_eval does (1) alone, so
+ * that tt_generator_row_logits can be read before the token is picked.
+ * Rows and generate calls do not mix: tt_generator_generate and beam search
+ * refuse while rows are in the generator. Row handles are small ints,
+ * reused after remove. The abort callback is asked before each step and
+ * each prefill chunk; an aborted call returns TT_ERR_INTERRUPTED and
+ * leaves every row as it was before the call (it may be called again). */
+
+/* One row's token of a step. */
+typedef struct {
+    int row;
+    int token;       /* the token appended (a stop string's last token is
+                        reported too, though the row's result drops it) */
+    bool finished;   /* the row has finished: finish says why */
+    tt_finish_reason finish;
+    int hold;        /* tokens at the end of the row's generated text a
+                        stream should hold back (a stop string may still
+                        take them; 0 when finished) */
+} tt_step_token;
+
+/* Adds a row with prompt [len] (copied; len >= 1) and settings cfg (NULL:
+ * the generator's config; copied and validated), drawing from the stream
+ * (cfg->seed, row_id). It is prefilled at the next eval or step. *row
+ * receives its handle. @return TT_OK, TT_ERR_ARG (NULL argument, bad
+ * setting, beam search), TT_ERR_RANGE (an id outside the vocabulary),
+ * TT_ERR_NOMEM (also when the rows' memory could exceed the limit). */
+tt_status tt_generator_add_row(tt_generator *g, const int *prompt, int len,
+                               const tt_generator_config *cfg, uint64_t row_id, int *row,
+                               tt_error *err);
+/* Removes a row (finished or not), freeing its slot. @return TT_OK,
+ * TT_ERR_RANGE (no such row), TT_ERR_ARG (NULL g). */
+tt_status tt_generator_remove_row(tt_generator *g, int row, tt_error *err);
+/* Rows in the generator (0 for NULL). */
+int tt_generator_n_rows(const tt_generator *g);
+
+/* Appends input tokens [n] to a row (a user's next turn): the row's tokens
+ * so far all become its prompt, its generated count, logprobs and finish
+ * start again (max_new_tokens applies to the new turn) and it is unfinished.
+ * They are fed with the cache at the next eval (in the window: when they
+ * overflow it, the window restarts with the last context_len tokens).
+ * @return TT_OK, TT_ERR_ARG, TT_ERR_RANGE, TT_ERR_NOMEM. */
+tt_status tt_generator_row_append(tt_generator *g, int row, const int *tokens, int n,
+                                  tt_error *err);
+
+/* Computes the next-token logits of every unfinished row that lacks them.
+ * @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
+tt_status tt_generator_eval(tt_generator *g, tt_error *err);
+/* A row's next-token logits [V] (raw, before its sampling settings),
+ * after tt_generator_eval or a step; borrowed, valid until the next call
+ * that changes the row. @return TT_OK, TT_ERR_ARG (NULL argument; the row
+ * has no logits yet: call tt_generator_eval), TT_ERR_RANGE (no such row). */
+tt_status tt_generator_row_logits(tt_generator *g, int row, const float **logits, tt_error *err);
+/* Sets the token the next step appends to the row instead of drawing one
+ * (no draw is made: the row's random stream does not advance). Its logprob
+ * entry, when asked for, is that of this token. @return TT_OK, TT_ERR_ARG,
+ * TT_ERR_RANGE (no such row, token outside the vocabulary). */
+tt_status tt_generator_row_set_token(tt_generator *g, int row, int token, tt_error *err);
+
+/* One decode step of every unfinished row: out [cap] receives a token per
+ * row that got one (row order), *n_out how many (cap must hold
+ * tt_generator_n_rows). Finished rows stay until removed. @return TT_OK,
+ * TT_ERR_ARG (NULL argument, cap too small), TT_ERR_NOMEM, TT_ERR_NUMERIC,
+ * TT_ERR_INTERRUPTED (nothing appended). */
+tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n_out,
+                            tt_error *err);
+
+/* A row's result so far: tokens (prompt + generated, a stop string cut
+ * off), counts, finish, logprobs. Borrowed (owned by the generator), valid
+ * until the next call that changes the row. @return TT_OK, TT_ERR_ARG,
+ * TT_ERR_RANGE. */
+tt_status tt_generator_row_result(const tt_generator *g, int row, const tt_generation **res,
+                                  tt_error *err);
+
+/* KV state: a row's tokens, counters, random stream and KV cache (a real
+ * copy of K and V of the positions fed, not a recompute) in a malloc'ed
+ * buffer (*buf, *size; free with tt_free). A state continues where it
+ * stopped: a row restored from it makes exactly the tokens the saved row
+ * would have made (same settings), in this or another generator of a model
+ * with the same shape; or it is a prefix reused by several rows (each then
+ * appends its own tokens). The buffer is for this library version and
+ * model shape (checked on restore), not a file format.
+ * @return TT_OK, TT_ERR_ARG, TT_ERR_RANGE, TT_ERR_NOMEM. */
+tt_status tt_generator_row_state_save(tt_generator *g, int row, void **buf, size_t *size,
+                                      tt_error *err);
+/* Adds a row from a saved state with settings cfg (NULL: the generator's;
+ * the state's random stream is used, not cfg->seed). @return TT_OK,
+ * TT_ERR_ARG (NULL argument, bad setting), TT_ERR_FORMAT (not a state of
+ * this library and model shape, or truncated), TT_ERR_NOMEM. */
+tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t size,
+                                      const tt_generator_config *cfg, int *row, tt_error *err);
 
 /* The log-probability of each token of tokens[0..n) given the ones before
  * it, from the forward pass tt eval uses (windows of max_len + 1 tokens

@@ -159,7 +159,11 @@ tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out);
 tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
 
 /* All trainable parameters in one contiguous block (and their gradients in
- * another of the same size), so that an optimizer is one flat loop. */
+ * another of the same size), so that an optimizer is one flat loop.
+ * The pointer is writable; whoever writes weights through it (or through
+ * tt_model_tensor) must call tt_model_weights_changed before the model's
+ * next generation (tt_train, tt_model_copy_weights and checkpoint loading
+ * do it themselves). */
 size_t tt_model_num_params(const tt_model *m);
 float *tt_model_params_flat(tt_model *m);
 float *tt_model_grads_flat(tt_model *m);
@@ -197,6 +201,15 @@ int tt_model_default_context(const tt_model *m);
 /* Copies parameters (and the positional table) from src, which must have an
  * identical config. @return TT_OK or TT_ERR_ARG. */
 tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err);
+
+/* Tells the model its weights were changed in place (an optimizer step over
+ * tt_model_params_flat, a write through tt_model_tensor): the generators'
+ * packed copy of the weights, built once per model on first use and shared
+ * by all its generators, is dropped and rebuilt at the next generation.
+ * Call it after writing and before generating; weights must not change
+ * while a generator of the model runs. A generator that is running keeps
+ * the copy it started with. Thread-safe; NULL-safe. */
+void tt_model_weights_changed(tt_model *m);
 
 /* Bytes of activation memory a forward/backward of [B, T] needs; 0 for a
  * NULL or invalid cfg or B, T < 1. */

@@ -1,0 +1,51 @@
+/*
+ * src/gen_weights.h — the generators' packed weights, one copy per model
+ * (private).
+ *
+ * The generator's kernels read each weight matrix packed by tt_gen_pack
+ * (src/generate_internal.h). The packed copy is built once, on the first
+ * generation after the model's weights last changed, under the model's
+ * lock, and shared read-only by every generator (and thread) of the model:
+ * a reference-counted object that the model holds until
+ * tt_model_weights_changed drops it; a generator holds the one it runs on
+ * and swaps it for the model's current one at the start of each call.
+ *
+ * Layout: per layer wq, wk, wv, wo, fc1, fc2 (packed), then lm_head;
+ * bqkv [L, 3C] the q/k/v biases side by side (the fused product).
+ */
+#ifndef TT_SRC_GEN_WEIGHTS_H
+#define TT_SRC_GEN_WEIGHTS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "tt/common.h"
+
+struct tt_model;
+struct tt_team;
+
+typedef struct tt_gen_weights {
+    atomic_int refs; /* holders: the model and generators */
+    float *wp;       /* the packed matrices                        */
+    float *bqkv;     /* [L, 3C] or NULL without biases              */
+    size_t bytes;    /* of wp and bqkv                              */
+} tt_gen_weights;
+
+/* Floats of one layer's packed matrices (4 [C, C], [F, C], [C, F]). */
+size_t tt_gen_layer_packed(int C, int F);
+
+/* Makes *held the model's current packed weights (building them, on team
+ * when it is usable, if the model has none), releasing what *held had.
+ * @return TT_OK or TT_ERR_NOMEM (then *held is unchanged). */
+tt_status tt_gen_weights_use(const struct tt_model *m, tt_gen_weights **held, struct tt_team *team,
+                             tt_error *err);
+
+/* Drops one reference (NULL-safe); the last frees it. */
+void tt_gen_weights_release(tt_gen_weights *w);
+
+/* The model's slot for its packed weights, locked (src/model.c); unlock
+ * with tt_model_gen_weights_unlock. */
+tt_gen_weights **tt_model_gen_weights_lock(const struct tt_model *m);
+void tt_model_gen_weights_unlock(const struct tt_model *m);
+
+#endif /* TT_SRC_GEN_WEIGHTS_H */
