@@ -209,6 +209,9 @@ format:
 clean:
 	rm -rf build build-* demo-out tour-out
 
+# Only what include/tt/ marks TT_API is visible outside libtt (tt/export.h);
+# internal calls then bind directly, without the PLT.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
 # Seeded draws must not depend on the compiler's choice to fuse multiply-adds.
 $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same

@@ -74,7 +74,7 @@ extern "C" {
 /* How the context window slides past W tokens (see the rules above). */
 typedef enum { TT_CONTEXT_SHIFT_HALF = 0, TT_CONTEXT_SHIFT_EXACT = 1 } tt_context_shift;
 /* "half", "exact" ("unknown" otherwise). */
-const char *tt_context_shift_str(tt_context_shift s);
+TT_API const char *tt_context_shift_str(tt_context_shift s);
 
 typedef struct {
     int max_new_tokens; /* 50, >= 0                     */
@@ -100,11 +100,11 @@ typedef struct {
                            generator or the call they are given to) */
 } tt_generator_config;
 
-tt_generator_config tt_generator_config_default(void);
+TT_API tt_generator_config tt_generator_config_default(void);
 /* @return TT_OK or TT_ERR_ARG naming the field, or saying gc is NULL (vocab
  * checks need V). context_len > max_len is refused by create and generate,
  * which know the model. */
-tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
+TT_API tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
                                        tt_error *err);
 
 /* Per-call overrides: a field applies only when its bit is set in `set`;
@@ -129,7 +129,7 @@ typedef struct {
 } tt_generate_overrides;
 
 typedef enum { TT_FINISH_LENGTH = 0, TT_FINISH_EOS = 1, TT_FINISH_STOP = 2 } tt_finish_reason;
-const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos", "stop" */
+TT_API const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos", "stop" */
 
 /* One row's result. tokens is malloc'ed (prompt + generated, and pads). */
 typedef struct {
@@ -147,7 +147,7 @@ typedef struct {
 } tt_generation;
 
 /* Frees the token and logprob arrays of n results (NULL-safe). */
-void tt_generations_free(tt_generation *g, int n);
+TT_API void tt_generations_free(tt_generation *g, int n);
 
 /* Streaming: called once per generated token of each unfinished row, in row
  * order within a step. Return non-zero to stop generation (the call then
@@ -160,26 +160,26 @@ typedef struct tt_generator tt_generator;
  * copied; the model is borrowed (it must outlive the generator).
  * @return TT_OK, TT_ERR_ARG (NULL out or model, invalid config),
  * TT_ERR_NOMEM. */
-tt_status tt_generator_create(tt_generator **out, const tt_model *model,
+TT_API tt_status tt_generator_create(tt_generator **out, const tt_model *model,
                               const tt_generator_config *gc, tt_error *err);
 /* NULL-safe. */
-void tt_generator_free(tt_generator *g);
+TT_API void tt_generator_free(tt_generator *g);
 /* The vocabulary for stop strings (required when controls.n_stop > 0) and
  * DRY's sequence breakers (without it they are not used). Borrowed: it must
  * outlive the generator or be replaced. NULL clears it. */
-void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
+TT_API void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
 /* The generator's own copy of its config; NULL for a NULL generator. */
-const tt_generator_config *tt_generator_get_config(const tt_generator *g);
+TT_API const tt_generator_config *tt_generator_get_config(const tt_generator *g);
 /* The context window W its config resolves to (context_len, or the model's
  * default when 0); 0 for a NULL generator. */
-int tt_generator_context_len(const tt_generator *g);
+TT_API int tt_generator_context_len(const tt_generator *g);
 
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with
  * tt_generations_free). @return TT_OK, TT_ERR_ARG (NULL g, prompts, lens
  * or out; B < 1; empty or NULL prompt; bad setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
  * TT_ERR_INTERRUPTED. */
-tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
+TT_API tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
                                 int B, const tt_generate_overrides *overrides,
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
                                 tt_generation *out, tt_error *err);
@@ -195,7 +195,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
  * score (free with tt_generations_free). Deterministic.
  * @return TT_OK, TT_ERR_ARG (NULL argument, bad setting, sampling asked
  * for), TT_ERR_RANGE, TT_ERR_NOMEM. */
-tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
+TT_API tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
                                    const tt_generate_overrides *overrides, tt_generation *out,
                                    tt_error *err);
 
@@ -205,7 +205,7 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
  * out[0] has id tokens[0], n_top -1 and logprob 0 (nothing predicts it).
  * @return TT_OK, TT_ERR_ARG (NULL argument, n < 1, top_n out of range),
  * TT_ERR_RANGE (an id outside the vocabulary), TT_ERR_NOMEM. */
-tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
+TT_API tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
                                   tt_token_logprob *out, tt_error *err);
 
 /* The sampling distribution's entropy (nats) at each generated step of the
@@ -213,7 +213,7 @@ tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top
  * valid until the next generate call. @return TT_OK, TT_ERR_ARG (NULL g,
  * ent or n), TT_ERR_RANGE (row outside the last call's rows, or no generate
  * call yet). */
-tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
+TT_API tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
                                       tt_error *err);
 
 /* Text in, text out, in one call: encodes prompt with tok, generates with
@@ -235,7 +235,7 @@ tt_status tt_generator_step_entropies(const tt_generator *g, int row, const doub
  * of another size, a bad setting), TT_ERR_FORMAT (invalid UTF-8),
  * TT_ERR_RANGE (a character outside the vocabulary), TT_ERR_NOMEM,
  * TT_ERR_NUMERIC (the model produced non-finite logits). */
-tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
+TT_API tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
                            const tt_generator_config *gc, char **text, tt_error *err);
 
 #ifdef __cplusplus
