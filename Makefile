@@ -79,7 +79,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 STATIC    := $(BUILD)/libtt.a
 # The shared library: real name libtt.so.MAJOR.MINOR.PATCH, SONAME
-# libtt.so.MAJOR (docs/file-formats.md, "Library versions").
+# libtt.so.MAJOR (docs/embedding.md, "ABI policy").
 VERSION   := $(shell sed -n 's/^\#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)
 SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SHARED    := $(BUILD)/libtt.so
