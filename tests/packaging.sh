@@ -41,8 +41,10 @@ install_check() {
   D=$tmp/root
   version=$(sed -n 's/^#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)
   major=${version%%.*}
-  # a make of its own, not a sub-make of the one running the tests
-  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory install BUILD="$B" \
+  # a make of its own, not a sub-make of the one running the tests; with the
+  # flags that built $B, should anything there be out of date
+  if [ -n "${TT_SAN_FLAGS:-}" ]; then set -- OPT="-O1 -g" SAN="$TT_SAN_FLAGS"; else set --; fi
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory install BUILD="$B" "$@" \
     DESTDIR="$D" PREFIX=/usr > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "make install DESTDIR=$D PREFIX=/usr"; }
   L=$D/usr/lib
   [ -f "$L/libtt.so.$version" ] && [ ! -L "$L/libtt.so.$version" ] || fail "no real-name file libtt.so.$version"

@@ -49,8 +49,8 @@ typedef struct {
 /* @return TT_OK or TT_ERR_ARG (ds NULL, tokens NULL with n > 0, seq_len or
  * stride < 1, or fewer than seq_len + 1 tokens: "not enough tokens (N) for
  * one window of T + 1"). */
-TT_API tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len, int stride,
-                          tt_error *err);
+TT_API tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len,
+                                 int stride, tt_error *err);
 /* Copies window i into x [T] and y [T] (caller's buffers).
  * @return TT_OK, TT_ERR_ARG (ds, x or y NULL, or ds not initialised),
  * TT_ERR_RANGE (i >= n_windows). */
@@ -67,8 +67,8 @@ typedef struct tt_loader tt_loader;
 /* shuffle = false visits windows in order 0, 1, 2, ... every epoch.
  * The dataset is borrowed. @return TT_OK, TT_ERR_ARG (out or ds NULL, empty
  * dataset, batch_size < 1), TT_ERR_NOMEM. */
-TT_API tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size, bool shuffle,
-                           uint64_t seed, tt_error *err);
+TT_API tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size,
+                                  bool shuffle, uint64_t seed, tt_error *err);
 /* NULL-safe. */
 TT_API void tt_loader_free(tt_loader *l);
 /* Fills x [B, T] and y [B, T] with the next batch. When l, x or y is NULL it

@@ -41,7 +41,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    size_t struct_size;  /* sizeof this struct, set by tt_dist_config_default(): keep it (docs/embedding.md#abi-policy) */
+    size_t struct_size; /* sizeof this struct, set by tt_dist_config_default(): keep it
+                           (docs/embedding.md#abi-policy) */
     double
         timeout_s; /* 300: the longest any collective may wait (it must cover a checkpoint save) */
     bool overlap;  /* true: reduce each layer's gradients while backward continues below it */

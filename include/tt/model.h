@@ -72,7 +72,7 @@ typedef struct {
  * sinusoidal positions, tied weights.
  * @return TT_OK or TT_ERR_ARG (unknown name: the message lists the valid ones). */
 TT_API tt_status tt_model_config_preset(const char *name, int vocab_size, tt_model_config *out,
-                                 tt_error *err);
+                                        tt_error *err);
 /* Comma-separated preset names, "tiny,small,medium,large". */
 TT_API const char *tt_model_preset_names(void);
 
@@ -139,8 +139,8 @@ typedef struct tt_model tt_model;
  * for weights and embeddings (from `seed`), zero biases, LayerNorm 1/0, the
  * sinusoidal table computed in float32.
  * @return TT_OK, TT_ERR_ARG (invalid config), TT_ERR_NOMEM. */
-TT_API tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed,
-                          tt_error *err);
+TT_API tt_status tt_model_create(tt_model **out, const tt_model_config *cfg,
+                                 unsigned long long seed, tt_error *err);
 /* NULL-safe. */
 TT_API void tt_model_free(tt_model *m);
 
@@ -173,7 +173,7 @@ TT_API const unsigned char *tt_model_decay_mask(const tt_model *m);
  * @return TT_OK, TT_ERR_ARG (shape), TT_ERR_RANGE (id >= V or < 0),
  * TT_ERR_NOMEM. */
 TT_API tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
-                           tt_mode mode, tt_rng *rng, float *loss, tt_error *err);
+                                  tt_mode mode, tt_rng *rng, float *loss, tt_error *err);
 /* Logits [B, T, V] of the last forward. Borrowed; valid until the next forward. */
 TT_API const float *tt_model_logits(const tt_model *m);
 

@@ -28,7 +28,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    size_t struct_size;  /* sizeof this struct, set by tt_adamw_config_default(): keep it (docs/embedding.md#abi-policy) */
+    size_t struct_size;  /* sizeof this struct, set by tt_adamw_config_default(): keep it
+                            (docs/embedding.md#abi-policy) */
     float beta1, beta2;  /* 0.9, 0.95 */
     float eps;           /* 1e-8      */
     float weight_decay;  /* 0.01      */
@@ -48,10 +49,10 @@ TT_API void tt_adamw_free(tt_adamw *o);
  * grads [n]; decay_mask [n] (NULL: decay everything) selects weight decay.
  * When o, cfg, params or grads is NULL, or cfg's struct_size is not one this
  * library reads (the config was not made by tt_adamw_config_default()), it
- * does nothing (the step count does not advance). The config is not validated here (tt_train_config_validate
- * does that for training runs). */
+ * does nothing (the step count does not advance). The config is not validated here
+ * (tt_train_config_validate does that for training runs). */
 TT_API void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
-                   const float *grads, const unsigned char *decay_mask);
+                          const float *grads, const unsigned char *decay_mask);
 
 /* n; 0 for a NULL optimizer. */
 TT_API size_t tt_adamw_size(const tt_adamw *o);

@@ -116,7 +116,8 @@ typedef struct {
 } tt_sampling_controls;
 
 typedef struct {
-    size_t struct_size;  /* sizeof this struct, set by tt_sampling_params_default(): keep it (docs/embedding.md#abi-policy) */
+    size_t struct_size; /* sizeof this struct, set by tt_sampling_params_default(): keep it
+                           (docs/embedding.md#abi-policy) */
     tt_strategy strategy;
     float temperature; /* finite, > 0; ignored by greedy                   */
     int top_k;         /* TOP_K: >= 1.  COMBINED: >= 0, 0 = off            */
@@ -160,11 +161,11 @@ typedef struct {
  * top_n (0..20) largest. @return TT_OK or TT_ERR_ARG (NULL, V < 1, id or
  * top_n out of range, bad logits). */
 TT_API tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
-                                  tt_token_logprob *out, tt_error *err);
+                                         tt_token_logprob *out, tt_error *err);
 /* The same from a distribution probs [V] (tokens with 0 are never listed);
  * probs[id] must be > 0. */
 TT_API tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
-                                 tt_token_logprob *out, tt_error *err);
+                                        tt_token_logprob *out, tt_error *err);
 
 /* The tokens a row's penalties look at: tokens[0..n_prompt) are the prompt,
  * tokens[n_prompt..n_tokens) the generated ones (borrowed). */
@@ -207,7 +208,7 @@ TT_API int tt_sampler_vocab_size(const tt_sampler *s);
  * tok (may be NULL) maps DRY's sequence breakers to token ids: without it,
  * breakers are not used. */
 TT_API void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
-                            const struct tt_tokenizer *tok);
+                                   const struct tt_tokenizer *tok);
 
 /* Every tt_sampler_* call below applies one chain: the logit bias, then the
  * stages of tt_sampling_chain(p) (penalties and DRY over the history set
@@ -221,7 +222,7 @@ TT_API void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
  * @return TT_OK or TT_ERR_ARG (NULL s, p, logits, rng or token; bad params
  * or logits). rng must be non-NULL even for greedy. */
 TT_API tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
-                            tt_rng *rng, int *token, tt_error *err);
+                                   tt_rng *rng, int *token, tt_error *err);
 
 /* The exact distribution `tt_sampler_sample` draws from for these logits.
  * probs [V] (caller's buffer) receives the probabilities, 0 where filtered.
@@ -232,42 +233,43 @@ TT_API tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, c
  * @return TT_OK or TT_ERR_ARG (NULL s, p, logits or probs; bad params or
  * logits). */
 TT_API tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
-                            float *probs, int *kept, int *n_kept, double *entropy_nats,
-                            tt_error *err);
+                                   float *probs, int *kept, int *n_kept, double *entropy_nats,
+                                   tt_error *err);
 
 /* tt_sampler_sample (the same draw, the same use of rng) that also gives
  * the entropy tt_sampler_filter reports for these logits, from one pass of
  * filtering: what a generator records at every step.
  * @return as tt_sampler_sample; TT_ERR_ARG for a NULL entropy_nats. */
 TT_API tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
-                                    const float *logits, tt_rng *rng, int *token,
-                                    double *entropy_nats, tt_error *err);
+                                           const float *logits, tt_rng *rng, int *token,
+                                           double *entropy_nats, tt_error *err);
 
 /* Batch: B rows of V logits (row-major), n_draws draws per row into
  * out [B, n_draws]. Row r uses the stream (seed, r), so its draws do not
  * depend on the other rows. @return TT_OK, TT_ERR_ARG (NULL p, logits or
  * out; B, V or n_draws < 1; bad params or logits), TT_ERR_NOMEM. */
 TT_API tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
-                          int n_draws, uint64_t seed, int *out, tt_error *err);
+                                 int n_draws, uint64_t seed, int *out, tt_error *err);
 
 /* The plain reference: full sort of the vocabulary on every call. Same
  * results as tt_sampler_sample (same draws for the same rng); slow; kept for
  * tests and benchmarks. @return as tt_sampler_sample. */
 TT_API tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
-                                      const float *logits, tt_rng *rng, int *token,
-                                      tt_error *err);
+                                             const float *logits, tt_rng *rng, int *token,
+                                             tt_error *err);
 
 /* The row's logits after the logit bias, penalties and DRY (the chain's
  * stages that change logits; the truncations are what tt_sampler_filter
  * reports). processed [V] is the caller's. @return as tt_sampler_filter. */
 TT_API tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_params *p,
-                                    const float *logits, float *processed, tt_error *err);
+                                           const float *logits, float *processed, tt_error *err);
 
 /* Softmax helpers (numerically stable, max-subtracted). @return TT_OK or
  * TT_ERR_ARG (NULL logits or output, V < 1, bad temperature, NaN/+inf
  * logits, every logit -inf). */
 /* probs[i] = softmax(logits / T)[i]; -inf logits give 0. */
-TT_API tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err);
+TT_API tt_status tt_softmax(const float *logits, int V, float temperature, float *probs,
+                            tt_error *err);
 /* out[i] = log_softmax(logits)[i]. */
 TT_API tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
 
@@ -279,7 +281,7 @@ TT_API tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error
  * len > 0), TT_ERR_FORMAT (the message gives the line and the bad field),
  * TT_ERR_NOMEM. */
 TT_API tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
-                          tt_error *err);
+                                 tt_error *err);
 
 #ifdef __cplusplus
 }

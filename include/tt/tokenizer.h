@@ -37,7 +37,7 @@ TT_API tt_status tt_tokenizer_fit(tt_tokenizer **out, const char *text, size_t l
  * not U+0000). @return TT_OK, TT_ERR_ARG (NULL out or cps, n < 1, a bad or
  * unordered code point), TT_ERR_NOMEM. */
 TT_API tt_status tt_tokenizer_from_codepoints(tt_tokenizer **out, const uint32_t *cps, int n,
-                                       tt_error *err);
+                                              tt_error *err);
 /* NULL-safe. */
 TT_API void tt_tokenizer_free(tt_tokenizer *t);
 
@@ -54,12 +54,12 @@ TT_API tt_status tt_tokenizer_id(const tt_tokenizer *t, uint32_t cp, int *id);
  * TT_ERR_FORMAT (invalid UTF-8), TT_ERR_RANGE (a character not in the
  * vocabulary: the message shows it and its offset), TT_ERR_NOMEM. */
 TT_API tt_status tt_tokenizer_encode(const tt_tokenizer *t, const char *text, size_t len, int **ids,
-                              size_t *n, tt_error *err);
+                                     size_t *n, tt_error *err);
 /* ids to NUL-terminated UTF-8 (*text malloc'ed, caller frees).
  * @return TT_OK, TT_ERR_ARG (NULL t or text; NULL ids with n > 0),
  * TT_ERR_RANGE (unknown id), TT_ERR_NOMEM. */
 TT_API tt_status tt_tokenizer_decode(const tt_tokenizer *t, const int *ids, size_t n, char **text,
-                              tt_error *err);
+                                     tt_error *err);
 /* Writes the UTF-8 of one id into buf (at least 5 bytes), NUL-terminated;
  * returns the byte count, or 0 for an unknown id or a NULL t (buf then holds
  * ""). A NULL buf returns 0 and writes nothing. */

@@ -38,7 +38,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    size_t struct_size;  /* sizeof this struct, set by tt_train_config_default(): keep it (docs/embedding.md#abi-policy) */
+    size_t struct_size;  /* sizeof this struct, set by tt_train_config_default(): keep it
+                            (docs/embedding.md#abi-policy) */
     int seq_len;         /* 64                                   */
     int batch_size;      /* 12                                   */
     int max_steps;       /* 1000, >= 1                           */
@@ -127,9 +128,10 @@ typedef struct {
  * 0.1 * lr at max_steps), so the lr continues at tt_train_lr_at(tc, s), not
  * where the old schedule was. Resuming a run already at max_steps trains
  * nothing and writes a copy of it to out_path (res->saved). */
-TT_API tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
-                   const int *val_tokens, size_t n_val, const tt_train_config *tc,
-                   tt_train_callback cb, void *user, tt_train_result *res, tt_error *err);
+TT_API tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens,
+                          size_t n_train, const int *val_tokens, size_t n_val,
+                          const tt_train_config *tc, tt_train_callback cb, void *user,
+                          tt_train_result *res, tt_error *err);
 
 /* Mean next-token cross-entropy of tokens[0..n) under the model: one window
  * when n <= max_len + 1, else consecutive non-overlapping windows of max_len + 1
@@ -138,7 +140,7 @@ TT_API tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train
  * (NULL m, tokens or mean_loss; n < 2), TT_ERR_RANGE (a token id >= V or
  * < 0: the message gives its position). */
 TT_API tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
-                             size_t *n_predicted, tt_error *err);
+                                    size_t *n_predicted, tt_error *err);
 
 /* As tt_evaluate_tokens with windows of `window` predicted tokens (window + 1
  * tokens, starting every `window` tokens) instead of max_len: a model trained
@@ -147,7 +149,7 @@ TT_API tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, do
  * n < 2; window outside [1, max_len]), TT_ERR_RANGE (a token id >= V or
  * < 0). */
 TT_API tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
-                                    double *mean_loss, size_t *n_predicted, tt_error *err);
+                                           double *mean_loss, size_t *n_predicted, tt_error *err);
 
 /* Learning rate at 0-based step s for this config (what tt_train uses); a
  * negative step counts as 0. A NULL tc returns 0 (and *warmup_used = 0);
@@ -167,7 +169,7 @@ typedef struct {
  * @return TT_OK, TT_ERR_ARG (NULL argument), TT_ERR_IO (cannot read it),
  * TT_ERR_FORMAT (not a state file, or an unknown version). */
 TT_API tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
-                                   tt_error *err);
+                                          tt_error *err);
 
 /* The path of a file beside a checkpoint: out_path without its
  * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
