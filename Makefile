@@ -79,7 +79,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 STATIC    := $(BUILD)/libtt.a
 # The shared library: real name libtt.so.MAJOR.MINOR.PATCH, SONAME
-# libtt.so.MAJOR (docs/file-formats.md, "Library versions").
+# libtt.so.MAJOR (docs/embedding.md, "ABI policy").
 VERSION   := $(shell sed -n 's/^\#define TT_VERSION_STRING "\(.*\)"/\1/p' include/tt/common.h)
 SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SHARED    := $(BUILD)/libtt.so
@@ -209,6 +209,9 @@ format:
 clean:
 	rm -rf build build-* demo-out tour-out
 
+# Only what include/tt/ marks TT_API is visible outside libtt (tt/export.h);
+# internal calls then bind directly, without the PLT.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
 # Seeded draws must not depend on the compiler's choice to fuse multiply-adds.
 $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same

@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common_internal.h" /* TT_STATUS_COUNT_: tells a real status from garbage */
 #include "exercises.h"
 
 /* ------------------------------------------------------------------------ */

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int *kept = malloc((size_t)V * sizeof *kept);
         if (probs && kept) {
             tt_sampling_params p = tt_sampling_params_default();
-            p.strategy = (tt_strategy)(data[0] % TT_STRATEGY_COUNT_);
+            p.strategy = (tt_strategy)(data[0] % (TT_STRATEGY_COMBINED + 1));
             p.top_k = p.strategy == TT_STRATEGY_TOP_K ? 1 + data[size - 1] % 8 : data[size - 1] % 4;
             p.top_p = 0.25f + 0.25f * (float)(data[size / 2] % 4); /* 0.25 .. 1 */
             p.temperature = 0.1f + (float)(data[size / 3] % 20) / 10.0f;

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libopenblas-dev libcjson-dev libedit-dev libmd-dev)
-test_pkgs=(libcmocka-dev openmpi-bin libopenmpi-dev)
+test_pkgs=(libcmocka-dev openmpi-bin libopenmpi-dev g++)
 demo_pkgs=(gnuplot-nox fonts-dejavu-core)
 browser_pkgs=(chromium)
 fuzz_pkgs=(clang libclang-rt-14-dev libfuzzer-14-dev)

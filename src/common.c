@@ -18,7 +18,6 @@ const char *tt_status_str(tt_status s) {
     case TT_ERR_INTERRUPTED: return "interrupted";
     case TT_ERR_NUMERIC: return "non-finite result";
     case TT_ERR_COMM: return "distributed run failed";
-    case TT_STATUS_COUNT_: break;
     }
     return "unknown status";
 }

@@ -20,11 +20,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
+#include "common_internal.h"
 #include "dist_internal.h"
 
 tt_dist_config tt_dist_config_default(void) {
     tt_dist_config c;
     memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
     c.timeout_s = 300.0;
     c.overlap = true;
     return c;
@@ -216,7 +219,12 @@ const char *tt_dist_mpi_version(void) {
 tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err) {
     if (!out) return tt_error_set(err, TT_ERR_ARG, "dist init: out is NULL");
     *out = NULL;
-    tt_dist_config c = cfg ? *cfg : tt_dist_config_default();
+    tt_dist_config c = tt_dist_config_default();
+    if (cfg) {
+        const tt_status st =
+            tt_struct_in(&c, sizeof c, cfg, TT_DIST_CONFIG_SIZE_0, "dist config", err);
+        if (st != TT_OK) return st;
+    }
     if (!(c.timeout_s > 0.0))
         return tt_error_set(err, TT_ERR_ARG, "dist init: timeout_s must be > 0, got %g",
                             c.timeout_s);

@@ -93,7 +93,9 @@ tt_status tt_sampler_order_parse(const char *list, tt_sampling_controls *c, tt_e
     return TT_OK;
 }
 
-int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_SAMPLER_COUNT_]) {
+int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_MAX_SAMPLERS]) {
+    tt_sampling_params p_in;
+    if (p && tt_sampling_params_in(&p, &p_in, NULL) != TT_OK) p = NULL; /* unreadable: default */
     if (!p || p->x.n_samplers <= 0 || p->x.n_samplers > TT_SAMPLER_COUNT_) {
         memcpy(order, tt_sampler_default_order, sizeof tt_sampler_default_order);
         return TT_SAMPLER_COUNT_;

@@ -1,6 +1,8 @@
 /* AdamW and gradient clipping over flat blocks; see tt/optim.h. */
 #include "tt/optim.h"
 
+#include "abi.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,7 +14,7 @@ struct tt_adamw {
 };
 
 tt_adamw_config tt_adamw_config_default(void) {
-    tt_adamw_config c = {0.9f, 0.95f, 1e-8f, 0.01f};
+    tt_adamw_config c = {sizeof c, 0.9f, 0.95f, 1e-8f, 0.01f};
     return c;
 }
 
@@ -44,6 +46,12 @@ void tt_adamw_free(tt_adamw *o) {
 void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
                    const float *grads, const unsigned char *decay_mask) {
     if (!o || !cfg || !params || !grads) return; /* documented: does nothing */
+    tt_adamw_config c_in = tt_adamw_config_default();
+    if (cfg->struct_size != sizeof *cfg) {
+        if (tt_struct_in(&c_in, sizeof c_in, cfg, TT_ADAMW_CONFIG_SIZE_0, "adamw config", NULL))
+            return; /* documented: an unreadable config does nothing */
+        cfg = &c_in;
+    }
     o->t++;
     const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
     /* bias corrections in double, as PyTorch computes them in Python floats */

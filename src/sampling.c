@@ -29,6 +29,7 @@
  */
 #include "tt/sampling.h"
 
+#include "abi.h"
 #include "sampling_internal.h"
 
 #include <errno.h>
@@ -88,8 +89,22 @@ typedef struct {
 /* Params                                                                   */
 
 tt_sampling_params tt_sampling_params_default(void) {
-    tt_sampling_params p = {TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f, tt_sampling_controls_default()};
+    tt_sampling_params p = {sizeof p, TT_STRATEGY_COMBINED, 1.0f, 0, 1.0f,
+                            tt_sampling_controls_default()};
     return p;
+}
+
+/* Points *p at today's params: the caller's own when it was built against
+ * this version (the usual case: no copy), else *copy made from its fields
+ * and the defaults (abi.h). A NULL *p is left for the caller's message. */
+tt_status tt_sampling_params_in(const tt_sampling_params **p, tt_sampling_params *copy,
+                                tt_error *err) {
+    if (!*p || (*p)->struct_size == sizeof **p) return TT_OK;
+    *copy = tt_sampling_params_default();
+    const tt_status st =
+        tt_struct_in(copy, sizeof *copy, *p, TT_SAMPLING_PARAMS_SIZE_0, "sampling params", err);
+    if (st == TT_OK) *p = copy;
+    return st;
 }
 
 static const char *const strategy_names[TT_STRATEGY_COUNT_] = {"greedy", "temperature", "top-k",
@@ -116,9 +131,12 @@ tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err) {
 
 tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err) {
     if (!p) return tt_error_set(err, TT_ERR_ARG, "sampling params p is NULL");
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
     if ((int)p->strategy < 0 || p->strategy >= TT_STRATEGY_COUNT_)
         return tt_error_set(err, TT_ERR_ARG, "strategy %d is not a strategy", (int)p->strategy);
-    tt_status st = tt_sampling_controls_check(&p->x, err);
+    st = tt_sampling_controls_check(&p->x, err);
     if (st != TT_OK) return st;
     if (p->x.num_beams > 1 && p->strategy != TT_STRATEGY_GREEDY)
         return tt_error_set(err, TT_ERR_ARG,
@@ -850,7 +868,7 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
     if (st != TT_OK) return st;
     const tt_sampling_controls *c = &p->x;
     const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
-    tt_sampler_kind order[TT_SAMPLER_COUNT_];
+    tt_sampler_kind order[TT_MAX_SAMPLERS];
     const int n_order = tt_sampling_chain(p, order);
     bool has_pen = false, has_dry = false;
     for (int i = 0; i < n_order; i++) {
@@ -858,7 +876,7 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
         has_dry |= order[i] == TT_SAMPLER_DRY;
     }
     const bool custom = n_order != TT_SAMPLER_COUNT_ ||
-                        memcmp(order, tt_sampler_default_order, sizeof order) != 0;
+                        memcmp(order, tt_sampler_default_order, sizeof tt_sampler_default_order) != 0;
     const bool bias = tt_lp_bias_active(c), pen = has_pen && tt_lp_penalties_active(c, s->hist),
                dry = has_dry && tt_lp_dry_active(c, s->hist);
     const float *lg = logits;
@@ -956,8 +974,11 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
                             tt_rng *rng, int *token, tt_error *err) {
     if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
     if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
     plan pl;
-    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
     if (p->strategy == TT_STRATEGY_GREEDY) {
         *token = pl.argmax;
@@ -973,8 +994,11 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
                                       tt_error *err) {
     if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
     if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
     plan pl;
-    tt_status st = make_plan(s, p, logits, -1, true, &pl, err);
+    st = make_plan(s, p, logits, -1, true, &pl, err);
     if (st != TT_OK) return st;
     if (p->strategy == TT_STRATEGY_GREEDY) {
         *token = pl.argmax;
@@ -1029,8 +1053,11 @@ tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const fl
                             float *probs, int *kept, int *n_kept, double *entropy_nats,
                             tt_error *err) {
     if (!probs) return tt_error_set(err, TT_ERR_ARG, "filter: probs is NULL");
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
     plan pl;
-    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
     const int V = s->V;
     int m = pl.m;
@@ -1057,8 +1084,11 @@ tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
     if (!rng) return tt_error_set(err, TT_ERR_ARG, "sample: rng is NULL");
     if (!token) return tt_error_set(err, TT_ERR_ARG, "sample: token is NULL");
     if (!entropy_nats) return tt_error_set(err, TT_ERR_ARG, "sample: entropy_nats is NULL");
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
     plan pl;
-    tt_status st = make_plan(s, p, logits, -1, false, &pl, err);
+    st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
     if (p->strategy == TT_STRATEGY_GREEDY) {
         *token = pl.argmax;
@@ -1080,7 +1110,10 @@ tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int 
     if (B < 1) return tt_error_set(err, TT_ERR_ARG, "batch size must be >= 1, got %d", B);
     if (V < 1) return tt_error_set(err, TT_ERR_ARG, "vocab_size must be >= 1, got %d", V);
     if (n_draws < 1) return tt_error_set(err, TT_ERR_ARG, "draws must be >= 1, got %d", n_draws);
-    tt_status st = tt_sampling_params_validate(p, err);
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
+    st = tt_sampling_params_validate(p, err);
     if (st != TT_OK) return st;
     tt_sampler *s;
     st = tt_sampler_create(&s, V, err);
@@ -1110,13 +1143,16 @@ tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_params *p,
     if (!s) return tt_error_set(err, TT_ERR_ARG, "sampler: s is NULL");
     if (!p) return tt_error_set(err, TT_ERR_ARG, "sampler: params p is NULL");
     if (!logits) return tt_error_set(err, TT_ERR_ARG, "sampler: logits is NULL");
-    tt_status st = tt_sampling_params_validate(p, err);
+    tt_sampling_params p_in;
+    tt_status st = tt_sampling_params_in(&p, &p_in, err);
+    if (st != TT_OK) return st;
+    st = tt_sampling_params_validate(p, err);
     if (st != TT_OK) return st;
     float mx, mn;
     int am, nf;
     st = scan_row(logits, s->V, -1, &mx, &mn, &am, &nf, err);
     if (st != TT_OK) return st;
-    tt_sampler_kind order[TT_SAMPLER_COUNT_];
+    tt_sampler_kind order[TT_MAX_SAMPLERS];
     const int n_order = tt_sampling_chain(p, order);
     memcpy(processed, logits, (size_t)s->V * sizeof *processed);
     st = tt_lp_apply_bias(&p->x, processed, s->V, err);

@@ -11,6 +11,22 @@
 
 #include "tt/sampling.h"
 
+/* The number of strategies and of chain stages (kept out of the public
+ * enums, so that adding one changes no public value). */
+#define TT_STRATEGY_COUNT_ ((int)TT_STRATEGY_COMBINED + 1)
+#define TT_SAMPLER_COUNT_ ((int)TT_SAMPLER_TEMPERATURE + 1)
+_Static_assert(TT_SAMPLER_COUNT_ <= TT_MAX_SAMPLERS, "TT_MAX_SAMPLERS is too small");
+
+/* The default chain order: Hugging Face's (penalties, dry, temperature,
+ * top_k, top_p, min_p, typ_p). */
+extern const tt_sampler_kind tt_sampler_default_order[TT_SAMPLER_COUNT_];
+
+/* Points *p at params of today's layout: the caller's own when its
+ * struct_size is today's, else *copy (abi.h). @return TT_OK, or TT_ERR_ARG
+ * for a struct_size this library cannot read. A NULL *p stays NULL. */
+tt_status tt_sampling_params_in(const tt_sampling_params **p, tt_sampling_params *copy,
+                                tt_error *err);
+
 /* Scratch the logit stages keep between calls (one per sampler). */
 typedef struct {
     int *count; /* [V] zero between calls                               */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "dist_internal.h"
 #include "fileio.h"
 #include "model_internal.h"
@@ -52,6 +53,7 @@ static bool test_fault(int rank, const char *what, int step) {
 tt_train_config tt_train_config_default(void) {
     tt_train_config tc;
     memset(&tc, 0, sizeof tc);
+    tc.struct_size = sizeof tc;
     tc.seq_len = 64;
     tc.batch_size = 12;
     tc.max_steps = 1000;
@@ -70,8 +72,22 @@ tt_train_config tt_train_config_default(void) {
     return tc;
 }
 
+/* Points *tc at a config of today's layout: the caller's own, or *copy
+ * made from its fields and the defaults (abi.h). */
+static tt_status train_config_in(const tt_train_config **tc, tt_train_config *copy, tt_error *err) {
+    if ((*tc)->struct_size == sizeof **tc) return TT_OK;
+    *copy = tt_train_config_default();
+    const tt_status st =
+        tt_struct_in(copy, sizeof *copy, *tc, TT_TRAIN_CONFIG_SIZE_0, "train config", err);
+    if (st == TT_OK) *tc = copy;
+    return st;
+}
+
 tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err) {
     if (!tc) return tt_error_set(err, TT_ERR_ARG, "NULL train config");
+    tt_train_config tc_in;
+    tt_status st = train_config_in(&tc, &tc_in, err);
+    if (st != TT_OK) return st;
     if (tc->seq_len < 1) return tt_error_set(err, TT_ERR_ARG, "seq_len must be >= 1, got %d", tc->seq_len);
     if (tc->batch_size < 1)
         return tt_error_set(err, TT_ERR_ARG, "batch_size must be >= 1, got %d", tc->batch_size);
@@ -122,6 +138,11 @@ static int warmup_of(const tt_train_config *tc) {
 
 float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used) {
     if (!tc) { /* documented: 0 (and warmup 0) */
+        if (warmup_used) *warmup_used = 0;
+        return 0.0f;
+    }
+    tt_train_config tc_in;
+    if (train_config_in(&tc, &tc_in, NULL) != TT_OK) { /* documented: as NULL */
         if (warmup_used) *warmup_used = 0;
         return 0.0f;
     }
@@ -572,7 +593,10 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     if (!m) return tt_error_set(err, TT_ERR_ARG, "tt_train: m is NULL");
     if (!tc) return tt_error_set(err, TT_ERR_ARG, "tt_train: tc is NULL");
     if (!train_tokens) return tt_error_set(err, TT_ERR_ARG, "tt_train: train_tokens is NULL");
-    tt_status st = tt_train_config_validate(tc, err);
+    tt_train_config tc_in;
+    tt_status st = train_config_in(&tc, &tc_in, err);
+    if (st != TT_OK) return st;
+    st = tt_train_config_validate(tc, err);
     if (st != TT_OK) return st;
     const tt_model_config *mc = tt_model_get_config(m);
     if (tc->seq_len > mc->max_len)
@@ -743,7 +767,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     record_training(m, tc, start, start_val, sha);
     const unsigned char *mask = tt_model_decay_mask(m);
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
-    tt_adamw_config oc = {tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
+    tt_adamw_config oc = {sizeof oc, tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
     if (multi && !tc->resume_path && /* every rank starts from rank 0's weights */
         (st = tt_dist_bcast(D, params, P * sizeof(float), "sending the initial weights", err)) !=
             TT_OK)

@@ -22,6 +22,8 @@
 #include "tt/sampling.h"
 #include "tt/tokenizer.h"
 #include "tt/train.h"
+#include "common_internal.h"
+#include "sampling_internal.h"
 #include "util.h"
 
 /* Checks a status, the code stored in err and, when needle is non-NULL, that

@@ -81,7 +81,7 @@ static void test_json_contract(void **state) {
     /* the first min(N, 1000) draws, the same as the library's with stream (7, 0) */
     assert_int_equal(cJSON_GetArraySize(samples), 1000);
     int out[2000];
-    tt_sampling_params p = {TT_STRATEGY_TOP_P, 1.0f, 0, 0.5f, tt_sampling_controls_default()};
+    tt_sampling_params p = {sizeof p, TT_STRATEGY_TOP_P, 1.0f, 0, 0.5f, tt_sampling_controls_default()};
     assert_int_equal(tt_sample_batch(&p, NB, 1, 8, 2000, 7, out, NULL), TT_OK);
     for (int d = 0; d < 1000; d++) assert_int_equal(cJSON_GetArrayItem(samples, d)->valueint, out[d]);
     int c1 = 0;

@@ -8,6 +8,7 @@
 
 #include "tt/common.h"
 #include "tt/rng.h"
+#include "common_internal.h"
 #include "util.h"
 
 static void test_status_strings(void **state) {

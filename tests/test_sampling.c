@@ -12,13 +12,14 @@
 
 #include "tt/rng.h"
 #include "tt/sampling.h"
+#include "sampling_internal.h"
 
 /* The notebook's 8-word example. */
 static const float NB[8] = {1.5f, 2.8f, 2.5f, 0.5f, 1.0f, 0.8f, 0.3f, 0.2f};
 enum { THE, CAT, DOG, SAT, RAN, JUMPED, ON, QUICKLY };
 
 static tt_sampling_params P(tt_strategy s, float t, int k, float p) {
-    tt_sampling_params q = {s, t, k, p, tt_sampling_controls_default()};
+    tt_sampling_params q = {sizeof q, s, t, k, p, tt_sampling_controls_default()};
     return q;
 }
 

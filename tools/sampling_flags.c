@@ -388,7 +388,7 @@ void cli_sampling_json(FILE *f, const tt_sampling_params *p) {
         fprintf(f, "}");
     }
     /* the stages that act, in the order applied */
-    tt_sampler_kind order[TT_SAMPLER_COUNT_];
+    tt_sampler_kind order[TT_MAX_SAMPLERS];
     const int n = tt_sampling_chain(p, order);
     const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
     const bool use_k =

@@ -36,8 +36,8 @@ extern "C" {
  * without a vocabulary (tt tools require one). @return TT_OK, TT_ERR_ARG
  * (NULL or empty path, NULL m, tokenizer size != vocab_size), TT_ERR_IO
  * (the message names the path and the OS error), TT_ERR_NOMEM. */
-tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
-                             tt_error *err);
+TT_API tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_tokenizer *tok,
+                                    tt_error *err);
 
 /* Reads a checkpoint, creating the model (and tokenizer when tok != NULL).
  * Accepts files written by tt and by PyTorch (safetensors.torch.save_file
@@ -46,7 +46,8 @@ tt_status tt_checkpoint_save(const char *path, const tt_model *m, const tt_token
  * TT_ERR_ARG (NULL m, NULL or empty path), TT_ERR_NOMEM. On success *m (and
  * *tok) belong to the caller: tt_model_free, tt_tokenizer_free. On error
  * nothing is allocated and *m (and *tok) are NULL. */
-tt_status tt_checkpoint_load(const char *path, tt_model **m, tt_tokenizer **tok, tt_error *err);
+TT_API tt_status tt_checkpoint_load(const char *path, tt_model **m, tt_tokenizer **tok,
+                                    tt_error *err);
 
 /* Reads only the config and vocabulary from the header (no weights).
  * tok may be NULL (a vocabulary present is then only checked); otherwise, on
@@ -54,8 +55,8 @@ tt_status tt_checkpoint_load(const char *path, tt_model **m, tt_tokenizer **tok,
  * tt_tokenizer_free. On error *tok is NULL and nothing is allocated.
  * @return TT_OK, TT_ERR_ARG (NULL cfg, NULL or empty path), TT_ERR_IO,
  * TT_ERR_FORMAT (as tt_checkpoint_load), TT_ERR_NOMEM. */
-tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg, tt_tokenizer **tok,
-                                    tt_error *err);
+TT_API tt_status tt_checkpoint_read_config(const char *path, tt_model_config *cfg,
+                                           tt_tokenizer **tok, tt_error *err);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tt/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,21 +42,20 @@ typedef enum {
     TT_ERR_NOT_IMPLEMENTED, /* used by the exercise stubs                          */
     TT_ERR_INTERRUPTED,     /* stopped on request (a signal, a callback)           */
     TT_ERR_NUMERIC,         /* a computation gave NaN or infinity (diverged, weights too large) */
-    TT_ERR_COMM,            /* a process of a distributed run failed or hangs      */
-    TT_STATUS_COUNT_        /* not a status: the number of codes                   */
+    TT_ERR_COMM             /* a process of a distributed run failed or hangs      */
 } tt_status;
 
 /* The short, static name of a status ("invalid argument", ...). Never NULL. */
-const char *tt_status_str(tt_status s);
+TT_API const char *tt_status_str(tt_status s);
 
 /* Runtime version, e.g. "0.1.0"; compare with TT_VERSION_STRING. */
-const char *tt_version(void);
+TT_API const char *tt_version(void);
 /* Runtime version number (TT_VERSION_NUMBER of the built library). */
-int tt_version_number(void);
+TT_API int tt_version_number(void);
 /* The instruction-set path the kernels run on in this process: "avx512",
  * "avx2" or "scalar" (the best the CPU supports, or the one the TT_ISA
  * environment variable asks for, capped at what the CPU supports). */
-const char *tt_kernel_isa(void);
+TT_API const char *tt_kernel_isa(void);
 
 #define TT_ERROR_MSG_MAX 256
 
@@ -66,14 +67,14 @@ typedef struct {
 
 /* Sets err (when non-NULL) and returns code, so that a function can
  * `return tt_error_set(err, TT_ERR_ARG, "temperature must be > 0, got %g", t);` */
-tt_status tt_error_set(tt_error *err, tt_status code, const char *fmt, ...)
+TT_API tt_status tt_error_set(tt_error *err, tt_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
 /* Clears err (code TT_OK, empty message). NULL-safe. */
-void tt_error_clear(tt_error *err);
+TT_API void tt_error_clear(tt_error *err);
 
 /* Frees a buffer the library allocated and handed to the caller ("caller
  * frees" in the headers): tt_tokenizer_encode's ids, tt_tokenizer_decode's
@@ -82,7 +83,7 @@ void tt_error_clear(tt_error *err);
  * tt_generation's tokens and logprobs (tt_generations_free frees both).
  * Use it, not free(), when the library may come with another C runtime
  * (a DLL, a static libc) than the caller's. NULL-safe. */
-void tt_free(void *p);
+TT_API void tt_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -49,12 +49,12 @@ typedef struct {
 /* @return TT_OK or TT_ERR_ARG (ds NULL, tokens NULL with n > 0, seq_len or
  * stride < 1, or fewer than seq_len + 1 tokens: "not enough tokens (N) for
  * one window of T + 1"). */
-tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len, int stride,
-                          tt_error *err);
+TT_API tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len,
+                                 int stride, tt_error *err);
 /* Copies window i into x [T] and y [T] (caller's buffers).
  * @return TT_OK, TT_ERR_ARG (ds, x or y NULL, or ds not initialised),
  * TT_ERR_RANGE (i >= n_windows). */
-tt_status tt_dataset_get(const tt_dataset *ds, size_t i, int *x, int *y, tt_error *err);
+TT_API tt_status tt_dataset_get(const tt_dataset *ds, size_t i, int *x, int *y, tt_error *err);
 
 /* Where a loader stands: the epoch and the position inside it. */
 typedef struct {
@@ -67,22 +67,22 @@ typedef struct tt_loader tt_loader;
 /* shuffle = false visits windows in order 0, 1, 2, ... every epoch.
  * The dataset is borrowed. @return TT_OK, TT_ERR_ARG (out or ds NULL, empty
  * dataset, batch_size < 1), TT_ERR_NOMEM. */
-tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size, bool shuffle,
-                           uint64_t seed, tt_error *err);
+TT_API tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size,
+                                  bool shuffle, uint64_t seed, tt_error *err);
 /* NULL-safe. */
-void tt_loader_free(tt_loader *l);
+TT_API void tt_loader_free(tt_loader *l);
 /* Fills x [B, T] and y [B, T] with the next batch. When l, x or y is NULL it
  * does nothing (the loader does not advance). */
-void tt_loader_next(tt_loader *l, int *x, int *y);
+TT_API void tt_loader_next(tt_loader *l, int *x, int *y);
 /* The current state; {0, 0} for a NULL loader. */
-tt_loader_state tt_loader_get_state(const tt_loader *l);
+TT_API tt_loader_state tt_loader_get_state(const tt_loader *l);
 /* @return TT_OK or TT_ERR_ARG (NULL l, or pos beyond the number of windows). */
-tt_status tt_loader_set_state(tt_loader *l, tt_loader_state s, tt_error *err);
+TT_API tt_status tt_loader_set_state(tt_loader *l, tt_loader_state s, tt_error *err);
 
 /* Splits n tokens into the first n_train and the last n - n_train for
  * validation: n_val = floor(n * val_fraction). val_fraction in [0, 1).
  * @return TT_OK or TT_ERR_ARG (NULL n_train, val_fraction outside [0, 1)). */
-tt_status tt_data_split(size_t n, double val_fraction, size_t *n_train, tt_error *err);
+TT_API tt_status tt_data_split(size_t n, double val_fraction, size_t *n_train, tt_error *err);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,8 @@ extern "C" {
 #endif
 
 typedef struct {
+    size_t struct_size; /* sizeof this struct, set by tt_dist_config_default(): keep it
+                           (docs/embedding.md#abi-policy) */
     double
         timeout_s; /* 300: the longest any collective may wait (it must cover a checkpoint save) */
     bool overlap;  /* true: reduce each layer's gradients while backward continues below it */
@@ -56,43 +58,43 @@ typedef struct {
     void *interrupted_user;
 } tt_dist_config;
 
-tt_dist_config tt_dist_config_default(void);
+TT_API tt_dist_config tt_dist_config_default(void);
 
 typedef struct tt_dist tt_dist;
 
 /* True when the library was built with MPI. */
-bool tt_dist_built_with_mpi(void);
+TT_API bool tt_dist_built_with_mpi(void);
 
 /* The number of processes a launcher started, read from its environment
  * (OMPI_COMM_WORLD_SIZE, PMI_SIZE, MV2_COMM_WORLD_SIZE, SLURM_STEP_NUM_TASKS);
  * 0 when none is set. *var (may be NULL) receives the variable's name. */
-int tt_dist_launcher_size(const char **var);
+TT_API int tt_dist_launcher_size(const char **var);
 /* This process's rank from the same environment; 0 when none is set. */
-int tt_dist_launcher_rank(void);
+TT_API int tt_dist_launcher_rank(void);
 
 /* Initialises MPI (unless the application already did; then it is not
  * finalised by tt_dist_free) and duplicates MPI_COMM_WORLD. cfg may be NULL
  * (defaults). @return TT_OK, TT_ERR_ARG (NULL out, timeout_s not > 0),
  * TT_ERR_STATE (built without MPI, or MPI already finalised), TT_ERR_COMM
  * (MPI failed to start), TT_ERR_NOMEM. */
-tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err);
+TT_API tt_status tt_dist_init(tt_dist **out, const tt_dist_config *cfg, tt_error *err);
 /* Finalises MPI when tt_dist_init initialised it and no collective failed.
  * NULL-safe. */
-void tt_dist_free(tt_dist *d);
+TT_API void tt_dist_free(tt_dist *d);
 /* True when this process must not finalise MPI: a collective failed or
  * timed out (TT_ERR_COMM), or tt_train failed on this process alone (an error
  * its peers did not take part in, so they still wait for it). End the job
  * with tt_dist_abort then. False for a NULL dist. */
-bool tt_dist_broken(const tt_dist *d);
+TT_API bool tt_dist_broken(const tt_dist *d);
 /* Ends every process of the job with exit status code (MPI_Abort). For a
  * NULL dist or a build without MPI it does nothing. */
-void tt_dist_abort(tt_dist *d, int code);
+TT_API void tt_dist_abort(tt_dist *d, int code);
 
 /* Rank and size; 0 and 1 for a NULL dist. */
-int tt_dist_rank(const tt_dist *d);
-int tt_dist_size(const tt_dist *d);
+TT_API int tt_dist_rank(const tt_dist *d);
+TT_API int tt_dist_size(const tt_dist *d);
 /* The MPI library's version line (static string; "none" without MPI). */
-const char *tt_dist_mpi_version(void);
+TT_API const char *tt_dist_mpi_version(void);
 
 /* A collective agreement on a local outcome: every rank passes its own
  * status (and its error, may be NULL when mine is TT_OK); the call returns
@@ -100,16 +102,16 @@ const char *tt_dist_mpi_version(void);
  * failing rank, with err set to "rank R: <its message>" on every rank.
  * A NULL dist returns mine (and copies mine_err). @return also TT_ERR_COMM
  * (a peer does not answer). */
-tt_status tt_dist_agree(tt_dist *d, tt_status mine, const tt_error *mine_err, tt_error *err);
+TT_API tt_status tt_dist_agree(tt_dist *d, tt_status mine, const tt_error *mine_err, tt_error *err);
 
 /* Checks that every rank passes the same value (a hash, a size);
  * @return TT_OK, TT_ERR_ARG "<what> differs between processes: rank R has
  * X, rank 0 has Y", TT_ERR_COMM. */
-tt_status tt_dist_check_same(tt_dist *d, uint64_t value, const char *what, tt_error *err);
+TT_API tt_status tt_dist_check_same(tt_dist *d, uint64_t value, const char *what, tt_error *err);
 
 /* Seconds this process spent inside collectives (waiting included) since
  * tt_dist_init; 0 for a NULL dist. */
-double tt_dist_comm_seconds(const tt_dist *d);
+TT_API double tt_dist_comm_seconds(const tt_dist *d);
 
 #ifdef __cplusplus
 }

@@ -63,15 +63,15 @@ typedef struct {
  * @return TT_OK, TT_ERR_ARG (NULL texts or out, n < 1, NULL text, bad
  * prompt_bytes, only one of entropies / n_entropies, bad entropy), TT_ERR_FORMAT (invalid UTF-8: the message gives the sample and
  * byte offset), TT_ERR_NOMEM. */
-tt_status tt_diversity_measure(const char *const *texts, int n, const size_t *prompt_bytes,
-                               const double *const *entropies, const int *n_entropies,
-                               tt_diversity_metrics *out, tt_error *err);
+TT_API tt_status tt_diversity_measure(const char *const *texts, int n, const size_t *prompt_bytes,
+                                      const double *const *entropies, const int *n_entropies,
+                                      tt_diversity_metrics *out, tt_error *err);
 
 /* distinct-n alone for any n >= 1 over the given texts (whole texts, pooled).
  * *total (may be NULL) receives the number of n-grams. @return as above;
  * TT_ERR_ARG also for NULL out and n outside [1, 64]. */
-tt_status tt_distinct_n(const char *const *texts, int n_texts, int n, double *out, long *total,
-                        tt_error *err);
+TT_API tt_status tt_distinct_n(const char *const *texts, int n_texts, int n, double *out,
+                               long *total, tt_error *err);
 
 #ifdef __cplusplus
 }

@@ -76,7 +76,7 @@ extern "C" {
 /* How the context window slides past W tokens (see the rules above). */
 typedef enum { TT_CONTEXT_SHIFT_HALF = 0, TT_CONTEXT_SHIFT_EXACT = 1 } tt_context_shift;
 /* "half", "exact" ("unknown" otherwise). */
-const char *tt_context_shift_str(tt_context_shift s);
+TT_API const char *tt_context_shift_str(tt_context_shift s);
 
 typedef struct {
     int max_new_tokens; /* 50, >= 0                     */
@@ -103,11 +103,11 @@ typedef struct {
                            generator or the call they are given to) */
 } tt_generator_config;
 
-tt_generator_config tt_generator_config_default(void);
+TT_API tt_generator_config tt_generator_config_default(void);
 /* @return TT_OK or TT_ERR_ARG naming the field, or saying gc is NULL (vocab
  * checks need V). context_len > max_len is refused by create and generate,
  * which know the model. */
-tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
+TT_API tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
                                        tt_error *err);
 
 /* Per-call overrides: a field applies only when its bit is set in `set`;
@@ -132,7 +132,7 @@ typedef struct {
 } tt_generate_overrides;
 
 typedef enum { TT_FINISH_LENGTH = 0, TT_FINISH_EOS = 1, TT_FINISH_STOP = 2 } tt_finish_reason;
-const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos", "stop" */
+TT_API const char *tt_finish_reason_str(tt_finish_reason r); /* "length", "eos", "stop" */
 
 /* One row's result. tokens is malloc'ed (prompt + generated, and pads). */
 typedef struct {
@@ -150,7 +150,7 @@ typedef struct {
 } tt_generation;
 
 /* Frees the token and logprob arrays of n results (NULL-safe). */
-void tt_generations_free(tt_generation *g, int n);
+TT_API void tt_generations_free(tt_generation *g, int n);
 
 /* Streaming: called once per generated token of each unfinished row, in row
  * order within a step. Return non-zero to stop generation (the call then
@@ -163,33 +163,33 @@ typedef struct tt_generator tt_generator;
  * copied; the model is borrowed (it must outlive the generator).
  * @return TT_OK, TT_ERR_ARG (NULL out or model, invalid config),
  * TT_ERR_NOMEM. */
-tt_status tt_generator_create(tt_generator **out, const tt_model *model,
+TT_API tt_status tt_generator_create(tt_generator **out, const tt_model *model,
                               const tt_generator_config *gc, tt_error *err);
 /* NULL-safe. */
-void tt_generator_free(tt_generator *g);
+TT_API void tt_generator_free(tt_generator *g);
 /* The vocabulary for stop strings (required when controls.n_stop > 0) and
  * DRY's sequence breakers (without it they are not used). Borrowed: it must
  * outlive the generator or be replaced. NULL clears it. */
-void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
+TT_API void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
 /* The generator's own copy of its config; NULL for a NULL generator. */
-const tt_generator_config *tt_generator_get_config(const tt_generator *g);
+TT_API const tt_generator_config *tt_generator_get_config(const tt_generator *g);
 /* The context window W its config resolves to (context_len, or the model's
  * default when 0); 0 for a NULL generator. */
-int tt_generator_context_len(const tt_generator *g);
+TT_API int tt_generator_context_len(const tt_generator *g);
 
 /* Threads: the number a generator's calls use from now on, as
  * gc.n_threads (0 = auto, 1..TT_GEN_MAX_THREADS); its team is rebuilt
  * (one thread starts none). Tokens do not depend on it. Not while a call
  * of this generator runs. @return TT_OK, TT_ERR_ARG (NULL g, n out of
  * range), TT_ERR_NOMEM (the generator then runs on one thread). */
-tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err);
+TT_API tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err);
 
 /* The most bytes one call (or the step API's rows together) may use for
  * its KV caches, results and scratch; 0 (the default) = the machine's
  * physical memory. A request that could exceed it is refused up front with
  * TT_ERR_NOMEM and a message naming the bytes. Results grow as tokens come:
  * a large max_new_tokens costs only what is generated. NULL-safe. */
-void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
+TT_API void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
 
 /* Abort: called with user before each decode step and each prefill chunk
  * (128 token rows) of tt_generator_generate, beam search and the step
@@ -197,14 +197,14 @@ void tt_generator_set_memory_limit(tt_generator *g, size_t bytes);
  * results so far filled in (prompt and the tokens of the completed steps).
  * NULL clears it. It may be called from the calling thread only. */
 typedef int (*tt_abort_callback)(void *user);
-void tt_generator_set_abort_callback(tt_generator *g, tt_abort_callback cb, void *user);
+TT_API void tt_generator_set_abort_callback(tt_generator *g, tt_abort_callback cb, void *user);
 
 /* Bytes the generator itself holds now (KV caches, scratch, per-row and
  * per-thread buffers), not counting the model's packed weights, which every
  * generator of the model shares (tt/model.h: tt_model_weights_changed).
  * The KV caches grow with the positions calls use (to max_len) and the
  * rows. 0 for NULL. */
-size_t tt_generator_memory_bytes(const tt_generator *g);
+TT_API size_t tt_generator_memory_bytes(const tt_generator *g);
 
 /* Generates for B prompts (prompts[r] has lens[r] >= 1 ids). overrides,
  * row_ids, cb may be NULL. out [B] receives the results (free with
@@ -212,7 +212,7 @@ size_t tt_generator_memory_bytes(const tt_generator *g);
  * or out; B < 1; empty or NULL prompt; bad setting), TT_ERR_RANGE (an id >= V or < 0), TT_ERR_NOMEM,
  * TT_ERR_INTERRUPTED (the callback or the abort callback), TT_ERR_STATE (the
  * generator has rows of the step API). */
-tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
+TT_API tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, const int *lens,
                                 int B, const tt_generate_overrides *overrides,
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
                                 tt_generation *out, tt_error *err);
@@ -228,7 +228,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
  * score (free with tt_generations_free). Deterministic.
  * @return TT_OK, TT_ERR_ARG (NULL argument, bad setting, sampling asked
  * for), TT_ERR_RANGE, TT_ERR_NOMEM. */
-tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
+TT_API tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
                                    const tt_generate_overrides *overrides, tt_generation *out,
                                    tt_error *err);
 
@@ -285,14 +285,14 @@ typedef struct {
  * receives its handle. @return TT_OK, TT_ERR_ARG (NULL argument, bad
  * setting, beam search), TT_ERR_RANGE (an id outside the vocabulary),
  * TT_ERR_NOMEM (also when the rows' memory could exceed the limit). */
-tt_status tt_generator_add_row(tt_generator *g, const int *prompt, int len,
+TT_API tt_status tt_generator_add_row(tt_generator *g, const int *prompt, int len,
                                const tt_generator_config *cfg, uint64_t row_id, int *row,
                                tt_error *err);
 /* Removes a row (finished or not), freeing its slot. @return TT_OK,
  * TT_ERR_RANGE (no such row), TT_ERR_ARG (NULL g). */
-tt_status tt_generator_remove_row(tt_generator *g, int row, tt_error *err);
+TT_API tt_status tt_generator_remove_row(tt_generator *g, int row, tt_error *err);
 /* Rows in the generator (0 for NULL). */
-int tt_generator_n_rows(const tt_generator *g);
+TT_API int tt_generator_n_rows(const tt_generator *g);
 
 /* Appends input tokens [n] to a row (a user's next turn): the row's tokens
  * so far all become its prompt, its generated count, logprobs and finish
@@ -300,36 +300,36 @@ int tt_generator_n_rows(const tt_generator *g);
  * They are fed with the cache at the next eval (in the window: when they
  * overflow it, the window restarts with the last context_len tokens).
  * @return TT_OK, TT_ERR_ARG, TT_ERR_RANGE, TT_ERR_NOMEM. */
-tt_status tt_generator_row_append(tt_generator *g, int row, const int *tokens, int n,
+TT_API tt_status tt_generator_row_append(tt_generator *g, int row, const int *tokens, int n,
                                   tt_error *err);
 
 /* Computes the next-token logits of every unfinished row that lacks them.
  * @return TT_OK, TT_ERR_ARG, TT_ERR_NOMEM, TT_ERR_INTERRUPTED. */
-tt_status tt_generator_eval(tt_generator *g, tt_error *err);
+TT_API tt_status tt_generator_eval(tt_generator *g, tt_error *err);
 /* A row's next-token logits [V] (raw, before its sampling settings),
  * after tt_generator_eval or a step; borrowed, valid until the next call
  * that changes the row. @return TT_OK, TT_ERR_ARG (NULL argument; the row
  * has no logits yet: call tt_generator_eval), TT_ERR_RANGE (no such row). */
-tt_status tt_generator_row_logits(tt_generator *g, int row, const float **logits, tt_error *err);
+TT_API tt_status tt_generator_row_logits(tt_generator *g, int row, const float **logits, tt_error *err);
 /* Sets the token the next step appends to the row instead of drawing one
  * (no draw is made: the row's random stream does not advance). Its logprob
  * entry, when asked for, is that of this token. @return TT_OK, TT_ERR_ARG,
  * TT_ERR_RANGE (no such row, token outside the vocabulary). */
-tt_status tt_generator_row_set_token(tt_generator *g, int row, int token, tt_error *err);
+TT_API tt_status tt_generator_row_set_token(tt_generator *g, int row, int token, tt_error *err);
 
 /* One decode step of every unfinished row: out [cap] receives a token per
  * row that got one (row order), *n_out how many (cap must hold
  * tt_generator_n_rows). Finished rows stay until removed. @return TT_OK,
  * TT_ERR_ARG (NULL argument, cap too small), TT_ERR_NOMEM, TT_ERR_NUMERIC,
  * TT_ERR_INTERRUPTED (nothing appended). */
-tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n_out,
+TT_API tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n_out,
                             tt_error *err);
 
 /* A row's result so far: tokens (prompt + generated, a stop string cut
  * off), counts, finish, logprobs. Borrowed (owned by the generator), valid
  * until the next call that changes the row. @return TT_OK, TT_ERR_ARG,
  * TT_ERR_RANGE. */
-tt_status tt_generator_row_result(const tt_generator *g, int row, const tt_generation **res,
+TT_API tt_status tt_generator_row_result(const tt_generator *g, int row, const tt_generation **res,
                                   tt_error *err);
 
 /* KV state: a row's tokens, counters, random stream and KV cache (a real
@@ -341,13 +341,13 @@ tt_status tt_generator_row_result(const tt_generator *g, int row, const tt_gener
  * appends its own tokens). The buffer is for this library version and
  * model shape (checked on restore), not a file format.
  * @return TT_OK, TT_ERR_ARG, TT_ERR_RANGE, TT_ERR_NOMEM. */
-tt_status tt_generator_row_state_save(tt_generator *g, int row, void **buf, size_t *size,
+TT_API tt_status tt_generator_row_state_save(tt_generator *g, int row, void **buf, size_t *size,
                                       tt_error *err);
 /* Adds a row from a saved state with settings cfg (NULL: the generator's;
  * the state's random stream is used, not cfg->seed). @return TT_OK,
  * TT_ERR_ARG (NULL argument, bad setting), TT_ERR_FORMAT (not a state of
  * this library and model shape, or truncated), TT_ERR_NOMEM. */
-tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t size,
+TT_API tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t size,
                                       const tt_generator_config *cfg, int *row, tt_error *err);
 
 /* The log-probability of each token of tokens[0..n) given the ones before
@@ -356,7 +356,7 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
  * out[0] has id tokens[0], n_top -1 and logprob 0 (nothing predicts it).
  * @return TT_OK, TT_ERR_ARG (NULL argument, n < 1, top_n out of range),
  * TT_ERR_RANGE (an id outside the vocabulary), TT_ERR_NOMEM. */
-tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
+TT_API tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top_n,
                                   tt_token_logprob *out, tt_error *err);
 
 /* The sampling distribution's entropy (nats) at each generated step of the
@@ -364,7 +364,7 @@ tt_status tt_model_token_logprobs(tt_model *m, const int *tokens, int n, int top
  * valid until the next generate call. @return TT_OK, TT_ERR_ARG (NULL g,
  * ent or n), TT_ERR_RANGE (row outside the last call's rows, or no generate
  * call yet). */
-tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
+TT_API tt_status tt_generator_step_entropies(const tt_generator *g, int row, const double **ent, int *n,
                                       tt_error *err);
 
 /* Text in, text out, in one call: encodes prompt with tok, generates with
@@ -386,7 +386,7 @@ tt_status tt_generator_step_entropies(const tt_generator *g, int row, const doub
  * of another size, a bad setting), TT_ERR_FORMAT (invalid UTF-8),
  * TT_ERR_RANGE (a character outside the vocabulary), TT_ERR_NOMEM,
  * TT_ERR_NUMERIC (the model produced non-finite logits). */
-tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
+TT_API tt_status tt_generate_text(const tt_model *model, const tt_tokenizer *tok, const char *prompt,
                            const tt_generator_config *gc, char **text, tt_error *err);
 
 #ifdef __cplusplus

@@ -71,19 +71,19 @@ typedef struct {
  * medium (512, 8, 8, 2048, 1024, 0.1), large (768, 12, 12, 3072, 2048, 0.1);
  * sinusoidal positions, tied weights.
  * @return TT_OK or TT_ERR_ARG (unknown name: the message lists the valid ones). */
-tt_status tt_model_config_preset(const char *name, int vocab_size, tt_model_config *out,
-                                 tt_error *err);
+TT_API tt_status tt_model_config_preset(const char *name, int vocab_size, tt_model_config *out,
+                                        tt_error *err);
 /* Comma-separated preset names, "tiny,small,medium,large". */
-const char *tt_model_preset_names(void);
+TT_API const char *tt_model_preset_names(void);
 
 /* Checks every field (positive sizes, C % NH == 0, C even for sinusoidal,
  * dropout in [0,1)). @return TT_OK or TT_ERR_ARG naming the field. */
-tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err);
+TT_API tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err);
 
 /* Trainable parameters (a tied weight counted once; the sinusoidal table is a
  * buffer, not a parameter). tiny at V = 65: 801,664. 0 for a NULL or invalid
  * cfg. */
-size_t tt_model_config_num_params(const tt_model_config *cfg);
+TT_API size_t tt_model_config_num_params(const tt_model_config *cfg);
 
 /* Pointers into the parameter block for one block (layer). */
 typedef struct {
@@ -131,7 +131,7 @@ typedef struct {
 } tt_train_info;
 
 /* Everything unknown (0, 0, 0, NaN, ""). */
-tt_train_info tt_train_info_unknown(void);
+TT_API tt_train_info tt_train_info_unknown(void);
 
 typedef struct tt_model tt_model;
 
@@ -139,24 +139,24 @@ typedef struct tt_model tt_model;
  * for weights and embeddings (from `seed`), zero biases, LayerNorm 1/0, the
  * sinusoidal table computed in float32.
  * @return TT_OK, TT_ERR_ARG (invalid config), TT_ERR_NOMEM. */
-tt_status tt_model_create(tt_model **out, const tt_model_config *cfg, unsigned long long seed,
-                          tt_error *err);
+TT_API tt_status tt_model_create(tt_model **out, const tt_model_config *cfg,
+                                 unsigned long long seed, tt_error *err);
 /* NULL-safe. */
-void tt_model_free(tt_model *m);
+TT_API void tt_model_free(tt_model *m);
 
-const tt_model_config *tt_model_get_config(const tt_model *m);
+TT_API const tt_model_config *tt_model_get_config(const tt_model *m);
 /* Borrowed pointers into the model's parameter memory. */
-const tt_model_weights *tt_model_weights_get(const tt_model *m);
+TT_API const tt_model_weights *tt_model_weights_get(const tt_model *m);
 
 /* The state-dict tensors in PyTorch's order. The table is described once and
  * drives sizes, pointers, checkpoint names and optimizer groups. */
-size_t tt_model_num_tensors(const tt_model *m);
+TT_API size_t tt_model_num_tensors(const tt_model *m);
 /* @return TT_OK or TT_ERR_RANGE (i out of range, and also NULL m or out).
  * Pointers stay valid for the model's life. */
-tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out);
+TT_API tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *out);
 /* Finds a tensor by its state-dict name. @return TT_OK or TT_ERR_RANGE (no
  * such name, and also NULL m, name or out). */
-tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
+TT_API tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
 
 /* All trainable parameters in one contiguous block (and their gradients in
  * another of the same size), so that an optimizer is one flat loop.
@@ -164,11 +164,11 @@ tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor
  * tt_model_tensor) must call tt_model_weights_changed before the model's
  * next generation (tt_train, tt_model_copy_weights and checkpoint loading
  * do it themselves). */
-size_t tt_model_num_params(const tt_model *m);
-float *tt_model_params_flat(tt_model *m);
-float *tt_model_grads_flat(tt_model *m);
+TT_API size_t tt_model_num_params(const tt_model *m);
+TT_API float *tt_model_params_flat(tt_model *m);
+TT_API float *tt_model_grads_flat(tt_model *m);
 /* decay_mask [num_params]: 1 where weight decay applies. Borrowed. */
-const unsigned char *tt_model_decay_mask(const tt_model *m);
+TT_API const unsigned char *tt_model_decay_mask(const tt_model *m);
 
 /* Forward pass over tokens [B, T] (row-major ids in [0, V)), T <= max_len.
  * targets [B, T] may be NULL; when given, *loss (may be NULL) receives the
@@ -176,31 +176,31 @@ const unsigned char *tt_model_decay_mask(const tt_model *m);
  * when dropout is 0 or mode is EVAL) and keeps activations for backward.
  * @return TT_OK, TT_ERR_ARG (shape), TT_ERR_RANGE (id >= V or < 0),
  * TT_ERR_NOMEM. */
-tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
-                           tt_mode mode, tt_rng *rng, float *loss, tt_error *err);
+TT_API tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
+                                  tt_mode mode, tt_rng *rng, float *loss, tt_error *err);
 /* Logits [B, T, V] of the last forward. Borrowed; valid until the next forward. */
-const float *tt_model_logits(const tt_model *m);
+TT_API const float *tt_model_logits(const tt_model *m);
 
 /* Backward of the last TT_MODE_TRAIN forward with targets: ACCUMULATES
  * d(mean loss)/d(param) into the gradient block.
  * @return TT_OK or TT_ERR_STATE (no suitable forward). */
-tt_status tt_model_backward(tt_model *m, tt_error *err);
-void tt_model_zero_grad(tt_model *m);
+TT_API tt_status tt_model_backward(tt_model *m, tt_error *err);
+TT_API void tt_model_zero_grad(tt_model *m);
 
 /* The model's training record (tt_train_info_unknown() for a fresh model).
  * Borrowed; NULL for a NULL model. */
-const tt_train_info *tt_model_train_info(const tt_model *m);
+TT_API const tt_train_info *tt_model_train_info(const tt_model *m);
 /* Replaces the training record. @return TT_OK or TT_ERR_ARG (NULL m or info;
  * seq_len < 0 or > max_len; steps or tokens < 0; val_loss infinite; a
  * data_sha256 that is neither "" nor 64 lowercase hex digits). */
-tt_status tt_model_set_train_info(tt_model *m, const tt_train_info *info, tt_error *err);
+TT_API tt_status tt_model_set_train_info(tt_model *m, const tt_train_info *info, tt_error *err);
 /* The context a generator and an evaluation use by default: the training
  * window (seq_len) when the model records it, else max_len. 0 for NULL. */
-int tt_model_default_context(const tt_model *m);
+TT_API int tt_model_default_context(const tt_model *m);
 
 /* Copies parameters (and the positional table) from src, which must have an
  * identical config. @return TT_OK or TT_ERR_ARG. */
-tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err);
+TT_API tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *err);
 
 /* Tells the model its weights were changed in place (an optimizer step over
  * tt_model_params_flat, a write through tt_model_tensor): the generators'
@@ -209,11 +209,11 @@ tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_error *er
  * Call it after writing and before generating; weights must not change
  * while a generator of the model runs. A generator that is running keeps
  * the copy it started with. Thread-safe; NULL-safe. */
-void tt_model_weights_changed(tt_model *m);
+TT_API void tt_model_weights_changed(tt_model *m);
 
 /* Bytes of activation memory a forward/backward of [B, T] needs; 0 for a
  * NULL or invalid cfg or B, T < 1. */
-size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T);
+TT_API size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T);
 
 #ifdef __cplusplus
 }

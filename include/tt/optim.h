@@ -28,47 +28,50 @@ extern "C" {
 #endif
 
 typedef struct {
+    size_t struct_size;  /* sizeof this struct, set by tt_adamw_config_default(): keep it
+                            (docs/embedding.md#abi-policy) */
     float beta1, beta2;  /* 0.9, 0.95 */
     float eps;           /* 1e-8      */
     float weight_decay;  /* 0.01      */
 } tt_adamw_config;
 
-tt_adamw_config tt_adamw_config_default(void);
+TT_API tt_adamw_config tt_adamw_config_default(void);
 
 typedef struct tt_adamw tt_adamw;
 
 /* Moments of n parameters, zeroed; step count 0.
  * @return TT_OK, TT_ERR_ARG (NULL out, n == 0), TT_ERR_NOMEM. */
-tt_status tt_adamw_create(tt_adamw **out, size_t n, tt_error *err);
+TT_API tt_status tt_adamw_create(tt_adamw **out, size_t n, tt_error *err);
 /* NULL-safe. */
-void tt_adamw_free(tt_adamw *o);
+TT_API void tt_adamw_free(tt_adamw *o);
 
 /* One AdamW step at learning rate lr: params [n] updated in place from
  * grads [n]; decay_mask [n] (NULL: decay everything) selects weight decay.
- * When o, cfg, params or grads is NULL it does nothing (the step count does
- * not advance). The config is not validated here (tt_train_config_validate
- * does that for training runs). */
-void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
-                   const float *grads, const unsigned char *decay_mask);
+ * When o, cfg, params or grads is NULL, or cfg's struct_size is not one this
+ * library reads (the config was not made by tt_adamw_config_default()), it
+ * does nothing (the step count does not advance). The config is not validated here
+ * (tt_train_config_validate does that for training runs). */
+TT_API void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                          const float *grads, const unsigned char *decay_mask);
 
 /* n; 0 for a NULL optimizer. */
-size_t tt_adamw_size(const tt_adamw *o);
+TT_API size_t tt_adamw_size(const tt_adamw *o);
 /* Steps taken so far (t of the last step); 0 for a NULL optimizer. */
-int64_t tt_adamw_step_count(const tt_adamw *o);
+TT_API int64_t tt_adamw_step_count(const tt_adamw *o);
 /* The moment vectors [n] (borrowed; writable for restoring a saved state);
  * NULL for a NULL optimizer. */
-float *tt_adamw_m(tt_adamw *o);
-float *tt_adamw_v(tt_adamw *o);
+TT_API float *tt_adamw_m(tt_adamw *o);
+TT_API float *tt_adamw_v(tt_adamw *o);
 /* Sets the step count (when restoring moments). NULL o: does nothing. */
-void tt_adamw_set_step_count(tt_adamw *o, int64_t t);
+TT_API void tt_adamw_set_step_count(tt_adamw *o, int64_t t);
 
 /* Global L2 norm of g [n], accumulated in double in a fixed order.
  * 0 when g is NULL or n == 0. */
-float tt_grad_global_norm(const float *g, size_t n);
+TT_API float tt_grad_global_norm(const float *g, size_t n);
 /* Scales g by max_norm / (norm + 1e-6) when that is < 1 (as clip_grad_norm_);
  * max_norm <= 0 only measures. @return the norm before clipping; 0 (and
  * nothing touched) when g is NULL or n == 0. */
-float tt_grad_clip(float *g, size_t n, float max_norm);
+TT_API float tt_grad_clip(float *g, size_t n, float max_norm);
 
 #ifdef __cplusplus
 }

@@ -37,12 +37,12 @@ extern "C" {
  * @return TT_OK, TT_ERR_ARG (NULL/empty path, a directory, device, FIFO,
  * socket, dangling link, name too long) or TT_ERR_IO (the directory is
  * missing or not writable); the message names the path. */
-tt_status tt_output_check(const char *path, tt_error *err);
+TT_API tt_status tt_output_check(const char *path, tt_error *err);
 
 /* True when a and b name the same file: both exist and have the same device
  * and inode, or neither needs to exist and they resolve to the same path
  * (the directory through realpath, plus the name). */
-bool tt_output_same_file(const char *a, const char *b);
+TT_API bool tt_output_same_file(const char *a, const char *b);
 
 /* An advisory lock (flock) on PATH.lock, which holds the holder's pid (for
  * an existing PATH, beside its real path: a link and its target share one
@@ -52,10 +52,10 @@ typedef struct tt_output_lock tt_output_lock;
 /* Takes the lock for the output path without waiting. @return TT_OK,
  * TT_ERR_STATE when another process holds it (the message gives its pid),
  * TT_ERR_IO (the lock file cannot be created), TT_ERR_NOMEM, TT_ERR_ARG. */
-tt_status tt_output_lock_acquire(const char *path, tt_output_lock **lock, tt_error *err);
+TT_API tt_status tt_output_lock_acquire(const char *path, tt_output_lock **lock, tt_error *err);
 
 /* Removes PATH.lock and releases the lock. NULL is a no-op. */
-void tt_output_lock_release(tt_output_lock *lock);
+TT_API void tt_output_lock_release(tt_output_lock *lock);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "tt/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,23 +30,23 @@ typedef struct {
 } tt_rng;
 
 /* Seeds the generator with stream 0 of `seed`. NULL rng: does nothing. */
-void tt_rng_seed(tt_rng *rng, uint64_t seed);
+TT_API void tt_rng_seed(tt_rng *rng, uint64_t seed);
 /* Seeds the generator with stream `stream` of `seed` (independent streams).
  * NULL rng: does nothing. */
-void tt_rng_seed_stream(tt_rng *rng, uint64_t seed, uint64_t stream);
+TT_API void tt_rng_seed_stream(tt_rng *rng, uint64_t seed, uint64_t stream);
 /* Next 64 random bits; 0 for a NULL rng (as every draw below). */
-uint64_t tt_rng_u64(tt_rng *rng);
+TT_API uint64_t tt_rng_u64(tt_rng *rng);
 /* Next 32 random bits. */
-uint32_t tt_rng_u32(tt_rng *rng);
+TT_API uint32_t tt_rng_u32(tt_rng *rng);
 /* Uniform double in [0, 1) with 53 random bits. */
-double tt_rng_uniform(tt_rng *rng);
+TT_API double tt_rng_uniform(tt_rng *rng);
 /* Uniform float in [0, 1) with 24 random bits. */
-float tt_rng_uniform_f32(tt_rng *rng);
+TT_API float tt_rng_uniform_f32(tt_rng *rng);
 /* Uniform integer in [0, n) without modulo bias (threshold rejection).
  * n == 0 (an empty range) returns 0 and consumes no draw; so does a NULL rng. */
-uint64_t tt_rng_below(tt_rng *rng, uint64_t n);
+TT_API uint64_t tt_rng_below(tt_rng *rng, uint64_t n);
 /* Standard normal draw (Box–Muller, double precision). */
-double tt_rng_normal(tt_rng *rng);
+TT_API double tt_rng_normal(tt_rng *rng);
 
 #ifdef __cplusplus
 }

@@ -49,8 +49,7 @@ typedef enum {
     TT_STRATEGY_TEMPERATURE,
     TT_STRATEGY_TOP_K,
     TT_STRATEGY_TOP_P,
-    TT_STRATEGY_COMBINED,
-    TT_STRATEGY_COUNT_ /* not a strategy */
+    TT_STRATEGY_COMBINED
 } tt_strategy;
 
 /* The stages of the sampling chain, by llama.cpp's names (tt_sampler_kind_name):
@@ -63,9 +62,11 @@ typedef enum {
     TT_SAMPLER_TYPICAL,
     TT_SAMPLER_TOP_P,
     TT_SAMPLER_MIN_P,
-    TT_SAMPLER_TEMPERATURE,
-    TT_SAMPLER_COUNT_ /* not a stage */
+    TT_SAMPLER_TEMPERATURE
 } tt_sampler_kind;
+/* Room for a chain's order (tt_sampling_controls.samplers,
+ * tt_sampling_chain): every stage, and room for stages added later. */
+#define TT_MAX_SAMPLERS 16
 
 #define TT_MAX_STOP 8          /* stop strings per request              */
 #define TT_MAX_LOGPROBS 20     /* top alternatives per token            */
@@ -101,7 +102,7 @@ typedef struct {
     int n_logit_bias;                 /* entries in logit_bias                          */
     const tt_logit_bias *logit_bias;  /* [n_logit_bias]; ids < V, distinct              */
     int n_samplers;                   /* 0 = the default (HF) order                     */
-    tt_sampler_kind samplers[TT_SAMPLER_COUNT_]; /* the chain's order, no repeats      */
+    tt_sampler_kind samplers[TT_MAX_SAMPLERS]; /* the chain's order, no repeats      */
     /* Generation only (tt/generate.h); the tt_sampler_* calls ignore them. */
     int n_stop;                       /* 0..TT_MAX_STOP                                 */
     const char *stop[TT_MAX_STOP];    /* UTF-8, non-empty, < TT_MAX_STOP_LEN bytes      */
@@ -115,6 +116,8 @@ typedef struct {
 } tt_sampling_controls;
 
 typedef struct {
+    size_t struct_size; /* sizeof this struct, set by tt_sampling_params_default(): keep it
+                           (docs/embedding.md#abi-policy) */
     tt_strategy strategy;
     float temperature; /* finite, > 0; ignored by greedy                   */
     int top_k;         /* TOP_K: >= 1.  COMBINED: >= 0, 0 = off            */
@@ -123,25 +126,23 @@ typedef struct {
                                logprobs, beams: tt_sampling_controls_default() */
 } tt_sampling_params;
 
-/* The default chain order: Hugging Face's (penalties, dry, temperature,
- * top_k, top_p, min_p, typ_p). */
-extern const tt_sampler_kind tt_sampler_default_order[TT_SAMPLER_COUNT_];
-
 /* Every control off (min_p 0, typical_p 1, penalties 1/0/0, DRY off with
  * base 1.75, allowed length 2 and breakers \n : " *, no bias, default order,
  * no stop strings, no logprobs, one beam, length_penalty 1). */
-tt_sampling_controls tt_sampling_controls_default(void);
+TT_API tt_sampling_controls tt_sampling_controls_default(void);
 
 /* "penalties", "dry", "top_k", "typ_p", "top_p", "min_p", "temperature";
  * "unknown" outside the enum. */
-const char *tt_sampler_kind_name(tt_sampler_kind k);
+TT_API const char *tt_sampler_kind_name(tt_sampler_kind k);
 /* Parses a comma-separated list of stage names (llama.cpp's; "typical" and
  * "typical_p" too) into c->samplers / c->n_samplers. @return TT_OK or
  * TT_ERR_ARG (unknown or repeated name, empty list). */
-tt_status tt_sampler_order_parse(const char *list, tt_sampling_controls *c, tt_error *err);
-/* The order the chain applies for p (the default when n_samplers is 0):
- * writes up to TT_SAMPLER_COUNT_ kinds to order and returns their number. */
-int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_SAMPLER_COUNT_]);
+TT_API tt_status tt_sampler_order_parse(const char *list, tt_sampling_controls *c, tt_error *err);
+/* The order the chain applies for p: writes the stages to order and returns
+ * their number. When n_samplers is 0 (or p is NULL) that is the default
+ * order, Hugging Face's: penalties, dry, temperature, top_k, top_p, min_p,
+ * typ_p. */
+TT_API int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_MAX_SAMPLERS]);
 
 /* A token's log-probability and its most probable alternatives (most
  * probable first; ties: lower id first). */
@@ -159,12 +160,12 @@ typedef struct {
 /* out->id = id, out->logprob = log_softmax(logits)[id], out->top = the
  * top_n (0..20) largest. @return TT_OK or TT_ERR_ARG (NULL, V < 1, id or
  * top_n out of range, bad logits). */
-tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
-                                  tt_token_logprob *out, tt_error *err);
+TT_API tt_status tt_logprobs_from_logits(const float *logits, int V, int id, int top_n,
+                                         tt_token_logprob *out, tt_error *err);
 /* The same from a distribution probs [V] (tokens with 0 are never listed);
  * probs[id] must be > 0. */
-tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
-                                 tt_token_logprob *out, tt_error *err);
+TT_API tt_status tt_logprobs_from_probs(const float *probs, int V, int id, int top_n,
+                                        tt_token_logprob *out, tt_error *err);
 
 /* The tokens a row's penalties look at: tokens[0..n_prompt) are the prompt,
  * tokens[n_prompt..n_tokens) the generated ones (borrowed). */
@@ -178,36 +179,36 @@ typedef struct {
 static inline double tt_nats_to_bits(double nats) { return nats / 0.69314718055994530942; }
 
 /* combined, temperature 1, top_k 0 (off), top_p 1 (off): plain sampling. */
-tt_sampling_params tt_sampling_params_default(void);
+TT_API tt_sampling_params tt_sampling_params_default(void);
 
 /* @return TT_OK, or TT_ERR_ARG with a message naming the bad value (or
  * saying p is NULL). */
-tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err);
+TT_API tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err);
 
 /* "greedy", "temperature", "top-k", "top-p", "combined"; "unknown" for a
  * value outside the enum. Never NULL. */
-const char *tt_strategy_name(tt_strategy s);
+TT_API const char *tt_strategy_name(tt_strategy s);
 /* Parses one of the names above. @return TT_OK or TT_ERR_ARG (unknown name,
  * NULL name or out). */
-tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err);
+TT_API tt_status tt_strategy_parse(const char *name, tt_strategy *out, tt_error *err);
 
 typedef struct tt_sampler tt_sampler;
 
 /* Creates a sampler (scratch space) for rows of `vocab_size` logits.
  * @return TT_OK, TT_ERR_ARG (NULL out, vocab_size < 1), TT_ERR_NOMEM. */
-tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err);
+TT_API tt_status tt_sampler_create(tt_sampler **out, int vocab_size, tt_error *err);
 /* NULL-safe. */
-void tt_sampler_free(tt_sampler *s);
+TT_API void tt_sampler_free(tt_sampler *s);
 /* V; 0 for a NULL sampler. */
-int tt_sampler_vocab_size(const tt_sampler *s);
+TT_API int tt_sampler_vocab_size(const tt_sampler *s);
 
 /* Sets the context that the penalties and DRY look at for the following
  * calls on s (borrowed: it must stay valid until it is set again); NULL (the
  * state after create) means no context, so penalties and DRY change nothing.
  * tok (may be NULL) maps DRY's sequence breakers to token ids: without it,
  * breakers are not used. */
-void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
-                            const struct tt_tokenizer *tok);
+TT_API void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
+                                   const struct tt_tokenizer *tok);
 
 /* Every tt_sampler_* call below applies one chain: the logit bias, then the
  * stages of tt_sampling_chain(p) (penalties and DRY over the history set
@@ -220,8 +221,8 @@ void tt_sampler_set_history(tt_sampler *s, const tt_token_history *h,
  * uniform draw per call, so the stream position does not depend on the logits.
  * @return TT_OK or TT_ERR_ARG (NULL s, p, logits, rng or token; bad params
  * or logits). rng must be non-NULL even for greedy. */
-tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
-                            tt_rng *rng, int *token, tt_error *err);
+TT_API tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                                   tt_rng *rng, int *token, tt_error *err);
 
 /* The exact distribution `tt_sampler_sample` draws from for these logits.
  * probs [V] (caller's buffer) receives the probabilities, 0 where filtered.
@@ -231,45 +232,46 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
  * tt_nats_to_bits(*entropy_nats).
  * @return TT_OK or TT_ERR_ARG (NULL s, p, logits or probs; bad params or
  * logits). */
-tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
-                            float *probs, int *kept, int *n_kept, double *entropy_nats,
-                            tt_error *err);
+TT_API tt_status tt_sampler_filter(tt_sampler *s, const tt_sampling_params *p, const float *logits,
+                                   float *probs, int *kept, int *n_kept, double *entropy_nats,
+                                   tt_error *err);
 
 /* tt_sampler_sample (the same draw, the same use of rng) that also gives
  * the entropy tt_sampler_filter reports for these logits, from one pass of
  * filtering: what a generator records at every step.
  * @return as tt_sampler_sample; TT_ERR_ARG for a NULL entropy_nats. */
-tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
-                                    const float *logits, tt_rng *rng, int *token,
-                                    double *entropy_nats, tt_error *err);
+TT_API tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
+                                           const float *logits, tt_rng *rng, int *token,
+                                           double *entropy_nats, tt_error *err);
 
 /* Batch: B rows of V logits (row-major), n_draws draws per row into
  * out [B, n_draws]. Row r uses the stream (seed, r), so its draws do not
  * depend on the other rows. @return TT_OK, TT_ERR_ARG (NULL p, logits or
  * out; B, V or n_draws < 1; bad params or logits), TT_ERR_NOMEM. */
-tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
-                          int n_draws, uint64_t seed, int *out, tt_error *err);
+TT_API tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int B, int V,
+                                 int n_draws, uint64_t seed, int *out, tt_error *err);
 
 /* The plain reference: full sort of the vocabulary on every call. Same
  * results as tt_sampler_sample (same draws for the same rng); slow; kept for
  * tests and benchmarks. @return as tt_sampler_sample. */
-tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
-                                      const float *logits, tt_rng *rng, int *token,
-                                      tt_error *err);
+TT_API tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p,
+                                             const float *logits, tt_rng *rng, int *token,
+                                             tt_error *err);
 
 /* The row's logits after the logit bias, penalties and DRY (the chain's
  * stages that change logits; the truncations are what tt_sampler_filter
  * reports). processed [V] is the caller's. @return as tt_sampler_filter. */
-tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_params *p,
-                                    const float *logits, float *processed, tt_error *err);
+TT_API tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_params *p,
+                                           const float *logits, float *processed, tt_error *err);
 
 /* Softmax helpers (numerically stable, max-subtracted). @return TT_OK or
  * TT_ERR_ARG (NULL logits or output, V < 1, bad temperature, NaN/+inf
  * logits, every logit -inf). */
 /* probs[i] = softmax(logits / T)[i]; -inf logits give 0. */
-tt_status tt_softmax(const float *logits, int V, float temperature, float *probs, tt_error *err);
+TT_API tt_status tt_softmax(const float *logits, int V, float temperature, float *probs,
+                            tt_error *err);
 /* out[i] = log_softmax(logits)[i]. */
-tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
+TT_API tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
 
 /* Parses rows of logits from text: one row per non-empty line, values
  * separated by commas and/or blanks ("1.5, 2.8 -inf"). Every row must have the
@@ -278,8 +280,8 @@ tt_status tt_log_softmax(const float *logits, int V, float *out, tt_error *err);
  * @return TT_OK, TT_ERR_ARG (NULL values, rows or V; NULL text with
  * len > 0), TT_ERR_FORMAT (the message gives the line and the bad field),
  * TT_ERR_NOMEM. */
-tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
-                          tt_error *err);
+TT_API tt_status tt_logits_parse(const char *text, size_t len, float **values, int *rows, int *V,
+                                 tt_error *err);
 
 #ifdef __cplusplus
 }

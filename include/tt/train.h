@@ -38,6 +38,8 @@ extern "C" {
 #endif
 
 typedef struct {
+    size_t struct_size;  /* sizeof this struct, set by tt_train_config_default(): keep it
+                            (docs/embedding.md#abi-policy) */
     int seq_len;         /* 64                                   */
     int batch_size;      /* 12                                   */
     int max_steps;       /* 1000, >= 1                           */
@@ -62,9 +64,9 @@ typedef struct {
                                 digits), recorded in the checkpoints */
 } tt_train_config;
 
-tt_train_config tt_train_config_default(void);
+TT_API tt_train_config tt_train_config_default(void);
 /* @return TT_OK or TT_ERR_ARG naming the field (or "NULL train config"). */
-tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err);
+TT_API tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err);
 
 /* What a progress callback sees after each step. */
 typedef struct {
@@ -126,9 +128,10 @@ typedef struct {
  * 0.1 * lr at max_steps), so the lr continues at tt_train_lr_at(tc, s), not
  * where the old schedule was. Resuming a run already at max_steps trains
  * nothing and writes a copy of it to out_path (res->saved). */
-tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
-                   const int *val_tokens, size_t n_val, const tt_train_config *tc,
-                   tt_train_callback cb, void *user, tt_train_result *res, tt_error *err);
+TT_API tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens,
+                          size_t n_train, const int *val_tokens, size_t n_val,
+                          const tt_train_config *tc, tt_train_callback cb, void *user,
+                          tt_train_result *res, tt_error *err);
 
 /* Mean next-token cross-entropy of tokens[0..n) under the model: one window
  * when n <= max_len + 1, else consecutive non-overlapping windows of max_len + 1
@@ -136,8 +139,8 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
  * predicted tokens (n_predicted may be NULL). @return TT_OK, TT_ERR_ARG
  * (NULL m, tokens or mean_loss; n < 2), TT_ERR_RANGE (a token id >= V or
  * < 0: the message gives its position). */
-tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
-                             size_t *n_predicted, tt_error *err);
+TT_API tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *mean_loss,
+                                    size_t *n_predicted, tt_error *err);
 
 /* As tt_evaluate_tokens with windows of `window` predicted tokens (window + 1
  * tokens, starting every `window` tokens) instead of max_len: a model trained
@@ -145,13 +148,13 @@ tt_status tt_evaluate_tokens(tt_model *m, const int *tokens, size_t n, double *m
  * with window <= T. @return TT_OK, TT_ERR_ARG (NULL m, tokens or mean_loss;
  * n < 2; window outside [1, max_len]), TT_ERR_RANGE (a token id >= V or
  * < 0). */
-tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
-                                    double *mean_loss, size_t *n_predicted, tt_error *err);
+TT_API tt_status tt_evaluate_tokens_window(tt_model *m, const int *tokens, size_t n, int window,
+                                           double *mean_loss, size_t *n_predicted, tt_error *err);
 
 /* Learning rate at 0-based step s for this config (what tt_train uses); a
  * negative step counts as 0. A NULL tc returns 0 (and *warmup_used = 0);
  * warmup_used may be NULL. */
-float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
+TT_API float tt_train_lr_at(const tt_train_config *tc, int step, int *warmup_used);
 
 /* What the NAME.state beside a checkpoint records, for messages before a
  * resume (tt_train itself checks the pairing and every value). */
@@ -165,13 +168,13 @@ typedef struct {
 /* Reads the header of tt_train_sibling_path(checkpoint_path, ".state").
  * @return TT_OK, TT_ERR_ARG (NULL argument), TT_ERR_IO (cannot read it),
  * TT_ERR_FORMAT (not a state file, or an unknown version). */
-tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
-                                   tt_error *err);
+TT_API tt_status tt_train_state_info_read(const char *checkpoint_path, tt_train_state_info *out,
+                                          tt_error *err);
 
 /* The path of a file beside a checkpoint: out_path without its
  * ".safetensors" ending, plus suffix (".best.safetensors", ".state").
  * malloc'ed (caller frees); NULL when out of memory or an argument is NULL. */
-char *tt_train_sibling_path(const char *out_path, const char *suffix);
+TT_API char *tt_train_sibling_path(const char *out_path, const char *suffix);
 
 #ifdef __cplusplus
 }
