@@ -146,9 +146,11 @@ static tt_status row_room(gen_row *w, int n, tt_error *err) {
 /* The row's settings: cfg (or the generator's) validated. */
 static tt_status row_config(tt_generator *g, gen_row *w, const tt_generator_config *cfg,
                             tt_error *err) {
-    w->cfg = cfg ? *cfg : *tt_generator_get_config(g);
-    tt_status st = tt_generator_config_validate(&w->cfg, tt_gen_vocab_size(g), err);
+    tt_status st = TT_OK;
+    if (cfg) st = tt_gen_config_in(&w->cfg, cfg, err);
+    else w->cfg = *tt_generator_get_config(g);
     if (st) return st;
+    if ((st = tt_generator_config_validate(&w->cfg, tt_gen_vocab_size(g), err))) return st;
     if (w->cfg.context_len > tt_gen_max_len(g))
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
                             w->cfg.context_len, tt_gen_max_len(g));

@@ -23,6 +23,7 @@
  * with biases, exact erf GELU, LayerNorm eps 1e-5; logits = LN_f(x) @ lm_head^T.
  */
 #include "gen_weights.h"
+#include "abi.h"
 #include "generate_internal.h"
 #include "stop.h"
 #include "team.h"
@@ -131,6 +132,8 @@ struct tt_generator {
 
 tt_generator_config tt_generator_config_default(void) {
     tt_generator_config c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
     c.max_new_tokens = 50;
     c.temperature = 1.0f;
     c.top_k = 0;
@@ -166,9 +169,21 @@ static tt_status check_id(const char *field, int id, int V, tt_error *err) {
     return TT_OK;
 }
 
-tt_status tt_generator_config_validate(const tt_generator_config *gc, int vocab_size,
+/* The first released layout ends with the controls (ABI policy, src/abi.h). */
+#define TT_GENERATOR_CONFIG_SIZE_0 TT_STRUCT_END(tt_generator_config, controls)
+
+tt_status tt_gen_config_in(tt_generator_config *dst, const tt_generator_config *src, tt_error *err) {
+    *dst = tt_generator_config_default();
+    return tt_struct_in(dst, sizeof *dst, src, TT_GENERATOR_CONFIG_SIZE_0, "generator config", err);
+}
+
+tt_status tt_generator_config_validate(const tt_generator_config *gc_in, int vocab_size,
                                        tt_error *err) {
-    if (!gc) return tt_error_set(err, TT_ERR_ARG, "generator config is NULL");
+    if (!gc_in) return tt_error_set(err, TT_ERR_ARG, "generator config is NULL");
+    tt_generator_config today;
+    tt_status in = tt_gen_config_in(&today, gc_in, err);
+    if (in != TT_OK) return in;
+    const tt_generator_config *gc = &today;
     if (gc->max_new_tokens < 0)
         return tt_error_set(err, TT_ERR_ARG, "max_new_tokens must be >= 0, got %d",
                             gc->max_new_tokens);
@@ -931,9 +946,10 @@ tt_status tt_generator_create(tt_generator **out, const tt_model *model,
     *out = NULL;
     if (!model) return tt_error_set(err, TT_ERR_ARG, "generator: model is NULL");
     const tt_model_config *mc = tt_model_get_config(model);
-    tt_generator_config cfg = gc ? *gc : tt_generator_config_default();
-    tt_status st = tt_generator_config_validate(&cfg, mc->vocab_size, err);
+    tt_generator_config cfg = tt_generator_config_default();
+    tt_status st = gc ? tt_gen_config_in(&cfg, gc, err) : TT_OK;
     if (st) return st;
+    if ((st = tt_generator_config_validate(&cfg, mc->vocab_size, err))) return st;
     if (cfg.context_len > mc->max_len)
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
                             cfg.context_len, mc->max_len);

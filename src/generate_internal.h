@@ -137,4 +137,10 @@ const tt_model *tt_gen_model(const tt_generator *g);
  * from it: per layer, per head, K [npos][hs] then V [npos][hs]. */
 void tt_gen_kv_copy(tt_generator *g, int slot, int npos, float *buf, bool save);
 
+/* A caller's generator config (any released layout, by its struct_size) as
+ * today's struct; missing fields take their defaults. @return TT_OK or
+ * TT_ERR_ARG (NULL, a struct_size not from tt_generator_config_default, or
+ * unknown fields set by a newer caller). */
+tt_status tt_gen_config_in(tt_generator_config *dst, const tt_generator_config *src, tt_error *err);
+
 #endif /* TT_SRC_GENERATE_INTERNAL_H */

@@ -17,10 +17,51 @@
 
 #include "tt/dist.h"
 #include "tt/generate.h"
+#include "tt/model.h"
 #include "tt/optim.h"
 #include "tt/sampling.h"
 #include "tt/train.h"
 #include "abi.h"
+
+/* The generator config: an older caller's shorter struct gets defaults, a
+ * struct_size not from tt_generator_config_default() is refused by create,
+ * validate and add_row alike, and unknown nonzero fields are refused. */
+static void test_generator_config_sizes(void **state) {
+    (void)state;
+    assert_int_equal(offsetof(tt_generator_config, struct_size), 0);
+    assert_int_equal(tt_generator_config_default().struct_size, sizeof(tt_generator_config));
+    tt_model_config mc = {17, 32, 2, 1, 64, 64, 0.0f, TT_POS_SINUSOIDAL, true};
+    tt_model *m = NULL;
+    tt_error e;
+    assert_int_equal(tt_model_create(&m, &mc, 1, &e), TT_OK);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.max_new_tokens = 7;
+    tt_generator *g = NULL;
+    assert_int_equal(tt_generator_create(&g, m, &gc, &e), TT_OK);
+    assert_int_equal(tt_generator_get_config(g)->max_new_tokens, 7);
+    tt_generator_free(g);
+    g = NULL;
+    tt_generator_config bad = gc;
+    bad.struct_size = 0; /* not made by tt_generator_config_default() */
+    assert_int_equal(tt_generator_create(&g, m, &bad, &e), TT_ERR_ARG);
+    assert_non_null(strstr(e.msg, "struct_size"));
+    assert_null(g);
+    assert_int_equal(tt_generator_config_validate(&bad, 17, &e), TT_ERR_ARG);
+    /* a newer caller: a longer struct whose unknown bytes are 0 is read, one
+     * that sets them is refused */
+    struct {
+        tt_generator_config c;
+        int64_t newer;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.c = gc;
+    big.c.struct_size = sizeof big;
+    assert_int_equal(tt_generator_config_validate(&big.c, 17, &e), TT_OK);
+    big.newer = 1;
+    assert_int_equal(tt_generator_config_validate(&big.c, 17, &e), TT_ERR_ARG);
+    assert_non_null(strstr(e.msg, "newer"));
+    tt_model_free(m);
+}
 
 static void test_defaults_set_struct_size(void **state) {
     (void)state;
@@ -174,6 +215,7 @@ static void test_train_and_adamw_sizes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_set_struct_size),
+        cmocka_unit_test(test_generator_config_sizes),
         cmocka_unit_test(test_controls_stay_last),
         cmocka_unit_test(test_struct_in),
         cmocka_unit_test(test_sampling_params_sizes),

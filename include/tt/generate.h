@@ -79,6 +79,9 @@ typedef enum { TT_CONTEXT_SHIFT_HALF = 0, TT_CONTEXT_SHIFT_EXACT = 1 } tt_contex
 TT_API const char *tt_context_shift_str(tt_context_shift s);
 
 typedef struct {
+    size_t struct_size; /* sizeof: set by tt_generator_config_default(); the
+                           library reads older, shorter layouts (ABI policy,
+                           docs/embedding.md) */
     int max_new_tokens; /* 50, >= 0                     */
     float temperature;  /* 1.0, >= 0 (0 = greedy)       */
     int top_k;          /* 0 = off, >= 0                */
