@@ -266,7 +266,9 @@ static void release_team(tt_generator *g, tt_team *t) {
 
 /* Makes g->gw the model's current packed weights (packed on first use). */
 static tt_status use_weights(tt_generator *g, tt_error *err) {
-    tt_team *t = acquire_team(g);
+    /* a team only to pack them: none is started (or the pool taken) for
+     * weights already packed */
+    tt_team *t = tt_gen_weights_packed(g->model) ? NULL : acquire_team(g);
     const tt_status st = tt_gen_weights_use(g->model, &g->gw, t, err);
     release_team(g, t);
     return st;
@@ -1342,6 +1344,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         tt_generations_free(out, B);
         return st;
     }
+    if (g->use_threads > 1) start_team(g); /* no pool: the own team, at its first use */
     if (g->team) tt_team_set_hot(g->team, g->use_threads > 1); /* a pool stays cold */
     memset(g->sampled, 0, (size_t)B); /* none drawn ahead (a stopped call may leave some) */
     g->aborted = false;
