@@ -47,7 +47,9 @@
  * kernels read is made once per model (at the first generation after the
  * weights last changed) and shared by all of them, read-only.
  * Threads: with n_threads > 1 a generator runs each forward pass on a team
- * of that many threads (its own, started at create), splitting output
+ * of that many threads (its own, started by the first call that uses it,
+ * never at create; or a pool shared with other generators, tt/threads.h:
+ * tt_generator_set_thread_pool), splitting output
  * columns and (row, head) pairs, never a sum, so the results are the same
  * for any thread count. n_threads 0 (the default) is auto: a team of
  * omp_get_max_threads() (every core, or OMP_NUM_THREADS) that the generator
