@@ -105,6 +105,12 @@ tt_status tt_gen_weights_use(const tt_model *m, tt_gen_weights **held, tt_team *
     return TT_OK;
 }
 
+bool tt_gen_weights_packed(const tt_model *m) {
+    const bool packed = *tt_model_gen_weights_lock(m) != NULL;
+    tt_model_gen_weights_unlock(m);
+    return packed;
+}
+
 void tt_gen_weights_release(tt_gen_weights *w) {
     if (!w || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1) return;
     tt_gen_ffree(w->wp);

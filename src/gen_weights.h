@@ -17,6 +17,7 @@
 #define TT_SRC_GEN_WEIGHTS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tt/common.h"
@@ -39,6 +40,11 @@ size_t tt_gen_layer_packed(int C, int F);
  * @return TT_OK or TT_ERR_NOMEM (then *held is unchanged). */
 tt_status tt_gen_weights_use(const struct tt_model *m, tt_gen_weights **held, struct tt_team *team,
                              tt_error *err);
+
+/* Whether the model has packed weights now (so tt_gen_weights_use would
+ * not build them: no team is needed for it). A hint: another thread may
+ * drop them right after. */
+bool tt_gen_weights_packed(const struct tt_model *m);
 
 /* Drops one reference (NULL-safe); the last frees it. */
 void tt_gen_weights_release(tt_gen_weights *w);

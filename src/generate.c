@@ -7,7 +7,9 @@
  *
  * The inference kernels (src/gen_kernels.c) are the generator's own, on the
  * model's weights (borrowed, PyTorch layout, Linear w[O, I]), run by its own
- * team of threads (src/team.c). One function, forward_rows(),
+ * team of threads (src/team.c), started at the first call that uses more
+ * than one thread, or by a pool shared with other generators
+ * (src/thread_pool.c). One function, forward_rows(),
  * runs N token rows through the model: row i is token tok[i] at position
  * pos[i] of the sequence held in cache slot slot[i]; its K and V are written
  * to that slot's cache and its query attends to positions 0..pos[i] of the
@@ -27,6 +29,7 @@
 #include "generate_internal.h"
 #include "stop.h"
 #include "team.h"
+#include "thread_pool_internal.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -75,7 +78,10 @@ struct tt_generator {
     int *sel;                          /* [cap_rows] rows wanting logits */
     float *scores;                     /* [n_threads, NH, TP]           */
     int n_threads;                     /* threads of a forward team (the most) */
-    tt_team *team;                     /* its threads (NULL for one) */
+    tt_team *team;                     /* its own threads: NULL until a call uses
+                                          them (start_team), and with a pool */
+    bool team_failed;                  /* they could not be started: one thread */
+    tt_thread_pool *pool;              /* a shared pool (a reference), or NULL */
     int use_threads;                   /* the team size in use: n_threads or 1 */
     bool adapt;                        /* auto threads: use_threads is measured */
     struct {
@@ -244,9 +250,43 @@ void tt_generations_free(tt_generation *g, int n) {
 /* Floats of one layer's packed matrices. */
 static size_t layer_packed(const tt_generator *g) { return tt_gen_layer_packed(g->C, g->F); }
 
+/* Starts the generator's own team (no pool) if it has none yet: threads
+ * are started at the first call that uses more than one, not at create.
+ * Threads that cannot be had then leave the generator on one thread (the
+ * same tokens). @return whether there is a team. */
+static bool start_team(tt_generator *g) {
+    if (g->team) return true;
+    if (g->pool || g->n_threads < 2 || g->team_failed) return false;
+    tt_error e;
+    if (tt_team_create(&g->team, g->n_threads, &e) == TT_OK) return true;
+    g->team_failed = true;
+    g->adapt = false;
+    g->use_threads = 1;
+    return false;
+}
+
+/* The team for a run on more than one thread (use_threads > 1): the pool
+ * when no other generator is running on it (the step then runs on the
+ * calling thread instead of waiting), else the generator's own team.
+ * NULL: run on the calling thread. Give it back with release_team. */
+static tt_team *acquire_team(tt_generator *g) {
+    if (g->use_threads < 2) return NULL;
+    if (g->pool) return tt_pool_try_acquire(g->pool);
+    return start_team(g) && tt_team_usable(g->team) ? g->team : NULL;
+}
+
+static void release_team(tt_generator *g, tt_team *t) {
+    if (t && g->pool) tt_pool_release(g->pool);
+}
+
 /* Makes g->gw the model's current packed weights (packed on first use). */
 static tt_status use_weights(tt_generator *g, tt_error *err) {
-    return tt_gen_weights_use(g->model, &g->gw, g->use_threads > 1 ? g->team : NULL, err);
+    /* a team only to pack them: none is started (or the pool taken) for
+     * weights already packed */
+    tt_team *t = tt_gen_weights_packed(g->model) ? NULL : acquire_team(g);
+    const tt_status st = tt_gen_weights_use(g->model, &g->gw, t, err);
+    release_team(g, t);
+    return st;
 }
 
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
@@ -281,6 +321,7 @@ struct fwd_call {
     bool shared_slots; /* some slot has several rows (a prefill) */
     int m;             /* rows wanting logits: g->sel[0..m) */
     int nth;           /* threads in the team */
+    tt_team *team;     /* the team running it (nth > 1) */
     gen_counter *ctr;  /* [GEN_PHASES(L)]: the next chunk of each phase */
     const tt_sampling_params *sp; /* not NULL: the team also samples each
                                      row's next token (slot = row) */
@@ -293,7 +334,8 @@ static inline int claim(fwd_call *fc, int p) {
 
 /* Waits for the team (and orders memory); nothing for a team of one. */
 static inline void team_barrier(const tt_generator *g, const fwd_call *fc) {
-    if (fc->nth > 1) tt_team_barrier(g->team);
+    (void)g;
+    if (fc->nth > 1) tt_team_barrier(fc->team);
 }
 
 /* Claims the next blocks [*b0, *b1) of a product with nb output blocks
@@ -478,13 +520,14 @@ static void forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
     /* A team only when the call has work for it: below ~64k multiply-adds
      * a barrier costs about what a thread saves. */
     const size_t macs = (size_t)N * (size_t)g->L * ((size_t)4 * C * C + (size_t)2 * C * g->F);
-    fc->nth = g->use_threads > 1 && macs >= 65536 && tt_team_usable(g->team)
-                  ? tt_team_size(g->team)
-                  : 1;
+    fc->team = macs >= 65536 ? acquire_team(g) : NULL;
+    fc->nth = fc->team ? tt_team_size(fc->team) : 1;
     if (fc->nth > 1)
-        tt_team_run(g->team, team_entry, g);
+        tt_team_run(fc->team, team_entry, g);
     else
         forward_team(g, fc, 0);
+    release_team(g, fc->team);
+    fc->team = NULL;
     for (int j = 0; j < fc->m; j++)
         memcpy(dst[g->sel[j]], g->lg + (size_t)j * V, (size_t)V * sizeof(float));
 }
@@ -658,6 +701,7 @@ void tt_generator_free(tt_generator *g) {
     if (!g) return;
     free_batch(g);
     free_threads(g);
+    tt_pool_unref(g->pool);
     ffree(g->kc);
     ffree(g->vc);
     tt_gen_rows_free(g->rows);
@@ -673,16 +717,19 @@ void tt_generator_free(tt_generator *g) {
     free(g);
 }
 
-/* Threads for a config's n_threads (0 = auto): the team (none for one
- * thread), a sampler and scratch per thread. An auto team that cannot be
- * had is one thread. */
+/* Threads for a config's n_threads (0 = auto): a sampler and scratch per
+ * thread; the team itself is started by the first call that uses it
+ * (start_team). With a pool, its size is the count (n_cfg 1: the calling
+ * thread alone). */
 static tt_status setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
     free_threads(g);
+    g->team_failed = false;
 #ifdef _OPENMP
     int n = n_cfg > 0 ? n_cfg : omp_get_max_threads();
 #else
     int n = n_cfg > 0 ? n_cfg : 1;
 #endif
+    if (g->pool && n_cfg != 1) n = tt_thread_pool_size(g->pool);
     if (n < 1) n = 1;
     if (n > TT_GEN_MAX_THREADS) n = TT_GEN_MAX_THREADS;
     memset(&g->probe, 0, sizeof g->probe);
@@ -691,16 +738,6 @@ static tt_status setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
     g->adapt = n_cfg == 0 && n > 1;
     g->n_threads = n;
     tt_status st = TT_OK;
-    if (n > 1 && (st = tt_team_create(&g->team, n, err)) != TT_OK) {
-        if (n_cfg != 0) {
-            g->n_threads = 0;
-            return st;
-        }
-        /* auto threads: no team to be had (threads or memory are short), so
-         * one thread, which auto would pick whenever it is faster anyway */
-        g->n_threads = n = 1;
-        g->adapt = false;
-    }
     g->use_threads = n;
     g->samplers = calloc((size_t)n, sizeof *g->samplers);
     g->xnt = falloc((size_t)n * GEN_PRIV_ROWS * g->C, false);
@@ -1008,6 +1045,29 @@ tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err
     return TT_OK;
 }
 
+tt_status tt_generator_set_thread_pool(tt_generator *g, tt_thread_pool *pool, tt_error *err) {
+    if (!g) return tt_error_set(err, TT_ERR_ARG, "set_thread_pool: generator is NULL");
+    tt_thread_pool *old = g->pool;
+    if (pool == old) {
+        tt_error_clear(err);
+        return TT_OK;
+    }
+    if (pool) tt_pool_ref(pool);
+    g->pool = pool;
+    tt_status st = setup_threads(g, g->cfg.n_threads, err); /* frees the own team */
+    if (st) { /* keep the old threads when they can be had, else one thread */
+        g->pool = old;
+        tt_pool_unref(pool);
+        tt_error e2;
+        if (setup_threads(g, g->cfg.n_threads, &e2) != TT_OK && setup_threads(g, 1, &e2) == TT_OK)
+            g->cfg.n_threads = 1;
+        return st;
+    }
+    tt_pool_unref(old);
+    tt_error_clear(err);
+    return TT_OK;
+}
+
 void tt_generator_set_memory_limit(tt_generator *g, size_t bytes) {
     if (g) g->mem_limit = bytes;
 }
@@ -1295,13 +1355,13 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     /* The workers stay awake (spinning, then yielding) while the team is in
      * use: a worker woken from sleep took up to ~1 ms to start in this VM. */
     if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
-    if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
-    st = use_weights(g, err);
+    st = use_weights(g, err); /* starts the own team when more than one thread is used */
     if (st) {
-        if (g->team) tt_team_set_hot(g->team, false);
         tt_generations_free(out, B);
         return st;
     }
+    if (g->use_threads > 1) start_team(g); /* no pool: the own team, at its first use */
+    if (g->team) tt_team_set_hot(g->team, g->use_threads > 1); /* a pool stays cold */
     memset(g->sampled, 0, (size_t)B); /* none drawn ahead (a stopped call may leave some) */
     g->aborted = false;
     /* Prefill: the next-token logits of every row. */
@@ -1327,7 +1387,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             const bool probing = g->adapt && g->probe.left-- <= 0;
             if (g->adapt) {
                 g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
-                tt_team_set_hot(g->team, g->use_threads > 1);
+                if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
             }
             const double t0 = g->adapt ? now_s() : 0.0;
             /* Feed each unfinished row's last token; rows whose window is

@@ -47,7 +47,9 @@
  * kernels read is made once per model (at the first generation after the
  * weights last changed) and shared by all of them, read-only.
  * Threads: with n_threads > 1 a generator runs each forward pass on a team
- * of that many threads (its own, started at create), splitting output
+ * of that many threads (its own, started by the first call that uses it,
+ * never at create; or a pool shared with other generators, tt/threads.h:
+ * tt_generator_set_thread_pool), splitting output
  * columns and (row, head) pairs, never a sum, so the results are the same
  * for any thread count. n_threads 0 (the default) is auto: a team of
  * omp_get_max_threads() (every core, or OMP_NUM_THREADS) that the generator
@@ -64,6 +66,7 @@
 #include "tt/common.h"
 #include "tt/model.h"
 #include "tt/sampling.h"
+#include "tt/threads.h"
 #include "tt/tokenizer.h"
 
 #ifdef __cplusplus
@@ -94,8 +97,9 @@ typedef struct {
     int n_threads;      /* 0 = auto (a team of omp_get_max_threads(), used
                            while measured faster than one thread); 1..256
                            exactly that many. The tokens do not depend on
-                           it. Read at create; tt_generator_set_threads
-                           changes it. */
+                           it. Read at create (which starts no thread: the
+                           team starts at the first call that uses it);
+                           tt_generator_set_threads changes it. */
     int context_len;    /* 0 = the model's default (tt_model_default_context);
                            1..max_len: the window W */
     tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
@@ -181,11 +185,24 @@ TT_API const tt_generator_config *tt_generator_get_config(const tt_generator *g)
 TT_API int tt_generator_context_len(const tt_generator *g);
 
 /* Threads: the number a generator's calls use from now on, as
- * gc.n_threads (0 = auto, 1..TT_GEN_MAX_THREADS); its team is rebuilt
- * (one thread starts none). Tokens do not depend on it. Not while a call
- * of this generator runs. @return TT_OK, TT_ERR_ARG (NULL g, n out of
- * range), TT_ERR_NOMEM (the generator then runs on one thread). */
+ * gc.n_threads (0 = auto, 1..TT_GEN_MAX_THREADS); its team is stopped and
+ * started again by the next call that uses more than one thread (creating
+ * a generator starts no thread; 1 never starts one). With a pool attached,
+ * 0 probes the pool against the calling thread, 1 uses the calling thread
+ * alone, N > 1 the pool (whatever its size). Tokens do not depend on it.
+ * Not while a call of this generator runs. @return TT_OK, TT_ERR_ARG (NULL
+ * g, n out of range), TT_ERR_NOMEM (the generator then runs on one thread). */
 TT_API tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err);
+
+/* Runs the generator's forward passes on a shared pool (tt/threads.h)
+ * instead of its own team (stopped now); NULL goes back to its own team
+ * (started by the next call that uses it). The generator holds a reference
+ * to the pool until it is detached or freed. A pass that finds the pool
+ * busy with another generator runs on the calling thread instead of
+ * waiting (the same tokens). Not while a call of this generator runs.
+ * @return TT_OK, TT_ERR_ARG (NULL g), TT_ERR_NOMEM (per-thread scratch; the
+ * generator keeps its previous threads, or one). */
+TT_API tt_status tt_generator_set_thread_pool(tt_generator *g, tt_thread_pool *pool, tt_error *err);
 
 /* The most bytes one call (or the step API's rows together) may use for
  * its KV caches, results and scratch; 0 (the default) = the machine's
