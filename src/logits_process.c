@@ -106,6 +106,18 @@ int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_MAX_
 
 static bool finite_in(float v, float lo, float hi) { return isfinite(v) && v >= lo && v <= hi; }
 
+/* Whether s is whole UTF-8 (a stop string or breaker is matched by code point). */
+static bool utf8_ok(const char *s) {
+    size_t len = strlen(s), pos = 0;
+    while (pos < len) {
+        uint32_t cp;
+        const int k = tt_utf8_decode(s + pos, len - pos, &cp);
+        if (k <= 0) return false;
+        pos += (size_t)k;
+    }
+    return true;
+}
+
 tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *err) {
     if (!finite_in(c->min_p, 0.0f, 1.0f))
         return tt_error_set(err, TT_ERR_ARG, "min_p must be in [0, 1], got %g", (double)c->min_p);
@@ -147,6 +159,10 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
                                 "dry sequence breaker %d must be non-empty and shorter than %d "
                                 "bytes",
                                 i + 1, TT_MAX_STOP_LEN);
+    for (int i = 0; i < c->n_dry_breakers; i++)
+        if (!utf8_ok(c->dry_breakers[i]))
+            return tt_error_set(err, TT_ERR_ARG, "dry sequence breaker %d is not valid UTF-8",
+                                i + 1);
     if (c->n_logit_bias < 0 || (c->n_logit_bias > 0 && !c->logit_bias))
         return tt_error_set(err, TT_ERR_ARG, "logit_bias: %d entries but %s", c->n_logit_bias,
                             c->n_logit_bias < 0 ? "a negative count" : "a NULL array");
@@ -183,6 +199,8 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
         if (strlen(c->stop[i]) >= TT_MAX_STOP_LEN)
             return tt_error_set(err, TT_ERR_ARG, "stop string %d is longer than %d bytes", i + 1,
                                 TT_MAX_STOP_LEN - 1);
+        if (!utf8_ok(c->stop[i]))
+            return tt_error_set(err, TT_ERR_ARG, "stop string %d is not valid UTF-8", i + 1);
     }
     if (c->logprobs < 0 || c->logprobs > TT_MAX_LOGPROBS)
         return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,

@@ -188,18 +188,22 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
         }
         if (OPT("--dry-sequence-breaker")) {
             NEED;
-            if (!sf->breakers_given) c->n_dry_breakers = 0;
-            sf->breakers_given = true;
-            if (!strcmp(v, "none")) { /* llama.cpp: no breakers at all */
-                c->n_dry_breakers = 0;
-                return 1;
+            /* checked on a copy: a bad breaker leaves the controls as they were */
+            tt_sampling_controls t = *c;
+            if (!sf->breakers_given) t.n_dry_breakers = 0;
+            if (strcmp(v, "none")) { /* "none" (llama.cpp): no breakers at all */
+                if (t.n_dry_breakers == TT_DRY_MAX_BREAKERS)
+                    return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence "
+                                           "breakers",
+                                           v, TT_DRY_MAX_BREAKERS),
+                           -1;
+                t.dry_breakers[t.n_dry_breakers++] = v;
+                if (check(sf, &t, "--dry-sequence-breaker", v[0] ? v : "''")) return -1;
+            } else {
+                t.n_dry_breakers = 0;
             }
-            if (c->n_dry_breakers == TT_DRY_MAX_BREAKERS)
-                return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence breakers", v,
-                                       TT_DRY_MAX_BREAKERS),
-                       -1;
-            c->dry_breakers[c->n_dry_breakers++] = v;
-            if (check(sf, c, "--dry-sequence-breaker", v[0] ? v : "''")) return -1;
+            *c = t;
+            sf->breakers_given = true;
             return 1;
         }
         if (OPT("--logit-bias")) {
