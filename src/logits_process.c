@@ -16,6 +16,7 @@
  *    of length L >= allowed_length loses multiplier * base^(L - allowed).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,16 @@ int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_MAX_
 
 static bool finite_in(float v, float lo, float hi) { return isfinite(v) && v >= lo && v <= hi; }
 
+/* v printed with %.*g (prec digits). */
+typedef struct {
+    char s[32];
+} fmt_buf;
+static fmt_buf fmt_g(int prec, float v) {
+    fmt_buf b;
+    snprintf(b.s, sizeof b.s, "%.*g", prec, (double)v);
+    return b;
+}
+
 /* Whether s is whole UTF-8 (a stop string or breaker is matched by code point). */
 static bool utf8_ok(const char *s) {
     size_t len = strlen(s), pos = 0;
@@ -170,10 +181,13 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
         const tt_logit_bias *b = &c->logit_bias[i];
         if (b->id < 0)
             return tt_error_set(err, TT_ERR_ARG, "logit_bias: token id %d is negative", b->id);
-        if (!finite_in(b->bias, -100.0f, 100.0f))
+        if (!finite_in(b->bias, -100.0f, 100.0f)) {
+            int prec = 6; /* the fewest digits that give the float back (100.0001, not 100) */
+            while (prec < 9 && strtof(fmt_g(prec, b->bias).s, NULL) != b->bias) prec++;
             return tt_error_set(err, TT_ERR_ARG,
-                                "logit bias %g for token %d is outside [-100, 100]",
+                                "logit bias %.*g for token %d is outside [-100, 100]", prec,
                                 (double)b->bias, b->id);
+        }
         for (int j = 0; j < i; j++)
             if (c->logit_bias[j].id == b->id)
                 return tt_error_set(err, TT_ERR_ARG, "logit_bias: token %d appears twice", b->id);

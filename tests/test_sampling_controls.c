@@ -845,10 +845,14 @@ static void test_cli(void **state) {
         {"--samplers", "min_p,min_p", "appears twice"},
         {"--dry-base", "0.5", "--dry-base 0.5: dry_base"},
         {"--history", "1,x", "--history 1,x: "},
+        {"--logit-bias", "5=100.0001", "--logit-bias 5=100.0001: logit bias 100.0001 for token 5"},
+        {"--samplers", "top_k", "--temperature 0.7: has no effect, 'temperature' is not in "
+                                "--samplers"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        run_expect((const char *[]){"tt", "sample", "--logits", L, bad[i].a, bad[i].b, NULL}, 2,
-                   bad[i].msg, NULL);
+        run_expect((const char *[]){"tt", "sample", "--logits", L, "--temperature", "0.7",
+                                    bad[i].a, bad[i].b, NULL},
+                   2, bad[i].msg, NULL);
     /* --samplers: stages after "temperature" see tempered logits (llama.cpp);
      * [0, 0], token 0 seen, presence 1, T 0.5: -1 after tempering is
      * 1/(1+e) : e/(1+e); tempering after the penalty, -2 : 0 */
@@ -900,6 +904,13 @@ static void test_cli(void **state) {
                                 "ROMEO:", "--num-beams", "3", "--num-return-sequences", "2",
                                 "--max-new-tokens", "12", "--json", NULL},
                0, NULL, "\"score\": -0.750866");
+    run_expect((const char *[]){"tt", "diversity", "--model", mp, "--prompt", "a", "--samplers",
+                                "top_k", "--temperatures", "1,0.5", "--samples", "2", NULL},
+               2, "--temperatures: temperature 0.5: has no effect, 'temperature' is not in --samplers",
+               NULL);
+    run_expect((const char *[]){"tt", "chat", "--model", mp, "--samplers", "top_k",
+                                "--temperature", "0.5", NULL},
+               2, "tt chat: --temperature 0.5: has no effect", NULL);
     /* beam search applies DRY after the penalties, as greedy does */
     const char *beam[] = {"tt", "generate", "--model", mp, "--prompt", "abab", "--num-beams", "3",
                           "--max-new-tokens", "20", "--dry-multiplier", "2",
@@ -921,6 +932,10 @@ static void test_cli(void **state) {
         {"--logit-bias", "'\xd0\xb6'=1", NULL, NULL, "is not in the model's vocabulary"},
         {"--logprobs-mode", "cooked", NULL, NULL,
          "--logprobs-mode cooked: expected raw or processed"},
+        {"--logprobs-mode", "processed", "--json", NULL,
+         "--logprobs-mode processed: needs --logprobs N"},
+        {"--samplers", "top_k,min_p", "--temperature", "2",
+         "--temperature 2: has no effect, 'temperature' is not in --samplers"},
         {"--stop", "a\xc3", NULL, NULL, "--stop a\xc3: stop string 1 is not valid UTF-8"},
         {"--dry-sequence-breaker", "\xff", NULL, NULL,
          "--dry-sequence-breaker \xff: dry sequence breaker 1 is not valid UTF-8"},

@@ -438,7 +438,8 @@ int cmd_chat(int argc, char **argv) {
     }
     s.gc.eos_token_id = eos_id;
     s.tok = tok;
-    if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok))) {
+    if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok)) ||
+        (s.gc.do_sample && cli_sampling_check_temperature(&s.sf, s.gc.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }

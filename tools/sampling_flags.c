@@ -246,6 +246,7 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
                 c->logprobs_mode = TT_LOGPROBS_PROCESSED;
             else
                 return cli_usage_error("--logprobs-mode %s: expected raw or processed", v), -1;
+            sf->logprobs_mode = v;
             return 1;
         }
         if (cli_is_flag(argv[*i], "--prompt-logprobs")) {
@@ -284,6 +285,15 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
 #undef NEED
 #undef SAMPLING_ONLY
     return 0;
+}
+
+int cli_sampling_check_temperature(const cli_sampling *sf, double T, bool list) {
+    if (sf->c.n_samplers == 0 || T == 0.0 || T == 1.0) return 0;
+    for (int i = 0; i < sf->c.n_samplers; i++)
+        if (sf->c.samplers[i] == TT_SAMPLER_TEMPERATURE) return 0;
+    return cli_usage_error("%s %g: has no effect, 'temperature' is not in --samplers",
+                           list ? "--temperatures: temperature" : "--temperature", T),
+           -1;
 }
 
 int cli_sampling_finish(cli_sampling *sf, const struct tt_tokenizer *tok, int vocab_size) {
