@@ -107,6 +107,8 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
             const tt_token_history h = {seq, cur, P};
             if (!st && tt_lp_penalties_active(X, &h))
                 st = tt_lp_apply_penalties(X, &h, row, V, &sc, err);
+            if (!st && tt_lp_dry_active(X, &h))
+                st = tt_lp_apply_dry(X, &h, tt_gen_tokenizer(g), row, V, &sc, err);
             if (st) goto done;
             for (int v = 0; v < V; v++)
                 keep_best(top, &n_top, K, row[v] + run_score[b], b * V + v);

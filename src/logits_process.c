@@ -16,6 +16,7 @@
  *    of length L >= allowed_length loses multiplier * base^(L - allowed).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,28 @@ int tt_sampling_chain(const tt_sampling_params *p, tt_sampler_kind order[TT_MAX_
 
 static bool finite_in(float v, float lo, float hi) { return isfinite(v) && v >= lo && v <= hi; }
 
+/* v printed with %.*g (prec digits). */
+typedef struct {
+    char s[32];
+} fmt_buf;
+static fmt_buf fmt_g(int prec, float v) {
+    fmt_buf b;
+    snprintf(b.s, sizeof b.s, "%.*g", prec, (double)v);
+    return b;
+}
+
+/* Whether s is whole UTF-8 (a stop string or breaker is matched by code point). */
+static bool utf8_ok(const char *s) {
+    size_t len = strlen(s), pos = 0;
+    while (pos < len) {
+        uint32_t cp;
+        const int k = tt_utf8_decode(s + pos, len - pos, &cp);
+        if (k <= 0) return false;
+        pos += (size_t)k;
+    }
+    return true;
+}
+
 tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *err) {
     if (!finite_in(c->min_p, 0.0f, 1.0f))
         return tt_error_set(err, TT_ERR_ARG, "min_p must be in [0, 1], got %g", (double)c->min_p);
@@ -147,6 +170,10 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
                                 "dry sequence breaker %d must be non-empty and shorter than %d "
                                 "bytes",
                                 i + 1, TT_MAX_STOP_LEN);
+    for (int i = 0; i < c->n_dry_breakers; i++)
+        if (!utf8_ok(c->dry_breakers[i]))
+            return tt_error_set(err, TT_ERR_ARG, "dry sequence breaker %d is not valid UTF-8",
+                                i + 1);
     if (c->n_logit_bias < 0 || (c->n_logit_bias > 0 && !c->logit_bias))
         return tt_error_set(err, TT_ERR_ARG, "logit_bias: %d entries but %s", c->n_logit_bias,
                             c->n_logit_bias < 0 ? "a negative count" : "a NULL array");
@@ -154,10 +181,13 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
         const tt_logit_bias *b = &c->logit_bias[i];
         if (b->id < 0)
             return tt_error_set(err, TT_ERR_ARG, "logit_bias: token id %d is negative", b->id);
-        if (!finite_in(b->bias, -100.0f, 100.0f))
+        if (!finite_in(b->bias, -100.0f, 100.0f)) {
+            int prec = 6; /* the fewest digits that give the float back (100.0001, not 100) */
+            while (prec < 9 && strtof(fmt_g(prec, b->bias).s, NULL) != b->bias) prec++;
             return tt_error_set(err, TT_ERR_ARG,
-                                "logit bias %g for token %d is outside [-100, 100]",
+                                "logit bias %.*g for token %d is outside [-100, 100]", prec,
                                 (double)b->bias, b->id);
+        }
         for (int j = 0; j < i; j++)
             if (c->logit_bias[j].id == b->id)
                 return tt_error_set(err, TT_ERR_ARG, "logit_bias: token %d appears twice", b->id);
@@ -183,6 +213,8 @@ tt_status tt_sampling_controls_check(const tt_sampling_controls *c, tt_error *er
         if (strlen(c->stop[i]) >= TT_MAX_STOP_LEN)
             return tt_error_set(err, TT_ERR_ARG, "stop string %d is longer than %d bytes", i + 1,
                                 TT_MAX_STOP_LEN - 1);
+        if (!utf8_ok(c->stop[i]))
+            return tt_error_set(err, TT_ERR_ARG, "stop string %d is not valid UTF-8", i + 1);
     }
     if (c->logprobs < 0 || c->logprobs > TT_MAX_LOGPROBS)
         return tt_error_set(err, TT_ERR_ARG, "logprobs must be in [0, %d], got %d", TT_MAX_LOGPROBS,

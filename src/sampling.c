@@ -810,6 +810,10 @@ static tt_status plan_ordered(tt_sampler *s, const tt_sampling_params *p, const 
         case TT_SAMPLER_DRY: {
             const bool pen = order[o] == TT_SAMPLER_PENALTIES;
             if (pen ? !tt_lp_penalties_active(c, s->hist) : !tt_lp_dry_active(c, s->hist)) break;
+            if (T != 1.0f) { /* after "temperature": the stage sees tempered logits (llama.cpp) */
+                for (int i = 0; i < n; i++) lg[key_id(s->keys[i])] /= T;
+                T = 1.0f;
+            }
             st = pen ? tt_lp_apply_penalties(c, s->hist, lg, s->V, &s->lp, err)
                      : tt_lp_apply_dry(c, s->hist, s->tok, lg, s->V, &s->lp, err);
             if (st != TT_OK) return st;

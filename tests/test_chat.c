@@ -198,6 +198,42 @@ static void test_pipe(void **state) {
     tt_cli_result_free(&b);
 }
 
+/* A failed sampling command leaves the session's sampling state as it was
+ * (it once kept a pointer to the freed value: a use-after-free under ASan). */
+static void test_failed_command_restores(void **state) {
+    (void)state;
+    const char *argv[] = {"tt", "chat", "--model", MODEL, "--greedy", "--max-new-tokens",
+                          "60", NULL};
+    const char *dry = "/dry-multiplier 1\n/dry-allowed-length 1\n/dry-base 2\nKING:\n";
+    const char *pre[] = {"", "/dry-sequence-breaker h\n", "/dry-sequence-breaker \n",
+                         "/dry-sequence-breaker h\n/dry-sequence-breaker \n",
+                         "/dry-sequence-breaker h\n/dry-sequence-breaker x\xff\n"};
+    char *out[5];
+    for (int i = 0; i < 5; i++) {
+        char in[256];
+        snprintf(in, sizeof in, "%s%s", pre[i], dry);
+        tt_cli_result r;
+        assert_int_equal(tt_cli_run(argv, in, &r), 0);
+        assert_int_equal(r.status, 0);
+        if (i >= 2) /* the bad value is named, once */
+            assert_non_null(strstr(r.err, i == 4 ? "tt chat: --dry-sequence-breaker x\xff: dry "
+                                                   "sequence breaker 2 is not valid UTF-8"
+                                                 : "tt chat: --dry-sequence-breaker '': "));
+        char *nl = strstr(r.out, "dry-base 2\n"); /* the answer after the echoes */
+        assert_non_null(nl);
+        out[i] = strdup(nl);
+        tt_cli_result_free(&r);
+    }
+    assert_string_equal(out[0], "dry-base 2\n\nAnd the share my his and you thous thy with that "
+                                "be thim th\n");
+    assert_string_equal(out[1], "dry-base 2\n\nAnd the she my his with be the and he him the he "
+                                "his he he \n");
+    assert_string_equal(out[2], out[0]); /* the default breakers stay */
+    assert_string_equal(out[3], out[1]); /* so does 'h' */
+    assert_string_equal(out[4], out[1]);
+    for (int i = 0; i < 5; i++) free(out[i]);
+}
+
 static void test_bad_args(void **state) {
     (void)state;
     const char *v1[] = {"tt", "chat", NULL};
@@ -221,6 +257,7 @@ int main(void) {
         cmocka_unit_test(test_pty_quit),
         cmocka_unit_test(test_pipe),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_failed_command_restores),
     };
     return cmocka_run_group_tests_name("chat", tests, NULL, NULL);
 }

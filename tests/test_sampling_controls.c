@@ -343,6 +343,10 @@ static void test_validation(void **state) {
                "appears twice");
     EXPECT_BAD(p.x.n_stop = 9, "at most 8 stop strings");
     EXPECT_BAD((p.x.n_stop = 1, p.x.stop[0] = ""), "stop string 1 is empty");
+    EXPECT_BAD((p.x.n_stop = 2, p.x.stop[0] = "ok", p.x.stop[1] = "a\xc3"),
+               "stop string 2 is not valid UTF-8");
+    EXPECT_BAD((p.x.n_stop = 1, p.x.stop[0] = "\xed\xa0\x80"), "stop string 1 is not valid UTF-8");
+    EXPECT_BAD(p.x.dry_breakers[1] = "\xff", "dry sequence breaker 2 is not valid UTF-8");
     EXPECT_BAD(p.x.logprobs = 21, "logprobs must be in [0, 20], got 21");
     EXPECT_BAD(p.x.num_beams = 0, "num_beams");
     EXPECT_BAD(p.x.num_beams = 3, "excludes sampling");
@@ -841,10 +845,36 @@ static void test_cli(void **state) {
         {"--samplers", "min_p,min_p", "appears twice"},
         {"--dry-base", "0.5", "--dry-base 0.5: dry_base"},
         {"--history", "1,x", "--history 1,x: "},
+        {"--logit-bias", "5=100.0001", "--logit-bias 5=100.0001: logit bias 100.0001 for token 5"},
+        {"--samplers", "top_k", "--temperature 0.7: has no effect, 'temperature' is not in "
+                                "--samplers"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        run_expect((const char *[]){"tt", "sample", "--logits", L, bad[i].a, bad[i].b, NULL}, 2,
-                   bad[i].msg, NULL);
+        run_expect((const char *[]){"tt", "sample", "--logits", L, "--temperature", "0.7",
+                                    bad[i].a, bad[i].b, NULL},
+                   2, bad[i].msg, NULL);
+    /* --samplers: stages after "temperature" see tempered logits (llama.cpp);
+     * [0, 0], token 0 seen, presence 1, T 0.5: -1 after tempering is
+     * 1/(1+e) : e/(1+e); tempering after the penalty, -2 : 0 */
+    run_expect((const char *[]){"tt", "sample", "--logits", "0,0", "--history", "0",
+                                "--presence-penalty", "1", "--temperature", "0.5", "--samplers",
+                                "temperature,penalties", "--json", NULL},
+               0, NULL, "\"probs\": [0.268941432, 0.731058598]");
+    run_expect((const char *[]){"tt", "sample", "--logits", "0,0", "--history", "0",
+                                "--presence-penalty", "1", "--temperature", "0.5", "--samplers",
+                                "penalties,temperature", "--json", NULL},
+               0, NULL, "\"probs\": [0.119202919, 0.880797088]");
+    /* DRY: token 0 would repeat "0 1" (length 2): -1 * 1.75^(2-1) */
+    run_expect((const char *[]){"tt", "sample", "--logits", "0,0", "--history", "0,1,0,1",
+                                "--dry-multiplier", "1", "--dry-allowed-length", "1",
+                                "--temperature", "0.5", "--samplers", "temperature,dry", "--json",
+                                NULL},
+               0, NULL, "\"probs\": [0.148047194, 0.851952791]"); /* 1/(1+e^1.75) */
+    run_expect((const char *[]){"tt", "sample", "--logits", "0,0", "--history", "0,1,0,1",
+                                "--dry-multiplier", "1", "--dry-allowed-length", "1",
+                                "--temperature", "0.5", "--samplers", "dry,temperature", "--json",
+                                NULL},
+               0, NULL, "\"probs\": [0.0293122288, 0.970687747]"); /* 1/(1+e^3.5) */
     /* tt generate */
     run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "ROMEO:", "--greedy",
                                 "--max-new-tokens", "20", "--stop", "he t", "--json", NULL},
@@ -874,6 +904,21 @@ static void test_cli(void **state) {
                                 "ROMEO:", "--num-beams", "3", "--num-return-sequences", "2",
                                 "--max-new-tokens", "12", "--json", NULL},
                0, NULL, "\"score\": -0.750866");
+    run_expect((const char *[]){"tt", "diversity", "--model", mp, "--prompt", "a", "--samplers",
+                                "top_k", "--temperatures", "1,0.5", "--samples", "2", NULL},
+               2, "--temperatures: temperature 0.5: has no effect, 'temperature' is not in --samplers",
+               NULL);
+    run_expect((const char *[]){"tt", "chat", "--model", mp, "--samplers", "top_k",
+                                "--temperature", "0.5", NULL},
+               2, "tt chat: --temperature 0.5: has no effect", NULL);
+    /* beam search applies DRY after the penalties, as greedy does */
+    const char *beam[] = {"tt", "generate", "--model", mp, "--prompt", "abab", "--num-beams", "3",
+                          "--max-new-tokens", "20", "--dry-multiplier", "2",
+                          "--dry-allowed-length", "1", NULL};
+    beam[11] = "0";
+    run_expect(beam, 0, NULL, "ababe the the the the th\n");
+    beam[11] = "2";
+    run_expect(beam, 0, NULL, "abably the will and his \n");
     struct {
         const char *a, *b, *c, *d, *msg;
     } gbad[] = {
@@ -887,6 +932,13 @@ static void test_cli(void **state) {
         {"--logit-bias", "'\xd0\xb6'=1", NULL, NULL, "is not in the model's vocabulary"},
         {"--logprobs-mode", "cooked", NULL, NULL,
          "--logprobs-mode cooked: expected raw or processed"},
+        {"--logprobs-mode", "processed", "--json", NULL,
+         "--logprobs-mode processed: needs --logprobs N"},
+        {"--samplers", "top_k,min_p", "--temperature", "2",
+         "--temperature 2: has no effect, 'temperature' is not in --samplers"},
+        {"--stop", "a\xc3", NULL, NULL, "--stop a\xc3: stop string 1 is not valid UTF-8"},
+        {"--dry-sequence-breaker", "\xff", NULL, NULL,
+         "--dry-sequence-breaker \xff: dry sequence breaker 1 is not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof gbad / sizeof *gbad; i++)
         run_expect((const char *[]){"tt", "generate", "--model", mp, "--prompt", "a", gbad[i].a,

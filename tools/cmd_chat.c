@@ -152,22 +152,27 @@ static int sampling_command(session *s, const char *line) {
             return 1;
         }
     }
-    cli_sampling before = s->sf;
+    const cli_sampling before = s->sf;
     const int r = cli_sampling_flag(&s->sf, CLI_SF_CHAIN | CLI_SF_STOP, fargv[3] ? 4 : 3, fargv, &fi);
-    if (r <= 0) {
+    if (r == 0) { /* not a sampling flag: nothing changed */
         free(fargv[3]);
-        return r < 0; /* the parser printed the error */
+        return 0;
     }
-    if (cli_sampling_finish(&s->sf, s->tok, tt_tokenizer_vocab_size(s->tok))) {
-        /* undo: drop the entry just added (its storage stays owned by sf) */
-        s->sf.c = before.c;
-        s->sf.n_bias = before.n_bias;
-        s->sf.c.logit_bias = s->sf.bias;
-        free(fargv[3]);
+    if (r > 0 && !cli_sampling_finish(&s->sf, s->tok, tt_tokenizer_vocab_size(s->tok))) {
+        if (fargv[3]) s->owned[s->n_owned++] = fargv[3];
+        printf("%s\n", line + 1);
         return 1;
     }
-    if (fargv[3]) s->owned[s->n_owned++] = fargv[3];
-    printf("%s\n", line + 1);
+    /* A failed command (its error is printed) leaves the whole sampling
+     * state as it was, so nothing in it points at the value freed here; the
+     * bias arrays stay owned by sf (they may have moved). */
+    s->sf.c = before.c;
+    s->sf.n_bias = before.n_bias;
+    s->sf.c.logit_bias = s->sf.bias;
+    s->sf.breakers_given = before.breakers_given;
+    s->sf.sampling_given = before.sampling_given;
+    s->sf.sampling_flag = before.sampling_flag;
+    free(fargv[3]);
     return 1;
 }
 
@@ -433,7 +438,8 @@ int cmd_chat(int argc, char **argv) {
     }
     s.gc.eos_token_id = eos_id;
     s.tok = tok;
-    if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok))) {
+    if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok)) ||
+        (s.gc.do_sample && cli_sampling_check_temperature(&s.sf, s.gc.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }

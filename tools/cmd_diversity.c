@@ -238,6 +238,11 @@ int cmd_diversity(int argc, char **argv) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }
+    for (int s = 0; s < n_temps; s++)
+        if (cli_sampling_check_temperature(&sf, temps[s], true)) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
     gc.controls = sf.c;
     if (tt_generator_config_validate(&gc, tt_tokenizer_vocab_size(tok), &err) != TT_OK) {
         rc = cli_report(&err);

@@ -258,6 +258,11 @@ int cmd_generate(int argc, char **argv) {
                         X->logprobs > 0 ? "--logprobs" : "--prompt-logprobs");
         goto usage_fail;
     }
+    if (sf.logprobs_mode && X->logprobs == 0) {
+        cli_usage_error("--logprobs-mode %s: needs --logprobs N (the mode of what it prints)",
+                        sf.logprobs_mode);
+        goto usage_fail;
+    }
     if (X->prompt_logprobs && X->logprobs == 0) {
         cli_usage_error("--prompt-logprobs: needs --logprobs N (how many alternatives)");
         goto usage_fail;
@@ -326,7 +331,8 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_usage_error("--pad-id needs --eos or --eos-id (rows are padded after their EOS)");
         goto done;
     }
-    if (cli_sampling_finish(&sf, tok, V)) {
+    if (cli_sampling_finish(&sf, tok, V) ||
+        (gc.do_sample && cli_sampling_check_temperature(&sf, gc.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }

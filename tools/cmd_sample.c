@@ -397,7 +397,9 @@ int cmd_sample(int argc, char **argv) {
                              p.top_k);
         goto done;
     }
-    if (cli_sampling_finish(&sf, NULL, lb.V)) {
+    if (cli_sampling_finish(&sf, NULL, lb.V) ||
+        (p.strategy != TT_STRATEGY_GREEDY &&
+         cli_sampling_check_temperature(&sf, p.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }

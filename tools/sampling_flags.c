@@ -188,18 +188,22 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
         }
         if (OPT("--dry-sequence-breaker")) {
             NEED;
-            if (!sf->breakers_given) c->n_dry_breakers = 0;
-            sf->breakers_given = true;
-            if (!strcmp(v, "none")) { /* llama.cpp: no breakers at all */
-                c->n_dry_breakers = 0;
-                return 1;
+            /* checked on a copy: a bad breaker leaves the controls as they were */
+            tt_sampling_controls t = *c;
+            if (!sf->breakers_given) t.n_dry_breakers = 0;
+            if (strcmp(v, "none")) { /* "none" (llama.cpp): no breakers at all */
+                if (t.n_dry_breakers == TT_DRY_MAX_BREAKERS)
+                    return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence "
+                                           "breakers",
+                                           v, TT_DRY_MAX_BREAKERS),
+                           -1;
+                t.dry_breakers[t.n_dry_breakers++] = v;
+                if (check(sf, &t, "--dry-sequence-breaker", v[0] ? v : "''")) return -1;
+            } else {
+                t.n_dry_breakers = 0;
             }
-            if (c->n_dry_breakers == TT_DRY_MAX_BREAKERS)
-                return cli_usage_error("--dry-sequence-breaker %s: at most %d sequence breakers", v,
-                                       TT_DRY_MAX_BREAKERS),
-                       -1;
-            c->dry_breakers[c->n_dry_breakers++] = v;
-            if (check(sf, c, "--dry-sequence-breaker", v[0] ? v : "''")) return -1;
+            *c = t;
+            sf->breakers_given = true;
             return 1;
         }
         if (OPT("--logit-bias")) {
@@ -242,6 +246,7 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
                 c->logprobs_mode = TT_LOGPROBS_PROCESSED;
             else
                 return cli_usage_error("--logprobs-mode %s: expected raw or processed", v), -1;
+            sf->logprobs_mode = v;
             return 1;
         }
         if (cli_is_flag(argv[*i], "--prompt-logprobs")) {
@@ -280,6 +285,15 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
 #undef NEED
 #undef SAMPLING_ONLY
     return 0;
+}
+
+int cli_sampling_check_temperature(const cli_sampling *sf, double T, bool list) {
+    if (sf->c.n_samplers == 0 || T == 0.0 || T == 1.0) return 0;
+    for (int i = 0; i < sf->c.n_samplers; i++)
+        if (sf->c.samplers[i] == TT_SAMPLER_TEMPERATURE) return 0;
+    return cli_usage_error("%s %g: has no effect, 'temperature' is not in --samplers",
+                           list ? "--temperatures: temperature" : "--temperature", T),
+           -1;
 }
 
 int cli_sampling_finish(cli_sampling *sf, const struct tt_tokenizer *tok, int vocab_size) {

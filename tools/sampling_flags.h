@@ -41,6 +41,7 @@ typedef struct {
     bool breakers_given;       /* the first --dry-sequence-breaker replaces the defaults */
     bool sampling_given;       /* a flag that only means something when sampling */
     const char *sampling_flag; /* the first such flag, for messages */
+    const char *logprobs_mode; /* the --logprobs-mode value given, or NULL */
 } cli_sampling;
 
 void cli_sampling_init(cli_sampling *sf);
@@ -55,6 +56,11 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
  * against it (tok may be NULL when there are no such entries and V is given
  * by vocab_size). Returns 0, or -1 after printing the error. */
 int cli_sampling_finish(cli_sampling *sf, const struct tt_tokenizer *tok, int vocab_size);
+
+/* A temperature T other than 0 (greedy) and 1 has no effect when --samplers
+ * leaves 'temperature' out: returns -1 after printing an error naming
+ * --temperature (--temperatures when `list`), else 0. */
+int cli_sampling_check_temperature(const cli_sampling *sf, double T, bool list);
 
 /* The help lines of the groups in `which`. */
 void cli_sampling_usage(FILE *f, unsigned which);
