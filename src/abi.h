@@ -35,9 +35,13 @@
 #define TT_ADAMW_CONFIG_SIZE_0 TT_STRUCT_END(tt_adamw_config, weight_decay)
 #define TT_DIST_CONFIG_SIZE_0 TT_STRUCT_END(tt_dist_config, interrupted_user)
 
+/* The largest struct_size read: a caller's struct is never scanned past
+ * this many bytes. */
+#define TT_STRUCT_SIZE_MAX 4096
+
 /* @return TT_OK, or TT_ERR_ARG naming `what`: NULL src, a struct_size below
- * min_size (0: not made by tt_*_default()), or a longer struct that sets a
- * field this library does not know. */
+ * min_size (0: not made by tt_*_default()) or above TT_STRUCT_SIZE_MAX, or a
+ * longer struct that sets a field this library does not know. */
 static inline tt_status tt_struct_in(void *dst, size_t size, const void *src, size_t min_size,
                                      const char *what, tt_error *err) {
     if (!src) return tt_error_set(err, TT_ERR_ARG, "%s is NULL", what);
@@ -48,6 +52,11 @@ static inline tt_status tt_struct_in(void *dst, size_t size, const void *src, si
                             "%s: struct_size %zu is not a size of this struct (%zu..%zu); start "
                             "from its tt_*_default()",
                             what, n, min_size, size);
+    if (n > TT_STRUCT_SIZE_MAX) /* a page, as Linux's copy_struct_from_user */
+        return tt_error_set(err, TT_ERR_ARG,
+                            "%s: struct_size %zu is larger than any struct of this API (at most "
+                            "%d bytes); start from its tt_*_default()",
+                            what, n, TT_STRUCT_SIZE_MAX);
     for (size_t i = size; i < n; i++)
         if (((const unsigned char *)src)[i])
             return tt_error_set(err, TT_ERR_ARG,

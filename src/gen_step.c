@@ -126,14 +126,18 @@ static tt_status row_room(gen_row *w, int n, tt_error *err) {
     if (n > INT_MAX - w->out.n_tokens - 256)
         return tt_error_set(err, TT_ERR_ARG, "a row of more than INT_MAX tokens");
     if (w->out.n_tokens + n > w->tcap) {
-        const int cap = w->out.n_tokens + n + (w->out.n_tokens + n) / 2 + 16;
+        const size_t want = (size_t)w->out.n_tokens + (size_t)n;
+        const size_t grown = want + want / 2 + 16;
+        const int cap = grown > (size_t)INT_MAX ? INT_MAX : (int)grown;
         int *t = realloc(w->out.tokens, (size_t)cap * sizeof(int));
         if (!t) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d tokens", cap);
         w->out.tokens = t;
         w->tcap = cap;
     }
     if (w->cfg.controls.logprobs > 0 && w->out.n_generated + n > w->lcap) {
-        const int cap = w->out.n_generated + n + w->out.n_generated / 2 + 16;
+        const size_t want = (size_t)w->out.n_generated + (size_t)n;
+        const size_t grown = want + (size_t)w->out.n_generated / 2 + 16;
+        const int cap = grown > (size_t)INT_MAX ? INT_MAX : (int)grown;
         tt_token_logprob *l = realloc(w->out.logprobs, (size_t)cap * sizeof *l);
         if (!l) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for %d logprobs", cap);
         w->out.logprobs = l;
@@ -178,13 +182,20 @@ static tt_status check_ids(const tt_generator *g, const int *p, int n, const cha
     return TT_OK;
 }
 
-/* The rows' memory with one more of n tokens and max_new_tokens M. */
+/* The rows' memory with one more of n tokens and max_new_tokens M, as eval
+ * reserves it: KV for every slot of the table (after new_row grows it) at
+ * the largest window of any row. */
 static tt_status check_rows_memory(tt_generator *g, const gen_row *w, int n, tt_error *err) {
+    const tt_gen_rows *rs = *tt_gen_rows_of(g);
+    int slots = 4; /* new_row's first table */
+    if (rs && rs->cap) slots = rs->active < rs->cap ? rs->cap : 2 * rs->cap;
+    int npos = w->W;
+    for (int r = 0; rs && r < rs->cap; r++)
+        if (rs->r[r].used && rs->r[r].W > npos) npos = rs->r[r].W;
     const int rows = tt_generator_n_rows(g) + 1, M = w->cfg.max_new_tokens;
-    const int npos = w->W;
     const size_t extra = ((size_t)n + (size_t)M) * sizeof(int) +
                          (size_t)tt_gen_vocab_size(g) * sizeof(float) * (size_t)rows;
-    return tt_gen_check_memory(g, rows, npos, extra, err);
+    return tt_gen_check_memory(g, slots, npos, extra, err);
 }
 
 static void drop_row(tt_generator *g, gen_row *w) {
@@ -546,8 +557,10 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
                             h.V, h.C, h.L, h.NH, h.Tmax);
     if (h.n_tokens < 1 || h.n_prompt < 1 || h.n_prompt > h.n_tokens || h.n_generated < 0 ||
         h.n_generated > h.n_tokens - h.n_prompt || h.wstart < 0 || h.wstart >= h.n_tokens ||
-        h.npos < 0 || h.npos > h.n_tokens - h.wstart || h.npos > mc->max_len || h.n_logprobs < 0 ||
-        h.n_logprobs > h.n_generated || h.finish < 0 || h.finish > 2)
+        h.npos < 0 || h.npos >= h.n_tokens - h.wstart || h.npos > mc->max_len ||
+        h.n_logprobs < 0 || h.n_logprobs > h.n_generated || h.finish < 0 || h.finish > 2 ||
+        (h.finish == TT_FINISH_STOP ? h.stop_index < 0 || h.stop_index >= TT_MAX_STOP
+                                    : h.stop_index != -1))
         return tt_error_set(err, TT_ERR_FORMAT, "the state's counters are inconsistent");
     const size_t kv = (size_t)mc->n_layers * mc->n_heads * 2 * (size_t)h.npos * hs;
     const size_t bytes = sizeof h + (size_t)h.n_tokens * sizeof(int32_t) +
@@ -560,10 +573,13 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
     memset(&tmp, 0, sizeof tmp);
     tt_status st = row_config(g, &tmp, cfg, err);
     if (st) return st;
-    if (h.n_tokens - h.wstart > tmp.W)
+    /* the window may be longer than W (a full window holds W + 1 tokens
+     * until the next eval slides it, as plan_row does); the cached
+     * positions must fit the row's cache */
+    if (h.npos > tmp.W)
         return tt_error_set(err, TT_ERR_ARG,
-                            "the state's window (%d tokens) exceeds the row's context_len %d",
-                            h.n_tokens - h.wstart, tmp.W);
+                            "the state's %d cached positions exceed the row's context_len %d",
+                            h.npos, tmp.W);
     if ((st = check_rows_memory(g, &tmp, h.n_tokens, err))) return st;
     int r;
     if ((st = new_row(g, &r, err))) return st;

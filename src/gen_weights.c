@@ -88,20 +88,42 @@ static tt_gen_weights *build(const tt_model *m, tt_team *team) {
     return w;
 }
 
+/* Packing runs outside the model's lock, which is held only to look at and
+ * install the copy: a child forked while another thread packs finds the
+ * lock free (it repacks itself). Two threads that pack at once keep the
+ * first copy installed and free the other; a copy packed while the weights
+ * changed serves this call only. */
 tt_status tt_gen_weights_use(const tt_model *m, tt_gen_weights **held, tt_team *team,
                              tt_error *err) {
     tt_gen_weights **slot = tt_model_gen_weights_lock(m);
-    if (!*slot && !(*slot = build(m, team))) {
+    tt_gen_weights *cur = *slot;
+    if (cur && cur == *held) {
         tt_model_gen_weights_unlock(m);
-        return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the packed weights");
+        return TT_OK;
     }
-    tt_gen_weights *cur = *slot, *old = *held;
-    if (cur != old) {
-        atomic_fetch_add_explicit(&cur->refs, 1, memory_order_relaxed);
-        *held = cur;
-    }
+    if (cur) atomic_fetch_add_explicit(&cur->refs, 1, memory_order_relaxed);
+    const unsigned long epoch = tt_model_gen_weights_epoch(m);
     tt_model_gen_weights_unlock(m);
-    if (cur != old) tt_gen_weights_release(old);
+    if (!cur) {
+        tt_gen_weights *mine = build(m, team);
+        if (!mine) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for the packed weights");
+        slot = tt_model_gen_weights_lock(m);
+        if (tt_model_gen_weights_epoch(m) != epoch) { /* changed while packing: not the cache */
+            cur = mine;
+        } else if (!*slot) {
+            *slot = mine; /* the slot's reference */
+            atomic_fetch_add_explicit(&mine->refs, 1, memory_order_relaxed);
+            cur = mine;
+        } else { /* another thread installed first */
+            cur = *slot;
+            atomic_fetch_add_explicit(&cur->refs, 1, memory_order_relaxed);
+        }
+        tt_model_gen_weights_unlock(m);
+        if (cur != mine) tt_gen_weights_release(mine);
+    }
+    tt_gen_weights *old = *held;
+    *held = cur;
+    tt_gen_weights_release(old);
     return TT_OK;
 }
 

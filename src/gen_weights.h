@@ -53,5 +53,7 @@ void tt_gen_weights_release(tt_gen_weights *w);
  * with tt_model_gen_weights_unlock. */
 tt_gen_weights **tt_model_gen_weights_lock(const struct tt_model *m);
 void tt_model_gen_weights_unlock(const struct tt_model *m);
+/* How many times the weights changed; read with the slot locked. */
+unsigned long tt_model_gen_weights_epoch(const struct tt_model *m);
 
 #endif /* TT_SRC_GEN_WEIGHTS_H */

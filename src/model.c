@@ -87,6 +87,7 @@ struct tt_model {
      * model: a cache of the weights, not a change of them). */
     pthread_mutex_t gw_lock;
     tt_gen_weights *gw;
+    unsigned long gw_epoch; /* tt_model_weights_changed calls, under gw_lock */
 };
 
 /* ---- size arithmetic that saturates instead of wrapping ------------------ */
@@ -424,6 +425,7 @@ void tt_model_weights_changed(tt_model *m) {
     pthread_mutex_lock(&m->gw_lock);
     tt_gen_weights *old = m->gw;
     m->gw = NULL;
+    m->gw_epoch++;
     pthread_mutex_unlock(&m->gw_lock);
     tt_gen_weights_release(old); /* generators still holding it keep it until their next call */
 }
@@ -433,6 +435,8 @@ tt_gen_weights **tt_model_gen_weights_lock(const tt_model *m) {
     pthread_mutex_lock(&mm->gw_lock);
     return &mm->gw;
 }
+
+unsigned long tt_model_gen_weights_epoch(const tt_model *m) { return m->gw_epoch; }
 
 void tt_model_gen_weights_unlock(const tt_model *m) {
     pthread_mutex_unlock(&((tt_model *)m)->gw_lock);

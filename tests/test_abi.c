@@ -127,6 +127,21 @@ static void test_struct_in(void **state) {
     zero.struct_size = 8;
     assert_int_equal(tt_struct_in(&d, sizeof d, &zero, sizeof(cfg_v1), "cfg", &err), TT_ERR_ARG);
     assert_int_equal(tt_struct_in(&d, sizeof d, NULL, sizeof(cfg_v1), "cfg", &err), TT_ERR_ARG);
+    /* a struct_size past a page is refused before any byte past the
+     * caller's struct is read (under ASan a scan would fault here) */
+    cfg_v2 huge = {(size_t)1 << 40, 1, 1.0f, 0.0};
+    assert_int_equal(tt_struct_in(&d, sizeof d, &huge, sizeof(cfg_v1), "cfg", &err), TT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "struct_size 1099511627776 is larger than any struct"));
+    unsigned char *page = calloc(1, 4097);
+    assert_non_null(page);
+    size_t n = 4096;
+    memcpy(page, &n, sizeof n);
+    d = V2_DEFAULT;
+    assert_int_equal(tt_struct_in(&d, sizeof d, page, sizeof(cfg_v1), "cfg", &err), TT_OK);
+    n = 4097;
+    memcpy(page, &n, sizeof n);
+    assert_int_equal(tt_struct_in(&d, sizeof d, page, sizeof(cfg_v1), "cfg", &err), TT_ERR_ARG);
+    free(page);
 }
 
 /* The sampler reads a newer caller's longer params, and refuses unknown

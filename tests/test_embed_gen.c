@@ -674,6 +674,137 @@ static void test_state_round_trip(void **state) {
     tt_model_free(m2);
 }
 
+/* A state saved after any step loads back, also once the window is full
+ * (a full row holds W + 1 tokens until the next eval slides it): save and
+ * load after every step of 30 with context_len 16, half and exact shift,
+ * gives the tokens of the uninterrupted run. */
+static void test_state_full_window(void **state) {
+    (void)state;
+    tt_model *m = small_model(64);
+    tt_error e;
+    for (int shift = 0; shift < 2; shift++) {
+        tt_generator_config gc = tt_generator_config_default();
+        gc.n_threads = 1;
+        gc.max_new_tokens = 30;
+        gc.context_len = 16;
+        gc.context_shift = shift ? TT_CONTEXT_SHIFT_EXACT : TT_CONTEXT_SHIFT_HALF;
+        tt_generator *g = make_gen(m, &gc);
+        int p[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+        tt_generation ref;
+        assert_int_equal(gen1(g, p, 10, NULL, &ref), TT_OK);
+        int row;
+        assert_int_equal(tt_generator_add_row(g, p, 10, NULL, 0, &row, &e), TT_OK);
+        for (int k = 0; k < 30; k++) {
+            tt_step_token t[4];
+            int n;
+            assert_int_equal(tt_generator_step(g, t, 4, &n, &e), TT_OK);
+            assert_int_equal(n, 1);
+            void *buf;
+            size_t size;
+            assert_int_equal(tt_generator_row_state_save(g, row, &buf, &size, &e), TT_OK);
+            int r2;
+            tt_status st = tt_generator_row_state_load(g, buf, size, NULL, &r2, &e);
+            if (st) fprintf(stderr, "step %d: load: %s\n", k, e.msg);
+            assert_int_equal(st, TT_OK);
+            tt_free(buf);
+            assert_int_equal(tt_generator_remove_row(g, row, &e), TT_OK);
+            row = r2;
+        }
+        const tt_generation *res;
+        assert_int_equal(tt_generator_row_result(g, row, &res, &e), TT_OK);
+        assert_int_equal(res->n_tokens, ref.n_tokens);
+        assert_memory_equal(res->tokens, ref.tokens, (size_t)ref.n_tokens * sizeof(int));
+        tt_generations_free(&ref, 1);
+        tt_generator_free(g);
+    }
+    tt_model_free(m);
+}
+
+/* The state's header, as src/gen_step.c writes it. */
+typedef struct {
+    uint32_t magic, version;
+    int32_t V, C, L, NH, Tmax, hs;
+    int32_t n_tokens, n_prompt, n_generated, wstart, npos, finished, finish, stop_index;
+    int32_t n_logprobs;
+    uint64_t rng[4];
+} state_hdr;
+
+/* A state whose counters the library would not write is refused: npos
+ * covering the whole window (its logits were never computed) and
+ * stop_index out of range or set without a stop. */
+static void test_state_bad_counters(void **state) {
+    (void)state;
+    tt_model *m = small_model(64);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.n_threads = 1;
+    gc.max_new_tokens = 5;
+    tt_generator *g = make_gen(m, &gc);
+    tt_error e;
+    int p[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, row;
+    assert_int_equal(tt_generator_add_row(g, p, 10, NULL, 0, &row, &e), TT_OK);
+    assert_int_equal(tt_generator_eval(g, &e), TT_OK);
+    void *buf;
+    size_t size;
+    assert_int_equal(tt_generator_row_state_save(g, row, &buf, &size, &e), TT_OK);
+    state_hdr h0;
+    memcpy(&h0, buf, sizeof h0);
+    assert_int_equal(h0.npos, 9);
+    const size_t per = (size_t)h0.L * h0.NH * 2 * (size_t)h0.hs * sizeof(float);
+    unsigned char *b = calloc(1, size + per);
+    assert_non_null(b);
+    for (int k = 0; k < 5; k++) {
+        state_hdr h = h0;
+        size_t sz = size;
+        switch (k) {
+        case 0: h.npos++, sz += per; break; /* the whole window cached */
+        case 1: h.finish = TT_FINISH_STOP, h.stop_index = 1000000; break;
+        case 2: h.finish = TT_FINISH_STOP, h.stop_index = -1; break;
+        case 3: h.stop_index = 0; break; /* a stop index without a stop */
+        default: h.finish = TT_FINISH_STOP, h.stop_index = 7; break; /* sound */
+        }
+        memset(b, 0, size + per);
+        memcpy(b, buf, size);
+        memcpy(b, &h, sizeof h);
+        int r2;
+        tt_status st = tt_generator_row_state_load(g, b, sz, NULL, &r2, &e);
+        assert_int_equal(st, k < 4 ? TT_ERR_FORMAT : TT_OK);
+        if (k < 4) assert_int_equal(r2, -1);
+        else assert_int_equal(tt_generator_remove_row(g, r2, &e), TT_OK);
+    }
+    free(b);
+    tt_free(buf);
+    tt_generator_free(g);
+    tt_model_free(m);
+}
+
+/* The memory limit holds with step-API rows: eval reserves KV for every
+ * slot of the grown row table at the largest window of any row, and
+ * add_row checks that. */
+static void test_rows_memory_limit(void **state) {
+    (void)state;
+    tt_model *m = small_model(512);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.n_threads = 1;
+    gc.max_new_tokens = 4;
+    gc.context_len = 512;
+    tt_generator *g = make_gen(m, &gc);
+    tt_generator_config small = gc;
+    small.context_len = 8;
+    tt_error e;
+    const size_t lim = (size_t)2 << 20;
+    tt_generator_set_memory_limit(g, lim);
+    int p[4] = {1, 2, 3, 4}, r, added = 0;
+    for (int i = 0; i < 4; i++)
+        if (!tt_generator_add_row(g, p, 4, &small, (uint64_t)i, &r, &e)) added++;
+    assert_int_equal(added, 4);
+    /* a fifth row of 512 positions grows the table to 8 slots of 512 */
+    assert_int_equal(tt_generator_add_row(g, p, 4, NULL, 9, &r, &e), TT_ERR_NOMEM);
+    assert_int_equal(tt_generator_eval(g, &e), TT_OK);
+    assert_true(tt_generator_memory_bytes(g) <= lim);
+    tt_generator_free(g);
+    tt_model_free(m);
+}
+
 /* NULL arguments: an error, never a crash. */
 static void test_null_arguments(void **state) {
     (void)state;
@@ -730,6 +861,9 @@ int main(void) {
         cmocka_unit_test(test_logits_and_set_token),
         cmocka_unit_test(test_step_abort),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_full_window),
+        cmocka_unit_test(test_state_bad_counters),
+        cmocka_unit_test(test_rows_memory_limit),
         cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

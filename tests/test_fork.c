@@ -8,8 +8,10 @@
  * stalling it) and sends its tokens back through a pipe; they must equal
  * the parent's.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +102,73 @@ static void fork_case(int n_threads, bool use_before) {
     tt_model_free(m);
 }
 
+/* A fork while another thread packs the model's weights: the child must
+ * not inherit a held lock (packing runs outside it). The parent's second
+ * thread drops and repacks the weights in a loop; each child generates
+ * under an alarm and must exit normally. */
+static atomic_int repack_stop;
+
+static void *repacker(void *arg) {
+    tt_model *m = arg;
+    tt_generator_config gc = tt_generator_config_default();
+    gc.max_new_tokens = 1;
+    gc.n_threads = 1;
+    tt_generator *g = NULL;
+    tt_error e;
+    if (tt_generator_create(&g, m, &gc, &e)) return NULL;
+    const int p[2] = {1, 2};
+    const int *ps[1] = {p};
+    const int len = 2;
+    while (!atomic_load(&repack_stop)) {
+        tt_model_weights_changed(m);
+        tt_generation o;
+        if (tt_generator_generate(g, ps, &len, 1, NULL, NULL, NULL, NULL, &o, &e)) break;
+        tt_generations_free(&o, 1);
+    }
+    tt_generator_free(g);
+    return NULL;
+}
+
+static void test_fork_while_packing(void **state) {
+    (void)state;
+    tt_model_config mc;
+    tt_model *m = NULL;
+    tt_error e;
+    assert_int_equal(tt_model_config_preset("small", 65, &mc, &e), TT_OK);
+    assert_int_equal(tt_model_create(&m, &mc, 1, &e), TT_OK);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.max_new_tokens = 3;
+    gc.n_threads = 1;
+    tt_generator *g = NULL;
+    assert_int_equal(tt_generator_create(&g, m, &gc, &e), TT_OK);
+    atomic_store(&repack_stop, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, repacker, m), 0);
+    int bad = 0;
+    for (int i = 0; i < 8; i++) {
+        usleep(3000);
+        const pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alarm(3);
+            const int p[2] = {1, 2};
+            const int *ps[1] = {p};
+            const int len = 2;
+            tt_generation o;
+            tt_error ce;
+            _exit(tt_generator_generate(g, ps, &len, 1, NULL, NULL, NULL, NULL, &o, &ce) ? 1 : 0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad++;
+    }
+    atomic_store(&repack_stop, 1);
+    pthread_join(t, NULL);
+    assert_int_equal(bad, 0);
+    tt_generator_free(g);
+    tt_model_free(m);
+}
+
 static void test_fork_team_used(void **state) {
     (void)state;
     fork_case(2, true);
@@ -121,6 +190,7 @@ int main(void) {
         cmocka_unit_test(test_fork_team_used),
         cmocka_unit_test(test_fork_team_unused),
         cmocka_unit_test(test_fork_auto_threads),
+        cmocka_unit_test(test_fork_while_packing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
