@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <cJSON.h>
 
+#include "gen_helpers.h"
 #include "generate_internal.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
@@ -30,21 +31,9 @@
 #define V 23
 
 static tt_model *small_model(int max_len, tt_positional pos) {
-    tt_model_config c = {V, 32, 4, 2, 64, max_len, 0.0f, pos, true};
-    tt_model *m = NULL;
-    tt_error e;
-    assert_int_equal(tt_model_create(&m, &c, 7, &e), TT_OK);
-    return m;
+    return tt_test_small_model(V, max_len, pos);
 }
-
-static tt_generator *make_gen(const tt_model *m, const tt_generator_config *gc) {
-    tt_generator *g = NULL;
-    tt_error e;
-    tt_status st = tt_generator_create(&g, m, gc, &e);
-    if (st) fprintf(stderr, "create: %s\n", e.msg);
-    assert_int_equal(st, TT_OK);
-    return g;
-}
+#define make_gen tt_test_make_gen
 
 static void assert_same(const tt_generation *a, const tt_generation *b) {
     assert_int_equal(a->n_tokens, b->n_tokens);

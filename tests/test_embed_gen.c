@@ -16,27 +16,16 @@
 #include <cmocka.h>
 #include <malloc.h>
 
+#include "gen_helpers.h"
 #include "tt/generate.h"
 #include "tt/model.h"
 #include "tt/tokenizer.h"
 
 /* A small random model: V 23, C 32, NH 4, L 2, F 64, max_len ml. */
 static tt_model *small_model(int max_len) {
-    tt_model_config c = {23, 32, 4, 2, 64, max_len, 0.0f, TT_POS_SINUSOIDAL, true};
-    tt_model *m = NULL;
-    tt_error e;
-    assert_int_equal(tt_model_create(&m, &c, 7, &e), TT_OK);
-    return m;
+    return tt_test_small_model(23, max_len, TT_POS_SINUSOIDAL);
 }
-
-static tt_generator *make_gen(const tt_model *m, const tt_generator_config *gc) {
-    tt_generator *g = NULL;
-    tt_error e;
-    tt_status st = tt_generator_create(&g, m, gc, &e);
-    if (st) fprintf(stderr, "create: %s\n", e.msg);
-    assert_int_equal(st, TT_OK);
-    return g;
-}
+#define make_gen tt_test_make_gen
 
 /* One row, its result into *o (the call's status returned). */
 static tt_status gen1(tt_generator *g, const int *p, int n, const tt_generate_overrides *ov,

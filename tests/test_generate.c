@@ -16,6 +16,7 @@
 #include <omp.h>
 #endif
 
+#include "gen_helpers.h"
 #include "generate_internal.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
@@ -26,21 +27,9 @@
 /* A small random model: V 23, C 32, NH 4, L 2, F 64, max_len 16. Small
  * max_len so that the sliding window is exercised. */
 static tt_model *small_model(int max_len, tt_positional pos) {
-    tt_model_config c = {23, 32, 4, 2, 64, max_len, 0.0f, pos, true};
-    tt_model *m = NULL;
-    tt_error e;
-    assert_int_equal(tt_model_create(&m, &c, 7, &e), TT_OK);
-    return m;
+    return tt_test_small_model(23, max_len, pos);
 }
-
-static tt_generator *make_gen(const tt_model *m, const tt_generator_config *gc) {
-    tt_generator *g = NULL;
-    tt_error e;
-    tt_status st = tt_generator_create(&g, m, gc, &e);
-    if (st) fprintf(stderr, "create: %s\n", e.msg);
-    assert_int_equal(st, TT_OK);
-    return g;
-}
+#define make_gen tt_test_make_gen
 
 static void gen1(tt_generator *g, const int *p, int n, const tt_generate_overrides *o,
                  const uint64_t *row_id, tt_generation *out) {
