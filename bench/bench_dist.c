@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_env.h"
+
 typedef struct {
     const char *name;
     int ranks, threads;
@@ -35,23 +37,6 @@ typedef struct {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static void cpu_name(char *buf, size_t n) {
-    snprintf(buf, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                snprintf(buf, n, "%s", c + 2);
-                buf[strcspn(buf, "\n")] = '\0';
-            }
-            break;
-        }
-    fclose(f);
 }
 
 /* Runs one variant; fills tokens/s, comm fraction, final loss. 0 on success. */
@@ -137,7 +122,7 @@ int main(int argc, char **argv) {
         data = path;
     }
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     variant vs[] = {{"1 process x 1 thread", 1, 1, true, {0}, {0}, 0, 0},
                     {"1 process x 2 threads", 1, 2, true, {0}, {0}, 0, 0},
                     {"2 ranks x 1 thread (overlap)", 2, 1, true, {0}, {0}, 0, 0},

@@ -12,20 +12,28 @@
 
 #include "tt/common.h"
 
-static inline void bench_print_env(void) {
-    char model[256] = "unknown CPU", line[512];
+/* The CPU's model name from /proc/cpuinfo ("unknown CPU" if none). */
+static inline void bench_cpu_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "unknown CPU");
     FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        while (fgets(line, sizeof line, f)) {
-            const char *c = strchr(line, ':');
-            if (!strncmp(line, "model name", 10) && c) {
-                snprintf(model, sizeof model, "%s", c + 2);
-                model[strcspn(model, "\n")] = '\0';
-                break;
-            }
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *c = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && c) {
+            c++;
+            while (*c == ' ') c++;
+            snprintf(buf, cap, "%s", c);
+            buf[strcspn(buf, "\n")] = '\0';
+            break;
         }
-        fclose(f);
     }
+    fclose(f);
+}
+
+static inline void bench_print_env(void) {
+    char model[256];
+    bench_cpu_name(model, sizeof model);
     printf("CPU: %s, %ld logical CPUs online; tt %s, kernels: %s\n", model, sysconf(_SC_NPROCESSORS_ONLN),
            tt_version(), tt_kernel_isa());
 }

@@ -40,6 +40,7 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_env.h"
 #include "gemm.h"
 #include "isa.h"
 
@@ -301,26 +302,6 @@ typedef struct {
     tt_isa isa; /* for tt_gemm */
 } variant;
 
-static void cpu_name(char *buf, size_t cap) {
-    snprintf(buf, cap, "unknown CPU");
-    FILE *fp = fopen("/proc/cpuinfo", "r");
-    if (!fp) return;
-    char line[512];
-    while (fgets(line, sizeof line, fp))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p++;
-                while (*p == ' ')
-                    p++;
-                p[strcspn(p, "\n")] = 0;
-                snprintf(buf, cap, "%s", p);
-            }
-            break;
-        }
-    fclose(fp);
-}
-
 int main(int argc, char **argv) {
     int rounds = 7;
     double min_s = 0.004;
@@ -339,7 +320,7 @@ int main(int argc, char **argv) {
         }
     }
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     int ncpu = 1;
 #ifdef _OPENMP
     ncpu = omp_get_num_procs();
