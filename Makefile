@@ -4,7 +4,7 @@
 #   make test-sanitize   the suite under ASan + UBSan (build-san/)
 #   make bench           benchmarks (docs/benchmarks.md)
 #   make install PREFIX=/usr/local DESTDIR=
-# Sources are found by wildcard: src/*.c is the library, tools/*.c the tt CLI,
+# Sources are found by wildcard: src/*.c is the library, cli/*.c the tt CLI,
 # tests/test_*.c one test program each, bench/bench_*.c one benchmark each.
 
 CC       ?= cc
@@ -55,7 +55,7 @@ LIB_LIBS += $(MPI_LIBS_FOUND)
 endif
 
 LIB_SRC   := $(wildcard src/*.c)
-TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_SRC  := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_AUX  := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -204,7 +204,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/tt
 
 format:
-	clang-format -i include/tt/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c 2>/dev/null || true
+	clang-format -i include/tt/*.h src/*.c src/*.h cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c 2>/dev/null || true
 
 clean:
 	rm -rf build build-* demo-out tour-out

@@ -1,5 +1,5 @@
 /*
- * fuzz_cli — the tt command line: the strict number parsers of tools/cli.c and
+ * fuzz_cli — the tt command line: the strict number parsers of cli/cli.c and
  * the argument parsing of every subcommand (linked from the tools objects, all but main.o).
  *
  * Input layout: byte 0 picks the target (a subcommand, or the cli_* helpers);
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../tools/cli.h"
+#include "../cli/cli.h"
 
 #define MAX_ARGS 24
 

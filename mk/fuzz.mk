@@ -24,8 +24,8 @@ fuzz: fuzz-build
 
 fuzz-bins: $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/fuzz_$(t))
 
-# The CLI harness links the subcommands (everything in tools/ but main.o).
-$(BUILD)/fuzz/fuzz_cli: $(BUILD)/fuzz/fuzz_cli.o $(filter-out $(BUILD)/tools/main.o,$(TOOL_OBJ)) $(STATIC)
+# The CLI harness links the subcommands (everything in cli/ but main.o).
+$(BUILD)/fuzz/fuzz_cli: $(BUILD)/fuzz/fuzz_cli.o $(filter-out $(BUILD)/cli/main.o,$(TOOL_OBJ)) $(STATIC)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(STATIC)

@@ -13,7 +13,7 @@ mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 work=$(mktemp -d /tmp/tt-valgrind-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# OMP_WAIT_POLICY set: tt would otherwise run itself again (tools/main.c),
+# OMP_WAIT_POLICY set: tt would otherwise run itself again (cli/main.c),
 # and a re-executed tt runs outside valgrind.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect

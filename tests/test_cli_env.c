@@ -1,5 +1,5 @@
 /*
- * tests/test_cli_env.c — tt runs with OpenMP's passive wait policy (tools/main.c).
+ * tests/test_cli_env.c — tt runs with OpenMP's passive wait policy (cli/main.c).
  *
  * With the default (spinning) policy a training or eval team collapses when
  * another process keeps a core busy, so tt sets OMP_WAIT_POLICY=passive and

@@ -18,7 +18,7 @@
 #include "util.h"
 
 /* The report writer is a tool source; its unit tests compile it in here. */
-#include "../tools/report.c"
+#include "../cli/report.c"
 
 static const char *find_file(const char *rel) {
     static char path[4][1024];

@@ -7,7 +7,7 @@
  *               [--no-cache] [--stream] [--json] [--threads N]
  *               [--context N] [--context-shift exact|half]
  *               [sampling controls: --min-p, --typical-p, penalties, DRY, --logit-bias,
- *                --samplers, --stop, --logprobs, --num-beams ... (tools/sampling_flags.h)]
+ *                --samplers, --stop, --logprobs, --num-beams ... (cli/sampling_flags.h)]
  *
  * Rows are prompt-major: prompt i, sample j is batch row i * N + j and draws
  * from the random stream (seed, row). --json prints {"outputs": [{"prompt",

@@ -1,5 +1,5 @@
 /*
- * tools/train_dist.h — what `tt train` does when a launcher (mpirun, srun)
+ * cli/train_dist.h — what `tt train` does when a launcher (mpirun, srun)
  * started it as one of N processes: start MPI (or say that this tt has
  * none), pick threads per rank, agree on set-up failures so that no rank
  * waits for one that gave up, and end the job cleanly or abort it.

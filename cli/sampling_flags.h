@@ -1,5 +1,5 @@
 /*
- * tools/sampling_flags.h — the one parser of the sampling controls' flags,
+ * cli/sampling_flags.h — the one parser of the sampling controls' flags,
  * shared by tt sample, generate, chat and diversity. Values are checked by
  * the library's validator (tt_sampling_params_validate); a bad one is
  * "tt <cmd>: --flag VALUE: <why>", exit 2.

@@ -1,5 +1,5 @@
 /*
- * tools/plot.h — figures for `tt tour` and `tt diversity`, drawn by gnuplot.
+ * cli/plot.h — figures for `tt tour` and `tt diversity`, drawn by gnuplot.
  *
  * Each figure is one gnuplot run fed a script on its standard input with the
  * data inline ($data <<EOD blocks); the same plot commands are issued to the

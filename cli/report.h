@@ -1,5 +1,5 @@
 /*
- * tools/report.h — a small HTML report writer for `tt tour`.
+ * cli/report.h — a small HTML report writer for `tt tour`.
  *
  * The page is one self-contained file: inline CSS, no external resources;
  * images are referenced by file name and live beside it. All text is escaped.

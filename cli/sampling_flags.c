@@ -1,4 +1,4 @@
-/* The sampling controls' flags (tools/sampling_flags.h). */
+/* The sampling controls' flags (cli/sampling_flags.h). */
 #include "sampling_flags.h"
 
 #include <math.h>

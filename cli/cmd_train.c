@@ -88,7 +88,7 @@ static void on_signal(int sig) {
 /* Every few seconds a log line, whatever --log-interval says. */
 #define PROGRESS_SECONDS 5.0
 
-/* For the collectives' waits (tools/train_dist.h). */
+/* For the collectives' waits (cli/train_dist.h). */
 static int stop_requested(void *user) {
     (void)user;
     return g_stop != 0;
@@ -233,7 +233,7 @@ static bool config_equal(const tt_model_config *a, const tt_model_config *b) {
 
 static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status);
 
-/* The distributed frame around a run: see tools/train_dist.h. */
+/* The distributed frame around a run: see cli/train_dist.h. */
 int cmd_train(int argc, char **argv) {
     cli_dist cd;
     cli_dist_begin(&cd);

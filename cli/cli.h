@@ -1,5 +1,5 @@
 /*
- * tools/cli.h — what every `tt` subcommand shares: strict argument parsing,
+ * cli/cli.h — what every `tt` subcommand shares: strict argument parsing,
  * one-line error messages, exit codes. The CLI uses only the public API.
  *
  * Exit codes: 0 success; 2 a bad argument or value, including an input file
@@ -98,7 +98,7 @@ bool cli_context_opt(int argc, char **argv, int *i, tt_generator_config *gc, int
  * when gc->context_len is too large, else 0. */
 int cli_check_context(const struct tt_model *m, const tt_generator_config *gc);
 
-/* Subcommands (tools/cmd_*.c). argv[0] is "tt", argv[1] the subcommand. */
+/* Subcommands (cli/cmd_*.c). argv[0] is "tt", argv[1] the subcommand. */
 int cmd_sample(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
