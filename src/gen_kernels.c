@@ -13,7 +13,7 @@
  * any batch composition and any thread count give bit-identical logits.
  */
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
-#include "generate_internal.h"
+#include "gen_kernels.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -11,9 +11,10 @@
 #include <string.h>
 
 #include "gemm.h"
-#include "generate_internal.h"
+#include "gen_kernels.h"
 #include "isa.h"
-#include "model_internal.h"
+#include "model_kernels.h"
+#include "tt/common.h" /* tt_kernel_isa (TT_API) */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TT_ISA_X86 1

@@ -21,7 +21,8 @@
 
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "gemm.h"
-#include "model_internal.h"
+#include "model_kernels.h"
+#include "tt/rng.h"
 
 /* Vectorise an inner loop (no aliasing between its arrays). With -O2, GCC only
  * vectorises loops it can prove safe cheaply; these pragmas say so. A simd
