@@ -10,8 +10,8 @@
  * model's weights (borrowed, PyTorch layout, Linear w[O, I]), run by its own
  * team of threads (src/team.c), started at the first call that uses more
  * than one thread, or by a pool shared with other generators
- * (src/thread_pool.c). One function, forward_rows(),
- * runs N token rows through the model: row i is token tok[i] at position
+ * (src/thread_pool.c); how many threads a call uses is src/gen_threads.c's
+ * choice. One function, tt_gen_forward_rows(), runs N token rows through the model: row i is token tok[i] at position
  * pos[i] of the sequence held in cache slot slot[i]; its K and V are written
  * to that slot's cache and its query attends to positions 0..pos[i] of the
  * slot. A prompt prefill is forward_rows over the prompt's positions, a
@@ -37,7 +37,6 @@ static size_t layer_packed(const tt_generator *g) { return tt_gen_layer_packed(g
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
     return base + ((size_t)slot * g->L + l) * (size_t)g->NH * g->hstride;
 }
-
 
 /* Claims the next chunk of phase p (>= the chunk count when none is left). */
 static inline int claim(fwd_call *fc, int p) {
@@ -265,18 +264,15 @@ void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, i
     }
 }
 
-
 /* A step API decode call; with auto threads it is timed and probed as
  * generate's decode steps are (the team is woken per call: the workers do
  * not spin between the caller's steps). */
 void tt_gen_decode(tt_generator *g, int n, const int *tok, const int *pos, const int *slot,
                    float *const *dst) {
     if (!n) return;
-    const bool probing = g->adapt && g->probe.left-- <= 0;
-    if (g->adapt) g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
-    const double t0 = g->adapt ? tt_gen_now_s() : 0.0;
+    const tt_gen_step_clock c = tt_gen_step_begin(g, false);
     tt_gen_forward_rows(g, n, tok, pos, slot, dst, false, NULL);
-    if (g->adapt) tt_gen_probe_step(g, probing, tt_gen_now_s() - t0);
+    tt_gen_step_end(g, c, true);
 }
 
 /* 64-byte aligned float arrays (a 32-byte load never splits a cache line),
@@ -313,7 +309,6 @@ size_t tt_gen_kv_floats(const tt_generator *g, size_t slots, int npos) {
     const size_t slot = tt_gen_mul_sat((size_t)g->L * g->NH, TP * g->hs + 64);
     return tt_gen_mul_sat(tt_gen_mul_sat(slots, slot), 2);
 }
-
 
 /* Makes the KV caches hold `slots` rows of npos positions (rounded up to
  * 64, at most TPmax; capacities never shrink), keeping what they hold. */

@@ -186,4 +186,17 @@ double tt_gen_now_s(void);
 /* Auto threads: records a decode step of dt seconds (probing: a probe step). */
 void tt_gen_probe_step(tt_generator *g, bool probing, double dt);
 
+/* The threads of a call: with auto threads, the current verdict's. */
+void tt_gen_call_threads(tt_generator *g);
+/* A decode step under auto threads: tt_gen_step_begin picks its threads (a
+ * probe's or the verdict's; heat: keep the own team's workers awake while
+ * it is used) and starts its clock; tt_gen_step_end records it (timed: a
+ * plain decode step, whose time says something about the threads). */
+typedef struct {
+    bool probing;
+    double t0;
+} tt_gen_step_clock;
+tt_gen_step_clock tt_gen_step_begin(tt_generator *g, bool heat);
+void tt_gen_step_end(tt_generator *g, tt_gen_step_clock c, bool timed);
+
 #endif /* TT_SRC_GEN_OBJECT_H */

@@ -209,3 +209,21 @@ void tt_gen_probe_step(tt_generator *g, bool probing, double dt) {
     else if (k == 4)
         set_verdict(g, g->probe.t[1] < g->probe.t[0]);
 }
+
+void tt_gen_call_threads(tt_generator *g) {
+    if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+}
+
+tt_gen_step_clock tt_gen_step_begin(tt_generator *g, bool heat) {
+    tt_gen_step_clock c = {false, 0.0};
+    if (!g->adapt) return c;
+    c.probing = g->probe.left-- <= 0;
+    g->use_threads = (c.probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
+    if (heat && g->team) tt_team_set_hot(g->team, g->use_threads > 1);
+    c.t0 = tt_gen_now_s();
+    return c;
+}
+
+void tt_gen_step_end(tt_generator *g, tt_gen_step_clock c, bool timed) {
+    if (g->adapt && timed) tt_gen_probe_step(g, c.probing, tt_gen_now_s() - c.t0);
+}

@@ -327,7 +327,7 @@ tt_status tt_gen_prepare(tt_generator *g, int slots, int rows, int npos, tt_erro
     if (!st) st = reserve(g, rows, err);
     if (!st) st = tt_gen_reserve_kv(g, slots, npos, err);
     if (!st) {
-        if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+        tt_gen_call_threads(g);
         st = tt_gen_use_weights(g, err);
     }
     return st;
@@ -649,7 +649,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
 
     /* The workers stay awake (spinning, then yielding) while the team is in
      * use: a worker woken from sleep took up to ~1 ms to start in this VM. */
-    if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+    tt_gen_call_threads(g);
     st = tt_gen_use_weights(g, err); /* starts the own team when more than one thread is used */
     if (st) {
         tt_generations_free(out, B);
@@ -670,7 +670,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             break;
         }
         if (step > 0) {
-            /* Auto threads (probe_step): now and then a few decode steps
+            /* Auto threads (src/gen_threads.c): now and then a few decode steps
              * run on the team and on one thread, and the faster runs until
              * the next probe. A team is only faster when its cores are
              * free: where another process keeps a core busy, its barriers
@@ -679,12 +679,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
              * stay awake (hot) only while the team is in use: a worker
              * spinning beside the caller on a busy machine slows one-thread
              * steps down. The tokens do not depend on any of this. */
-            const bool probing = g->adapt && g->probe.left-- <= 0;
-            if (g->adapt) {
-                g->use_threads = (probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
-                if (g->team) tt_team_set_hot(g->team, g->use_threads > 1);
-            }
-            const double t0 = g->adapt ? tt_gen_now_s() : 0.0;
+            const tt_gen_step_clock clock = tt_gen_step_begin(g, true);
             /* Feed each unfinished row's last token; rows whose window is
              * recomputed are batched apart (nw rows queued). */
             int n = 0, nw = 0;
@@ -721,7 +716,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
             /* only plain decode steps are timed: a step that also
              * prefills restarted windows is slower on any thread count and
              * would skew the verdict */
-            if (g->adapt && !nw) tt_gen_probe_step(g, probing, tt_gen_now_s() - t0);
+            tt_gen_step_end(g, clock, !nw);
         }
         bool stop = false, all_done = true;
         for (int r = 0; r < B; r++) {
