@@ -11,15 +11,13 @@
  * team of threads (src/team.c), started at the first call that uses more
  * than one thread, or by a pool shared with other generators
  * (src/thread_pool.c); how many threads a call uses is src/gen_threads.c's
- * choice. One function, tt_gen_forward_rows(), runs N token rows through the model: row i is token tok[i] at position
- * pos[i] of the sequence held in cache slot slot[i]; its K and V are written
- * to that slot's cache and its query attends to positions 0..pos[i] of the
- * slot. A prompt prefill is forward_rows over the prompt's positions, a
- * decode step is forward_rows over one token of each active row, and the
- * no-cache path is forward_rows over the whole (cropped) context at every
- * step. Each kernel computes a value with the same float operations whatever
- * N, the other rows and the thread are, so all of these give bit-identical
- * logits.
+ * choice. One function, tt_gen_forward_rows(), runs N token rows through the model: row i is token
+ * tok[i] at position pos[i] of the sequence held in cache slot slot[i]; its K and V are written to
+ * that slot's cache and its query attends to positions 0..pos[i] of the slot. A prompt prefill is
+ * forward_rows over the prompt's positions, a decode step is forward_rows over one token of each
+ * active row, and the no-cache path is forward_rows over the whole (cropped) context at every step.
+ * Each kernel computes a value with the same float operations whatever N, the other rows and the
+ * thread are, so all of these give bit-identical logits.
  *
  * Math (as the teaching package, eval mode): x = tok_emb[id] * sqrt(C) +
  * pos[p]; per block x += W_o(attn(LN1(x))) + ..., x += fc2(gelu(fc1(LN2(x))))
@@ -63,8 +61,8 @@ static bool claim_blocks(fwd_call *fc, int p, int N, int nb, int *b0, int *b1) {
         int take = (nb - cur) / (2 * fc->nth);
         take = take < tile ? tile : (take + tile - 1) / tile * tile;
         const int end = cur + take < nb ? cur + take : nb;
-        if (atomic_compare_exchange_weak_explicit(&fc->ctr[p].next, &cur, end,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
+        if (atomic_compare_exchange_weak_explicit(&fc->ctr[p].next, &cur, end, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
             *b0 = cur;
             *b1 = end;
             return true;
@@ -75,8 +73,7 @@ static bool claim_blocks(fwd_call *fc, int p, int N, int nb, int *b0, int *b1) {
 /* Runs phase p, out[N, O] = epi(x @ w^T + b), until no block is left, then
  * waits for the team. */
 static void team_linear(const tt_generator *g, fwd_call *fc, int p, float *out, const float *x,
-                        const float *wp, const float *b, int N, int I, int O,
-                        tt_gen_epilogue epi) {
+                        const float *wp, const float *b, int N, int I, int O, tt_gen_epilogue epi) {
     const int nb = (O + 7) >> 3;
     for (int b0, b1; claim_blocks(fc, p, N, nb, &b0, &b1);)
         tt_gen_linear_blocks(out, x, wp, b, N, I, O, b0, b1, epi);
@@ -143,14 +140,19 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         size_t rs;
         if (C % 8 == 0) {
             /* the three packed matrices are one [3C, C] product */
-            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL, N, C,
-                        3 * C, TT_GEN_EPI_STORE);
+            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL,
+                        N, C, 3 * C, TT_GEN_EPI_STORE);
             kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
         } else {
             for (int c; (c = claim(fc, ph)) < 3;)
-                tt_gen_linear_blocks(c == 0 ? g->q : c == 1 ? g->kb : g->vb, xn, wpl + c * pcc,
-                                     c == 0 ? w->bq : c == 1 ? w->bk : w->bv, N, C, C, 0,
-                                     (C + 7) >> 3, TT_GEN_EPI_STORE);
+                tt_gen_linear_blocks(c == 0   ? g->q
+                                     : c == 1 ? g->kb
+                                              : g->vb,
+                                     xn, wpl + c * pcc,
+                                     c == 0   ? w->bq
+                                     : c == 1 ? w->bk
+                                              : w->bv,
+                                     N, C, C, 0, (C + 7) >> 3, TT_GEN_EPI_STORE);
             ph++;
             team_barrier(g, fc);
             kp = g->kb, vp = g->vb, rs = (size_t)C;
@@ -246,9 +248,9 @@ void tt_gen_forward_rows(tt_generator *g, int N, const int *tok, const int *pos,
 /* Runs the n queued window rows (nothing once the call was aborted: the
  * abort callback is asked before each chunk). */
 void tt_gen_flush_span(tt_generator *g, int n) {
-    if (n && !tt_gen_abort_asked(g)) tt_gen_forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
+    if (n && !tt_gen_abort_asked(g))
+        tt_gen_forward_rows(g, n, g->wtok, g->wpos, g->wslot, g->wdst, true, NULL);
 }
-
 
 void tt_gen_queue_span(tt_generator *g, int *n, const int *ctx, int p0, int w, int slot,
                        float *dst) {
@@ -324,7 +326,8 @@ tt_status tt_gen_reserve_kv(tt_generator *g, int slots, int npos, tt_error *err)
                                       whole groups of positions (lanes past a row's length are
                                       discarded) */
     float *vc = kc ? tt_gen_falloc(n, false) : NULL;
-    float *sc = vc && TP != g->TP ? tt_gen_falloc((size_t)g->n_threads * g->NH * (size_t)TP, false) : NULL;
+    float *sc =
+        vc && TP != g->TP ? tt_gen_falloc((size_t)g->n_threads * g->NH * (size_t)TP, false) : NULL;
     if (!kc || !vc || (TP != g->TP && !sc)) {
         tt_gen_ffree(kc);
         tt_gen_ffree(vc);
@@ -350,7 +353,6 @@ tt_status tt_gen_reserve_kv(tt_generator *g, int slots, int npos, tt_error *err)
     g->cap_slots = slots;
     return TT_OK;
 }
-
 
 void tt_gen_kv_copy(tt_generator *g, int slot, int npos, float *buf, bool save) {
     const int hs = g->hs;

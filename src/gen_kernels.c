@@ -11,6 +11,8 @@
  * computes it. The tiles only choose which independent chains run side by
  * side. That is what makes prefill, decoding with the cache, full recompute,
  * any batch composition and any thread count give bit-identical logits.
+ * exp, erf, GELU, LayerNorm and the softmax of a row come from
+ * src/row_kernels.h, which the model's kernels share (docs/numerics.md).
  */
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "gen_kernels.h"
@@ -87,9 +89,6 @@ void tt_gen_pack(float *wp, const float *w, int O, int I) {
         }
     }
 }
-
-/* exp, erf, GELU, LayerNorm and softmax rows: src/row_kernels.h, shared with the model. */
-
 
 /* ------------------------------------------------------------------------ */
 /* Linear layers                                                            */

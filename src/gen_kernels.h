@@ -34,8 +34,8 @@ typedef enum { TT_GEN_EPI_STORE, TT_GEN_EPI_GELU, TT_GEN_EPI_ADD } tt_gen_epilog
  * out[N, O] = epi(x[N, I] @ w^T + b), w packed by tt_gen_pack, on the
  * calling thread. Each value is one fma chain over i = 0..I-1 from 0, then
  * + b[o], then the epilogue, whatever N and the range. */
-void tt_gen_linear_blocks(float *out, const float *x, const float *wp, const float *b, int N,
-                          int I, int O, int ob0, int ob1, tt_gen_epilogue epi);
+void tt_gen_linear_blocks(float *out, const float *x, const float *wp, const float *b, int N, int I,
+                          int O, int ob0, int ob1, tt_gen_epilogue epi);
 
 /* out[N, C] = LayerNorm(x[N, C]) * w + b, eps 1e-5, biased variance (float,
  * two passes, fixed summation order). out and x must not overlap. */

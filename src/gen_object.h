@@ -49,32 +49,33 @@ struct tt_generator {
     float *kc, *vc; /* [cap_slots, L, NH, hstride] each */
     /* Scratch for up to cap_rows token rows. */
     int cap_rows;
-    float *x, *q, *kb, *vb, *att;      /* [cap_rows, C] (q: [cap_rows, 3C]) */
-    float *xnt;                        /* [n_threads, GEN_PRIV_ROWS, C] normalised rows */
-    float *xns;                        /* [cap_rows, C] the same, shared, for larger calls */
-    float *h;                          /* [cap_rows, F]                 */
-    float *lg;                         /* [cap_rows, V] compact logits  */
-    int *sel;                          /* [cap_rows] rows wanting logits */
-    float *scores;                     /* [n_threads, NH, TP]           */
-    int n_threads;                     /* threads of a forward team (the most) */
-    tt_team *team;                     /* its own threads: NULL until a call uses
-                                          them (start_team), and with a pool */
-    bool team_failed;                  /* they could not be started: one thread */
-    tt_thread_pool *pool;              /* a shared pool (a reference), or NULL */
-    int use_threads;                   /* the team size in use: n_threads or 1 */
-    bool adapt;                        /* auto threads: use_threads is measured */
+    float *x, *q, *kb, *vb, *att; /* [cap_rows, C] (q: [cap_rows, 3C]) */
+    float *xnt;                   /* [n_threads, GEN_PRIV_ROWS, C] normalised rows */
+    float *xns;                   /* [cap_rows, C] the same, shared, for larger calls */
+    float *h;                     /* [cap_rows, F]                 */
+    float *lg;                    /* [cap_rows, V] compact logits  */
+    int *sel;                     /* [cap_rows] rows wanting logits */
+    float *scores;                /* [n_threads, NH, TP]           */
+    int n_threads;                /* threads of a forward team (the most) */
+    tt_team *team;                /* its own threads: NULL until a call uses
+                                     them (start_team), and with a pool */
+    bool team_failed;             /* they could not be started: one thread */
+    tt_thread_pool *pool;         /* a shared pool (a reference), or NULL */
+    int use_threads;              /* the team size in use: n_threads or 1 */
+    bool adapt;                   /* auto threads: use_threads is measured */
     struct {
-        int left;    /* decode steps until the next probe */
-        int period;  /* steps between probes: 128 after a change of verdict, doubling (to 1,024) while it holds */
-        int k;        /* probe steps done: 0 wakes the team, 1-2 team, 3-4 one thread */
-        double t[2];  /* their seconds: one thread, the team */
+        int left;      /* decode steps until the next probe */
+        int period;    /* steps between probes: 128 after a change of verdict, doubling (to 1,024)
+                          while it holds */
+        int k;         /* probe steps done: 0 wakes the team, 1-2 team, 3-4 one thread */
+        double t[2];   /* their seconds: one thread, the team */
         double t1_ref; /* the last one-thread decode step outside a probe (s) */
-        double warm;  /* seconds of the team's wake-up steps so far */
-        bool team;    /* the verdict: use the team */
-        int confirm;  /* team steps left to confirm a team verdict */
-        double tc;    /* their seconds so far */
+        double warm;   /* seconds of the team's wake-up steps so far */
+        bool team;     /* the verdict: use the team */
+        int confirm;   /* team steps left to confirm a team verdict */
+        double tc;     /* their seconds so far */
     } probe;
-    fwd_call *fc;                      /* the current call's shared state */
+    fwd_call *fc; /* the current call's shared state */
     /* Per-call batch state. */
     int cap_b;
     float *logits;            /* [cap_b, V] next-token logits of each row */
@@ -89,21 +90,21 @@ struct tt_generator {
     size_t ent_alloc;         /* doubles allocated in ent          */
     int *wtok, *wpos, *wslot; /* [Tmax] window inputs              */
     float **wdst;             /* [Tmax]                            */
-    tt_sampler *sampler;   /* = samplers[0] */
-    tt_sampler **samplers; /* [n_threads]: one per team thread */
-    int *stok;             /* [cap_b] a decode step's token of each row, */
-    double *sent;          /* its entropy, */
-    tt_status *sst;        /* the sampler's status, */
-    unsigned char *sampled; /* and whether the team drew it this step */
+    tt_sampler *sampler;      /* = samplers[0] */
+    tt_sampler **samplers;    /* [n_threads]: one per team thread */
+    int *stok;                /* [cap_b] a decode step's token of each row, */
+    double *sent;             /* its entropy, */
+    tt_status *sst;           /* the sampler's status, */
+    unsigned char *sampled;   /* and whether the team drew it this step */
     /* The model's packed matrices (src/gen_weights.c), shared with every
      * generator of the model, checked at the start of every call. */
     tt_gen_weights *gw;
-    tt_gen_rows *rows;        /* the step API's rows (src/gen_step.c) */
-    size_t mem_limit;         /* bytes a call may use; 0 = physical memory */
+    tt_gen_rows *rows;          /* the step API's rows (src/gen_step.c) */
+    size_t mem_limit;           /* bytes a call may use; 0 = physical memory */
     tt_abort_callback abort_cb; /* checked between steps and prefill chunks */
     void *abort_user;
-    bool aborted;             /* the callback asked to stop during this call */
-    int *tcap;                /* [cap_b] ints allocated in each result's tokens */
+    bool aborted; /* the callback asked to stop during this call */
+    int *tcap;    /* [cap_b] ints allocated in each result's tokens */
     /* Sampling controls (src/gen_controls.c): */
     const struct tt_tokenizer *tok; /* borrowed: stop strings, DRY breakers */
     tt_token_history *hist;         /* [cap_b] each row's tokens so far */
@@ -120,7 +121,7 @@ typedef struct {
 
 /* Phases of a forward call with counters: per layer q/k/v, the K/V writes
  * of a prefill, attention, W_o, fc1, fc2; then the head. */
-#define GEN_PHASES(L) ((L) * 6 + 1)
+#define GEN_PHASES(L) ((L)*6 + 1)
 
 /* Rows up to which every thread of a team normalises all rows itself. */
 #define GEN_PRIV_ROWS 64
@@ -137,18 +138,22 @@ typedef struct {
 struct fwd_call {
     int N;
     const int *pos, *slot;
-    bool shared_slots; /* some slot has several rows (a prefill) */
-    int m;             /* rows wanting logits: g->sel[0..m) */
-    int nth;           /* threads in the team */
-    tt_team *team;     /* the team running it (nth > 1) */
-    gen_counter *ctr;  /* [GEN_PHASES(L)]: the next chunk of each phase */
+    bool shared_slots;            /* some slot has several rows (a prefill) */
+    int m;                        /* rows wanting logits: g->sel[0..m) */
+    int nth;                      /* threads in the team */
+    tt_team *team;                /* the team running it (nth > 1) */
+    gen_counter *ctr;             /* [GEN_PHASES(L)]: the next chunk of each phase */
     const tt_sampling_params *sp; /* not NULL: the team also samples each
                                      row's next token (slot = row) */
 };
 
 /* Saturating size arithmetic (memory checks). */
-static inline size_t tt_gen_add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
-static inline size_t tt_gen_mul_sat(size_t a, size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
+static inline size_t tt_gen_add_sat(size_t a, size_t b) {
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+static inline size_t tt_gen_mul_sat(size_t a, size_t b) {
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
 
 /* ---- the decoder (src/gen_decoder.c) ---- */
 

@@ -111,7 +111,6 @@ tt_status tt_gen_setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
     return TT_OK;
 }
 
-
 tt_status tt_generator_set_threads(tt_generator *g, int n_threads, tt_error *err) {
     if (!g) return tt_error_set(err, TT_ERR_ARG, "set_threads: generator is NULL");
     if (n_threads < 0 || n_threads > TT_GEN_MAX_THREADS)
@@ -142,7 +141,8 @@ tt_status tt_generator_set_thread_pool(tt_generator *g, tt_thread_pool *pool, tt
         g->pool = old;
         tt_pool_unref(pool);
         tt_error e2;
-        if (tt_gen_setup_threads(g, g->cfg.n_threads, &e2) != TT_OK && tt_gen_setup_threads(g, 1, &e2) == TT_OK)
+        if (tt_gen_setup_threads(g, g->cfg.n_threads, &e2) != TT_OK &&
+            tt_gen_setup_threads(g, 1, &e2) == TT_OK)
             g->cfg.n_threads = 1;
         return st;
     }

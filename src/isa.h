@@ -10,10 +10,13 @@
  * what the CPU supports). So one build runs on any x86-64 (and builds, scalar
  * only, elsewhere) and uses AVX-512 where it exists.
  *
- * Numerics: the generator's kernels give bit-identical results on every path
- * (every value is one fixed chain of fmaf operations); the training kernels'
- * `omp simd` sums are reassociated by the vector width, so their results
- * agree across paths to float rounding (tests bound it).
+ * Numerics (docs/numerics.md): the generator's kernels give bit-identical
+ * results on every path (every value is one fixed chain of fmaf operations);
+ * the training/evaluation forward shares their arithmetic (src/row_kernels.h,
+ * one chain per product in src/gemm.c), bit-identical between avx2 and avx512
+ * and within float rounding on the scalar path, whose products round a*b and
+ * the sum apart; the backward's few `omp simd` sums are reassociated by the
+ * vector width (tests bound it).
  */
 #ifndef TT_SRC_ISA_H
 #define TT_SRC_ISA_H

@@ -11,6 +11,11 @@
  * ever combines thread-partial sums, and a product's sums do not depend on
  * how its rows are split, so a thread count gives bit-identical results run
  * after run.
+ *
+ * Numerics (docs/numerics.md): the forward is the decoder's arithmetic —
+ * LayerNorm, GELU and the attention's softmax rows from src/row_kernels.h,
+ * products as one chain over K with the bias after it (src/gemm.h) — so
+ * `tt eval` and teacher-forced decoding give the same logits.
  */
 #include <math.h>
 #include <string.h>

@@ -43,7 +43,8 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
  * out[N, Cout] = x[N, Cin] @ w[Cout, Cin]^T + b[Cout]   (b may be NULL) */
 void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
                        int Cout);
-/* dx[N, Cin] += dout @ w; dw[Cout, Cin] += dout^T @ x; db[Cout] += sum_n dout (dx, db may be NULL). */
+/* dx[N, Cin] += dout @ w; dw[Cout, Cin] += dout^T @ x; db[Cout] += sum_n dout (dx, db may be NULL).
+ */
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout);
 

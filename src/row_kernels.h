@@ -118,11 +118,11 @@ static inline __m256 tt_erf8(__m256 x) {
 }
 #endif
 
-
-
 /* The erf ("exact") GELU of one value and of 8 lanes, operation for
  * operation alike: 0.5 x (1 + erf(x / sqrt 2)). */
-static inline float tt_gelu1(float x) { return 0.5f * x * (1.0f + tt_erf1(x * 0.70710678118654752f)); }
+static inline float tt_gelu1(float x) {
+    return 0.5f * x * (1.0f + tt_erf1(x * 0.70710678118654752f));
+}
 
 #if TT_ROW_AVX2
 static inline __m256 tt_gelu8(__m256 v) {
@@ -149,8 +149,10 @@ static inline float tt_hsum8(__m256 v) {
  * partial sums over the whole groups of 16, then tt_hsum8(s0 + s1)'s order. */
 static inline float tt_lanes16_total(const float l[16]) {
     float a[8], t[4];
-    for (int j = 0; j < 8; j++) a[j] = l[j] + l[8 + j];
-    for (int j = 0; j < 4; j++) t[j] = a[j] + a[j + 4];
+    for (int j = 0; j < 8; j++)
+        a[j] = l[j] + l[8 + j];
+    for (int j = 0; j < 4; j++)
+        t[j] = a[j] + a[j + 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
 }
 #endif
@@ -208,7 +210,8 @@ static inline void tt_row_gelu_backward(float *dx, const float *dout, const floa
     size_t i = 0;
 #if TT_ROW_AVX2
     for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(dout + i), tt_gelu_grad8(_mm256_loadu_ps(x + i)));
+        const __m256 g =
+            _mm256_mul_ps(_mm256_loadu_ps(dout + i), tt_gelu_grad8(_mm256_loadu_ps(x + i)));
         _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), g));
     }
 #endif
@@ -238,7 +241,8 @@ static inline void tt_row_layernorm(float *yr, const float *xr, const float *w, 
 #else
     float l[16] = {0};
     for (; c + 16 <= C; c += 16)
-        for (int j = 0; j < 16; j++) l[j] += xr[c + j];
+        for (int j = 0; j < 16; j++)
+            l[j] += xr[c + j];
     s = tt_lanes16_total(l);
 #endif
     for (; c < C; c++)
@@ -257,7 +261,8 @@ static inline void tt_row_layernorm(float *yr, const float *xr, const float *w, 
     }
     v = tt_hsum8(_mm256_add_ps(s0, s1));
 #else
-    for (int j = 0; j < 16; j++) l[j] = 0.0f;
+    for (int j = 0; j < 16; j++)
+        l[j] = 0.0f;
     for (; c + 16 <= C; c += 16)
         for (int j = 0; j < 16; j++) {
             const float d = xr[c + j] - mean;
@@ -275,9 +280,9 @@ static inline void tt_row_layernorm(float *yr, const float *xr, const float *w, 
     const __m256 vr = _mm256_set1_ps(rstd);
     for (; c + 8 <= C; c += 8) {
         const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xr + c), vm);
-        _mm256_storeu_ps(yr + c, _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, vr),
-                                                             _mm256_loadu_ps(w + c)),
-                                               _mm256_loadu_ps(b + c)));
+        _mm256_storeu_ps(yr + c,
+                         _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, vr), _mm256_loadu_ps(w + c)),
+                                       _mm256_loadu_ps(b + c)));
     }
 #endif
     for (; c < C; c++)
@@ -318,7 +323,8 @@ static inline void tt_row_softmax(float *s, int n) {
 #else
     for (; t < n; t++)
         mx = s[t] > mx ? s[t] : mx;
-    for (int j = 0; j < 8; j++) l[j] = 0.0f;
+    for (int j = 0; j < 8; j++)
+        l[j] = 0.0f;
     t = 0;
 #endif
     for (; t < n; t++) {

@@ -37,33 +37,33 @@
 #include "util.h"
 
 /* Real text: the prologue of Romeo and Juliet and the start of Act I. */
-static const char TEXT[] =
-    "Two households, both alike in dignity,\n"
-    "In fair Verona, where we lay our scene,\n"
-    "From ancient grudge break to new mutiny,\n"
-    "Where civil blood makes civil hands unclean.\n"
-    "From forth the fatal loins of these two foes\n"
-    "A pair of star-cross'd lovers take their life;\n"
-    "Whose misadventured piteous overthrows\n"
-    "Do with their death bury their parents' strife.\n"
-    "The fearful passage of their death-mark'd love,\n"
-    "And the continuance of their parents' rage,\n"
-    "Which, but their children's end, nought could remove,\n"
-    "Is now the two hours' traffic of our stage;\n"
-    "The which if you with patient ears attend,\n"
-    "What here shall miss, our toil shall strive to mend.\n"
-    "SAMPSON: Gregory, o' my word, we'll not carry coals.\n"
-    "GREGORY: No, for then we should be colliers.\n"
-    "SAMPSON: I mean, an we be in choler, we'll draw.\n"
-    "GREGORY: Ay, while you live, draw your neck out o' the collar.\n"
-    "SAMPSON: I strike quickly, being moved.\n"
-    "GREGORY: But thou art not quickly moved to strike.\n"
-    "SAMPSON: A dog of the house of Montague moves me.\n";
+static const char TEXT[] = "Two households, both alike in dignity,\n"
+                           "In fair Verona, where we lay our scene,\n"
+                           "From ancient grudge break to new mutiny,\n"
+                           "Where civil blood makes civil hands unclean.\n"
+                           "From forth the fatal loins of these two foes\n"
+                           "A pair of star-cross'd lovers take their life;\n"
+                           "Whose misadventured piteous overthrows\n"
+                           "Do with their death bury their parents' strife.\n"
+                           "The fearful passage of their death-mark'd love,\n"
+                           "And the continuance of their parents' rage,\n"
+                           "Which, but their children's end, nought could remove,\n"
+                           "Is now the two hours' traffic of our stage;\n"
+                           "The which if you with patient ears attend,\n"
+                           "What here shall miss, our toil shall strive to mend.\n"
+                           "SAMPSON: Gregory, o' my word, we'll not carry coals.\n"
+                           "GREGORY: No, for then we should be colliers.\n"
+                           "SAMPSON: I mean, an we be in choler, we'll draw.\n"
+                           "GREGORY: Ay, while you live, draw your neck out o' the collar.\n"
+                           "SAMPSON: I strike quickly, being moved.\n"
+                           "GREGORY: But thou art not quickly moved to strike.\n"
+                           "SAMPSON: A dog of the house of Montague moves me.\n";
 
 static bool fma_path(tt_isa isa) { return isa != TT_ISA_SCALAR; }
 
 static void fill(float *x, size_t n, tt_rng *g, double sd) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)(sd * tt_rng_normal(g));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(sd * tt_rng_normal(g));
 }
 
 /* max |a - b| over n */
@@ -132,7 +132,8 @@ static void test_layernorm_and_attention_rows(void **state) {
     float *yt = malloc(nc * 4), *yd = malloc(nc * 4), *mean = malloc(N * 4), *rstd = malloc(N * 4);
     fill(x, nc, &g, 2.0), fill(w, C, &g, 1.0), fill(bb, C, &g, 1.0);
     fill(q, nc, &g, 1.0), fill(k, nc, &g, 1.0), fill(v, nc, &g, 1.0);
-    for (size_t i = 0; i < nc; i++) x[i] += 3.0f; /* a mean far from 0 */
+    for (size_t i = 0; i < nc; i++)
+        x[i] += 3.0f; /* a mean far from 0 */
     const int TP = (T + 63) / 64 * 64;
     const size_t hstride = (size_t)TP * hs + 64;
     float *K = calloc((size_t)NH * hstride, 4), *Vc = calloc((size_t)NH * hstride, 4);
@@ -153,7 +154,8 @@ static void test_layernorm_and_attention_rows(void **state) {
                 const float *kr = k + ((size_t)b * T + t) * C, *vr = v + ((size_t)b * T + t) * C;
                 for (int h = 0; h < NH; h++) {
                     float *kt = K + (size_t)h * hstride + (size_t)(t >> 6) * hs * 64 + (t & 63);
-                    for (int j = 0; j < hs; j++) kt[(size_t)j * 64] = kr[h * hs + j];
+                    for (int j = 0; j < hs; j++)
+                        kt[(size_t)j * 64] = kr[h * hs + j];
                     memcpy(Vc + (size_t)h * hstride + (size_t)t * hs, vr + h * hs, (size_t)hs * 4);
                 }
                 const size_t row = ((size_t)b * T + t) * C;
@@ -177,7 +179,8 @@ static void test_layernorm_and_attention_rows(void **state) {
 static tt_model *train_small(const int *ids, int n, tt_error *e) {
     tt_model_config mc = {0, 64, 4, 2, 320, 96, 0.0f, TT_POS_LEARNED, false};
     int V = 0;
-    for (int i = 0; i < n; i++) V = ids[i] + 1 > V ? ids[i] + 1 : V;
+    for (int i = 0; i < n; i++)
+        V = ids[i] + 1 > V ? ids[i] + 1 : V;
     mc.vocab_size = V;
     tt_model *m = NULL;
     if (tt_model_create(&m, &mc, 5, e) != TT_OK) return NULL;
@@ -192,7 +195,8 @@ static tt_model *train_small(const int *ids, int n, tt_error *e) {
     for (int step = 0; step < 60; step++) {
         for (int b = 0; b < B; b++) {
             const int at = (int)tt_rng_below(&g, (uint64_t)(n - T - 1));
-            for (int t = 0; t < T; t++) tok[b * T + t] = ids[at + t], tgt[b * T + t] = ids[at + t + 1];
+            for (int t = 0; t < T; t++)
+                tok[b * T + t] = ids[at + t], tgt[b * T + t] = ids[at + t + 1];
         }
         tt_model_zero_grad(m);
         assert_int_equal(tt_model_forward(m, tok, tgt, B, T, TT_MODE_TRAIN, &g, &loss, e), TT_OK);
@@ -275,7 +279,8 @@ static void test_eval_equals_teacher_forced(void **state) {
         const double d1 = eval_vs_decode(m, ids + 100, 96, tol, "trained here");
         const double d2 = eval_vs_decode(fx, fids, fT, tol, "fixture");
         print_message("%s: eval vs teacher-forced decoding, max |diff| %g (trained here), %g "
-                      "(fixture)\n", tt_isa_name(isa), d1, d2);
+                      "(fixture)\n",
+                      tt_isa_name(isa), d1, d2);
     }
     free(ids), free(fids);
     tt_model_free(m), tt_model_free(fx);
