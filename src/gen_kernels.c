@@ -331,11 +331,11 @@ void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b
 #define GEN_INLINE inline
 #endif
 /* Scores of 64 positions (one group of the K layout, [hs][64]) of one head:
- * s[t] = (sum_i q[i] k_t[i]) / scale, each lane one fma chain in i order.
+ * s[t] = sum_i q[i] k_t[i], each lane one fma chain in i order.
  * Always 8 chains, enough to cover the FMA latency: a group that runs past
  * the row's length costs what a shorter, latency-bound one would. Inlined
  * with hs = 32 the block stride is a constant. */
-static GEN_INLINE void scores64(float *s, const float *q, const float *kg, int hs, __m256 vscale) {
+static GEN_INLINE void scores64(float *s, const float *q, const float *kg, int hs) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     for (int i = 0; i < hs; i++, kg += 64) {
         const __m256 qi = _mm256_broadcast_ss(q + i);
@@ -348,20 +348,20 @@ static GEN_INLINE void scores64(float *s, const float *q, const float *kg, int h
         a6 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg + 48), a6);
         a7 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg + 56), a7);
     }
-    _mm256_storeu_ps(s, _mm256_div_ps(a0, vscale));
-    _mm256_storeu_ps(s + 8, _mm256_div_ps(a1, vscale));
-    _mm256_storeu_ps(s + 16, _mm256_div_ps(a2, vscale));
-    _mm256_storeu_ps(s + 24, _mm256_div_ps(a3, vscale));
-    _mm256_storeu_ps(s + 32, _mm256_div_ps(a4, vscale));
-    _mm256_storeu_ps(s + 40, _mm256_div_ps(a5, vscale));
-    _mm256_storeu_ps(s + 48, _mm256_div_ps(a6, vscale));
-    _mm256_storeu_ps(s + 56, _mm256_div_ps(a7, vscale));
+    _mm256_storeu_ps(s, a0);
+    _mm256_storeu_ps(s + 8, a1);
+    _mm256_storeu_ps(s + 16, a2);
+    _mm256_storeu_ps(s + 24, a3);
+    _mm256_storeu_ps(s + 32, a4);
+    _mm256_storeu_ps(s + 40, a5);
+    _mm256_storeu_ps(s + 48, a6);
+    _mm256_storeu_ps(s + 56, a7);
 }
 
 /* The first 32 or 16 positions of a group (the last group of a row, when
  * that is all it holds): the K reads stop at the cache lines the row uses.
  * The lanes are the same chains as scores64's. */
-static GEN_INLINE void scores32(float *s, const float *q, const float *kg, int hs, __m256 vscale) {
+static GEN_INLINE void scores32(float *s, const float *q, const float *kg, int hs) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int i = 0; i < hs; i++, kg += 64) {
         const __m256 qi = _mm256_broadcast_ss(q + i);
@@ -370,32 +370,31 @@ static GEN_INLINE void scores32(float *s, const float *q, const float *kg, int h
         a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg + 16), a2);
         a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg + 24), a3);
     }
-    _mm256_storeu_ps(s, _mm256_div_ps(a0, vscale));
-    _mm256_storeu_ps(s + 8, _mm256_div_ps(a1, vscale));
-    _mm256_storeu_ps(s + 16, _mm256_div_ps(a2, vscale));
-    _mm256_storeu_ps(s + 24, _mm256_div_ps(a3, vscale));
+    _mm256_storeu_ps(s, a0);
+    _mm256_storeu_ps(s + 8, a1);
+    _mm256_storeu_ps(s + 16, a2);
+    _mm256_storeu_ps(s + 24, a3);
 }
 
-static GEN_INLINE void scores16(float *s, const float *q, const float *kg, int hs, __m256 vscale) {
+static GEN_INLINE void scores16(float *s, const float *q, const float *kg, int hs) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     for (int i = 0; i < hs; i++, kg += 64) {
         const __m256 qi = _mm256_broadcast_ss(q + i);
         a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg), a0);
         a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(kg + 8), a1);
     }
-    _mm256_storeu_ps(s, _mm256_div_ps(a0, vscale));
-    _mm256_storeu_ps(s + 8, _mm256_div_ps(a1, vscale));
+    _mm256_storeu_ps(s, a0);
+    _mm256_storeu_ps(s + 8, a1);
 }
 
 /* Scores of positions t.. of a group, as many as the row has (up to 64). */
-static GEN_INLINE void scores_group(float *s, const float *q, const float *kg, int hs, int left,
-                                    __m256 vscale) {
+static GEN_INLINE void scores_group(float *s, const float *q, const float *kg, int hs, int left) {
     if (left > 32)
-        scores64(s, q, kg, hs, vscale);
+        scores64(s, q, kg, hs);
     else if (left > 16)
-        scores32(s, q, kg, hs, vscale);
+        scores32(s, q, kg, hs);
     else
-        scores16(s, q, kg, hs, vscale);
+        scores16(s, q, kg, hs);
 }
 #endif
 
@@ -418,23 +417,22 @@ void tt_gen_attend(float *y, const float *q, const float *K, const float *Vc, in
         /* groups of 64 positions (the last one cut to 16 or 32 when it
          * holds no more); TP is a multiple of 64 and the cache is allocated
          * (zeroed) up to TP, so a group never reads past it */
-        const __m256 vscale = _mm256_set1_ps(scale);
         for (int t = 0; t < n; t += 64) {
             const float *kg = Kh + (size_t)t * hs; /* group t / 64 */
             if (hs == 32)
-                scores_group(sh + t, qh, kg, 32, n - t, vscale);
+                scores_group(sh + t, qh, kg, 32, n - t);
             else
-                scores_group(sh + t, qh, kg, hs, n - t, vscale);
+                scores_group(sh + t, qh, kg, hs, n - t);
         }
 #else
         for (int t = 0; t < n; t++) {
             float a = 0.0f;
             for (int i = 0; i < hs; i++)
                 a = fmaf(qh[i], Kh[((size_t)(t >> 6) * hs + i) * 64 + (t & 63)], a);
-            sh[t] = a / scale;
+            sh[t] = a;
         }
 #endif
-        tt_row_softmax(sh, n);
+        tt_row_attention_weights(sh, n, scale); /* / sqrt(hs), softmax: shared with training */
     }
     /* y_h[i] = sum_t p_t v_t[i] */
     int h = h0;

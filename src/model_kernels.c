@@ -238,15 +238,13 @@ size_t tt_attention_scratch_floats(int T, int C, int NH) {
 }
 
 /* causal softmax of the rows of a [T, T] (the scores q.k in place, divided
- * by sqrt_hs): the decoder's attention row, operation for operation — the
- * scores / sqrt(hs), then tt_row_softmax (src/row_kernels.h) */
+ * by sqrt_hs): the decoder's attention row (tt_row_attention_weights,
+ * src/row_kernels.h) */
 static void causal_softmax(float *a, int T, float sqrt_hs) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
         const int n = t + 1;
-        TT_SIMD
-        for (int s = 0; s < n; s++) r[s] /= sqrt_hs;
-        tt_row_softmax(r, n);
+        tt_row_attention_weights(r, n, sqrt_hs);
         for (int s = n; s < T; s++) r[s] = 0.0f;
     }
 }
@@ -262,7 +260,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
         float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)thread_id() * per + 2 * TT2; /* [T, T] */
-        /* a = q_h k_h^T, then the causal softmax of a * scale */
+        /* a = q_h k_h^T, then the causal softmax of a / sqrt(hs) */
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, a, T);
         causal_softmax(a, T, sqrt_hs);
         const float *pw = a;

@@ -1,7 +1,8 @@
 /*
  * src/row_kernels.h — the per-row arithmetic that training, evaluation and
  * decoding share: exp, erf, the exact GELU, LayerNorm of a row, the softmax
- * of a row, and the fixed-order sums they use (docs/numerics.md).
+ * of a row, the attention weights of a query row, and the fixed-order sums
+ * they use (docs/numerics.md).
  *
  * Static inline functions, included by the kernel files (src/gen_kernels.c
  * for the decoder, src/model_kernels.c for training and evaluation), which
@@ -332,6 +333,25 @@ static inline void tt_row_softmax(float *s, int n) {
         l[t & 7] += s[t];
     }
     tt_row_scale(s, 1.0f / tt_lanes8_total(l), n);
+}
+
+/* ---- attention weights of a query row ------------------------------------ */
+
+/* s[0..n) = softmax(s[0..n) / sqrt_hs) in place, from the scores q . k_t
+ * (each one product chain over hs): the division (not a product with the
+ * reciprocal), then tt_row_softmax. The decoder (one query row against its
+ * KV cache) and training (row t of a [T, T] score matrix, causal: n = t + 1)
+ * both call it. */
+static inline void tt_row_attention_weights(float *s, int n, float sqrt_hs) {
+    int t = 0;
+#if TT_ROW_AVX2
+    const __m256 vd = _mm256_set1_ps(sqrt_hs);
+    for (; t + 8 <= n; t += 8)
+        _mm256_storeu_ps(s + t, _mm256_div_ps(_mm256_loadu_ps(s + t), vd));
+#endif
+    for (; t < n; t++)
+        s[t] = s[t] / sqrt_hs;
+    tt_row_softmax(s, n);
 }
 
 #endif /* TT_SRC_ROW_KERNELS_H */
