@@ -217,6 +217,9 @@ $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
 $(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gen_kernels.$(i).o): CFLAGS += -ffp-contract=off
+# One numerics contract for training, eval and decoding (docs/numerics.md):
+# the decoder's embedding and the products fuse only where the source says.
+$(BUILD)/src/gen_decoder.o $(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gemm.$(i).o): CFLAGS += -ffp-contract=off
 # The only file that includes <mpi.h>.
 $(BUILD)/src/dist.o: CFLAGS += $(MPI_CFLAGS)
 
