@@ -28,6 +28,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h> /* madvise: huge pages for the weights and KV caches */
 
 /* Floats of one layer's packed matrices. */
 static size_t layer_packed(const tt_generator *g) { return tt_gen_layer_packed(g->C, g->F); }
