@@ -186,11 +186,6 @@ tt_status tt_gen_use_weights(tt_generator *g, tt_error *err);
 tt_status tt_gen_setup_threads(tt_generator *g, int n_cfg, tt_error *err);
 /* The team, the samplers and the per-thread scratch. */
 void tt_gen_free_threads(tt_generator *g);
-/* Monotonic wall time in seconds. */
-double tt_gen_now_s(void);
-/* Auto threads: records a decode step of dt seconds (probing: a probe step). */
-void tt_gen_probe_step(tt_generator *g, bool probing, double dt);
-
 /* The threads of a call: with auto threads, the current verdict's. */
 void tt_gen_call_threads(tt_generator *g);
 /* A decode step under auto threads: tt_gen_step_begin picks its threads (a

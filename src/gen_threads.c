@@ -152,7 +152,7 @@ tt_status tt_generator_set_thread_pool(tt_generator *g, tt_thread_pool *pool, tt
 }
 
 /* Monotonic wall time in seconds. */
-double tt_gen_now_s(void) {
+static double tt_gen_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -178,7 +178,7 @@ static void set_verdict(tt_generator *g, bool team) {
     g->probe.tc = 0.0;
 }
 
-void tt_gen_probe_step(tt_generator *g, bool probing, double dt) {
+static void tt_gen_probe_step(tt_generator *g, bool probing, double dt) {
     if (!probing) {
         if (g->use_threads == 1) {
             g->probe.t1_ref = dt;
