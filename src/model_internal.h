@@ -25,6 +25,12 @@
  * sinusoidal buffer is computed): for a loader that overwrites every one. */
 tt_status tt_model_create_uninit(tt_model **out, const tt_model_config *cfg, tt_error *err);
 
+/* Tensor i of tt_model_tensor as the tensor table (src/tensor_table.h)
+ * describes it: its row (init: parameter, computed buffer or tied alias;
+ * packing) and layer. Borrowed; NULL when i is out of range. */
+struct tt_tensor_entry;
+const struct tt_tensor_entry *tt_model_tensor_entry(const tt_model *m, size_t i);
+
 /* ---- embedding ----------------------------------------------------------
  * out[n, c] = tok_emb[tokens[n], c] * scale + pos[n % T, c]      (scale = sqrt(C)) */
 void tt_embed_forward(float *out, const int *tokens, const float *tok_emb, const float *pos, int N,
