@@ -32,7 +32,6 @@ typedef struct {
     float *ln;             /* [N, C] LayerNorm output (recomputed in backward from x, mean, rstd) */
     float *ln1_mean, *ln1_rstd; /* [L, N] each */
     float *q, *k, *v;      /* [L, N, C] each */
-    float *att;            /* eval: [B, NH, T, T] weights; training: NULL (recomputed in backward) */
     float *atty;           /* [L, N, C] attention output before W_o */
     float *ln2_mean, *ln2_rstd; /* [L, N] each */
     float *fc1;            /* [L, N, F] before GELU */
@@ -75,7 +74,6 @@ struct tt_model {
     bool fwd_train, fwd_has_targets, fwd_dropout;
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
-    float loss;
     size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
     tt_train_info train;    /* how it was trained (checkpoint metadata) */
     /* The generators' packed copy of the weights (src/gen_weights.c), built
@@ -487,7 +485,6 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->q = carve(&cv, mul_sat(Ls, NC), f);
     a->k = carve(&cv, mul_sat(Ls, NC), f);
     a->v = carve(&cv, mul_sat(Ls, NC), f);
-    a->att = train ? NULL : carve(&cv, att, f);
     a->atty = carve(&cv, mul_sat(Ls, NC), f);
     a->ln2_mean = carve(&cv, mul_sat(Ls, N), f);
     a->ln2_rstd = carve(&cv, mul_sat(Ls, N), f);
@@ -499,7 +496,7 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->logits = carve(&cv, mul_sat(N, V), f);
     a->losses = carve(&cv, N, f);
     a->attn_scratch =
-        carve(&cv, mul_sat((size_t)threads, tt_attention_scratch_floats(T, c->d_model, c->n_heads)), f);
+        carve(&cv, mul_sat((size_t)threads, tt_attention_scratch_floats(T)), f);
     if (train) {
         a->dres = carve(&cv, NC, f);
         a->dtmp = a->tmp; /* tmp is forward-only, dtmp backward-only */
@@ -626,7 +623,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
         if (dropout)
             tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
-        tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
+        tt_attention_forward(atty, NULL, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
         tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
         if (dropout) {
             uint8_t *kr = A->keep_res1 + s * NC;
@@ -652,8 +649,8 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, x_last, m->w.lnf_w, m->w.lnf_b, (int)N, C);
     tt_linear_forward(A->logits, A->ln, m->w.lm_head, NULL, (int)N, C, V);
     if (targets) {
-        m->loss = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
-        if (loss) *loss = m->loss;
+        const float mean = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
+        if (loss) *loss = mean;
     }
     tt_error_clear(err);
     return TT_OK;
