@@ -26,6 +26,7 @@
  * Why our own and not a BLAS: measured in docs/benchmarks.md ("Matrix
  * products") and docs/dependencies.md.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,11 +78,21 @@ void tt_gemm_blocking(int *mr, int *nr, int *kc) {
 #if defined(__AVX512F__)
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                    float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add, const float *bias) {
     __m512 c0[GEMM_MR], c1[GEMM_MR];
+    const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+    const __mmask16 k1 = n >= 32  ? (__mmask16)0xFFFF
+                         : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u)
+                                  : 0;
 #pragma GCC unroll 8
-    for (int i = 0; i < GEMM_MR; i++)
-        c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int i = 0; i < GEMM_MR; i++) {
+        if (add && i < m) { /* the chain goes on from C */
+            c0[i] = _mm512_maskz_loadu_ps(k0, c + (size_t)i * ldc);
+            c1[i] = _mm512_maskz_loadu_ps(k1, c + (size_t)i * ldc + 16);
+        } else {
+            c0[i] = c1[i] = _mm512_setzero_ps();
+        }
+    }
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 8
@@ -93,18 +104,19 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
         a += cs;
         b += GEMM_NR;
     }
-    const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-    const __mmask16 k1 = n >= 32  ? (__mmask16)0xFFFF
-                         : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u)
-                                  : 0;
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = bv0;
+    if (bias) {
+        bv0 = _mm512_maskz_loadu_ps(k0, bias);
+        bv1 = _mm512_maskz_loadu_ps(k1, bias + 16);
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < GEMM_MR; i++) {
         if (i >= m) break;
         float *ci = c + (size_t)i * ldc;
         __m512 r0 = c0[i], r1 = c1[i];
-        if (add) {
-            r0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, ci), r0);
-            r1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, ci + 16), r1);
+        if (bias) {
+            r0 = _mm512_add_ps(r0, bv0);
+            r1 = _mm512_add_ps(r1, bv1);
         }
         _mm512_mask_storeu_ps(ci, k0, r0);
         _mm512_mask_storeu_ps(ci + 16, k1, r1);
@@ -120,11 +132,24 @@ static inline __m256i lane_mask(int n) {
 }
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                    float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add, const float *bias) {
     __m256 c0[GEMM_MR], c1[GEMM_MR];
+    const __m256i k0 = lane_mask(n), k1 = lane_mask(n - 8);
 #pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++)
-        c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int i = 0; i < GEMM_MR; i++) {
+        if (add && i < m) { /* the chain goes on from C */
+            const float *ci = c + (size_t)i * ldc;
+            if (n == GEMM_NR) {
+                c0[i] = _mm256_loadu_ps(ci);
+                c1[i] = _mm256_loadu_ps(ci + 8);
+            } else {
+                c0[i] = _mm256_maskload_ps(ci, k0);
+                c1[i] = _mm256_maskload_ps(ci + 8, k1);
+            }
+        } else {
+            c0[i] = c1[i] = _mm256_setzero_ps();
+        }
+    }
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
@@ -136,30 +161,34 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
         a += cs;
         b += GEMM_NR;
     }
+    __m256 bv0 = _mm256_setzero_ps(), bv1 = bv0;
+    if (bias) {
+        bv0 = n == GEMM_NR ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, k0);
+        bv1 = n == GEMM_NR ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, k1);
+    }
     if (n == GEMM_NR) {
 #pragma GCC unroll 6
         for (int i = 0; i < GEMM_MR; i++) {
             if (i >= m) break;
             float *ci = c + (size_t)i * ldc;
             __m256 r0 = c0[i], r1 = c1[i];
-            if (add) {
-                r0 = _mm256_add_ps(_mm256_loadu_ps(ci), r0);
-                r1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), r1);
+            if (bias) {
+                r0 = _mm256_add_ps(r0, bv0);
+                r1 = _mm256_add_ps(r1, bv1);
             }
             _mm256_storeu_ps(ci, r0);
             _mm256_storeu_ps(ci + 8, r1);
         }
         return;
     }
-    const __m256i k0 = lane_mask(n), k1 = lane_mask(n - 8);
 #pragma GCC unroll 6
     for (int i = 0; i < GEMM_MR; i++) {
         if (i >= m) break;
         float *ci = c + (size_t)i * ldc;
         __m256 r0 = c0[i], r1 = c1[i];
-        if (add) {
-            r0 = _mm256_add_ps(_mm256_maskload_ps(ci, k0), r0);
-            r1 = _mm256_add_ps(_mm256_maskload_ps(ci + 8, k1), r1);
+        if (bias) {
+            r0 = _mm256_add_ps(r0, bv0);
+            r1 = _mm256_add_ps(r1, bv1);
         }
         _mm256_maskstore_ps(ci, k0, r0);
         _mm256_maskstore_ps(ci + 8, k1, r1);
@@ -169,9 +198,13 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
 #else
 
 KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const float *restrict b,
-                    float *restrict c, int ldc, int m, int n, int add) {
+                    float *restrict c, int ldc, int m, int n, int add, const float *bias) {
     float acc[GEMM_MR][GEMM_NR];
     memset(acc, 0, sizeof acc);
+    if (add) /* the chain goes on from C */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                acc[i][j] = c[(size_t)i * ldc + j];
     for (int k = 0; k < kc; k++) {
         for (int i = 0; i < GEMM_MR; i++) {
             const float ai = a[i * rs];
@@ -183,9 +216,9 @@ KERNEL micro_kernel(int kc, const float *restrict a, size_t rs, size_t cs, const
     }
     for (int i = 0; i < m; i++) {
         float *ci = c + (size_t)i * ldc;
-        if (add)
+        if (bias)
             for (int j = 0; j < n; j++)
-                ci[j] += acc[i][j];
+                ci[j] = acc[i][j] + bias[j];
         else
             for (int j = 0; j < n; j++)
                 ci[j] = acc[i][j];
@@ -301,8 +334,9 @@ static void pack_b(float *restrict d, tt_gemm_op tb, const float *B, int ldb, in
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
-             const float *B, int ldb, float beta, float *C, int ldc) {
+/* C = op(A) op(B) + beta C, then + bias[j] (bias NULL: none) */
+static void gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, float beta, const float *bias, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (beta != 0.0f && beta != 1.0f) { /* general beta: scale, then accumulate */
         for (int i = 0; i < M; i++)
@@ -314,6 +348,10 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
         if (beta == 0.0f)
             for (int i = 0; i < M; i++)
                 memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        if (bias)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    C[(size_t)i * ldc + j] += bias[j];
         return;
     }
     _Alignas(64) float bp[GEMM_KC * GEMM_NR];   /* op(B)[k0 : k0+kc, j0 : j0+NR], packed */
@@ -335,6 +373,7 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
         if (apack) {
             for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
                 const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
+                const bool last = k0 + kc == K;
                 for (int i0 = 0; i0 < M; i0 += GEMM_MC_T) {
                     const int mc = min_int(M - i0, GEMM_MC_T);
                     pack_a_t(apack, A + i0, lda, mc, k0, kc);
@@ -344,7 +383,8 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
                         for (int i = 0; i < mc; i += GEMM_MR)
                             micro_kernel(kc, apack + (size_t)i * kc, 1, GEMM_MR, bp,
                                          C + (size_t)(i0 + i) * ldc + j0, ldc,
-                                         min_int(mc - i, GEMM_MR), n, add);
+                                         min_int(mc - i, GEMM_MR), n, add,
+                                         last && bias ? bias + j0 : NULL);
                     }
                 }
             }
@@ -357,20 +397,31 @@ void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, 
         float *cj = C + j0;
         for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
             const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;
+            const float *bj = k0 + kc == K && bias ? bias + j0 : NULL;
             pack_b(bp, tb, B, ldb, k0, kc, j0, n);
             if (ta == TT_GEMM_N) /* rows of A */
                 for (int i = 0; i < m_full; i += GEMM_MR)
                     micro_kernel(kc, A + i * lda_s + k0, lda_s, 1, bp, cj + (size_t)i * ldc, ldc,
-                                 GEMM_MR, n, add);
+                                 GEMM_MR, n, add, bj);
             else /* columns of a transposed A */
                 for (int i = 0; i < m_full; i += GEMM_MR)
                     micro_kernel(kc, A + k0 * lda_s + i, 1, lda_s, bp, cj + (size_t)i * ldc, ldc,
-                                 GEMM_MR, n, add);
+                                 GEMM_MR, n, add, bj);
             if (m_full < M) {
                 pack_a_edge(ap, ta, A, lda, m_full, M - m_full, k0, kc);
                 micro_kernel(kc, ap, 1, GEMM_MR, bp, cj + (size_t)m_full * ldc, ldc, M - m_full, n,
-                             add);
+                             add, bj);
             }
         }
     }
+}
+
+void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, NULL, C, ldc);
+}
+
+void tt_gemm_bias(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc) {
+    gemm(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, bias, C, ldc);
 }

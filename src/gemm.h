@@ -12,11 +12,16 @@
  * model's kernels call their own path directly, while tests and benchmarks
  * reach the path in use through src/kernels_dispatch.c.
  *
- * Numerics: each C[i, j] is the sum over k in blocks of a fixed size (one
- * per path), each block summed in k order in one float lane, the blocks added
- * to C in order. The order depends only on K and the path, never on M, N, the
- * position of the element or the leading dimensions, so splitting the rows or
- * columns of a product over threads gives bit-identical results.
+ * Numerics (docs/numerics.md): each C[i, j] is ONE chain over k = 0..K-1 in
+ * order, in one float lane, starting from 0 (beta 0) or from C[i, j] (beta
+ * 1): acc = fma(a_k, b_k, acc) on the avx2 and avx512 paths, acc = acc +
+ * a_k * b_k (two roundings) on the portable scalar path; tt_gemm_bias then
+ * adds bias[j] once. The K blocking only decides when the chain is parked in
+ * C, never its order, so the result does not depend on M, N, K blocks, the
+ * position of the element, the leading dimensions, how rows or columns are
+ * split over threads, nor (avx2 vs avx512) on the vector width: the two FMA
+ * paths give bit-identical products, and the same value as the decoder's
+ * packed kernels (src/gen_kernels.h), whose outputs are the same chain.
  */
 #ifndef TT_SRC_GEMM_H
 #define TT_SRC_GEMM_H
@@ -33,6 +38,12 @@ typedef enum { TT_GEMM_N = 0, TT_GEMM_T = 1 } tt_gemm_op;
  * its arguments and its own stack or heap workspace. */
 void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C[M, N] = op(A)[M, K] @ op(B)[K, N] + bias[N] (beta 0): the chain above,
+ * then + bias[j] (bias NULL: none), as a Linear layer's y = x W^T + b; the
+ * same arguments and rules as tt_gemm otherwise. */
+void tt_gemm_bias(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, const float *bias, float *C, int ldc);
 
 /* The blocking of the path this copy was built for: rows and columns of a
  * micro-tile and the K block (the sum-order unit above); for tests and docs. */

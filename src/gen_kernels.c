@@ -13,7 +13,8 @@
  * any batch composition and any thread count give bit-identical logits.
  */
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
-#include "generate_internal.h"
+#include "gen_kernels.h"
+#include "row_kernels.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -87,108 +88,8 @@ void tt_gen_pack(float *wp, const float *w, int O, int I) {
     }
 }
 
-/* ------------------------------------------------------------------------ */
-/* exp, erf, GELU                                                           */
+/* exp, erf, GELU, LayerNorm and softmax rows: src/row_kernels.h, shared with the model. */
 
-#if GEN_AVX2
-/* exp for 8 floats (Cephes expf: range reduction by ln 2, degree-5
- * polynomial; ~1 ulp), inputs <= 0 here; very negative inputs give ~0. */
-static inline __m256 exp8(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.0f);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-    fx = _mm256_floor_ps(fx);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, z, x);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_cvttps_epi32(fx);
-    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-#endif
-
-/* exp(x) as exp8 computes it, one lane: the same operations in scalar
- * form, so a score gets the same value in a vector block or in the tail. */
-static inline float exp1(float x) {
-    x = fminf(fmaxf(x, -87.0f), 88.3762626647949f);
-    float fx = floorf(fmaf(x, 1.44269504088896341f, 0.5f));
-    x = fmaf(-fx, 0.693359375f, x);
-    x = fmaf(-fx, -2.12194440e-4f, x);
-    const float z = x * x;
-    float y = 1.9875691500E-4f;
-    y = fmaf(y, x, 1.3981999507E-3f);
-    y = fmaf(y, x, 8.3334519073E-3f);
-    y = fmaf(y, x, 4.1665795894E-2f);
-    y = fmaf(y, x, 1.6666665459E-1f);
-    y = fmaf(y, x, 5.0000001201E-1f);
-    y = fmaf(y, z, x);
-    y = y + 1.0f;
-    const int e = (int)fx;
-    uint32_t bits = (uint32_t)(e + 127) << 23;
-    float p2;
-    memcpy(&p2, &bits, sizeof p2);
-    return y * p2;
-}
-
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, the formula of
- * PyTorch's vectorised CPU erf): erf(x) = sign(x) (1 - poly(t) t e^{-x^2}),
- * t = 1 / (1 + p |x|). erf1 is erf8's twin, operation for operation. */
-#define ERF_P 0.3275911f
-#define ERF_A1 0.254829592f
-#define ERF_A2 -0.284496736f
-#define ERF_A3 1.421413741f
-#define ERF_A4 -1.453152027f
-#define ERF_A5 1.061405429f
-static inline float erf1(float x) {
-    const float ax = fabsf(x);
-    const float t = 1.0f / fmaf(ERF_P, ax, 1.0f);
-    float r = fmaf(ERF_A5, t, ERF_A4);
-    r = fmaf(r, t, ERF_A3);
-    r = fmaf(r, t, ERF_A2);
-    r = fmaf(r, t, ERF_A1);
-    r = r * t;
-    const float y = 1.0f - r * exp1(-(ax * ax));
-    return copysignf(y, x);
-}
-
-#if GEN_AVX2
-static inline __m256 erf8(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 ax = _mm256_andnot_ps(sign, x);
-    const __m256 t = _mm256_div_ps(
-        _mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(ERF_P), ax, _mm256_set1_ps(1.0f)));
-    __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(ERF_A5), t, _mm256_set1_ps(ERF_A4));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A3));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A2));
-    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(ERF_A1));
-    r = _mm256_mul_ps(r, t);
-    const __m256 e = exp8(_mm256_xor_ps(_mm256_mul_ps(ax, ax), sign));
-    const __m256 y = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(r, e));
-    return _mm256_or_ps(y, _mm256_and_ps(x, sign)); /* y >= 0: copysign */
-}
-#endif
-
-
-
-/* The erf ("exact") GELU of one value and of 8 lanes, operation for
- * operation alike: 0.5 x (1 + erf(x / sqrt 2)). */
-static inline float gelu1(float x) { return 0.5f * x * (1.0f + erf1(x * 0.70710678118654752f)); }
-
-#if GEN_AVX2
-static inline __m256 gelu8(__m256 v) {
-    const __m256 e = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
-                         _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-#endif
 
 /* ------------------------------------------------------------------------ */
 /* Linear layers                                                            */
@@ -353,10 +254,10 @@ static void gelu_cols(float *out, int N, int O, int o0, int o1) {
         int o = o0;
 #if GEN_AVX2
         for (; o + 8 <= o1; o += 8)
-            _mm256_storeu_ps(y + o, gelu8(_mm256_loadu_ps(y + o)));
+            _mm256_storeu_ps(y + o, tt_gelu8(_mm256_loadu_ps(y + o)));
 #endif
         for (; o < o1; o++)
-            y[o] = gelu1(y[o]);
+            y[o] = tt_gelu1(y[o]);
     }
 }
 
@@ -414,107 +315,15 @@ void tt_gen_linear_blocks(float *out, const float *x, const float *wp, const flo
 /* ------------------------------------------------------------------------ */
 /* LayerNorm                                                                */
 
-#if GEN_AVX2
-/* The 8 lanes' sum, always in the same order. */
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-#endif
-
-#if !GEN_AVX2
-/* The scalar form of the AVX2 path's sums: 16 lanes (two vectors of 8) of
- * partial sums over the whole groups of 16, then hsum8(s0 + s1)'s order. */
-static inline float lanes16_total(const float l[16]) {
-    float a[8], t[4];
-    for (int j = 0; j < 8; j++) a[j] = l[j] + l[8 + j];
-    for (int j = 0; j < 4; j++) t[j] = a[j] + a[j + 4];
-    return (t[0] + t[2]) + (t[1] + t[3]);
-}
-#endif
-
 void tt_gen_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C) {
-    for (int t = 0; t < N; t++) {
-        const float *xr = x + (size_t)t * C;
-        float *yr = out + (size_t)t * C;
-        /* two passes (mean, then the biased variance about it) in float:
-         * 16 lanes of partial sums, then their fixed-order total; the same
-         * operations on every ISA path */
-        int c = 0;
-        float s = 0.0f;
-#if GEN_AVX2
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-        for (; c + 16 <= C; c += 16) {
-            s0 = _mm256_add_ps(s0, _mm256_loadu_ps(xr + c));
-            s1 = _mm256_add_ps(s1, _mm256_loadu_ps(xr + c + 8));
-        }
-        s = hsum8(_mm256_add_ps(s0, s1));
-#else
-        float l[16] = {0};
-        for (; c + 16 <= C; c += 16)
-            for (int j = 0; j < 16; j++) l[j] += xr[c + j];
-        s = lanes16_total(l);
-#endif
-        for (; c < C; c++)
-            s += xr[c];
-        const float mean = s / (float)C;
-        c = 0;
-        float v = 0.0f;
-#if GEN_AVX2
-        const __m256 vm = _mm256_set1_ps(mean);
-        s0 = _mm256_setzero_ps(), s1 = s0;
-        for (; c + 16 <= C; c += 16) {
-            const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(xr + c), vm);
-            const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(xr + c + 8), vm);
-            s0 = _mm256_add_ps(s0, _mm256_mul_ps(d0, d0));
-            s1 = _mm256_add_ps(s1, _mm256_mul_ps(d1, d1));
-        }
-        v = hsum8(_mm256_add_ps(s0, s1));
-#else
-        for (int j = 0; j < 16; j++) l[j] = 0.0f;
-        for (; c + 16 <= C; c += 16)
-            for (int j = 0; j < 16; j++) {
-                const float d = xr[c + j] - mean;
-                l[j] += d * d;
-            }
-        v = lanes16_total(l);
-#endif
-        for (; c < C; c++) {
-            const float d = xr[c] - mean;
-            v += d * d;
-        }
-        const float rstd = 1.0f / sqrtf(v / (float)C + 1e-5f);
-        c = 0;
-#if GEN_AVX2
-        const __m256 vr = _mm256_set1_ps(rstd);
-        for (; c + 8 <= C; c += 8) {
-            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xr + c), vm);
-            _mm256_storeu_ps(yr + c, _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, vr),
-                                                                 _mm256_loadu_ps(w + c)),
-                                                   _mm256_loadu_ps(b + c)));
-        }
-#endif
-        for (; c < C; c++)
-            yr[c] = (xr[c] - mean) * rstd * w[c] + b[c];
-    }
+    for (int t = 0; t < N; t++)
+        tt_row_layernorm(out + (size_t)t * C, x + (size_t)t * C, w, b, C, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Attention                                                                */
 
-/* x[n] *= a (elementwise: the same products in any grouping) */
-static inline void scale_row(float *x, float a, int n) {
-    int t = 0;
-#if GEN_AVX2
-    const __m256 va = _mm256_set1_ps(a);
-    for (; t + 8 <= n; t += 8)
-        _mm256_storeu_ps(x + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), va));
-#endif
-    for (; t < n; t++)
-        x[t] *= a;
-}
+
 
 #if GEN_AVX2
 #if defined(__GNUC__) || defined(__clang__)
@@ -591,46 +400,6 @@ static GEN_INLINE void scores_group(float *s, const float *q, const float *kg, i
 }
 #endif
 
-/* Softmax weights of one head over positions 0..n-1 into s[0..n), from the
- * scores already in s (AVX2: s[n..n8) are the last block's lanes past the
- * row; they are masked out and left 0). Sums in 8 lanes over the blocks in
- * order, then the lanes in a fixed order. */
-static void softmax_row(float *s, int n) {
-#if GEN_AVX2
-    const int n8 = (n + 7) & ~7;
-    for (int t = n; t < n8; t++)
-        s[t] = -INFINITY;
-    __m256 m8 = _mm256_loadu_ps(s);
-    for (int t = 8; t < n8; t += 8)
-        m8 = _mm256_max_ps(m8, _mm256_loadu_ps(s + t));
-    float mv[8], mx = -INFINITY;
-    _mm256_storeu_ps(mv, m8);
-    for (int j = 0; j < 8; j++) /* the maximum does not depend on the order */
-        mx = mv[j] > mx ? mv[j] : mx;
-    const __m256 vmx = _mm256_set1_ps(mx);
-    __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < n8; t += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + t), vmx));
-        if (t + 8 > n) /* the lanes past the row */
-            e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                                     _mm256_set1_epi32(n - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
-        _mm256_storeu_ps(s + t, e);
-        acc = _mm256_add_ps(acc, e);
-    }
-    scale_row(s, 1.0f / hsum8(acc), n8);
-#else
-    /* the AVX2 path's order: 8 lanes of partial sums, then hsum8's */
-    float mx = -INFINITY, l[8] = {0};
-    for (int t = 0; t < n; t++)
-        mx = s[t] > mx ? s[t] : mx;
-    for (int t = 0; t < n; t++) {
-        s[t] = exp1(s[t] - mx);
-        l[t & 7] += s[t];
-    }
-    const float sum = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-    scale_row(s, 1.0f / sum, n);
-#endif
-}
 
 /* One query row against positions 0..n-1 of one slot's K/V (layouts in
  * generate_internal.h). Every score is fma(q[i], k[i], acc) in i order, then
@@ -666,7 +435,7 @@ void tt_gen_attend(float *y, const float *q, const float *K, const float *Vc, in
             sh[t] = a / scale;
         }
 #endif
-        softmax_row(sh, n);
+        tt_row_softmax(sh, n);
     }
     /* y_h[i] = sum_t p_t v_t[i] */
     int h = h0;

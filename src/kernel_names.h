@@ -23,6 +23,7 @@
 
 /* src/gemm.c */
 #define tt_gemm TT_KNAME(tt_gemm)
+#define tt_gemm_bias TT_KNAME(tt_gemm_bias)
 #define tt_gemm_blocking TT_KNAME(tt_gemm_blocking)
 
 /* src/model_kernels.c */

@@ -11,9 +11,10 @@
 #include <string.h>
 
 #include "gemm.h"
-#include "generate_internal.h"
+#include "gen_kernels.h"
 #include "isa.h"
-#include "model_internal.h"
+#include "model_kernels.h"
+#include "tt/common.h" /* tt_kernel_isa (TT_API) */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TT_ISA_X86 1
@@ -38,6 +39,10 @@
       (tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, \
        int ldb, float beta, float *C, int ldc),                                                   \
       (ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))                                            \
+    X(tt_gemm_bias,                                                                               \
+      (tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, \
+       int ldb, const float *bias, float *C, int ldc),                                            \
+      (ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc))                                            \
     X(tt_gemm_blocking, (int *mr, int *nr, int *kc), (mr, nr, kc))                                \
     X(tt_embed_forward,                                                                           \
       (float *out, const int *tokens, const float *tok_emb, const float *pos, int N, int T, int C, \

@@ -21,7 +21,9 @@
 
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "gemm.h"
-#include "model_internal.h"
+#include "model_kernels.h"
+#include "row_kernels.h"
+#include "tt/rng.h"
 
 /* Vectorise an inner loop (no aliasing between its arrays). With -O2, GCC only
  * vectorises loops it can prove safe cheaply; these pragmas say so. A simd
@@ -105,30 +107,14 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
     }
 }
 
-/* ---- LayerNorm -------------------------------------------------------------- */
-
-#define LN_EPS 1e-5
+/* ---- LayerNorm (eps 1e-5, float, fixed order: src/row_kernels.h) ----------- */
 
 void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
     for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        double s = 0.0;
-        TT_SIMD_SUM(s)
-        for (int c = 0; c < C; c++) s += xr[c];
-        double mu = s / C, v = 0.0;
-        TT_SIMD_SUM(v)
-        for (int c = 0; c < C; c++) {
-            double d = xr[c] - mu;
-            v += d * d;
-        }
-        float m = (float)mu, r = (float)(1.0 / sqrt(v / C + LN_EPS));
-        float *o = out + (size_t)n * C;
-        TT_SIMD
-        for (int c = 0; c < C; c++) o[c] = (xr[c] - m) * r * w[c] + b[c];
-        mean[n] = m;
-        rstd[n] = r;
+        /* the decoder's LayerNorm, operation for operation (src/row_kernels.h) */
+        tt_row_layernorm(out + (size_t)n * C, x + (size_t)n * C, w, b, C, &mean[n], &rstd[n]);
     }
 }
 
@@ -198,13 +184,11 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
     {
         int r0, r1;
         split(N, tt_model_threads_in_region(), thread_id(), &r0, &r1);
-        if (r1 > r0) {
-            if (b)
-                for (int n = r0; n < r1; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
-            /* out[r0:r1, Cout] (+)= x[r0:r1, Cin] @ w[Cout, Cin]^T */
-            tt_gemm(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, b ? 1.0f : 0.0f,
-                    out + (size_t)r0 * Cout, Cout);
-        }
+        /* out[r0:r1, Cout] = x[r0:r1, Cin] @ w[Cout, Cin]^T + b: each value one chain over
+         * Cin from 0, then + b, as the decoder's packed kernels compute it (src/gemm.h) */
+        if (r1 > r0)
+            tt_gemm_bias(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, b,
+                         out + (size_t)r0 * Cout, Cout);
     }
 }
 
@@ -234,31 +218,6 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
     }
 }
 
-/* exp(x) for x <= 0 (the only use here), branch-free and without float->int
- * conversions so that loops vectorise (with -fno-trapping-math for GCC, see
- * mk/model.mk): round x log2(e) to n with the 1.5 * 2^23 trick, reduce, a
- * degree-6 polynomial on [-ln2/2, ln2/2], scale by 2^n through the exponent bits. */
-static inline float exp_neg(float x) {
-    x = x > -87.0f ? x : -87.0f;
-    const float big = 12582912.0f; /* 1.5 * 2^23 */
-    union {
-        float f;
-        uint32_t u;
-    } k, s;
-    k.f = x * 1.44269504088896341f + big; /* low bits hold round(x log2 e) */
-    const float n = k.f - big;
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float y = p * r * r + r + 1.0f;
-    s.u = (k.u - 0x4B400000u + 127u) << 23; /* 2^n, n in [-126, 0] */
-    return y * s.f;
-}
-
 /* ---- attention ------------------------------------------------------------------
  * One (b, h) pair per OpenMP task; the products of a head run as tt_gemm
  * calls on the strided head columns of q, k, v (leading dimension C), so
@@ -271,24 +230,16 @@ size_t tt_attention_scratch_floats(int T) {
     return 3 * (size_t)T * (size_t)T + 16;
 }
 
-/* causal softmax of the rows of a [T, T] (scores in place, scaled by `scale`) */
-static void causal_softmax(float *a, int T, float scale) {
+/* causal softmax of the rows of a [T, T] (the scores q.k in place, divided
+ * by sqrt_hs): the decoder's attention row, operation for operation — the
+ * scores / sqrt(hs), then tt_row_softmax (src/row_kernels.h) */
+static void causal_softmax(float *a, int T, float sqrt_hs) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
         const int n = t + 1;
         TT_SIMD
-        for (int s = 0; s < n; s++) r[s] *= scale;
-        float mx = -INFINITY;
-        for (int s = 0; s < n; s++) mx = r[s] > mx ? r[s] : mx;
-        float sum = 0.0f;
-        TT_SIMD_SUM(sum)
-        for (int s = 0; s < n; s++) {
-            r[s] = exp_neg(r[s] - mx);
-            sum += r[s];
-        }
-        const float inv = 1.0f / sum;
-        TT_SIMD
-        for (int s = 0; s < n; s++) r[s] *= inv;
+        for (int s = 0; s < n; s++) r[s] /= sqrt_hs;
+        tt_row_softmax(r, n);
         for (int s = n; s < T; s++) r[s] = 0.0f;
     }
 }
@@ -297,7 +248,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
                           const uint8_t *keep, float drop_scale, int B, int T, int C, int NH,
                           float *scratch) {
     const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const float sqrt_hs = sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -306,7 +257,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
         float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)thread_id() * per + 2 * TT2; /* [T, T] */
         /* a = q_h k_h^T, then the causal softmax of a * scale */
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, a, T);
-        causal_softmax(a, T, scale);
+        causal_softmax(a, T, sqrt_hs);
         const float *pw = a;
         if (keep) { /* dropped weights into scratch */
             float *pd = scratch + (size_t)thread_id() * per;
@@ -324,7 +275,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
                            const float *q, const float *k, const float *v, const uint8_t *keep,
                            float drop_scale, int B, int T, int C, int NH, float *scratch) {
     const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -337,7 +288,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         if (!a) { /* recompute the weights exactly as the forward did */
             float *ar = dp + TT2;
             tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, ar, T);
-            causal_softmax(ar, T, scale);
+            causal_softmax(ar, T, sqrt_hs);
             a = ar;
         }
         const float *pw = a;
@@ -349,7 +300,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         /* y = pw v: dv += pw^T dy; d pw = dy v^T */
         tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, 1.0f, dv + base, C);
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, dy + base, C, v + base, C, 0.0f, dp, T);
-        /* through dropout, then softmax: dz = a (dp - sum_s a dp), z = scale q k^T */
+        /* through dropout, then softmax: dz = a (dp - sum_s a dp) / sqrt(hs), z = q k^T / sqrt(hs) */
         for (int t = 0; t < T; t++) {
             const float *ar = a + (size_t)t * T;
             float *dr = dp + (size_t)t * T;
@@ -372,47 +323,24 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
 }
 
 /* ---- GELU (exact, erf form as nn.GELU()) ------------------------------------
- * glibc's erff/expf are scalar calls (~15 ns each here); these inline forms
- * vectorise. exp: Cephes-style range reduction + degree-6 polynomial (~1 ulp);
- * erf: Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7). GELU stays within
- * ~2e-7 |x| of the exact value (tests/test_gradcheck.c checks it). */
-
-/* erf(x / sqrt 2) by A&S 7.1.26; also gives e = exp(-x^2 / 2) */
-static inline float erf_scaled(float x, float *e) {
-    const float z = fabsf(x) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.3275911f * z);
-    float p = 1.061405429f;
-    p = p * t - 1.453152027f;
-    p = p * t + 1.421413741f;
-    p = p * t - 0.284496736f;
-    p = p * t + 0.254829592f;
-    *e = exp_neg(-z * z);
-    return copysignf(1.0f - p * t * *e, x);
-}
+ * The decoder's GELU, operation for operation (src/row_kernels.h): erf by
+ * Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7) with its Cephes-style exp,
+ * vectorised by hand; GELU stays within ~2e-7 |x| of the exact value
+ * (tests/test_gradcheck.c checks it). */
 
 void tt_gelu_forward(float *out, const float *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
     for (size_t i0 = 0; i0 < n; i0 += 1024) {
         size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        TT_SIMD
-        for (size_t i = i0; i < i1; i++) {
-            float e;
-            out[i] = 0.5f * x[i] * (1.0f + erf_scaled(x[i], &e));
-        }
+        tt_row_gelu(out + i0, x + i0, i1 - i0);
     }
 }
 
 void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
 #pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
     for (size_t i0 = 0; i0 < n; i0 += 1024) {
         size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        TT_SIMD
-        for (size_t i = i0; i < i1; i++) {
-            float e, xi = x[i];
-            float cdf = 0.5f * (1.0f + erf_scaled(xi, &e));
-            dx[i] += dout[i] * (cdf + xi * inv_sqrt_2pi * e);
-        }
+        tt_row_gelu_backward(dx + i0, dout + i0, x + i0, i1 - i0);
     }
 }
 
