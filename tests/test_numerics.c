@@ -221,7 +221,7 @@ static double eval_vs_decode(tt_model *m, const int *ids, int T, double tol, con
     tt_generator_config gc = tt_generator_config_default();
     gc.n_threads = 1;
     gc.max_new_tokens = T;
-    gc.do_sample = false;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
     tt_generator *g = NULL;
     assert_int_equal(tt_generator_create(&g, m, &gc, &e), TT_OK);
     int row = -1;
