@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "probability it was drawn with after temperature, top-k and top-p, and the counts.\n"
             "\n"
             "  --strategy S      default combined (temperature, then top-k, then top-p)\n"
-            "  --temperature T   finite, > 0 (default 1.0)\n"
+            "  --temperature T   finite, >= 0; 0 means greedy (default 1.0)\n"
             "  --top-k K         keep the K most probable tokens; 0 = off (default 0)\n"
             "  --top-p P         keep the smallest set reaching mass P, in (0, 1]; 1 = off (default 1.0)\n"
             "  --draws N         draws per row, 1..%d (default 1)\n"

@@ -10,14 +10,21 @@
 #include <stdio.h>
 
 /* model-level row */
-#define ROW(name, r, c, init, decay, field, pack, when)                                                \
-    {name, TT_DIM_##r, TT_DIM_##c, TT_INIT_##init, decay, false, offsetof(tt_model_weights, field),    \
-     TT_PACK_##pack, 0, TT_WHEN_##when}
+#define ROW(name, r, c, init, decay, field, pack, when)                                            \
+    {                                                                                              \
+        name, TT_DIM_##r, TT_DIM_##c, TT_INIT_##init, decay, false,                                \
+            offsetof(tt_model_weights, field), TT_PACK_##pack, 0, TT_WHEN_##when                   \
+    }
 /* per-layer row: "blocks.%d." + name */
-#define LROW(name, r, c, init, decay, field, pack, pack_index)                                         \
-    {"blocks.%d." name, TT_DIM_##r, TT_DIM_##c, TT_INIT_##init, decay, true,                           \
-     offsetof(tt_layer_weights, field), TT_PACK_##pack, pack_index, TT_WHEN_ALWAYS}
+#define LROW(name, r, c, init, decay, field, pack, pack_index)                                     \
+    {                                                                                              \
+        "blocks.%d." name, TT_DIM_##r, TT_DIM_##c, TT_INIT_##init, decay, true,                    \
+            offsetof(tt_layer_weights, field), TT_PACK_##pack, pack_index, TT_WHEN_ALWAYS          \
+    }
 
+/* The state dict in PyTorch's order. Columns: key, rows, cols (NONE: a
+ * vector), init, decay, the tt_model_weights / tt_layer_weights field, packing,
+ * then when the row applies (model level) or the q|k|v bias slot (per layer). */
 static const tt_tensor_def TABLE[] = {
     ROW("embedding.token_embedding.embedding.weight", V, C, NORMAL, true, tok_emb, NONE, ALWAYS),
     ROW("embedding.positional_encoding.pe", M, C, SINUSOIDAL, false, pos, NONE, SINUSOIDAL),
@@ -71,8 +78,10 @@ static void visit_row(const tt_model_config *c, const tt_tensor_def *d, int laye
     tt_tensor_entry t;
     t.def = d;
     t.layer = layer;
-    if (d->per_layer) snprintf(t.name, sizeof t.name, d->name, layer);
-    else snprintf(t.name, sizeof t.name, "%s", d->name);
+    if (d->per_layer)
+        snprintf(t.name, sizeof t.name, d->name, layer);
+    else
+        snprintf(t.name, sizeof t.name, "%s", d->name);
     t.ndim = d->cols == TT_DIM_NONE ? 1 : 2;
     t.shape[0] = dim(c, d->rows);
     t.shape[1] = dim(c, d->cols);
@@ -88,9 +97,11 @@ void tt_tensor_table_walk(const tt_model_config *c, tt_tensor_visit_fn visit, vo
             continue;
         }
         size_t end = i; /* the per-layer rows are adjacent: one block's tensors */
-        while (end < N_ROWS && TABLE[end].per_layer) end++;
+        while (end < N_ROWS && TABLE[end].per_layer)
+            end++;
         for (int l = 0; l < c->n_layers; l++)
-            for (size_t j = i; j < end; j++) visit_row(c, &TABLE[j], l, visit, ctx);
+            for (size_t j = i; j < end; j++)
+                visit_row(c, &TABLE[j], l, visit, ctx);
         i = end;
     }
 }

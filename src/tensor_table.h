@@ -54,15 +54,15 @@ typedef enum {
 } tt_tensor_when;
 
 typedef struct tt_tensor_def {
-    const char *name;     /* state_dict key; "%d" stands for the layer in per-layer rows */
-    tt_dim rows, cols;    /* cols TT_DIM_NONE: a vector of rows                         */
+    const char *name;  /* state_dict key; "%d" stands for the layer in per-layer rows */
+    tt_dim rows, cols; /* cols TT_DIM_NONE: a vector of rows                         */
     tt_tensor_init init;
-    bool decay;           /* AdamW weight decay applies                                  */
-    bool per_layer;       /* one per block, blocks.0 .. blocks.L-1                       */
-    size_t field;         /* offsetof the float * in tt_layer_weights (per layer) or in
-                             tt_model_weights                                            */
+    bool decay;     /* AdamW weight decay applies                                  */
+    bool per_layer; /* one per block, blocks.0 .. blocks.L-1                       */
+    size_t field;   /* offsetof the float * in tt_layer_weights (per layer) or in
+                       tt_model_weights                                            */
     tt_tensor_pack pack;
-    int pack_index;       /* TT_PACK_QKV_BIAS: 0 q, 1 k, 2 v                            */
+    int pack_index; /* TT_PACK_QKV_BIAS: 0 q, 1 k, 2 v                            */
     tt_tensor_when when;
 } tt_tensor_def;
 
