@@ -6,13 +6,14 @@
  * that is missing, unreadable or corrupt (the message names it); 1 a failure
  * while running (an unwritable output, out of memory); 130 interrupted.
  *
- * Pattern of a subcommand:
+ * Pattern of a subcommand (cli_opt sets v to NULL, after printing the
+ * error, when the flag's value is missing):
  *     for (int i = 2; i < argc; i++) {
- *         const char *v;
- *         if (cli_is_flag(argv[i], "--help")) { usage(); return 0; }
- *         else if (cli_opt(argc, argv, &i, "--seed", &v)) { if (cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE; }
- *         else if (cli_opt_missing(argv[i])) return CLI_EXIT_USAGE;   // flag without value
- *         else return cli_unknown("sample", argv[i]);
+ *         const char *v = NULL;
+ *         if (cli_is_flag(argv[i], "--help")) { usage(stdout); return CLI_EXIT_OK; }
+ *         else if (cli_opt(argc, argv, &i, "--seed", &v)) {
+ *             if (!v || cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE;
+ *         } else return cli_unknown(argv[i]);
  *     }
  */
 #ifndef TT_TOOLS_CLI_H

@@ -85,12 +85,12 @@ typedef struct {
 
 static void show_settings(const session *s) {
     char k[32], p[32], e[32];
-    if (s->gc.top_k)
-        snprintf(k, sizeof k, "%d", s->gc.top_k);
+    if (s->gc.sampling.top_k)
+        snprintf(k, sizeof k, "%d", s->gc.sampling.top_k);
     else
         snprintf(k, sizeof k, "off");
-    if (s->gc.top_p < 1.0f)
-        snprintf(p, sizeof p, "%g", (double)s->gc.top_p);
+    if (s->gc.sampling.top_p < 1.0f)
+        snprintf(p, sizeof p, "%g", (double)s->gc.sampling.top_p);
     else
         snprintf(p, sizeof p, "off");
     if (s->gc.eos_token_id != TT_TOKEN_NONE)
@@ -99,7 +99,7 @@ static void show_settings(const session *s) {
         snprintf(e, sizeof e, "none");
     printf("settings: %s, temperature %g, top-k %s, top-p %s, length %d, seed %llu (next answer "
            "%llu), eos %s, cache %s, context %d (%s)\n",
-           s->gc.do_sample ? "sampling" : "greedy", (double)s->gc.temperature, k, p,
+           s->gc.sampling.strategy != TT_STRATEGY_GREEDY ? "sampling" : "greedy", (double)s->gc.sampling.temperature, k, p,
            s->gc.max_new_tokens, (unsigned long long)s->seed,
            (unsigned long long)(s->seed + s->n_ans), e, s->gc.use_cache ? "on" : "off", s->context,
            tt_context_shift_str(s->gc.context_shift));
@@ -166,9 +166,9 @@ static int sampling_command(session *s, const char *line) {
     /* A failed command (its error is printed) leaves the whole sampling
      * state as it was, so nothing in it points at the value freed here; the
      * bias arrays stay owned by sf (they may have moved). */
-    s->sf.c = before.c;
+    s->sf.p.x = before.p.x;
     s->sf.n_bias = before.n_bias;
-    s->sf.c.logit_bias = s->sf.bias;
+    s->sf.p.x.logit_bias = s->sf.bias;
     s->sf.breakers_given = before.breakers_given;
     s->sf.sampling_given = before.sampling_given;
     s->sf.sampling_flag = before.sampling_flag;
@@ -179,12 +179,12 @@ static int sampling_command(session *s, const char *line) {
 /* Runs one command line (starting with '/'). Returns 1 to quit. */
 static int command(session *s, char *line) {
     if (!strcmp(line, "/nostop")) {
-        s->sf.c.n_stop = 0;
+        s->sf.p.x.n_stop = 0;
         printf("no stop strings\n");
         return 0;
     }
     if (!strcmp(line, "/nobias")) {
-        s->sf.n_bias = s->sf.c.n_logit_bias = 0;
+        s->sf.n_bias = s->sf.p.x.n_logit_bias = 0;
         printf("no logit bias\n");
         return 0;
     }
@@ -213,24 +213,25 @@ static int command(session *s, char *line) {
     } else if (!strcmp(cmd, "/settings")) {
         show_settings(s);
     } else if (!strcmp(cmd, "/greedy")) {
-        s->gc.do_sample = !s->gc.do_sample;
-        printf("greedy %s\n", s->gc.do_sample ? "off (sampling)" : "on");
+        const bool greedy = s->gc.sampling.strategy != TT_STRATEGY_GREEDY; /* toggled */
+        s->gc.sampling.strategy = greedy ? TT_STRATEGY_GREEDY : TT_STRATEGY_COMBINED;
+        printf("greedy %s\n", greedy ? "on" : "off (sampling)");
     } else if (!strcmp(cmd, "/temp")) {
         if (!parse_float(arg, &d) || d < 0.0 || d > 1e6)
             chat_error("/temp: expected a temperature >= 0, got '%s'%s", arg, "");
         else {
-            s->gc.temperature = (float)d;
-            s->gc.do_sample = true;
+            s->gc.sampling.temperature = (float)d;
+            s->gc.sampling.strategy = TT_STRATEGY_COMBINED;
             printf("temperature %g%s\n", d, d == 0.0 ? " (greedy)" : "");
         }
     } else if (!strcmp(cmd, "/topk")) {
         if (!strcmp(arg, "none") || !strcmp(arg, "off")) {
-            s->gc.top_k = 0;
+            s->gc.sampling.top_k = 0;
             printf("top-k off\n");
         } else if (!parse_long(arg, &n) || n < 0 || n > 1000000000)
             chat_error("/topk: expected an integer >= 0 or 'none', got '%s'%s", arg, "");
         else {
-            s->gc.top_k = (int)n;
+            s->gc.sampling.top_k = (int)n;
             if (n)
                 printf("top-k %lld\n", n);
             else
@@ -238,12 +239,12 @@ static int command(session *s, char *line) {
         }
     } else if (!strcmp(cmd, "/topp")) {
         if (!strcmp(arg, "none") || !strcmp(arg, "off")) {
-            s->gc.top_p = 1.0f;
+            s->gc.sampling.top_p = 1.0f;
             printf("top-p off\n");
         } else if (!parse_float(arg, &d) || !(d > 0.0 && d <= 1.0))
             chat_error("/topp: expected a probability in (0, 1] or 'none', got '%s'%s", arg, "");
         else {
-            s->gc.top_p = (float)d;
+            s->gc.sampling.top_p = (float)d;
             printf("top-p %g\n", d);
         }
     } else if (!strcmp(cmd, "/len")) {
@@ -298,10 +299,10 @@ static void answer(session *s, tt_generator *g, const tt_tokenizer *tok, const c
         return;
     }
     tt_generate_overrides o = {TT_OVR_MAX_NEW_TOKENS | TT_OVR_TEMPERATURE | TT_OVR_TOP_K |
-                                   TT_OVR_TOP_P | TT_OVR_DO_SAMPLE | TT_OVR_SEED | TT_OVR_CONTROLS,
+                                   TT_OVR_TOP_P | TT_OVR_STRATEGY | TT_OVR_SEED | TT_OVR_CONTROLS,
                                s->gc};
     o.values.seed = s->seed + s->n_ans++;
-    o.values.controls = s->sf.c;
+    o.values.sampling.x = s->sf.p.x;
     const int *rows[1] = {ids};
     int lens[1] = {(int)n};
     tt_generation out;
@@ -366,25 +367,12 @@ int cmd_chat(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
             if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &s.gc.max_new_tokens))
                 { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
-        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!v || cli_float("--temperature", v, 0.0, INFINITY, &s.gc.temperature))
-                { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, 1000000000, &s.gc.top_k)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v || cli_float("--top-p", v, 0.0, 1.0, &s.gc.top_p)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
-            if (!(s.gc.top_p > 0.0f))
-                { cli_sampling_free(&s.sf); return cli_usage_error("--top-p: %s is out of range (0, 1]", v); }
-        } else if (cli_is_flag(argv[i], "--greedy")) {
-            s.gc.do_sample = false;
         } else if (cli_opt(argc, argv, &i, "--eos", &v)) {
             if (!v) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             eos_char = v;
         } else if (cli_opt(argc, argv, &i, "--eos-id", &v)) {
             if (!v || cli_int("--eos-id", v, 0, 1000000000, &eos_id)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
             have_eos_id = true;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &s.gc.seed)) { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else if (cli_is_flag(argv[i], "--no-cache")) {
             s.gc.use_cache = false;
         } else if (cli_context_opt(argc, argv, &i, &s.gc, &bad)) {
@@ -393,7 +381,7 @@ int cmd_chat(int argc, char **argv) {
             if (!v || cli_int("--threads", v, 1, TT_GEN_MAX_THREADS, &s.gc.n_threads))
                 { cli_sampling_free(&s.sf); return CLI_EXIT_USAGE; }
         } else {
-            const int r = cli_sampling_flag(&s.sf, CLI_SF_CHAIN | CLI_SF_STOP, argc, argv, &i);
+            const int r = cli_sampling_flag(&s.sf, CLI_SF_GENERATE | CLI_SF_CHAIN | CLI_SF_STOP, argc, argv, &i);
             if (r == 0) cli_unknown(argv[i]);
             if (r <= 0) {
                 cli_sampling_free(&s.sf);
@@ -404,7 +392,9 @@ int cmd_chat(int argc, char **argv) {
     if (!model_path) { cli_sampling_free(&s.sf); return cli_usage_error("--model FILE is required (see 'tt chat --help')"); }
     if (eos_char && have_eos_id)
         { cli_sampling_free(&s.sf); return cli_usage_error("--eos and --eos-id are exclusive; give one"); }
+    if (s.sf.seed_given) s.gc.seed = s.sf.seed;
     s.seed = s.gc.seed;
+    s.gc.sampling = s.sf.p; /* the slash commands change gc.sampling's T, k, p and strategy */
 
     tt_error err;
     tt_model *model = NULL;
@@ -439,11 +429,12 @@ int cmd_chat(int argc, char **argv) {
     s.gc.eos_token_id = eos_id;
     s.tok = tok;
     if (cli_sampling_finish(&s.sf, tok, tt_tokenizer_vocab_size(tok)) ||
-        (s.gc.do_sample && cli_sampling_check_temperature(&s.sf, s.gc.temperature, false))) {
+        (s.gc.sampling.strategy != TT_STRATEGY_GREEDY &&
+         cli_sampling_check_temperature(&s.sf, s.gc.sampling.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }
-    s.gc.controls = s.sf.c;
+    s.gc.sampling.x = s.sf.p.x;
     if (tt_generator_create(&g, model, &s.gc, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;

@@ -89,9 +89,7 @@ static int run_setting(const tt_model *model, const tt_tokenizer *tok, const tt_
                        tt_diversity_metrics *m) {
     tt_error err;
     tt_generator_config gc = *base;
-    gc.temperature = (float)temperature;
-    gc.do_sample = temperature > 0;
-    if (!gc.do_sample) gc.temperature = 1.0f;
+    gc.sampling.temperature = (float)temperature; /* 0 is greedy */
     tt_generator *g = NULL;
     const int **prompts = malloc((size_t)samples * sizeof *prompts);
     int *lens = malloc((size_t)samples * sizeof *lens);
@@ -149,14 +147,13 @@ static void json_number(FILE *f, double v, const char *fmt) {
 int cmd_diversity(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *plot_path = NULL;
     double temps[MAX_TEMPS] = {0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5};
-    int n_temps = 8, samples = 20, max_new = 20, top_k = 0;
-    float top_p = 1.0f;
-    uint64_t seed = 42;
+    int n_temps = 8, samples = 20, max_new = 20;
     bool json = false;
     tt_generator_config ctx = tt_generator_config_default(); /* --context, --context-shift */
     int bad = 0;
     cli_sampling sf;
     cli_sampling_init(&sf);
+    sf.top_k_max = 1000000;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -176,13 +173,6 @@ int cmd_diversity(int argc, char **argv) {
             if (!v || cli_int("--samples", v, 1, 10000, &samples)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
             if (!v || cli_int("--max-new-tokens", v, 0, 10000, &max_new)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, 1000000, &top_k)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v || cli_float("--top-p", v, 0.0, 1.0, &top_p)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
-            if (!(top_p > 0.0f)) { cli_sampling_free(&sf); return cli_usage_error("--top-p: must be in (0, 1], got %s", v); }
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &seed)) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         } else if (cli_context_opt(argc, argv, &i, &ctx, &bad)) {
             if (bad) { cli_sampling_free(&sf); return bad; }
         } else if (cli_opt(argc, argv, &i, "--plot", &v)) {
@@ -190,11 +180,14 @@ int cmd_diversity(int argc, char **argv) {
             if (!*v) { cli_sampling_free(&sf); return cli_usage_error("--plot: empty path"); }
             plot_path = v;
         } else {
-            const int r = cli_sampling_flag(&sf, CLI_SF_CHAIN, argc, argv, &i);
+            const int r = cli_sampling_flag(&sf, CLI_SF_CHAIN | CLI_SF_TOP | CLI_SF_SEED, argc, argv, &i);
             if (r == 0) cli_unknown(argv[i]);
             if (r <= 0) { cli_sampling_free(&sf); return CLI_EXIT_USAGE; }
         }
     }
+    const int top_k = sf.p.top_k;
+    const float top_p = sf.p.top_p;
+    const uint64_t seed = sf.seed_given ? sf.seed : 42;
     if (!model_path) { cli_sampling_free(&sf); return cli_usage_error("--model is required (see 'tt diversity --help')"); }
     if (!prompt) { cli_sampling_free(&sf); return cli_usage_error("--prompt is required (see 'tt diversity --help')"); }
     if (!*prompt) { cli_sampling_free(&sf); return cli_usage_error("--prompt: must not be empty"); }
@@ -231,8 +224,6 @@ int cmd_diversity(int argc, char **argv) {
     gc.context_len = ctx.context_len;
     gc.context_shift = ctx.context_shift;
     gc.max_new_tokens = max_new;
-    gc.top_k = top_k;
-    gc.top_p = top_p;
     gc.seed = seed;
     if (cli_sampling_finish(&sf, tok, tt_tokenizer_vocab_size(tok))) {
         rc = CLI_EXIT_USAGE;
@@ -243,7 +234,7 @@ int cmd_diversity(int argc, char **argv) {
             rc = CLI_EXIT_USAGE;
             goto done;
         }
-    gc.controls = sf.c;
+    gc.sampling = sf.p; /* top-k, top-p and the controls; each setting sets T */
     if (tt_generator_config_validate(&gc, tt_tokenizer_vocab_size(tok), &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;

@@ -157,12 +157,11 @@ int cmd_generate(int argc, char **argv) {
     const char **prompts = calloc((size_t)argc, sizeof *prompts);
     if (!prompts) return cli_fail("out of memory");
     int n_prompts = 0, num_samples = 1, eos_id = TT_TOKEN_NONE, pad_id = TT_TOKEN_NONE;
-    bool greedy = false, no_cache = false, stream = false, json = false, have_eos_id = false, raw = false;
+    bool no_cache = false, stream = false, json = false, have_eos_id = false, raw = false;
     tt_generator_config gc = tt_generator_config_default();
     int rc = CLI_EXIT_OK;
     cli_sampling sf;
     cli_sampling_init(&sf);
-    const char *sampling_flag = NULL; /* a flag of the notebook's sampling, given */
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -179,22 +178,6 @@ int cmd_generate(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--max-new-tokens", &v)) {
             if (!v || cli_int("--max-new-tokens", v, 0, 1000000, &gc.max_new_tokens))
                 goto usage_fail;
-        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!v || cli_float("--temperature", v, 0.0, INFINITY, &gc.temperature))
-                goto usage_fail;
-            if (gc.temperature > 0.0f) sampling_flag = "--temperature";
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, 1000000000, &gc.top_k)) goto usage_fail;
-            sampling_flag = "--top-k";
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!v || cli_float("--top-p", v, 0.0, 1.0, &gc.top_p)) goto usage_fail;
-            sampling_flag = "--top-p";
-            if (!(gc.top_p > 0.0f)) {
-                cli_usage_error("--top-p: %s is out of range (0, 1]", v);
-                goto usage_fail;
-            }
-        } else if (cli_is_flag(argv[i], "--greedy")) {
-            greedy = true;
         } else if (cli_opt(argc, argv, &i, "--eos", &v)) {
             if (!v) goto usage_fail;
             eos_char = v;
@@ -206,8 +189,6 @@ int cmd_generate(int argc, char **argv) {
                 goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--pad-id", &v)) {
             if (!v || cli_int("--pad-id", v, 0, 1000000000, &pad_id)) goto usage_fail;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &gc.seed)) goto usage_fail;
         } else if (cli_opt(argc, argv, &i, "--num-samples", &v)) {
             if (!v || cli_int("--num-samples", v, 1, 100000, &num_samples)) goto usage_fail;
         } else if (cli_context_opt(argc, argv, &i, &gc, &rc)) {
@@ -221,7 +202,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (cli_is_flag(argv[i], "--raw")) {
             raw = true;
         } else {
-            const int r = cli_sampling_flag(&sf, CLI_SF_ALL, argc, argv, &i);
+            const int r = cli_sampling_flag(&sf, CLI_SF_GENERATE | CLI_SF_ALL, argc, argv, &i);
             if (r < 0) goto usage_fail;
             if (r == 0) {
                 cli_unknown(argv[i]);
@@ -229,7 +210,8 @@ int cmd_generate(int argc, char **argv) {
             }
         }
     }
-    const tt_sampling_controls *X = &sf.c;
+    const tt_sampling_controls *X = &sf.p.x;
+    const char *sampling_flag = sf.base_flag; /* a flag of the notebook's sampling, given */
     const bool beams = X->num_beams > 1;
     if (beams && (sampling_flag || sf.sampling_given)) {
         cli_usage_error("--num-beams %d: beam search excludes sampling (%s given); drop it or use "
@@ -267,7 +249,8 @@ int cmd_generate(int argc, char **argv) {
         cli_usage_error("--prompt-logprobs: needs --logprobs N (how many alternatives)");
         goto usage_fail;
     }
-    if (beams) gc.do_sample = false;
+    if (beams) sf.p.strategy = TT_STRATEGY_GREEDY;
+    if (sf.seed_given) gc.seed = sf.seed;
     if (!model_path) {
         cli_usage_error("--model FILE is required (see 'tt generate --help')");
         goto usage_fail;
@@ -314,7 +297,6 @@ int cmd_generate(int argc, char **argv) {
     }
     gc.eos_token_id = eos_id;
     gc.pad_token_id = pad_id;
-    if (greedy) gc.do_sample = false;
     gc.use_cache = !no_cache;
     const int V = tt_tokenizer_vocab_size(tok);
     if (eos_id != TT_TOKEN_NONE && eos_id >= V) {
@@ -332,11 +314,11 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     if (cli_sampling_finish(&sf, tok, V) ||
-        (gc.do_sample && cli_sampling_check_temperature(&sf, gc.temperature, false))) {
+        (sf.p.strategy != TT_STRATEGY_GREEDY && cli_sampling_check_temperature(&sf, sf.p.temperature, false))) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }
-    gc.controls = sf.c;
+    gc.sampling = sf.p;
     if (tt_generator_create(&g, model, &gc, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;

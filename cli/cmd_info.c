@@ -7,7 +7,7 @@
 #include "tt/checkpoint.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: tt info --model FILE [--json]\n"
+    fprintf(f, "usage: tt info --model FILE [--json] [--tensors]\n"
                "\n"
                "Shows the model config, the number of trainable parameters and the vocabulary of a\n"
                "checkpoint (the whole file is validated). --json prints\n"
@@ -15,7 +15,11 @@ static void usage(FILE *f) {
                " \"training\": {...}, \"default_context\"}: training holds what the checkpoint records of its\n"
                "training (train_seq_len, train_steps, train_tokens, train_val_loss, train_data_sha256; a key\n"
                "is absent when not recorded); default_context is the context generation and eval use by\n"
-               "default (train_seq_len when recorded, else max_len).\n");
+               "default (train_seq_len when recorded, else max_len).\n"
+               "--tensors also lists the state-dict tensors in order: name, shape, elements, whether AdamW\n"
+               "decays them and how they are initialised (normal(0, 0.02), zeros, ones; sinusoidal: a\n"
+               "buffer computed from the config; tied: the token embedding's memory); with --json as\n"
+               "\"tensors\": [{\"name\", \"shape\", \"numel\", \"decay\", \"init\"}, ...].\n");
 }
 
 /* the vocabulary as one string, for the plain output */
@@ -63,9 +67,29 @@ static void print_training_plain(const tt_train_info *t) {
     if (t->data_sha256[0]) printf("              data sha256 %s\n", t->data_sha256);
 }
 
+/* The model's tensor table, as --tensors shows it. */
+static void print_tensors(const tt_model *m, bool json) {
+    const size_t n = tt_model_num_tensors(m);
+    if (!json) printf("tensors:      %zu (state-dict order: name, shape, elements, decay, init)\n", n);
+    for (size_t i = 0; i < n; i++) {
+        tt_tensor_info t;
+        if (tt_model_tensor(m, i, &t) != TT_OK) continue;
+        char shape[48];
+        if (t.ndim == 2) snprintf(shape, sizeof shape, "%zu, %zu", t.shape[0], t.shape[1]);
+        else snprintf(shape, sizeof shape, "%zu", t.shape[0]);
+        if (json)
+            printf("%s{\"name\":\"%s\",\"shape\":[%s],\"numel\":%zu,\"decay\":%s,\"init\":\"%s\"}",
+                   i ? "," : "", t.name, shape, t.numel, t.decay ? "true" : "false",
+                   tt_model_tensor_init(m, i));
+        else
+            printf("  %-58s [%s] %zu%s, %s\n", t.name, shape, t.numel, t.decay ? ", decay" : "",
+                   tt_model_tensor_init(m, i));
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
-    bool json = false;
+    bool json = false, tensors = false;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (cli_is_flag(argv[i], "--help") || cli_is_flag(argv[i], "-h")) {
@@ -73,6 +97,8 @@ int cmd_info(int argc, char **argv) {
             return CLI_EXIT_OK;
         } else if (cli_is_flag(argv[i], "--json")) {
             json = true;
+        } else if (cli_is_flag(argv[i], "--tensors")) {
+            tensors = true;
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             if (!v) return CLI_EXIT_USAGE;
             model = v;
@@ -107,7 +133,13 @@ int cmd_info(int argc, char **argv) {
         }
         printf("],\"training\":");
         print_training_json(tt_model_train_info(m));
-        printf(",\"default_context\":%d}\n", tt_model_default_context(m));
+        printf(",\"default_context\":%d", tt_model_default_context(m));
+        if (tensors) {
+            printf(",\"tensors\":[");
+            print_tensors(m, true);
+            putchar(']');
+        }
+        printf("}\n");
     } else {
         char db[32];
         printf("model:        %s (%s format %d)\n", model, TT_CHECKPOINT_FORMAT, TT_CHECKPOINT_FORMAT_VERSION);
@@ -123,6 +155,7 @@ int cmd_info(int argc, char **argv) {
         print_training_plain(tt_model_train_info(m));
         printf("context:      %d (%s; generation and eval use it by default)\n", tt_model_default_context(m),
                tt_model_train_info(m)->seq_len > 0 ? "the training length" : "max_len: no training length recorded");
+        if (tensors) print_tensors(m, false);
     }
     tt_model_free(m);
     tt_tokenizer_free(tok);

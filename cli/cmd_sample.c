@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "probability it was drawn with after temperature, top-k and top-p, and the counts.\n"
             "\n"
             "  --strategy S      default combined (temperature, then top-k, then top-p)\n"
-            "  --temperature T   finite, > 0 (default 1.0)\n"
+            "  --temperature T   finite, >= 0; 0 means greedy (default 1.0)\n"
             "  --top-k K         keep the K most probable tokens; 0 = off (default 0)\n"
             "  --top-p P         keep the smallest set reaching mass P, in (0, 1]; 1 = off (default 1.0)\n"
             "  --draws N         draws per row, 1..%d (default 1)\n"
@@ -313,11 +313,14 @@ static void print_tempered(const tt_sampling_params *p, int V, char **labels, co
     free(rk);
 }
 
+/* the shared parser's flags that tt sample takes (cli/sampling_flags.h) */
+#define SAMPLE_FLAGS (CLI_SF_CHAIN | CLI_SF_TEMPERATURE | CLI_SF_TOP | CLI_SF_STRATEGY | CLI_SF_SEED)
+
 int cmd_sample(int argc, char **argv) {
     tt_sampling_params p = tt_sampling_params_default();
     uint64_t seed = 42;
     int draws = 1, rc = CLI_EXIT_OK;
-    bool json = false, k_given = false, t_given = false, p_given = false;
+    bool json = false;
     const char *labels_arg = NULL;
     logits_buf lb = {NULL, 0, 0};
     char *label_store = NULL, **labels = NULL;
@@ -328,6 +331,7 @@ int cmd_sample(int argc, char **argv) {
     tt_error err;
     cli_sampling sf;
     cli_sampling_init(&sf);
+    sf.top_k_max = INT_MAX;
     int *hist = NULL, n_hist = 0;
 
     for (int i = 2; i < argc && rc == CLI_EXIT_OK; i++) {
@@ -355,38 +359,21 @@ int cmd_sample(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--labels", &v)) {
             if (!v) rc = CLI_EXIT_USAGE;
             else labels_arg = v;
-        } else if (cli_opt(argc, argv, &i, "--strategy", &v)) {
-            if (!v) rc = CLI_EXIT_USAGE;
-            else if (tt_strategy_parse(v, &p.strategy, &err) != TT_OK)
-                rc = cli_usage_error("--strategy: %s", err.msg);
-        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            t_given = true;
-            if (!v || cli_float("--temperature", v, -INFINITY, INFINITY, &p.temperature))
-                rc = CLI_EXIT_USAGE;
-            else if (!(p.temperature > 0.0f))
-                rc = cli_usage_error("--temperature: must be > 0, got %s", v);
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!v || cli_int("--top-k", v, 0, INT_MAX, &p.top_k)) rc = CLI_EXIT_USAGE;
-            k_given = true;
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            p_given = true;
-            if (!v || cli_float("--top-p", v, -INFINITY, INFINITY, &p.top_p)) rc = CLI_EXIT_USAGE;
-            else if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
-                rc = cli_usage_error("--top-p: must be in (0, 1], got %s", v);
         } else if (cli_opt(argc, argv, &i, "--draws", &v)) {
             if (!v || cli_int("--draws", v, 1, MAX_DRAWS, &draws)) rc = CLI_EXIT_USAGE;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!v || cli_u64("--seed", v, &seed)) rc = CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--history", &v)) {
             if (!v) rc = CLI_EXIT_USAGE;
             else rc = parse_history(v, &hist, &n_hist);
         } else {
-            int r = cli_sampling_flag(&sf, CLI_SF_CHAIN, argc, argv, &i);
+            int r = cli_sampling_flag(&sf, SAMPLE_FLAGS, argc, argv, &i);
             if (r < 0) rc = CLI_EXIT_USAGE;
             else if (r == 0) rc = cli_unknown(argv[i]);
         }
     }
     if (rc != CLI_EXIT_OK) goto done;
+    p = sf.p; /* the controls' bias array stays owned by sf */
+    if (sf.seed_given) seed = sf.seed;
+    const bool k_given = sf.k_given, t_given = sf.t_given, p_given = sf.p_given;
     if (lb.rows == 0) {
         rc = cli_usage_error("no logits: give --logits \"v1,v2,...\" or --logits-file F");
         goto done;
@@ -409,7 +396,7 @@ int cmd_sample(int argc, char **argv) {
                                  hist[i], lb.V);
             goto done;
         }
-    p.x = sf.c;
+    p.x = sf.p.x; /* the bias ids resolved by cli_sampling_finish */
     if (tt_sampling_params_validate(&p, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;

@@ -688,10 +688,10 @@ done:
 static tt_generator_config gen_config(tour *t, int max_new, bool sample, float temp, int k, float p) {
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = max_new;
-    gc.do_sample = sample;
-    gc.temperature = temp;
-    gc.top_k = k;
-    gc.top_p = p;
+    gc.sampling.strategy = sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+    gc.sampling.temperature = temp;
+    gc.sampling.top_k = k;
+    gc.sampling.top_p = p;
     gc.seed = t->seed;
     gc.context_len = t->ctx.context_len;
     gc.context_shift = t->ctx.context_shift;
@@ -1161,7 +1161,7 @@ static int section_beyond(tour *t) {
     tbl_begin(&tb, 3, hdr);
     for (int k = 0; k < 3; k++) {
         tt_generator_config gc = gen_config(t, 60, false, 1.0f, 0, 1.0f);
-        gc.controls.repetition_penalty = pens[k];
+        gc.sampling.x.repetition_penalty = pens[k];
         gen_result g;
         if (run_generate(t, &gc, prompt, 1, 110000 + 100 * (uint64_t)k, &g)) return t->rc;
         bool seen[256] = {false};

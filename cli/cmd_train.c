@@ -366,6 +366,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     tt_tokenizer *tok = NULL;
     tt_model *m = NULL;
     int *ids = NULL, *vids = NULL;
+    tt_token_view data = {NULL, 0, 1}, vdata = {NULL, 0, 1}; /* the ids the run holds */
     FILE *jf = NULL;
     tt_output_lock *lock = NULL;
     size_t n_ids = 0, n_vids = 0;
@@ -391,15 +392,17 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
             goto done;
         }
     } else {
-        char *all = malloc(n_text + n_vtext + 1);
+        char *all = vtext ? malloc(n_text + n_vtext + 1) : text;
         if (!all) {
             rc = cli_fail("out of memory");
             goto done;
         }
-        memcpy(all, text, n_text);
-        if (vtext) memcpy(all + n_text, vtext, n_vtext);
+        if (vtext) {
+            memcpy(all, text, n_text);
+            memcpy(all + n_text, vtext, n_vtext);
+        }
         tt_status st = tt_tokenizer_fit(&tok, all, n_text + n_vtext, &err);
-        free(all);
+        if (all != text) free(all);
         if (st != TT_OK) {
             rc = cli_usage_error("--data: %s", err.msg);
             goto done;
@@ -417,15 +420,33 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     char data_sha[SHA256_DIGEST_STRING_LENGTH];
     SHA256Data((const uint8_t *)text, n_text, data_sha);
     tc.data_sha256 = data_sha;
-    const int *train_ids = ids, *val_ids = vids;
+    /* From here the run holds its data as ids of tt_token_width(V) bytes (one
+     * for a character vocabulary), neither the text nor int ids: a quarter of
+     * the memory (docs/benchmarks.md, the quality run's peak RSS). */
+    const int width = tt_token_width(tt_tokenizer_vocab_size(tok));
+    if (tt_tokens_pack(ids, n_ids, width, &data, &err) != TT_OK ||
+        (vids && tt_tokens_pack(vids, n_vids, width, &vdata, &err) != TT_OK)) {
+        rc = cli_fail("%s", err.msg);
+        goto done;
+    }
+    free(ids);
+    free(vids);
+    free(text);
+    free(vtext);
+    ids = vids = NULL;
+    text = vtext = NULL;
     size_t n_train = n_ids, n_val = n_vids;
-    if (!vtext) {
+    tt_token_view train_view = data, val_view = vdata;
+    if (!val_path) {
         if (tt_data_split(n_ids, val_fraction, &n_train, &err) != TT_OK) {
             rc = cli_usage_error("--val-fraction: %s", err.msg);
             goto done;
         }
         n_val = n_ids - n_train;
-        val_ids = n_val ? ids + n_train : NULL;
+        train_view.n = n_train;
+        val_view.ids = n_val ? (const char *)data.ids + n_train * (size_t)width : NULL;
+        val_view.n = n_val;
+        val_view.width = width;
     }
 
     /* model config: preset, then the overrides */
@@ -454,7 +475,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     if (n_val > 0 && n_val < (size_t)tc.seq_len + 1) {
         rc = cli_usage_error("%s: %zu validation tokens are not enough for one window of --seq-len %d + 1 "
                              "(use a larger --val-fraction, or 0 for none)",
-                             vtext ? "--val-data" : "--val-fraction", n_val, tc.seq_len);
+                             val_path ? "--val-data" : "--val-fraction", n_val, tc.seq_len);
         goto done;
     }
     if (resume) {
@@ -528,7 +549,8 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     progress_ctx pc = {jf, isatty(STDOUT_FILENO) != 0 && !cd->dist, false, true, resume, &tc, 0.0};
     after_stdout(&pc); /* stdout may already be a closed pipe */
     tt_train_result res;
-    tt_status st = tt_train(m, tok, train_ids, n_train, val_ids, n_val, &tc, on_progress, &pc, &res, &err);
+    tt_status st = tt_train_view(m, tok, &train_view, val_view.ids ? &val_view : NULL, &tc, on_progress, &pc,
+                                 &res, &err);
     g_trained = 1; /* a launcher ending the job now (another rank exited 128 + N) kills no save */
     *status = st;
     const bool quiet = cd->rank > 0; /* rank 0 reports for every process */
@@ -598,5 +620,7 @@ done:
     free(vids);
     free(text);
     free(vtext);
+    tt_free((void *)data.ids);
+    tt_free((void *)vdata.ids);
     return rc;
 }

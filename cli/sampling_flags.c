@@ -10,7 +10,8 @@
 
 void cli_sampling_init(cli_sampling *sf) {
     memset(sf, 0, sizeof *sf);
-    sf->c = tt_sampling_controls_default();
+    sf->p = tt_sampling_params_default();
+    sf->top_k_max = 1000000000;
 }
 
 void cli_sampling_free(cli_sampling *sf) {
@@ -21,8 +22,8 @@ void cli_sampling_free(cli_sampling *sf) {
     sf->bias = NULL;
     sf->bias_char = NULL;
     sf->bias_arg = NULL;
-    sf->c.logit_bias = NULL;
-    sf->c.n_logit_bias = sf->n_bias = sf->cap_bias = 0;
+    sf->p.x.logit_bias = NULL;
+    sf->p.x.n_logit_bias = sf->n_bias = sf->cap_bias = 0;
 }
 
 /* The library's verdict on the controls with one more value set. */
@@ -48,7 +49,7 @@ static int set_float(cli_sampling *sf, float *field, const char *flag, const cha
     if (cli_float(flag, v, -INFINITY, INFINITY, &x)) return -1;
     const float old = *field;
     *field = x;
-    if (check(sf, &sf->c, flag, v)) {
+    if (check(sf, &sf->p.x, flag, v)) {
         *field = old;
         return -1;
     }
@@ -60,7 +61,7 @@ static int set_int(cli_sampling *sf, int *field, const char *flag, const char *v
     if (cli_int(flag, v, -1000000000L, 1000000000L, &x)) return -1;
     const int old = *field;
     *field = x;
-    if (check(sf, &sf->c, flag, v)) {
+    if (check(sf, &sf->p.x, flag, v)) {
         *field = old;
         return -1;
     }
@@ -125,14 +126,14 @@ static int add_bias(cli_sampling *sf, const char *v) {
     memcpy(sf->bias_char[sf->n_bias], ch, sizeof ch);
     sf->bias_arg[sf->n_bias] = v;
     sf->n_bias++;
-    sf->c.logit_bias = sf->bias;
-    sf->c.n_logit_bias = sf->n_bias;
+    sf->p.x.logit_bias = sf->bias;
+    sf->p.x.n_logit_bias = sf->n_bias;
     return 1;
 }
 
 int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, int *i) {
     const char *v = NULL;
-    tt_sampling_controls *c = &sf->c;
+    tt_sampling_controls *c = &sf->p.x;
 #define OPT(name) cli_opt(argc, argv, i, name, &v)
 #define NEED                                                                                       \
     do {                                                                                           \
@@ -143,6 +144,51 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
         if (!sf->sampling_given) sf->sampling_flag = name;                                         \
         sf->sampling_given = true;                                                                 \
     } while (0)
+    /* the notebook's settings: the generator's and the sampler's alike */
+    if ((which & CLI_SF_TEMPERATURE) && OPT("--temperature")) {
+        sf->t_given = true;
+        NEED;
+        if (cli_float("--temperature", v, 0.0, INFINITY, &sf->p.temperature)) return -1;
+        if (sf->p.temperature > 0.0f) sf->base_flag = "--temperature"; /* 0 is greedy */
+        return 1;
+    }
+    if ((which & CLI_SF_TOP) && OPT("--top-k")) {
+        sf->k_given = true;
+        NEED;
+        if (cli_int("--top-k", v, 0, sf->top_k_max, &sf->p.top_k)) return -1;
+        sf->base_flag = "--top-k";
+        return 1;
+    }
+    if ((which & CLI_SF_TOP) && OPT("--top-p")) {
+        sf->p_given = true;
+        NEED;
+        if (cli_float("--top-p", v, -INFINITY, INFINITY, &sf->p.top_p)) return -1;
+        if (!(sf->p.top_p > 0.0f && sf->p.top_p <= 1.0f)) {
+            cli_usage_error("--top-p: must be in (0, 1], got %s", v);
+            return -1;
+        }
+        sf->base_flag = "--top-p";
+        return 1;
+    }
+    if ((which & CLI_SF_GREEDY) && cli_is_flag(argv[*i], "--greedy")) {
+        sf->p.strategy = TT_STRATEGY_GREEDY;
+        return 1;
+    }
+    if ((which & CLI_SF_STRATEGY) && OPT("--strategy")) {
+        NEED;
+        tt_error err;
+        if (tt_strategy_parse(v, &sf->p.strategy, &err) != TT_OK) {
+            cli_usage_error("--strategy: %s", err.msg);
+            return -1;
+        }
+        return 1;
+    }
+    if ((which & CLI_SF_SEED) && OPT("--seed")) {
+        NEED;
+        if (cli_u64("--seed", v, &sf->seed)) return -1;
+        sf->seed_given = true;
+        return 1;
+    }
     if (which & CLI_SF_CHAIN) {
         if (OPT("--min-p")) {
             NEED;
@@ -288,16 +334,16 @@ int cli_sampling_flag(cli_sampling *sf, unsigned which, int argc, char **argv, i
 }
 
 int cli_sampling_check_temperature(const cli_sampling *sf, double T, bool list) {
-    if (sf->c.n_samplers == 0 || T == 0.0 || T == 1.0) return 0;
-    for (int i = 0; i < sf->c.n_samplers; i++)
-        if (sf->c.samplers[i] == TT_SAMPLER_TEMPERATURE) return 0;
+    if (sf->p.x.n_samplers == 0 || T == 0.0 || T == 1.0) return 0;
+    for (int i = 0; i < sf->p.x.n_samplers; i++)
+        if (sf->p.x.samplers[i] == TT_SAMPLER_TEMPERATURE) return 0;
     return cli_usage_error("%s %g: has no effect, 'temperature' is not in --samplers",
                            list ? "--temperatures: temperature" : "--temperature", T),
            -1;
 }
 
 int cli_sampling_finish(cli_sampling *sf, const struct tt_tokenizer *tok, int vocab_size) {
-    tt_sampling_controls *c = &sf->c;
+    tt_sampling_controls *c = &sf->p.x;
     if (c->num_return_sequences > c->num_beams)
         return cli_usage_error("--num-return-sequences %d: must be <= --num-beams (%d)",
                                c->num_return_sequences, c->num_beams),
@@ -404,7 +450,7 @@ void cli_sampling_json(FILE *f, const tt_sampling_params *p) {
     /* the stages that act, in the order applied */
     tt_sampler_kind order[TT_MAX_SAMPLERS];
     const int n = tt_sampling_chain(p, order);
-    const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
+    const bool greedy = p->strategy == TT_STRATEGY_GREEDY || p->temperature == 0.0f; /* 0 is greedy */
     const bool use_k =
         p->strategy == TT_STRATEGY_TOP_K || (p->strategy == TT_STRATEGY_COMBINED && p->top_k > 0);
     const bool use_p = (p->strategy == TT_STRATEGY_TOP_P || p->strategy == TT_STRATEGY_COMBINED) &&

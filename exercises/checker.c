@@ -1529,7 +1529,7 @@ static void check_ex07(ck_ctx *ck)
     for (int i = 0; i < 3; i++) {
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = NEW;
-        gc.temperature = temps[i];
+        gc.sampling.temperature = temps[i];
         gc.seed = 77;
         ref_generate(ck, &gc, prompts, B, T, NULL, want);
         BAIL(ck);
@@ -1589,10 +1589,10 @@ static void check_ex11(ck_ctx *ck)
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = NEW;
         gc.seed = 11;
-        gc.do_sample = strat[s].sample;
-        gc.temperature = strat[s].t;
-        gc.top_k = strat[s].k;
-        gc.top_p = strat[s].p;
+        gc.sampling.strategy = strat[s].sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+        gc.sampling.temperature = strat[s].t;
+        gc.sampling.top_k = strat[s].k;
+        gc.sampling.top_p = strat[s].p;
         ref_generate(ck, &gc, prompt, 1, T, NULL, want);
         BAIL(ck);
         char what[256];
@@ -1774,9 +1774,9 @@ static void check_ex12(ck_ctx *ck)
     /* complete: compare with the batch the reference generator makes. */
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = NEW;
-    gc.temperature = 0.8f;
-    gc.top_k = 50;
-    gc.top_p = 0.9f;
+    gc.sampling.temperature = 0.8f;
+    gc.sampling.top_k = 50;
+    gc.sampling.top_p = 0.9f;
     gc.seed = 1212;
     int *batch = ck_own(ck, malloc((size_t)N * np * sizeof *batch));
     for (int r = 0; r < N; r++)
@@ -1981,9 +1981,9 @@ static char *ref_story(ck_ctx *ck, const char *start, int num_sentences, float t
     for (uint64_t c = 0; tr->sentences < num_sentences; c++) {
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = 50;
-        gc.temperature = temp;
-        gc.top_k = k;
-        gc.top_p = p;
+        gc.sampling.temperature = temp;
+        gc.sampling.top_k = k;
+        gc.sampling.top_p = p;
         gc.seed = seed + c;
         int *gen = ck_own(ck, malloc((size_t)(n + 50) * sizeof *gen));
         ref_generate(ck, &gc, ctx, 1, n, NULL, gen);
@@ -2469,7 +2469,7 @@ static void show_ex07(ck_ctx *ck)
     for (int k = 0; k < 2; k++) {
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = NEW;
-        gc.temperature = temps[k];
+        gc.sampling.temperature = temps[k];
         gc.seed = 77;
         ref_generate(ck, &gc, prompts, B, T, NULL, want);
         BAIL(ck);
@@ -2607,10 +2607,10 @@ static void show_ex11(ck_ctx *ck)
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = NEW;
         gc.seed = 11;
-        gc.do_sample = strat[s].sample;
-        gc.temperature = strat[s].t;
-        gc.top_k = strat[s].k;
-        gc.top_p = strat[s].p;
+        gc.sampling.strategy = strat[s].sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+        gc.sampling.temperature = strat[s].t;
+        gc.sampling.top_k = strat[s].k;
+        gc.sampling.top_p = strat[s].p;
         ref_generate(ck, &gc, prompt, 1, T, NULL, want);
         BAIL(ck);
         show_texts(ck, names[s], st == TT_OK ? ids_text(ck, out + (size_t)s * W, W, -1, 0) : NULL,
@@ -2631,9 +2631,9 @@ static void show_ex12(ck_ctx *ck)
     const int W = np + NEW;
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = NEW;
-    gc.temperature = 0.8f;
-    gc.top_k = 50;
-    gc.top_p = 0.9f;
+    gc.sampling.temperature = 0.8f;
+    gc.sampling.top_k = 50;
+    gc.sampling.top_p = 0.9f;
     gc.seed = 1212;
     int *batch = ck_own(ck, malloc((size_t)N * np * sizeof *batch));
     for (int r = 0; r < N; r++)

@@ -13,7 +13,8 @@
  * Shapes: prompts [B, T] row-major; out [B, T + max_new_tokens]: each row is
  *        its prompt followed by the generated tokens.
  * Config: start from tt_generator_config_default(), then set max_new_tokens,
- *        temperature, seed (do_sample stays true; no top-k, top-p or EOS).
+ *        sampling.temperature, seed (the sampling strategy stays combined;
+ *        no top-k, top-p or EOS).
  * Rules: B, T or max_new_tokens < 1 is TT_ERR_ARG; pass on the generator's
  *        error status (e.g. TT_ERR_ARG for a negative temperature).
  * Hint:  tt_generator_create, then tt_generator_generate with an array of B

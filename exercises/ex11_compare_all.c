@@ -14,7 +14,7 @@
  *
  * Task:  nine generations from the same prompt and seed, one tt_generator run
  *        each, in the order of EX11_STRATEGY_NAMES:
- *          greedy       do_sample = false
+ *          greedy       sampling.strategy = TT_STRATEGY_GREEDY
  *          temp_0.5     temperature 0.5
  *          temp_1.0     temperature 1.0
  *          temp_2.0     temperature 2.0

@@ -94,7 +94,7 @@ tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float te
 
 /* ---- 07 using the generator (Medium) ------------------------------------ */
 /* Generates with a tt_generator (tt/generate.h): max_new_tokens, temperature
- * and seed set, every other setting at its default (do_sample on, no top-k,
+ * and seed set, every other setting at its default (sampling on, no top-k,
  * no top-p, no EOS). prompts [B, T] (row-major); out [B, T + max_new_tokens]
  * receives prompt + generated tokens of each row.
  * @return TT_OK, TT_ERR_ARG (B < 1, T < 1, max_new_tokens < 1, or what the

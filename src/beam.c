@@ -52,7 +52,7 @@ tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, int len,
     tt_generator_config cfg;
     tt_status st = tt_gen_call_config(g, overrides, &cfg, err);
     if (st) return st;
-    const tt_sampling_controls *X = &cfg.controls;
+    const tt_sampling_controls *X = &cfg.sampling.x;
     const int nb = X->num_beams, K = 2 * nb, R = X->num_return_sequences, V = tt_gen_vocab_size(g);
     for (int i = 0; i < R; i++)
         memset(&out[i], 0, sizeof out[i]), out[i].stop_index = -1;
@@ -227,14 +227,14 @@ tt_status tt_gen_beams_per_row(tt_generator *g, const int *const *prompts, const
     tt_generator_config cfg;
     tt_status st = tt_gen_call_config(g, overrides, &cfg, err);
     if (st) return st;
-    tt_generation *tmp = calloc((size_t)cfg.controls.num_return_sequences, sizeof *tmp);
+    tt_generation *tmp = calloc((size_t)cfg.sampling.x.num_return_sequences, sizeof *tmp);
     if (!tmp) return tt_error_set(err, TT_ERR_NOMEM, "out of memory for beam search");
     for (int r = 0; r < B && !st; r++) {
         st = tt_generator_beam_search(g, prompts[r], lens[r], overrides, tmp, err);
         if (st) break;
         out[r] = tmp[0]; /* the best; the others are dropped */
         tmp[0].tokens = NULL;
-        tt_generations_free(tmp, cfg.controls.num_return_sequences);
+        tt_generations_free(tmp, cfg.sampling.x.num_return_sequences);
     }
     free(tmp);
     if (st) tt_generations_free(out, B);

@@ -25,6 +25,7 @@
 
 #include "fileio.h"
 #include "model_internal.h"
+#include "tensor_table.h"
 
 #define MAX_HEADER_BYTES (100u * 1024u * 1024u) /* the safetensors limit */
 
@@ -627,21 +628,14 @@ tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **t
         spans[ns].name = e->string;
         ns++;
     }
-    /* 2. missing tensors: allowed only for a buffer (computed) or a tied alias */
+    /* 2. missing tensors: allowed only for a computed buffer or a tied alias
+     * (the table's init; the weight it is tied to is required itself) */
     for (size_t i = 0; i < nt; i++) {
-        if (loaded[i]) continue;
+        if (loaded[i] || !tt_tensor_is_param(tt_model_tensor_entry(m, i)->def)) continue;
         tt_tensor_info ti;
         tt_model_tensor(m, i, &ti);
-        int alias_loaded = 0;
-        for (size_t j = 0; j < nt; j++) {
-            tt_tensor_info tj;
-            tt_model_tensor(m, j, &tj);
-            if (j != i && loaded[j] && tj.data == ti.data) alias_loaded = 1;
-        }
-        if (!alias_loaded && ti.grad != NULL) {
-            st = tt_error_set(err, TT_ERR_FORMAT, "'%s': missing tensor '%s'", path, ti.name);
-            goto fail;
-        }
+        st = tt_error_set(err, TT_ERR_FORMAT, "'%s': missing tensor '%s'", path, ti.name);
+        goto fail;
     }
     /* 3. offsets: sorted, they must tile [0, data_len) exactly */
     qsort(spans, ns, sizeof *spans, span_cmp);
@@ -672,12 +666,8 @@ tt_status tt_checkpoint_load(const char *path, tt_model **mout, tt_tokenizer **t
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(h.root, ti.name);
         uint64_t b = 0;
         json_uint(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), 0), &b);
-        int is_alias = 0;
-        for (size_t j = 0; j < i; j++) {
-            tt_tensor_info tj;
-            tt_model_tensor(m, j, &tj);
-            if (loaded[j] && tj.data == ti.data) is_alias = 1;
-        }
+        /* a tied alias comes after the weight it shares memory with, read above */
+        const int is_alias = tt_model_tensor_entry(m, i)->def->init == TT_INIT_TIED;
         float *dst = ti.data, *tmp = NULL;
         if (is_alias) {
             tmp = malloc(ti.numel * sizeof(float));

@@ -5,7 +5,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_internal.h"
 #include "tt/rng.h"
+
+int tt_token_width(int vocab_size) { return vocab_size <= 256 ? 1 : vocab_size <= 65536 ? 2 : 4; }
+
+tt_status tt_tokens_pack(const int *ids, size_t n, int width, tt_token_view *out, tt_error *err) {
+    if (!out) return tt_error_set(err, TT_ERR_ARG, "tokens_pack: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!ids && n) return tt_error_set(err, TT_ERR_ARG, "tokens_pack: ids is NULL (n = %zu)", n);
+    if (width != 1 && width != 2 && width != 4)
+        return tt_error_set(err, TT_ERR_ARG, "tokens_pack: width must be 1, 2 or 4, got %d", width);
+    const long long hi = width == 1 ? 255 : width == 2 ? 65535 : 2147483647;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] > hi)
+            return tt_error_set(err, TT_ERR_RANGE, "tokens_pack: id %d at %zu does not fit %d byte%s", ids[i],
+                                i, width, width == 1 ? "" : "s");
+    void *d = malloc((n ? n : 1) * (size_t)width);
+    if (!d) return tt_error_set(err, TT_ERR_NOMEM, "out of memory packing %zu token ids", n);
+    for (size_t i = 0; i < n; i++) {
+        if (width == 1) ((uint8_t *)d)[i] = (uint8_t)ids[i];
+        else if (width == 2) ((uint16_t *)d)[i] = (uint16_t)ids[i];
+        else ((int *)d)[i] = ids[i];
+    }
+    out->ids = d;
+    out->n = n;
+    out->width = width;
+    return TT_OK;
+}
+
+int tt_token_at(const tt_token_view *v, size_t i) {
+    switch (v->width) {
+    case 1: return ((const uint8_t *)v->ids)[i];
+    case 2: return ((const uint16_t *)v->ids)[i];
+    default: return ((const int *)v->ids)[i];
+    }
+}
+
+tt_status tt_windows_init(tt_windows *w, const tt_token_view *v, int seq_len, int stride, tt_error *err) {
+    memset(w, 0, sizeof *w);
+    if (!v || (!v->ids && v->n)) return tt_error_set(err, TT_ERR_ARG, "dataset_init: tokens is NULL");
+    if (v->width != 1 && v->width != 2 && v->width != 4)
+        return tt_error_set(err, TT_ERR_ARG, "token view: width must be 1, 2 or 4, got %d", v->width);
+    if (seq_len < 1) return tt_error_set(err, TT_ERR_ARG, "seq_len must be >= 1, got %d", seq_len);
+    if (stride < 1) return tt_error_set(err, TT_ERR_ARG, "stride must be >= 1, got %d", stride);
+    if (v->n < (size_t)seq_len + 1)
+        return tt_error_set(err, TT_ERR_ARG,
+                            "not enough tokens (%zu) for one window of seq_len %d + 1 target", v->n,
+                            seq_len);
+    w->v = *v;
+    w->seq_len = seq_len;
+    w->stride = stride;
+    w->n_windows = (v->n - ((size_t)seq_len + 1)) / (size_t)stride + 1;
+    return TT_OK;
+}
+
+void tt_windows_get(const tt_windows *w, size_t i, int *x, int *y) {
+    const size_t at = i * (size_t)w->stride, T = (size_t)w->seq_len;
+    if (w->v.width == 4) {
+        const int *t = (const int *)w->v.ids + at;
+        memcpy(x, t, T * sizeof *x);
+        memcpy(y, t + 1, T * sizeof *y);
+        return;
+    }
+    for (size_t t = 0; t < T; t++) {
+        x[t] = tt_token_at(&w->v, at + t);
+        y[t] = tt_token_at(&w->v, at + t + 1);
+    }
+}
 
 tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, int seq_len, int stride,
                           tt_error *err) {
@@ -42,7 +109,7 @@ tt_status tt_dataset_get(const tt_dataset *ds, size_t i, int *x, int *y, tt_erro
 }
 
 struct tt_loader {
-    const tt_dataset *ds;
+    tt_windows w; /* the dataset's windows (a copy of the view; the tokens are borrowed) */
     int B;
     bool shuffle;
     uint64_t seed;
@@ -51,7 +118,7 @@ struct tt_loader {
 };
 
 static void make_perm(tt_loader *l) {
-    size_t n = l->ds->n_windows;
+    size_t n = l->w.n_windows;
     for (size_t i = 0; i < n; i++) l->perm[i] = i;
     if (!l->shuffle) return;
     tt_rng rng;
@@ -71,6 +138,19 @@ tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size
     if (!ds) return tt_error_set(err, TT_ERR_ARG, "loader: ds is NULL");
     if (ds->n_windows == 0 || !ds->tokens || ds->seq_len < 1 || ds->stride < 1)
         return tt_error_set(err, TT_ERR_ARG, "loader: empty or uninitialised dataset");
+    tt_windows w;
+    w.v.ids = ds->tokens;
+    w.v.n = ds->n;
+    w.v.width = 4;
+    w.seq_len = ds->seq_len;
+    w.stride = ds->stride;
+    w.n_windows = ds->n_windows;
+    return tt_loader_create_windows(out, &w, batch_size, shuffle, seed, err);
+}
+
+tt_status tt_loader_create_windows(tt_loader **out, const tt_windows *ds, int batch_size, bool shuffle,
+                                   uint64_t seed, tt_error *err) {
+    *out = NULL;
     if (batch_size < 1)
         return tt_error_set(err, TT_ERR_ARG, "batch_size must be >= 1, got %d", batch_size);
     tt_loader *l = calloc(1, sizeof *l);
@@ -80,7 +160,7 @@ tt_status tt_loader_create(tt_loader **out, const tt_dataset *ds, int batch_size
         free(l);
         return tt_error_set(err, TT_ERR_NOMEM, "out of memory creating a loader");
     }
-    l->ds = ds;
+    l->w = *ds;
     l->B = batch_size;
     l->shuffle = shuffle;
     l->seed = seed;
@@ -97,14 +177,14 @@ void tt_loader_free(tt_loader *l) {
 
 void tt_loader_next(tt_loader *l, int *x, int *y) {
     if (!l || !x || !y) return; /* documented: does nothing */
-    size_t T = (size_t)l->ds->seq_len;
+    size_t T = (size_t)l->w.seq_len;
     for (int b = 0; b < l->B; b++) {
-        if (l->pos >= l->ds->n_windows) {
+        if (l->pos >= l->w.n_windows) {
             l->epoch++;
             l->pos = 0;
             make_perm(l);
         }
-        (void)tt_dataset_get(l->ds, l->perm[l->pos++], x + (size_t)b * T, y + (size_t)b * T, NULL);
+        tt_windows_get(&l->w, l->perm[l->pos++], x + (size_t)b * T, y + (size_t)b * T);
     }
 }
 
@@ -118,9 +198,9 @@ tt_loader_state tt_loader_get_state(const tt_loader *l) {
 
 tt_status tt_loader_set_state(tt_loader *l, tt_loader_state s, tt_error *err) {
     if (!l) return tt_error_set(err, TT_ERR_ARG, "loader_set_state: l is NULL");
-    if (s.pos > l->ds->n_windows)
+    if (s.pos > l->w.n_windows)
         return tt_error_set(err, TT_ERR_ARG, "loader position %llu beyond %zu windows",
-                            (unsigned long long)s.pos, l->ds->n_windows);
+                            (unsigned long long)s.pos, l->w.n_windows);
     l->epoch = s.epoch;
     l->pos = s.pos;
     make_perm(l);

@@ -1,7 +1,6 @@
 /*
- * The generator's use of the sampling controls: the chain's params for a
- * config, logprobs of generated tokens, stop strings and the stream's
- * hold-back. The loop itself is in src/generate.c.
+ * The generator's use of the sampling controls: logprobs of generated
+ * tokens, stop strings and the stream's hold-back. The loop itself is in src/generate.c.
  *
  * Legend: V = vocabulary size; a row's generated tokens are
  * o->tokens[n_prompt .. n_prompt + n_generated).
@@ -9,20 +8,6 @@
 #include <string.h>
 
 #include "generate_internal.h"
-
-tt_sampling_params tt_gen_sampling_params(const tt_generator_config *gc) {
-    tt_sampling_params sp = tt_sampling_params_default();
-    if (!gc->do_sample || gc->temperature == 0.0f) {
-        sp.strategy = TT_STRATEGY_GREEDY;
-    } else {
-        sp.strategy = TT_STRATEGY_COMBINED;
-        sp.temperature = gc->temperature;
-        sp.top_k = gc->top_k;
-        sp.top_p = gc->top_p;
-    }
-    sp.x = gc->controls;
-    return sp;
-}
 
 tt_status tt_gen_logprobs(tt_sampler *s, const tt_token_history *h, const struct tt_tokenizer *tok,
                           float *probs, const tt_sampling_params *sp, const float *lr, int V,

@@ -134,7 +134,7 @@ static tt_status row_room(gen_row *w, int n, tt_error *err) {
         w->out.tokens = t;
         w->tcap = cap;
     }
-    if (w->cfg.controls.logprobs > 0 && w->out.n_generated + n > w->lcap) {
+    if (w->cfg.sampling.x.logprobs > 0 && w->out.n_generated + n > w->lcap) {
         const size_t want = (size_t)w->out.n_generated + (size_t)n;
         const size_t grown = want + (size_t)w->out.n_generated / 2 + 16;
         const int cap = grown > (size_t)INT_MAX ? INT_MAX : (int)grown;
@@ -158,14 +158,14 @@ static tt_status row_config(tt_generator *g, gen_row *w, const tt_generator_conf
     if (w->cfg.context_len > tt_gen_max_len(g))
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
                             w->cfg.context_len, tt_gen_max_len(g));
-    if (w->cfg.controls.num_beams > 1)
+    if (w->cfg.sampling.x.num_beams > 1)
         return tt_error_set(err, TT_ERR_ARG,
                             "num_beams %d: beam search is not a step-API row (use "
                             "tt_generator_beam_search)",
-                            w->cfg.controls.num_beams);
-    st = tt_stop_set_init(&w->stops, &w->cfg.controls, tt_gen_tokenizer(g), err);
+                            w->cfg.sampling.x.num_beams);
+    st = tt_stop_set_init(&w->stops, &w->cfg.sampling.x, tt_gen_tokenizer(g), err);
     if (st) return st;
-    w->sp = tt_gen_sampling_params(&w->cfg);
+    w->sp = w->cfg.sampling;
     w->W = tt_gen_context_of(g, &w->cfg);
     return TT_OK;
 }
@@ -426,7 +426,7 @@ tt_status tt_generator_step(tt_generator *g, tt_step_token *out, int cap, int *n
                 return numeric_error(w, r, V, st, err);
             }
         }
-        if (w->cfg.controls.logprobs > 0 &&
+        if (w->cfg.sampling.x.logprobs > 0 &&
             (st = tt_gen_logprobs(s, &w->hist, tt_gen_tokenizer(g), tt_gen_probs(g), &w->sp,
                                   w->logits, V, tok, &w->out.logprobs[w->out.n_generated], err)))
             return numeric_error(w, r, V, st, err);
@@ -497,7 +497,7 @@ tt_status tt_generator_row_state_save(tt_generator *g, int row, void **buf, size
     int npos = w->out.n_tokens - w->wstart - 1;
     if (npos > w->fed) npos = w->fed;
     if (npos < 0) npos = 0;
-    const int nlp = w->cfg.controls.logprobs > 0 ? w->out.n_generated : 0;
+    const int nlp = w->cfg.sampling.x.logprobs > 0 ? w->out.n_generated : 0;
     const size_t kv = (size_t)mc->n_layers * mc->n_heads * 2 * (size_t)npos * hs;
     const size_t bytes = sizeof(state_header) + (size_t)w->out.n_tokens * sizeof(int32_t) +
                          (size_t)nlp * sizeof(tt_token_logprob) + kv * sizeof(float);
@@ -607,7 +607,7 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
     w->out.n_tokens = h.n_tokens;
     w->out.n_prompt = h.n_prompt;
     w->out.n_generated = h.n_generated;
-    if (w->cfg.controls.logprobs > 0 && h.n_logprobs == h.n_generated) {
+    if (w->cfg.sampling.x.logprobs > 0 && h.n_logprobs == h.n_generated) {
         if ((st = row_room(w, 16, err))) {
             free(w->out.tokens);
             free(w->out.logprobs);
@@ -615,7 +615,7 @@ tt_status tt_generator_row_state_load(tt_generator *g, const void *buf, size_t s
             return st;
         }
         memcpy(w->out.logprobs, p, (size_t)h.n_logprobs * sizeof(tt_token_logprob));
-    } else if (w->cfg.controls.logprobs > 0) {
+    } else if (w->cfg.sampling.x.logprobs > 0) {
         free(w->out.tokens);
         free(w->out.logprobs);
         memset(w, 0, sizeof *w);

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "generate_internal.h"
+#include "model_internal.h"
 #include "team.h"
+#include "tensor_table.h"
 #include "tt/model.h"
 
 size_t tt_gen_layer_packed(int C, int F) {
@@ -21,45 +23,33 @@ typedef struct {
     tt_gen_weights *w;
 } pack_ctx;
 
-/* Packs matrix j of the 6 L + 1 (per layer wq, wk, wv, wo, fc1, fc2, then
- * the head), with layer l's q/k/v biases alongside its wq. */
-static void pack_one(const pack_ctx *p, int j) {
-    const tt_model_config *mc = tt_model_get_config(p->m);
-    const tt_model_weights *W = tt_model_weights_get(p->m);
-    const int C = mc->d_model, F = mc->d_ff, L = mc->n_layers;
-    const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
-    const size_t lp = tt_gen_layer_packed(C, F);
-    if (j == 6 * L) {
-        tt_gen_pack(p->w->wp + (size_t)L * lp, W->lm_head, mc->vocab_size, C);
-        return;
-    }
-    const int l = j / 6;
-    const tt_layer_weights *w = &W->layers[l];
-    float *d = p->w->wp + (size_t)l * lp;
-    switch (j % 6) {
-    case 0:
-        tt_gen_pack(d, w->wq, C, C);
-        if (w->bq && p->w->bqkv) {
-            float *bd = p->w->bqkv + (size_t)l * 3 * C;
-            memcpy(bd, w->bq, (size_t)C * sizeof(float));
-            memcpy(bd + C, w->bk, (size_t)C * sizeof(float));
-            memcpy(bd + 2 * C, w->bv, (size_t)C * sizeof(float));
+/* Walks the tensor table (src/tensor_table.c): the rows it marks
+ * TT_PACK_MATRIX are packed one after another into wp, in table order (per
+ * layer wq, wk, wv, wo, fc1, fc2, then lm_head); TT_PACK_QKV_BIAS rows go to
+ * the layer's q|k|v bias row. Matrix number j is packed by thread j % n.
+ * Returns the floats of wp. */
+static size_t pack_walk(const pack_ctx *p, int tid, int n) {
+    const size_t C = (size_t)tt_model_get_config(p->m)->d_model;
+    size_t off = 0;
+    int j = 0;
+    for (size_t i = 0; i < tt_model_num_tensors(p->m); i++) {
+        const tt_tensor_entry *e = tt_model_tensor_entry(p->m, i);
+        tt_tensor_info t;
+        tt_model_tensor(p->m, i, &t);
+        if (e->def->pack == TT_PACK_MATRIX) {
+            const int O = (int)t.shape[0], I = (int)t.shape[1];
+            if (p->w && j % n == tid) tt_gen_pack(p->w->wp + off, t.data, O, I);
+            off += tt_gen_packed_floats(O, I);
+            j++;
+        } else if (e->def->pack == TT_PACK_QKV_BIAS && p->w && tid == 0) {
+            float *d = p->w->bqkv + ((size_t)e->layer * 3 + (size_t)e->def->pack_index) * C;
+            memcpy(d, t.data, C * sizeof(float));
         }
-        break;
-    case 1: tt_gen_pack(d + pcc, w->wk, C, C); break;
-    case 2: tt_gen_pack(d + 2 * pcc, w->wv, C, C); break;
-    case 3: tt_gen_pack(d + 3 * pcc, w->wo, C, C); break;
-    case 4: tt_gen_pack(d + 4 * pcc, w->fc1_w, F, C); break;
-    default: tt_gen_pack(d + 4 * pcc + pfc, w->fc2_w, C, F); break;
     }
+    return off;
 }
 
-static void pack_job(void *arg, int tid, int n) {
-    const pack_ctx *p = arg;
-    const int L = tt_model_get_config(p->m)->n_layers;
-    for (int j = tid; j <= 6 * L; j += n)
-        pack_one(p, j);
-}
+static void pack_job(void *arg, int tid, int n) { pack_walk(arg, tid, n); }
 
 /* A copy bound by memory, so on the team when there is one (half the time
  * on two cores). */
@@ -67,8 +57,8 @@ static tt_gen_weights *build(const tt_model *m, tt_team *team) {
     const tt_model_config *mc = tt_model_get_config(m);
     tt_gen_weights *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    const size_t nwp = (size_t)mc->n_layers * tt_gen_layer_packed(mc->d_model, mc->d_ff) +
-                       tt_gen_packed_floats(mc->vocab_size, mc->d_model);
+    const pack_ctx sizing = {m, NULL};
+    const size_t nwp = pack_walk(&sizing, 0, 1);
     const size_t nb = (size_t)mc->n_layers * 3 * (size_t)mc->d_model;
     w->wp = tt_gen_falloc(nwp, false);
     w->bqkv = malloc(nb * sizeof(float));

@@ -10,8 +10,9 @@
  * tt_model_weights_changed drops it; a generator holds the one it runs on
  * and swaps it for the model's current one at the start of each call.
  *
- * Layout: per layer wq, wk, wv, wo, fc1, fc2 (packed), then lm_head;
- * bqkv [L, 3C] the q/k/v biases side by side (the fused product).
+ * Layout: the tensor table's TT_PACK_MATRIX rows in table order (per layer
+ * wq, wk, wv, wo, fc1, fc2, then lm_head: tt_gen_layer_packed floats per
+ * layer); bqkv [L, 3C] the q/k/v biases side by side (the fused product).
  */
 #ifndef TT_SRC_GEN_WEIGHTS_H
 #define TT_SRC_GEN_WEIGHTS_H

@@ -26,10 +26,6 @@ tt_generator_config tt_generator_config_default(void) {
     memset(&c, 0, sizeof c);
     c.struct_size = sizeof c;
     c.max_new_tokens = 50;
-    c.temperature = 1.0f;
-    c.top_k = 0;
-    c.top_p = 1.0f;
-    c.do_sample = true;
     c.eos_token_id = TT_TOKEN_NONE;
     c.pad_token_id = TT_TOKEN_NONE;
     c.seed = 42;
@@ -37,7 +33,7 @@ tt_generator_config tt_generator_config_default(void) {
     c.n_threads = 0;
     c.context_len = 0;
     c.context_shift = TT_CONTEXT_SHIFT_HALF;
-    c.controls = tt_sampling_controls_default();
+    c.sampling = tt_sampling_params_default(); /* combined, T 1, top-k off, top-p off */
     return c;
 }
 
@@ -60,12 +56,17 @@ static tt_status check_id(const char *field, int id, int V, tt_error *err) {
     return TT_OK;
 }
 
-/* The first released layout ends with the controls (ABI policy, src/abi.h). */
-#define TT_GENERATOR_CONFIG_SIZE_0 TT_STRUCT_END(tt_generator_config, controls)
+/* The first layout of this major version ends with the sampling params
+ * (ABI policy, src/abi.h). */
+#define TT_GENERATOR_CONFIG_SIZE_0 TT_STRUCT_END(tt_generator_config, sampling)
 
 tt_status tt_gen_config_in(tt_generator_config *dst, const tt_generator_config *src, tt_error *err) {
     *dst = tt_generator_config_default();
-    return tt_struct_in(dst, sizeof *dst, src, TT_GENERATOR_CONFIG_SIZE_0, "generator config", err);
+    tt_status st = tt_struct_in(dst, sizeof *dst, src, TT_GENERATOR_CONFIG_SIZE_0, "generator config", err);
+    /* the embedded params were read with the config (its struct_size covers
+     * them): they are today's layout now */
+    dst->sampling.struct_size = sizeof dst->sampling;
+    return st;
 }
 
 tt_status tt_generator_config_validate(const tt_generator_config *gc_in, int vocab_size,
@@ -78,15 +79,6 @@ tt_status tt_generator_config_validate(const tt_generator_config *gc_in, int voc
     if (gc->max_new_tokens < 0)
         return tt_error_set(err, TT_ERR_ARG, "max_new_tokens must be >= 0, got %d",
                             gc->max_new_tokens);
-    if (!(gc->temperature >= 0.0f) || isinf(gc->temperature))
-        return tt_error_set(err, TT_ERR_ARG,
-                            "temperature must be finite and >= 0 (0 = greedy), got %g",
-                            (double)gc->temperature);
-    if (gc->top_k < 0)
-        return tt_error_set(err, TT_ERR_ARG, "top_k must be >= 0 (0 = off), got %d", gc->top_k);
-    if (!(gc->top_p > 0.0f && gc->top_p <= 1.0f))
-        return tt_error_set(err, TT_ERR_ARG, "top_p must be in (0, 1] (1 = off), got %g",
-                            (double)gc->top_p);
     tt_status st = check_id("eos_token_id", gc->eos_token_id, vocab_size, err);
     if (st) return st;
     st = check_id("pad_token_id", gc->pad_token_id, vocab_size, err);
@@ -105,8 +97,7 @@ tt_status tt_generator_config_validate(const tt_generator_config *gc_in, int voc
     if (gc->context_shift != TT_CONTEXT_SHIFT_HALF && gc->context_shift != TT_CONTEXT_SHIFT_EXACT)
         return tt_error_set(err, TT_ERR_ARG, "context_shift must be half or exact, got %d",
                             (int)gc->context_shift);
-    const tt_sampling_params sp = tt_gen_sampling_params(gc);
-    return tt_sampling_params_validate(&sp, err);
+    return tt_sampling_params_validate(&gc->sampling, err); /* the sampler's own validator */
 }
 
 const char *tt_finish_reason_str(tt_finish_reason r) {
@@ -487,17 +478,17 @@ static tt_generator_config apply_overrides(const tt_generator_config *base,
     if (!o) return c;
     const tt_generator_config *v = &o->values;
     if (o->set & TT_OVR_MAX_NEW_TOKENS) c.max_new_tokens = v->max_new_tokens;
-    if (o->set & TT_OVR_TEMPERATURE) c.temperature = v->temperature;
-    if (o->set & TT_OVR_TOP_K) c.top_k = v->top_k;
-    if (o->set & TT_OVR_TOP_P) c.top_p = v->top_p;
-    if (o->set & TT_OVR_DO_SAMPLE) c.do_sample = v->do_sample;
+    if (o->set & TT_OVR_TEMPERATURE) c.sampling.temperature = v->sampling.temperature;
+    if (o->set & TT_OVR_TOP_K) c.sampling.top_k = v->sampling.top_k;
+    if (o->set & TT_OVR_TOP_P) c.sampling.top_p = v->sampling.top_p;
+    if (o->set & TT_OVR_STRATEGY) c.sampling.strategy = v->sampling.strategy;
     if (o->set & TT_OVR_EOS) c.eos_token_id = v->eos_token_id;
     if (o->set & TT_OVR_PAD) c.pad_token_id = v->pad_token_id;
     if (o->set & TT_OVR_SEED) c.seed = v->seed;
     if (o->set & TT_OVR_USE_CACHE) c.use_cache = v->use_cache;
     if (o->set & TT_OVR_CONTEXT_LEN) c.context_len = v->context_len;
     if (o->set & TT_OVR_CONTEXT_SHIFT) c.context_shift = v->context_shift;
-    if (o->set & TT_OVR_CONTROLS) c.controls = v->controls;
+    if (o->set & TT_OVR_CONTROLS) c.sampling.x = v->sampling.x;
     return c;
 }
 
@@ -584,7 +575,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
     if (cfg.context_len > g->Tmax)
         return tt_error_set(err, TT_ERR_ARG, "context_len %d exceeds the model's max_len %d",
                             cfg.context_len, g->Tmax);
-    const tt_sampling_controls *X = &cfg.controls;
+    const tt_sampling_controls *X = &cfg.sampling.x;
     if (X->num_beams > 1) return tt_gen_beams_per_row(g, prompts, lens, B, overrides, out, err);
     st = tt_stop_set_init(&g->stops, X, g->tok, err);
     if (st) return st;
@@ -643,7 +634,7 @@ tt_status tt_generator_generate(tt_generator *g, const int *const *prompts, cons
         tt_rng_seed_stream(&g->rngs[r], cfg.seed, row_ids ? row_ids[r] : (uint64_t)r);
     }
 
-    const tt_sampling_params sp = tt_gen_sampling_params(&cfg);
+    const tt_sampling_params sp = cfg.sampling;
     tt_sampler_set_history(g->sampler, NULL, g->tok);
     const int eos = cfg.eos_token_id, pad = cfg.pad_token_id;
 

@@ -34,10 +34,6 @@ void tt_gen_ffree(float *p);
 struct tt_tokenizer;
 #include "stop.h"
 
-/* The params of the chain for a config: greedy when !do_sample or T = 0,
- * else combined (T, top_k, top_p); controls as given. */
-tt_sampling_params tt_gen_sampling_params(const tt_generator_config *gc);
-
 /* A generated token's logprob entry: raw (log_softmax of lr) or processed
  * (the chain's distribution for the row's history h, into probs [V]). */
 tt_status tt_gen_logprobs(tt_sampler *s, const tt_token_history *h, const struct tt_tokenizer *tok,

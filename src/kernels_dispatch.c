@@ -94,7 +94,7 @@
 #define TT_KERNELS_RET(X)                                                                         \
     X(tt_gen_packed_floats, (int O, int I), (O, I))                                               \
     X(tt_model_threads, (void), ())                                                               \
-    X(tt_attention_scratch_floats, (int T, int C, int NH), (T, C, NH))                            \
+    X(tt_attention_scratch_floats, (int T), (T))                                                  \
     X(tt_crossentropy_forward,                                                                    \
       (float *losses, const float *logits, const int *targets, int N, int V),                     \
       (losses, logits, targets, N, V))
@@ -197,8 +197,8 @@ TT_KERNELS_VOID(WRAP_VOID)
 
 size_t tt_gen_packed_floats(int O, int I) { return kt()->tt_gen_packed_floats(O, I); }
 int tt_model_threads(void) { return kt()->tt_model_threads(); }
-size_t tt_attention_scratch_floats(int T, int C, int NH) {
-    return kt()->tt_attention_scratch_floats(T, C, NH);
+size_t tt_attention_scratch_floats(int T) {
+    return kt()->tt_attention_scratch_floats(T);
 }
 float tt_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
     return kt()->tt_crossentropy_forward(losses, logits, targets, N, V);

@@ -19,14 +19,11 @@
 
 #include "gen_weights.h"
 #include "model_internal.h"
+#include "tensor_table.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#define TT_NAME_MAX 64
-
-typedef enum { KIND_DECAY, KIND_NODECAY, KIND_BUFFER, KIND_ALIAS } tensor_kind;
 
 /* Activations of one forward of [B, T]. Per-layer arrays have L slots in
  * training mode and one (reused) slot in eval mode. */
@@ -35,7 +32,6 @@ typedef struct {
     float *ln;             /* [N, C] LayerNorm output (recomputed in backward from x, mean, rstd) */
     float *ln1_mean, *ln1_rstd; /* [L, N] each */
     float *q, *k, *v;      /* [L, N, C] each */
-    float *att;            /* eval: [B, NH, T, T] weights; training: NULL (recomputed in backward) */
     float *atty;           /* [L, N, C] attention output before W_o */
     float *ln2_mean, *ln2_rstd; /* [L, N] each */
     float *fc1;            /* [L, N, F] before GELU */
@@ -68,7 +64,7 @@ struct tt_model {
     tt_layer_weights *lw, *lg; /* [L] each */
     size_t n_tensors;
     tt_tensor_info *tensors;
-    char (*names)[TT_NAME_MAX];
+    tt_tensor_entry *entries; /* [n_tensors] the table rows behind tensors (names live here) */
     /* activations */
     void *act_mem;
     size_t act_cap;
@@ -78,7 +74,6 @@ struct tt_model {
     bool fwd_train, fwd_has_targets, fwd_dropout;
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
-    float loss;
     size_t row_offset; /* tt_model_set_row_offset: first row of a larger batch */
     tt_train_info train;    /* how it was trained (checkpoint metadata) */
     /* The generators' packed copy of the weights (src/gen_weights.c), built
@@ -171,67 +166,22 @@ tt_status tt_model_config_validate(const tt_model_config *cfg, tt_error *err) {
     return TT_OK;
 }
 
-/* ---- the tensor table, described once --------------------------------------
- * walk() visits every state-dict tensor in PyTorch's order; the callback gets
- * the name, shape and kind. It drives counting, pointer setup and the table. */
-
-typedef void (*visit_fn)(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
-                         tensor_kind kind);
-
-static void walk(const tt_model_config *c, visit_fn visit, void *ctx) {
-    size_t V = (size_t)c->vocab_size, C = (size_t)c->d_model, F = (size_t)c->d_ff,
-           M = (size_t)c->max_len;
-    char nm[TT_NAME_MAX];
-    visit(ctx, "embedding.token_embedding.embedding.weight", 2, V, C, KIND_DECAY);
-    if (c->positional == TT_POS_SINUSOIDAL)
-        visit(ctx, "embedding.positional_encoding.pe", 2, M, C, KIND_BUFFER);
-    else
-        visit(ctx, "embedding.positional_encoding.position_embeddings.weight", 2, M, C, KIND_DECAY);
-    static const char *const attn[] = {"W_q", "W_k", "W_v", "W_o"};
-    for (int l = 0; l < c->n_layers; l++) {
-        for (int j = 0; j < 4; j++) {
-            snprintf(nm, sizeof nm, "blocks.%d.self_attn.%s.weight", l, attn[j]);
-            visit(ctx, nm, 2, C, C, KIND_DECAY);
-            snprintf(nm, sizeof nm, "blocks.%d.self_attn.%s.bias", l, attn[j]);
-            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
-        }
-        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc1.weight", l);
-        visit(ctx, nm, 2, F, C, KIND_DECAY);
-        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc1.bias", l);
-        visit(ctx, nm, 1, F, 0, KIND_NODECAY);
-        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc2.weight", l);
-        visit(ctx, nm, 2, C, F, KIND_DECAY);
-        snprintf(nm, sizeof nm, "blocks.%d.feed_forward.fc2.bias", l);
-        visit(ctx, nm, 1, C, 0, KIND_NODECAY);
-        for (int j = 1; j <= 2; j++) {
-            snprintf(nm, sizeof nm, "blocks.%d.norm%d.weight", l, j);
-            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
-            snprintf(nm, sizeof nm, "blocks.%d.norm%d.bias", l, j);
-            visit(ctx, nm, 1, C, 0, KIND_NODECAY);
-        }
-    }
-    visit(ctx, "ln_f.weight", 1, C, 0, KIND_NODECAY);
-    visit(ctx, "ln_f.bias", 1, C, 0, KIND_NODECAY);
-    visit(ctx, "lm_head.weight", 2, V, C, c->tie_weights ? KIND_ALIAS : KIND_DECAY);
-}
+/* ---- the tensors: src/tensor_table.c describes them once ----------------- */
 
 typedef struct {
     size_t params, tensors;
 } count_ctx;
 
-static void count_visit(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
-                        tensor_kind kind) {
-    (void)name;
+static void count_visit(void *ctx, const tt_tensor_entry *t) {
     count_ctx *cc = ctx;
     cc->tensors++;
-    if (kind == KIND_DECAY || kind == KIND_NODECAY)
-        cc->params = add_sat(cc->params, ndim == 2 ? mul_sat(rows, cols) : rows);
+    if (tt_tensor_is_param(t->def)) cc->params = add_sat(cc->params, t->numel);
 }
 
 size_t tt_model_config_num_params(const tt_model_config *cfg) {
     if (tt_model_config_validate(cfg, NULL) != TT_OK) return 0;
     count_ctx cc = {0, 0};
-    walk(cfg, count_visit, &cc);
+    tt_tensor_table_walk(cfg, count_visit, &cc);
     return cc.params;
 }
 
@@ -240,66 +190,43 @@ typedef struct {
     size_t off, i;
 } fill_ctx;
 
-static void fill_visit(void *ctx, const char *name, int ndim, size_t rows, size_t cols,
-                       tensor_kind kind) {
+/* Gives table entry i its memory: its own span of the parameter (and
+ * gradient) block, the sinusoidal buffer, or the token embedding it is tied
+ * to; and points the weight and gradient structs at it. */
+static void fill_visit(void *ctx, const tt_tensor_entry *e) {
     fill_ctx *fc = ctx;
     tt_model *m = fc->m;
     tt_tensor_info *t = &m->tensors[fc->i];
-    snprintf(m->names[fc->i], TT_NAME_MAX, "%s", name);
-    t->name = m->names[fc->i];
-    t->ndim = ndim;
-    t->shape[0] = rows;
-    t->shape[1] = ndim == 2 ? cols : 0;
-    t->numel = ndim == 2 ? rows * cols : rows;
-    t->decay = kind == KIND_DECAY || kind == KIND_ALIAS;
-    if (kind == KIND_BUFFER) {
+    m->entries[fc->i] = *e;
+    t->name = m->entries[fc->i].name;
+    t->ndim = e->ndim;
+    t->shape[0] = e->shape[0];
+    t->shape[1] = e->shape[1];
+    t->numel = e->numel;
+    t->decay = e->def->decay;
+    if (e->def->init == TT_INIT_SINUSOIDAL) {
         t->data = m->pe;
         t->grad = NULL;
-    } else if (kind == KIND_ALIAS) { /* the tied lm_head is the token embedding */
-        t->data = m->tensors[0].data;
-        t->grad = m->tensors[0].grad;
+    } else if (e->def->init == TT_INIT_TIED) {
+        t->data = m->w.tok_emb;
+        t->grad = m->g.tok_emb;
     } else {
         t->data = m->params + fc->off;
         t->grad = m->grads + fc->off;
-        memset(m->decay + fc->off, kind == KIND_DECAY ? 1 : 0, t->numel);
+        memset(m->decay + fc->off, e->def->decay ? 1 : 0, t->numel);
         fc->off += t->numel;
     }
+    *tt_tensor_slot(&m->w, e) = t->data;
+    *tt_tensor_slot(&m->g, e) = t->grad;
     fc->i++;
 }
 
-/* Points w (or g, with grads) at the table's tensors. */
-static void set_pointers(tt_model *m, bool grads) {
-    tt_model_weights *w = grads ? &m->g : &m->w;
-    tt_layer_weights *lw = grads ? m->lg : m->lw;
-    const tt_tensor_info *t = m->tensors;
-#define P(i) (grads ? t[i].grad : t[i].data)
-    size_t i = 0;
-    w->tok_emb = P(i++);
-    w->pos = P(i++);
-    w->layers = lw;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        tt_layer_weights *x = &lw[l];
-        x->wq = P(i++);
-        x->bq = P(i++);
-        x->wk = P(i++);
-        x->bk = P(i++);
-        x->wv = P(i++);
-        x->bv = P(i++);
-        x->wo = P(i++);
-        x->bo = P(i++);
-        x->fc1_w = P(i++);
-        x->fc1_b = P(i++);
-        x->fc2_w = P(i++);
-        x->fc2_b = P(i++);
-        x->ln1_w = P(i++);
-        x->ln1_b = P(i++);
-        x->ln2_w = P(i++);
-        x->ln2_b = P(i++);
-    }
-    w->lnf_w = P(i++);
-    w->lnf_b = P(i++);
-    w->lm_head = P(i++);
-#undef P
+const tt_tensor_entry *tt_model_tensor_entry(const tt_model *m, size_t i) {
+    return m && i < m->n_tensors ? &m->entries[i] : NULL;
+}
+
+const char *tt_model_tensor_init(const tt_model *m, size_t i) {
+    return m && i < m->n_tensors ? tt_tensor_init_name(m->entries[i].def->init) : NULL;
 }
 
 static size_t physical_memory(void) {
@@ -353,7 +280,7 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     m->cfg = *cfg;
     m->train = tt_train_info_unknown();
     count_ctx cc = {0, 0};
-    walk(cfg, count_visit, &cc);
+    tt_tensor_table_walk(cfg, count_visit, &cc);
     m->n_params = cc.params;
     m->n_tensors = cc.tensors;
     const size_t C = (size_t)cfg->d_model, M = (size_t)cfg->max_len;
@@ -361,20 +288,20 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     m->grads = calloc(m->n_params, sizeof(float));
     m->decay = malloc(m->n_params);
     m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
-    m->names = calloc(m->n_tensors, sizeof *m->names);
+    m->entries = calloc(m->n_tensors, sizeof *m->entries);
     m->lw = calloc((size_t)cfg->n_layers, sizeof *m->lw);
     m->lg = calloc((size_t)cfg->n_layers, sizeof *m->lg);
     if (cfg->positional == TT_POS_SINUSOIDAL) m->pe = malloc(M * C * sizeof(float));
-    if (!m->params || !m->grads || !m->decay || !m->tensors || !m->names || !m->lw || !m->lg ||
+    if (!m->params || !m->grads || !m->decay || !m->tensors || !m->entries || !m->lw || !m->lg ||
         (cfg->positional == TT_POS_SINUSOIDAL && !m->pe)) {
         size_t need = param_bytes(cfg);
         tt_model_free(m);
         return tt_error_set(err, TT_ERR_NOMEM, "model create: out of memory: could not allocate %zu bytes", need);
     }
+    m->w.layers = m->lw;
+    m->g.layers = m->lg;
     fill_ctx fc = {m, 0, 0};
-    walk(cfg, fill_visit, &fc);
-    set_pointers(m, false);
-    set_pointers(m, true);
+    tt_tensor_table_walk(cfg, fill_visit, &fc);
 
     /* Init like the teaching package: N(0, 0.02) for every Linear weight and
      * embedding (learned positions included), zero biases, LayerNorm 1 / 0.
@@ -383,17 +310,16 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     tt_rng_seed(&rng, (uint64_t)seed);
     for (size_t i = 0; i < m->n_tensors && init; i++) {
         tt_tensor_info *t = &m->tensors[i];
-        if (!t->grad || (i > 0 && t->data == m->tensors[0].data)) continue; /* buffer / alias */
-        const char *nm = t->name;
-        size_t len = strlen(nm);
-        bool is_bias = len > 5 && strcmp(nm + len - 5, ".bias") == 0;
-        bool is_norm = strstr(nm, "norm") != NULL || strncmp(nm, "ln_f", 4) == 0;
-        if (is_norm && !is_bias) {
-            for (size_t j = 0; j < t->numel; j++) t->data[j] = 1.0f;
-        } else if (is_bias) {
-            memset(t->data, 0, t->numel * sizeof(float));
-        } else {
+        switch (m->entries[i].def->init) {
+        case TT_INIT_NORMAL:
             for (size_t j = 0; j < t->numel; j++) t->data[j] = (float)(0.02 * tt_rng_normal(&rng));
+            break;
+        case TT_INIT_ZERO: memset(t->data, 0, t->numel * sizeof(float)); break;
+        case TT_INIT_ONE:
+            for (size_t j = 0; j < t->numel; j++) t->data[j] = 1.0f;
+            break;
+        case TT_INIT_SINUSOIDAL: /* computed below, load or not */
+        case TT_INIT_TIED: break;
         }
     }
     if (m->pe) tt_sinusoidal_table(m->pe, cfg->max_len, cfg->d_model);
@@ -409,7 +335,7 @@ void tt_model_free(tt_model *m) {
     free(m->decay);
     free(m->pe);
     free(m->tensors);
-    free(m->names);
+    free(m->entries);
     free(m->lw);
     free(m->lg);
     free(m->act_mem);
@@ -559,7 +485,6 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->q = carve(&cv, mul_sat(Ls, NC), f);
     a->k = carve(&cv, mul_sat(Ls, NC), f);
     a->v = carve(&cv, mul_sat(Ls, NC), f);
-    a->att = train ? NULL : carve(&cv, att, f);
     a->atty = carve(&cv, mul_sat(Ls, NC), f);
     a->ln2_mean = carve(&cv, mul_sat(Ls, N), f);
     a->ln2_rstd = carve(&cv, mul_sat(Ls, N), f);
@@ -571,7 +496,7 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->logits = carve(&cv, mul_sat(N, V), f);
     a->losses = carve(&cv, N, f);
     a->attn_scratch =
-        carve(&cv, mul_sat((size_t)threads, tt_attention_scratch_floats(T, c->d_model, c->n_heads)), f);
+        carve(&cv, mul_sat((size_t)threads, tt_attention_scratch_floats(T)), f);
     if (train) {
         a->dres = carve(&cv, NC, f);
         a->dtmp = a->tmp; /* tmp is forward-only, dtmp backward-only */
@@ -698,7 +623,7 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
         if (dropout)
             tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
-        tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
+        tt_attention_forward(atty, NULL, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
         tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
         if (dropout) {
             uint8_t *kr = A->keep_res1 + s * NC;
@@ -724,8 +649,8 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, x_last, m->w.lnf_w, m->w.lnf_b, (int)N, C);
     tt_linear_forward(A->logits, A->ln, m->w.lm_head, NULL, (int)N, C, V);
     if (targets) {
-        m->loss = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
-        if (loss) *loss = m->loss;
+        const float mean = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
+        if (loss) *loss = mean;
     }
     tt_error_clear(err);
     return TT_OK;

@@ -20,6 +20,12 @@
  * sinusoidal buffer is computed): for a loader that overwrites every one. */
 tt_status tt_model_create_uninit(tt_model **out, const tt_model_config *cfg, tt_error *err);
 
+/* Tensor i of tt_model_tensor as the tensor table (src/tensor_table.h)
+ * describes it: its row (init: parameter, computed buffer or tied alias;
+ * packing) and layer. Borrowed; NULL when i is out of range. */
+struct tt_tensor_entry;
+const struct tt_tensor_entry *tt_model_tensor_entry(const tt_model *m, size_t i);
+
 /* ---- data-parallel training (src/train.c with a tt_dist) -------------------
  * The next training forwards treat their B rows as rows b0 .. b0 + B - 1 of a
  * larger batch: dropout masks are drawn as a forward of the whole batch would

@@ -231,9 +231,7 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
  * (2x) wasted flops run at GEMM speed — measured about 5x faster than the
  * triangular scalar/axpy loops this replaced. */
 
-size_t tt_attention_scratch_floats(int T, int C, int NH) {
-    (void)C;
-    (void)NH;
+size_t tt_attention_scratch_floats(int T) {
     return 3 * (size_t)T * (size_t)T + 16;
 }
 
@@ -254,7 +252,7 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
                           float *scratch) {
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs);
-    const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
+    const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -281,7 +279,7 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
                            float drop_scale, int B, int T, int C, int NH, float *scratch) {
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
-    const size_t per = tt_attention_scratch_floats(T, C, NH), TT2 = (size_t)T * T;
+    const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
 #pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;

@@ -54,8 +54,8 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
  * mask), before dropout (entries above the diagonal are 0). keep[B, NH, T, T] (NULL: no dropout):
  * 1 where the attention weight survives dropout; kept weights are scaled by
  * drop_scale = 1 / (1 - p). y = dropout(att) @ v. scratch:
- * tt_attention_scratch_floats(T, C, NH) floats per OpenMP thread. */
-size_t tt_attention_scratch_floats(int T, int C, int NH);
+ * tt_attention_scratch_floats(T) floats per OpenMP thread. */
+size_t tt_attention_scratch_floats(int T);
 void tt_attention_forward(float *y, float *att, const float *q, const float *k, const float *v,
                           const uint8_t *keep, float drop_scale, int B, int T, int C, int NH,
                           float *scratch);

@@ -138,11 +138,11 @@ tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err
         return tt_error_set(err, TT_ERR_ARG, "strategy %d is not a strategy", (int)p->strategy);
     st = tt_sampling_controls_check(&p->x, err);
     if (st != TT_OK) return st;
-    if (p->x.num_beams > 1 && p->strategy != TT_STRATEGY_GREEDY)
+    if (p->x.num_beams > 1 && !tt_sampling_greedy(p))
         return tt_error_set(err, TT_ERR_ARG,
                             "num_beams %d (beam search) excludes sampling: use greedy decoding",
                             p->x.num_beams);
-    if (p->strategy == TT_STRATEGY_GREEDY) return TT_OK; /* ignores T, k, p */
+    if (tt_sampling_greedy(p)) return TT_OK; /* ignores T, k, p */
     if (p->x.n_samplers > 0 && p->temperature != 1.0f) {
         bool has_t = false;
         for (int i = 0; i < p->x.n_samplers; i++) has_t |= p->x.samplers[i] == TT_SAMPLER_TEMPERATURE;
@@ -153,7 +153,7 @@ tt_status tt_sampling_params_validate(const tt_sampling_params *p, tt_error *err
                                 (double)p->temperature);
     }
     if (!isfinite(p->temperature) || !(p->temperature > 0.0f))
-        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
+        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and >= 0 (0 = greedy), got %g",
                             (double)p->temperature);
     if (p->strategy == TT_STRATEGY_TOP_K && p->top_k < 1)
         return tt_error_set(err, TT_ERR_ARG, "top_k must be >= 1 for strategy top-k, got %d",
@@ -548,7 +548,7 @@ static tt_status plan_core(tt_sampler *s, const tt_sampling_params *p, const flo
     pl->mx = mx;
     pl->T = p->temperature;
     const int V = s->V;
-    if (p->strategy == TT_STRATEGY_GREEDY) {
+    if (tt_sampling_greedy(p)) {
         s->w[pl->argmax] = (uint64_t)1 << s->shift; /* the only weight read */
         pl->total = pl->s_kept = s->w[pl->argmax];
         pl->m = 1;
@@ -871,7 +871,7 @@ static tt_status make_plan(tt_sampler *s, const tt_sampling_params *p, const flo
     tt_status st = tt_sampling_params_validate(p, err);
     if (st != TT_OK) return st;
     const tt_sampling_controls *c = &p->x;
-    const bool greedy = p->strategy == TT_STRATEGY_GREEDY;
+    const bool greedy = tt_sampling_greedy(p);
     tt_sampler_kind order[TT_MAX_SAMPLERS];
     const int n_order = tt_sampling_chain(p, order);
     bool has_pen = false, has_dry = false;
@@ -984,7 +984,7 @@ tt_status tt_sampler_sample(tt_sampler *s, const tt_sampling_params *p, const fl
     plan pl;
     st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
-    if (p->strategy == TT_STRATEGY_GREEDY) {
+    if (tt_sampling_greedy(p)) {
         *token = pl.argmax;
         return TT_OK;
     }
@@ -1004,7 +1004,7 @@ tt_status tt_sampler_sample_reference(tt_sampler *s, const tt_sampling_params *p
     plan pl;
     st = make_plan(s, p, logits, -1, true, &pl, err);
     if (st != TT_OK) return st;
-    if (p->strategy == TT_STRATEGY_GREEDY) {
+    if (tt_sampling_greedy(p)) {
         *token = pl.argmax;
         return TT_OK;
     }
@@ -1094,7 +1094,7 @@ tt_status tt_sampler_sample_entropy(tt_sampler *s, const tt_sampling_params *p,
     plan pl;
     st = make_plan(s, p, logits, -1, false, &pl, err);
     if (st != TT_OK) return st;
-    if (p->strategy == TT_STRATEGY_GREEDY) {
+    if (tt_sampling_greedy(p)) {
         *token = pl.argmax;
         *entropy_nats = 0.0;
         return TT_OK;
@@ -1128,7 +1128,7 @@ tt_status tt_sample_batch(const tt_sampling_params *p, const float *logits, int 
         plan pl;
         st = make_plan(s, p, row, r, false, &pl, err);
         if (st != TT_OK) break;
-        if (p->strategy == TT_STRATEGY_GREEDY) {
+        if (tt_sampling_greedy(p)) {
             for (int d = 0; d < n_draws; d++) o[d] = pl.argmax;
             continue;
         }
@@ -1176,13 +1176,17 @@ tt_status tt_softmax(const float *logits, int V, float temperature, float *probs
     if (!logits) return tt_error_set(err, TT_ERR_ARG, "softmax: logits is NULL");
     if (!probs) return tt_error_set(err, TT_ERR_ARG, "softmax: probs is NULL");
     if (V < 1) return tt_error_set(err, TT_ERR_ARG, "softmax: V must be >= 1, got %d", V);
-    if (!isfinite(temperature) || !(temperature > 0.0f))
-        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and > 0, got %g",
+    if (!isfinite(temperature) || !(temperature >= 0.0f))
+        return tt_error_set(err, TT_ERR_ARG, "temperature must be finite and >= 0 (0 = greedy), got %g",
                             (double)temperature);
     float mx;
     int am, nf;
     tt_status st = scan_row(logits, V, -1, &mx, NULL, &am, &nf, err);
     if (st != TT_OK) return st;
+    if (temperature == 0.0f) { /* the limit T -> 0: all the mass on the argmax (greedy's token) */
+        for (int i = 0; i < V; i++) probs[i] = i == am ? 1.0f : 0.0f;
+        return TT_OK;
+    }
     double sum = 0.0;
     for (int i = 0; i < V; i++)
         if (logits[i] != -INFINITY) sum += exp(((double)logits[i] - mx) / temperature);

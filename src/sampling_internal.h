@@ -27,6 +27,13 @@ extern const tt_sampler_kind tt_sampler_default_order[TT_SAMPLER_COUNT_];
 tt_status tt_sampling_params_in(const tt_sampling_params **p, tt_sampling_params *copy,
                                 tt_error *err);
 
+/* The one temperature-0 rule (docs/sampling.md): temperature 0 means greedy
+ * wherever a temperature is taken, whatever the strategy: the argmax after
+ * the bias, penalties and DRY, no random number drawn. */
+static inline bool tt_sampling_greedy(const tt_sampling_params *p) {
+    return p->strategy == TT_STRATEGY_GREEDY || p->temperature == 0.0f;
+}
+
 /* Scratch the logit stages keep between calls (one per sampler). */
 typedef struct {
     int *count; /* [V] zero between calls                               */

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "abi.h"
+#include "data_internal.h"
 #include "dist_internal.h"
 #include "fileio.h"
 #include "model_internal.h"
@@ -236,6 +237,16 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 #define FNV_INIT 0xcbf29ce484222325ull
+
+/* fnv1a over the ids of v as ints: the same hash whatever the view's width */
+static uint64_t fnv1a_tokens(uint64_t h, const tt_token_view *v) {
+    if (v->width == 4) return fnv1a(h, v->ids, v->n * sizeof(int));
+    for (size_t i = 0; i < v->n; i++) {
+        const int id = tt_token_at(v, i);
+        h = fnv1a(h, &id, sizeof id);
+    }
+    return h;
+}
 
 static void put_u64(unsigned char *b, uint64_t v) {
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
@@ -463,7 +474,7 @@ static double now_s(void) {
 
 /* Mean of the per-batch mean losses over the first eval_batches batches of
  * non-overlapping windows (the last batch may be smaller). */
-static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x,
+static tt_status evaluate_val(tt_model *m, const tt_windows *val, int B, int n_batches, int *x,
                               int *y, float *out, tt_error *err) {
     const int T = val->seq_len;
     double sum = 0.0;
@@ -472,7 +483,7 @@ static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_b
     for (int b = 0; b < n_batches && w < val->n_windows; b++) {
         int nb = 0;
         for (; nb < B && w < val->n_windows; nb++, w++)
-            tt_dataset_get(val, w, x + (size_t)nb * T, y + (size_t)nb * T, NULL);
+            tt_windows_get(val, w, x + (size_t)nb * T, y + (size_t)nb * T);
         float loss;
         tt_status st = tt_model_forward(m, x, y, nb, T, TT_MODE_EVAL, NULL, &loss, err);
         if (st != TT_OK) return st;
@@ -486,7 +497,7 @@ static tt_status evaluate_val(tt_model *m, const tt_dataset *val, int B, int n_b
 /* evaluate_val split across the ranks of a dist: each batch of nb windows
  * is cut into contiguous shares of rows; the per-batch loss sums are added
  * over ranks (rank order) and averaged as evaluate_val does. */
-static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, int n_batches, int *x,
+static tt_status evaluate_val_dist(tt_model *m, const tt_windows *val, int B, int n_batches, int *x,
                                    int *y, tt_dist *D, float *out, tt_error *err) {
     const int T = val->seq_len, R = tt_dist_size(D), rank = tt_dist_rank(D);
     size_t nb_total = (val->n_windows + (size_t)B - 1) / (size_t)B;
@@ -499,7 +510,7 @@ static tt_status evaluate_val_dist(tt_model *m, const tt_dataset *val, int B, in
         size_t nb = val->n_windows - w < (size_t)B ? val->n_windows - w : (size_t)B;
         size_t lo = nb * (size_t)rank / (size_t)R, hi = nb * (size_t)(rank + 1) / (size_t)R;
         for (size_t i = lo; i < hi; i++)
-            tt_dataset_get(val, w + i, x + (i - lo) * (size_t)T, y + (i - lo) * (size_t)T, NULL);
+            tt_windows_get(val, w + i, x + (i - lo) * (size_t)T, y + (i - lo) * (size_t)T);
         if (hi > lo) {
             float loss;
             if ((st = tt_model_forward(m, x, y, (int)(hi - lo), T, TT_MODE_EVAL, NULL, &loss,
@@ -590,9 +601,18 @@ static tt_status check_batch(const int *x, const int *y, size_t n, int T, int V,
 tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens, size_t n_train,
                    const int *val_tokens, size_t n_val, const tt_train_config *tc,
                    tt_train_callback cb, void *user, tt_train_result *res, tt_error *err) {
+    const tt_token_view tv = {train_tokens, n_train, 4}, vv = {val_tokens, n_val, 4};
+    return tt_train_view(m, tok, &tv, val_tokens ? &vv : NULL, tc, cb, user, res, err);
+}
+
+tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_view *train,
+                        const tt_token_view *val, const tt_train_config *tc, tt_train_callback cb,
+                        void *user, tt_train_result *res, tt_error *err) {
     if (!m) return tt_error_set(err, TT_ERR_ARG, "tt_train: m is NULL");
     if (!tc) return tt_error_set(err, TT_ERR_ARG, "tt_train: tc is NULL");
-    if (!train_tokens) return tt_error_set(err, TT_ERR_ARG, "tt_train: train_tokens is NULL");
+    if (!train || !train->ids) return tt_error_set(err, TT_ERR_ARG, "tt_train: train_tokens is NULL");
+    if (val && !val->ids) val = NULL;
+    const size_t n_train = train->n, n_val = val ? val->n : 0;
     tt_train_config tc_in;
     tt_status st = train_config_in(&tc, &tc_in, err);
     if (st != TT_OK) return st;
@@ -620,24 +640,20 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
                 "batch_size %d is not divisible by the %d processes (each takes an equal share "
                 "of the global batch)",
                 B, R);
-        if ((st = tt_dist_check_same(D,
-                                     fnv1a(fnv1a(FNV_INIT, &n_train, sizeof n_train), train_tokens,
-                                           n_train * sizeof *train_tokens),
+        if ((st = tt_dist_check_same(D, fnv1a_tokens(fnv1a(FNV_INIT, &n_train, sizeof n_train), train),
                                      "the training data", err)) != TT_OK)
             return st;
-        size_t nv = val_tokens ? n_val : 0;
-        if ((st =
-                 tt_dist_check_same(D,
-                                    fnv1a(fnv1a(FNV_INIT, &nv, sizeof nv),
-                                          val_tokens ? (const void *)val_tokens : (const void *)&nv,
-                                          val_tokens ? n_val * sizeof *val_tokens : 0),
-                                    "the validation data", err)) != TT_OK)
+        size_t nv = n_val;
+        if ((st = tt_dist_check_same(D,
+                                     val ? fnv1a_tokens(fnv1a(FNV_INIT, &nv, sizeof nv), val)
+                                         : fnv1a(fnv1a(FNV_INIT, &nv, sizeof nv), &nv, 0),
+                                     "the validation data", err)) != TT_OK)
             return st;
     }
-    tt_dataset train_ds, val_ds;
-    if ((st = tt_dataset_init(&train_ds, train_tokens, n_train, T, T, err)) != TT_OK) return st;
-    bool has_val = val_tokens && n_val > 0;
-    if (has_val && tt_dataset_init(&val_ds, val_tokens, n_val, T, T, NULL) != TT_OK)
+    tt_windows train_ds, val_ds;
+    if ((st = tt_windows_init(&train_ds, train, T, T, err)) != TT_OK) return st;
+    bool has_val = val && n_val > 0;
+    if (has_val && tt_windows_init(&val_ds, val, T, T, NULL) != TT_OK)
         return tt_error_set(err, TT_ERR_ARG,
                             "not enough validation tokens (%zu) for one window of seq_len %d + 1", n_val, T);
 
@@ -674,7 +690,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
             tt_io_remove_stale_temps(prev_path);
         }
     }
-    if (st == TT_OK) st = tt_loader_create(&loader, &train_ds, B, true, tc->seed, err);
+    if (st == TT_OK) st = tt_loader_create_windows(&loader, &train_ds, B, true, tc->seed, err);
     if (st == TT_OK) st = tt_adamw_create(&opt, P, err);
     if (st == TT_OK && multi) st = tt_grad_sync_create(&gsync, D, tt_model_grads_flat(m), P, err);
     if (st == TT_OK && test_fault(rank, "setup", 0))
@@ -690,7 +706,7 @@ tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train_tokens
     }
     tt_rng rng;
     tt_rng_seed_stream(&rng, tc->seed, DROPOUT_STREAM);
-    const uint64_t train_hash = fnv1a(FNV_INIT, train_tokens, n_train * sizeof *train_tokens);
+    const uint64_t train_hash = fnv1a_tokens(FNV_INIT, train);
     int start = 0;
     float best = INFINITY;
     bool has_best = false;

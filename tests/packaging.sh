@@ -2,6 +2,8 @@
 # Packaging checks run by tests/test_install.c (docs/embedding.md):
 #   tests/packaging.sh headers   every public header compiles alone as C99,
 #                                C11 and C++17 with -Wall -Wextra -Werror
+#   tests/packaging.sh examples  every usage example in a header's comments
+#                                compiles (C11, -Wall -Wextra -Werror)
 #   tests/packaging.sh install   make install into a temporary DESTDIR
 #                                (PREFIX=/usr); pkg-config gives only tt's
 #                                include directory and -L/rpath/-ltt; the
@@ -88,8 +90,54 @@ install_check() {
   echo "example: $(head -c 60 "$tmp/got" | tr '\n' ' ')"
 }
 
+# Every usage example in a public header's comments (a block of lines
+# indented " *     "; blocks without a tt_ call, such as formulas, are
+# prose) compiles as C11 with -Wall -Wextra -Werror, in a function that
+# declares what the examples take as given (below); "..." placeholders
+# become empty statements. An example that calls a function with the wrong
+# arity or types fails here.
+EXAMPLE_GIVEN='tt_error err; tt_status st; tt_model *model = 0, *m = 0; tt_tokenizer *tok = 0;
+  tt_sampler *s = 0; tt_generator *g = 0, *g1 = 0, *g2 = 0; tt_rng rng;
+  int p0[2] = {1, 2}, p1[1] = {3}, n0 = 2, n1 = 1, V = 65, B = 1, T = 2;
+  int tokens[2] = {0, 1}, targets[2] = {1, 0}; const int *prompt = p0;
+  int *ids = 0, *vids = 0, *train_ids = 0, *val_ids = 0; size_t n = 0, nv = 0, n_train = 0, n_val = 0;
+  float logits_row[65] = {0}, *params = 0, *grads = 0, lr = 1e-3f; uint64_t seed = 1, row = 0, request_id = 7;
+  const char *text = "hello"; tt_generator_config row_cfg = tt_generator_config_default();
+  tt_train_callback cb = 0, on_progress = 0; void *user = 0; tt_train_result res;'
+examples() {
+  n=0
+  for h in include/tt/*.h; do
+    name=${h#include/}
+    [ "$name" = tt/export.h ] && continue # its example is a declaration with TT_API
+    awk -v out="$tmp/ex" '
+      /^ \*     / { line = substr($0, 8); buf = buf line "\n"; if (line ~ /tt_/) code = 1; next }
+      { if (buf != "" && code) { k++; f = out "." k; printf "%s", buf > f; close(f) } buf = ""; code = 0 }
+      END { print k + 0 > (out ".n") }' "$h"
+    k=$(cat "$tmp/ex.n")
+    i=1
+    while [ "$i" -le "$k" ]; do
+      {
+        printf '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n'
+        for all in include/tt/*.h; do printf '#include "%s"\n' "${all#include/}"; done
+        printf 'void example(void);\nvoid example(void) {\n%s\n{\n' "$EXAMPLE_GIVEN"
+        sed -e 's/^\( *\)\.\.\..*$/\1;/' -e 's/{ *\.\.\.[^}]*}/{ }/g' -e 's/\.\.\.[A-Za-z_]*\.\.\.;/;/g' \
+            -e 's/) *\.\.\.;*$/) { }/' "$tmp/ex.$i"
+        printf '}\n}\n'
+      } > "$tmp/example.c"
+      $CC -std=c11 -Wall -Wextra -Werror -Wno-unused-variable -Wno-unused-but-set-variable \
+        -Wno-uninitialized -Wno-maybe-uninitialized -Wno-unused-value -Iinclude -fsyntax-only "$tmp/example.c" \
+        > "$tmp/log" 2>&1 || { cat "$tmp/example.c" "$tmp/log"; fail "example $i of $name does not compile"; }
+      n=$((n + 1))
+      i=$((i + 1))
+    done
+    rm -f "$tmp"/ex.*
+  done
+  echo "examples: $n header examples compile"
+}
+
 case "${1:-}" in
   headers) headers ;;
   install) install_check ;;
-  *) echo "usage: tests/packaging.sh headers|install" >&2; exit 2 ;;
+  examples) examples ;;
+  *) echo "usage: tests/packaging.sh headers|install|examples" >&2; exit 2 ;;
 esac

@@ -80,7 +80,7 @@ static void test_defaults_set_struct_size(void **state) {
 static void test_controls_stay_last(void **state) {
     (void)state;
     assert_int_equal(TT_STRUCT_END(tt_sampling_params, x), sizeof(tt_sampling_params));
-    assert_int_equal(TT_STRUCT_END(tt_generator_config, controls), sizeof(tt_generator_config));
+    assert_int_equal(TT_STRUCT_END(tt_generator_config, sampling.x), sizeof(tt_generator_config));
 }
 
 /* Two releases of one struct: v2 appended c. */

@@ -332,8 +332,8 @@ static tt_status op_generate(void *ctx) {
     model_ctx *c = ctx;
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 6;
-    gc.top_k = 5;
-    gc.top_p = 0.9f;
+    gc.sampling.top_k = 5;
+    gc.sampling.top_p = 0.9f;
     tt_generator *g = NULL;
     tt_error err;
     tt_status s = tt_generator_create(&g, c->m, &gc, &err);
@@ -377,7 +377,7 @@ static tt_status op_step(void *ctx) {
     model_ctx *c = ctx;
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 4;
-    gc.controls.logprobs = 2;
+    gc.sampling.x.logprobs = 2;
     tt_generator *g = NULL;
     tt_error err;
     tt_status s = tt_generator_create(&g, c->m, &gc, &err);

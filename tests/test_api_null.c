@@ -390,7 +390,7 @@ static void test_tokenizer_json_entries(void **state) {
 #define SP_SOFT_NULLL(e) tt_softmax(NULL, 3, 1.0f, probs, e)
 #define SP_SOFT_NULLP(e) tt_softmax(logits, 3, 1.0f, NULL, e)
 #define SP_SOFT_V0(e) tt_softmax(logits, 0, 1.0f, probs, e)
-#define SP_SOFT_T0(e) tt_softmax(logits, 3, 0.0f, probs, e)
+#define SP_SOFT_TNEG(e) tt_softmax(logits, 3, -1.0f, probs, e)
 #define SP_LSOFT_NULLL(e) tt_log_softmax(NULL, 3, probs, e)
 #define SP_LSOFT_NULLO(e) tt_log_softmax(logits, 3, NULL, e)
 #define SP_LSOFT_V0(e) tt_log_softmax(logits, 0, probs, e)
@@ -467,7 +467,7 @@ static void test_sampling(void **state) {
     EXPECT(SP_SOFT_NULLL, TT_ERR_ARG, "logits is NULL");
     EXPECT(SP_SOFT_NULLP, TT_ERR_ARG, "probs is NULL");
     EXPECT(SP_SOFT_V0, TT_ERR_ARG, "V must be");
-    EXPECT(SP_SOFT_T0, TT_ERR_ARG, "temperature");
+    EXPECT(SP_SOFT_TNEG, TT_ERR_ARG, "temperature");
     EXPECT(SP_LSOFT_NULLL, TT_ERR_ARG, "logits is NULL");
     EXPECT(SP_LSOFT_NULLO, TT_ERR_ARG, "out is NULL");
     EXPECT(SP_LSOFT_V0, TT_ERR_ARG, "V must be");
@@ -621,7 +621,7 @@ static void test_generate(void **state) {
     const tt_generator_config *got = tt_generator_get_config(g);
     assert_int_equal(got->max_new_tokens, def.max_new_tokens);
     assert_true(got->seed == def.seed);
-    assert_int_equal(got->top_k, def.top_k);
+    assert_int_equal(got->sampling.top_k, def.sampling.top_k);
 
     const int p0[2] = {1, 2};
     const int *prompts[1] = {p0}, *null_prompts[1] = {NULL};

@@ -212,6 +212,24 @@ static void test_eos_and_pad(void **state) {
     cJSON_Delete(j);
 }
 
+/* --temperature 0 is greedy (docs/sampling.md): the text of --greedy, with
+ * --top-k and --top-p given too, whatever the seed */
+static void test_temperature_zero_is_greedy(void **state) {
+    (void)state;
+    const char *g[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--greedy",
+                       "--max-new-tokens", "30", NULL};
+    const char *t0[] = {"tt", "generate", "--model", MODEL, "--prompt", "ROMEO:", "--temperature", "0",
+                        "--top-k", "5", "--top-p", "0.9", "--seed", "7", "--max-new-tokens", "30", NULL};
+    tt_cli_result a, b;
+    assert_int_equal(tt_cli_run(g, NULL, &a), 0);
+    assert_int_equal(tt_cli_run(t0, NULL, &b), 0);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(a.out, b.out);
+    tt_cli_result_free(&a);
+    tt_cli_result_free(&b);
+}
+
 static void test_plain_and_stream(void **state) {
     (void)state;
     const char *plain[] = {"tt",     "generate", "--model",          MODEL, "--prompt",
@@ -318,6 +336,7 @@ int main(void) {
         cmocka_unit_test(test_json_greedy_golden), cmocka_unit_test(test_json_sampled_golden),
         cmocka_unit_test(test_batch_and_samples),  cmocka_unit_test(test_eos_and_pad),
         cmocka_unit_test(test_plain_and_stream),   cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_temperature_zero_is_greedy),
     };
     return cmocka_run_group_tests_name("cli_generate", tests, NULL, NULL);
 }

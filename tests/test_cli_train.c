@@ -144,6 +144,38 @@ static void test_info_json(void **state) {
     tt_cli_result_free(&r);
 }
 
+/* --tensors lists the tensor table: 2 + 16 per block + 3 rows, in order */
+static void test_info_tensors(void **state) {
+    (void)state;
+    const char *argv[] = {"tt", "info", "--model", g_out, "--json", "--tensors", NULL};
+    tt_cli_result r;
+    assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *o = cJSON_Parse(r.out);
+    assert_non_null(o);
+    cJSON *ts = cJSON_GetObjectItem(o, "tensors");
+    assert_int_equal(cJSON_GetArraySize(ts), 2 + 16 + 3);
+    cJSON *pe = cJSON_GetArrayItem(ts, 1), *head = cJSON_GetArrayItem(ts, 20);
+    assert_string_equal(cJSON_GetObjectItem(pe, "name")->valuestring, "embedding.positional_encoding.pe");
+    assert_string_equal(cJSON_GetObjectItem(pe, "init")->valuestring, "sinusoidal");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(pe, "decay")));
+    assert_string_equal(cJSON_GetObjectItem(head, "name")->valuestring, "lm_head.weight");
+    assert_string_equal(cJSON_GetObjectItem(head, "init")->valuestring, "tied");
+    assert_int_equal((int)cJSON_GetArrayItem(cJSON_GetObjectItem(head, "shape"), 0)->valuedouble, 15);
+    assert_int_equal((int)cJSON_GetObjectItem(head, "numel")->valuedouble, 15 * 16);
+    assert_non_null(cJSON_GetObjectItem(o, "default_context"));
+    cJSON_Delete(o);
+    tt_cli_result_free(&r);
+    const char *plain[] = {"tt", "info", "--model", g_out, "--tensors", NULL};
+    assert_int_equal(tt_cli_run(plain, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "tensors:      21 (state-dict order"));
+    assert_non_null(strstr(r.out, "blocks.0.norm2.weight"));
+    assert_non_null(strstr(r.out, "[16] 16, ones\n"));
+    assert_non_null(strstr(r.out, "[32, 16] 512, decay, normal(0, 0.02)\n"));
+    tt_cli_result_free(&r);
+}
+
 static void test_eval_json(void **state) {
     (void)state;
     const char *argv[] = {"tt", "eval", "--model", g_out, "--text", "the cat sat on the log.", "--json", NULL};
@@ -342,7 +374,9 @@ static void test_sigint_saves(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_outputs), cmocka_unit_test(test_train_header_and_log_lines),
-        cmocka_unit_test(test_info_json),     cmocka_unit_test(test_eval_json),
+        cmocka_unit_test(test_info_json),
+        cmocka_unit_test(test_info_tensors),
+        cmocka_unit_test(test_eval_json),
         cmocka_unit_test(test_resume),        cmocka_unit_test(test_val_data_file),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_help),          cmocka_unit_test(test_sigint_saves),

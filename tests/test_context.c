@@ -372,13 +372,13 @@ static void reference(const tt_model *m, const int *prompt, int np, int n_new, i
     tt_rng rng;
     tt_rng_seed_stream(&rng, c->seed, row);
     tt_sampling_params sp = tt_sampling_params_default();
-    if (!c->do_sample) {
+    if (c->sampling.strategy == TT_STRATEGY_GREEDY) {
         sp.strategy = TT_STRATEGY_GREEDY;
     } else {
         sp.strategy = TT_STRATEGY_COMBINED;
-        sp.temperature = c->temperature;
-        sp.top_k = c->top_k;
-        sp.top_p = c->top_p;
+        sp.temperature = c->sampling.temperature;
+        sp.top_k = c->sampling.top_k;
+        sp.top_p = c->sampling.top_p;
     }
     const int H = W / 2 > 0 ? W / 2 : 1;
     memcpy(ids, prompt, (size_t)np * sizeof(int));
@@ -422,9 +422,9 @@ static void test_shift_modes_vs_reference(void **state) {
                         c.max_new_tokens = 30;
                         c.context_len = Ws[wi];
                         c.context_shift = (tt_context_shift)shift;
-                        c.do_sample = sample;
-                        c.temperature = 0.9f;
-                        c.top_k = sample && wi % 2 ? 8 : 0;
+                        c.sampling.strategy = sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+                        c.sampling.temperature = 0.9f;
+                        c.sampling.top_k = sample && wi % 2 ? 8 : 0;
                         c.seed = 100 + wi;
                         int want[64];
                         reference(m, prompt, lens[li], 30, Ws[wi], c.context_shift, &c, 0, want);
@@ -499,8 +499,8 @@ static void test_batch_independent_past_window(void **state) {
         c.max_new_tokens = 33;
         c.context_len = 5;
         c.context_shift = (tt_context_shift)shift;
-        c.temperature = 0.9f;
-        c.top_p = 0.9f;
+        c.sampling.temperature = 0.9f;
+        c.sampling.top_p = 0.9f;
         tt_generator *g = make_gen(m, &c);
         tt_generation first[4];
         for (int cache = 0; cache < 2; cache++) {
@@ -594,10 +594,10 @@ static void test_pytorch_goldens(void **state) {
         assert_int_equal(tt_checkpoint_load(fixture(model), &m, NULL, &e), TT_OK);
         tt_generator_config c = tt_generator_config_default();
         c.max_new_tokens = max_new;
-        c.temperature = temp;
-        c.top_k = top_k;
-        c.top_p = top_p;
-        c.do_sample = do_sample;
+        c.sampling.temperature = temp;
+        c.sampling.top_k = top_k;
+        c.sampling.top_p = top_p;
+        c.sampling.strategy = do_sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
         c.seed = seed;
         c.context_len = context;
         c.context_shift = strcmp(shift, "exact") ? TT_CONTEXT_SHIFT_HALF : TT_CONTEXT_SHIFT_EXACT;

@@ -254,10 +254,10 @@ static void test_growth_matches_recompute(void **state) {
     tt_model *m = small_model(24);
     tt_generator_config gc = tt_generator_config_default();
     gc.n_threads = 1;
-    gc.do_sample = false;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
     gc.max_new_tokens = 600;
     gc.context_shift = TT_CONTEXT_SHIFT_EXACT;
-    gc.controls.logprobs = 2;
+    gc.sampling.x.logprobs = 2;
     tt_generator *g = make_gen(m, &gc);
     int p[2] = {1, 2};
     tt_generation o;
@@ -265,7 +265,7 @@ static void test_growth_matches_recompute(void **state) {
     assert_int_equal(o.n_generated, 600);
     assert_non_null(o.logprobs);
     tt_generator_config c1 = gc;
-    c1.controls.logprobs = 0;
+    c1.sampling.x.logprobs = 0;
     tt_model *m2 = small_model(24);
     tt_generator *g2 = make_gen(m2, &c1);
     tt_generation r;
@@ -313,22 +313,22 @@ static tt_generator_config row_settings(int k) {
     c.n_threads = 1;
     switch (k) {
     case 0: /* sampling past the window (max_len 16, half) */
-        c.temperature = 0.9f, c.top_k = 5, c.seed = 1, c.max_new_tokens = 30;
+        c.sampling.temperature = 0.9f, c.sampling.top_k = 5, c.seed = 1, c.max_new_tokens = 30;
         break;
     case 1: /* greedy, exact window of 8 */
-        c.do_sample = false, c.context_len = 8, c.context_shift = TT_CONTEXT_SHIFT_EXACT;
+        c.sampling.strategy = TT_STRATEGY_GREEDY, c.context_len = 8, c.context_shift = TT_CONTEXT_SHIFT_EXACT;
         c.max_new_tokens = 25;
         break;
     case 2: /* penalties, logprobs, stop strings */
-        c.top_p = 0.8f, c.seed = 7, c.max_new_tokens = 20, c.controls.logprobs = 3;
-        c.controls.repetition_penalty = 1.3f, c.controls.presence_penalty = 0.5f;
-        c.controls.n_stop = 2, c.controls.stop[0] = "d", c.controls.stop[1] = "ef";
+        c.sampling.top_p = 0.8f, c.seed = 7, c.max_new_tokens = 20, c.sampling.x.logprobs = 3;
+        c.sampling.x.repetition_penalty = 1.3f, c.sampling.x.presence_penalty = 0.5f;
+        c.sampling.x.n_stop = 2, c.sampling.x.stop[0] = "d", c.sampling.x.stop[1] = "ef";
         break;
     case 3: /* an EOS */
-        c.temperature = 1.5f, c.eos_token_id = 4, c.max_new_tokens = 40, c.seed = 3;
+        c.sampling.temperature = 1.5f, c.eos_token_id = 4, c.max_new_tokens = 40, c.seed = 3;
         break;
     default: /* no cache, min-p */
-        c.use_cache = false, c.controls.min_p = 0.1f, c.max_new_tokens = 18, c.seed = 11;
+        c.use_cache = false, c.sampling.x.min_p = 0.1f, c.max_new_tokens = 18, c.seed = 11;
         break;
     }
     return c;
@@ -340,7 +340,7 @@ static void solo(tt_generator *g, const int *p, int n, const tt_generator_config
     tt_generate_overrides ov;
     memset(&ov, 0, sizeof ov);
     ov.set = TT_OVR_MAX_NEW_TOKENS | TT_OVR_TEMPERATURE | TT_OVR_TOP_K | TT_OVR_TOP_P |
-             TT_OVR_DO_SAMPLE | TT_OVR_EOS | TT_OVR_SEED | TT_OVR_USE_CACHE | TT_OVR_CONTEXT_LEN |
+             TT_OVR_STRATEGY | TT_OVR_EOS | TT_OVR_SEED | TT_OVR_USE_CACHE | TT_OVR_CONTEXT_LEN |
              TT_OVR_CONTEXT_SHIFT | TT_OVR_CONTROLS;
     ov.values = *c;
     const int *ps[1] = {p};
@@ -462,9 +462,9 @@ static void test_logits_and_set_token(void **state) {
         best = lg[i] > lg[best] ? i : best;
     tt_generate_overrides ov;
     memset(&ov, 0, sizeof ov);
-    ov.set = TT_OVR_MAX_NEW_TOKENS | TT_OVR_DO_SAMPLE;
+    ov.set = TT_OVR_MAX_NEW_TOKENS | TT_OVR_STRATEGY;
     ov.values.max_new_tokens = 1;
-    ov.values.do_sample = false;
+    ov.values.sampling.strategy = TT_STRATEGY_GREEDY;
     tt_generation gr;
     assert_int_equal(gen1(g2, p, 4, &ov, &gr), TT_OK);
     assert_int_equal(gr.tokens[4], best);
@@ -497,8 +497,8 @@ static void test_logits_and_set_token(void **state) {
     assert_int_equal(row, -1);
     assert_int_equal(tt_generator_add_row(g, bad, 0, NULL, 0, &row, &e), TT_ERR_ARG);
     tt_generator_config beams = gc;
-    beams.do_sample = false;
-    beams.controls.num_beams = 2;
+    beams.sampling.strategy = TT_STRATEGY_GREEDY;
+    beams.sampling.x.num_beams = 2;
     assert_int_equal(tt_generator_add_row(g, p, 4, &beams, 0, &row, &e), TT_ERR_ARG);
     assert_int_equal(tt_generator_add_row(NULL, p, 4, NULL, 0, &row, &e), TT_ERR_ARG);
     assert_int_equal(tt_generator_n_rows(NULL), 0);
@@ -546,10 +546,10 @@ static void test_step_abort(void **state) {
     /* beam search stops too */
     tt_generate_overrides ov;
     memset(&ov, 0, sizeof ov);
-    ov.set = TT_OVR_DO_SAMPLE | TT_OVR_CONTROLS;
-    ov.values.do_sample = false;
-    ov.values.controls = tt_sampling_controls_default();
-    ov.values.controls.num_beams = 2;
+    ov.set = TT_OVR_STRATEGY | TT_OVR_CONTROLS;
+    ov.values.sampling.strategy = TT_STRATEGY_GREEDY;
+    ov.values.sampling.x = tt_sampling_controls_default();
+    ov.values.sampling.x.num_beams = 2;
     tt_generation beams[1];
     tt_generator_set_abort_callback(g2, abort_always, NULL);
     assert_int_equal(tt_generator_beam_search(g2, p, 3, &ov, beams, &e), TT_ERR_INTERRUPTED);
@@ -573,8 +573,8 @@ static void test_state_round_trip(void **state) {
     tt_generator_config gc = tt_generator_config_default();
     gc.n_threads = 1;
     gc.max_new_tokens = 30;
-    gc.temperature = 0.8f;
-    gc.controls.logprobs = 2;
+    gc.sampling.temperature = 0.8f;
+    gc.sampling.x.logprobs = 2;
     tt_generator *g = make_gen(m, &gc), *g2 = make_gen(m, &gc), *g3 = make_gen(m, &gc);
     tt_error e;
     int p[5] = {1, 5, 9, 13, 17};
@@ -618,7 +618,7 @@ static void test_state_round_trip(void **state) {
      * appends its own suffix = a fresh row of the whole prompt */
     int row;
     tt_generator_config c0 = gc;
-    c0.controls.logprobs = 0;
+    c0.sampling.x.logprobs = 0;
     assert_int_equal(tt_generator_add_row(g, p, 5, &c0, rid, &row, &e), TT_OK);
     assert_int_equal(tt_generator_eval(g, &e), TT_OK);
     void *buf;

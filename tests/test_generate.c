@@ -52,10 +52,10 @@ static void test_defaults(void **state) {
     (void)state;
     tt_generator_config c = tt_generator_config_default();
     assert_int_equal(c.max_new_tokens, 50);
-    assert_true(c.temperature == 1.0f);
-    assert_int_equal(c.top_k, 0);
-    assert_true(c.top_p == 1.0f);
-    assert_true(c.do_sample);
+    assert_true(c.sampling.temperature == 1.0f);
+    assert_int_equal(c.sampling.top_k, 0);
+    assert_true(c.sampling.top_p == 1.0f);
+    assert_int_equal(c.sampling.strategy, TT_STRATEGY_COMBINED);
     assert_int_equal(c.eos_token_id, TT_TOKEN_NONE);
     assert_int_equal(c.pad_token_id, TT_TOKEN_NONE);
     assert_true(c.seed == 42);
@@ -79,21 +79,21 @@ static void test_config_validation(void **state) {
     c.max_new_tokens = -1;
     expect_bad(&c, "max_new_tokens");
     c = tt_generator_config_default();
-    c.temperature = -0.5f;
+    c.sampling.temperature = -0.5f;
     expect_bad(&c, "temperature");
-    c.temperature = NAN;
+    c.sampling.temperature = NAN;
     expect_bad(&c, "temperature");
-    c.temperature = INFINITY;
+    c.sampling.temperature = INFINITY;
     expect_bad(&c, "temperature");
     c = tt_generator_config_default();
-    c.top_k = -1;
+    c.sampling.top_k = -1;
     expect_bad(&c, "top_k");
     c = tt_generator_config_default();
-    c.top_p = 0.0f;
+    c.sampling.top_p = 0.0f;
     expect_bad(&c, "top_p");
-    c.top_p = 1.5f;
+    c.sampling.top_p = 1.5f;
     expect_bad(&c, "top_p");
-    c.top_p = NAN;
+    c.sampling.top_p = NAN;
     expect_bad(&c, "top_p");
     c = tt_generator_config_default();
     c.pad_token_id = 3;
@@ -108,13 +108,13 @@ static void test_config_validation(void **state) {
     c.pad_token_id = 3;
     tt_error e;
     assert_int_equal(tt_generator_config_validate(&c, 23, &e), TT_OK);
-    c.temperature = 0.0f; /* greedy */
+    c.sampling.temperature = 0.0f; /* greedy */
     assert_int_equal(tt_generator_config_validate(&c, 23, &e), TT_OK);
 
     tt_model *m = small_model(16, TT_POS_SINUSOIDAL);
     tt_generator *g = NULL;
     c = tt_generator_config_default();
-    c.top_k = -2;
+    c.sampling.top_k = -2;
     assert_int_equal(tt_generator_create(&g, m, &c, &e), TT_ERR_ARG);
     assert_null(g);
     assert_int_equal(tt_generator_create(&g, NULL, NULL, &e), TT_ERR_ARG);
@@ -155,7 +155,7 @@ static void test_bad_inputs(void **state) {
                      TT_ERR_ARG);
     assert_non_null(strstr(e.msg, "max_new_tokens"));
     o.set = TT_OVR_TOP_P;
-    o.values.top_p = 0.0f;
+    o.values.sampling.top_p = 0.0f;
     assert_int_equal(tt_generator_generate(g, ps, lens, 1, &o, NULL, NULL, NULL, out, &e),
                      TT_ERR_ARG);
     o.set = TT_OVR_PAD;
@@ -164,7 +164,7 @@ static void test_bad_inputs(void **state) {
                      TT_ERR_ARG);
     assert_non_null(strstr(e.msg, "pad_token_id"));
     o.set = TT_OVR_TEMPERATURE;
-    o.values.temperature = -1.0f;
+    o.values.sampling.temperature = -1.0f;
     assert_int_equal(tt_generator_generate(g, ps, lens, 1, &o, NULL, NULL, NULL, out, &e),
                      TT_ERR_ARG);
     const double *ent;
@@ -473,10 +473,10 @@ static void test_cache_equals_recompute(void **state) {
         const int *prompts[2] = {p1, p2};
         int lens[2] = {5, 20};
         for (int mode = 0; mode < 3; mode++) {
-            tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_DO_SAMPLE | TT_OVR_TOP_K,
+            tt_generate_overrides o = {TT_OVR_USE_CACHE | TT_OVR_STRATEGY | TT_OVR_TOP_K,
                                        tt_generator_config_default()};
-            o.values.do_sample = mode != 0;
-            o.values.top_k = mode == 2 ? 5 : 0;
+            o.values.sampling.strategy = mode != 0 ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+            o.values.sampling.top_k = mode == 2 ? 5 : 0;
             for (int pi = 0; pi < 2; pi++) {
                 tt_generation a, b;
                 o.values.use_cache = true;
@@ -520,8 +520,8 @@ static void test_ragged_batch(void **state) {
     tt_model *m = small_model(16, TT_POS_LEARNED);
     tt_generator_config c = tt_generator_config_default();
     c.max_new_tokens = 25;
-    c.temperature = 0.9f;
-    c.top_p = 0.9f;
+    c.sampling.temperature = 0.9f;
+    c.sampling.top_p = 0.9f;
     tt_generator *g = make_gen(m, &c);
     int p0[1] = {7}, p1[6] = {1, 2, 3, 4, 5, 6}, p2[3] = {22, 0, 11};
     const int *ps[3] = {p0, p1, p2};
@@ -563,7 +563,7 @@ static void test_eos_and_pad(void **state) {
     tt_model *m = small_model(32, TT_POS_SINUSOIDAL);
     tt_generator_config c = tt_generator_config_default();
     c.max_new_tokens = 12;
-    c.do_sample = false;
+    c.sampling.strategy = TT_STRATEGY_GREEDY;
     tt_generator *g = make_gen(m, &c);
     int p0[2] = {1, 2}, p1[3] = {9, 8, 7};
     const int *ps[2] = {p0, p1};
@@ -634,40 +634,56 @@ static void test_overrides_and_greedy(void **state) {
     tt_model *m = small_model(32, TT_POS_SINUSOIDAL);
     tt_generator_config c = tt_generator_config_default();
     c.max_new_tokens = 15;
-    c.top_k = 3;
-    c.top_p = 0.5f;
-    c.temperature = 1.3f;
+    c.sampling.top_k = 3;
+    c.sampling.top_p = 0.5f;
+    c.sampling.temperature = 1.3f;
     tt_generator *g = make_gen(m, &c);
     tt_generator_config plain = tt_generator_config_default();
     plain.max_new_tokens = 15;
-    plain.temperature = 1.3f;
+    plain.sampling.temperature = 1.3f;
     tt_generator *gp = make_gen(m, &plain);
     int p[2] = {4, 5};
     tt_generation a, b;
     /* switch top-k and top-p off per call: same as a config without them */
     tt_generate_overrides o = {TT_OVR_TOP_K | TT_OVR_TOP_P, tt_generator_config_default()};
-    o.values.top_k = 0;
-    o.values.top_p = 1.0f;
+    o.values.sampling.top_k = 0;
+    o.values.sampling.top_p = 1.0f;
     gen1(g, p, 2, &o, NULL, &a);
     gen1(gp, p, 2, NULL, NULL, &b);
     assert_same(&a, &b);
     tt_generations_free(&a, 1);
     tt_generations_free(&b, 1);
     /* greedy three ways: do_sample false, temperature 0, top_k 1 */
-    tt_generate_overrides og = {TT_OVR_DO_SAMPLE, tt_generator_config_default()};
-    og.values.do_sample = false;
+    tt_generate_overrides og = {TT_OVR_STRATEGY, tt_generator_config_default()};
+    og.values.sampling.strategy = TT_STRATEGY_GREEDY;
     gen1(g, p, 2, &og, NULL, &a);
     tt_generate_overrides ot = {TT_OVR_TEMPERATURE, tt_generator_config_default()};
-    ot.values.temperature = 0.0f;
+    ot.values.sampling.temperature = 0.0f;
     gen1(g, p, 2, &ot, NULL, &b);
     assert_same(&a, &b);
     tt_generations_free(&b, 1);
     tt_generate_overrides ok = {TT_OVR_TOP_K | TT_OVR_SEED, tt_generator_config_default()};
-    ok.values.top_k = 1;
+    ok.values.sampling.top_k = 1;
     ok.values.seed = 999;
     gen1(g, p, 2, &ok, NULL, &b);
     assert_same(&a, &b);
     tt_generations_free(&b, 1);
+    /* the one rule: temperature 0 is greedy with every strategy of
+     * gc.sampling (top-k 3, top-p 0.5, temperature alone), whatever the seed */
+    const tt_strategy st0[] = {TT_STRATEGY_TOP_K, TT_STRATEGY_TOP_P, TT_STRATEGY_TEMPERATURE};
+    for (int k = 0; k < 3; k++) {
+        tt_generate_overrides o0 = {TT_OVR_STRATEGY | TT_OVR_TEMPERATURE | TT_OVR_TOP_K | TT_OVR_TOP_P |
+                                        TT_OVR_SEED,
+                                    tt_generator_config_default()};
+        o0.values.sampling.strategy = st0[k];
+        o0.values.sampling.temperature = 0.0f;
+        o0.values.sampling.top_k = 3;
+        o0.values.sampling.top_p = 0.5f;
+        o0.values.seed = 100 + (uint64_t)k;
+        gen1(g, p, 2, &o0, NULL, &b);
+        assert_same(&a, &b);
+        tt_generations_free(&b, 1);
+    }
     tt_generations_free(&a, 1);
     /* max_new_tokens 0 returns the prompt */
     tt_generate_overrides oz = {TT_OVR_MAX_NEW_TOKENS, tt_generator_config_default()};
@@ -688,7 +704,7 @@ static void test_overrides_and_greedy(void **state) {
     assert_memory_not_equal(a.tokens, b.tokens, 17 * sizeof(int));
     tt_generations_free(&a, 1);
     tt_generations_free(&b, 1);
-    assert_true(tt_generator_get_config(g)->top_k == 3);
+    assert_true(tt_generator_get_config(g)->sampling.top_k == 3);
     tt_generator_free(gp);
     tt_generator_free(g);
     tt_model_free(m);
@@ -714,7 +730,7 @@ static void test_streaming_and_entropy(void **state) {
     tt_model *m = small_model(32, TT_POS_SINUSOIDAL);
     tt_generator_config c = tt_generator_config_default();
     c.max_new_tokens = 6;
-    c.top_k = 4;
+    c.sampling.top_k = 4;
     tt_generator *g = make_gen(m, &c);
     int p0[2] = {1, 2}, p1[1] = {3};
     const int *ps[2] = {p0, p1};
@@ -763,8 +779,8 @@ static void test_streaming_and_entropy(void **state) {
     assert_int_equal(out[1].n_generated, 1);
     tt_generations_free(out, 2);
     /* greedy entropies are 0 */
-    tt_generate_overrides og = {TT_OVR_DO_SAMPLE, tt_generator_config_default()};
-    og.values.do_sample = false;
+    tt_generate_overrides og = {TT_OVR_STRATEGY, tt_generator_config_default()};
+    og.values.sampling.strategy = TT_STRATEGY_GREEDY;
     tt_generation one;
     gen1(g, p0, 2, &og, NULL, &one);
     const double *ent;
@@ -834,10 +850,10 @@ static void test_golden(void **state) {
             want[nw++] = atoi(t);
         tt_generator_config c = tt_generator_config_default();
         c.max_new_tokens = max_new;
-        c.temperature = temp;
-        c.top_k = top_k;
-        c.top_p = top_p;
-        c.do_sample = do_sample;
+        c.sampling.temperature = temp;
+        c.sampling.top_k = top_k;
+        c.sampling.top_p = top_p;
+        c.sampling.strategy = do_sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
         c.seed = seed;
         /* the goldens crop to the last max_len tokens at every step: the exact
          * mode (pinned since issue 12 made half the default) */

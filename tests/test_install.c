@@ -1,8 +1,8 @@
 /*
  * tests/test_install.c — the library as an embedder gets it (tests/packaging.sh,
  * docs/embedding.md): every public header compiles alone as C99, C11 and
- * C++17; `make install DESTDIR=... PREFIX=/usr` lays out the real name, the
- * SONAME and link-time links, headers and tt.pc; pkg-config gives only tt's
+ * C++17; every usage example in their comments compiles; `make install
+ * DESTDIR=... PREFIX=/usr` lays out the real name, the SONAME and link-time links, headers and tt.pc; pkg-config gives only tt's
  * include directory and -L/rpath/-ltt; the docs' example, built with those
  * flags against the installed copy, prints the text `tt generate` prints.
  */
@@ -31,6 +31,13 @@ static void test_headers_compile_alone(void **state) {
     run_part("headers", "compile alone as C99, C11 and C++17");
 }
 
+/* every usage example in the headers' comments compiles (a wrong arity or
+ * type fails) */
+static void test_header_examples_compile(void **state) {
+    (void)state;
+    run_part("examples", "header examples compile");
+}
+
 static void test_install_pkg_config_and_example(void **state) {
     (void)state;
     run_part("install", "example: ab");
@@ -39,6 +46,7 @@ static void test_install_pkg_config_and_example(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_headers_compile_alone),
+        cmocka_unit_test(test_header_examples_compile),
         cmocka_unit_test(test_install_pkg_config_and_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,6 +210,49 @@ static void test_tensor_table(void **state) {
     tt_model_free(m);
 }
 
+/* tt_model_tensor_init and the weight structs read the same table: every
+ * float * of tt_model_weights / tt_layer_weights is one tensor's data. */
+static void test_tensor_init(void **state) {
+    (void)state;
+    for (int learned = 0; learned <= 1; learned++) {
+        tt_model_config c = small_cfg();
+        c.positional = learned ? TT_POS_LEARNED : TT_POS_SINUSOIDAL;
+        c.tie_weights = !learned;
+        tt_model *m;
+        assert_int_equal(tt_model_create(&m, &c, 7, NULL), TT_OK);
+        const size_t n = tt_model_num_tensors(m);
+        assert_null(tt_model_tensor_init(m, n));
+        assert_null(tt_model_tensor_init(NULL, 0));
+        const tt_model_weights *w = tt_model_weights_get(m);
+        size_t covered = 0;
+        for (size_t i = 0; i < n; i++) {
+            tt_tensor_info t;
+            assert_int_equal(tt_model_tensor(m, i, &t), TT_OK);
+            const char *init = tt_model_tensor_init(m, i), *nm = t.name;
+            const size_t len = strlen(nm);
+            const char *want = "normal(0, 0.02)";
+            if (len > 5 && !strcmp(nm + len - 5, ".bias")) want = "zeros";
+            else if (strstr(nm, "norm") || !strncmp(nm, "ln_f", 4)) want = "ones";
+            else if (!strcmp(nm, "embedding.positional_encoding.pe")) want = "sinusoidal";
+            else if (!strcmp(nm, "lm_head.weight") && c.tie_weights) want = "tied";
+            assert_string_equal(init, want);
+            for (size_t j = 0; j < t.numel && !strcmp(want, "ones"); j++) assert_true(t.data[j] == 1.0f);
+            for (size_t j = 0; j < t.numel && !strcmp(want, "zeros"); j++) assert_true(t.data[j] == 0.0f);
+            /* the pointer fields that hold this tensor */
+            const float *ptrs[] = {w->tok_emb, w->pos, w->lnf_w, w->lnf_b, w->lm_head};
+            for (size_t k = 0; k < sizeof ptrs / sizeof ptrs[0]; k++)
+                covered += ptrs[k] == t.data && (k != 4 || i == n - 1) && (k != 0 || i == 0);
+            for (int l = 0; l < c.n_layers; l++) {
+                const float *const *lp = (const float *const *)&w->layers[l];
+                for (size_t k = 0; k < sizeof(tt_layer_weights) / sizeof(float *); k++)
+                    covered += lp[k] == t.data;
+            }
+        }
+        assert_int_equal(covered, 5 + (size_t)c.n_layers * (sizeof(tt_layer_weights) / sizeof(float *)));
+        tt_model_free(m);
+    }
+}
+
 static void test_init(void **state) {
     (void)state;
     tt_model_config c;
@@ -567,6 +610,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_preset),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_tensor_table),
+        cmocka_unit_test(test_tensor_init),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_memory_limit),

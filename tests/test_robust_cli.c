@@ -294,7 +294,7 @@ static const char *const BAD_LIST[] = {"abc", "0.1,abc", "0.1,,0.5", "nan", "-1"
 static const struct {
     const char *cmd, *flag, *value;
 } OUT_OF_RANGE[] = {
-    {"sample", "--temperature", "0"},    {"sample", "--temperature", "-1"},
+    {"sample", "--temperature", "-0.5"}, {"sample", "--temperature", "-1"},
     {"sample", "--top-p", "0"},          {"sample", "--top-p", "1.5"},
     {"sample", "--top-p", "-0.5"},       {"sample", "--top-k", "-1"},
     {"sample", "--draws", "0"},          {"sample", "--draws", "-3"},

@@ -931,7 +931,7 @@ static void test_generate_text_api(void **state) {
     assert_int_equal(tt_checkpoint_load(g_model, &m, &tok, &err), TT_OK);
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 12;
-    gc.do_sample = false;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
     char *text = NULL;
     assert_int_equal(tt_generate_text(m, tok, "the ", &gc, &text, &err), TT_OK);
     /* the same as tt generate --greedy */

@@ -87,9 +87,8 @@ static void test_params_and_names(void **state) {
         tt_sampling_params p;
         const char *msg;
     } bad[] = {
-        {P(TT_STRATEGY_TEMPERATURE, 0.0f, 0, 1.0f), "got 0"},
         {P(TT_STRATEGY_TEMPERATURE, -1.0f, 0, 1.0f), "got -1"},
-        {P(TT_STRATEGY_TOP_K, NAN, 3, 1.0f), "temperature must be finite and > 0, got nan"},
+        {P(TT_STRATEGY_TOP_K, NAN, 3, 1.0f), "temperature must be finite and >= 0 (0 = greedy), got nan"},
         {P(TT_STRATEGY_TOP_P, INFINITY, 0, 0.5f), "got inf"},
         {P(TT_STRATEGY_TOP_K, 1.0f, 0, 1.0f), "top_k must be >= 1 for strategy top-k, got 0"},
         {P(TT_STRATEGY_TOP_K, 1.0f, -1, 1.0f), "got -1"},
@@ -141,6 +140,59 @@ static void test_params_and_names(void **state) {
     assert_non_null(strstr(err.msg, "got 0"));
 }
 
+/* The one temperature-0 rule: temperature 0 is greedy with every strategy
+ * and in every call that takes a temperature (the argmax after the bias, ties
+ * to the lowest id; no random number drawn; filter and softmax give all the
+ * mass to it). */
+static void test_temperature_zero_is_greedy(void **state) {
+    (void)state;
+    tt_error err;
+    tt_sampler *s;
+    const float row[6] = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f, 0.0f}; /* argmax 1 (tie with 3) */
+    assert_int_equal(tt_sampler_create(&s, 6, &err), TT_OK);
+    const tt_strategy strategies[] = {TT_STRATEGY_TEMPERATURE, TT_STRATEGY_TOP_K, TT_STRATEGY_TOP_P,
+                                      TT_STRATEGY_COMBINED};
+    for (size_t k = 0; k < sizeof strategies / sizeof *strategies; k++) {
+        tt_sampling_params p = P(strategies[k], 0.0f, 3, 0.9f);
+        assert_int_equal(tt_sampling_params_validate(&p, &err), TT_OK);
+        tt_rng rng, before;
+        tt_rng_seed(&rng, 5);
+        before = rng;
+        for (int d = 0; d < 20; d++) {
+            int tok = -1;
+            assert_int_equal(tt_sampler_sample(s, &p, row, &rng, &tok, &err), TT_OK);
+            assert_int_equal(tok, 1);
+            assert_int_equal(tt_sampler_sample_reference(s, &p, row, &rng, &tok, &err), TT_OK);
+            assert_int_equal(tok, 1);
+            double h = -1.0;
+            assert_int_equal(tt_sampler_sample_entropy(s, &p, row, &rng, &tok, &h, &err), TT_OK);
+            assert_int_equal(tok, 1);
+            assert_true(h == 0.0);
+        }
+        assert_memory_equal(&rng, &before, sizeof rng); /* no draw consumed */
+        float probs[6];
+        int kept[6], n_kept = 0;
+        assert_int_equal(tt_sampler_filter(s, &p, row, probs, kept, &n_kept, NULL, &err), TT_OK);
+        assert_int_equal(n_kept, 1);
+        assert_int_equal(kept[0], 1);
+        for (int i = 0; i < 6; i++) assert_true(probs[i] == (i == 1 ? 1.0f : 0.0f));
+        int out[4];
+        assert_int_equal(tt_sample_batch(&p, row, 1, 6, 4, 9, out, &err), TT_OK);
+        for (int d = 0; d < 4; d++) assert_int_equal(out[d], 1);
+        /* greedy after the logit bias, as the greedy strategy */
+        tt_logit_bias bias = {4, 0.5f};
+        p.x.n_logit_bias = 1;
+        p.x.logit_bias = &bias;
+        int tok = -1;
+        assert_int_equal(tt_sampler_sample(s, &p, row, &rng, &tok, &err), TT_OK);
+        assert_int_equal(tok, 4);
+    }
+    float probs[6];
+    assert_int_equal(tt_softmax(row, 6, 0.0f, probs, &err), TT_OK);
+    for (int i = 0; i < 6; i++) assert_true(probs[i] == (i == 1 ? 1.0f : 0.0f));
+    tt_sampler_free(s);
+}
+
 static void test_logit_errors(void **state) {
     (void)state;
     tt_sampler *s;
@@ -168,8 +220,8 @@ static void test_logit_errors(void **state) {
     }
     assert_int_equal(tt_softmax(nan_row, 4, 1.0f, probs, &err), TT_ERR_ARG);
     assert_int_equal(tt_softmax(all_masked, 4, 1.0f, probs, &err), TT_ERR_ARG);
-    assert_int_equal(tt_softmax(NB, 4, 0.0f, probs, &err), TT_ERR_ARG);
-    assert_non_null(strstr(err.msg, "got 0"));
+    assert_int_equal(tt_softmax(NB, 4, -1.0f, probs, &err), TT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "got -1"));
     assert_int_equal(tt_log_softmax(inf_row, 4, probs, &err), TT_ERR_ARG);
     tt_sampler_free(s);
 }
@@ -754,6 +806,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_and_names),
         cmocka_unit_test(test_logit_errors),
+        cmocka_unit_test(test_temperature_zero_is_greedy),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_greedy),
         cmocka_unit_test(test_notebook_temperature_and_top_k),

@@ -356,10 +356,10 @@ static void test_validation(void **state) {
     EXPECT_BAD((p.strategy = TT_STRATEGY_GREEDY, p.x.min_p = 2.0f), "min_p");
     /* and the generator's config */
     tt_generator_config gc = tt_generator_config_default();
-    gc.controls.num_beams = 2;
+    gc.sampling.x.num_beams = 2;
     assert_int_equal(tt_generator_config_validate(&gc, 10, &err), TT_ERR_ARG);
     assert_non_null(strstr(err.msg, "excludes sampling"));
-    gc.do_sample = false;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
     assert_int_equal(tt_generator_config_validate(&gc, 10, &err), TT_OK);
 }
 
@@ -487,16 +487,16 @@ static void test_fixture_beams(void **state) {
         int prompt[64];
         const int np = ids_of(field(line, "prompt"), prompt, 64);
         tt_generator_config gc = tt_generator_config_default();
-        gc.do_sample = false;
+        gc.sampling.strategy = TT_STRATEGY_GREEDY;
         gc.n_threads = 1;
         gc.max_new_tokens = atoi(field(line, "max_new"));
         gc.eos_token_id = atoi(field(line, "eos"));
-        gc.controls.num_beams = atoi(field(line, "num_beams"));
-        gc.controls.length_penalty = strtof(field(line, "length_penalty"), NULL);
-        gc.controls.early_stopping = atoi(field(line, "early_stopping")) != 0;
-        gc.controls.repetition_penalty = strtof(field(line, "rep"), NULL);
+        gc.sampling.x.num_beams = atoi(field(line, "num_beams"));
+        gc.sampling.x.length_penalty = strtof(field(line, "length_penalty"), NULL);
+        gc.sampling.x.early_stopping = atoi(field(line, "early_stopping")) != 0;
+        gc.sampling.x.repetition_penalty = strtof(field(line, "rep"), NULL);
         const int R = atoi(field(line, "R_ret"));
-        gc.controls.num_return_sequences = R;
+        gc.sampling.x.num_return_sequences = R;
         tt_generator *g;
         tt_error err;
         assert_int_equal(tt_generator_create(&g, g_model, &gc, &err), TT_OK);
@@ -663,12 +663,12 @@ static void test_stop_generate(void **state) {
         lens[r] = (int)n;
     }
     tt_generator_config gc = tt_generator_config_default();
-    gc.do_sample = false;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
     gc.max_new_tokens = 20;
     gc.n_threads = 1;
-    gc.controls.n_stop = 2;
-    gc.controls.stop[0] = "he t"; /* spans four tokens */
-    gc.controls.stop[1] = "qqq";  /* never */
+    gc.sampling.x.n_stop = 2;
+    gc.sampling.x.stop[0] = "he t"; /* spans four tokens */
+    gc.sampling.x.stop[1] = "qqq";  /* never */
     tt_generator *g;
     assert_int_equal(tt_generator_create(&g, g_model, &gc, NULL), TT_OK);
     tt_generation out[3], alone;
@@ -718,8 +718,8 @@ static void test_stop_generate(void **state) {
         assert_int_equal(out[r].n_tokens, out[0].n_tokens - lens[0] + lens[r]);
     tt_generations_free(out, 3);
     /* a stop prefix held back and then released */
-    gc.controls.n_stop = 1;
-    gc.controls.stop[0] = "the q";
+    gc.sampling.x.n_stop = 1;
+    gc.sampling.x.stop[0] = "the q";
     tt_generate_overrides o2 = {TT_OVR_CONTROLS, gc};
     memset(&rec, 0, sizeof rec);
     for (int r = 0; r < 4; r++)
@@ -745,7 +745,7 @@ static void test_logprobs(void **state) {
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 8;
     gc.n_threads = 1;
-    gc.controls.logprobs = 3;
+    gc.sampling.x.logprobs = 3;
     tt_generator *g;
     assert_int_equal(tt_generator_create(&g, g_model, &gc, NULL), TT_OK);
     const int *rows[1] = {ids};
@@ -771,8 +771,8 @@ static void test_logprobs(void **state) {
     tt_generations_free(&out, 1);
     /* processed, with top-k 2: the two alternatives hold all the mass */
     tt_generate_overrides o = {TT_OVR_CONTROLS | TT_OVR_TOP_K, gc};
-    o.values.top_k = 2;
-    o.values.controls.logprobs_mode = TT_LOGPROBS_PROCESSED;
+    o.values.sampling.top_k = 2;
+    o.values.sampling.x.logprobs_mode = TT_LOGPROBS_PROCESSED;
     assert_int_equal(tt_generator_generate(g, rows, lens, 1, &o, NULL, NULL, NULL, &out, NULL),
                      TT_OK);
     for (int j = 0; j < out.n_generated; j++) {
@@ -1006,8 +1006,8 @@ static void test_null_api(void **state) {
     assert_int_equal(tt_generator_beam_search(NULL, bad, 2, NULL, &o, &err), TT_ERR_ARG);
     tt_generator_set_tokenizer(NULL, NULL);
     tt_generator_config gc = tt_generator_config_default();
-    gc.do_sample = false;
-    gc.controls.num_beams = 2;
+    gc.sampling.strategy = TT_STRATEGY_GREEDY;
+    gc.sampling.x.num_beams = 2;
     tt_generator *g;
     assert_int_equal(tt_generator_create(&g, g_model, &gc, NULL), TT_OK);
     const int far[1] = {999};

@@ -77,8 +77,8 @@ static tt_model *make_model(void) {
 static tt_generator *make_gen(const tt_model *m, int n_threads, uint64_t seed) {
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = NEW;
-    gc.do_sample = true;
-    gc.temperature = 0.9f;
+    gc.sampling.strategy = TT_STRATEGY_COMBINED;
+    gc.sampling.temperature = 0.9f;
     gc.seed = seed;
     gc.n_threads = n_threads;
     tt_generator *g = NULL;

@@ -287,6 +287,73 @@ static void test_resume_bit_identical(void **state) {
 
 /* A stop asked at the last step (a signal during it) is still a stop: the
  * run saves and says TT_ERR_INTERRUPTED, with the callback's value. */
+/* tt_train_view over ids of 1 and 2 bytes: the run of tt_train over ints,
+ * bit for bit (losses, validation losses, weights, the state file), and an
+ * int run resumes from a byte run's state. */
+static void test_train_view_widths(void **state) {
+    (void)state;
+    const size_t n_train = g_n * 9 / 10, n_val = g_n - n_train;
+    tt_error err;
+    tt_train_result res;
+    const int N = 9;
+    recorder ref = {0};
+    tt_model *m = make_model(0.1f);
+    tt_train_config tc = small_config(N, path_in("w4.safetensors"));
+    assert_int_equal(tt_train(m, g_tok, g_ids, n_train, g_ids + n_train, n_val, &tc, record, &ref, &res, &err),
+                     TT_OK);
+    tt_model_free(m);
+    assert_int_equal(tt_token_width(tt_tokenizer_vocab_size(g_tok)), 1);
+    for (int width = 1; width <= 2; width++) {
+        tt_token_view all, tv, vv;
+        assert_int_equal(tt_tokens_pack(g_ids, g_n, width, &all, &err), TT_OK);
+        tv = all;
+        tv.n = n_train;
+        vv = all;
+        vv.ids = (const char *)all.ids + n_train * (size_t)width;
+        vv.n = n_val;
+        recorder r = {0};
+        const char *out = path_in(width == 1 ? "w1.safetensors" : "w2.safetensors");
+        m = make_model(0.1f);
+        tc = small_config(N, out);
+        assert_int_equal(tt_train_view(m, g_tok, &tv, &vv, &tc, record, &r, &res, &err), TT_OK);
+        tt_model_free(m);
+        for (int s = 1; s <= N; s++) {
+            assert_true(r.loss[s] == ref.loss[s]);
+            assert_true(r.val[s] == ref.val[s]);
+        }
+        assert_same_weights(out, path_in("w4.safetensors"));
+        /* the state (optimizer, loader, the data's hash) is the int run's, byte for byte */
+        size_t la, lb;
+        char *sa = tt_test_read_file(path_in(width == 1 ? "w1.state" : "w2.state"), &la);
+        char *sb = tt_test_read_file(path_in("w4.state"), &lb);
+        assert_non_null(sa);
+        assert_non_null(sb);
+        assert_int_equal(la, lb);
+        assert_memory_equal(sa, sb, la);
+        free(sa);
+        free(sb);
+        tt_free((void *)all.ids);
+    }
+    /* width and range errors */
+    tt_token_view v;
+    int bad[2] = {3, 256};
+    assert_int_equal(tt_tokens_pack(bad, 2, 1, &v, &err), TT_ERR_RANGE);
+    assert_non_null(strstr(err.msg, "id 256 at 1"));
+    assert_int_equal(tt_tokens_pack(bad, 2, 3, &v, &err), TT_ERR_ARG);
+    assert_int_equal(tt_tokens_pack(bad, 2, 2, &v, &err), TT_OK);
+    assert_int_equal(((const uint16_t *)v.ids)[1], 256);
+    tt_free((void *)v.ids);
+    assert_int_equal(tt_token_width(256), 1);
+    assert_int_equal(tt_token_width(257), 2);
+    assert_int_equal(tt_token_width(65537), 4);
+    tt_token_view odd = {g_ids, g_n, 3};
+    m = make_model(0.0f);
+    tc = small_config(2, NULL);
+    assert_int_equal(tt_train_view(m, g_tok, &odd, NULL, &tc, NULL, NULL, NULL, &err), TT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "width"));
+    tt_model_free(m);
+}
+
 static int stop_with_15(void *user, const tt_train_progress *p) {
     (void)user;
     return p->step == p->max_steps ? 15 : 0;
@@ -377,7 +444,7 @@ int main(void) {
         cmocka_unit_test(test_lr_schedule),          cmocka_unit_test(test_config_validate),
         cmocka_unit_test(test_evaluate_windows),     cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_learns_and_keeps_best), cmocka_unit_test(test_edge_cases),
-        cmocka_unit_test(test_stop_at_last_step),
+        cmocka_unit_test(test_stop_at_last_step),  cmocka_unit_test(test_train_view_widths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

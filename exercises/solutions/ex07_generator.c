@@ -21,8 +21,8 @@ tt_status ex07_generate(const tt_model *model, const int *prompts, int B, int T,
      * sensible value; then only what this exercise asks for. */
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = max_new_tokens;
-    gc.temperature = temperature;
-    gc.do_sample = true;
+    gc.sampling.temperature = temperature;
+    gc.sampling.strategy = TT_STRATEGY_COMBINED;
     gc.seed = seed;
 
     tt_generator *g = NULL;

@@ -42,10 +42,10 @@ tt_status ex11_compare_all(const tt_model *model, const int *prompt, int T, int 
         tt_generator_config gc = tt_generator_config_default();
         gc.max_new_tokens = max_new_tokens;
         gc.seed = seed; /* the SAME seed for every strategy */
-        gc.do_sample = strategies[s].do_sample;
-        gc.temperature = strategies[s].temperature;
-        gc.top_k = strategies[s].top_k;
-        gc.top_p = strategies[s].top_p;
+        gc.sampling.strategy = strategies[s].do_sample ? TT_STRATEGY_COMBINED : TT_STRATEGY_GREEDY;
+        gc.sampling.temperature = strategies[s].temperature;
+        gc.sampling.top_k = strategies[s].top_k;
+        gc.sampling.top_p = strategies[s].top_p;
 
         tt_generator *g = NULL;
         tt_error err;

@@ -34,9 +34,9 @@ tt_status ex12_complete(const tt_model *model, const tt_tokenizer *tok, const ch
 
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = max_new_tokens;
-    gc.temperature = temperature;
-    gc.top_k = top_k;
-    gc.top_p = top_p;
+    gc.sampling.temperature = temperature;
+    gc.sampling.top_k = top_k;
+    gc.sampling.top_p = top_p;
     gc.seed = seed;
     tt_generator *g = NULL;
     const int **rows = malloc((size_t)n_completions * sizeof *rows);

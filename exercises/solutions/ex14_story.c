@@ -41,9 +41,9 @@ tt_status ex14_continue_story(const tt_model *model, const tt_tokenizer *tok,
 
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = CHUNK_TOKENS;
-    gc.temperature = temperature;
-    gc.top_k = top_k;
-    gc.top_p = top_p;
+    gc.sampling.temperature = temperature;
+    gc.sampling.top_k = top_k;
+    gc.sampling.top_p = top_p;
     gc.seed = seed;
     tt_generator *g = NULL;
     char *text = NULL;

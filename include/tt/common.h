@@ -24,11 +24,11 @@
 extern "C" {
 #endif
 
-#define TT_VERSION_MAJOR 0
-#define TT_VERSION_MINOR 1
+#define TT_VERSION_MAJOR 1
+#define TT_VERSION_MINOR 0
 #define TT_VERSION_PATCH 0
 #define TT_VERSION_NUMBER (TT_VERSION_MAJOR * 10000 + TT_VERSION_MINOR * 100 + TT_VERSION_PATCH)
-#define TT_VERSION_STRING "0.1.0"
+#define TT_VERSION_STRING "1.0.0"
 
 /* Status codes. New codes are only ever added at the end. */
 typedef enum {

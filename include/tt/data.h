@@ -56,6 +56,26 @@ TT_API tt_status tt_dataset_init(tt_dataset *ds, const int *tokens, size_t n, in
  * TT_ERR_RANGE (i >= n_windows). */
 TT_API tt_status tt_dataset_get(const tt_dataset *ds, size_t i, int *x, int *y, tt_error *err);
 
+/* Token ids stored 1, 2 or 4 bytes each: a long training text held at the
+ * narrowest width its vocabulary allows (1 byte a token for a character
+ * vocabulary of up to 256) instead of an int each. tt_train_view trains on
+ * it. Frozen layout. */
+typedef struct {
+    const void *ids; /* [n] uint8_t (width 1), uint16_t (2) or int (4); borrowed */
+    size_t n;
+    int width;       /* 1, 2 or 4 */
+} tt_token_view;
+
+/* The narrowest width for ids in [0, vocab_size): 1 (V <= 256), 2 (V <=
+ * 65536) or 4. */
+TT_API int tt_token_width(int vocab_size);
+/* Copies ids[0..n) into a new array of `width` bytes an id; *out views it
+ * (free it with tt_free((void *)out->ids)). @return TT_OK, TT_ERR_ARG (NULL out, NULL ids
+ * with n > 0, width not 1, 2 or 4), TT_ERR_RANGE (an id < 0 or too large for
+ * the width), TT_ERR_NOMEM. */
+TT_API tt_status tt_tokens_pack(const int *ids, size_t n, int width, tt_token_view *out,
+                                tt_error *err);
+
 /* Where a loader stands: the epoch and the position inside it. */
 typedef struct {
     uint64_t epoch;

@@ -4,23 +4,26 @@
  * streaming.
  *
  *     tt_generator_config gc = tt_generator_config_default(); // notebook defaults
- *     gc.max_new_tokens = 30; gc.temperature = 0.8f; gc.top_k = 10;
+ *     gc.max_new_tokens = 30;
+ *     gc.sampling.temperature = 0.8f; gc.sampling.top_k = 10; // tt/sampling.h
  *     tt_generator *g;
  *     tt_generator_create(&g, model, &gc, &err);
  *     const int *prompts[2] = {p0, p1}; int lens[2] = {n0, n1};
  *     tt_generation out[2];
- *     tt_generator_generate(g, prompts, lens, 2, NULL, NULL, NULL, out, &err);
+ *     tt_generator_generate(g, prompts, lens, 2, NULL, NULL, NULL, NULL, out, &err);
  *     ... out[i].tokens (prompt + generated), out[i].finish ...
  *     tt_generations_free(out, 2);
  *     tt_generator_free(g);
  *
  * Rules:
- *  - do_sample false is greedy; temperature 0 with do_sample is greedy too;
- *    a negative temperature is TT_ERR_ARG.
- *  - Sampling: temperature, then top-k (0 = off), then top-p (1 = off), as
- *    tt/sampling.h's combined strategy, with gc.controls (min-p, typical,
- *    penalties over each row's tokens, DRY, logit bias, order); stop strings,
- *    logprobs and beam search are generation controls (docs/generation.md).
+ *  - gc.sampling is a tt_sampling_params (tt/sampling.h), validated by
+ *    tt_sampling_params_validate and drawn by its sampler: the default is the
+ *    combined strategy (temperature, then top-k, 0 = off, then top-p, 1 =
+ *    off) with every control (min-p, typical, penalties over each row's
+ *    tokens, DRY, logit bias, order) off; TT_STRATEGY_GREEDY, or temperature
+ *    0 with any strategy (the one rule, docs/sampling.md), is greedy; a
+ *    negative temperature is TT_ERR_ARG. Stop strings, logprobs and beam
+ *    search are generation controls (gc.sampling.x; docs/generation.md).
  *  - Row r draws from the random stream (seed, row_ids ? row_ids[r] : r), so a
  *    row yields the same tokens alone or in any batch; each row is conditioned
  *    only on its own prompt (no padding is ever attended).
@@ -86,10 +89,6 @@ typedef struct {
                            library reads older, shorter layouts (ABI policy,
                            docs/embedding.md) */
     int max_new_tokens; /* 50, >= 0                     */
-    float temperature;  /* 1.0, >= 0 (0 = greedy)       */
-    int top_k;          /* 0 = off, >= 0                */
-    float top_p;        /* 1.0 = off, in (0, 1]         */
-    bool do_sample;     /* true                         */
     int eos_token_id;   /* TT_TOKEN_NONE                */
     int pad_token_id;   /* TT_TOKEN_NONE                */
     uint64_t seed;      /* 42                           */
@@ -103,11 +102,15 @@ typedef struct {
     int context_len;    /* 0 = the model's default (tt_model_default_context);
                            1..max_len: the window W */
     tt_context_shift context_shift; /* TT_CONTEXT_SHIFT_HALF */
-    tt_sampling_controls controls; /* tt_sampling_controls_default(): min-p,
+    tt_sampling_params sampling; /* tt_sampling_params_default(): strategy,
+                           temperature, top_k, top_p, and in .x min-p,
                            typical, penalties, DRY, logit bias, sampler
                            order, stop strings, logprobs, beam search (see
                            tt/sampling.h; its pointers must outlive the
-                           generator or the call they are given to) */
+                           generator or the call they are given to). The
+                           last member, so that a new control grows both
+                           structs; its own struct_size is not read (the
+                           config's covers it). */
 } tt_generator_config;
 
 TT_API tt_generator_config tt_generator_config_default(void);
@@ -118,20 +121,21 @@ TT_API tt_status tt_generator_config_validate(const tt_generator_config *gc, int
                                        tt_error *err);
 
 /* Per-call overrides: a field applies only when its bit is set in `set`;
- * it may switch a setting off (top_k 0, top_p 1, eos TT_TOKEN_NONE). */
+ * it may switch a setting off (top_k 0, top_p 1, eos TT_TOKEN_NONE). The
+ * sampling bits take values.sampling's field of that name. */
 enum {
     TT_OVR_MAX_NEW_TOKENS = 1u << 0,
     TT_OVR_TEMPERATURE = 1u << 1,
     TT_OVR_TOP_K = 1u << 2,
     TT_OVR_TOP_P = 1u << 3,
-    TT_OVR_DO_SAMPLE = 1u << 4,
+    TT_OVR_STRATEGY = 1u << 4,
     TT_OVR_EOS = 1u << 5,
     TT_OVR_PAD = 1u << 6,
     TT_OVR_SEED = 1u << 7,
     TT_OVR_USE_CACHE = 1u << 8,
     TT_OVR_CONTEXT_LEN = 1u << 9,
     TT_OVR_CONTEXT_SHIFT = 1u << 10,
-    TT_OVR_CONTROLS = 1u << 11, /* the whole controls struct */
+    TT_OVR_CONTROLS = 1u << 11, /* the whole controls struct, sampling.x */
 };
 typedef struct {
     unsigned set;
@@ -149,8 +153,8 @@ typedef struct {
     int n_generated; /* real generated tokens (EOS included, pads not) */
     tt_finish_reason finish;
     int stop_index;  /* TT_FINISH_STOP: the stop string found (index into
-                        controls.stop; it is not in tokens); else -1     */
-    tt_token_logprob *logprobs; /* [n_generated] with controls.logprobs > 0,
+                        sampling.x.stop; it is not in tokens); else -1     */
+    tt_token_logprob *logprobs; /* [n_generated] with sampling.x.logprobs > 0,
                                    else NULL (malloc'ed)                 */
     double score;    /* beam search: sum of log-probs / length^length_penalty;
                         else 0                                           */
@@ -174,7 +178,7 @@ TT_API tt_status tt_generator_create(tt_generator **out, const tt_model *model,
                               const tt_generator_config *gc, tt_error *err);
 /* NULL-safe. */
 TT_API void tt_generator_free(tt_generator *g);
-/* The vocabulary for stop strings (required when controls.n_stop > 0) and
+/* The vocabulary for stop strings (required when sampling.x.n_stop > 0) and
  * DRY's sequence breakers (without it they are not used). Borrowed: it must
  * outlive the generator or be replaced. NULL clears it. */
 TT_API void tt_generator_set_tokenizer(tt_generator *g, const struct tt_tokenizer *tok);
@@ -237,14 +241,14 @@ TT_API tt_status tt_generator_generate(tt_generator *g, const int *const *prompt
                                 const uint64_t *row_ids, tt_token_callback cb, void *user,
                                 tt_generation *out, tt_error *err);
 
-/* Beam search (controls.num_beams > 1, greedy: do_sample false or
+/* Beam search (sampling.x.num_beams > 1, greedy: strategy greedy or
  * temperature 0) for one prompt, with Hugging Face's algorithm: 2 * num_beams
  * candidates per step ranked by summed log-probs (log_softmax of the logits
  * after the logit bias and penalties); a candidate ending in EOS (kept in the
  * output) becomes a finished hypothesis scored sum / n_generated^
  * length_penalty; early_stopping true stops once num_beams hypotheses are
  * finished, false when no running beam can beat the worst of them. out
- * [controls.num_return_sequences] receives the best first, each with its
+ * [sampling.x.num_return_sequences] receives the best first, each with its
  * score (free with tt_generations_free). Deterministic.
  * @return TT_OK, TT_ERR_ARG (NULL argument, bad setting, sampling asked
  * for), TT_ERR_RANGE, TT_ERR_NOMEM. */
@@ -265,15 +269,15 @@ TT_API tt_status tt_generator_beam_search(tt_generator *g, const int *prompt, in
  *         // new rows may be added here; they are prefilled at the next step
  *     }
  *
- * A row has its own settings (a whole tt_generator_config: temperature,
- * top-k/p, controls with penalties and stop strings, logprobs, seed, EOS,
+ * A row has its own settings (a whole tt_generator_config: its sampling
+ * params with penalties and stop strings, logprobs, seed, EOS,
  * max_new_tokens, context_len and context_shift, use_cache (false: the
  * row's window is recomputed every step); n_threads and pad_token_id are
  * not the row's: the generator's threads run every row and a finished row
  * is not padded; num_beams must be 1) and draws from the stream
  * (seed, row_id): its tokens are exactly those tt_generator_generate gives
  * for that prompt alone with the same settings and row id, whatever other
- * rows run beside it and whenever it joins. Its pointers (controls.stop,
+ * rows run beside it and whenever it joins. Its pointers (sampling.x.stop,
  * logit_bias...) are borrowed for the row's life.
  * A step: (1) the logits of every unfinished row that needs them (a new
  * row's prefill, in chunks, or one cached decode token; windows slide per
@@ -395,7 +399,7 @@ TT_API tt_status tt_generator_step_entropies(const tt_generator *g, int row, con
  *     tt_model *m; tt_tokenizer *tok; char *text;
  *     tt_checkpoint_load("model.safetensors", &m, &tok, &err);
  *     tt_generator_config gc = tt_generator_config_default();
- *     gc.max_new_tokens = 100; gc.temperature = 0.8f;
+ *     gc.max_new_tokens = 100; gc.sampling.temperature = 0.8f;
  *     if (tt_generate_text(m, tok, "ROMEO:", &gc, &text, &err) == TT_OK) puts(text);
  *     free(text);
  *

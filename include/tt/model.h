@@ -157,6 +157,11 @@ TT_API tt_status tt_model_tensor(const tt_model *m, size_t i, tt_tensor_info *ou
 /* Finds a tensor by its state-dict name. @return TT_OK or TT_ERR_RANGE (no
  * such name, and also NULL m, name or out). */
 TT_API tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor_info *out);
+/* How tensor i gets its values, from the same table: "normal(0, 0.02)",
+ * "zeros" or "ones" (a parameter, so initialised by tt_model_create),
+ * "sinusoidal" (a buffer computed from the config) or "tied" (the token
+ * embedding's memory). Static string; NULL when m is NULL or i out of range. */
+TT_API const char *tt_model_tensor_init(const tt_model *m, size_t i);
 
 /* All trainable parameters in one contiguous block (and their gradients in
  * another of the same size), so that an optimizer is one flat loop.

@@ -8,8 +8,8 @@
  *
  *     tt_thread_pool *pool;
  *     tt_thread_pool_create(&pool, 0, &err);     // 0: every core
- *     tt_generator_set_thread_pool(g1, pool);
- *     tt_generator_set_thread_pool(g2, pool);    // g1, g2 in any threads
+ *     tt_generator_set_thread_pool(g1, pool, &err);
+ *     tt_generator_set_thread_pool(g2, pool, &err);  // g1, g2 in any threads
  *     tt_thread_pool_free(pool);                 // the generators keep it
  *     ... tt_generator_free(g1); tt_generator_free(g2);  // the last frees it
  *

@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "tt/common.h"
+#include "tt/data.h"
 #include "tt/dist.h"
 #include "tt/model.h"
 #include "tt/tokenizer.h"
@@ -132,6 +133,15 @@ TT_API tt_status tt_train(tt_model *m, const tt_tokenizer *tok, const int *train
                           size_t n_train, const int *val_tokens, size_t n_val,
                           const tt_train_config *tc, tt_train_callback cb, void *user,
                           tt_train_result *res, tt_error *err);
+/* tt_train over token views (tt/data.h: 1, 2 or 4 bytes an id, e.g. from
+ * tt_tokens_pack at tt_token_width(V)): the same run, bit for bit, as
+ * tt_train over the same ids as ints, in a quarter of the memory for a
+ * character vocabulary. val may be NULL. Borrowed, as tt_train's arrays.
+ * @return as tt_train (TT_ERR_ARG also for a width other than 1, 2, 4). */
+TT_API tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_view *train,
+                               const tt_token_view *val, const tt_train_config *tc,
+                               tt_train_callback cb, void *user, tt_train_result *res,
+                               tt_error *err);
 
 /* Mean next-token cross-entropy of tokens[0..n) under the model: one window
  * when n <= max_len + 1, else consecutive non-overlapping windows of max_len + 1
