@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "tt/generate.h"
 #include "tt/sampling.h"
 #include "tt/tokenizer.h"
@@ -80,12 +82,10 @@ tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt,
                              int n_generated, const tt_generator_config *cfg, serve_dist *out,
                              tt_error *err);
 
-/* The HTTP side: a JSON request body (POST /v1/distribution, docs/serve.md)
- * in, a JSON response out. *status receives the HTTP status (200, or 400
- * with an OpenAI error object naming the field, 500 on a failure) and *json
- * the body (malloc'ed, caller frees; NULL only when out of memory).
- * model_name is echoed as "model". */
-void serve_dist_handle(serve_dist_ctx *d, const char *model_name, const char *body, size_t len,
-                       int *status, char **json);
+/* The JSON of POST /v1/distribution (docs/serve.md): the settings'
+ * outcome for every token, most probable (under the model) first. position
+ * is the number of generated tokens in the context. NULL when out of memory;
+ * the caller frees it (cJSON_Delete). */
+cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char *model_name, int position);
 
 #endif

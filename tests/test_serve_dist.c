@@ -9,7 +9,8 @@
  *    distribution keeps the drawn token and its probabilities are the
  *    logprobs the generator reports, raw and processed; top-k keeps k;
  *    greedy keeps exactly the token greedy generation takes;
- *  - the JSON endpoint: a good request and bad ones (status, param).
+ *  - the JSON of the endpoint (serve_dist_json); the endpoint itself, and
+ *    its bad requests, are tested over HTTP in tests/test_serve_page.c.
  * Links build/cli/serve_dist.o (mk/serve_page.mk).
  */
 #include <math.h>
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <stdbool.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -261,94 +264,50 @@ static void test_matches_generation(void **state) {
     free(prompt);
 }
 
-/* Posts body; returns the parsed reply and checks the status. */
-static cJSON *post(serve_dist_ctx *ctx, const char *body, int want_status) {
-    int status = 0;
-    char *json = NULL;
-    serve_dist_handle(ctx, "fixture", body, strlen(body), &status, &json);
-    assert_non_null(json);
-    if (status != want_status) fail_msg("%s -> %d (want %d): %s", body, status, want_status, json);
-    cJSON *r = cJSON_Parse(json);
-    assert_non_null(r);
-    free(json);
-    return r;
-}
-
-static void expect_error(serve_dist_ctx *ctx, const char *body, const char *param, const char *in_msg) {
-    cJSON *r = post(ctx, body, 400);
-    const cJSON *e = cJSON_GetObjectItem(r, "error");
-    assert_non_null(e);
-    const cJSON *p = cJSON_GetObjectItem(e, "param"), *m = cJSON_GetObjectItem(e, "message");
-    assert_true(cJSON_IsString(m));
-    assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, "invalid_request_error");
-    if (param) {
-        if (!cJSON_IsString(p) || strcmp(p->valuestring, param))
-            fail_msg("%s: param %s, want %s", body, cJSON_IsString(p) ? p->valuestring : "null", param);
-    } else {
-        assert_true(cJSON_IsNull(p));
-    }
-    if (!strstr(m->valuestring, in_msg)) fail_msg("%s: message '%s' lacks '%s'", body, m->valuestring, in_msg);
-    cJSON_Delete(r);
-}
-
+/* serve_dist_json: every token once, most probable first, kept as listed. */
 static void test_json(void **state) {
     (void)state;
     serve_dist_ctx *ctx;
     tt_error e;
     if (serve_dist_ctx_create(&ctx, g_model, g_tok, &e)) fail_msg("%s", e.msg);
-    cJSON *r = post(ctx,
-                    "{\"prompt\":\"ROMEO:\\n\",\"continuation\":\"I w\",\"temperature\":0.7,"
-                    "\"top_k\":8,\"top_p\":0.9,\"min_p\":0.02,\"seed\":3,\"max_tokens\":9}",
-                    200);
+    tt_generator_config gc = tt_generator_config_default();
+    gc.temperature = 0.7f;
+    gc.top_k = 8;
+    const int prompt[3] = {18, 47, 56}, gen[2] = {57, 58};
+    serve_dist d;
+    if (serve_dist_compute(ctx, prompt, 3, gen, 2, &gc, &d, &e)) fail_msg("%s", e.msg);
+    cJSON *r = serve_dist_json(&d, g_tok, "fixture", 2);
+    assert_non_null(r);
     assert_string_equal(cJSON_GetObjectItem(r, "object")->valuestring, "distribution");
+    assert_string_equal(cJSON_GetObjectItem(r, "model")->valuestring, "fixture");
     assert_int_equal(cJSON_GetObjectItem(r, "vocab_size")->valueint, 65);
-    assert_int_equal(cJSON_GetObjectItem(r, "n_context")->valueint, 10);
-    assert_int_equal(cJSON_GetObjectItem(r, "position")->valueint, 3);
-    const int n_kept = cJSON_GetObjectItem(r, "n_kept")->valueint;
-    assert_true(n_kept >= 1 && n_kept <= 8);
+    assert_int_equal(cJSON_GetObjectItem(r, "n_context")->valueint, 5);
+    assert_int_equal(cJSON_GetObjectItem(r, "position")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(r, "n_kept")->valueint, 8);
+    assert_true(fabs(cJSON_GetObjectItem(r, "entropy")->valuedouble - d.entropy_final) < 1e-12);
     const cJSON *toks = cJSON_GetObjectItem(r, "tokens");
     assert_int_equal(cJSON_GetArraySize(toks), 65);
-    double sum_raw = 0, sum_final = 0, prev = 2;
-    int kept = 0;
-    for (const cJSON *t = toks->child; t; t = t->next) {
-        const double p = cJSON_GetObjectItem(t, "prob")->valuedouble;
-        const double pf = cJSON_GetObjectItem(t, "prob_final")->valuedouble;
-        assert_true(p <= prev);
-        prev = p;
-        sum_raw += p;
-        sum_final += pf;
+    int i = 0, kept = 0;
+    bool seen[65] = {false};
+    for (const cJSON *t = toks->child; t; t = t->next, i++) {
+        const int id = cJSON_GetObjectItem(t, "id")->valueint;
+        assert_int_equal(id, d.order[i]);
+        assert_false(seen[id]);
+        seen[id] = true;
+        char want[5];
+        tt_tokenizer_token_utf8(g_tok, id, want);
+        assert_string_equal(cJSON_GetObjectItem(t, "text")->valuestring, want);
+        assert_true(cJSON_GetObjectItem(t, "prob")->valuedouble == (double)d.prob[id]);
+        assert_true(cJSON_GetObjectItem(t, "prob_scaled")->valuedouble == (double)d.prob_scaled[id]);
+        assert_true(cJSON_GetObjectItem(t, "prob_final")->valuedouble == (double)d.prob_final[id]);
         const bool k = cJSON_IsTrue(cJSON_GetObjectItem(t, "kept"));
         kept += k;
-        assert_true(k || pf == 0.0);
-        assert_int_equal((int)strlen(cJSON_GetObjectItem(t, "text")->valuestring) > 0, 1);
+        assert_true(k == (d.prob_final[id] > 0.0f));
     }
-    assert_int_equal(kept, n_kept);
-    assert_true(fabs(sum_raw - 1) < 1e-4 && fabs(sum_final - 1) < 1e-4);
+    assert_int_equal(kept, 8);
     cJSON_Delete(r);
-    /* token ids work as well as text */
-    r = post(ctx, "{\"prompt\":[30,27,25,17,27,10,0],\"continuation\":[]}", 200);
-    assert_int_equal(cJSON_GetObjectItem(r, "n_context")->valueint, 7);
-    assert_int_equal(cJSON_GetObjectItem(r, "n_kept")->valueint, 65);
-    cJSON_Delete(r);
-
-    expect_error(ctx, "{\"prompt\":\"ab\",\"top_p\":1.5}", "top_p", "top_p");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"top_p\":0}", "top_p", "(0, 1]");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"top_k\":-1}", "top_k", "top_k");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"top_k\":2.5}", "top_k", "integer");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"temperature\":\"hot\"}", "temperature", "number");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"min_p\":-0.1}", "min_p", "min_p");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"repetition_penalty\":0}", "repetition_penalty", "repetition_penalty");
-    expect_error(ctx, "{\"top_k\":3}", "prompt", "required");
-    expect_error(ctx, "{\"prompt\":\"\"}", "prompt", "empty");
-    expect_error(ctx, "{\"prompt\":\"caf\\u00e9 \\u2603\"}", "prompt", "vocabulary");
-    expect_error(ctx, "{\"prompt\":[1,99]}", "prompt", "[0, 65)");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"continuation\":7}", "continuation", "string or an array");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"frobnicate\":1}", "frobnicate", "Unrecognized");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"samplers\":\"top_k,bogus\"}", "samplers", "bogus");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"logit_bias\":{\"x\":1}}", "logit_bias", "token id");
-    expect_error(ctx, "{\"prompt\":\"ab\",\"logit_bias\":{\"3\":101}}", "logit_bias", "[-100, 100]");
-    expect_error(ctx, "{\"prompt\":\"ab\"", NULL, "JSON object");
-    expect_error(ctx, "[1,2]", NULL, "JSON object");
+    serve_dist_free(&d);
+    serve_dist_free(&d); /* twice: it was zeroed */
     serve_dist_ctx_free(ctx);
 }
 

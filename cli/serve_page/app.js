@@ -39,6 +39,7 @@
     distSeq: 0,
     distTimer: 0,
     dist: null,
+    chosenText: null, /* the token written at the chart's position */
   };
 
   /* ---- small helpers ---------------------------------------------------- */
@@ -63,9 +64,11 @@
     return '0%';
   }
   function bits(nats) { return (nats / Math.LN2).toFixed(2); }
-  /* shade of a generated token: transparent when certain, orange when surprising */
+  /* shade of a generated token by its surprisal (-log2 p): none when
+   * certain, full orange from 5 bits (p <= 3%) on */
   function shade(p) {
-    const a = 0.85 * Math.pow(1 - Math.max(0, Math.min(1, p)), 1.2);
+    const surprisal = p > 0 ? -Math.log2(Math.min(1, p)) : 5;
+    const a = 0.85 * Math.min(1, surprisal / 5);
     return 'rgba(245, 124, 0, ' + a.toFixed(3) + ')';
   }
   function setState(s) { document.body.dataset.state = s; }
@@ -408,6 +411,7 @@
     }
     if (seq !== state.distSeq) return;
     state.dist = d;
+    state.chosenText = chosen;
     if ($('top_k').max !== String(d.vocab_size)) {
       $('top_k').max = String(d.vocab_size);
       renderControl('top_k');
@@ -423,18 +427,28 @@
 
   function drawDist(d, chosenText) {
     const toks = d.tokens;
-    let shown = toks.slice(0, TOP_BARS);
-    const extra = toks.slice(TOP_BARS).filter((t) => t.kept && t.prob_final > 0 || t.text === chosenText);
-    shown = shown.concat(extra.slice(0, EXTRA_BARS));
+    /* the drawing is as wide as its box, so labels keep their size; a narrow
+     * screen shows fewer bars (at least 12 px each) */
+    const W = Math.max(320, Math.round($('dist').clientWidth || 900)), H = 300;
+    const nTop = Math.max(10, Math.min(TOP_BARS, Math.floor((W - 54) / 18)));
+    let shown = toks.slice(0, nTop);
+    const extra = toks.slice(nTop).filter((t) => (t.kept && t.prob_final > 0) || t.text === chosenText);
+    shown = shown.concat(extra.slice(0, Math.min(EXTRA_BARS, nTop)));
     const height = (t) => (t.kept ? t.prob_final : t.prob_scaled);
     let top = 0;
     for (const t of shown) top = Math.max(top, height(t), t.prob);
-    const ymax = niceMax(top);
 
-    const W = 900, H = 300, ml = 46, mr = 8, mt = 14, mb = 40;
+    const ml = 46, mr = 8, mt = 14, mb = 40;
     const pw = W - ml - mr, ph = H - mt - mb;
     const bw = pw / Math.max(1, shown.length);
-    const y = (p) => mt + ph * (1 - p / ymax);
+    /* linear from 0 to a round maximum, or log10 from 1e-4 (the tail) to 1 */
+    const log = $('log-scale').checked;
+    const ymax = log ? 1 : niceMax(top);
+    const LOG_MIN = 1e-4;
+    const frac = log ? (p) => (p <= LOG_MIN ? 0 : (Math.log10(p) - Math.log10(LOG_MIN)) / -Math.log10(LOG_MIN))
+                     : (p) => p / ymax;
+    const y = (p) => mt + ph * (1 - Math.min(1, frac(p)));
+    const ticks = log ? [LOG_MIN, 1e-3, 1e-2, 1e-1, 1] : [0, 0.25, 0.5, 0.75, 1].map((f) => f * ymax);
     const svg = document.createElementNS(SVGNS, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     svg.setAttribute('aria-hidden', 'true');
@@ -444,11 +458,10 @@
       (parent || svg).appendChild(e);
       return e;
     };
-    for (let k = 0; k <= 4; k++) {
-      const v = (ymax * k) / 4;
+    for (const v of ticks) {
       el('line', { class: 'grid', x1: ml, x2: W - mr, y1: y(v), y2: y(v) });
       const lab = el('text', { x: ml - 6, y: y(v) + 4, 'text-anchor': 'end' });
-      lab.textContent = Math.round(v * 1000) / 10 + '%';
+      lab.textContent = (v < 0.01 ? String(Math.round(v * 1e5) / 1e3) : String(Math.round(v * 1000) / 10)) + '%';
     }
     shown.forEach((t, i) => {
       const x = ml + i * bw;
@@ -478,8 +491,10 @@
     const box = $('dist');
     box.textContent = '';
     box.appendChild(svg);
+    box.dataset.nKept = String(d.n_kept); /* for tests and curious readers */
+    box.dataset.position = String(d.position);
 
-    const shownNote = shown.length < d.vocab_size ? ' The chart shows the ' + shown.length + ' most probable.' : '';
+    const shownNote = shown.length < d.vocab_size ? ' The chart shows ' + shown.length + ' of them: the most probable, and every kept one.' : '';
     $('dist-summary').textContent =
       'The sampler keeps ' + d.n_kept + ' of ' + d.vocab_size + ' tokens. Entropy: ' + bits(d.entropy_raw) +
       ' bits for the model, ' + bits(d.entropy) + ' bits after your settings.' + shownNote;
@@ -560,6 +575,13 @@
       try { sessionStorage.setItem('tt-api-key', $('api_key').value); } catch (e) { /* private mode */ }
       scheduleDist();
     });
+    const redraw = () => { if (state.dist) drawDist(state.dist, state.chosenText); };
+    $('log-scale').addEventListener('change', redraw);
+    let resizeTimer = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(redraw, 100);
+    });
     $('position').addEventListener('input', () => selectPosition(Number($('position').value)));
     $('pos-prev').addEventListener('click', () => selectPosition(state.position - 1));
     $('pos-next').addEventListener('click', () => selectPosition(state.position + 1));
@@ -598,7 +620,7 @@
     out.addEventListener('blur', hideTooltip);
 
     const scale = $('scale');
-    [1, 0.75, 0.5, 0.25, 0.02].forEach((p) => {
+    [1, 0.5, 0.25, 0.1, 0.03].forEach((p) => {
       const s = document.createElement('span');
       s.style.backgroundColor = shade(p);
       s.title = pct(p);
