@@ -84,7 +84,7 @@ static int send_cmd(tt_cdp *c, const char *method, cJSON *params, bool in_page) 
 static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *msg, size_t msg_size) {
     for (;;) {
         char *nul;
-        while ((nul = memchr(c->buf, '\0', c->len))) {
+        while (c->len && (nul = memchr(c->buf, '\0', c->len))) {
             const size_t n = (size_t)(nul - c->buf) + 1;
             cJSON *j = cJSON_Parse(c->buf);
             memmove(c->buf, c->buf + n, c->len - n);

@@ -412,11 +412,34 @@ static void test_page_files(void **state) {
     tt_cli_result_free(&r);
 }
 
+/* The last test: SIGTERM stops the server with status 0, and its stderr
+ * holds no sanitizer report (under make test-sanitize tt is built with
+ * ASan + UBSan: a leak or an error in a page route shows here). */
+static void test_server_stops_cleanly(void **state) {
+    (void)state;
+    assert_true(server_pid > 0);
+    kill(server_pid, SIGTERM);
+    int st = 0;
+    pid_t w = 0;
+    for (int i = 0; i < 400 && (w = waitpid(server_pid, &st, WNOHANG)) == 0; i++) usleep(50000);
+    if (w == 0) fail_msg("tt serve did not stop within 20 s of SIGTERM");
+    server_pid = -1;
+    char err_path[PATH_MAX];
+    snprintf(err_path, sizeof err_path, "%s/stderr", server_dir);
+    size_t len;
+    char *err = tt_test_read_file(err_path, &len);
+    assert_non_null(err);
+    if (strstr(err, "Sanitizer") || strstr(err, "runtime error")) fail_msg("tt serve's stderr: %.2000s", err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("tt serve ended with status %d: %.500s", st, err);
+    free(err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_files),
         cmocka_unit_test(test_distribution_endpoint),
         cmocka_unit_test(test_autorun_link_reproduces_tt_generate),
+        cmocka_unit_test(test_server_stops_cleanly),
     };
     return cmocka_run_group_tests_name("serve_page", tests, setup, teardown);
 }
