@@ -18,8 +18,6 @@
 #include "serve_page_files.inc"
 
 #define EXPLORER_PREFIX "/explorer/"
-/* The most generated tokens a distribution request may replay. */
-#define SERVE_DIST_MAX_CONTINUATION 8192
 
 static const struct serve_page_file *page_file(const char *name) {
     for (size_t i = 0; i < sizeof serve_page_files / sizeof *serve_page_files; i++)
@@ -99,7 +97,8 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
 }
 
 /* POST /v1/distribution: {"prompt", "continuation" (the generated text so
- * far, optional), the sampling fields of /v1/completions} -> every token's
+ * far, optional; at most --max-tokens-cap tokens, as a completion), the
+ * sampling fields of /v1/completions} -> every token's
  * probability under the model, after penalties and temperature, and after
  * the whole chain (kept or cut), with the entropies. */
 static void h_distribution(serve_server *s, const serve_request *req, serve_reply *r) {
@@ -128,7 +127,7 @@ static void h_distribution(serve_server *s, const serve_request *req, serve_repl
         goto done;
     }
     if (cont && !cJSON_IsNull(cont) &&
-        token_field(s, cont, "continuation", SERVE_DIST_MAX_CONTINUATION, &gen, &n_gen, r))
+        token_field(s, cont, "continuation", serve_max_tokens_cap(s), &gen, &n_gen, r))
         goto done;
     tt_error err;
     serve_dist ds;
