@@ -81,7 +81,8 @@ static void stop_server(void) {
     if (server_pid <= 0) return;
     kill(server_pid, SIGTERM);
     int st;
-    for (int i = 0; i < 200 && waitpid(server_pid, &st, WNOHANG) == 0; i++) usleep(50000);
+    for (int i = 0; i < 200 && waitpid(server_pid, &st, WNOHANG) == 0; i++)
+        usleep(50000);
     if (waitpid(server_pid, &st, WNOHANG) == 0) {
         kill(server_pid, SIGKILL);
         waitpid(server_pid, &st, 0);
@@ -106,8 +107,9 @@ static int start_server(const char *ckpt, int threads, int clients) {
         if (o < 0 || e < 0) _exit(126);
         dup2(o, 1);
         dup2(e, 2);
-        const char *argv[] = {tt, "serve", "--model", ckpt, "--port", "0", "--threads", threads_s,
-                              "--max-batch", batch_s, "--max-queue", "256", NULL};
+        const char *argv[] = {tt,          "serve",   "--model",     ckpt,    "--port",      "0",
+                              "--threads", threads_s, "--max-batch", batch_s, "--max-queue", "256",
+                              NULL};
         execv(tt, (char *const *)argv);
         _exit(127);
     }
@@ -150,19 +152,20 @@ static long server_rss_kb(void) {
 
 typedef struct {
     int status;
-    char *body;       /* de-chunked */
+    char *body; /* de-chunked */
     size_t len, cap;
-    double t_first;   /* when the first streamed token arrived (0: none) */
-    char text[4096];  /* the streamed or returned text */
+    double t_first;  /* when the first streamed token arrived (0: none) */
+    char text[4096]; /* the streamed or returned text */
     size_t text_len;
-    int n_tokens;     /* streamed chunks with text */
-    bool done;        /* [DONE] seen, or a complete JSON reply */
+    int n_tokens; /* streamed chunks with text */
+    bool done;    /* [DONE] seen, or a complete JSON reply */
 } reply;
 
 static void body_add(reply *r, const char *d, size_t n) {
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8192;
-        while (cap < r->len + n + 1) cap *= 2;
+        while (cap < r->len + n + 1)
+            cap *= 2;
         r->body = realloc(r->body, cap);
         if (!r->body) abort();
         r->cap = cap;
@@ -223,10 +226,11 @@ static int http_post(const char *path, const char *json, bool stream, reply *r) 
     }
     char head[512];
     const size_t blen = strlen(json);
-    const int hl = snprintf(head, sizeof head,
-                            "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                            path, blen);
+    const int hl =
+        snprintf(head, sizeof head,
+                 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 path, blen);
     if (write(fd, head, (size_t)hl) != hl || write(fd, json, blen) != (ssize_t)blen) {
         close(fd);
         return -1;
@@ -253,7 +257,8 @@ static int http_post(const char *path, const char *json, bool stream, reply *r) 
             }
             if (!in_body) continue;
             r->status = atoi(raw_head + 9);
-            for (char *p = raw_head; *p; p++) *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+            for (char *p = raw_head; *p; p++)
+                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
             chunked = strstr(raw_head, "transfer-encoding: chunked") != NULL;
         }
         if (!chunked) {
@@ -295,7 +300,8 @@ static int http_post(const char *path, const char *json, bool stream, reply *r) 
 
 /* ---- the throughput run ------------------------------------------------- */
 
-static const char *corpus = "First Citizen:\nBefore we proceed any further, hear me speak.\nAll:\nSpeak, speak.";
+static const char *corpus =
+    "First Citizen:\nBefore we proceed any further, hear me speak.\nAll:\nSpeak, speak.";
 
 typedef struct {
     int i, tokens;
@@ -322,15 +328,16 @@ static void *client_run(void *arg) {
     cJSON_Delete(j);
     pthread_barrier_wait(c->start);
     c->t0 = now_s();
-    if (http_post("/v1/completions", body, true, &c->r) || c->r.status != 200 || !c->r.done) c->failed = 1;
+    if (http_post("/v1/completions", body, true, &c->r) || c->r.status != 200 || !c->r.done)
+        c->failed = 1;
     c->t_end = now_s();
     c->t_first = c->r.t_first;
     return NULL;
 }
 
 /* 16 clients at once; returns aggregate tokens/s, appends TTFTs. */
-static int throughput_run(int n_clients, int tokens, uint64_t seed, char (*texts)[4096], double *tps,
-                          double *ttft, int *n_ttft) {
+static int throughput_run(int n_clients, int tokens, uint64_t seed, char (*texts)[4096],
+                          double *tps, double *ttft, int *n_ttft) {
     client cs[MAX_CLIENTS];
     pthread_t th[MAX_CLIENTS];
     pthread_barrier_t start;
@@ -387,7 +394,8 @@ static void *request_worker(void *arg) {
         free(s);
         cJSON_Delete(j);
         reply r;
-        if (http_post("/v1/completions", body, stream, &r) || r.status != 200 || !r.done || r.text_len != 24) {
+        if (http_post("/v1/completions", body, stream, &r) || r.status != 200 || !r.done ||
+            r.text_len != 24) {
             if (atomic_fetch_add(&p->failures, 1) < 5)
                 fprintf(stderr, "bench_serve: request %d failed (HTTP %d): %.200s\n", k, r.status,
                         r.body ? r.body : "");
@@ -400,15 +408,18 @@ static int run_requests(request_pool *p, int from, int to, int n_threads) {
     pthread_t th[MAX_CLIENTS];
     atomic_store(&p->next, from);
     p->end = to;
-    for (int i = 0; i < n_threads; i++) pthread_create(&th[i], NULL, request_worker, p);
-    for (int i = 0; i < n_threads; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < n_threads; i++)
+        pthread_create(&th[i], NULL, request_worker, p);
+    for (int i = 0; i < n_threads; i++)
+        pthread_join(th[i], NULL);
     return atomic_load(&p->failures);
 }
 
 /* ---- the in-process reference ------------------------------------------ */
 
-static int reference(const tt_model *m, const tt_tokenizer *tok, int B, int tokens, uint64_t seed, int threads,
-                     int reps, char (*texts)[4096], double *tps, double *prefill_s, double *step_s) {
+static int reference(const tt_model *m, const tt_tokenizer *tok, int B, int tokens, uint64_t seed,
+                     int threads, int reps, char (*texts)[4096], double *tps, double *prefill_s,
+                     double *step_s) {
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = tokens;
     gc.seed = seed;
@@ -427,12 +438,14 @@ static int reference(const tt_model *m, const tt_tokenizer *tok, int B, int toke
     for (int k = -1; k < reps; k++) { /* k = -1: a warm-up (weights packed, caches grown) */
         tt_generation out[MAX_CLIENTS];
         const double t0 = now_s();
-        if (tt_generator_generate(g, (const int *const *)ids, lens, B, NULL, row_ids, NULL, NULL, out, &e))
+        if (tt_generator_generate(g, (const int *const *)ids, lens, B, NULL, row_ids, NULL, NULL,
+                                  out, &e))
             return fprintf(stderr, "bench_serve: %s\n", e.msg), -1;
         if (k >= 0) ts[k] = now_s() - t0;
         for (int i = 0; k == 0 && i < B; i++) {
             char *t;
-            if (tt_tokenizer_decode(tok, out[i].tokens + out[i].n_prompt, (size_t)out[i].n_generated, &t, &e))
+            if (tt_tokenizer_decode(tok, out[i].tokens + out[i].n_prompt,
+                                    (size_t)out[i].n_generated, &t, &e))
                 return -1;
             snprintf(texts[i], 4096, "%s", t);
             free(t);
@@ -459,7 +472,8 @@ static int reference(const tt_model *m, const tt_tokenizer *tok, int B, int toke
             if (tt_generator_step(g, out, MAX_CLIENTS, &n_out, &e)) return -1;
             steps[s] = now_s() - t0;
         }
-        for (int i = 0; i < B; i++) tt_generator_remove_row(g, rows[i], &e);
+        for (int i = 0; i < B; i++)
+            tt_generator_remove_row(g, rows[i], &e);
         if (k < 0) continue;
         pf[k] = t_pf;
         st[k] = median(steps, 16);
@@ -469,15 +483,18 @@ static int reference(const tt_model *m, const tt_tokenizer *tok, int B, int toke
     free(pf);
     free(st);
     free(ts);
-    for (int i = 0; i < B; i++) free(ids[i]);
+    for (int i = 0; i < B; i++)
+        free(ids[i]);
     tt_generator_free(g);
     return 0;
 }
 
 static int make_checkpoint(const char *path, tt_model **m, tt_tokenizer **tok) {
-    static const char chars[] = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char chars[] =
+        "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     uint32_t cps[65];
-    for (int i = 0; i < 65; i++) cps[i] = (unsigned char)chars[i];
+    for (int i = 0; i < 65; i++)
+        cps[i] = (unsigned char)chars[i];
     tt_model_config cfg;
     tt_error e;
     if (tt_model_config_preset("tiny", 65, &cfg, &e) || tt_model_create(m, &cfg, 1337, &e) ||
@@ -485,8 +502,8 @@ static int make_checkpoint(const char *path, tt_model **m, tt_tokenizer **tok) {
         fprintf(stderr, "bench_serve: %s\n", e.msg);
         return -1;
     }
-    printf("tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), random weights\n", cfg.d_model, cfg.n_layers,
-           cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len);
+    printf("tiny preset (C %d, L %d, NH %d, F %d, V %d, max_len %d), random weights\n", cfg.d_model,
+           cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.max_len);
     return 0;
 }
 
@@ -500,12 +517,14 @@ int main(int argc, char **argv) {
                    : !strcmp(argv[i], "--threads")  ? &threads
                                                     : NULL;
         if (!dst || i + 1 >= argc || (*dst = atoi(argv[++i])) < 1) {
-            fprintf(stderr, "usage: bench_serve [--clients N<=16] [--tokens N] [--requests N>=100] [--reps N] [--threads N]\n");
+            fprintf(stderr, "usage: bench_serve [--clients N<=16] [--tokens N] [--requests N>=100] "
+                            "[--reps N] [--threads N]\n");
             return 2;
         }
     }
     if (clients > 16 || requests < 100) {
-        fprintf(stderr, "bench_serve: --clients at most 16 (one prompt each), --requests at least 100\n");
+        fprintf(stderr,
+                "bench_serve: --clients at most 16 (one prompt each), --requests at least 100\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -521,19 +540,26 @@ int main(int argc, char **argv) {
     double ref_tps, prefill_s, step_s;
     const uint64_t seed = 1234;
     if (make_checkpoint(ckpt, &m, &tok)) goto out;
-    printf("%d clients x %d tokens, 8-character prompts, temperature 1, %d thread(s) for both, %d reps\n\n", clients,
-           tokens, threads, reps);
-    if (reference(m, tok, clients, tokens, seed, threads, reps, ref_text, &ref_tps, &prefill_s, &step_s)) goto out;
+    printf("%d clients x %d tokens, 8-character prompts, temperature 1, %d thread(s) for both, %d "
+           "reps\n\n",
+           clients, tokens, threads, reps);
+    if (reference(m, tok, clients, tokens, seed, threads, reps, ref_text, &ref_tps, &prefill_s,
+                  &step_s))
+        goto out;
     if (start_server(ckpt, threads, clients)) goto out;
 
-    double *tps = malloc((size_t)reps * sizeof *tps), *ttft = malloc((size_t)reps * MAX_CLIENTS * sizeof *ttft);
+    double *tps = malloc((size_t)reps * sizeof *tps),
+           *ttft = malloc((size_t)reps * MAX_CLIENTS * sizeof *ttft);
     int n_ttft = 0;
     for (int k = 0; k < reps; k++) {
-        if (throughput_run(clients, tokens, seed, k == 0 ? srv_text : NULL, &tps[k], ttft, &n_ttft)) goto out_server;
+        if (throughput_run(clients, tokens, seed, k == 0 ? srv_text : NULL, &tps[k], ttft, &n_ttft))
+            goto out_server;
         if (k == 0)
             for (int i = 0; i < clients; i++)
                 if (strcmp(ref_text[i], srv_text[i])) {
-                    fprintf(stderr, "bench_serve: client %d's text differs from its row of the batch:\n  %.80s\n  %.80s\n",
+                    fprintf(stderr,
+                            "bench_serve: client %d's text differs from its row of the batch:\n  "
+                            "%.80s\n  %.80s\n",
                             i, srv_text[i], ref_text[i]);
                     goto out_server;
                 }
@@ -548,7 +574,8 @@ int main(int argc, char **argv) {
            srv_tps >= 0.7 * ref_tps ? "(met)" : "(MISSED)");
     printf("%-52s %12.2f\n", "prefill of the 16 prompts, one step (ms)", 1e3 * prefill_s);
     printf("%-52s %12.2f\n", "one decode step of 16 rows, steps 2-17 (ms)", 1e3 * step_s);
-    printf("%-52s %12.2f\n", "  (the batch's mean step over all its tokens, ms)", 1e3 * clients / ref_tps);
+    printf("%-52s %12.2f\n", "  (the batch's mean step over all its tokens, ms)",
+           1e3 * clients / ref_tps);
     printf("%-52s %12.2f\n", "time to first token, median of every client (ms)", 1e3 * ttft_med);
     printf("%-52s %11.2fx   target < 2x %s\n", "  vs prefill + one step", ttft_med / ttft_ref,
            ttft_med < 2 * ttft_ref ? "(met)" : "(MISSED)");
@@ -560,8 +587,8 @@ int main(int argc, char **argv) {
     const long rss100 = server_rss_kb();
     failures = run_requests(&pool, 100, requests, clients);
     const long rss_end = server_rss_kb();
-    printf("%-52s %12d   (%.1f s)\n", "requests (24 tokens, half streamed, a third logprobs)", requests,
-           now_s() - t_req);
+    printf("%-52s %12d   (%.1f s)\n", "requests (24 tokens, half streamed, a third logprobs)",
+           requests, now_s() - t_req);
     printf("%-52s %12d   target 0 %s\n", "  failures", failures, failures ? "(MISSED)" : "(met)");
     printf("%-52s %9ld kB\n", "  server RSS after 100", rss100);
     printf("%-52s %9ld kB   %+.1f%%, target within 10%% %s\n", "  server RSS after all", rss_end,

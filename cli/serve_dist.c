@@ -71,13 +71,15 @@ static double entropy_of(const float *p, int V) {
     return h;
 }
 
-tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok, const tt_generator_config *cfg,
-                                 const float *logits, int V, const tt_token_history *h, serve_dist *out,
-                                 tt_error *err) {
-    if (!s || !cfg || !logits || !out) return tt_error_set(err, TT_ERR_ARG, "distribution: NULL argument");
+tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok,
+                                 const tt_generator_config *cfg, const float *logits, int V,
+                                 const tt_token_history *h, serve_dist *out, tt_error *err) {
+    if (!s || !cfg || !logits || !out)
+        return tt_error_set(err, TT_ERR_ARG, "distribution: NULL argument");
     memset(out, 0, sizeof *out);
     if (V < 1 || tt_sampler_vocab_size(s) != V)
-        return tt_error_set(err, TT_ERR_ARG, "distribution: the sampler has %d tokens, the logits %d",
+        return tt_error_set(err, TT_ERR_ARG,
+                            "distribution: the sampler has %d tokens, the logits %d",
                             tt_sampler_vocab_size(s), V);
     const size_t nv = (size_t)V;
     out->V = V;
@@ -90,7 +92,8 @@ tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok, const t
     float *processed = malloc(nv * sizeof *processed);
     ranked *rk = malloc(nv * sizeof *rk);
     tt_status st = TT_OK;
-    if (!out->prob || !out->prob_scaled || !out->prob_final || !out->kept || !out->order || !processed || !rk) {
+    if (!out->prob || !out->prob_scaled || !out->prob_final || !out->kept || !out->order ||
+        !processed || !rk) {
         st = tt_error_set(err, TT_ERR_NOMEM, "distribution: out of memory (V %d)", V);
         goto done;
     }
@@ -108,9 +111,11 @@ tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok, const t
         if ((st = tt_softmax(processed, V, sp.temperature, out->prob_scaled, err))) goto done;
     }
     out->entropy_raw = entropy_of(out->prob, V);
-    for (int i = 0; i < V; i++) rk[i] = (ranked){out->prob[i], i};
+    for (int i = 0; i < V; i++)
+        rk[i] = (ranked){out->prob[i], i};
     qsort(rk, nv, sizeof *rk, cmp_ranked);
-    for (int i = 0; i < V; i++) out->order[i] = rk[i].id;
+    for (int i = 0; i < V; i++)
+        out->order[i] = rk[i].id;
 done:
     tt_sampler_set_history(s, NULL, NULL);
     free(processed);
@@ -119,13 +124,14 @@ done:
     return st;
 }
 
-tt_status serve_dist_ctx_create(serve_dist_ctx **out, const tt_model *model, const tt_tokenizer *tok,
-                                tt_error *err) {
+tt_status serve_dist_ctx_create(serve_dist_ctx **out, const tt_model *model,
+                                const tt_tokenizer *tok, tt_error *err) {
     if (!out || !model || !tok) return tt_error_set(err, TT_ERR_ARG, "distribution: NULL argument");
     *out = NULL;
     const int V = tt_model_get_config(model)->vocab_size;
     if (tt_tokenizer_vocab_size(tok) != V)
-        return tt_error_set(err, TT_ERR_ARG, "distribution: the tokenizer has %d tokens, the model %d",
+        return tt_error_set(err, TT_ERR_ARG,
+                            "distribution: the tokenizer has %d tokens, the model %d",
                             tt_tokenizer_vocab_size(tok), V);
     serve_dist_ctx *d = calloc(1, sizeof *d);
     if (!d) return tt_error_set(err, TT_ERR_NOMEM, "distribution: out of memory");
@@ -156,9 +162,9 @@ void serve_dist_ctx_free(serve_dist_ctx *d) {
 
 /* Feeds prompt + generated through a row of the step API and computes the
  * distribution of the next token; the caller holds the lock. */
-static tt_status compute_locked(serve_dist_ctx *d, const int *prompt, int n_prompt, const int *generated,
-                                int n_generated, const tt_generator_config *cfg, serve_dist *out,
-                                tt_error *err) {
+static tt_status compute_locked(serve_dist_ctx *d, const int *prompt, int n_prompt,
+                                const int *generated, int n_generated,
+                                const tt_generator_config *cfg, serve_dist *out, tt_error *err) {
     tt_generator_config rc = *cfg;
     rc.n_threads = 1;
     rc.max_new_tokens = n_generated + 1; /* the row must not finish before the last token */
@@ -194,17 +200,19 @@ static tt_status compute_locked(serve_dist_ctx *d, const int *prompt, int n_prom
     return st;
 }
 
-tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt, const int *generated,
-                             int n_generated, const tt_generator_config *cfg, serve_dist *out,
-                             tt_error *err) {
+tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt,
+                             const int *generated, int n_generated, const tt_generator_config *cfg,
+                             serve_dist *out, tt_error *err) {
     if (!d || !prompt || !cfg || !out || (n_generated > 0 && !generated))
         return tt_error_set(err, TT_ERR_ARG, "distribution: NULL argument");
     memset(out, 0, sizeof *out);
     if (n_prompt < 1) return tt_error_set(err, TT_ERR_ARG, "distribution: the prompt is empty");
-    if (n_generated < 0) return tt_error_set(err, TT_ERR_ARG, "distribution: n_generated %d < 0", n_generated);
+    if (n_generated < 0)
+        return tt_error_set(err, TT_ERR_ARG, "distribution: n_generated %d < 0", n_generated);
     for (int i = 0; i < n_generated; i++)
         if (generated[i] < 0 || generated[i] >= d->V)
-            return tt_error_set(err, TT_ERR_RANGE, "distribution: token id %d is outside the vocabulary (V %d)",
+            return tt_error_set(err, TT_ERR_RANGE,
+                                "distribution: token id %d is outside the vocabulary (V %d)",
                                 generated[i], d->V);
     pthread_mutex_lock(&d->lock);
     const tt_status st = compute_locked(d, prompt, n_prompt, generated, n_generated, cfg, out, err);
@@ -214,7 +222,8 @@ tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt,
 
 /* ---- JSON ------------------------------------------------------------- */
 
-cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char *model_name, int position) {
+cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char *model_name,
+                       int position) {
     cJSON *root = cJSON_CreateObject();
     bool *is_kept = calloc((size_t)ds->V, sizeof *is_kept);
     if (!root || !is_kept) {
@@ -231,14 +240,16 @@ cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char
     cJSON_AddNumberToObject(root, "entropy_raw", ds->entropy_raw);
     cJSON_AddNumberToObject(root, "entropy", ds->entropy_final);
     cJSON *arr = cJSON_AddArrayToObject(root, "tokens");
-    for (int i = 0; i < ds->n_kept; i++) is_kept[ds->kept[i]] = true;
+    for (int i = 0; i < ds->n_kept; i++)
+        is_kept[ds->kept[i]] = true;
     bool ok = arr != NULL;
     for (int i = 0; i < ds->V && ok; i++) {
         const int id = ds->order[i];
         char text[5];
         tt_tokenizer_token_utf8(tok, id, text);
         cJSON *t = cJSON_CreateObject();
-        ok = t && cJSON_AddNumberToObject(t, "id", id) && cJSON_AddStringToObject(t, "text", text) &&
+        ok = t && cJSON_AddNumberToObject(t, "id", id) &&
+             cJSON_AddStringToObject(t, "text", text) &&
              cJSON_AddNumberToObject(t, "prob", ds->prob[id]) &&
              cJSON_AddNumberToObject(t, "prob_scaled", ds->prob_scaled[id]) &&
              cJSON_AddNumberToObject(t, "prob_final", ds->prob_final[id]) &&

@@ -38,14 +38,14 @@
 /* One distribution over the vocabulary; arrays [V] malloc'ed (serve_dist_free). */
 typedef struct {
     int V;
-    int n_context;       /* tokens before the predicted one (prompt + generated)    */
-    float *prob;         /* softmax(raw logits): the model's own distribution       */
-    float *prob_scaled;  /* softmax(logits after bias, penalties and DRY, / T): the
-                            distribution before any cut (greedy: one-hot)           */
-    float *prob_final;   /* what the sampler draws from; 0 where the chain cuts     */
-    int *kept;           /* kept ids, most probable first (ties: lower id first)   */
+    int n_context;      /* tokens before the predicted one (prompt + generated)    */
+    float *prob;        /* softmax(raw logits): the model's own distribution       */
+    float *prob_scaled; /* softmax(logits after bias, penalties and DRY, / T): the
+                           distribution before any cut (greedy: one-hot)           */
+    float *prob_final;  /* what the sampler draws from; 0 where the chain cuts     */
+    int *kept;          /* kept ids, most probable first (ties: lower id first)   */
     int n_kept;
-    int *order;          /* every id, by prob (most probable first, ties: lower id) */
+    int *order;           /* every id, by prob (most probable first, ties: lower id) */
     double entropy_raw;   /* nats, of prob        */
     double entropy_final; /* nats, of prob_final  */
 } serve_dist;
@@ -61,16 +61,16 @@ tt_sampling_params serve_dist_params(const tt_generator_config *cfg);
 /* The distribution for one row of logits [V] with the history h (NULL: no
  * penalties context) and cfg's settings. s must be a sampler of V tokens.
  * @return TT_OK, TT_ERR_ARG (bad settings or logits), TT_ERR_NOMEM. */
-tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok, const tt_generator_config *cfg,
-                                 const float *logits, int V, const tt_token_history *h, serve_dist *out,
-                                 tt_error *err);
+tt_status serve_dist_from_logits(tt_sampler *s, const tt_tokenizer *tok,
+                                 const tt_generator_config *cfg, const float *logits, int V,
+                                 const tt_token_history *h, serve_dist *out, tt_error *err);
 
 typedef struct serve_dist_ctx serve_dist_ctx;
 
 /* @return TT_OK, TT_ERR_ARG (NULL argument, a tokenizer of another size),
  * TT_ERR_NOMEM. */
-tt_status serve_dist_ctx_create(serve_dist_ctx **out, const tt_model *model, const tt_tokenizer *tok,
-                                tt_error *err);
+tt_status serve_dist_ctx_create(serve_dist_ctx **out, const tt_model *model,
+                                const tt_tokenizer *tok, tt_error *err);
 void serve_dist_ctx_free(serve_dist_ctx *d); /* NULL-safe */
 
 /* The distribution of the token that follows prompt [n_prompt >= 1] and
@@ -78,14 +78,15 @@ void serve_dist_ctx_free(serve_dist_ctx *d); /* NULL-safe */
  * strings, logprobs, EOS and max_new_tokens do not matter here).
  * @return TT_OK, TT_ERR_ARG (bad settings: the message names the field),
  * TT_ERR_RANGE (an id outside the vocabulary), TT_ERR_NOMEM. */
-tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt, const int *generated,
-                             int n_generated, const tt_generator_config *cfg, serve_dist *out,
-                             tt_error *err);
+tt_status serve_dist_compute(serve_dist_ctx *d, const int *prompt, int n_prompt,
+                             const int *generated, int n_generated, const tt_generator_config *cfg,
+                             serve_dist *out, tt_error *err);
 
 /* The JSON of POST /v1/distribution (docs/serve.md): the settings'
  * outcome for every token, most probable (under the model) first. position
  * is the number of generated tokens in the context. NULL when out of memory;
  * the caller frees it (cJSON_Delete). */
-cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char *model_name, int position);
+cJSON *serve_dist_json(const serve_dist *ds, const tt_tokenizer *tok, const char *model_name,
+                       int position);
 
 #endif

@@ -46,8 +46,8 @@ static void h_file(serve_server *s, const serve_request *req, serve_reply *r) {
 
 /* prompt or continuation: a string (encoded) or an array of token ids.
  * *ids malloc'ed (NULL when empty). */
-static int token_field(serve_server *s, const cJSON *v, const char *param, int max, int **ids, int *n,
-                       serve_reply *r) {
+static int token_field(serve_server *s, const cJSON *v, const char *param, int max, int **ids,
+                       int *n, serve_reply *r) {
     const tt_tokenizer *tok = serve_tokenizer(s);
     const int V = tt_tokenizer_vocab_size(tok);
     *ids = NULL;
@@ -55,8 +55,10 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
     if (cJSON_IsString(v)) {
         size_t m = 0;
         tt_error err;
-        if (tt_tokenizer_encode(tok, v->valuestring, strlen(v->valuestring), ids, &m, &err) != TT_OK) {
-            serve_reply_error(r, err.code == TT_ERR_NOMEM ? 500 : 400, param, "'%s': %s", param, err.msg);
+        if (tt_tokenizer_encode(tok, v->valuestring, strlen(v->valuestring), ids, &m, &err) !=
+            TT_OK) {
+            serve_reply_error(r, err.code == TT_ERR_NOMEM ? 500 : 400, param, "'%s': %s", param,
+                              err.msg);
             return -1;
         }
         *n = (int)(m > (size_t)max ? (size_t)max + 1 : m);
@@ -72,9 +74,10 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
             }
             int i = 0;
             for (const cJSON *e = v->child; e; e = e->next, i++) {
-                if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble || e->valuedouble < 0 ||
-                    e->valuedouble >= V) {
-                    serve_reply_error(r, 400, param, "'%s'[%d] must be a token id in [0, %d)", param, i, V);
+                if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
+                    e->valuedouble < 0 || e->valuedouble >= V) {
+                    serve_reply_error(r, 400, param, "'%s'[%d] must be a token id in [0, %d)",
+                                      param, i, V);
                     free(*ids);
                     *ids = NULL;
                     return -1;
@@ -123,7 +126,8 @@ static void h_distribution(serve_server *s, const serve_request *req, serve_repl
     }
     if (token_field(s, p, "prompt", serve_context_len(s), &prompt, &n_prompt, r)) goto done;
     if (n_prompt == 0) {
-        serve_reply_error(r, 400, "prompt", "'prompt' is empty (a prompt needs at least one token)");
+        serve_reply_error(r, 400, "prompt",
+                          "'prompt' is empty (a prompt needs at least one token)");
         goto done;
     }
     if (cont && !cJSON_IsNull(cont) &&
@@ -134,13 +138,16 @@ static void h_distribution(serve_server *s, const serve_request *req, serve_repl
     tt_status rc = serve_dist_ctx_create(&d, serve_model(s), serve_tokenizer(s), &err);
     if (!rc) rc = serve_dist_compute(d, prompt, n_prompt, gen, n_gen, &st.gc, &ds, &err);
     if (rc) {
-        serve_reply_error(r, rc == TT_ERR_ARG || rc == TT_ERR_RANGE ? 400 : 500, NULL, "%s", err.msg);
+        serve_reply_error(r, rc == TT_ERR_ARG || rc == TT_ERR_RANGE ? 400 : 500, NULL, "%s",
+                          err.msg);
         goto done;
     }
     cJSON *j = serve_dist_json(&ds, serve_tokenizer(s), serve_model_id(s), n_gen);
     serve_dist_free(&ds);
-    if (!j) serve_reply_error(r, 500, NULL, "out of memory");
-    else serve_reply_json(r, j);
+    if (!j)
+        serve_reply_error(r, 500, NULL, "out of memory");
+    else
+        serve_reply_json(r, j);
 done:
     serve_dist_ctx_free(d);
     if (have_settings) serve_settings_free(&st);

@@ -27,9 +27,9 @@ struct tt_cdp {
     int to_browser;   /* our end of its fd 3 */
     int from_browser; /* our end of its fd 4 */
     char *profile;
-    char *session;    /* the page's flat session id */
+    char *session; /* the page's flat session id */
     int next_id;
-    char *buf;        /* bytes read, not yet a whole message */
+    char *buf; /* bytes read, not yet a whole message */
     size_t len, cap;
 };
 
@@ -81,7 +81,8 @@ static int send_cmd(tt_cdp *c, const char *method, cJSON *params, bool in_page) 
 
 /* Waits for the reply to id (events and other replies are dropped).
  * Returns the parsed message, or NULL with *status and msg set. */
-static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *msg, size_t msg_size) {
+static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *msg,
+                         size_t msg_size) {
     for (;;) {
         char *nul;
         while (c->len && (nul = memchr(c->buf, '\0', c->len))) {
@@ -94,7 +95,8 @@ static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *
                 const cJSON *err = cJSON_GetObjectItem(j, "error");
                 if (err) {
                     const cJSON *em = cJSON_GetObjectItem(err, "message");
-                    say(msg, msg_size, "DevTools error: %s", cJSON_IsString(em) ? em->valuestring : "?");
+                    say(msg, msg_size, "DevTools error: %s",
+                        cJSON_IsString(em) ? em->valuestring : "?");
                     cJSON_Delete(j);
                     *status = TT_CDP_ERROR;
                     return NULL;
@@ -115,7 +117,8 @@ static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *
         if (pr == 0) continue;
         if (c->len + 65536 + 1 > c->cap) {
             size_t cap = c->cap ? c->cap * 2 : 1 << 16;
-            while (cap < c->len + 65536 + 1) cap *= 2;
+            while (cap < c->len + 65536 + 1)
+                cap *= 2;
             char *nb = realloc(c->buf, cap);
             if (!nb) {
                 say(msg, msg_size, "out of memory");
@@ -136,8 +139,8 @@ static cJSON *wait_reply(tt_cdp *c, int id, double deadline, int *status, char *
     }
 }
 
-static cJSON *call(tt_cdp *c, const char *method, cJSON *params, bool in_page, double timeout_s, int *status,
-                   char *msg, size_t msg_size) {
+static cJSON *call(tt_cdp *c, const char *method, cJSON *params, bool in_page, double timeout_s,
+                   int *status, char *msg, size_t msg_size) {
     const int id = send_cmd(c, method, params, in_page);
     if (id < 0) {
         say(msg, msg_size, "%s: could not write to chromium's pipe", method);
@@ -163,9 +166,19 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
     char prof[512], win[64];
     snprintf(prof, sizeof prof, "--user-data-dir=%s", c->profile);
     snprintf(win, sizeof win, "--window-size=%d,%d", width, height);
-    const char *argv[] = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--no-first-run", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe",
-                          prof, win, url, NULL};
+    const char *argv[] = {"chromium",
+                          "--headless",
+                          "--no-sandbox",
+                          "--disable-gpu",
+                          "--disable-dev-shm-usage",
+                          "--no-first-run",
+                          "--hide-scrollbars",
+                          "--mute-audio",
+                          "--remote-debugging-pipe",
+                          prof,
+                          win,
+                          url,
+                          NULL};
     signal(SIGPIPE, SIG_IGN);
 #ifdef __linux__
     /* chromium's helper processes outlive its main one by a moment: as their
@@ -183,7 +196,8 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
             dup2(devnull, 1);
             if (!getenv("TT_CDP_VERBOSE")) dup2(devnull, 2);
         }
-        for (int fd = 5; fd < 1024; fd++) close(fd);
+        for (int fd = 5; fd < 1024; fd++)
+            close(fd);
         setpgid(0, 0);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
@@ -202,14 +216,16 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
     int status = TT_CDP_OK;
     char *target = NULL;
     while (!target) {
-        cJSON *r = call(c, "Target.getTargets", NULL, false, deadline - now_s(), &status, msg, msg_size);
+        cJSON *r =
+            call(c, "Target.getTargets", NULL, false, deadline - now_s(), &status, msg, msg_size);
         if (!r) {
             tt_cdp_close(c);
             return status;
         }
         const cJSON *infos = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "targetInfos");
         for (const cJSON *t = infos ? infos->child : NULL; t && !target; t = t->next) {
-            const cJSON *type = cJSON_GetObjectItem(t, "type"), *id = cJSON_GetObjectItem(t, "targetId");
+            const cJSON *type = cJSON_GetObjectItem(t, "type"),
+                        *id = cJSON_GetObjectItem(t, "targetId");
             if (cJSON_IsString(type) && !strcmp(type->valuestring, "page") && cJSON_IsString(id))
                 target = strdup(id->valuestring);
         }
@@ -227,8 +243,10 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
     cJSON_AddStringToObject(p, "targetId", target);
     cJSON_AddBoolToObject(p, "flatten", 1);
     free(target);
-    cJSON *r = call(c, "Target.attachToTarget", p, false, deadline - now_s(), &status, msg, msg_size);
-    const cJSON *sid = r ? cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "sessionId") : NULL;
+    cJSON *r =
+        call(c, "Target.attachToTarget", p, false, deadline - now_s(), &status, msg, msg_size);
+    const cJSON *sid =
+        r ? cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "sessionId") : NULL;
     if (!cJSON_IsString(sid)) {
         if (r) say(msg, msg_size, "Target.attachToTarget gave no session");
         cJSON_Delete(r);
@@ -241,7 +259,8 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
     return TT_CDP_OK;
 }
 
-char *tt_cdp_eval(tt_cdp *c, const char *expr, double timeout_s, int *status, char *msg, size_t msg_size) {
+char *tt_cdp_eval(tt_cdp *c, const char *expr, double timeout_s, int *status, char *msg,
+                  size_t msg_size) {
     int st_local;
     if (!status) status = &st_local;
     *status = TT_CDP_ERROR;
@@ -256,8 +275,10 @@ char *tt_cdp_eval(tt_cdp *c, const char *expr, double timeout_s, int *status, ch
     const cJSON *val = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "value");
     char *s = NULL;
     if (exc) {
-        const cJSON *text = cJSON_GetObjectItem(cJSON_GetObjectItem(exc, "exception"), "description");
-        say(msg, msg_size, "the page threw: %.300s", cJSON_IsString(text) ? text->valuestring : "?");
+        const cJSON *text =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(exc, "exception"), "description");
+        say(msg, msg_size, "the page threw: %.300s",
+            cJSON_IsString(text) ? text->valuestring : "?");
     } else if (cJSON_IsString(val)) {
         s = strdup(val->valuestring);
     } else if (val) {
@@ -274,7 +295,8 @@ int tt_cdp_wait(tt_cdp *c, const char *expr, double timeout_s, char *msg, size_t
     const double deadline = now_s() + timeout_s;
     for (;;) {
         int status;
-        char *v = tt_cdp_eval(c, expr, deadline - now_s() > 1 ? deadline - now_s() : 1, &status, msg, msg_size);
+        char *v = tt_cdp_eval(c, expr, deadline - now_s() > 1 ? deadline - now_s() : 1, &status,
+                              msg, msg_size);
         if (!v) return status;
         const bool yes = !strcmp(v, "true");
         free(v);
@@ -296,7 +318,8 @@ static int b64(int ch) {
     return -1;
 }
 
-int tt_cdp_screenshot(tt_cdp *c, const char *png_path, double timeout_s, char *msg, size_t msg_size) {
+int tt_cdp_screenshot(tt_cdp *c, const char *png_path, double timeout_s, char *msg,
+                      size_t msg_size) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "format", "png");
     int status;
@@ -345,7 +368,8 @@ void tt_cdp_close(tt_cdp *c) {
         int wst;
         const double deadline = now_s() + 5;
         pid_t w;
-        while ((w = waitpid(c->pid, &wst, WNOHANG)) == 0 && now_s() < deadline) usleep(20000);
+        while ((w = waitpid(c->pid, &wst, WNOHANG)) == 0 && now_s() < deadline)
+            usleep(20000);
         if (w == 0) {
             kill(-c->pid, SIGKILL);
             kill(c->pid, SIGKILL);

@@ -7,9 +7,9 @@
  * streams from a server.
  *
  *     tt_cdp *c;  char msg[512];
- *     if (tt_cdp_open(&c, "http://127.0.0.1:8080/", 1280, 1400, msg, sizeof msg)) fail_msg("%s", msg);
- *     int r = tt_cdp_wait(c, "document.body.dataset.state === 'done'", 60, msg, sizeof msg);
- *     char *text = tt_cdp_eval(c, "document.getElementById('output').textContent", 10, msg, sizeof msg);
+ *     if (tt_cdp_open(&c, "http://127.0.0.1:8080/", 1280, 1400, msg, sizeof msg)) fail_msg("%s",
+ * msg); int r = tt_cdp_wait(c, "document.body.dataset.state === 'done'", 60, msg, sizeof msg); char
+ * *text = tt_cdp_eval(c, "document.getElementById('output').textContent", 10, msg, sizeof msg);
  *     tt_cdp_screenshot(c, "page.png", 30, msg, sizeof msg);
  *     tt_cdp_close(c);
  *
@@ -34,7 +34,8 @@ int tt_cdp_open(tt_cdp **out, const char *url, int width, int height, char *msg,
  * returns its value as JSON text (malloc'ed: a string value is returned
  * unquoted, as its characters), or NULL with a reason in msg (and
  * *status, when not NULL, TT_CDP_ERROR or TT_CDP_TIMEOUT). */
-char *tt_cdp_eval(tt_cdp *c, const char *expr, double timeout_s, int *status, char *msg, size_t msg_size);
+char *tt_cdp_eval(tt_cdp *c, const char *expr, double timeout_s, int *status, char *msg,
+                  size_t msg_size);
 
 /* Polls expr every 50 ms until it is true. @return TT_CDP_OK,
  * TT_CDP_TIMEOUT, TT_CDP_ERROR. */
@@ -42,7 +43,8 @@ int tt_cdp_wait(tt_cdp *c, const char *expr, double timeout_s, char *msg, size_t
 
 /* Captures the page (the visible window) as a PNG file.
  * @return TT_CDP_OK, TT_CDP_TIMEOUT, TT_CDP_ERROR. */
-int tt_cdp_screenshot(tt_cdp *c, const char *png_path, double timeout_s, char *msg, size_t msg_size);
+int tt_cdp_screenshot(tt_cdp *c, const char *png_path, double timeout_s, char *msg,
+                      size_t msg_size);
 
 /* Closes the browser (Browser.close, then SIGKILL after 5 s), reaps it and
  * removes its profile. NULL-safe. */

@@ -90,7 +90,8 @@ static void test_fixture_filters(void **state) {
         c->frequency_penalty = strtof(field(line, "frequency"), NULL);
         c->penalty_last_n = atoi(field(line, "last_n"));
         int prompt[32], gen[32], hist[64];
-        const int np = ids_of(field(line, "prompt"), prompt, 32), ng = ids_of(field(line, "gen"), gen, 32);
+        const int np = ids_of(field(line, "prompt"), prompt, 32),
+                  ng = ids_of(field(line, "gen"), gen, 32);
         memcpy(hist, prompt, (size_t)np * sizeof *hist);
         memcpy(hist + np, gen, (size_t)ng * sizeof *hist);
         tt_token_history h = {hist, np + ng, np};
@@ -108,35 +109,41 @@ static void test_fixture_filters(void **state) {
         c->n_logit_bias = nb;
         const char *s = strstr(line, " : ") + 3;
         float l[64], want[64], raw[64];
-        for (int i = 0; i < V; i++) l[i] = strtof(s, (char **)&s);
+        for (int i = 0; i < V; i++)
+            l[i] = strtof(s, (char **)&s);
         s = strstr(s, "|") + 1;
-        for (int i = 0; i < V; i++) want[i] = strtof(s, (char **)&s);
+        for (int i = 0; i < V; i++)
+            want[i] = strtof(s, (char **)&s);
         assert_int_equal(tt_softmax(l, V, 1.0f, raw, NULL), TT_OK);
 
         tt_sampler *sm;
         assert_int_equal(tt_sampler_create(&sm, V, NULL), TT_OK);
         serve_dist d;
         tt_error err;
-        if (serve_dist_from_logits(sm, NULL, &cfg, l, V, &h, &d, &err)) fail_msg("%s: %s", name, err.msg);
+        if (serve_dist_from_logits(sm, NULL, &cfg, l, V, &h, &d, &err))
+            fail_msg("%s: %s", name, err.msg);
         int n_want = 0;
         double h_want = 0.0;
         for (int i = 0; i < V; i++) {
             if (fabs((double)d.prob_final[i] - (double)want[i]) > 1e-6)
-                fail_msg("%s: token %d: prob_final %.7f, PyTorch %.7f", name, i, (double)d.prob_final[i],
-                         (double)want[i]);
+                fail_msg("%s: token %d: prob_final %.7f, PyTorch %.7f", name, i,
+                         (double)d.prob_final[i], (double)want[i]);
             if (d.prob[i] != raw[i]) fail_msg("%s: token %d: prob is not softmax(logits)", name, i);
             if (want[i] > 0) {
                 n_want++;
                 h_want -= (double)want[i] * log((double)want[i]);
                 bool found = false;
-                for (int k = 0; k < d.n_kept; k++) found |= d.kept[k] == i;
-                if (!found) fail_msg("%s: token %d is kept by PyTorch, not in the kept list", name, i);
+                for (int k = 0; k < d.n_kept; k++)
+                    found |= d.kept[k] == i;
+                if (!found)
+                    fail_msg("%s: token %d is kept by PyTorch, not in the kept list", name, i);
             }
         }
         /* a token the chain keeps may still have a probability that underflows
          * to 0 (a -100 logit bias): it is kept, not cut */
         int n_pos = 0;
-        for (int k = 0; k < d.n_kept; k++) n_pos += d.prob_final[d.kept[k]] > 0.0f;
+        for (int k = 0; k < d.n_kept; k++)
+            n_pos += d.prob_final[d.kept[k]] > 0.0f;
         if (n_pos != n_want) fail_msg("%s: %d kept, PyTorch keeps %d", name, n_pos, n_want);
         assert_true(fabs(d.entropy_final - h_want) < 1e-5);
         for (int k = 1; k < V; k++) /* by raw probability, most probable first */
@@ -171,7 +178,8 @@ static int free_model(void **state) {
 }
 
 /* Generates n_new tokens of prompt with gc (logprobs 5 in mode), row 0. */
-static void generate(const tt_generator_config *gc, const int *prompt, int n_prompt, tt_generation *out) {
+static void generate(const tt_generator_config *gc, const int *prompt, int n_prompt,
+                     tt_generation *out) {
     tt_generator *g;
     tt_error e;
     if (tt_generator_create(&g, g_model, gc, &e)) fail_msg("create: %s", e.msg);
@@ -187,7 +195,8 @@ static void test_matches_generation(void **state) {
     const char *text = "ROMEO:\nI will not";
     int *prompt;
     size_t n_prompt;
-    assert_int_equal(tt_tokenizer_encode(g_tok, text, strlen(text), &prompt, &n_prompt, NULL), TT_OK);
+    assert_int_equal(tt_tokenizer_encode(g_tok, text, strlen(text), &prompt, &n_prompt, NULL),
+                     TT_OK);
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 30; /* 17 + 30 > the window of 24: the context slides */
     gc.seed = 11;
@@ -211,14 +220,16 @@ static void test_matches_generation(void **state) {
     const int *gen = raw.tokens + raw.n_prompt;
     for (int j = 0; j < raw.n_generated; j++) {
         serve_dist d;
-        if (serve_dist_compute(ctx, prompt, (int)n_prompt, gen, j, &gc, &d, &e)) fail_msg("%d: %s", j, e.msg);
+        if (serve_dist_compute(ctx, prompt, (int)n_prompt, gen, j, &gc, &d, &e))
+            fail_msg("%d: %s", j, e.msg);
         const int tok = gen[j];
         assert_int_equal(d.n_context, (int)n_prompt + j);
         assert_true(d.n_kept >= 1 && d.n_kept <= 12);
         if (d.prob_final[tok] <= 0.0f) fail_msg("position %d: the drawn token %d is cut", j, tok);
         const double lr = log((double)d.prob[tok]), lp = log((double)d.prob_final[tok]);
         if (fabs(lr - (double)raw.logprobs[j].logprob) > 1e-5)
-            fail_msg("position %d: raw log p %.7f, the generator's %.7f", j, lr, (double)raw.logprobs[j].logprob);
+            fail_msg("position %d: raw log p %.7f, the generator's %.7f", j, lr,
+                     (double)raw.logprobs[j].logprob);
         if (fabs(lp - (double)proc.logprobs[j].logprob) > 1e-5)
             fail_msg("position %d: processed log p %.7f, the generator's %.7f", j, lp,
                      (double)proc.logprobs[j].logprob);
@@ -239,7 +250,8 @@ static void test_matches_generation(void **state) {
     generate(&gg, prompt, (int)n_prompt, &greedy);
     for (int j = 0; j < greedy.n_generated; j++) {
         serve_dist d;
-        if (serve_dist_compute(ctx, prompt, (int)n_prompt, greedy.tokens + greedy.n_prompt, j, &gg, &d, &e))
+        if (serve_dist_compute(ctx, prompt, (int)n_prompt, greedy.tokens + greedy.n_prompt, j, &gg,
+                               &d, &e))
             fail_msg("%s", e.msg);
         assert_int_equal(d.n_kept, 1);
         assert_int_equal(d.kept[0], greedy.tokens[greedy.n_prompt + j]);
@@ -250,11 +262,13 @@ static void test_matches_generation(void **state) {
     /* bad input: ids outside the vocabulary, empty prompt, bad settings */
     serve_dist d;
     const int bad_id = 65;
-    assert_int_equal(serve_dist_compute(ctx, prompt, (int)n_prompt, &bad_id, 1, &gc, &d, &e), TT_ERR_RANGE);
+    assert_int_equal(serve_dist_compute(ctx, prompt, (int)n_prompt, &bad_id, 1, &gc, &d, &e),
+                     TT_ERR_RANGE);
     assert_int_equal(serve_dist_compute(ctx, prompt, 0, NULL, 0, &gc, &d, &e), TT_ERR_ARG);
     tt_generator_config bad = gc;
     bad.top_p = 1.5f;
-    assert_int_equal(serve_dist_compute(ctx, prompt, (int)n_prompt, NULL, 0, &bad, &d, &e), TT_ERR_ARG);
+    assert_int_equal(serve_dist_compute(ctx, prompt, (int)n_prompt, NULL, 0, &bad, &d, &e),
+                     TT_ERR_ARG);
     assert_non_null(strstr(e.msg, "top_p"));
     serve_dist_ctx_free(ctx);
     serve_dist_ctx_free(NULL);
@@ -298,7 +312,8 @@ static void test_json(void **state) {
         tt_tokenizer_token_utf8(g_tok, id, want);
         assert_string_equal(cJSON_GetObjectItem(t, "text")->valuestring, want);
         assert_true(cJSON_GetObjectItem(t, "prob")->valuedouble == (double)d.prob[id]);
-        assert_true(cJSON_GetObjectItem(t, "prob_scaled")->valuedouble == (double)d.prob_scaled[id]);
+        assert_true(cJSON_GetObjectItem(t, "prob_scaled")->valuedouble ==
+                    (double)d.prob_scaled[id]);
         assert_true(cJSON_GetObjectItem(t, "prob_final")->valuedouble == (double)d.prob_final[id]);
         const bool k = cJSON_IsTrue(cJSON_GetObjectItem(t, "kept"));
         kept += k;

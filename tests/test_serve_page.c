@@ -40,7 +40,7 @@ static char artifacts[PATH_MAX];
 static char model_path[PATH_MAX];
 static char base_url[128]; /* http://127.0.0.1:PORT */
 static pid_t server_pid = -1;
-static char *server_dir;   /* the server's stdout and stderr files */
+static char *server_dir; /* the server's stdout and stderr files */
 
 static const char *find_file(const char *rel) {
     static char path[1024];
@@ -96,11 +96,13 @@ static int start_server(void) {
     server_pid = fork();
     if (server_pid < 0) return -1;
     if (server_pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+            e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (o < 0 || e < 0) _exit(126);
         dup2(o, 1);
         dup2(e, 2);
-        const char *argv[] = {tt_cli_path(), "serve", "--model", model_path, "--port", "0", "--threads", "1", NULL};
+        const char *argv[] = {tt_cli_path(), "serve",     "--model", model_path, "--port",
+                              "0",           "--threads", "1",       NULL};
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -150,7 +152,8 @@ static int teardown(void **state) {
     if (server_pid > 0) {
         kill(server_pid, SIGTERM);
         int st = 0;
-        for (int i = 0; i < 200 && waitpid(server_pid, &st, WNOHANG) == 0; i++) usleep(50000);
+        for (int i = 0; i < 200 && waitpid(server_pid, &st, WNOHANG) == 0; i++)
+            usleep(50000);
         if (waitpid(server_pid, &st, WNOHANG) == 0) {
             kill(server_pid, SIGKILL);
             waitpid(server_pid, &st, 0);
@@ -166,7 +169,8 @@ static void urlenc(const char *s, char *out, size_t cap) {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && n + 4 < cap; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p)) {
             out[n++] = (char)*p;
         } else {
             out[n++] = '%';
@@ -188,10 +192,25 @@ static const gen_settings settings = {"ROMEO:\nWhat say", "0.8", "20", "0.95", "
 
 /* What tt generate prints for the settings, without its final newline. */
 static char *tt_generate_text(void) {
-    const char *argv[] = {"tt", "generate", "--model", model_path, "--prompt", settings.prompt,
-                          "--temperature", settings.temperature, "--top-k", settings.top_k, "--top-p",
-                          settings.top_p, "--min-p", settings.min_p, "--seed", settings.seed,
-                          "--max-new-tokens", settings.max_tokens, NULL};
+    const char *argv[] = {"tt",
+                          "generate",
+                          "--model",
+                          model_path,
+                          "--prompt",
+                          settings.prompt,
+                          "--temperature",
+                          settings.temperature,
+                          "--top-k",
+                          settings.top_k,
+                          "--top-p",
+                          settings.top_p,
+                          "--min-p",
+                          settings.min_p,
+                          "--seed",
+                          settings.seed,
+                          "--max-new-tokens",
+                          settings.max_tokens,
+                          NULL};
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
     if (r.status != 0) fail_msg("tt generate: %s", r.err);
@@ -221,8 +240,8 @@ static int page_run(const char *url, const char *want) {
     int rc = tt_cdp_open(&c, url, 1280, 1500, msg, sizeof msg);
     if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "chromium: %s\n", msg), rc;
     if (rc) fail_msg("chromium: %s", msg);
-    rc = tt_cdp_wait(c, "document.body && ['done', 'error'].includes(document.body.dataset.state)", 90, msg,
-                     sizeof msg);
+    rc = tt_cdp_wait(c, "document.body && ['done', 'error'].includes(document.body.dataset.state)",
+                     90, msg, sizeof msg);
     if (rc) {
         tt_cdp_close(c);
         if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "the page: %s\n", msg), rc;
@@ -235,7 +254,8 @@ static int page_run(const char *url, const char *want) {
     }
     free(st);
     char *text = eval_ok(c, "document.getElementById('output').textContent");
-    if (strcmp(text, want)) fail_msg("#output differs from tt generate:\n page: [%s]\n tt:   [%s]", text, want);
+    if (strcmp(text, want))
+        fail_msg("#output differs from tt generate:\n page: [%s]\n tt:   [%s]", text, want);
     free(text);
     /* every generated token a span with its probability */
     assert_int_equal(eval_int(c, "document.querySelectorAll('#output .tok[data-p]').length"),
@@ -270,7 +290,8 @@ static int page_run(const char *url, const char *want) {
     if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "the slider: %s\n", msg), rc;
     if (rc) fail_msg("the slider: %s", msg);
     int w = 0, h = 0;
-    if (tt_check_png(shot, 1280, 1280, 1000, 1500, 20000, &w, &h, msg, sizeof msg)) fail_msg("%s", msg);
+    if (tt_check_png(shot, 1280, 1280, 1000, 1500, 20000, &w, &h, msg, sizeof msg))
+        fail_msg("%s", msg);
     fprintf(stderr, "screenshot kept: %s (%dx%d)\n", shot, w, h);
     return 0;
 }
@@ -280,9 +301,11 @@ static void test_autorun_link_reproduces_tt_generate(void **state) {
     char *want = tt_generate_text();
     char p[256], url[1024];
     urlenc(settings.prompt, p, sizeof p);
-    snprintf(url, sizeof url, "%s/?prompt=%s&temperature=%s&top_k=%s&top_p=%s&min_p=%s&seed=%s&max_tokens=%s&autorun=1",
-             base_url, p, settings.temperature, settings.top_k, settings.top_p, settings.min_p, settings.seed,
-             settings.max_tokens);
+    snprintf(
+        url, sizeof url,
+        "%s/?prompt=%s&temperature=%s&top_k=%s&top_p=%s&min_p=%s&seed=%s&max_tokens=%s&autorun=1",
+        base_url, p, settings.temperature, settings.top_k, settings.top_p, settings.min_p,
+        settings.seed, settings.max_tokens);
     if (page_run(url, want) == TT_CDP_TIMEOUT) {
         fprintf(stderr, "chromium timed out; trying once more\n");
         if (page_run(url, want) == TT_CDP_TIMEOUT) fail_msg("chromium timed out twice");
@@ -296,8 +319,20 @@ static void test_autorun_link_reproduces_tt_generate(void **state) {
 static cJSON *post(const char *path, const char *body, int *status) {
     char url[256];
     snprintf(url, sizeof url, "%s%s", base_url, path);
-    const char *argv[] = {"curl", "-sS", "-m", "30", "-X", "POST", "-H", "Content-Type: application/json",
-                          "--data-binary", "@-", "-w", "\n%{http_code}", url, NULL};
+    const char *argv[] = {"curl",
+                          "-sS",
+                          "-m",
+                          "30",
+                          "-X",
+                          "POST",
+                          "-H",
+                          "Content-Type: application/json",
+                          "--data-binary",
+                          "@-",
+                          "-w",
+                          "\n%{http_code}",
+                          url,
+                          NULL};
     tt_cli_result r;
     assert_int_equal(tt_run_program(argv, body, &r), 0);
     if (r.status != 0) fail_msg("curl: %s", r.err);
@@ -319,8 +354,10 @@ static void expect_error(const char *body, int want_status, const char *param, c
     const cJSON *p = cJSON_GetObjectItem(e, "param"), *m = cJSON_GetObjectItem(e, "message");
     assert_true(cJSON_IsString(m));
     if (param ? !cJSON_IsString(p) || strcmp(p->valuestring, param) : !cJSON_IsNull(p))
-        fail_msg("%s: param %s, want %s", body, cJSON_IsString(p) ? p->valuestring : "null", param ? param : "null");
-    if (!strstr(m->valuestring, in_msg)) fail_msg("%s: message '%s' lacks '%s'", body, m->valuestring, in_msg);
+        fail_msg("%s: param %s, want %s", body, cJSON_IsString(p) ? p->valuestring : "null",
+                 param ? param : "null");
+    if (!strstr(m->valuestring, in_msg))
+        fail_msg("%s: message '%s' lacks '%s'", body, m->valuestring, in_msg);
     cJSON_Delete(j);
 }
 
@@ -358,25 +395,31 @@ static void test_distribution_endpoint(void **state) {
     assert_true(fabs(sum_raw - 1) < 1e-4 && fabs(sum_final - 1) < 1e-4);
     cJSON_Delete(j);
     /* token ids work as well as text; temperature 0 keeps one */
-    j = post("/v1/distribution", "{\"prompt\":[30,27,25,17,27,10,0],\"continuation\":[],\"temperature\":0}", &status);
+    j = post("/v1/distribution",
+             "{\"prompt\":[30,27,25,17,27,10,0],\"continuation\":[],\"temperature\":0}", &status);
     assert_int_equal(status, 200);
     assert_int_equal(cJSON_GetObjectItem(j, "n_context")->valueint, 7);
     assert_int_equal(cJSON_GetObjectItem(j, "n_kept")->valueint, 1);
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tokens"), 0), "kept")));
+    assert_true(cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tokens"), 0), "kept")));
     cJSON_Delete(j);
 
     expect_error("{\"prompt\":\"ab\",\"top_p\":1.5}", 400, "top_p", "top_p");
     expect_error("{\"prompt\":\"ab\",\"top_k\":-1}", 400, "top_k", "top_k");
     expect_error("{\"prompt\":\"ab\",\"temperature\":\"hot\"}", 400, "temperature", "temperature");
     expect_error("{\"prompt\":\"ab\",\"min_p\":-0.1}", 400, "min_p", "min_p");
-    expect_error("{\"prompt\":\"ab\",\"repetition_penalty\":0}", 400, "repetition_penalty", "repetition_penalty");
+    expect_error("{\"prompt\":\"ab\",\"repetition_penalty\":0}", 400, "repetition_penalty",
+                 "repetition_penalty");
     expect_error("{\"top_k\":3}", 400, "prompt", "required");
     expect_error("{\"prompt\":\"\"}", 400, "prompt", "empty");
     expect_error("{\"prompt\":\"caf\\u00e9 \\u2603\"}", 400, "prompt", "vocabulary");
-    expect_error("{\"prompt\":\"ROMEO: this prompt is longer than the window\"}", 400, "prompt", "tokens");
+    expect_error("{\"prompt\":\"ROMEO: this prompt is longer than the window\"}", 400, "prompt",
+                 "tokens");
     expect_error("{\"prompt\":[1,99]}", 400, "prompt", "[0, 65)");
-    expect_error("{\"prompt\":\"ab\",\"continuation\":7}", 400, "continuation", "string or an array");
-    expect_error("{\"prompt\":\"ab\",\"continuation\":\"\\u2603\"}", 400, "continuation", "vocabulary");
+    expect_error("{\"prompt\":\"ab\",\"continuation\":7}", 400, "continuation",
+                 "string or an array");
+    expect_error("{\"prompt\":\"ab\",\"continuation\":\"\\u2603\"}", 400, "continuation",
+                 "vocabulary");
     expect_error("{\"prompt\":\"ab\",\"frobnicate\":1}", 400, "frobnicate", "frobnicate");
     expect_error("{\"prompt\":\"ab\",\"model\":\"gpt-4\"}", 404, "model", "gpt-4");
     expect_error("{\"prompt\":\"ab\"", 400, NULL, "JSON");
@@ -387,7 +430,9 @@ static void test_page_files(void **state) {
     (void)state;
     char url[256];
     snprintf(url, sizeof url, "%s/explorer/app.js", base_url);
-    const char *argv[] = {"curl", "-sS", "-m", "30", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", url, NULL};
+    const char *argv[] = {"curl", "-sS",       "-m", "30",
+                          "-o",   "/dev/null", "-w", "%{http_code} %{content_type}",
+                          url,    NULL};
     tt_cli_result r;
     assert_int_equal(tt_run_program(argv, NULL, &r), 0);
     assert_string_equal(r.out, "200 text/javascript; charset=utf-8");
@@ -421,7 +466,8 @@ static void test_server_stops_cleanly(void **state) {
     kill(server_pid, SIGTERM);
     int st = 0;
     pid_t w = 0;
-    for (int i = 0; i < 400 && (w = waitpid(server_pid, &st, WNOHANG)) == 0; i++) usleep(50000);
+    for (int i = 0; i < 400 && (w = waitpid(server_pid, &st, WNOHANG)) == 0; i++)
+        usleep(50000);
     if (w == 0) fail_msg("tt serve did not stop within 20 s of SIGTERM");
     server_pid = -1;
     char err_path[PATH_MAX];
@@ -429,8 +475,10 @@ static void test_server_stops_cleanly(void **state) {
     size_t len;
     char *err = tt_test_read_file(err_path, &len);
     assert_non_null(err);
-    if (strstr(err, "Sanitizer") || strstr(err, "runtime error")) fail_msg("tt serve's stderr: %.2000s", err);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("tt serve ended with status %d: %.500s", st, err);
+    if (strstr(err, "Sanitizer") || strstr(err, "runtime error"))
+        fail_msg("tt serve's stderr: %.2000s", err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("tt serve ended with status %d: %.500s", st, err);
     free(err);
 }
 
