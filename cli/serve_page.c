@@ -46,8 +46,9 @@ static void h_file(serve_server *s, const serve_request *req, serve_reply *r) {
 
 /* prompt or continuation: a string (encoded) or an array of token ids.
  * *ids malloc'ed (NULL when empty). */
-static int token_field(serve_server *s, const cJSON *v, const char *param, int max, int **ids,
-                       int *n, serve_reply *r) {
+/* max_what names the limit in the message ("the context window holds"). */
+static int token_field(serve_server *s, const cJSON *v, const char *param, int max,
+                       const char *max_what, int **ids, int *n, serve_reply *r) {
     const tt_tokenizer *tok = serve_tokenizer(s);
     const int V = tt_tokenizer_vocab_size(tok);
     *ids = NULL;
@@ -61,7 +62,13 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
                               err.msg);
             return -1;
         }
-        *n = (int)(m > (size_t)max ? (size_t)max + 1 : m);
+        if (m > (size_t)max) {
+            serve_reply_error(r, 400, param, "'%s' has %zu tokens; %s %d", param, m, max_what, max);
+            free(*ids);
+            *ids = NULL;
+            return -1;
+        }
+        *n = (int)m;
     } else if (cJSON_IsArray(v)) {
         const int m = cJSON_GetArraySize(v);
         if (m > max) {
@@ -91,7 +98,7 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
         return -1;
     }
     if (*n > max) {
-        serve_reply_error(r, 400, param, "'%s' has more than %d tokens", param, max);
+        serve_reply_error(r, 400, param, "'%s' has %d tokens; %s %d", param, *n, max_what, max);
         free(*ids);
         *ids = NULL;
         return -1;
@@ -124,14 +131,17 @@ static void h_distribution(serve_server *s, const serve_request *req, serve_repl
         serve_reply_error(r, 400, "prompt", "'prompt' is required");
         goto done;
     }
-    if (token_field(s, p, "prompt", serve_context_len(s), &prompt, &n_prompt, r)) goto done;
+    if (token_field(s, p, "prompt", serve_context_len(s), "the context window holds", &prompt,
+                    &n_prompt, r))
+        goto done;
     if (n_prompt == 0) {
         serve_reply_error(r, 400, "prompt",
                           "'prompt' is empty (a prompt needs at least one token)");
         goto done;
     }
     if (cont && !cJSON_IsNull(cont) &&
-        token_field(s, cont, "continuation", serve_max_tokens_cap(s), &gen, &n_gen, r))
+        token_field(s, cont, "continuation", serve_max_tokens_cap(s), "--max-tokens-cap is", &gen,
+                    &n_gen, r))
         goto done;
     tt_error err;
     serve_dist ds;

@@ -414,7 +414,7 @@ static void test_distribution_endpoint(void **state) {
     expect_error("{\"prompt\":\"\"}", 400, "prompt", "empty");
     expect_error("{\"prompt\":\"caf\\u00e9 \\u2603\"}", 400, "prompt", "vocabulary");
     expect_error("{\"prompt\":\"ROMEO: this prompt is longer than the window\"}", 400, "prompt",
-                 "tokens");
+                 "has 44 tokens; the context window holds 24");
     expect_error("{\"prompt\":[1,99]}", 400, "prompt", "[0, 65)");
     expect_error("{\"prompt\":\"ab\",\"continuation\":7}", 400, "continuation",
                  "string or an array");
