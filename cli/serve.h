@@ -158,18 +158,12 @@ bool serve_settings_field(const char *name, bool chat);
 
 /* ---- Jobs (serve_sched.c) ------------------------------------------------ */
 
-/* One generated token of a choice, as a client sees it. */
-typedef struct {
-    int token;
-    bool has_lp;
-    tt_token_logprob lp;
-} serve_token;
-
 typedef struct {
     int n_prompt;
     int *prompt;          /* [n_prompt] ids */
-    serve_token *tokens;  /* the visible generated tokens (a stop string and
-                             the tokens held back for one are not) */
+    int *ids;             /* [n_tokens] the visible generated tokens (a stop
+                             string and the tokens held back for one are not) */
+    tt_token_logprob *lps; /* [n_tokens] when logprobs were asked, else NULL */
     int n_tokens, cap_tokens;
     bool finished;
     tt_finish_reason finish;

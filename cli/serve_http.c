@@ -273,7 +273,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                          allow[0] ? ", " : "", s->routes[i].method);
         }
         if (!cs->rt) {
-            char msg[160];
+            char msg[256];
             if (allow[0]) {
                 snprintf(msg, sizeof msg, "method %.10s is not allowed on %.80s (allowed: %s)",
                          method, url, allow);

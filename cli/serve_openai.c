@@ -818,15 +818,7 @@ static void complete_reply(gen_req *q, serve_reply *r) {
     for (int c = 0; c < job->n_choices; c++) {
         const serve_choice *ch = &job->choices[c];
         const int p = c / q->n;
-        int *ids = malloc((size_t)(ch->n_tokens + 1) * sizeof *ids);
-        if (!ids) {
-            cJSON_Delete(j);
-            serve_reply_error(r, 500, NULL, "out of memory");
-            return;
-        }
-        for (int k = 0; k < ch->n_tokens; k++) ids[k] = ch->tokens[k].token;
-        char *gen = decode(tok, ids, ch->n_tokens);
-        free(ids);
+        char *gen = decode(tok, ch->ids, ch->n_tokens);
         char *prompt = q->echo ? decode(tok, q->ids[p], q->lens[p]) : NULL;
         if (!gen || (q->echo && !prompt)) {
             free(gen);
@@ -855,8 +847,7 @@ static void complete_reply(gen_req *q, serve_reply *r) {
             cJSON *content = cJSON_AddArrayToObject(lo, "content");
             for (int k = 0; k < ch->n_tokens; k++)
                 cJSON_AddItemToArray(content,
-                                     chat_lp(tok, ch->tokens[k].token,
-                                             ch->tokens[k].has_lp ? &ch->tokens[k].lp : NULL,
+                                     chat_lp(tok, ch->ids[k], ch->lps ? &ch->lps[k] : NULL,
                                              q->st.logprobs));
         } else {
             legacy_lp l = legacy_new();
@@ -868,8 +859,7 @@ static void complete_reply(gen_req *q, serve_reply *r) {
             else
                 off = q->lens[p];
             for (int k = 0; k < ch->n_tokens; k++, off++)
-                legacy_add(&l, tok, ch->tokens[k].token,
-                           ch->tokens[k].has_lp ? &ch->tokens[k].lp : NULL, q->st.logprobs, off);
+                legacy_add(&l, tok, ch->ids[k], ch->lps ? &ch->lps[k] : NULL, q->st.logprobs, off);
             cJSON_AddItemToObject(o, "logprobs", l.obj);
         }
         cJSON_AddStringToObject(o, "finish_reason", finish_str(ch->finish));
@@ -897,9 +887,9 @@ static int emit_json(gen_req *q, cJSON *j) {
     return rc ? -1 : 0;
 }
 
-/* One chunk: a choice's piece of text (NULL: none), its logprobs, and its
- * finish_reason when it ends. */
-static int emit_chunk(gen_req *q, int c, const char *text, const serve_token *t,
+/* One chunk: a choice's piece of text (NULL: none), its token (< 0: none)
+ * and logprobs, and its finish_reason when it ends. */
+static int emit_chunk(gen_req *q, int c, const char *text, int token, const tt_token_logprob *lp,
                       const int *prompt_ids, int n_prompt, const tt_token_logprob *plp,
                       const char *finish) {
     const tt_tokenizer *tok = serve_tokenizer(q->s);
@@ -915,21 +905,18 @@ static int emit_chunk(gen_req *q, int c, const char *text, const serve_token *t,
     } else {
         cJSON_AddStringToObject(o, "text", text ? text : "");
     }
-    if (q->st.logprobs < 0 || (!t && !n_prompt)) {
+    if (q->st.logprobs < 0 || (token < 0 && !n_prompt)) {
         cJSON_AddNullToObject(o, "logprobs");
     } else if (q->chat) {
         cJSON *lo = cJSON_AddObjectToObject(o, "logprobs");
         cJSON *content = cJSON_AddArrayToObject(lo, "content");
-        cJSON_AddItemToArray(content, chat_lp(tok, t->token, t->has_lp ? &t->lp : NULL,
-                                              q->st.logprobs));
+        cJSON_AddItemToArray(content, chat_lp(tok, token, lp, q->st.logprobs));
     } else {
         legacy_lp l = legacy_new();
         for (int k = 0; k < n_prompt; k++)
             legacy_add(&l, tok, prompt_ids[k], plp ? &plp[k] : NULL, q->st.logprobs,
                        q->offset[c]++);
-        if (t)
-            legacy_add(&l, tok, t->token, t->has_lp ? &t->lp : NULL, q->st.logprobs,
-                       q->offset[c]++);
+        if (token >= 0) legacy_add(&l, tok, token, lp, q->st.logprobs, q->offset[c]++);
         cJSON_AddItemToObject(o, "logprobs", l.obj);
     }
     if (finish) cJSON_AddStringToObject(o, "finish_reason", finish);
@@ -968,15 +955,17 @@ static int stream_collect(gen_req *q) {
         if (!q->head_sent[c] && (q->chat || q->echo)) {
             /* chat: the role first; echo: the prompt's text */
             char *pt = q->echo ? decode(tok, q->ids[p], q->lens[p]) : NULL;
-            const int rc = emit_chunk(q, c, q->chat ? "" : pt, NULL, q->echo ? q->ids[p] : NULL,
+            const int rc = emit_chunk(q, c, q->chat ? "" : pt, -1, NULL, q->echo ? q->ids[p] : NULL,
                                       q->echo ? q->lens[p] : 0, q->plp ? q->plp[p] : NULL, NULL);
             free(pt);
             if (rc) return -1;
         }
         for (; q->cursor[c] < ch->n_tokens; q->cursor[c]++) {
-            const serve_token *t = &ch->tokens[q->cursor[c]];
+            const int k = q->cursor[c];
             char buf[5];
-            if (emit_chunk(q, c, tok_str(tok, t->token, buf), t, NULL, 0, NULL, NULL)) return -1;
+            if (emit_chunk(q, c, tok_str(tok, ch->ids[k], buf), ch->ids[k],
+                           ch->lps ? &ch->lps[k] : NULL, NULL, 0, NULL, NULL))
+                return -1;
         }
         if (ch->finished && !q->tail_sent[c]) {
             if (q->chat) {
@@ -988,7 +977,7 @@ static int stream_collect(gen_req *q) {
                 cJSON_AddNullToObject(o, "logprobs");
                 cJSON_AddStringToObject(o, "finish_reason", finish_str(ch->finish));
                 if (emit_json(q, j)) return -1;
-            } else if (emit_chunk(q, c, "", NULL, NULL, 0, NULL, finish_str(ch->finish))) {
+            } else if (emit_chunk(q, c, "", -1, NULL, NULL, 0, NULL, finish_str(ch->finish))) {
                 return -1;
             }
             q->tail_sent[c] = true;

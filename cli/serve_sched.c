@@ -86,7 +86,8 @@ fail:
 static void job_free(serve_job *j) {
     for (int c = 0; c < j->n_choices; c++) {
         free(j->choices[c].prompt);
-        free(j->choices[c].tokens);
+        free(j->choices[c].ids);
+        free(j->choices[c].lps);
     }
     free(j->choices);
     free(j->rows);
@@ -163,16 +164,16 @@ void serve_sched_get_stats(serve_sched *q, serve_sched_stats *st) {
 static void append_token(serve_choice *ch, int token, const tt_token_logprob *lp) {
     if (ch->n_tokens == ch->cap_tokens) {
         const int cap = ch->cap_tokens ? 2 * ch->cap_tokens : 64;
-        serve_token *t = realloc(ch->tokens, (size_t)cap * sizeof *t);
-        if (!t) return; /* the token is lost; the row goes on (cannot happen
-                           within the memory the job was admitted with) */
-        ch->tokens = t;
+        int *ids = realloc(ch->ids, (size_t)cap * sizeof *ids);
+        if (ids) ch->ids = ids;
+        tt_token_logprob *lps = lp ? realloc(ch->lps, (size_t)cap * sizeof *lps) : NULL;
+        if (lps) ch->lps = lps;
+        if (!ids || (lp && !lps)) return; /* the token is lost (out of memory) */
         ch->cap_tokens = cap;
     }
-    serve_token *t = &ch->tokens[ch->n_tokens++];
-    t->token = token;
-    t->has_lp = lp != NULL;
-    if (lp) t->lp = *lp;
+    ch->ids[ch->n_tokens] = token;
+    if (lp) ch->lps[ch->n_tokens] = *lp;
+    ch->n_tokens++;
 }
 
 static void remove_row(serve_sched *q, serve_job *j, int c) {
