@@ -14,6 +14,8 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,11 @@ int cmd_serve(int argc, char **argv) {
         }
     }
     if (!model_path) return cli_usage_error("--model FILE is required (see 'tt serve --help')");
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+        return cli_usage_error("--host: '%s' is not an IPv4 or IPv6 address (e.g. 127.0.0.1, "
+                               "0.0.0.0, ::1)",
+                               host);
 
     char *tmpl = NULL;
     if (tmpl_path) {
@@ -146,8 +153,8 @@ int cmd_serve(int argc, char **argv) {
         rc = cli_fail("%s", msg);
         goto done;
     }
-    serve_options o = {host, port, api_key, timeout, model, tok, id, model_path, W, cap,
-                       max_batch, tmpl, sched, NULL};
+    serve_options o = {host,       port, api_key, timeout,   model, tok,   id,
+                       model_path, W,    cap,     max_batch, tmpl,  sched, NULL};
     srv = serve_server_create(&o, msg, sizeof msg);
     if (!srv) {
         rc = cli_usage_error("%s", msg);

@@ -39,15 +39,15 @@ typedef struct serve_sched serve_sched;
 /* ---- The server (serve_http.c) ------------------------------------------ */
 
 typedef struct {
-    const char *host;     /* "127.0.0.1" */
-    int port;             /* 0: a free port */
-    const char *api_key;  /* NULL: no key */
-    int timeout_s;        /* idle connection timeout */
+    const char *host;    /* "127.0.0.1" */
+    int port;            /* 0: a free port */
+    const char *api_key; /* NULL: no key */
+    int timeout_s;       /* idle connection timeout */
     const tt_model *model;
     const tt_tokenizer *tok;
     const char *model_id;
     const char *model_path; /* loaded again, once, for prompt logprobs */
-    int context_len;      /* the window W (resolved) */
+    int context_len;        /* the window W (resolved) */
     int max_tokens_cap;
     int max_batch;
     const char *chat_template_json; /* NULL: the play-script template */
@@ -127,10 +127,10 @@ void serve_reply_text(serve_reply *out, int status, const char *content_type, co
 
 /* ---- What handlers may use -------------------------------------------- */
 
-const tt_model *serve_model(const serve_server *s);       /* shared, read-only */
+const tt_model *serve_model(const serve_server *s); /* shared, read-only */
 const tt_tokenizer *serve_tokenizer(const serve_server *s);
-const char *serve_model_id(const serve_server *s);        /* the /v1/models id */
-int serve_context_len(const serve_server *s);             /* the window W */
+const char *serve_model_id(const serve_server *s); /* the /v1/models id */
+int serve_context_len(const serve_server *s);      /* the window W */
 int serve_max_tokens_cap(const serve_server *s);
 serve_sched *serve_scheduler(serve_server *s);
 
@@ -147,7 +147,7 @@ typedef struct {
     tt_logit_bias *bias;
     char **strings; /* stop strings and DRY breakers */
     int n_strings;
-    int logprobs;   /* -1: not asked; else 0..20 (OpenAI's number) */
+    int logprobs; /* -1: not asked; else 0..20 (OpenAI's number) */
     bool seed_given;
 } serve_settings;
 int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_settings *st,
@@ -158,18 +158,12 @@ bool serve_settings_field(const char *name, bool chat);
 
 /* ---- Jobs (serve_sched.c) ------------------------------------------------ */
 
-/* One generated token of a choice, as a client sees it. */
-typedef struct {
-    int token;
-    bool has_lp;
-    tt_token_logprob lp;
-} serve_token;
-
 typedef struct {
     int n_prompt;
-    int *prompt;          /* [n_prompt] ids */
-    serve_token *tokens;  /* the visible generated tokens (a stop string and
-                             the tokens held back for one are not) */
+    int *prompt;           /* [n_prompt] ids */
+    int *ids;              /* [n_tokens] the visible generated tokens (a stop
+                              string and the tokens held back for one are not) */
+    tt_token_logprob *lps; /* [n_tokens] when logprobs were asked, else NULL */
     int n_tokens, cap_tokens;
     bool finished;
     tt_finish_reason finish;
@@ -178,7 +172,7 @@ typedef struct {
 typedef enum {
     SERVE_JOB_QUEUED = 0,
     SERVE_JOB_RUNNING = 1,
-    SERVE_JOB_DONE = 2,   /* every choice finished (or failed: error set) */
+    SERVE_JOB_DONE = 2, /* every choice finished (or failed: error set) */
 } serve_job_state;
 
 typedef struct serve_job {
@@ -188,8 +182,8 @@ typedef struct serve_job {
     serve_choice *choices;
     /* under the scheduler's mutex */
     serve_job_state state;
-    bool cancelled;         /* the client went away: rows freed at the next step */
-    int error_status;       /* != 0: the job failed (message in error) */
+    bool cancelled;   /* the client went away: rows freed at the next step */
+    int error_status; /* != 0: the job failed (message in error) */
     char error[TT_ERROR_MSG_MAX];
     int refs;               /* the handler and the scheduler */
     int *rows;              /* [n_choices] generator rows, -1 when none */

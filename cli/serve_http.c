@@ -111,8 +111,10 @@ void serve_reply_error(serve_reply *out, int status, const char *param, const ch
     cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
     cJSON_AddStringToObject(e, "message", msg);
     cJSON_AddStringToObject(e, "type", error_type(status));
-    if (param) cJSON_AddStringToObject(e, "param", param);
-    else cJSON_AddNullToObject(e, "param");
+    if (param)
+        cJSON_AddStringToObject(e, "param", param);
+    else
+        cJSON_AddNullToObject(e, "param");
     cJSON_AddStringToObject(e, "code", error_code(status, param));
     out->status = status;
     serve_reply_json(out, j);
@@ -252,9 +254,8 @@ static bool key_ok(const serve_server *s, struct MHD_Connection *conn) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     serve_server *s = server_of(cls);
     conn_state *cs = *con_cls;
@@ -273,7 +274,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                          allow[0] ? ", " : "", s->routes[i].method);
         }
         if (!cs->rt) {
-            char msg[160];
+            char msg[256];
             if (allow[0]) {
                 snprintf(msg, sizeof msg, "method %.10s is not allowed on %.80s (allowed: %s)",
                          method, url, allow);
@@ -284,8 +285,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (cs->rt->needs_auth && !key_ok(s, conn))
             return send_error(s, conn, 401, NULL,
-                              "missing or wrong API key (send 'Authorization: Bearer KEY')",
-                              NULL);
+                              "missing or wrong API key (send 'Authorization: Bearer KEY')", NULL);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
@@ -309,7 +309,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (cs->len + n + 1 > cs->cap) {
             size_t cap = cs->cap ? cs->cap : 4096;
-            while (cap < cs->len + n + 1) cap *= 2;
+            while (cap < cs->len + n + 1)
+                cap *= 2;
             char *b = realloc(cs->body, cap);
             if (!b) return MHD_NO;
             cs->body = b;
@@ -408,11 +409,11 @@ int serve_server_start(serve_server *s, int *port, char *msg, size_t msg_size) {
         snprintf(msg, msg_size, "--host: '%s' is not an IPv4 or IPv6 address", s->opt.host);
         return -1;
     }
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)s->opt.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opt.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)2000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(flags, (uint16_t)s->opt.port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)s->opt.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)2000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(msg, msg_size, "--host %s --port %d: cannot listen there (%s)", s->opt.host,
                  s->opt.port, errno ? strerror(errno) : "in use or not permitted");

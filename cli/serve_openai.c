@@ -72,7 +72,8 @@ static char *own_string(serve_settings *st, const char *s) {
 
 void serve_settings_free(serve_settings *st) {
     if (!st) return;
-    for (int i = 0; i < st->n_strings; i++) free(st->strings[i]);
+    for (int i = 0; i < st->n_strings; i++)
+        free(st->strings[i]);
     free(st->strings);
     free(st->bias);
     st->strings = NULL;
@@ -83,14 +84,14 @@ void serve_settings_free(serve_settings *st) {
 /* ---- Settings: the fields every generating endpoint shares ------------- */
 
 static const char *const common_fields[] = {
-    "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "stop",
-    "seed", "presence_penalty", "frequency_penalty", "logit_bias", "user",
+    "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user",
     /* extensions: the controls of tt generate */
     "top_k", "min_p", "typical_p", "repetition_penalty", "penalty_last_n", "dry_multiplier",
     "dry_base", "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers", "samplers",
     "context_shift", "logprobs_mode", "eos", NULL};
-static const char *const completion_fields[] = {"prompt", "logprobs", "echo", "best_of",
-                                                "suffix", NULL};
+static const char *const completion_fields[] = {"prompt",  "logprobs", "echo",
+                                                "best_of", "suffix",   NULL};
 static const char *const chat_fields[] = {"messages", "logprobs", "top_logprobs",
                                           "max_completion_tokens", NULL};
 
@@ -107,8 +108,8 @@ bool serve_settings_field(const char *name, bool chat) {
 /* The library's verdict on the config after `name` was set. */
 static int check(serve_server *s, serve_settings *st, const char *name, serve_reply *r) {
     tt_error err;
-    if (tt_generator_config_validate(&st->gc, tt_tokenizer_vocab_size(serve_tokenizer(s)),
-                                     &err) != TT_OK) {
+    if (tt_generator_config_validate(&st->gc, tt_tokenizer_vocab_size(serve_tokenizer(s)), &err) !=
+        TT_OK) {
         serve_reply_error(r, 400, name, "'%s': %s", name, err.msg);
         return -1;
     }
@@ -168,18 +169,21 @@ static int set_logit_bias(serve_server *s, serve_settings *st, const cJSON *v, s
         if (!e->string[0] || *end || e->string[0] == '-' || e->string[0] == '+' ||
             e->string[0] == ' ' || id < 0 || id >= V) {
             serve_reply_error(r, 400, "logit_bias",
-                              "'logit_bias': key '%.40s' is not a token id in [0, %d)",
-                              e->string, V);
+                              "'logit_bias': key '%.40s' is not a token id in [0, %d)", e->string,
+                              V);
             return -1;
         }
         if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) {
-            serve_reply_error(r, 400, "logit_bias", "'logit_bias': the bias of token %ld must be "
-                              "a number", id);
+            serve_reply_error(r, 400, "logit_bias",
+                              "'logit_bias': the bias of token %ld must be "
+                              "a number",
+                              id);
             return -1;
         }
         for (int j = 0; j < k; j++)
             if (st->bias[j].id == (int)id) {
-                serve_reply_error(r, 400, "logit_bias", "'logit_bias': token %ld appears twice", id);
+                serve_reply_error(r, 400, "logit_bias", "'logit_bias': token %ld appears twice",
+                                  id);
                 return -1;
             }
         st->bias[k].id = (int)id;
@@ -235,8 +239,9 @@ static int set_samplers(serve_server *s, serve_settings *st, const cJSON *v, ser
             snprintf(list + at, sizeof list - at, "%s%s", at ? "," : "", e->valuestring);
         }
     } else {
-        serve_reply_error(r, 400, "samplers",
-                          "'samplers' must be a list of names (array, or a comma-separated string)");
+        serve_reply_error(
+            r, 400, "samplers",
+            "'samplers' must be a list of names (array, or a comma-separated string)");
         return -1;
     }
     tt_error err;
@@ -280,7 +285,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
         } else if (!strcmp(k, "stop")) {
             if (set_stop(st, v, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "presence_penalty")) {
-            if (get_float(v, k, &st->gc.controls.presence_penalty, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.controls.presence_penalty, r) || check(s, st, k, r))
+                return -1;
         } else if (!strcmp(k, "frequency_penalty")) {
             if (get_float(v, k, &st->gc.controls.frequency_penalty, r) || check(s, st, k, r))
                 return -1;
@@ -295,7 +301,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
             if (get_int(v, k, 0, 1000000000L, &n, r)) return -1;
             st->gc.controls.penalty_last_n = (int)n;
         } else if (!strcmp(k, "dry_multiplier")) {
-            if (get_float(v, k, &st->gc.controls.dry_multiplier, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.controls.dry_multiplier, r) || check(s, st, k, r))
+                return -1;
         } else if (!strcmp(k, "dry_base")) {
             if (get_float(v, k, &st->gc.controls.dry_base, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "dry_allowed_length")) {
@@ -335,7 +342,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
                 return -1;
             }
             if (tt_tokenizer_id(serve_tokenizer(s), cp, &id) != TT_OK) {
-                serve_reply_error(r, 400, k, "'eos': character '%s' is not in the model's vocabulary",
+                serve_reply_error(r, 400, k,
+                                  "'eos': character '%s' is not in the model's vocabulary",
                                   v->valuestring);
                 return -1;
             }
@@ -361,7 +369,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
                 return -1;
             }
             if (strcmp(v->valuestring, serve_model_id(s))) {
-                serve_reply_error(r, 404, k, "the model '%.100s' does not exist (this server has '%s')",
+                serve_reply_error(r, 404, k,
+                                  "the model '%.100s' does not exist (this server has '%s')",
                                   v->valuestring, serve_model_id(s));
                 return -1;
             }
@@ -425,9 +434,8 @@ static int encode_prompt(serve_server *s, const char *text, size_t len, const ch
         return -1;
     }
     if ((int)m > serve_context_len(s)) {
-        serve_reply_error(r, 400, param,
-                          "'%s' has %zu tokens; the context window holds %d", param, m,
-                          serve_context_len(s));
+        serve_reply_error(r, 400, param, "'%s' has %zu tokens; the context window holds %d", param,
+                          m, serve_context_len(s));
         free(*ids);
         *ids = NULL;
         return -1;
@@ -439,7 +447,8 @@ static int encode_prompt(serve_server *s, const char *text, size_t len, const ch
 static int ids_prompt(serve_server *s, const cJSON *arr, int **ids, int *n, serve_reply *r) {
     const int m = cJSON_GetArraySize(arr), V = tt_tokenizer_vocab_size(serve_tokenizer(s));
     if (m == 0) {
-        serve_reply_error(r, 400, "prompt", "'prompt' is empty (a prompt needs at least one token)");
+        serve_reply_error(r, 400, "prompt",
+                          "'prompt' is empty (a prompt needs at least one token)");
         return -1;
     }
     if (m > serve_context_len(s)) {
@@ -471,9 +480,9 @@ static int ids_prompt(serve_server *s, const cJSON *arr, int **ids, int *n, serv
 typedef struct {
     serve_server *s;
     bool chat, stream, echo, include_usage;
-    int n;                 /* choices per prompt */
+    int n; /* choices per prompt */
     int n_prompts;
-    int **ids;             /* [n_prompts] */
+    int **ids; /* [n_prompts] */
     int *lens;
     serve_settings st;
     serve_job *job;
@@ -482,11 +491,11 @@ typedef struct {
     tt_token_logprob **plp; /* [n_prompts] echo with logprobs: the prompt's */
     /* streaming */
     struct MHD_Connection *conn;
-    int *cursor;            /* [n_choices] tokens already sent */
-    int *offset;            /* [n_choices] text_offset of the next token */
+    int *cursor; /* [n_choices] tokens already sent */
+    int *offset; /* [n_choices] text_offset of the next token */
     bool *head_sent, *tail_sent;
     bool done_sent;
-    char *buf;              /* formatted events not yet sent */
+    char *buf; /* formatted events not yet sent */
     size_t len, off, cap;
 } gen_req;
 
@@ -578,7 +587,8 @@ typedef struct {
 static int sb_add(strbuf *b, const char *t, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *s = realloc(b->s, cap);
         if (!s) return -1;
         b->s = s;
@@ -625,8 +635,10 @@ static int parse_messages(gen_req *q, const cJSON *m, serve_reply *r) {
         if (cJSON_IsString(role)) {
             if (!strcmp(role->valuestring, "system") || !strcmp(role->valuestring, "developer"))
                 ri = SERVE_ROLE_SYSTEM;
-            else if (!strcmp(role->valuestring, "user")) ri = SERVE_ROLE_USER;
-            else if (!strcmp(role->valuestring, "assistant")) ri = SERVE_ROLE_ASSISTANT;
+            else if (!strcmp(role->valuestring, "user"))
+                ri = SERVE_ROLE_USER;
+            else if (!strcmp(role->valuestring, "assistant"))
+                ri = SERVE_ROLE_ASSISTANT;
         }
         if (!cJSON_IsObject(e) || ri < 0) {
             free(b.s);
@@ -649,16 +661,17 @@ static int parse_messages(gen_req *q, const cJSON *m, serve_reply *r) {
                 if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "text") || !cJSON_IsString(tx)) {
                     free(b.s);
                     free(text.s);
-                    serve_reply_error(r, 400, param,
-                                      "'%s.content' parts must be {\"type\": \"text\", \"text\": ...}",
-                                      param);
+                    serve_reply_error(
+                        r, 400, param,
+                        "'%s.content' parts must be {\"type\": \"text\", \"text\": ...}", param);
                     return -1;
                 }
                 if (sb_add(&text, tx->valuestring, strlen(tx->valuestring))) goto oom;
             }
         } else {
             free(b.s);
-            serve_reply_error(r, 400, param, "'%s.content' must be a string", param);
+            serve_reply_error(r, 400, param,
+                              "'%s.content' must be a string or an array of text parts", param);
             return -1;
         }
         const char *who = cJSON_IsString(name) ? name->valuestring : t->names[ri];
@@ -791,8 +804,10 @@ static const char *finish_str(tt_finish_reason f) {
 
 static cJSON *usage_object(const gen_req *q) {
     long prompt = 0, completion = 0;
-    for (int p = 0; p < q->n_prompts; p++) prompt += q->lens[p];
-    for (int c = 0; c < q->job->n_choices; c++) completion += q->job->choices[c].n_tokens;
+    for (int p = 0; p < q->n_prompts; p++)
+        prompt += q->lens[p];
+    for (int c = 0; c < q->job->n_choices; c++)
+        completion += q->job->choices[c].n_tokens;
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", (double)completion);
@@ -818,15 +833,7 @@ static void complete_reply(gen_req *q, serve_reply *r) {
     for (int c = 0; c < job->n_choices; c++) {
         const serve_choice *ch = &job->choices[c];
         const int p = c / q->n;
-        int *ids = malloc((size_t)(ch->n_tokens + 1) * sizeof *ids);
-        if (!ids) {
-            cJSON_Delete(j);
-            serve_reply_error(r, 500, NULL, "out of memory");
-            return;
-        }
-        for (int k = 0; k < ch->n_tokens; k++) ids[k] = ch->tokens[k].token;
-        char *gen = decode(tok, ids, ch->n_tokens);
-        free(ids);
+        char *gen = decode(tok, ch->ids, ch->n_tokens);
         char *prompt = q->echo ? decode(tok, q->ids[p], q->lens[p]) : NULL;
         if (!gen || (q->echo && !prompt)) {
             free(gen);
@@ -854,22 +861,19 @@ static void complete_reply(gen_req *q, serve_reply *r) {
             cJSON *lo = cJSON_AddObjectToObject(o, "logprobs");
             cJSON *content = cJSON_AddArrayToObject(lo, "content");
             for (int k = 0; k < ch->n_tokens; k++)
-                cJSON_AddItemToArray(content,
-                                     chat_lp(tok, ch->tokens[k].token,
-                                             ch->tokens[k].has_lp ? &ch->tokens[k].lp : NULL,
-                                             q->st.logprobs));
+                cJSON_AddItemToArray(content, chat_lp(tok, ch->ids[k], ch->lps ? &ch->lps[k] : NULL,
+                                                      q->st.logprobs));
         } else {
             legacy_lp l = legacy_new();
             int off = 0;
             if (q->echo)
                 for (int k = 0; k < q->lens[p]; k++, off++)
-                    legacy_add(&l, tok, q->ids[p][k], q->plp ? &q->plp[p][k] : NULL,
-                               q->st.logprobs, off);
+                    legacy_add(&l, tok, q->ids[p][k], q->plp ? &q->plp[p][k] : NULL, q->st.logprobs,
+                               off);
             else
                 off = q->lens[p];
             for (int k = 0; k < ch->n_tokens; k++, off++)
-                legacy_add(&l, tok, ch->tokens[k].token,
-                           ch->tokens[k].has_lp ? &ch->tokens[k].lp : NULL, q->st.logprobs, off);
+                legacy_add(&l, tok, ch->ids[k], ch->lps ? &ch->lps[k] : NULL, q->st.logprobs, off);
             cJSON_AddItemToObject(o, "logprobs", l.obj);
         }
         cJSON_AddStringToObject(o, "finish_reason", finish_str(ch->finish));
@@ -889,7 +893,8 @@ static int emit_json(gen_req *q, cJSON *j) {
     cJSON_Delete(j);
     if (!text) return -1;
     strbuf b = {q->buf, q->len, q->cap};
-    const int rc = sb_add(&b, "data: ", 6) || sb_add(&b, text, strlen(text)) || sb_add(&b, "\n\n", 2);
+    const int rc =
+        sb_add(&b, "data: ", 6) || sb_add(&b, text, strlen(text)) || sb_add(&b, "\n\n", 2);
     q->buf = b.s;
     q->len = b.len;
     q->cap = b.cap;
@@ -897,9 +902,9 @@ static int emit_json(gen_req *q, cJSON *j) {
     return rc ? -1 : 0;
 }
 
-/* One chunk: a choice's piece of text (NULL: none), its logprobs, and its
- * finish_reason when it ends. */
-static int emit_chunk(gen_req *q, int c, const char *text, const serve_token *t,
+/* One chunk: a choice's piece of text (NULL: none), its token (< 0: none)
+ * and logprobs, and its finish_reason when it ends. */
+static int emit_chunk(gen_req *q, int c, const char *text, int token, const tt_token_logprob *lp,
                       const int *prompt_ids, int n_prompt, const tt_token_logprob *plp,
                       const char *finish) {
     const tt_tokenizer *tok = serve_tokenizer(q->s);
@@ -915,25 +920,24 @@ static int emit_chunk(gen_req *q, int c, const char *text, const serve_token *t,
     } else {
         cJSON_AddStringToObject(o, "text", text ? text : "");
     }
-    if (q->st.logprobs < 0 || (!t && !n_prompt)) {
+    if (q->st.logprobs < 0 || (token < 0 && !n_prompt)) {
         cJSON_AddNullToObject(o, "logprobs");
     } else if (q->chat) {
         cJSON *lo = cJSON_AddObjectToObject(o, "logprobs");
         cJSON *content = cJSON_AddArrayToObject(lo, "content");
-        cJSON_AddItemToArray(content, chat_lp(tok, t->token, t->has_lp ? &t->lp : NULL,
-                                              q->st.logprobs));
+        cJSON_AddItemToArray(content, chat_lp(tok, token, lp, q->st.logprobs));
     } else {
         legacy_lp l = legacy_new();
         for (int k = 0; k < n_prompt; k++)
             legacy_add(&l, tok, prompt_ids[k], plp ? &plp[k] : NULL, q->st.logprobs,
                        q->offset[c]++);
-        if (t)
-            legacy_add(&l, tok, t->token, t->has_lp ? &t->lp : NULL, q->st.logprobs,
-                       q->offset[c]++);
+        if (token >= 0) legacy_add(&l, tok, token, lp, q->st.logprobs, q->offset[c]++);
         cJSON_AddItemToObject(o, "logprobs", l.obj);
     }
-    if (finish) cJSON_AddStringToObject(o, "finish_reason", finish);
-    else cJSON_AddNullToObject(o, "finish_reason");
+    if (finish)
+        cJSON_AddStringToObject(o, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(o, "finish_reason");
     q->head_sent[c] = true;
     return emit_json(q, j);
 }
@@ -949,8 +953,8 @@ static int stream_collect(gen_req *q) {
         if (!q->done_sent) {
             cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
             cJSON_AddStringToObject(e, "message", job->error);
-            cJSON_AddStringToObject(e, "type", job->error_status >= 500 ? "server_error"
-                                                                        : "invalid_request_error");
+            cJSON_AddStringToObject(
+                e, "type", job->error_status >= 500 ? "server_error" : "invalid_request_error");
             cJSON_AddNullToObject(e, "param");
             cJSON_AddNullToObject(e, "code");
             if (emit_json(q, j)) return -1;
@@ -968,15 +972,17 @@ static int stream_collect(gen_req *q) {
         if (!q->head_sent[c] && (q->chat || q->echo)) {
             /* chat: the role first; echo: the prompt's text */
             char *pt = q->echo ? decode(tok, q->ids[p], q->lens[p]) : NULL;
-            const int rc = emit_chunk(q, c, q->chat ? "" : pt, NULL, q->echo ? q->ids[p] : NULL,
+            const int rc = emit_chunk(q, c, q->chat ? "" : pt, -1, NULL, q->echo ? q->ids[p] : NULL,
                                       q->echo ? q->lens[p] : 0, q->plp ? q->plp[p] : NULL, NULL);
             free(pt);
             if (rc) return -1;
         }
         for (; q->cursor[c] < ch->n_tokens; q->cursor[c]++) {
-            const serve_token *t = &ch->tokens[q->cursor[c]];
+            const int k = q->cursor[c];
             char buf[5];
-            if (emit_chunk(q, c, tok_str(tok, t->token, buf), t, NULL, 0, NULL, NULL)) return -1;
+            if (emit_chunk(q, c, tok_str(tok, ch->ids[k], buf), ch->ids[k],
+                           ch->lps ? &ch->lps[k] : NULL, NULL, 0, NULL, NULL))
+                return -1;
         }
         if (ch->finished && !q->tail_sent[c]) {
             if (q->chat) {
@@ -988,7 +994,7 @@ static int stream_collect(gen_req *q) {
                 cJSON_AddNullToObject(o, "logprobs");
                 cJSON_AddStringToObject(o, "finish_reason", finish_str(ch->finish));
                 if (emit_json(q, j)) return -1;
-            } else if (emit_chunk(q, c, "", NULL, NULL, 0, NULL, finish_str(ch->finish))) {
+            } else if (emit_chunk(q, c, "", -1, NULL, NULL, 0, NULL, finish_str(ch->finish))) {
                 return -1;
             }
             q->tail_sent[c] = true;
@@ -1039,7 +1045,8 @@ static cJSON *parse_body(const serve_request *req, serve_reply *r) {
         return NULL;
     }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, true); /* the NUL too */
+    cJSON *j =
+        cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, true); /* the NUL too */
     if (!j) {
         const size_t at = end ? (size_t)(end - req->body) : 0;
         serve_reply_error(r, 400, NULL, "the request body is not valid JSON (at byte %zu)", at);
@@ -1078,8 +1085,9 @@ static void generate(serve_server *s, const serve_request *req, serve_reply *r, 
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "best_of")) && !cJSON_IsNull(v)) {
         if (get_int(v, "best_of", 1, s->opt.max_batch, &n, r)) goto fail;
         if (n != q->n) {
-            serve_reply_error(r, 400, "best_of",
-                              "'best_of' other than 'n' is not supported (every choice is returned)");
+            serve_reply_error(
+                r, 400, "best_of",
+                "'best_of' other than 'n' is not supported (every choice is returned)");
             goto fail;
         }
     }
@@ -1132,7 +1140,7 @@ static void generate(serve_server *s, const serve_request *req, serve_reply *r, 
         } else {
             serve_sched_stats st;
             serve_sched_get_stats(serve_scheduler(s), &st);
-            serve_reply_error(r, 503, NULL, "the queue is full (%d requests wait); retry later",
+            serve_reply_error(r, 503, NULL, "the queue is full (%d waiting); retry later",
                               st.queued);
         }
         r->retry_after = 1;
@@ -1148,7 +1156,8 @@ static void generate(serve_server *s, const serve_request *req, serve_reply *r, 
             serve_reply_error(r, 500, NULL, "out of memory");
             goto fail;
         }
-        for (int c = 0; c < nc; c++) q->offset[c] = q->echo ? 0 : q->lens[c / q->n];
+        for (int c = 0; c < nc; c++)
+            q->offset[c] = q->echo ? 0 : q->lens[c / q->n];
         r->status = 200;
         r->stream_read = stream_read;
         r->stream_free = stream_free;
@@ -1238,9 +1247,8 @@ static void h_tokenize(serve_server *s, const serve_request *req, serve_reply *r
     int *ids = NULL;
     size_t n = 0;
     tt_error err;
-    if (c->valuestring[0] &&
-        tt_tokenizer_encode(serve_tokenizer(s), c->valuestring, strlen(c->valuestring), &ids, &n,
-                            &err) != TT_OK) {
+    if (c->valuestring[0] && tt_tokenizer_encode(serve_tokenizer(s), c->valuestring,
+                                                 strlen(c->valuestring), &ids, &n, &err) != TT_OK) {
         serve_reply_error(r, err.code == TT_ERR_NOMEM ? 500 : 400, "content", "'content': %s",
                           err.msg);
         cJSON_Delete(body);
@@ -1248,7 +1256,8 @@ static void h_tokenize(serve_server *s, const serve_request *req, serve_reply *r
     }
     cJSON *j = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(j, "tokens");
-    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
     free(ids);
     cJSON_Delete(body);
     serve_reply_json(r, j);
@@ -1372,8 +1381,10 @@ static const char default_template[] =
 void serve_chat_template_free(serve_chat_template *t) {
     free(t->message);
     free(t->assistant);
-    for (int i = 0; i < SERVE_N_ROLES; i++) free(t->names[i]);
-    for (int i = 0; i < t->n_stop; i++) free(t->stop[i]);
+    for (int i = 0; i < SERVE_N_ROLES; i++)
+        free(t->names[i]);
+    for (int i = 0; i < t->n_stop; i++)
+        free(t->stop[i]);
     memset(t, 0, sizeof *t);
 }
 
@@ -1383,9 +1394,12 @@ static int in_vocab(const tt_tokenizer *tok, const char *what, const char *text,
     char stripped[1024];
     size_t k = 0;
     for (const char *p = text; *p && k + 1 < sizeof stripped;) {
-        if (!strncmp(p, "{name}", 6)) p += 6;
-        else if (!strncmp(p, "{content}", 9)) p += 9;
-        else stripped[k++] = *p++;
+        if (!strncmp(p, "{name}", 6))
+            p += 6;
+        else if (!strncmp(p, "{content}", 9))
+            p += 9;
+        else
+            stripped[k++] = *p++;
     }
     stripped[k] = '\0';
     if (!k) return 0;
@@ -1418,8 +1432,10 @@ int serve_chat_template_init(serve_chat_template *t, const char *json, const tt_
     for (const cJSON *v = j->child; v; v = v->next)
         if (strcmp(v->string, "message") && strcmp(v->string, "assistant") &&
             strcmp(v->string, "names") && strcmp(v->string, "stop")) {
-            snprintf(msg, msg_size, "--chat-template: unknown member '%.60s' (message, assistant, "
-                     "names, stop)", v->string);
+            snprintf(msg, msg_size,
+                     "--chat-template: unknown member '%.60s' (message, assistant, "
+                     "names, stop)",
+                     v->string);
             goto fail;
         }
     if (!cJSON_IsString(m) || !strstr(m->valuestring, "{content}")) {
@@ -1456,8 +1472,10 @@ int serve_chat_template_init(serve_chat_template *t, const char *json, const tt_
         for (const cJSON *e = stop->child; e; e = e->next) {
             if (!cJSON_IsString(e) || !e->valuestring[0] ||
                 strlen(e->valuestring) >= TT_MAX_STOP_LEN) {
-                snprintf(msg, msg_size, "--chat-template: 'stop' strings must be non-empty and "
-                         "shorter than %d bytes", TT_MAX_STOP_LEN);
+                snprintf(msg, msg_size,
+                         "--chat-template: 'stop' strings must be non-empty and "
+                         "shorter than %d bytes",
+                         TT_MAX_STOP_LEN);
                 goto fail;
             }
             t->stop[t->n_stop] = strdup(e->valuestring);

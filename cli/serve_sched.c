@@ -76,7 +76,8 @@ serve_job *serve_job_new(const tt_generator_config *gc, int **prompts, const int
     return j;
 fail:
     if (j->choices)
-        for (int c = 0; c < j->n_choices; c++) free(j->choices[c].prompt);
+        for (int c = 0; c < j->n_choices; c++)
+            free(j->choices[c].prompt);
     free(j->choices);
     free(j->rows);
     free(j);
@@ -86,7 +87,8 @@ fail:
 static void job_free(serve_job *j) {
     for (int c = 0; c < j->n_choices; c++) {
         free(j->choices[c].prompt);
-        free(j->choices[c].tokens);
+        free(j->choices[c].ids);
+        free(j->choices[c].lps);
     }
     free(j->choices);
     free(j->rows);
@@ -139,8 +141,10 @@ int serve_sched_submit(serve_sched *q, serve_job *job, bool *stopping) {
     job->refs++;
     job->state = SERVE_JOB_QUEUED;
     job->next = NULL;
-    if (q->tail) q->tail->next = job;
-    else q->head = job;
+    if (q->tail)
+        q->tail->next = job;
+    else
+        q->head = job;
     q->tail = job;
     q->n_queued++;
     pthread_cond_signal(&q->work);
@@ -163,16 +167,16 @@ void serve_sched_get_stats(serve_sched *q, serve_sched_stats *st) {
 static void append_token(serve_choice *ch, int token, const tt_token_logprob *lp) {
     if (ch->n_tokens == ch->cap_tokens) {
         const int cap = ch->cap_tokens ? 2 * ch->cap_tokens : 64;
-        serve_token *t = realloc(ch->tokens, (size_t)cap * sizeof *t);
-        if (!t) return; /* the token is lost; the row goes on (cannot happen
-                           within the memory the job was admitted with) */
-        ch->tokens = t;
+        int *ids = realloc(ch->ids, (size_t)cap * sizeof *ids);
+        if (ids) ch->ids = ids;
+        tt_token_logprob *lps = lp ? realloc(ch->lps, (size_t)cap * sizeof *lps) : NULL;
+        if (lps) ch->lps = lps;
+        if (!ids || (lp && !lps)) return; /* the token is lost (out of memory) */
         ch->cap_tokens = cap;
     }
-    serve_token *t = &ch->tokens[ch->n_tokens++];
-    t->token = token;
-    t->has_lp = lp != NULL;
-    if (lp) t->lp = *lp;
+    ch->ids[ch->n_tokens] = token;
+    if (lp) ch->lps[ch->n_tokens] = *lp;
+    ch->n_tokens++;
 }
 
 static void remove_row(serve_sched *q, serve_job *j, int c) {
@@ -186,7 +190,8 @@ static void remove_row(serve_sched *q, serve_job *j, int c) {
 /* Takes a finished (or failed, or abandoned) job out of the batch. */
 static void retire(serve_sched *q, int i) {
     serve_job *j = q->running[i];
-    for (int c = 0; c < j->n_choices; c++) remove_row(q, j, c);
+    for (int c = 0; c < j->n_choices; c++)
+        remove_row(q, j, c);
     j->state = SERVE_JOB_DONE;
     q->running[i] = q->running[--q->n_running];
     job_unref(j);
@@ -206,7 +211,8 @@ static int map_row(serve_sched *q, int row, serve_job *j, int c) {
         int *rc = realloc(q->row_choice, (size_t)n * sizeof *rc);
         if (!rc) return -1;
         q->row_choice = rc;
-        for (int i = q->n_row_map; i < n; i++) q->row_job[i] = NULL;
+        for (int i = q->n_row_map; i < n; i++)
+            q->row_job[i] = NULL;
         q->n_row_map = n;
     }
     q->row_job[row] = j;
@@ -228,8 +234,8 @@ static void start_job(serve_sched *q, serve_job *j) {
             continue;
         }
         int row;
-        if (tt_generator_add_row(q->g, ch->prompt, ch->n_prompt, &j->gc, (uint64_t)c, &row,
-                                 &err) != TT_OK) {
+        if (tt_generator_add_row(q->g, ch->prompt, ch->n_prompt, &j->gc, (uint64_t)c, &row, &err) !=
+            TT_OK) {
             fail_job(j, err.code == TT_ERR_NOMEM ? 503 : 400, err.msg);
             return;
         }
@@ -261,7 +267,8 @@ static void deliver(serve_sched *q, int n_toks) {
         if (tt_generator_row_result(q->g, t->row, &res, NULL) != TT_OK) continue;
         const int visible = res->n_generated - (t->finished ? 0 : t->hold);
         for (int k = ch->n_tokens; k < visible; k++)
-            append_token(ch, res->tokens[res->n_prompt + k], res->logprobs ? &res->logprobs[k] : NULL);
+            append_token(ch, res->tokens[res->n_prompt + k],
+                         res->logprobs ? &res->logprobs[k] : NULL);
         if (t->finished) {
             ch->finished = true;
             ch->finish = t->finish;
