@@ -112,12 +112,20 @@ static int token_field(serve_server *s, const cJSON *v, const char *param, int m
  * probability under the model, after penalties and temperature, and after
  * the whole chain (kept or cut), with the entropies. */
 static void h_distribution(serve_server *s, const serve_request *req, serve_reply *r) {
-    cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+    const char *end = NULL; /* as the other endpoints: the NUL too, and nothing after the JSON */
+    cJSON *body = req->body && req->body_len
+                      ? cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, true)
+                      : NULL;
     cJSON *cont = NULL;
     serve_settings st;
     bool have_settings = false;
     int *prompt = NULL, *gen = NULL, n_prompt = 0, n_gen = 0;
     serve_dist_ctx *d = NULL;
+    if (req->body && req->body_len && !body) {
+        serve_reply_error(r, 400, NULL, "the request body is not valid JSON (at byte %zu)",
+                          end ? (size_t)(end - req->body) : (size_t)0);
+        goto done;
+    }
     if (!cJSON_IsObject(body)) {
         serve_reply_error(r, 400, NULL, "the request body must be a JSON object");
         goto done;

@@ -422,7 +422,8 @@ static void test_distribution_endpoint(void **state) {
                  "vocabulary");
     expect_error("{\"prompt\":\"ab\",\"frobnicate\":1}", 400, "frobnicate", "frobnicate");
     expect_error("{\"prompt\":\"ab\",\"model\":\"gpt-4\"}", 404, "model", "gpt-4");
-    expect_error("{\"prompt\":\"ab\"", 400, NULL, "JSON");
+    expect_error("{\"prompt\":\"ab\"", 400, NULL, "not valid JSON (at byte 14)");
+    expect_error("", 400, NULL, "must be a JSON object");
     expect_error("[1,2]", 400, NULL, "JSON object");
 }
 
