@@ -6,7 +6,8 @@
  *    #output must hold exactly the text `tt generate` prints for the same
  *    settings, every generated token a shaded span; #dist must have bars,
  *    one kept bar per token the sampler keeps; moving the top-k slider to 3
- *    must redraw it with at most 3 kept bars. A screenshot is kept as a test
+ *    must redraw it with at most 3 kept bars; clicking a token must move the
+ *    chart to its position, and hovering it show its alternatives. A screenshot is kept as a test
  *    artifact: $TT_BUILD/test-artifacts/serve_page.png.
  *  - POST /v1/distribution: the JSON shape, and bad requests (status, param).
  * When chromium is missing the test installs it with `scripts/deps.sh
@@ -286,9 +287,32 @@ static int page_run(const char *url, const char *want) {
                      "document.querySelectorAll('#dist rect.bar.kept').length === "
                      "Number(document.getElementById('dist').dataset.nKept)",
                      30, msg, sizeof msg);
+    if (rc) {
+        tt_cdp_close(c);
+        if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "the slider: %s\n", msg), rc;
+        fail_msg("the slider: %s", msg);
+    }
+    /* a click on token 6 moves the chart there and marks that token; hovering
+     * it shows its alternatives */
+    free(eval_ok(c, "(() => { const t = document.querySelector('#output .tok[data-i=\"5\"]');"
+                    " t.click(); t.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));"
+                    " return 1; })()"));
+    rc = tt_cdp_wait(c, "document.getElementById('dist').dataset.position === '5'", 30, msg,
+                     sizeof msg);
+    if (rc) {
+        tt_cdp_close(c);
+        if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "the click: %s\n", msg), rc;
+        fail_msg("the click: %s", msg);
+    }
+    assert_int_equal(
+        eval_int(c, "document.querySelectorAll('#output .tok.selected[data-i=\"5\"]').length"), 1);
+    assert_int_equal(eval_int(c, "document.querySelectorAll('#dist text.label.chosen').length"), 1);
+    char *tip = eval_ok(c, "document.getElementById('tooltip').hidden ? 'hidden' : "
+                           "document.getElementById('tooltip').textContent");
+    if (!strstr(tip, "Token 6:")) fail_msg("the tooltip of token 6: '%s'", tip);
+    assert_true(eval_int(c, "document.querySelectorAll('#tooltip tr').length") >= 2);
+    free(tip);
     tt_cdp_close(c);
-    if (rc == TT_CDP_TIMEOUT) return fprintf(stderr, "the slider: %s\n", msg), rc;
-    if (rc) fail_msg("the slider: %s", msg);
     int w = 0, h = 0;
     if (tt_check_png(shot, 1280, 1280, 1000, 1500, 20000, &w, &h, msg, sizeof msg))
         fail_msg("%s", msg);
