@@ -1078,11 +1078,31 @@ static void test_cli(void **state) {
     }
 }
 
+/* Every numeric flag refuses malformed and out-of-range values before it
+ * starts (run under `timeout`: a server that started anyway would hang). */
+static void test_cli_numbers(void **state) {
+    (void)state;
+    const char *flags[] = {"--port",    "--max-batch", "--max-queue", "--max-tokens-cap",
+                           "--threads", "--context",   "--timeout",   "--grace"};
+    const char *values[] = {"abc", "1.5", "-5", "99999999999", "", " 7", "0x10", "1e3"};
+    for (size_t f = 0; f < sizeof flags / sizeof *flags; f++)
+        for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
+            const char *argv[] = {"timeout", "20", tt_cli_path(), "serve",  "--model",
+                                  MODEL,     flags[f], values[v],   NULL};
+            tt_cli_result r;
+            assert_int_equal(tt_run_program(argv, NULL, &r), 0);
+            if (r.status != 2 || !strstr(r.err, flags[f]))
+                fail_msg("%s '%s': status %d, stderr '%s'", flags[f], values[v], r.status, r.err);
+            tt_cli_result_free(&r);
+        }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows as it comes */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli_numbers),
         cmocka_unit_test(test_completions_equal_generate),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_chat),
