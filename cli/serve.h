@@ -211,6 +211,9 @@ int serve_sched_submit(serve_sched *q, serve_job *job, bool *stopping);
  * returns with the scheduler's mutex held: copy what you need, then
  * serve_sched_unlock. */
 void serve_sched_wait(serve_sched *q, serve_job *job, int timeout_ms);
+/* The same with the mutex already held (the caller looked at the job first,
+ * so a step that came meanwhile is not missed). */
+void serve_sched_wait_locked(serve_sched *q, serve_job *job, int timeout_ms);
 void serve_sched_lock(serve_sched *q);
 void serve_sched_unlock(serve_sched *q);
 /* The client went away: the job's rows are freed at the next step. */

@@ -477,6 +477,16 @@ static int ids_prompt(serve_server *s, const cJSON *arr, int **ids, int *n, serv
 
 /* ---- A generation request -------------------------------------------------- */
 
+/* A choice's tokens that the client has not seen, copied out of the job
+ * under the scheduler's mutex, so that they are formatted without it. */
+typedef struct {
+    int *ids;
+    tt_token_logprob *lps;
+    int n, cap;
+    bool finished;
+    tt_finish_reason finish;
+} stream_snap;
+
 typedef struct {
     serve_server *s;
     bool chat, stream, echo, include_usage;
@@ -495,6 +505,10 @@ typedef struct {
     int *offset; /* [n_choices] text_offset of the next token */
     bool *head_sent, *tail_sent;
     bool done_sent;
+    int job_choices;
+    stream_snap *snap; /* [n_choices] what the job had new at the last look */
+    int error_status;
+    char error[TT_ERROR_MSG_MAX];
     char *buf; /* formatted events not yet sent */
     size_t len, off, cap;
 } gen_req;
@@ -517,6 +531,12 @@ static void gen_req_free(gen_req *q) {
     free(q->offset);
     free(q->head_sent);
     free(q->tail_sent);
+    if (q->snap)
+        for (int c = 0; c < q->job_choices; c++) {
+            free(q->snap[c].ids);
+            free(q->snap[c].lps);
+        }
+    free(q->snap);
     free(q->buf);
     free(q);
 }
@@ -802,12 +822,13 @@ static const char *finish_str(tt_finish_reason f) {
     return f == TT_FINISH_LENGTH ? "length" : "stop";
 }
 
-static cJSON *usage_object(const gen_req *q) {
+/* counts: the tokens of each choice (NULL: the finished job's). */
+static cJSON *usage_object(const gen_req *q, const int *counts) {
     long prompt = 0, completion = 0;
     for (int p = 0; p < q->n_prompts; p++)
         prompt += q->lens[p];
     for (int c = 0; c < q->job->n_choices; c++)
-        completion += q->job->choices[c].n_tokens;
+        completion += counts ? counts[c] : q->job->choices[c].n_tokens;
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", (double)completion);
@@ -881,7 +902,7 @@ static void complete_reply(gen_req *q, serve_reply *r) {
         free(gen);
         free(prompt);
     }
-    cJSON_AddItemToObject(j, "usage", usage_object(q));
+    cJSON_AddItemToObject(j, "usage", usage_object(q, NULL));
     cJSON_AddNumberToObject(j, "seed", (double)q->st.gc.seed);
     serve_reply_json(r, j);
 }
@@ -942,32 +963,70 @@ static int emit_chunk(gen_req *q, int c, const char *text, int token, const tt_t
     return emit_json(q, j);
 }
 
-/* Formats what the job has that the client has not seen yet. Under the
- * scheduler's mutex (the job's tokens may grow meanwhile otherwise).
- * Returns 1 when something was formatted, 0 when nothing, -1 on error. */
-static int stream_collect(gen_req *q) {
-    const tt_tokenizer *tok = serve_tokenizer(q->s);
-    serve_job *job = q->job;
-    const size_t before = q->len;
+/* Copies what the job has that the client has not seen yet (under the
+ * scheduler's mutex). Returns 1 when there is something, 0 when not, -1
+ * when out of memory. */
+static int stream_snapshot(gen_req *q) {
+    const serve_job *job = q->job;
+    int any = 0;
     if (job->error_status) {
-        if (!q->done_sent) {
-            cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
-            cJSON_AddStringToObject(e, "message", job->error);
-            cJSON_AddStringToObject(
-                e, "type", job->error_status >= 500 ? "server_error" : "invalid_request_error");
-            cJSON_AddNullToObject(e, "param");
-            cJSON_AddNullToObject(e, "code");
-            if (emit_json(q, j)) return -1;
-            strbuf b = {q->buf, q->len, q->cap};
-            if (sb_add(&b, "data: [DONE]\n\n", 14)) return -1;
-            q->buf = b.s, q->len = b.len, q->cap = b.cap;
-            q->done_sent = true;
+        q->error_status = job->error_status;
+        snprintf(q->error, sizeof q->error, "%s", job->error);
+        return 1;
+    }
+    for (int c = 0; c < job->n_choices; c++) {
+        const serve_choice *ch = &job->choices[c];
+        stream_snap *sn = &q->snap[c];
+        const int n = ch->n_tokens - q->cursor[c];
+        sn->n = 0;
+        if (n > sn->cap) {
+            int *ids = realloc(sn->ids, (size_t)n * sizeof *ids);
+            if (ids) sn->ids = ids;
+            tt_token_logprob *lps = ch->lps ? realloc(sn->lps, (size_t)n * sizeof *lps) : NULL;
+            if (lps) sn->lps = lps;
+            if (!ids || (ch->lps && !lps)) return -1;
+            sn->cap = n;
         }
-        return q->len > before;
+        if (n > 0) {
+            memcpy(sn->ids, ch->ids + q->cursor[c], (size_t)n * sizeof *sn->ids);
+            if (ch->lps) memcpy(sn->lps, ch->lps + q->cursor[c], (size_t)n * sizeof *sn->lps);
+            sn->n = n;
+            q->cursor[c] = ch->n_tokens;
+            any = 1;
+        }
+        if (ch->finished && !sn->finished) {
+            sn->finished = true;
+            sn->finish = ch->finish;
+            any = 1;
+        }
+    }
+    return any;
+}
+
+static int emit_done(gen_req *q) {
+    strbuf b = {q->buf, q->len, q->cap};
+    const int rc = sb_add(&b, "data: [DONE]\n\n", 14);
+    q->buf = b.s, q->len = b.len, q->cap = b.cap;
+    q->done_sent = true;
+    return rc;
+}
+
+/* Formats the snapshot as events (without the scheduler's mutex). Returns
+ * 0, or -1 when out of memory. */
+static int stream_format(gen_req *q) {
+    const tt_tokenizer *tok = serve_tokenizer(q->s);
+    if (q->error_status) { /* the job failed: an error event, then the end */
+        cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
+        cJSON_AddStringToObject(e, "message", q->error);
+        cJSON_AddStringToObject(e, "type",
+                                q->error_status >= 500 ? "server_error" : "invalid_request_error");
+        cJSON_AddNullToObject(e, "param");
+        cJSON_AddNullToObject(e, "code");
+        return emit_json(q, j) || emit_done(q) ? -1 : 0;
     }
     bool all = true;
-    for (int c = 0; c < job->n_choices; c++) {
-        serve_choice *ch = &job->choices[c];
+    for (int c = 0; c < q->job_choices; c++) {
+        const stream_snap *sn = &q->snap[c];
         const int p = c / q->n;
         if (!q->head_sent[c] && (q->chat || q->echo)) {
             /* chat: the role first; echo: the prompt's text */
@@ -977,14 +1036,13 @@ static int stream_collect(gen_req *q) {
             free(pt);
             if (rc) return -1;
         }
-        for (; q->cursor[c] < ch->n_tokens; q->cursor[c]++) {
-            const int k = q->cursor[c];
+        for (int k = 0; k < sn->n; k++) {
             char buf[5];
-            if (emit_chunk(q, c, tok_str(tok, ch->ids[k], buf), ch->ids[k],
-                           ch->lps ? &ch->lps[k] : NULL, NULL, 0, NULL, NULL))
+            if (emit_chunk(q, c, tok_str(tok, sn->ids[k], buf), sn->ids[k],
+                           sn->lps ? &sn->lps[k] : NULL, NULL, 0, NULL, NULL))
                 return -1;
         }
-        if (ch->finished && !q->tail_sent[c]) {
+        if (sn->finished && !q->tail_sent[c]) {
             if (q->chat) {
                 cJSON *j = response_head(q, "chat.completion.chunk");
                 cJSON *o = cJSON_CreateObject();
@@ -992,41 +1050,49 @@ static int stream_collect(gen_req *q) {
                 cJSON_AddNumberToObject(o, "index", c);
                 cJSON_AddObjectToObject(o, "delta");
                 cJSON_AddNullToObject(o, "logprobs");
-                cJSON_AddStringToObject(o, "finish_reason", finish_str(ch->finish));
+                cJSON_AddStringToObject(o, "finish_reason", finish_str(sn->finish));
                 if (emit_json(q, j)) return -1;
-            } else if (emit_chunk(q, c, "", -1, NULL, NULL, 0, NULL, finish_str(ch->finish))) {
+            } else if (emit_chunk(q, c, "", -1, NULL, NULL, 0, NULL, finish_str(sn->finish))) {
                 return -1;
             }
             q->tail_sent[c] = true;
         }
         if (!q->tail_sent[c]) all = false;
     }
-    if (all && !q->done_sent) {
+    if (all) {
         if (q->include_usage) {
             cJSON *j = response_head(q, q->chat ? "chat.completion.chunk" : "text_completion");
             cJSON_AddArrayToObject(j, "choices");
-            cJSON_AddItemToObject(j, "usage", usage_object(q));
+            cJSON_AddItemToObject(j, "usage", usage_object(q, q->cursor));
             if (emit_json(q, j)) return -1;
         }
-        strbuf b = {q->buf, q->len, q->cap};
-        if (sb_add(&b, "data: [DONE]\n\n", 14)) return -1;
-        q->buf = b.s, q->len = b.len, q->cap = b.cap;
-        q->done_sent = true;
+        if (emit_done(q)) return -1;
     }
-    return q->len > before;
+    return 0;
 }
 
+/* The next bytes of the event stream: what the job has new, formatted; when
+ * it has nothing, waits for the scheduler's next step (looking at the
+ * client's socket between waits). */
 static long stream_read(void *ctx, char *buf, size_t max) {
     gen_req *q = ctx;
     serve_sched *sc = serve_scheduler(q->s);
     while (q->off == q->len) {
         if (q->done_sent) return SERVE_STREAM_END;
         q->off = q->len = 0;
-        serve_sched_wait(sc, q->job, WAIT_MS); /* returns locked */
-        const int rc = stream_collect(q);
+        serve_sched_lock(sc);
+        int rc = stream_snapshot(q); /* first look: no step is missed */
+        if (rc == 0) {
+            serve_sched_wait_locked(sc, q->job, WAIT_MS);
+            rc = stream_snapshot(q);
+        }
         serve_sched_unlock(sc);
         if (rc < 0) return SERVE_STREAM_ERROR;
-        if (rc == 0 && serve_client_gone(q->conn)) return SERVE_STREAM_ERROR;
+        if (rc == 0) {
+            if (serve_client_gone(q->conn)) return SERVE_STREAM_ERROR;
+            continue;
+        }
+        if (stream_format(q)) return SERVE_STREAM_ERROR;
     }
     size_t n = q->len - q->off;
     if (n > max) n = max;
@@ -1152,7 +1218,9 @@ static void generate(serve_server *s, const serve_request *req, serve_reply *r, 
         q->offset = calloc((size_t)nc, sizeof *q->offset);
         q->head_sent = calloc((size_t)nc, sizeof *q->head_sent);
         q->tail_sent = calloc((size_t)nc, sizeof *q->tail_sent);
-        if (!q->cursor || !q->offset || !q->head_sent || !q->tail_sent) {
+        q->snap = calloc((size_t)nc, sizeof *q->snap);
+        q->job_choices = nc;
+        if (!q->cursor || !q->offset || !q->head_sent || !q->tail_sent || !q->snap) {
             serve_reply_error(r, 500, NULL, "out of memory");
             goto fail;
         }

@@ -119,6 +119,10 @@ void serve_sched_unlock(serve_sched *q) { pthread_mutex_unlock(&q->mu); }
 
 void serve_sched_wait(serve_sched *q, serve_job *job, int timeout_ms) {
     pthread_mutex_lock(&q->mu);
+    serve_sched_wait_locked(q, job, timeout_ms);
+}
+
+void serve_sched_wait_locked(serve_sched *q, serve_job *job, int timeout_ms) {
     if (job->state == SERVE_JOB_DONE) return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

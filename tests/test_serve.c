@@ -559,6 +559,73 @@ static void test_chat(void **state) {
     cJSON_Delete(ref);
 }
 
+/* Chat logprobs in the chat shape; a template file of one's own. */
+static void test_chat_logprobs_and_template(void **state) {
+    (void)state;
+    const server *s = the_server();
+    reply r;
+    post(s, "/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 8, "
+         "\"seed\": 4, \"logprobs\": true, \"top_logprobs\": 2, \"stop\": null}",
+         &r);
+    assert_int_equal(r.status, 200);
+    const cJSON *content = get(r.json, "choices.0.logprobs.content");
+    assert_int_equal(cJSON_GetArraySize(content), 8);
+    const char *text = get_str(r.json, "choices.0.message.content");
+    for (int k = 0; k < 8; k++) {
+        const cJSON *e = cJSON_GetArrayItem(content, k);
+        assert_int_equal(get_str(e, "token")[0], text[k]);
+        assert_true(get(e, "logprob")->valuedouble <= 0.0);
+        assert_int_equal(cJSON_GetArraySize(get(e, "top_logprobs")), 2);
+        assert_int_equal((int)get(e, "bytes.0")->valuedouble, (unsigned char)text[k]);
+    }
+    reply_free(&r);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/template.json", tmp);
+    const char *tmpl = "{\"message\": \"{name}: {content}\\n\", \"assistant\": \"{name}:\", "
+                       "\"names\": {\"user\": \"KING\", \"assistant\": \"LEAR\"}, \"stop\": []}";
+    assert_int_equal(tt_test_write_file(path, tmpl, strlen(tmpl)), 0);
+    server t;
+    server_start(&t, (const char *[]){"--chat-template", path, "--threads", "1", NULL});
+    post(&t, "/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"user\", "
+         "\"name\": \"GLOU\", \"content\": \"so\"}], \"max_tokens\": 20, \"seed\": 6}",
+         &r);
+    assert_int_equal(r.status, 200);
+    cJSON *ref = tt_generate((const char *[]){
+        "--prompt", "KING: hi\nGLOU: so\nLEAR:", "--max-new-tokens", "20", "--seed", "6", NULL});
+    assert_string_equal(get_str(r.json, "choices.0.message.content"),
+                        get_str(ref, "outputs.0.generated"));
+    cJSON_Delete(ref);
+    reply_free(&r);
+    assert_int_equal(server_stop(&t, SIGTERM), 0);
+}
+
+/* An idle connection is closed after --timeout seconds. */
+static void test_idle_timeout(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--timeout", "1", "--threads", "1", NULL});
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(write(fd, "GET /hea", 8), 8); /* and then nothing */
+    const double t0 = now_s();
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 0); /* closed by the server */
+    const double dt = now_s() - t0;
+    assert_true(dt > 0.5 && dt < 8.0);
+    close(fd);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
 /* The other endpoints. */
 static void test_models_health_tokenize_metrics(void **state) {
     (void)state;
@@ -1068,6 +1135,8 @@ static void test_cli(void **state) {
         {{"tt", "serve", "--model", MODEL, "--chat-template", "tests/fixtures/missing.json", NULL},
          "--chat-template"},
         {{"tt", "serve", "--model", MODEL, "--bogus", NULL}, "--bogus"},
+        {{"tt", "serve", "--model", MODEL, "--chat-template", "tests/serve_openai.mjs", NULL},
+         "--chat-template: not a JSON object"},
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
         assert_int_equal(tt_cli_run(t[i].args, NULL, &r), 0);
@@ -1078,14 +1147,36 @@ static void test_cli(void **state) {
     }
 }
 
+/* Every numeric flag refuses malformed and out-of-range values before it
+ * starts (run under `timeout`: a server that started anyway would hang). */
+static void test_cli_numbers(void **state) {
+    (void)state;
+    const char *flags[] = {"--port",    "--max-batch", "--max-queue", "--max-tokens-cap",
+                           "--threads", "--context",   "--timeout",   "--grace"};
+    const char *values[] = {"abc", "1.5", "-5", "99999999999", "", " 7", "0x10", "1e3"};
+    for (size_t f = 0; f < sizeof flags / sizeof *flags; f++)
+        for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
+            const char *argv[] = {"timeout", "20",     tt_cli_path(), "serve", "--model",
+                                  MODEL,     flags[f], values[v],     NULL};
+            tt_cli_result r;
+            assert_int_equal(tt_run_program(argv, NULL, &r), 0);
+            if (r.status != 2 || !strstr(r.err, flags[f]))
+                fail_msg("%s '%s': status %d, stderr '%s'", flags[f], values[v], r.status, r.err);
+            tt_cli_result_free(&r);
+        }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows as it comes */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli_numbers),
         cmocka_unit_test(test_completions_equal_generate),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_logprobs_and_template),
+        cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_models_health_tokenize_metrics),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_body_limit),
