@@ -66,10 +66,11 @@
   function bits(nats) { return (nats / Math.LN2).toFixed(2); }
   /* shade of a generated token by its surprisal (-log2 p): none when
    * certain, full orange from 5 bits (p <= 3%) on */
+  let shadeRgb = '245, 124, 0', shadeMax = 0.85; /* style.css: --shade-rgb, --shade-max */
   function shade(p) {
     const surprisal = p > 0 ? -Math.log2(Math.min(1, p)) : 5;
-    const a = 0.85 * Math.min(1, surprisal / 5);
-    return 'rgba(245, 124, 0, ' + a.toFixed(3) + ')';
+    const a = shadeMax * Math.min(1, surprisal / 5);
+    return 'rgba(' + shadeRgb + ', ' + a.toFixed(3) + ')';
   }
   function setState(s) { document.body.dataset.state = s; }
   function setStatus(text, isError) {
@@ -98,11 +99,14 @@
 
   /* ---- controls ----------------------------------------------------------- */
 
+  function renderValue(name) {
+    const text = SLIDERS[name].fmt(settings[name]);
+    $(name + '-value').textContent = text;
+    $(name).setAttribute('aria-valuetext', text);
+  }
   function renderControl(name) {
-    const v = settings[name];
-    const el = $(name);
-    el.value = String(v);
-    $(name + '-value').textContent = SLIDERS[name].fmt(v);
+    $(name).value = String(settings[name]);
+    renderValue(name);
   }
   function renderControls() { Object.keys(SLIDERS).forEach(renderControl); }
 
@@ -527,7 +531,7 @@
       $(k).addEventListener('input', () => {
         const v = Number($(k).value);
         settings[k] = SLIDERS[k].int ? Math.round(v) : v;
-        $(k + '-value').textContent = SLIDERS[k].fmt(settings[k]);
+        renderValue(k);
         scheduleDist();
       });
     });
@@ -641,6 +645,11 @@
   }
 
   async function main() {
+    const css = getComputedStyle(document.documentElement);
+    if (css.getPropertyValue('--shade-rgb').trim()) {
+      shadeRgb = css.getPropertyValue('--shade-rgb').trim();
+      shadeMax = Number(css.getPropertyValue('--shade-max')) || shadeMax;
+    }
     try {
       const key = sessionStorage.getItem('tt-api-key');
       if (key) $('api_key').value = key;
