@@ -498,7 +498,12 @@
     box.dataset.nKept = String(d.n_kept); /* for tests and curious readers */
     box.dataset.position = String(d.position);
 
-    const shownNote = shown.length < d.vocab_size ? ' The chart shows ' + shown.length + ' of them: the most probable, and every kept one.' : '';
+    const keptAll = toks.filter((t) => t.kept && t.prob_final > 0).length;
+    const keptShown = shown.filter((t) => t.kept && t.prob_final > 0).length;
+    let shownNote = '';
+    if (shown.length < d.vocab_size)
+      shownNote = ' The chart shows ' + shown.length + ' of them: the most probable' +
+        (keptShown === keptAll ? ', and every kept one.' : '.');
     $('dist-summary').textContent =
       'The sampler keeps ' + d.n_kept + ' of ' + d.vocab_size + ' tokens. Entropy: ' + bits(d.entropy_raw) +
       ' bits for the model, ' + bits(d.entropy) + ' bits after your settings.' + shownNote;
@@ -577,6 +582,7 @@
     });
     $('api_key').addEventListener('change', () => {
       try { sessionStorage.setItem('tt-api-key', $('api_key').value); } catch (e) { /* private mode */ }
+      if (!state.model) loadModel();
       scheduleDist();
     });
     const redraw = () => { if (state.dist) drawDist(state.dist, state.chosenText); };
