@@ -16,11 +16,11 @@ DESTDIR  ?=
 # and chosen at run time (src/isa.h, TT_ISA=scalar|avx2|avx512 to force one).
 OPT      ?= -O2
 SAN      ?=
-# libtt's dependencies, the CLI's own (libedit for chat, libmd for SHA-256;
-# they stay out of libtt), and OpenBLAS, which only the GEMM test and
+# libtt's dependencies, the CLI's own (libedit for chat, libmd for SHA-256,
+# libmicrohttpd for tt serve; they stay out of libtt), and OpenBLAS, which only the GEMM test and
 # benchmark link, to compare against.
 LIB_PKGS  := libcjson
-CLI_PKGS  := libedit libmd
+CLI_PKGS  := libedit libmd libmicrohttpd
 BLAS_PKGS := openblas
 PKGS      := $(LIB_PKGS) $(CLI_PKGS) $(BLAS_PKGS)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Werror

@@ -108,5 +108,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_tour(int argc, char **argv);
 int cmd_diversity(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"chat", cmd_chat, "interactive generation with settings commands"},
     {"tour", cmd_tour, "the Module 07 walkthrough: tables, plots and an HTML report"},
     {"diversity", cmd_diversity, "measure the diversity of generated samples"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *f) {

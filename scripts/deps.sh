@@ -4,8 +4,9 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-build_pkgs=(gcc make pkg-config libopenblas-dev libcjson-dev libedit-dev libmd-dev)
-test_pkgs=(libcmocka-dev openmpi-bin libopenmpi-dev g++)
+build_pkgs=(gcc make pkg-config libopenblas-dev libcjson-dev libedit-dev libmd-dev libmicrohttpd-dev)
+# curl, node and npm: the real clients of tt serve's tests (tests/test_serve.c)
+test_pkgs=(libcmocka-dev openmpi-bin libopenmpi-dev g++ curl nodejs npm)
 demo_pkgs=(gnuplot-nox fonts-dejavu-core)
 browser_pkgs=(chromium)
 fuzz_pkgs=(clang libclang-rt-14-dev libfuzzer-14-dev)
@@ -29,6 +30,8 @@ done
 
 missing=()
 for p in "${want[@]}"; do
+  # NodeSource's nodejs package carries npm itself (and conflicts with Debian's)
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     case " ${missing[*]:-} " in *" $p "*) ;; *) missing+=("$p") ;; esac
   fi

@@ -31,7 +31,7 @@ echo
 echo '```'
 "$tt" --help
 echo '```'
-for c in sample train eval info generate chat tour diversity; do
+for c in sample train eval info generate chat tour diversity serve; do
   echo
   echo "## tt $c"
   echo
