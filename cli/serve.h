@@ -126,6 +126,10 @@ void serve_reply_text(serve_reply *out, int status, const char *content_type, co
                       size_t len);
 
 /* ---- What handlers may use -------------------------------------------- */
+/* The model is shared read-only: a handler that needs its own forward pass
+ * (the explorer's next-token distribution) may create a tt_generator on
+ * serve_model() for the request (tt/generate.h: generators of one model may
+ * run in parallel); it never touches the scheduler's generator. */
 
 const tt_model *serve_model(const serve_server *s); /* shared, read-only */
 const tt_tokenizer *serve_tokenizer(const serve_server *s);
