@@ -137,6 +137,9 @@ const char *serve_model_id(const serve_server *s); /* the /v1/models id */
 int serve_context_len(const serve_server *s);      /* the window W */
 int serve_max_tokens_cap(const serve_server *s);
 serve_sched *serve_scheduler(serve_server *s);
+/* Why /v1/chat/completions refuses every request (the default chat template
+ * does not fit the model's vocabulary), or NULL. */
+const char *serve_chat_problem(const serve_server *s);
 
 /* Request fields shared by every endpoint that generates: the sampling
  * controls (temperature, top_p, top_k, min_p, typical_p, penalties, DRY,

@@ -448,3 +448,6 @@ const char *serve_model_id(const serve_server *s) { return s->opt.model_id; }
 int serve_context_len(const serve_server *s) { return s->opt.context_len; }
 int serve_max_tokens_cap(const serve_server *s) { return s->opt.max_tokens_cap; }
 serve_sched *serve_scheduler(serve_server *s) { return s->opt.sched; }
+const char *serve_chat_problem(const serve_server *s) {
+    return s->tmpl.problem[0] ? s->tmpl.problem : NULL;
+}

@@ -26,6 +26,9 @@ typedef struct {
     char *names[SERVE_N_ROLES];
     int n_stop;
     char *stop[TT_MAX_STOP];
+    char problem[TT_ERROR_MSG_MAX + 160]; /* non-empty: chat requests are refused
+                                             with this (the default template's
+                                             text is not in the vocabulary) */
 } serve_chat_template;
 
 #define SERVE_N_STATUS 24
