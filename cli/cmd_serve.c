@@ -178,6 +178,7 @@ int cmd_serve(int argc, char **argv) {
             sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
     serve_server_quiesce(srv);
     serve_sched_stop(sched, (double)grace);
+    serve_server_drain(srv, 10.0); /* the last answers are sent */
     rc = CLI_EXIT_OK;
 
 done:

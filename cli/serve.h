@@ -62,6 +62,9 @@ serve_server *serve_server_create(const serve_options *o, char *msg, size_t msg_
 int serve_server_start(serve_server *s, int *port, char *msg, size_t msg_size);
 /* Stops accepting new connections (the ones open keep being served). */
 void serve_server_quiesce(serve_server *s);
+/* Waits (up to timeout_s) until every request begun has been answered: the
+ * answers of the rows finished at a graceful stop reach their clients. */
+void serve_server_drain(serve_server *s, double timeout_s);
 /* Stops the daemon (closing every connection) and frees the server. */
 void serve_server_free(serve_server *s);
 

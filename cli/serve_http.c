@@ -263,6 +263,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight++;
+        pthread_mutex_unlock(&s->stats_mu);
         char allow[64] = "";
         for (int i = 0; i < s->n_routes; i++) {
             if (strcmp(s->routes[i].path, url)) continue;
@@ -335,13 +338,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)conn;
     (void)toe;
+    serve_server *s = server_of(cls);
     conn_state *cs = *con_cls;
-    if (cs) {
+    if (cs) { /* the answer is sent (or the client has gone) */
         free(cs->body);
         free(cs);
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->stats_mu);
     }
     *con_cls = NULL;
 }
@@ -428,6 +434,18 @@ void serve_server_quiesce(serve_server *s) {
     if (s && s->daemon) {
         const MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET) close(fd);
+    }
+}
+
+void serve_server_drain(serve_server *s, double timeout_s) {
+    if (!s) return;
+    for (double waited = 0.0; waited < timeout_s; waited += 0.01) {
+        pthread_mutex_lock(&s->stats_mu);
+        const int n = s->in_flight;
+        pthread_mutex_unlock(&s->stats_mu);
+        if (n <= 0) return;
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
     }
 }
 

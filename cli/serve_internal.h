@@ -42,6 +42,7 @@ struct serve_server {
     pthread_mutex_t stats_mu; /* the counters below */
     int status_code[SERVE_N_STATUS];
     uint64_t status_count[SERVE_N_STATUS];
+    int in_flight;           /* requests begun and not yet answered (stats_mu) */
     pthread_mutex_t eval_mu; /* opt.eval_model's forward pass (prompt logprobs) */
     serve_chat_template tmpl;
     long created; /* the server's start (the model's "created") */
