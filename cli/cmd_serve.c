@@ -160,6 +160,9 @@ int cmd_serve(int argc, char **argv) {
         rc = cli_usage_error("%s", msg);
         goto done;
     }
+    if (serve_chat_problem(srv))
+        fprintf(stderr, "tt serve: warning: %s; /v1/chat/completions refuses requests\n",
+                serve_chat_problem(srv));
     int bound;
     if (serve_server_start(srv, &bound, msg, sizeof msg)) {
         rc = cli_fail("%s", msg);
@@ -175,6 +178,7 @@ int cmd_serve(int argc, char **argv) {
             sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
     serve_server_quiesce(srv);
     serve_sched_stop(sched, (double)grace);
+    serve_server_drain(srv, 10.0); /* the last answers are sent */
     rc = CLI_EXIT_OK;
 
 done:

@@ -62,6 +62,9 @@ serve_server *serve_server_create(const serve_options *o, char *msg, size_t msg_
 int serve_server_start(serve_server *s, int *port, char *msg, size_t msg_size);
 /* Stops accepting new connections (the ones open keep being served). */
 void serve_server_quiesce(serve_server *s);
+/* Waits (up to timeout_s) until every request begun has been answered: the
+ * answers of the rows finished at a graceful stop reach their clients. */
+void serve_server_drain(serve_server *s, double timeout_s);
 /* Stops the daemon (closing every connection) and frees the server. */
 void serve_server_free(serve_server *s);
 
@@ -126,6 +129,10 @@ void serve_reply_text(serve_reply *out, int status, const char *content_type, co
                       size_t len);
 
 /* ---- What handlers may use -------------------------------------------- */
+/* The model is shared read-only: a handler that needs its own forward pass
+ * (the explorer's next-token distribution) may create a tt_generator on
+ * serve_model() for the request (tt/generate.h: generators of one model may
+ * run in parallel); it never touches the scheduler's generator. */
 
 const tt_model *serve_model(const serve_server *s); /* shared, read-only */
 const tt_tokenizer *serve_tokenizer(const serve_server *s);
@@ -133,6 +140,9 @@ const char *serve_model_id(const serve_server *s); /* the /v1/models id */
 int serve_context_len(const serve_server *s);      /* the window W */
 int serve_max_tokens_cap(const serve_server *s);
 serve_sched *serve_scheduler(serve_server *s);
+/* Why /v1/chat/completions refuses every request (the default chat template
+ * does not fit the model's vocabulary), or NULL. */
+const char *serve_chat_problem(const serve_server *s);
 
 /* Request fields shared by every endpoint that generates: the sampling
  * controls (temperature, top_p, top_k, min_p, typical_p, penalties, DRY,

@@ -263,6 +263,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight++;
+        pthread_mutex_unlock(&s->stats_mu);
         char allow[64] = "";
         for (int i = 0; i < s->n_routes; i++) {
             if (strcmp(s->routes[i].path, url)) continue;
@@ -335,13 +338,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)conn;
     (void)toe;
+    serve_server *s = server_of(cls);
     conn_state *cs = *con_cls;
-    if (cs) {
+    if (cs) { /* the answer is sent (or the client has gone) */
         free(cs->body);
         free(cs);
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->stats_mu);
     }
     *con_cls = NULL;
 }
@@ -431,6 +437,18 @@ void serve_server_quiesce(serve_server *s) {
     }
 }
 
+void serve_server_drain(serve_server *s, double timeout_s) {
+    if (!s) return;
+    for (double waited = 0.0; waited < timeout_s; waited += 0.01) {
+        pthread_mutex_lock(&s->stats_mu);
+        const int n = s->in_flight;
+        pthread_mutex_unlock(&s->stats_mu);
+        if (n <= 0) return;
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void serve_server_free(serve_server *s) {
     if (!s) return;
     if (s->daemon) MHD_stop_daemon(s->daemon);
@@ -448,3 +466,6 @@ const char *serve_model_id(const serve_server *s) { return s->opt.model_id; }
 int serve_context_len(const serve_server *s) { return s->opt.context_len; }
 int serve_max_tokens_cap(const serve_server *s) { return s->opt.max_tokens_cap; }
 serve_sched *serve_scheduler(serve_server *s) { return s->opt.sched; }
+const char *serve_chat_problem(const serve_server *s) {
+    return s->tmpl.problem[0] ? s->tmpl.problem : NULL;
+}

@@ -26,6 +26,9 @@ typedef struct {
     char *names[SERVE_N_ROLES];
     int n_stop;
     char *stop[TT_MAX_STOP];
+    char problem[TT_ERROR_MSG_MAX + 160]; /* non-empty: chat requests are refused
+                                             with this (the default template's
+                                             text is not in the vocabulary) */
 } serve_chat_template;
 
 #define SERVE_N_STATUS 24
@@ -39,6 +42,7 @@ struct serve_server {
     pthread_mutex_t stats_mu; /* the counters below */
     int status_code[SERVE_N_STATUS];
     uint64_t status_count[SERVE_N_STATUS];
+    int in_flight;           /* requests begun and not yet answered (stats_mu) */
     pthread_mutex_t eval_mu; /* opt.eval_model's forward pass (prompt logprobs) */
     serve_chat_template tmpl;
     long created; /* the server's start (the model's "created") */

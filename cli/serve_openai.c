@@ -639,6 +639,10 @@ static int sb_template(strbuf *b, const char *tmpl, const char *name, const char
 
 static int parse_messages(gen_req *q, const cJSON *m, serve_reply *r) {
     const serve_chat_template *t = &q->s->tmpl;
+    if (t->problem[0]) {
+        serve_reply_error(r, 400, "messages", "%s", t->problem);
+        return -1;
+    }
     if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) == 0) {
         serve_reply_error(r, 400, "messages", "'messages' must be a non-empty array of messages");
         return -1;
@@ -1529,7 +1533,7 @@ int serve_chat_template_init(serve_chat_template *t, const char *json, const tt_
         }
         t->names[i] = strdup(nm ? nm->valuestring : defaults[i]);
         if (!t->names[i]) goto oom;
-        if (in_vocab(tok, role_names[i], t->names[i], msg, msg_size)) goto fail;
+        if (in_vocab(tok, role_names[i], t->names[i], msg, msg_size)) goto vocab;
     }
     if (stop) {
         if (!cJSON_IsArray(stop) || cJSON_GetArraySize(stop) > TT_MAX_STOP) {
@@ -1552,9 +1556,23 @@ int serve_chat_template_init(serve_chat_template *t, const char *json, const tt_
     }
     if (in_vocab(tok, "message", t->message, msg, msg_size) ||
         in_vocab(tok, "assistant", t->assistant, msg, msg_size))
-        goto fail;
+        goto vocab;
     cJSON_Delete(j);
     return 0;
+vocab:
+    /* The default's text may not suit a model (one without capitals): the
+     * server still serves completions, and chat requests are told why not.
+     * A template file the user gave must fit. */
+    if (!json && (t->message || t->assistant)) {
+        snprintf(t->problem, sizeof t->problem,
+                 "the default chat template does not fit this model (%s); start tt serve with "
+                 "--chat-template FILE",
+                 msg + strlen("--chat-template: "));
+        msg[0] = '\0';
+        cJSON_Delete(j);
+        return 0;
+    }
+    goto fail;
 oom:
     snprintf(msg, msg_size, "out of memory");
 fail:

@@ -138,7 +138,10 @@ void serve_sched_wait_locked(serve_sched *q, serve_job *job, int timeout_ms) {
 int serve_sched_submit(serve_sched *q, serve_job *job, bool *stopping) {
     pthread_mutex_lock(&q->mu);
     *stopping = q->stopping;
-    if (q->stopping || q->n_queued >= q->cfg.max_queue) {
+    /* a job that can join at the next step does not wait: --max-queue counts
+     * the ones that must */
+    const bool fits_now = !q->head && q->rows_used + job->n_choices <= q->cfg.max_batch;
+    if (q->stopping || (!fits_now && q->n_queued >= q->cfg.max_queue)) {
         pthread_mutex_unlock(&q->mu);
         return -1;
     }

@@ -69,6 +69,48 @@ else
   results+=("FAIL  generate-same: text under valgrind differs from the native text (see $logs/generate-same.log)"); status=1
 fi
 echo "${results[-1]}"
+# tt serve: started under valgrind, a plain, a streamed and a bad request
+# through curl, then SIGTERM (a graceful stop exits 0 and frees everything)
+serve_log=$logs/serve.log
+t0=$SECONDS
+# a chat template in the smoke model's characters (it has no capitals or colon)
+printf '%s' '{"message": "{name} {content}. ", "assistant": "{name} ",
+  "names": {"system": "the", "user": "they", "assistant": "me"}, "stop": ["."]}' >"$work/chat.json"
+"${vg[@]}" --log-file="$serve_log.vg" "$tt" serve --model "$m" --port 0 --threads 1 --grace 2 \
+  --chat-template "$work/chat.json" \
+  >"$work/serve.out" 2>"$serve_log" &
+serve_pid=$!
+port=
+for _ in $(seq 600); do
+  port=$(sed -n 's|^tt serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/serve.out")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+serve_ok=1
+if [ -n "$port" ]; then
+  url=http://127.0.0.1:$port
+  curl -sS --max-time 120 "$url/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"prompt": "hello", "max_tokens": 8, "seed": 1, "logprobs": 2}' >>"$serve_log" 2>&1 || serve_ok=0
+  curl -sSN --max-time 120 "$url/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": true}' \
+    >>"$serve_log" 2>&1 || serve_ok=0
+  curl -sS --max-time 120 "$url/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"prompt": "hello", "top_p": 7}' >>"$serve_log" 2>&1 || serve_ok=0
+else
+  serve_ok=0
+fi
+kill -TERM $serve_pid
+wait $serve_pid
+rc=$?
+cat "$serve_log.vg" >>"$serve_log"; rm -f "$serve_log.vg"
+if [ $rc -eq 99 ] || grep -q 'ERROR SUMMARY: [1-9]' "$serve_log" || grep -qE '(definitely|indirectly) lost: [1-9]' "$serve_log"; then
+  results+=("FAIL  serve (memcheck errors; see $serve_log)"); status=1
+elif [ $rc -ne 0 ] || [ $serve_ok -ne 1 ]; then
+  results+=("FAIL  serve (exit $rc, requests ok $serve_ok; see $serve_log)"); status=1
+else
+  results+=("ok    serve (exit 0, $((SECONDS - t0))s)")
+fi
+echo "${results[-1]}"
 # error paths must not leak either
 printf 'garbage' >"$work/bad.safetensors"
 run err-info-garbage 2 "" -- info --model "$work/bad.safetensors"
