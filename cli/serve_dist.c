@@ -35,15 +35,7 @@ void serve_dist_free(serve_dist *d) {
 }
 
 tt_sampling_params serve_dist_params(const tt_generator_config *cfg) {
-    tt_sampling_params sp = tt_sampling_params_default();
-    if (!cfg->do_sample || cfg->temperature == 0.0f) {
-        sp.strategy = TT_STRATEGY_GREEDY;
-    } else {
-        sp.temperature = cfg->temperature;
-        sp.top_k = cfg->top_k;
-        sp.top_p = cfg->top_p;
-    }
-    sp.x = cfg->controls;
+    tt_sampling_params sp = cfg->sampling; /* the generator's own settings */
     /* generation-only controls: the sampler ignores them, keep them off */
     sp.x.n_stop = 0;
     sp.x.logprobs = 0;
@@ -170,11 +162,11 @@ static tt_status compute_locked(serve_dist_ctx *d, const int *prompt, int n_prom
     rc.max_new_tokens = n_generated + 1; /* the row must not finish before the last token */
     rc.eos_token_id = TT_TOKEN_NONE;
     rc.pad_token_id = TT_TOKEN_NONE;
-    rc.controls.n_stop = 0;
-    rc.controls.logprobs = 0;
-    rc.controls.prompt_logprobs = false;
-    rc.controls.num_beams = 1;
-    rc.controls.num_return_sequences = 1;
+    rc.sampling.x.n_stop = 0;
+    rc.sampling.x.logprobs = 0;
+    rc.sampling.x.prompt_logprobs = false;
+    rc.sampling.x.num_beams = 1;
+    rc.sampling.x.num_return_sequences = 1;
     int row = -1;
     tt_status st = tt_generator_add_row(d->gen, prompt, n_prompt, &rc, 0, &row, err);
     if (st) return st;

@@ -117,7 +117,7 @@ static int check(serve_server *s, serve_settings *st, const char *name, serve_re
 }
 
 static int set_stop(serve_settings *st, const cJSON *v, serve_reply *r) {
-    tt_sampling_controls *c = &st->gc.controls;
+    tt_sampling_controls *c = &st->gc.sampling.x;
     c->n_stop = 0;
     if (cJSON_IsNull(v)) return 0;
     const cJSON *items = v;
@@ -189,13 +189,13 @@ static int set_logit_bias(serve_server *s, serve_settings *st, const cJSON *v, s
         st->bias[k].id = (int)id;
         st->bias[k].bias = (float)e->valuedouble;
     }
-    st->gc.controls.logit_bias = st->bias;
-    st->gc.controls.n_logit_bias = n;
+    st->gc.sampling.x.logit_bias = st->bias;
+    st->gc.sampling.x.n_logit_bias = n;
     return check(s, st, "logit_bias", r);
 }
 
 static int set_breakers(serve_server *s, serve_settings *st, const cJSON *v, serve_reply *r) {
-    tt_sampling_controls *c = &st->gc.controls;
+    tt_sampling_controls *c = &st->gc.sampling.x;
     if (!cJSON_IsArray(v)) {
         serve_reply_error(r, 400, "dry_sequence_breakers",
                           "'dry_sequence_breakers' must be an array of strings");
@@ -245,7 +245,7 @@ static int set_samplers(serve_server *s, serve_settings *st, const cJSON *v, ser
         return -1;
     }
     tt_error err;
-    if (tt_sampler_order_parse(list, &st->gc.controls, &err) != TT_OK) {
+    if (tt_sampler_order_parse(list, &st->gc.sampling.x, &err) != TT_OK) {
         serve_reply_error(r, 400, "samplers", "'samplers': %s", err.msg);
         return -1;
     }
@@ -268,16 +268,16 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
             if (get_int(v, k, 0, cap, &n, r)) return -1;
             st->gc.max_new_tokens = (int)n;
         } else if (!strcmp(k, "temperature")) {
-            if (get_float(v, k, &st->gc.temperature, r) || check(s, st, k, r)) return -1;
-            if (st->gc.temperature < 0.0f) {
+            if (get_float(v, k, &st->gc.sampling.temperature, r) || check(s, st, k, r)) return -1;
+            if (st->gc.sampling.temperature < 0.0f) {
                 serve_reply_error(r, 400, k, "'temperature' must be >= 0 (0 = greedy)");
                 return -1;
             }
         } else if (!strcmp(k, "top_p")) {
-            if (get_float(v, k, &st->gc.top_p, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.sampling.top_p, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "top_k")) {
             if (get_int(v, k, 0, 1000000000L, &n, r)) return -1;
-            st->gc.top_k = (int)n;
+            st->gc.sampling.top_k = (int)n;
         } else if (!strcmp(k, "seed")) {
             if (get_int(v, k, 0, 9007199254740991L, &n, r)) return -1; /* 2^53 - 1 */
             st->gc.seed = (uint64_t)n;
@@ -285,32 +285,32 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
         } else if (!strcmp(k, "stop")) {
             if (set_stop(st, v, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "presence_penalty")) {
-            if (get_float(v, k, &st->gc.controls.presence_penalty, r) || check(s, st, k, r))
+            if (get_float(v, k, &st->gc.sampling.x.presence_penalty, r) || check(s, st, k, r))
                 return -1;
         } else if (!strcmp(k, "frequency_penalty")) {
-            if (get_float(v, k, &st->gc.controls.frequency_penalty, r) || check(s, st, k, r))
+            if (get_float(v, k, &st->gc.sampling.x.frequency_penalty, r) || check(s, st, k, r))
                 return -1;
         } else if (!strcmp(k, "repetition_penalty")) {
-            if (get_float(v, k, &st->gc.controls.repetition_penalty, r) || check(s, st, k, r))
+            if (get_float(v, k, &st->gc.sampling.x.repetition_penalty, r) || check(s, st, k, r))
                 return -1;
         } else if (!strcmp(k, "min_p")) {
-            if (get_float(v, k, &st->gc.controls.min_p, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.sampling.x.min_p, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "typical_p")) {
-            if (get_float(v, k, &st->gc.controls.typical_p, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.sampling.x.typical_p, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "penalty_last_n")) {
             if (get_int(v, k, 0, 1000000000L, &n, r)) return -1;
-            st->gc.controls.penalty_last_n = (int)n;
+            st->gc.sampling.x.penalty_last_n = (int)n;
         } else if (!strcmp(k, "dry_multiplier")) {
-            if (get_float(v, k, &st->gc.controls.dry_multiplier, r) || check(s, st, k, r))
+            if (get_float(v, k, &st->gc.sampling.x.dry_multiplier, r) || check(s, st, k, r))
                 return -1;
         } else if (!strcmp(k, "dry_base")) {
-            if (get_float(v, k, &st->gc.controls.dry_base, r) || check(s, st, k, r)) return -1;
+            if (get_float(v, k, &st->gc.sampling.x.dry_base, r) || check(s, st, k, r)) return -1;
         } else if (!strcmp(k, "dry_allowed_length")) {
             if (get_int(v, k, 1, 1000000000L, &n, r)) return -1;
-            st->gc.controls.dry_allowed_length = (int)n;
+            st->gc.sampling.x.dry_allowed_length = (int)n;
         } else if (!strcmp(k, "dry_penalty_last_n")) {
             if (get_int(v, k, 0, 1000000000L, &n, r)) return -1;
-            st->gc.controls.dry_penalty_last_n = (int)n;
+            st->gc.sampling.x.dry_penalty_last_n = (int)n;
         } else if (!strcmp(k, "dry_sequence_breakers")) {
             if (set_breakers(s, st, v, r)) return -1;
         } else if (!strcmp(k, "logit_bias")) {
@@ -331,7 +331,7 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
                 serve_reply_error(r, 400, k, "'logprobs_mode' must be \"raw\" or \"processed\"");
                 return -1;
             }
-            st->gc.controls.logprobs_mode =
+            st->gc.sampling.x.logprobs_mode =
                 strcmp(v->valuestring, "raw") ? TT_LOGPROBS_PROCESSED : TT_LOGPROBS_RAW;
         } else if (!strcmp(k, "eos")) {
             uint32_t cp;
@@ -384,8 +384,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
             return -1;
         }
     }
-    if (st->gc.temperature == 0.0f) st->gc.do_sample = false; /* greedy, as tt generate */
-    if (st->logprobs >= 0) st->gc.controls.logprobs = st->logprobs > 0 ? st->logprobs : 1;
+    if (st->gc.sampling.temperature == 0.0f) st->gc.sampling.strategy = TT_STRATEGY_GREEDY; /* greedy, as tt generate */
+    if (st->logprobs >= 0) st->gc.sampling.x.logprobs = st->logprobs > 0 ? st->logprobs : 1;
     if (!st->seed_given) { /* OpenAI: no seed, a different draw each time */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -1185,7 +1185,7 @@ static void generate(serve_server *s, const serve_request *req, serve_reply *r, 
         /* a turn ends where the template says, unless the request says */
         if (!cJSON_GetObjectItemCaseSensitive(body, "stop"))
             for (int i = 0; i < s->tmpl.n_stop; i++)
-                q->st.gc.controls.stop[q->st.gc.controls.n_stop++] = s->tmpl.stop[i];
+                q->st.gc.sampling.x.stop[q->st.gc.sampling.x.n_stop++] = s->tmpl.stop[i];
     } else if (parse_prompts(q, cJSON_GetObjectItemCaseSensitive(body, "prompt"), r)) {
         goto fail;
     }

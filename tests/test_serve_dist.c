@@ -79,10 +79,10 @@ static void test_fixture_filters(void **state) {
         const int V = atoi(field(line, "V"));
         assert_true(V <= 64);
         tt_generator_config cfg = tt_generator_config_default();
-        cfg.temperature = strtof(field(line, "T"), NULL);
-        cfg.top_k = atoi(field(line, "top_k"));
-        cfg.top_p = strtof(field(line, "top_p"), NULL);
-        tt_sampling_controls *c = &cfg.controls;
+        cfg.sampling.temperature = strtof(field(line, "T"), NULL);
+        cfg.sampling.top_k = atoi(field(line, "top_k"));
+        cfg.sampling.top_p = strtof(field(line, "top_p"), NULL);
+        tt_sampling_controls *c = &cfg.sampling.x;
         c->min_p = strtof(field(line, "min_p"), NULL);
         c->typical_p = strtof(field(line, "typical_p"), NULL);
         c->repetition_penalty = strtof(field(line, "rep"), NULL);
@@ -200,16 +200,16 @@ static void test_matches_generation(void **state) {
     tt_generator_config gc = tt_generator_config_default();
     gc.max_new_tokens = 30; /* 17 + 30 > the window of 24: the context slides */
     gc.seed = 11;
-    gc.temperature = 0.9f;
-    gc.top_k = 12;
-    gc.top_p = 0.95f;
-    gc.controls.repetition_penalty = 1.2f;
-    gc.controls.presence_penalty = 0.3f;
-    gc.controls.logprobs = 5;
-    gc.controls.logprobs_mode = TT_LOGPROBS_RAW;
+    gc.sampling.temperature = 0.9f;
+    gc.sampling.top_k = 12;
+    gc.sampling.top_p = 0.95f;
+    gc.sampling.x.repetition_penalty = 1.2f;
+    gc.sampling.x.presence_penalty = 0.3f;
+    gc.sampling.x.logprobs = 5;
+    gc.sampling.x.logprobs_mode = TT_LOGPROBS_RAW;
     tt_generation raw, proc;
     generate(&gc, prompt, (int)n_prompt, &raw);
-    gc.controls.logprobs_mode = TT_LOGPROBS_PROCESSED;
+    gc.sampling.x.logprobs_mode = TT_LOGPROBS_PROCESSED;
     generate(&gc, prompt, (int)n_prompt, &proc);
     assert_int_equal(raw.n_generated, 30);
     assert_memory_equal(raw.tokens, proc.tokens, (size_t)raw.n_tokens * sizeof *raw.tokens);
@@ -244,8 +244,8 @@ static void test_matches_generation(void **state) {
     /* greedy keeps exactly the token greedy generation takes */
     tt_generator_config gg = tt_generator_config_default();
     gg.max_new_tokens = 20;
-    gg.temperature = 0.0f;
-    gg.controls.repetition_penalty = 1.5f;
+    gg.sampling.temperature = 0.0f;
+    gg.sampling.x.repetition_penalty = 1.5f;
     tt_generation greedy;
     generate(&gg, prompt, (int)n_prompt, &greedy);
     for (int j = 0; j < greedy.n_generated; j++) {
@@ -266,7 +266,7 @@ static void test_matches_generation(void **state) {
                      TT_ERR_RANGE);
     assert_int_equal(serve_dist_compute(ctx, prompt, 0, NULL, 0, &gc, &d, &e), TT_ERR_ARG);
     tt_generator_config bad = gc;
-    bad.top_p = 1.5f;
+    bad.sampling.top_p = 1.5f;
     assert_int_equal(serve_dist_compute(ctx, prompt, (int)n_prompt, NULL, 0, &bad, &d, &e),
                      TT_ERR_ARG);
     assert_non_null(strstr(e.msg, "top_p"));
@@ -285,8 +285,8 @@ static void test_json(void **state) {
     tt_error e;
     if (serve_dist_ctx_create(&ctx, g_model, g_tok, &e)) fail_msg("%s", e.msg);
     tt_generator_config gc = tt_generator_config_default();
-    gc.temperature = 0.7f;
-    gc.top_k = 8;
+    gc.sampling.temperature = 0.7f;
+    gc.sampling.top_k = 8;
     const int prompt[3] = {18, 47, 56}, gen[2] = {57, 58};
     serve_dist d;
     if (serve_dist_compute(ctx, prompt, 3, gen, 2, &gc, &d, &e)) fail_msg("%s", e.msg);
