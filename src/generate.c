@@ -43,9 +43,7 @@
 #include "tt/rng.h"
 #include "tt/sampling.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "par.h"
 
 
 typedef struct fwd_call fwd_call;
@@ -724,11 +722,7 @@ void tt_generator_free(tt_generator *g) {
 static tt_status setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
     free_threads(g);
     g->team_failed = false;
-#ifdef _OPENMP
-    int n = n_cfg > 0 ? n_cfg : omp_get_max_threads();
-#else
-    int n = n_cfg > 0 ? n_cfg : 1;
-#endif
+    int n = tt_par_threads_for(n_cfg);
     if (g->pool && n_cfg != 1) n = tt_thread_pool_size(g->pool);
     if (n < 1) n = 1;
     if (n > TT_GEN_MAX_THREADS) n = TT_GEN_MAX_THREADS;

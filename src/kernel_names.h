@@ -26,7 +26,6 @@
 #define tt_gemm_blocking TT_KNAME(tt_gemm_blocking)
 
 /* src/model_kernels.c */
-#define tt_model_threads TT_KNAME(tt_model_threads)
 #define tt_embed_forward TT_KNAME(tt_embed_forward)
 #define tt_embed_backward TT_KNAME(tt_embed_backward)
 #define tt_layernorm_forward TT_KNAME(tt_layernorm_forward)

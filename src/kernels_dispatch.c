@@ -88,7 +88,6 @@
 
 #define TT_KERNELS_RET(X)                                                                         \
     X(tt_gen_packed_floats, (int O, int I), (O, I))                                               \
-    X(tt_model_threads, (void), ())                                                               \
     X(tt_attention_scratch_floats, (int T, int C, int NH), (T, C, NH))                            \
     X(tt_crossentropy_forward,                                                                    \
       (float *losses, const float *logits, const int *targets, int N, int V),                     \
@@ -191,7 +190,6 @@ static inline const kernel_table *kt(void) { return &tables[tt_isa_active()]; }
 TT_KERNELS_VOID(WRAP_VOID)
 
 size_t tt_gen_packed_floats(int O, int I) { return kt()->tt_gen_packed_floats(O, I); }
-int tt_model_threads(void) { return kt()->tt_model_threads(); }
 size_t tt_attention_scratch_floats(int T, int C, int NH) {
     return kt()->tt_attention_scratch_floats(T, C, NH);
 }
