@@ -78,6 +78,7 @@ struct tt_model {
     int n_threads_cfg;
     tt_team *team;
     bool team_failed;
+    tt_par_probe probe[3]; /* auto threads: training forwards, eval forwards, backwards */
     bool fwd_train, fwd_has_targets, fwd_dropout;
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
@@ -434,6 +435,7 @@ tt_status tt_model_set_threads(tt_model *m, int n_threads, tt_error *err) {
         m->team = NULL;
         m->team_failed = false;
         m->n_threads_cfg = n_threads;
+        memset(m->probe, 0, sizeof m->probe);
     }
     tt_error_clear(err);
     return TT_OK;
@@ -805,7 +807,8 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     m->fwd_dropout = dropout;
 
     pass_args pa = {m, dropout ? tt_rng_u64(rng) : 0, 0.0f, NULL, NULL};
-    tt_par_run(team, forward_body, &pa);
+    tt_par_run_probed(team, m->n_threads_cfg == 0 ? &m->probe[train ? 0 : 1] : NULL, (double)N, forward_body,
+                      &pa);
     if (targets && loss) *loss = pa.loss;
     tt_error_clear(err);
     return TT_OK;
@@ -941,7 +944,8 @@ tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *us
     tt_team *team = model_team(m);
     if (team && tt_team_size(team) > m->fwd_threads) team = NULL;
     pass_args pa = {m, 0, 0.0f, ready, user};
-    tt_par_run(team, backward_body, &pa);
+    tt_par_run_probed(team, m->n_threads_cfg == 0 ? &m->probe[2] : NULL, (double)m->fwd_B * m->fwd_T,
+                      backward_body, &pa);
     tt_error_clear(err);
     return TT_OK;
 }

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct tt_adamw {
     size_t n;
@@ -18,6 +19,7 @@ struct tt_adamw {
     int n_threads_cfg;
     tt_team *team;
     bool team_failed;
+    tt_par_probe probe; /* auto threads (src/par.h) */
 };
 
 tt_adamw_config tt_adamw_config_default(void) {
@@ -61,6 +63,7 @@ tt_status tt_adamw_set_threads(tt_adamw *o, int n_threads, tt_error *err) {
         o->team = NULL;
         o->team_failed = false;
         o->n_threads_cfg = n_threads;
+        memset(&o->probe, 0, sizeof o->probe);
     }
     tt_error_clear(err);
     return TT_OK;
@@ -125,7 +128,7 @@ void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *par
     const float bc2_sqrt = (float)sqrt(bc2);
     step_args a = {o->m, o->v, params, grads, decay_mask, o->n, b1, b2, eps, step_size, bc2_sqrt,
                    1.0f - lr * cfg->weight_decay};
-    tt_par_run(adamw_team(o), step_body, &a);
+    tt_par_run_probed(adamw_team(o), o->n_threads_cfg == 0 ? &o->probe : NULL, (double)o->n, step_body, &a);
 }
 
 size_t tt_adamw_size(const tt_adamw *o) { return o ? o->n : 0; }

@@ -8,8 +8,10 @@
 #include "par.h"
 
 #include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -43,6 +45,33 @@ void tt_par_run(tt_team *team, void (*fn)(void *arg), void *arg) {
     }
     run_args r = {team, fn, arg};
     tt_team_run(team, trampoline, &r);
+}
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(void *arg), void *arg) {
+    if (!p || !team || tt_team_size(team) == 1 || work <= 0) {
+        tt_par_run(team, fn, arg);
+        return;
+    }
+    bool use_team = !p->solo;
+    if (p->passes >= 2) { /* the first team pass starts threads: not a fair time */
+        if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= 4) use_team = false;
+        else if (!use_team && ++p->since >= 16) use_team = true;
+    }
+    const double t0 = now_ns();
+    tt_par_run(use_team ? team : NULL, fn, arg);
+    const double r = (now_ns() - t0) / work;
+    if (use_team != !p->solo) p->since = 0; /* a try of the other way */
+    if (p->passes++ == 0) return;
+    double *avg = use_team ? &p->team_ns : &p->solo_ns;
+    *avg = *avg == 0 ? r : 0.5 * *avg + 0.5 * r;
+    if (use_team && (p->best_team_ns == 0 || r < p->best_team_ns)) p->best_team_ns = r;
+    p->solo = p->solo_ns > 0 && p->solo_ns < p->team_ns;
 }
 
 int tt_par_tid(void) { return cur.tid; }

@@ -56,6 +56,27 @@ static inline void tt_par_range(size_t n, size_t block, size_t *lo, size_t *hi) 
     tt_par_range_min(n, block, 0, lo, hi);
 }
 
+/* Auto threads that notice a busy core. A team is only as fast as its
+ * slowest thread: when another process keeps one of its cores busy, that
+ * thread runs part of the time and every barrier waits for it, and the
+ * calling thread alone may well be faster. A probe times the passes of one
+ * kind (say, training forwards) per unit of work: while team passes run
+ * near the best seen, it keeps the team; once they are 25 % slower than
+ * that, it tries a pass on the calling thread alone, takes whichever is
+ * faster, and while alone tries the team again every 16 passes. Results do
+ * not depend on the choice (they never depend on threads). Zeroed = fresh. */
+typedef struct {
+    double team_ns, solo_ns; /* moving averages of ns per unit of work; 0 = not measured */
+    double best_team_ns;     /* fastest team pass seen */
+    unsigned passes, since;  /* passes timed; passes since the last try of the other way */
+    int solo;                /* the calling thread alone is the choice */
+} tt_par_probe;
+
+/* tt_par_run of fn on `team`, or on the calling thread alone when the probe
+ * (NULL: always the team) says so; `work` is the pass's size in any unit
+ * proportional to its time (rows, elements). */
+void tt_par_run_probed(tt_team *team, tt_par_probe *probe, double work, void (*fn)(void *arg), void *arg);
+
 /* Returns when every thread of the current run has called it (the same
  * number of times); a full memory fence. Outside a run: returns at once. */
 void tt_par_barrier(void);
