@@ -62,6 +62,18 @@
       (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int N, \
        int Cin, int Cout),                                                                        \
       (dx, dw, db, dout, x, w, N, Cin, Cout))                                                     \
+    X(tt_linear_gelu_forward,                                                                     \
+      (float *out, float *act, const float *x, const float *w, const float *b, int N, int Cin,    \
+       int Cout),                                                                                 \
+      (out, act, x, w, b, N, Cin, Cout))                                                          \
+    X(tt_linear_residual_forward,                                                                 \
+      (float *out, float *res_out, const float *res_in, const float *x, const float *w,           \
+       const float *b, int N, int Cin, int Cout),                                                 \
+      (out, res_out, res_in, x, w, b, N, Cin, Cout))                                              \
+    X(tt_linear_backward_gelu,                                                                    \
+      (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,        \
+       const float *pre, int N, int Cin, int Cout),                                               \
+      (dx, dw, db, dout, x, w, pre, N, Cin, Cout))                                                \
     X(tt_attention_forward,                                                                       \
       (float *y, float *att, const float *q, const float *k, const float *v,                      \
        const uint8_t *keep, float drop_scale, int B, int T, int C, int NH, float *scratch),       \

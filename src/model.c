@@ -700,29 +700,31 @@ static void forward_body(void *arg) {
         tt_par_barrier();
         tt_attention_forward(atty, A->att, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
         tt_par_barrier();
-        tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
-        tt_par_barrier();
         if (dropout) {
+            tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
+            tt_par_barrier();
             tt_dropout_apply(A->tmp, A->tmp, A->keep_res1 + s * NC, dscale, NC);
             tt_par_barrier();
+            tt_residual_add(x_mid, x_in, A->tmp, NC);
+        } else { /* x_mid = x_in + W_o(atty), row by row */
+            tt_linear_residual_forward(A->tmp, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
         }
-        tt_residual_add(x_mid, x_in, A->tmp, NC);
         tt_par_barrier();
 
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
         tt_par_barrier();
-        tt_linear_forward(fc1, A->ln, w->fc1_w, w->fc1_b, (int)N, C, F);
-        tt_par_barrier();
-        tt_gelu_forward(A->gelu, fc1, NF);
-        tt_par_barrier();
-        tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+        tt_linear_gelu_forward(fc1, A->gelu, A->ln, w->fc1_w, w->fc1_b, (int)N, C, F);
         tt_par_barrier();
         if (dropout) {
+            tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+            tt_par_barrier();
             tt_dropout_apply(A->tmp, A->tmp, A->keep_res2 + s * NC, dscale, NC);
             tt_par_barrier();
+            tt_residual_add(x_out, x_mid, A->tmp, NC);
+        } else {
+            tt_linear_residual_forward(A->tmp, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
         }
-        tt_residual_add(x_out, x_mid, A->tmp, NC);
         tt_par_barrier();
     }
 #undef STREAM
@@ -876,19 +878,15 @@ static void backward_body(void *arg) {
         }
         tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
         tt_par_zero(A->dfc, NF);
-        tt_par_barrier();
-        tt_linear_backward(A->dfc, gw->fc2_w, gw->fc2_b, dout2, A->gelu, w->fc2_w, (int)N, F, C);
-        tt_par_barrier();
-        /* gelu backward in place is not allowed (dx += ...): reuse the gelu buffer */
-        tt_par_zero(A->gelu, NF);
         tt_par_zero(A->dln, NC);
         /* LN2's output, recomputed (the same numbers as the forward) */
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
         tt_par_barrier();
-        tt_gelu_backward(A->gelu, A->dfc, fc1, NF);
+        /* dfc = d fc1 (through GELU), row by row as d gelu comes */
+        tt_linear_backward_gelu(A->dfc, gw->fc2_w, gw->fc2_b, dout2, A->gelu, w->fc2_w, fc1, (int)N, F, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->gelu, A->ln, w->fc1_w, (int)N, C, F);
+        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
         tt_par_barrier();
         tt_layernorm_backward(A->dres, gw->ln2_w, gw->ln2_b, A->dln, x_mid, w->ln2_w,
                               A->ln2_mean + s * N, A->ln2_rstd + s * N, (int)N, C);

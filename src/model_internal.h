@@ -50,6 +50,20 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout);
 
+/* Fused forms (the same numbers as the kernels they join, one pass less and
+ * no barrier between them; src/par.h):
+ *   tt_linear_gelu_forward:     out = x @ w^T + b (b required), act = GELU(out)
+ *   tt_linear_residual_forward: out = x @ w^T + b (b required), res_out = res_in + out
+ *   tt_linear_backward_gelu:    as tt_linear_backward, but dx (zeroed on entry)
+ *                               receives (dout @ w) * GELU'(pre): the gradient
+ *                               at pre of a Linear fed by GELU(pre) */
+void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
+                            int Cin, int Cout);
+void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
+                                const float *w, const float *b, int N, int Cin, int Cout);
+void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *pre, int N, int Cin, int Cout);
+
 /* ---- causal multi-head self-attention core ---------------------------------
  * q, k, v, y: [B, T, C] with head h in columns [h*hs, (h+1)*hs).
  * att[B, NH, T, T] (may be NULL: not kept): softmax(q k^T / sqrt(hs) + causal

@@ -39,8 +39,10 @@
 #define TT_SIMD _Pragma("omp simd")
 #define TT_SIMD_SUM(a) _Pragma(TT_STR(omp simd reduction(+ : a)))
 #define TT_SIMD_SUM2(a, b) _Pragma(TT_STR(omp simd reduction(+ : a, b)))
+#define TT_SIMD_MAX(a) _Pragma(TT_STR(omp simd reduction(max : a)))
 #define TT_STR(x) #x
 #else
+#define TT_SIMD_MAX(a)
 #define TT_SIMD
 #define TT_SIMD_SUM(a)
 #define TT_SIMD_SUM2(a, b)
@@ -216,6 +218,52 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
     }
 }
 
+/* Epilogues fused into tt_linear_forward / tt_linear_backward: applied by
+ * each thread to the rows it has just computed (still in its cache), which
+ * saves a pass over memory and a barrier. Forward declarations: the GELU
+ * spans are defined with the activation below. */
+static inline void gelu_span(float *restrict out, const float *restrict x, size_t n);
+static inline void gelu_grad_in_place(float *d, const float *restrict x, size_t n);
+
+void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
+                            int Cin, int Cout) {
+    int r0, r1;
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
+    if (r1 <= r0) return;
+    float *o = out + (size_t)r0 * Cout;
+    for (int n = r0; n < r1; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
+    tt_gemm(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, 1.0f, o, Cout);
+    gelu_span(act + (size_t)r0 * Cout, o, (size_t)(r1 - r0) * Cout);
+}
+
+void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
+                                const float *w, const float *b, int N, int Cin, int Cout) {
+    int r0, r1;
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
+    if (r1 <= r0) return;
+    const size_t off = (size_t)r0 * Cout, n = (size_t)(r1 - r0) * Cout;
+    for (int i = r0; i < r1; i++) memcpy(out + (size_t)i * Cout, b, (size_t)Cout * sizeof(float));
+    tt_gemm(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, 1.0f, out + off, Cout);
+    const float *o = out + off, *ri = res_in + off;
+    float *ro = res_out + off;
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) ro[i] = ri[i] + o[i];
+}
+
+void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *pre, int N, int Cin, int Cout) {
+    const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
+    int r0, r1;
+    split(N, par, &r0, &r1);
+    if (r1 > r0) { /* dx[r0:r1] = 0 + GELU'(pre) (dout @ w): dx holds zeros on entry */
+        const size_t off = (size_t)r0 * Cin;
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f, dx + off,
+                Cin);
+        gelu_grad_in_place(dx + off, pre + off, (size_t)(r1 - r0) * Cin);
+    }
+    tt_linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
+}
+
 /* exp(x) for x <= 0 (the only use here), branch-free and without float->int
  * conversions so that loops vectorise (with -fno-trapping-math for GCC, see
  * mk/model.mk): round x log2(e) to n with the 1.5 * 2^23 trick, reduce, a
@@ -260,14 +308,15 @@ static void causal_softmax(float *a, int T, float scale) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
         const int n = t + 1;
-        TT_SIMD
-        for (int s = 0; s < n; s++) r[s] *= scale;
+        /* max(r * scale) = max(r) * scale exactly (scale > 0; rounding is monotonic) */
         float mx = -INFINITY;
+        TT_SIMD_MAX(mx)
         for (int s = 0; s < n; s++) mx = r[s] > mx ? r[s] : mx;
+        mx *= scale;
         float sum = 0.0f;
         TT_SIMD_SUM(sum)
         for (int s = 0; s < n; s++) {
-            r[s] = exp_neg(r[s] - mx);
+            r[s] = exp_neg(r[s] * scale - mx);
             sum += r[s];
         }
         const float inv = 1.0f / sum;
@@ -378,32 +427,50 @@ static inline float erf_scaled(float x, float *e) {
     return copysignf(1.0f - p * t * *e, x);
 }
 
-void tt_gelu_forward(float *out, const float *x, size_t n) {
-    size_t lo, hi;
-    share(n, 1024, n * 16 >= TT_PAR_MIN, &lo, &hi);
-    for (size_t i0 = lo; i0 < hi; i0 += 1024) {
-        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        TT_SIMD
-        for (size_t i = i0; i < i1; i++) {
-            float e;
-            out[i] = 0.5f * x[i] * (1.0f + erf_scaled(x[i], &e));
-        }
+/* out[i] = GELU(x[i]) over one span (the fused linear kernels call it on
+ * their rows as they finish them: the same numbers as tt_gelu_forward) */
+static inline void gelu_span(float *restrict out, const float *restrict x, size_t n) {
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) {
+        float e;
+        out[i] = 0.5f * x[i] * (1.0f + erf_scaled(x[i], &e));
     }
 }
 
-void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
+/* d[i] = 0 + d[i] GELU'(x[i]): what tt_gelu_backward gives into a zeroed dx */
+static inline void gelu_grad_in_place(float *d, const float *restrict x, size_t n) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) {
+        float e, xi = x[i];
+        float cdf = 0.5f * (1.0f + erf_scaled(xi, &e));
+        d[i] = 0.0f + d[i] * (cdf + xi * inv_sqrt_2pi * e);
+    }
+}
+
+/* dx[i] += dout[i] GELU'(x[i]) over one span */
+static inline void gelu_backward_span(float *restrict dx, const float *restrict dout, const float *restrict x,
+                                      size_t n) {
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) {
+        float e, xi = x[i];
+        float cdf = 0.5f * (1.0f + erf_scaled(xi, &e));
+        dx[i] += dout[i] * (cdf + xi * inv_sqrt_2pi * e);
+    }
+}
+
+void tt_gelu_forward(float *out, const float *x, size_t n) {
     size_t lo, hi;
     share(n, 1024, n * 16 >= TT_PAR_MIN, &lo, &hi);
-    for (size_t i0 = lo; i0 < hi; i0 += 1024) {
-        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        TT_SIMD
-        for (size_t i = i0; i < i1; i++) {
-            float e, xi = x[i];
-            float cdf = 0.5f * (1.0f + erf_scaled(xi, &e));
-            dx[i] += dout[i] * (cdf + xi * inv_sqrt_2pi * e);
-        }
-    }
+    for (size_t i0 = lo; i0 < hi; i0 += 1024) gelu_span(out + i0, x + i0, (i0 + 1024 < n ? i0 + 1024 : n) - i0);
+}
+
+void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
+    size_t lo, hi;
+    share(n, 1024, n * 16 >= TT_PAR_MIN, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi; i0 += 1024)
+        gelu_backward_span(dx + i0, dout + i0, x + i0, (i0 + 1024 < n ? i0 + 1024 : n) - i0);
 }
 
 /* ---- dropout ----------------------------------------------------------------- */
