@@ -303,26 +303,39 @@ size_t tt_attention_scratch_floats(int T, int C, int NH) {
     return 3 * (size_t)T * (size_t)T + 16;
 }
 
+/* The row t of a causal [T, T] in whole 16-float vectors: its n = t + 1
+ * entries and the masked rest of their last vector (at most T). Loops over
+ * that length vectorise without a tail; short rows (most of them at the T
+ * of training) otherwise cost more in loop overhead than in arithmetic. */
+static inline int causal_span(int t, int T) {
+    const int m = (t + 16) & ~15;
+    return m < T ? m : T;
+}
+
 /* causal softmax of the rows of a [T, T] (scores in place, scaled by `scale`) */
 static void causal_softmax(float *a, int T, float scale) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
-        const int n = t + 1;
+        const int n = t + 1, m = causal_span(t, T);
         /* max(r * scale) = max(r) * scale exactly (scale > 0; rounding is monotonic) */
         float mx = -INFINITY;
         TT_SIMD_MAX(mx)
-        for (int s = 0; s < n; s++) mx = r[s] > mx ? r[s] : mx;
+        for (int s = 0; s < m; s++) {
+            const float x = s < n ? r[s] : -INFINITY;
+            mx = x > mx ? x : mx;
+        }
         mx *= scale;
         float sum = 0.0f;
         TT_SIMD_SUM(sum)
-        for (int s = 0; s < n; s++) {
-            r[s] = exp_neg(r[s] * scale - mx);
+        for (int s = 0; s < m; s++) {
+            const float e = exp_neg(r[s] * scale - mx); /* masked lanes: discarded */
+            r[s] = s < n ? e : 0.0f;
             sum += r[s];
         }
         const float inv = 1.0f / sum;
         TT_SIMD
-        for (int s = 0; s < n; s++) r[s] *= inv;
-        for (int s = n; s < T; s++) r[s] = 0.0f;
+        for (int s = 0; s < m; s++) r[s] *= inv;
+        if (m < T) memset(r + m, 0, (size_t)(T - m) * sizeof(float));
     }
 }
 
@@ -390,17 +403,18 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         for (int t = 0; t < T; t++) {
             const float *ar = a + (size_t)t * T;
             float *dr = dp + (size_t)t * T;
-            const int n = t + 1;
+            const int n = t + 1, m = causal_span(t, T);
             if (kp) {
                 const uint8_t *kr = kp + (size_t)t * T;
                 TT_SIMD
                 for (int s = 0; s < n; s++) dr[s] *= (float)kr[s] * drop_scale;
             }
-            float dot = 0.0f;
-            for (int s = 0; s < n; s++) dot += ar[s] * dr[s];
+            float dot = 0.0f; /* ar is 0 past the diagonal */
+            TT_SIMD_SUM(dot)
+            for (int s = 0; s < m; s++) dot += ar[s] * dr[s];
             TT_SIMD
-            for (int s = 0; s < n; s++) dr[s] = ar[s] * (dr[s] - dot) * scale;
-            for (int s = n; s < T; s++) dr[s] = 0.0f;
+            for (int s = 0; s < m; s++) dr[s] = s < n ? ar[s] * (dr[s] - dot) * scale : 0.0f;
+            if (m < T) memset(dr + m, 0, (size_t)(T - m) * sizeof(float));
         }
         /* dq += dz k; dk += dz^T q */
         tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
