@@ -312,27 +312,57 @@ static inline int causal_span(int t, int T) {
     return m < T ? m : T;
 }
 
+/* Sums and maxima of a row in 16 lanes (lane j takes the entries s = j mod
+ * 16), combined by halves: a fixed order, whatever the instruction set, and
+ * loops the compiler turns into whole-vector operations (GCC's `omp simd`
+ * reductions end each row with a serial pass over the lanes, which at these
+ * row lengths cost more than the arithmetic). */
+static inline float lanes_sum(float *acc) {
+    for (int w = 8; w > 0; w >>= 1) {
+        TT_SIMD
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    }
+    return acc[0];
+}
+static inline float lanes_max(float *acc) {
+    for (int w = 8; w > 0; w >>= 1) {
+        TT_SIMD
+        for (int j = 0; j < w; j++) acc[j] = acc[j + w] > acc[j] ? acc[j + w] : acc[j];
+    }
+    return acc[0];
+}
+
 /* causal softmax of the rows of a [T, T] (scores in place, scaled by `scale`) */
 static void causal_softmax(float *a, int T, float scale) {
     for (int t = 0; t < T; t++) {
         float *r = a + (size_t)t * T;
-        const int n = t + 1, m = causal_span(t, T);
+        const int n = t + 1, m = causal_span(t, T), m16 = m & ~15;
         /* max(r * scale) = max(r) * scale exactly (scale > 0; rounding is monotonic) */
-        float mx = -INFINITY;
-        TT_SIMD_MAX(mx)
-        for (int s = 0; s < m; s++) {
-            const float x = s < n ? r[s] : -INFINITY;
-            mx = x > mx ? x : mx;
+        float acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = -INFINITY;
+        for (int s0 = 0; s0 < m16; s0 += 16) {
+            TT_SIMD
+            for (int j = 0; j < 16; j++) {
+                const float x = s0 + j < n ? r[s0 + j] : -INFINITY;
+                acc[j] = x > acc[j] ? x : acc[j];
+            }
         }
-        mx *= scale;
-        float sum = 0.0f;
-        TT_SIMD_SUM(sum)
-        for (int s = 0; s < m; s++) {
-            const float e = exp_neg(r[s] * scale - mx); /* masked lanes: discarded */
-            r[s] = s < n ? e : 0.0f;
-            sum += r[s];
+        for (int s = m16; s < n; s++) acc[s & 15] = r[s] > acc[s & 15] ? r[s] : acc[s & 15];
+        const float mx = lanes_max(acc) * scale;
+        for (int j = 0; j < 16; j++) acc[j] = 0.0f;
+        for (int s0 = 0; s0 < m16; s0 += 16) {
+            TT_SIMD
+            for (int j = 0; j < 16; j++) {
+                const float e = exp_neg(r[s0 + j] * scale - mx); /* masked lanes: discarded */
+                r[s0 + j] = s0 + j < n ? e : 0.0f;
+                acc[j] += r[s0 + j];
+            }
         }
-        const float inv = 1.0f / sum;
+        for (int s = m16; s < m; s++) {
+            r[s] = s < n ? exp_neg(r[s] * scale - mx) : 0.0f;
+            acc[s & 15] += r[s];
+        }
+        const float inv = 1.0f / lanes_sum(acc);
         TT_SIMD
         for (int s = 0; s < m; s++) r[s] *= inv;
         if (m < T) memset(r + m, 0, (size_t)(T - m) * sizeof(float));
@@ -409,9 +439,14 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
                 TT_SIMD
                 for (int s = 0; s < n; s++) dr[s] *= (float)kr[s] * drop_scale;
             }
-            float dot = 0.0f; /* ar is 0 past the diagonal */
-            TT_SIMD_SUM(dot)
-            for (int s = 0; s < m; s++) dot += ar[s] * dr[s];
+            float acc[16] = {0}; /* ar is 0 past the diagonal */
+            const int m16 = m & ~15;
+            for (int s0 = 0; s0 < m16; s0 += 16) {
+                TT_SIMD
+                for (int j = 0; j < 16; j++) acc[j] += ar[s0 + j] * dr[s0 + j];
+            }
+            for (int s = m16; s < m; s++) acc[s & 15] += ar[s] * dr[s];
+            const float dot = lanes_sum(acc);
             TT_SIMD
             for (int s = 0; s < m; s++) dr[s] = s < n ? ar[s] * (dr[s] - dot) * scale : 0.0f;
             if (m < T) memset(dr + m, 0, (size_t)(T - m) * sizeof(float));
