@@ -224,6 +224,8 @@ $(BUILD)/src/rng.o: CFLAGS += -ffp-contract=off
 # The generator's scalar helpers (erf1, the LayerNorm tail) must do the same
 # operations as their vector forms; clang would otherwise fuse a * b + c.
 $(foreach i,$(KERNEL_ISAS),$(BUILD)/src/gen_kernels.$(i).o): CFLAGS += -ffp-contract=off
+# AdamW's loop vectorises only without errno from sqrtf (its argument is >= 0).
+$(BUILD)/src/optim.o: CFLAGS += -fno-math-errno
 # The only file that includes <mpi.h>.
 $(BUILD)/src/dist.o: CFLAGS += $(MPI_CFLAGS)
 
