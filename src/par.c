@@ -59,8 +59,9 @@ void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(v
         return;
     }
     bool use_team = !p->solo;
+    if (p->patience == 0) p->patience = 4;
     if (p->passes >= 2) { /* the first team pass starts threads: not a fair time */
-        if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= 4) use_team = false;
+        if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= p->patience) use_team = false;
         else if (!use_team && ++p->since >= 16) use_team = true;
     }
     const double t0 = now_ns();
@@ -71,7 +72,12 @@ void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(v
     double *avg = use_team ? &p->team_ns : &p->solo_ns;
     *avg = *avg == 0 ? r : 0.5 * *avg + 0.5 * r;
     if (use_team && (p->best_team_ns == 0 || r < p->best_team_ns)) p->best_team_ns = r;
+    const int was_solo = p->solo;
     p->solo = p->solo_ns > 0 && p->solo_ns < p->team_ns;
+    if (!use_team && !p->solo) /* a try alone that lost: wait longer before the next */
+        p->patience = p->patience < 64 ? 2 * p->patience : 64;
+    else if (p->solo && !was_solo)
+        p->patience = 4;
 }
 
 int tt_par_tid(void) { return cur.tid; }
