@@ -159,7 +159,7 @@ $(BUILD)/faults/train.o: src/train.c
 $(TT_FAULTS): $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC) $(LDLIBS)
 
-check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TT_FAULTS) $(TEST_BIN)
+check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TT_FAULTS) $(TEST_BIN) $(BENCH_BIN)
 
 # The suite: every tests/test_* program (cmocka), then the exercise checker on
 # the reference solutions; tests/run.sh prints the totals as "N passed, N failed".
