@@ -12,9 +12,12 @@
  *
  * Barrier: a counter and a phase. The last thread to arrive resets the
  * counter and advances the phase (release); the others wait for the phase
- * to change (acquire), spinning for some tens of microseconds, then sleeping
- * on the phase word (a futex on Linux; elsewhere yielding the CPU at each
- * check), and the last to arrive wakes the sleepers. The caller's wait for
+ * to change (acquire), spinning for some tens of microseconds, then yielding
+ * the CPU at each check until about 200 us have passed, then sleeping on
+ * the phase word (a futex on Linux; elsewhere they keep yielding), and the
+ * last to arrive wakes the sleepers. A decode step's waits end within the
+ * first two phases (sleeping there made 2-thread decoding 3x slower: a
+ * futex wake-up takes tens of microseconds). The caller's wait for
  * the end of a job does the same on the `done` counter. Sleeping rather
  * than yielding matters when another process keeps a core busy: a thread
  * of the team that shares that core runs only part of the time, and the
@@ -31,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __linux__
@@ -122,13 +126,32 @@ static void word_wake(tt_team *t, void *word) {
 #endif
 }
 
-/* Waits until *v != old (acquire): spin, then sleep (see above). */
-static unsigned wait_change(tt_team *t, atomic_uint *v, unsigned old) {
-    unsigned x;
+static double mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+/* Spins, then yields until YIELD_US have passed, while *v == old.
+ * @return true when *v changed. */
+enum { YIELD_US = 200 };
+static bool wait_short(atomic_uint *v, unsigned old) {
     for (int i = 0; i < SPIN_WAIT; i++) {
-        if ((x = atomic_load_explicit(v, memory_order_acquire)) != old) return x;
+        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
         CPU_RELAX();
     }
+    const double t0 = mono_us();
+    do {
+        sched_yield();
+        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
+    } while (mono_us() - t0 < YIELD_US);
+    return false;
+}
+
+/* Waits until *v != old (acquire): spin, yield, then sleep (see above). */
+static unsigned wait_change(tt_team *t, atomic_uint *v, unsigned old) {
+    unsigned x;
+    if (wait_short(v, old)) return atomic_load_explicit(v, memory_order_acquire);
     atomic_fetch_add(&t->waiting, 1);
     while ((x = atomic_load(v)) == old) word_sleep(v, old);
     atomic_fetch_sub(&t->waiting, 1);
@@ -327,12 +350,17 @@ void tt_team_run(tt_team *t, void (*fn)(void *arg, int tid, int n), void *arg) {
     for (int i = 0; (d = atomic_load_explicit(&t->done, memory_order_acquire)) < t->n - 1; i++) {
         if (i < SPIN_WAIT) {
             CPU_RELAX();
-            continue;
+        } else if (i < SPIN_WAIT + 1) {
+            const double t0 = mono_us();
+            while ((d = atomic_load_explicit(&t->done, memory_order_acquire)) < t->n - 1 &&
+                   mono_us() - t0 < YIELD_US)
+                sched_yield();
+        } else {
+            atomic_fetch_add(&t->waiting, 1);
+            while ((d = atomic_load(&t->done)) < t->n - 1) word_sleep(&t->done, (unsigned)d);
+            atomic_fetch_sub(&t->waiting, 1);
+            break;
         }
-        atomic_fetch_add(&t->waiting, 1);
-        while ((d = atomic_load(&t->done)) < t->n - 1) word_sleep(&t->done, (unsigned)d);
-        atomic_fetch_sub(&t->waiting, 1);
-        break;
     }
 }
 
