@@ -877,7 +877,6 @@ static void backward_body(void *arg) {
             dout2 = A->dtmp;
         }
         tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
-        tt_par_zero(A->dfc, NF);
         tt_par_zero(A->dln, NC);
         /* LN2's output, recomputed (the same numbers as the forward) */
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,

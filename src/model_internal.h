@@ -54,9 +54,10 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
  * no barrier between them; src/par.h):
  *   tt_linear_gelu_forward:     out = x @ w^T + b (b required), act = GELU(out)
  *   tt_linear_residual_forward: out = x @ w^T + b (b required), res_out = res_in + out
- *   tt_linear_backward_gelu:    as tt_linear_backward, but dx (zeroed on entry)
- *                               receives (dout @ w) * GELU'(pre): the gradient
- *                               at pre of a Linear fed by GELU(pre) */
+ *   tt_linear_backward_gelu:    as tt_linear_backward, but dx is WRITTEN (not
+ *                               accumulated: no zeroing first) with
+ *                               (dout @ w) * GELU'(pre): the gradient at pre of
+ *                               a Linear fed by GELU(pre) */
 void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
                             int Cin, int Cout);
 void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,

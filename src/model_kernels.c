@@ -255,9 +255,9 @@ void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout,
     const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
     int r0, r1;
     split(N, par, &r0, &r1);
-    if (r1 > r0) { /* dx[r0:r1] = 0 + GELU'(pre) (dout @ w): dx holds zeros on entry */
+    if (r1 > r0) { /* dx[r0:r1] = GELU'(pre) (dout @ w), written (beta 0): no zeroing first */
         const size_t off = (size_t)r0 * Cin;
-        tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f, dx + off,
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 0.0f, dx + off,
                 Cin);
         gelu_grad_in_place(dx + off, pre + off, (size_t)(r1 - r0) * Cin);
     }
