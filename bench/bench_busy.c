@@ -61,14 +61,16 @@ static int write_data(void) {
         fclose(f);
     }
     if (n < want) { /* a text of words from a fixed stream */
-        static const char *const words[] = {"the ", "king ", "and ", "queen ", "of ", "a ", "fair ", "land\n",
-                                            "my ", "lord, ", "thou ", "art ", "sweet ", "love. "};
+        static const char *const words[] = {"the ",  "king ", "and ",   "queen ", "of ",
+                                            "a ",    "fair ", "land\n", "my ",    "lord, ",
+                                            "thou ", "art ",  "sweet ", "love. "};
         unsigned x = 12345;
         n = 0;
         while (n < want) {
             x = x * 1103515245u + 12345u;
             const char *w = words[(x >> 16) % 14];
-            for (; *w && n < want; w++) text[n++] = *w;
+            for (; *w && n < want; w++)
+                text[n++] = *w;
         }
     }
     FILE *o = fopen(g_data, "wb"), *e = fopen(g_eval, "wb");
@@ -88,7 +90,8 @@ typedef struct {
 static double train_tps(int steps) {
     char cmd[2048], out[65536];
     snprintf(cmd, sizeof cmd,
-             "'%s' train --data '%s' --max-steps %d --eval-interval 0 --log-interval 1000 --out '%s/run.safetensors' "
+             "'%s' train --data '%s' --max-steps %d --eval-interval 0 --log-interval 1000 --out "
+             "'%s/run.safetensors' "
              "2>&1",
              g_tt, g_data, steps, g_dir);
     if (run(cmd, out, sizeof out) != 0) {
@@ -102,7 +105,8 @@ static double train_tps(int steps) {
 
 static double eval_tps(void) {
     char cmd[2048], out[4096];
-    snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --text-file '%s' --window 64 --json", g_tt, g_model, g_eval);
+    snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --text-file '%s' --window 64 --json", g_tt,
+             g_model, g_eval);
     const double t0 = now_s();
     if (run(cmd, out, sizeof out) != 0) {
         fprintf(stderr, "bench_busy: tt eval failed:\n%s\n", out);
@@ -117,8 +121,9 @@ static double generate_tps(int samples, int tokens) {
     char cmd[2048];
     static char out[1 << 20];
     snprintf(cmd, sizeof cmd,
-             "'%s' generate --model '%s' --prompt 'ROMEO:' --num-samples %d --max-new-tokens %d --seed 1 --json", g_tt,
-             g_model, samples, tokens);
+             "'%s' generate --model '%s' --prompt 'ROMEO:' --num-samples %d --max-new-tokens %d "
+             "--seed 1 --json",
+             g_tt, g_model, samples, tokens);
     if (run(cmd, out, sizeof out) != 0) {
         fprintf(stderr, "bench_busy: tt generate failed\n");
         return 0;
@@ -149,8 +154,10 @@ int main(int argc, char **argv) {
     bench_print_env();
     int rounds = 3, quick = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
         else {
             fprintf(stderr, "usage: bench_busy [--rounds N] [--quick]\n");
             return 2;
@@ -177,8 +184,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int steps = quick ? 60 : 150;
-    printf("== busy core: default threads, quiet vs one core kept busy by `yes > /dev/null`, %d rounds in "
-           "alternation\n   train: tiny, %d steps, T 64, B 12 on 200 kB; eval: --window 64 on 100 kB; generate: "
+    printf("== busy core: default threads, quiet vs one core kept busy by `yes > /dev/null`, %d "
+           "rounds in "
+           "alternation\n   train: tiny, %d steps, T 64, B 12 on 200 kB; eval: --window 64 on 100 "
+           "kB; generate: "
            "'ROMEO:' + 1000 tokens, batch 1 and 8\n",
            rounds, steps);
     if (train_tps(steps) <= 0) return 1; /* the checkpoint that eval and generate read */
@@ -194,7 +203,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_busy: could not start `yes`\n");
                 return 1;
             }
-            double v[4] = {train_tps(steps), eval_tps(), generate_tps(1, 1000), generate_tps(8, 1000)};
+            double v[4] = {train_tps(steps), eval_tps(), generate_tps(1, 1000),
+                           generate_tps(8, 1000)};
             stop_busy(y);
             for (int k = 0; k < 4; k++) {
                 (busy ? s[k].busy : s[k].quiet)[r] = v[k];
@@ -214,7 +224,8 @@ int main(int argc, char **argv) {
         qsort(s[k].quiet, (size_t)rounds, sizeof(double), cmp_double);
         qsort(s[k].busy, (size_t)rounds, sizeof(double), cmp_double);
         const double q = s[k].quiet[rounds / 2], bz = s[k].busy[rounds / 2];
-        printf("   %-34s %10.0f %10.0f %6.2f%s\n", s[k].name, q, bz, bz / q, bz / q >= 0.45 ? "" : "  (< 0.45)");
+        printf("   %-34s %10.0f %10.0f %6.2f%s\n", s[k].name, q, bz, bz / q,
+               bz / q >= 0.45 ? "" : "  (< 0.45)");
     }
     return 0;
 }

@@ -53,7 +53,8 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(void *arg), void *arg) {
+void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(void *arg),
+                       void *arg) {
     if (!p || !team || tt_team_size(team) == 1 || work <= 0) {
         tt_par_run(team, fn, arg);
         return;
@@ -61,8 +62,10 @@ void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(v
     bool use_team = !p->solo;
     if (p->patience == 0) p->patience = 4;
     if (p->passes >= 2) { /* the first team pass starts threads: not a fair time */
-        if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= p->patience) use_team = false;
-        else if (!use_team && ++p->since >= 16) use_team = true;
+        if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= p->patience)
+            use_team = false;
+        else if (!use_team && ++p->since >= 16)
+            use_team = true;
     }
     const double t0 = now_ns();
     tt_par_run(use_team ? team : NULL, fn, arg);

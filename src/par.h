@@ -78,7 +78,8 @@ typedef struct {
 /* tt_par_run of fn on `team`, or on the calling thread alone when the probe
  * (NULL: always the team) says so; `work` is the pass's size in any unit
  * proportional to its time (rows, elements). */
-void tt_par_run_probed(tt_team *team, tt_par_probe *probe, double work, void (*fn)(void *arg), void *arg);
+void tt_par_run_probed(tt_team *team, tt_par_probe *probe, double work, void (*fn)(void *arg),
+                       void *arg);
 
 /* Returns when every thread of the current run has called it (the same
  * number of times); a full memory fence. Outside a run: returns at once. */

@@ -33,10 +33,12 @@ static int setup(void **state) {
     const size_t bl = strlen(base), reps = 40;
     char *text = malloc(bl * reps);
     if (!text) return -1;
-    for (size_t i = 0; i < reps; i++) memcpy(text + i * bl, base, bl);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * bl, base, bl);
     snprintf(g_text, sizeof g_text, "%s/text.txt", g_dir);
     snprintf(g_data, sizeof g_data, "%s/data.txt", g_dir);
-    int rc = tt_test_write_file(g_text, text, bl * reps) || tt_test_write_file(g_data, text, bl * reps);
+    int rc =
+        tt_test_write_file(g_text, text, bl * reps) || tt_test_write_file(g_data, text, bl * reps);
     free(text);
     return rc ? -1 : 0;
 }
@@ -52,8 +54,8 @@ static int teardown(void **state) {
 static char *eval_output(const char *env, const char *threads_args) {
     char script[1024];
     snprintf(script, sizeof script,
-             "%s '%s' eval --model '%s/run1.safetensors' --text-file '%s' --window 64 --json %s", env,
-             tt_cli_path(), g_dir, g_text, threads_args);
+             "%s '%s' eval --model '%s/run1.safetensors' --text-file '%s' --window 64 --json %s",
+             env, tt_cli_path(), g_dir, g_text, threads_args);
     const char *argv[] = {"sh", "-c", script, NULL};
     tt_cli_result r;
     assert_int_equal(tt_run_program(argv, NULL, &r), 0);
@@ -78,7 +80,8 @@ static void test_eval_same_for_any_threads(void **state) {
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         char *o = eval_output(variants[i][0], variants[i][1]);
         if (strcmp(o, one) != 0)
-            fail_msg("%s tt eval %s: %s differs from --threads 1: %s", variants[i][0], variants[i][1], o, one);
+            fail_msg("%s tt eval %s: %s differs from --threads 1: %s", variants[i][0],
+                     variants[i][1], o, one);
         free(o);
     }
     free(one);
@@ -88,10 +91,37 @@ static void test_eval_same_for_any_threads(void **state) {
 static char *train_checkpoint(const char *threads, size_t *len) {
     char out[300];
     snprintf(out, sizeof out, "%s/run%s.safetensors", g_dir, threads);
-    const char *argv[] = {"tt", "train", "--data", g_data, "--d-model", "128", "--n-heads", "4", "--n-layers", "1",
-                          "--d-ff", "256", "--max-len", "64", "--dropout", "0.1", "--seq-len", "64",
-                          "--batch-size", "8", "--max-steps", "4", "--eval-interval", "0", "--seed", "3",
-                          "--threads", threads, "--out", out, NULL};
+    const char *argv[] = {"tt",
+                          "train",
+                          "--data",
+                          g_data,
+                          "--d-model",
+                          "128",
+                          "--n-heads",
+                          "4",
+                          "--n-layers",
+                          "1",
+                          "--d-ff",
+                          "256",
+                          "--max-len",
+                          "64",
+                          "--dropout",
+                          "0.1",
+                          "--seq-len",
+                          "64",
+                          "--batch-size",
+                          "8",
+                          "--max-steps",
+                          "4",
+                          "--eval-interval",
+                          "0",
+                          "--seed",
+                          "3",
+                          "--threads",
+                          threads,
+                          "--out",
+                          out,
+                          NULL};
     tt_cli_result r;
     assert_int_equal(tt_cli_run(argv, NULL, &r), 0);
     if (r.status != 0) fail_msg("tt train --threads %s failed (%d): %s", threads, r.status, r.err);
@@ -115,18 +145,20 @@ static void test_train_same_for_any_threads(void **state) {
  * absent), with `env_prefix` (e.g. "OMP_WAIT_POLICY=active ") before tt. */
 static char *policy_of_running_tt(const char *env_prefix) {
     char script[2048];
-    snprintf(script, sizeof script,
-             "d=$(mktemp -d) && mkfifo \"$d/in\" || exit 1; "
-             "%s'%s' chat --model tests/fixtures/gen_model.safetensors <\"$d/in\" >/dev/null 2>&1 & "
-             "pid=$!; exec 3>\"$d/in\"; i=0; line=; "
-             "while [ $i -lt 200 ]; do "
-             "  if [ \"$(readlink /proc/$pid/exe)\" = \"$(readlink -f '%s')\" ]; then "
-             "    line=$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep '^OMP_WAIT_POLICY=' || true); "
-             "    break; "
-             "  fi; "
-             "  sleep 0.05; i=$((i + 1)); "
-             "done; echo \"[$line]\"; exec 3>&-; wait $pid; rm -rf \"$d\"",
-             env_prefix, tt_cli_path(), tt_cli_path());
+    snprintf(
+        script, sizeof script,
+        "d=$(mktemp -d) && mkfifo \"$d/in\" || exit 1; "
+        "%s'%s' chat --model tests/fixtures/gen_model.safetensors <\"$d/in\" >/dev/null 2>&1 & "
+        "pid=$!; exec 3>\"$d/in\"; i=0; line=; "
+        "while [ $i -lt 200 ]; do "
+        "  if [ \"$(readlink /proc/$pid/exe)\" = \"$(readlink -f '%s')\" ]; then "
+        "    line=$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep '^OMP_WAIT_POLICY=' || "
+        "true); "
+        "    break; "
+        "  fi; "
+        "  sleep 0.05; i=$((i + 1)); "
+        "done; echo \"[$line]\"; exec 3>&-; wait $pid; rm -rf \"$d\"",
+        env_prefix, tt_cli_path(), tt_cli_path());
     const char *argv[] = {"sh", "-c", script, NULL};
     tt_cli_result r;
     assert_int_equal(tt_run_program(argv, NULL, &r), 0);

@@ -144,7 +144,8 @@ static void test_probe_leaves_a_slow_team(void **state) {
     tt_par_probe p;
     memset(&p, 0, sizeof p);
     probe_case c = {0, 0};
-    for (int i = 0; i < 10; i++) tt_par_run_probed(team, &p, 1.0, probe_body, &c);
+    for (int i = 0; i < 10; i++)
+        tt_par_run_probed(team, &p, 1.0, probe_body, &c);
     assert_int_equal(p.solo, 0); /* a quick team stays */
     c.slow = 1;
     int passes = 0, total = 10;
