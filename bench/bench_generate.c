@@ -27,9 +27,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <omp.h>
 
 #include "bench_env.h"
+#include "par.h"
 #include "tt/generate.h"
 #include "tt/model.h"
 
@@ -203,7 +203,7 @@ int main(int argc, char **argv) {
     /* one thread; every core, always; the default (auto: up to every core,
      * measured as it runs) */
     tt_generator *g1, *gn, *ga;
-    const int nt = omp_get_max_threads();
+    const int nt = tt_par_auto_threads(); /* auto's count: OMP_NUM_THREADS or every CPU */
     tt_generator_config c1 = tt_generator_config_default(), cn = c1;
     c1.n_threads = 1;
     cn.n_threads = nt;

@@ -1,20 +1,23 @@
 /*
- * Training-step benchmark (issue 3 item 7): ms/step and tokens/s of one full
- * step (zero_grad, forward, backward, clip 1.0, AdamW) for
+ * Training-step benchmark (issues 3 and 13): ms/step and tokens/s of one full
+ * step (zero_grad, forward, backward, clip 1.0, AdamW; default threads) for
  *   (a) the tiny preset, dropout 0, seq_len 64, batch 12 (V = 65)
  *   (b) the tiny preset (dropout 0.1), seq_len 256, batch 16
+ *   (c) the small preset, dropout 0, seq_len 64, batch 12
  * after checking the model's logits and loss against a plain double-precision
- * reference written here (no BLAS, no OpenMP). When /usr/bin/python3 can import
- * torch, bench/torch_train.py measures the same model in PyTorch (2 threads)
- * as the environment is and with OPENBLAS_CORETYPE unset + OPENBLAS_NUM_THREADS=1.
+ * reference written here (no BLAS, no threads), and the fraction of the
+ * machine's FP32 peak each reaches: the model's matrix-product FLOPs per step
+ * (forward, and backward without the recomputed attention scores) over the
+ * peak of an FMA loop on every CPU (each thread timed by its own CPU clock,
+ * as bench_gemm does, so other processes do not lower it). When
+ * /usr/bin/python3 can import torch, bench/torch_train.py measures the same
+ * model in PyTorch (2 threads) as the environment is and with
+ * OPENBLAS_CORETYPE unset + OPENBLAS_NUM_THREADS=1.
  *
- *     build/bench/bench_train [--steps N] [--no-torch] [--only a|b] [--no-passive]
- *
- * Unless OMP_WAIT_POLICY is already set (or --no-passive), it then runs itself
- * once more with OMP_WAIT_POLICY=passive: libgomp's default spin-waiting
- * costs several times the step time when other processes share the cores.
+ *     build/bench/bench_train [--steps N] [--no-torch] [--only a|b|c]
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +28,8 @@
 #include "tt/model.h"
 #include "tt/optim.h"
 
-#ifdef _OPENMP
-#include <omp.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
 #endif
 
 static double now_s(void) {
@@ -39,6 +42,103 @@ static double cpu_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double thread_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the FP32 peak: independent FMA chains on every CPU -------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PEAK_X86 1
+__attribute__((target("avx512f"))) static float fma_loop_zmm(long iters) {
+    __m512 a[24];
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 24; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < 24; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop_ymm(long iters) {
+    __m256 a[12];
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+    }
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float f[8];
+    _mm256_storeu_ps(f, s);
+    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
+}
+#else
+#define PEAK_X86 0
+#endif
+
+typedef struct {
+    int zmm;
+    double gflops;
+    float sink;
+} peak_arg;
+
+static void *peak_thread(void *p) {
+    peak_arg *a = p;
+#if PEAK_X86
+    const long iters = a->zmm ? 2000000 : 4000000;
+    const double flops = a->zmm ? (double)iters * 24 * 16 * 2 : (double)iters * 12 * 8 * 2;
+    const double t0 = thread_s();
+    a->sink = a->zmm ? fma_loop_zmm(iters) : fma_loop_ymm(iters);
+    a->gflops = flops / (thread_s() - t0) * 1e-9;
+#else
+    a->gflops = 0;
+#endif
+    return NULL;
+}
+
+/* GFLOP/s of one FMA loop per online CPU, summed; best of 3 (0: not x86) */
+static double fp32_peak(void) {
+    const char *isa = tt_kernel_isa();
+    const int zmm = !strcmp(isa, "avx512"), ok = zmm || !strcmp(isa, "avx2");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!ok || ncpu < 1) return 0;
+    if (ncpu > 256) ncpu = 256;
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        pthread_t th[256];
+        peak_arg a[256];
+        double g = 0;
+        for (long i = 0; i < ncpu; i++) {
+            a[i] = (peak_arg){zmm, 0, 0};
+            if (pthread_create(&th[i], NULL, peak_thread, &a[i])) return 0;
+        }
+        for (long i = 0; i < ncpu; i++) {
+            pthread_join(th[i], NULL);
+            g += a[i].gflops;
+        }
+        best = g > best ? g : best;
+    }
+    return best;
+}
+
+/* Matrix-product FLOPs of one training step: the forward's products, twice
+ * that for the Linear backward (dx and dW), and four attention products in
+ * backward (the recomputed scores not counted). Attention counts the full
+ * [T, T] squares, as the kernels compute them. */
+static double step_flops(const tt_model_config *c, int B, int T) {
+    const double N = (double)B * T, C = c->d_model, F = c->d_ff, V = c->vocab_size, L = c->n_layers;
+    const double lin = L * (4 * 2 * N * C * C + 2 * 2 * N * C * F) + 2 * N * C * V;
+    const double att1 = 2.0 * B * T * T * C; /* one [T, T] x hs product over every (b, h) */
+    return 3 * lin + L * 6 * att1;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -129,15 +229,15 @@ static double ref_forward(const tt_model *m, const int *tok, const int *tgt, int
 /* ---- one configuration ------------------------------------------------------ */
 
 typedef struct {
-    const char *label;
+    const char *label, *preset;
     int T, B;
     float dropout;
 } bench_case;
 
-static int run_case(const bench_case *bc, int steps, double *ms_out, double *tps_out) {
+static int run_case(const bench_case *bc, int steps, double peak, double *ms_out, double *tps_out) {
     tt_model_config c;
     tt_error err;
-    tt_model_config_preset("tiny", 65, &c, &err);
+    tt_model_config_preset(bc->preset, 65, &c, &err);
     c.dropout = bc->dropout;
     tt_model *m;
     if (tt_model_create(&m, &c, 1337, &err) != TT_OK) {
@@ -211,6 +311,10 @@ static int run_case(const bench_case *bc, int steps, double *ms_out, double *tps
     *tps_out = N / med;
     printf("  %s: %d steps, loss %.4f -> %.4f, median %.2f ms/step (min %.2f), %.0f tokens/s; CPU %.1f ms/step\n",
            bc->label, steps + 3, (double)first, (double)last, med * 1e3, times[0] * 1e3, N / med, cpu_ms);
+    const double gf = step_flops(&c, B, T) * 1e-9;
+    if (peak > 0)
+        printf("  %s: %.2f GFLOP/step: %.0f GFLOP/s at the median = %.1f %% of the FP32 peak (%.1f %% at the min)\n",
+               bc->label, gf, gf / med, 100 * gf / med / peak, 100 * gf / times[0] / peak);
     free(times);
     free(tok);
     free(tgt);
@@ -221,33 +325,34 @@ static int run_case(const bench_case *bc, int steps, double *ms_out, double *tps
 
 int main(int argc, char **argv) {
     bench_print_env();
-    int steps = 30, torch = 1, passive = getenv("OMP_WAIT_POLICY") == NULL;
+    int steps = 30, torch = 1;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-torch") == 0) torch = 0;
-        else if (strcmp(argv[i], "--no-passive") == 0) passive = 0;
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
-                 (strcmp(argv[i + 1], "a") == 0 || strcmp(argv[i + 1], "b") == 0))
+        else if (strcmp(argv[i], "--no-passive") == 0) continue; /* accepted: there is no OpenMP left */
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strlen(argv[i + 1]) == 1 &&
+                 strchr("abc", argv[i + 1][0]))
             only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_train [--steps N] [--no-torch] [--only a|b] [--no-passive]\n");
+            fprintf(stderr, "usage: bench_train [--steps N] [--no-torch] [--only a|b|c]\n");
             return 2;
         }
     }
     if (steps < 1) steps = 1;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    printf("== training step (zero_grad + forward + backward + clip + AdamW), tiny preset, V=65, %d OpenMP threads\n",
-           threads);
-    const bench_case cases[2] = {{"(a) T=64 B=12 dropout 0", 64, 12, 0.0f}, {"(b) T=256 B=16 dropout 0.1", 256, 16, 0.1f}};
-    double ms[2] = {0, 0}, tps[2] = {0, 0};
+    const double peak = fp32_peak();
+    if (peak > 0)
+        printf("FP32 peak: %.0f GFLOP/s (%s FMA loop on each of the %ld online CPUs, per-thread CPU time)\n", peak,
+               tt_kernel_isa(), sysconf(_SC_NPROCESSORS_ONLN));
+    printf("== training step (zero_grad + forward + backward + clip + AdamW), V=65, default threads\n");
+    const bench_case cases[3] = {{"(a) tiny T=64 B=12 dropout 0", "tiny", 64, 12, 0.0f},
+                                 {"(b) tiny T=256 B=16 dropout 0.1", "tiny", 256, 16, 0.1f},
+                                 {"(c) small T=64 B=12 dropout 0", "small", 64, 12, 0.0f}};
+    double ms[3] = {0, 0, 0}, tps[3] = {0, 0, 0};
     long rss_a = 0;
-    for (int i = 0; i < 2; i++) {
-        if (only && only[0] != "ab"[i]) continue;
-        if (run_case(&cases[i], i == 0 ? steps : (steps + 5) / 6, &ms[i], &tps[i]) != 0) return 1;
+    for (int i = 0; i < 3; i++) {
+        if (only && only[0] != "abc"[i]) continue;
+        if (run_case(&cases[i], i == 0 ? steps : (steps + 5) / 6, peak, &ms[i], &tps[i]) != 0) return 1;
         if (i == 0) {
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
@@ -255,14 +360,7 @@ int main(int argc, char **argv) {
             printf("  peak resident memory after (a): %.1f MB\n", rss_a / 1024.0);
         }
     }
-    if (passive) {
-        char cmd[1200];
-        snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive '%.1000s' --no-torch --steps %d%s%s", argv[0], steps,
-                 only ? " --only " : "", only ? only : "");
-        printf("== the same with OMP_WAIT_POLICY=passive:\n");
-        fflush(stdout);
-        if (system(cmd) != 0) return 1;
-    }
+    if (torch && only && only[0] == 'c') torch = 0; /* PyTorch runs (a) and (b) */
     if (torch && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0) {
         printf("== PyTorch (bench/torch_train.py, 2 threads), as the environment is:\n");
         fflush(stdout);

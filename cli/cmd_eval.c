@@ -1,6 +1,5 @@
 /* tt eval — mean next-token cross-entropy (and perplexity) of a text under a model. */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,14 +87,13 @@ int cmd_eval(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--window", &v)) {
             if (!v || cli_int("--window", v, 1, 1 << 24, &window)) return CLI_EXIT_USAGE;
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
-            if (!v || cli_int("--threads", v, 1, 1024, &threads)) return CLI_EXIT_USAGE;
+            if (!v || cli_int("--threads", v, 1, 256, &threads)) return CLI_EXIT_USAGE;
         } else {
             return cli_unknown(argv[i]);
         }
     }
     if (!model) return cli_usage_error("--model FILE is required (see 'tt eval --help')");
     if (!text == !text_file) return cli_usage_error("give exactly one of --text STRING and --text-file FILE");
-    if (threads > 0) omp_set_num_threads(threads);
     size_t len = 0;
     char *owned = NULL;
     if (text_file) {
@@ -127,6 +125,10 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (!window) window = tt_model_default_context(m);
+    if (tt_model_set_threads(m, threads, &err) != TT_OK) { /* 0: auto */
+        rc = cli_usage_error("--threads: %s", err.msg);
+        goto done;
+    }
     if (evaluate_with_progress(m, ids, n, window, &loss, &n_pred, &err) != TT_OK) {
         rc = cli_report(&err);
         goto done;

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,7 +307,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         else if (OPT("--log-interval")) { NEED(); if (cli_int("--log-interval", v, 1, 1000000000L, &tc.log_interval)) return CLI_EXIT_USAGE; }
         else if (OPT("--save-interval")) { NEED(); if (cli_int("--save-interval", v, 0, 1000000000L, &tc.save_interval)) return CLI_EXIT_USAGE; }
         else if (OPT("--seed")) { NEED(); if (cli_u64("--seed", v, &seed)) return CLI_EXIT_USAGE; }
-        else if (OPT("--threads")) { NEED(); if (cli_int("--threads", v, 1, 1024, &threads)) return CLI_EXIT_USAGE; }
+        else if (OPT("--threads")) { NEED(); if (cli_int("--threads", v, 1, 256, &threads)) return CLI_EXIT_USAGE; }
         else if (OPT("--out")) { NEED(); out = v; }
         else if (OPT("--resume")) { NEED(); resume = v; }
         else if (OPT("--log-json")) { NEED(); log_json = v; }
@@ -351,7 +350,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     tt_model_config probe;
     if (tt_model_config_preset(preset, 1, &probe, &err) != TT_OK) return cli_usage_error("--preset: %s", err.msg);
     if (threads == 0) threads = cli_dist_default_threads(cd);
-    if (threads > 0) omp_set_num_threads(threads);
+    tc.n_threads = threads; /* 0: auto */
 
     /* data: the tokenizer is fit on everything the run reads */
     size_t n_text = 0, n_vtext = 0;
@@ -511,6 +510,8 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
 
     int warmup_used;
     tt_train_lr_at(&tc, 0, &warmup_used);
+    tt_model_set_threads(m, tc.n_threads, NULL); /* validated above */
+    const int n_threads = tt_model_threads(m);
     printf("tt train: %s, %zu train + %zu val tokens, vocab %d\n", data_path, n_train, n_val,
            cfg.vocab_size);
     printf("model: d_model %d, n_heads %d, n_layers %d, d_ff %d, max_len %d, dropout %g, %s, %zu parameters\n",
@@ -519,7 +520,7 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
     printf("training: %d steps, batch %d x seq_len %d, lr %g, weight decay %g, grad clip %g, warmup %d, seed %llu, "
            "threads %d\n",
            tc.max_steps, tc.batch_size, tc.seq_len, (double)tc.learning_rate, (double)tc.weight_decay,
-           (double)tc.grad_clip, warmup_used, (unsigned long long)tc.seed, omp_get_max_threads());
+           (double)tc.grad_clip, warmup_used, (unsigned long long)tc.seed, n_threads);
     if (warmup_used != tc.warmup_steps)
         printf("note: warmup capped at %d steps (max_steps/10): --warmup-steps %d does not fit in %d steps\n",
                warmup_used, tc.warmup_steps, tc.max_steps);
@@ -527,8 +528,8 @@ static int train_run(int argc, char **argv, cli_dist *cd, tt_status *status) {
         printf("distributed: %d processes (%s), global batch %d = %d x %d rows, %d thread%s each, comm timeout "
                "%g s, overlap %s\n",
                cd->size, tt_dist_mpi_version(), tc.batch_size, cd->size,
-               tc.batch_size % cd->size ? 0 : tc.batch_size / cd->size, omp_get_max_threads(),
-               omp_get_max_threads() == 1 ? "" : "s", (double)comm_timeout, overlap ? "on" : "off");
+               tc.batch_size % cd->size ? 0 : tc.batch_size / cd->size, n_threads,
+               n_threads == 1 ? "" : "s", (double)comm_timeout, overlap ? "on" : "off");
     if (resume) {
         printf("resuming from %s\n", resume);
         tt_train_state_info si;

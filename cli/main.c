@@ -33,23 +33,7 @@ static void usage(FILE *f) {
     fprintf(f, "  %-10s %s\n", "version", "print the version");
 }
 
-/* OpenMP's default wait policy spins in its barriers; when another process
- * keeps a core busy, a training or eval team then waits for a thread that is
- * not running and a step takes 10-30 times longer (tiny preset, one of 2
- * cores busy with `yes`: 1.2 s team steps against 37 ms on one thread).
- * With OMP_WAIT_POLICY=passive a waiting thread sleeps instead: the same
- * team's step then takes 37 ms there, and 20.8 ms on a quiet machine against
- * 21.3 ms with spinning (docs/benchmarks.md). libgomp reads the variable
- * when it loads, before main, so tt sets it and runs itself again, once,
- * when the user has not chosen a policy. The results do not depend on it. */
-static void passive_openmp(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
-}
-
 int main(int argc, char **argv) {
-    passive_openmp(argv);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

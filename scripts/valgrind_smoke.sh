@@ -13,9 +13,9 @@ mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 work=$(mktemp -d /tmp/tt-valgrind-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# OMP_WAIT_POLICY set: tt would otherwise run itself again (cli/main.c),
-# and a re-executed tt runs outside valgrind.
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+# One thread: OMP_NUM_THREADS is libtt's auto thread count (tt no longer
+# re-executes itself, so OMP_WAIT_POLICY is not needed any more).
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=no
     --suppressions="$supp" --quiet)

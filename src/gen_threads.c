@@ -12,9 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "par.h"
 
 /* Starts the generator's own team (no pool) if it has none yet: threads
  * are started at the first call that uses more than one, not at create.
@@ -77,11 +75,7 @@ void tt_gen_free_threads(tt_generator *g) {
 tt_status tt_gen_setup_threads(tt_generator *g, int n_cfg, tt_error *err) {
     tt_gen_free_threads(g);
     g->team_failed = false;
-#ifdef _OPENMP
-    int n = n_cfg > 0 ? n_cfg : omp_get_max_threads();
-#else
-    int n = n_cfg > 0 ? n_cfg : 1;
-#endif
+    int n = tt_par_threads_for(n_cfg);
     if (g->pool && n_cfg != 1) n = tt_thread_pool_size(g->pool);
     if (n < 1) n = 1;
     if (n > TT_GEN_MAX_THREADS) n = TT_GEN_MAX_THREADS;

@@ -27,13 +27,15 @@
 #define tt_gemm_blocking TT_KNAME(tt_gemm_blocking)
 
 /* src/model_kernels.c */
-#define tt_model_threads TT_KNAME(tt_model_threads)
 #define tt_embed_forward TT_KNAME(tt_embed_forward)
 #define tt_embed_backward TT_KNAME(tt_embed_backward)
 #define tt_layernorm_forward TT_KNAME(tt_layernorm_forward)
 #define tt_layernorm_backward TT_KNAME(tt_layernorm_backward)
 #define tt_linear_forward TT_KNAME(tt_linear_forward)
 #define tt_linear_backward TT_KNAME(tt_linear_backward)
+#define tt_linear_gelu_forward TT_KNAME(tt_linear_gelu_forward)
+#define tt_linear_residual_forward TT_KNAME(tt_linear_residual_forward)
+#define tt_linear_backward_gelu TT_KNAME(tt_linear_backward_gelu)
 #define tt_attention_scratch_floats TT_KNAME(tt_attention_scratch_floats)
 #define tt_attention_forward TT_KNAME(tt_attention_forward)
 #define tt_attention_backward TT_KNAME(tt_attention_backward)

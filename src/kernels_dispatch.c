@@ -67,6 +67,18 @@
       (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int N, \
        int Cin, int Cout),                                                                        \
       (dx, dw, db, dout, x, w, N, Cin, Cout))                                                     \
+    X(tt_linear_gelu_forward,                                                                     \
+      (float *out, float *act, const float *x, const float *w, const float *b, int N, int Cin,    \
+       int Cout),                                                                                 \
+      (out, act, x, w, b, N, Cin, Cout))                                                          \
+    X(tt_linear_residual_forward,                                                                 \
+      (float *out, float *res_out, const float *res_in, const float *x, const float *w,           \
+       const float *b, int N, int Cin, int Cout),                                                 \
+      (out, res_out, res_in, x, w, b, N, Cin, Cout))                                              \
+    X(tt_linear_backward_gelu,                                                                    \
+      (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,        \
+       const float *pre, int N, int Cin, int Cout),                                               \
+      (dx, dw, db, dout, x, w, pre, N, Cin, Cout))                                                \
     X(tt_attention_forward,                                                                       \
       (float *y, float *att, const float *q, const float *k, const float *v,                      \
        const uint8_t *keep, float drop_scale, int B, int T, int C, int NH, float *scratch),       \
@@ -93,7 +105,6 @@
 
 #define TT_KERNELS_RET(X)                                                                         \
     X(tt_gen_packed_floats, (int O, int I), (O, I))                                               \
-    X(tt_model_threads, (void), ())                                                               \
     X(tt_attention_scratch_floats, (int T), (T))                                                  \
     X(tt_crossentropy_forward,                                                                    \
       (float *losses, const float *logits, const int *targets, int N, int V),                     \
@@ -196,7 +207,6 @@ static inline const kernel_table *kt(void) { return &tables[tt_isa_active()]; }
 TT_KERNELS_VOID(WRAP_VOID)
 
 size_t tt_gen_packed_floats(int O, int I) { return kt()->tt_gen_packed_floats(O, I); }
-int tt_model_threads(void) { return kt()->tt_model_threads(); }
 size_t tt_attention_scratch_floats(int T) {
     return kt()->tt_attention_scratch_floats(T);
 }

@@ -19,11 +19,8 @@
 
 #include "gen_weights.h"
 #include "model_internal.h"
+#include "par.h"
 #include "tensor_table.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Activations of one forward of [B, T]. Per-layer arrays have L slots in
  * training mode and one (reused) slot in eval mode. */
@@ -70,7 +67,14 @@ struct tt_model {
     size_t act_cap;
     activations a;
     int fwd_B, fwd_T;
-    int fwd_threads;        /* OpenMP threads the activation scratch was sized for */
+    int fwd_threads;        /* threads the activation scratch was sized for */
+    /* Threads (tt_model_set_threads): the setting (0 = auto), and the team
+     * that runs forward and backward, started at the first pass that uses
+     * more than one thread (team_failed: it could not start, run on one). */
+    int n_threads_cfg;
+    tt_team *team;
+    bool team_failed;
+    tt_par_probe probe[3]; /* auto threads: training forwards, eval forwards, backwards */
     bool fwd_train, fwd_has_targets, fwd_dropout;
     int *tokens, *targets;  /* copies of the last forward's inputs [N] */
     size_t tok_cap;
@@ -342,8 +346,47 @@ void tt_model_free(tt_model *m) {
     free(m->tokens);
     free(m->targets);
     tt_gen_weights_release(m->gw);
+    tt_team_free(m->team);
     pthread_mutex_destroy(&m->gw_lock);
     free(m);
+}
+
+tt_status tt_model_set_threads(tt_model *m, int n_threads, tt_error *err) {
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "model set_threads: model is NULL");
+    if (n_threads < 0 || n_threads > TT_PAR_MAX_THREADS)
+        return tt_error_set(err, TT_ERR_ARG, "model n_threads must be in [0, %d] (0 = auto), got %d",
+                            TT_PAR_MAX_THREADS, n_threads);
+    if (n_threads != m->n_threads_cfg) {
+        tt_team_free(m->team);
+        m->team = NULL;
+        m->team_failed = false;
+        m->n_threads_cfg = n_threads;
+        memset(m->probe, 0, sizeof m->probe);
+    }
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+int tt_model_threads_setting(const tt_model *m) { return m->n_threads_cfg; }
+
+int tt_model_threads(const tt_model *m) {
+    if (!m) return 0;
+    if (m->team) return tt_team_size(m->team);
+    return m->team_failed ? 1 : tt_par_threads_for(m->n_threads_cfg);
+}
+
+/* The team for a pass (NULL: the calling thread alone), started on first
+ * use; a team that cannot start leaves the model on one thread (the
+ * results are the same). */
+static tt_team *model_team(tt_model *m) {
+    if (m->team || m->team_failed) return m->team;
+    const int n = tt_par_threads_for(m->n_threads_cfg);
+    if (n <= 1) return NULL;
+    if (tt_team_create(&m->team, n, NULL) != TT_OK) {
+        m->team = NULL;
+        m->team_failed = true;
+    }
+    return m->team;
 }
 
 void tt_model_weights_changed(tt_model *m) {
@@ -469,14 +512,13 @@ static void *carve(carver *cv, size_t count, size_t elem) {
 
 /* Lays out (or, with base NULL, just sizes) the activations of [B, T]. */
 static size_t layout(activations *a, char *base, const tt_model_config *c, int B, int T, bool train,
-                     bool dropout) {
+                     bool dropout, int threads) {
     carver cv = {0, 0, base};
     const size_t N = mul_sat((size_t)B, (size_t)T), C = (size_t)c->d_model, F = (size_t)c->d_ff,
                  V = (size_t)c->vocab_size, NH = (size_t)c->n_heads;
     const size_t Ls = train ? (size_t)c->n_layers : 1;
     const size_t NC = mul_sat(N, C), att = mul_sat(mul_sat(mul_sat((size_t)B, NH), (size_t)T), (size_t)T);
     const size_t f = sizeof(float);
-    int threads = tt_model_threads();
     memset(a, 0, sizeof *a);
     a->res = carve(&cv, mul_sat(2 * Ls + 1, NC), f);
     a->ln = carve(&cv, NC, f);
@@ -519,10 +561,108 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
 size_t tt_model_activation_bytes(const tt_model_config *cfg, int B, int T) {
     if (!cfg || B <= 0 || T <= 0 || tt_model_config_validate(cfg, NULL) != TT_OK) return 0;
     activations a;
-    return layout(&a, NULL, cfg, B, T, true, cfg->dropout > 0.0f);
+    return layout(&a, NULL, cfg, B, T, true, cfg->dropout > 0.0f, tt_par_auto_threads());
 }
 
 /* ---- forward / backward ------------------------------------------------------- */
+
+/* One pass, as the team's threads see it (src/par.h: every thread runs the
+ * body; kernels take their share; barriers order the dependent ones). */
+typedef struct {
+    tt_model *m;
+    uint64_t dseed;  /* forward: the dropout seed of this pass */
+    float loss;      /* forward: the mean loss (with targets) */
+    tt_grad_ready_fn ready; /* backward: the gradient hook, or NULL */
+    void *user;
+} pass_args;
+
+static void forward_body(void *arg) {
+    pass_args *pa = arg;
+    tt_model *m = pa->m;
+    const tt_model_config *c = &m->cfg;
+    activations *A = &m->a;
+    const int B = m->fwd_B, T = m->fwd_T;
+    const bool train = m->fwd_train, dropout = m->fwd_dropout;
+    const size_t N = (size_t)B * (size_t)T;
+    const int C = c->d_model, F = c->d_ff, V = c->vocab_size, NH = c->n_heads, L = c->n_layers;
+    const size_t NC = N * (size_t)C, NF = N * (size_t)F, ATT = (size_t)B * NH * T * T;
+    const float p = c->dropout, dscale = dropout ? 1.0f / (1.0f - p) : 1.0f;
+    const uint64_t dseed = pa->dseed;
+    /* Dropout streams: (layer, site) << 40 | row. Sites: 0 embedding, 1 attention
+     * weights, 2 attention residual, 3 FFN residual. */
+#define STREAM(l, site) ((((uint64_t)(l) * 4u + (site)) << 40))
+    /* rows of a larger batch (data-parallel training) continue its streams */
+    const uint64_t roff = (uint64_t)m->row_offset * (uint64_t)T, aoff = roff * (uint64_t)NH;
+
+    tt_embed_forward(A->res, m->tokens, m->w.tok_emb, m->w.pos, (int)N, T, C, sqrtf((float)C));
+    if (dropout) {
+        tt_dropout_mask(A->keep_emb, N, (size_t)C, p, dseed, STREAM(0, 0) + roff);
+        tt_par_barrier();
+        tt_dropout_apply(A->res, A->res, A->keep_emb, dscale, NC);
+    }
+    tt_par_barrier();
+    for (int l = 0; l < L; l++) {
+        const size_t s = train ? (size_t)l : 0; /* storage slot */
+        const tt_layer_weights *w = &m->lw[l];
+        float *x_in = A->res + (train ? 2 * s : 0) * NC;
+        float *x_mid = A->res + (train ? 2 * s + 1 : 1) * NC;
+        float *x_out = A->res + (train ? 2 * s + 2 : 0) * NC; /* eval: ping-pong in slots 0/1 */
+        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        float *fc1 = A->fc1 + s * NF;
+        uint8_t *katt = dropout ? A->keep_att + s * ATT : NULL;
+
+        tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
+                             (int)N, C);
+        if (dropout) {
+            tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
+            tt_dropout_mask(A->keep_res1 + s * NC, N, (size_t)C, p, dseed, STREAM(l, 2) + roff);
+            tt_dropout_mask(A->keep_res2 + s * NC, N, (size_t)C, p, dseed, STREAM(l, 3) + roff);
+        }
+        tt_par_barrier();
+        tt_linear_forward(q, A->ln, w->wq, w->bq, (int)N, C, C);
+        tt_linear_forward(k, A->ln, w->wk, w->bk, (int)N, C, C);
+        tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
+        tt_par_barrier();
+        tt_attention_forward(atty, NULL, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
+        tt_par_barrier();
+        if (dropout) {
+            tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
+            tt_par_barrier();
+            tt_dropout_apply(A->tmp, A->tmp, A->keep_res1 + s * NC, dscale, NC);
+            tt_par_barrier();
+            tt_residual_add(x_mid, x_in, A->tmp, NC);
+        } else { /* x_mid = x_in + W_o(atty), row by row */
+            tt_linear_residual_forward(A->tmp, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
+        }
+        tt_par_barrier();
+
+        tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
+                             (int)N, C);
+        tt_par_barrier();
+        tt_linear_gelu_forward(fc1, A->gelu, A->ln, w->fc1_w, w->fc1_b, (int)N, C, F);
+        tt_par_barrier();
+        if (dropout) {
+            tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+            tt_par_barrier();
+            tt_dropout_apply(A->tmp, A->tmp, A->keep_res2 + s * NC, dscale, NC);
+            tt_par_barrier();
+            tt_residual_add(x_out, x_mid, A->tmp, NC);
+        } else {
+            tt_linear_residual_forward(A->tmp, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+        }
+        tt_par_barrier();
+    }
+#undef STREAM
+    const float *x_last = A->res + (train ? (size_t)2 * L : 0) * NC;
+    tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, x_last, m->w.lnf_w, m->w.lnf_b, (int)N, C);
+    tt_par_barrier();
+    tt_linear_forward(A->logits, A->ln, m->w.lm_head, NULL, (int)N, C, V);
+    tt_par_barrier();
+    if (m->fwd_has_targets) {
+        const float loss = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
+        if (tt_par_tid() == 0) pa->loss = loss;
+    }
+}
 
 tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, int B, int T,
                            tt_mode mode, tt_rng *rng, float *loss, tt_error *err) {
@@ -552,9 +692,12 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
                                 targets[n], n / (size_t)T, n % (size_t)T, c->vocab_size);
     }
 
+    /* threads: the team (started now if need be) sizes the attention scratch */
+    tt_team *team = model_team(m);
+    const int threads = team ? tt_team_size(team) : 1;
     /* memory: size the activations, check against physical memory, grow */
     activations a;
-    size_t need = layout(&a, NULL, c, B, T, train, dropout);
+    size_t need = layout(&a, NULL, c, B, T, train, dropout, threads);
     if (need > m->act_cap) {
         tt_status st = check_memory(add_sat(param_bytes(c), need),
                                     "the model (parameters, gradients and activations)", err);
@@ -580,8 +723,8 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
         m->targets = tg;
         m->tok_cap = N;
     }
-    layout(&m->a, m->act_mem, c, B, T, train, dropout);
-    m->fwd_threads = tt_model_threads();
+    layout(&m->a, m->act_mem, c, B, T, train, dropout, threads);
+    m->fwd_threads = threads;
     memcpy(m->tokens, tokens, N * sizeof(int));
     if (targets) memcpy(m->targets, targets, N * sizeof(int));
     m->fwd_B = B;
@@ -590,68 +733,10 @@ tt_status tt_model_forward(tt_model *m, const int *tokens, const int *targets, i
     m->fwd_has_targets = targets != NULL;
     m->fwd_dropout = dropout;
 
-    activations *A = &m->a;
-    const int C = c->d_model, F = c->d_ff, V = c->vocab_size, NH = c->n_heads, L = c->n_layers;
-    const size_t NC = N * (size_t)C, NF = N * (size_t)F, ATT = (size_t)B * NH * T * T;
-    const float p = c->dropout, dscale = dropout ? 1.0f / (1.0f - p) : 1.0f;
-    uint64_t dseed = dropout ? tt_rng_u64(rng) : 0;
-    /* Dropout streams: (layer, site) << 40 | row. Sites: 0 embedding, 1 attention
-     * weights, 2 attention residual, 3 FFN residual. */
-#define STREAM(l, site) ((((uint64_t)(l) * 4u + (site)) << 40))
-    /* rows of a larger batch (data-parallel training) continue its streams */
-    const uint64_t roff = (uint64_t)m->row_offset * (uint64_t)T, aoff = roff * (uint64_t)NH;
-
-    tt_embed_forward(A->res, m->tokens, m->w.tok_emb, m->w.pos, (int)N, T, C, sqrtf((float)C));
-    if (dropout) {
-        tt_dropout_mask(A->keep_emb, N, (size_t)C, p, dseed, STREAM(0, 0) + roff);
-        tt_dropout_apply(A->res, A->res, A->keep_emb, dscale, NC);
-    }
-    for (int l = 0; l < L; l++) {
-        const size_t s = train ? (size_t)l : 0; /* storage slot */
-        const tt_layer_weights *w = &m->lw[l];
-        float *x_in = A->res + (train ? 2 * s : 0) * NC;
-        float *x_mid = A->res + (train ? 2 * s + 1 : 1) * NC;
-        float *x_out = A->res + (train ? 2 * s + 2 : 0) * NC; /* eval: ping-pong in slots 0/1 */
-        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
-        float *fc1 = A->fc1 + s * NF;
-        uint8_t *katt = dropout ? A->keep_att + s * ATT : NULL;
-
-        tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
-                             (int)N, C);
-        tt_linear_forward(q, A->ln, w->wq, w->bq, (int)N, C, C);
-        tt_linear_forward(k, A->ln, w->wk, w->bk, (int)N, C, C);
-        tt_linear_forward(v, A->ln, w->wv, w->bv, (int)N, C, C);
-        if (dropout)
-            tt_dropout_mask(katt, (size_t)B * NH * T, (size_t)T, p, dseed, STREAM(l, 1) + aoff);
-        tt_attention_forward(atty, NULL, q, k, v, katt, dscale, B, T, C, NH, A->attn_scratch);
-        tt_linear_forward(A->tmp, atty, w->wo, w->bo, (int)N, C, C);
-        if (dropout) {
-            uint8_t *kr = A->keep_res1 + s * NC;
-            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 2) + roff);
-            tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
-        }
-        tt_residual_add(x_mid, x_in, A->tmp, NC);
-
-        tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
-                             (int)N, C);
-        tt_linear_forward(fc1, A->ln, w->fc1_w, w->fc1_b, (int)N, C, F);
-        tt_gelu_forward(A->gelu, fc1, NF);
-        tt_linear_forward(A->tmp, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
-        if (dropout) {
-            uint8_t *kr = A->keep_res2 + s * NC;
-            tt_dropout_mask(kr, N, (size_t)C, p, dseed, STREAM(l, 3) + roff);
-            tt_dropout_apply(A->tmp, A->tmp, kr, dscale, NC);
-        }
-        tt_residual_add(x_out, x_mid, A->tmp, NC);
-    }
-#undef STREAM
-    const float *x_last = A->res + (train ? (size_t)2 * L : 0) * NC;
-    tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, x_last, m->w.lnf_w, m->w.lnf_b, (int)N, C);
-    tt_linear_forward(A->logits, A->ln, m->w.lm_head, NULL, (int)N, C, V);
-    if (targets) {
-        const float mean = tt_crossentropy_forward(A->losses, A->logits, m->targets, (int)N, V);
-        if (loss) *loss = mean;
-    }
+    pass_args pa = {m, dropout ? tt_rng_u64(rng) : 0, 0.0f, NULL, NULL};
+    tt_par_run_probed(team, m->n_threads_cfg == 0 ? &m->probe[train ? 0 : 1] : NULL, (double)N, forward_body,
+                      &pa);
+    if (targets && loss) *loss = pa.loss;
     tt_error_clear(err);
     return TT_OK;
 }
@@ -667,11 +752,14 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
 /* The flat offset of a gradient tensor. */
 #define GOFF(ptr) ((size_t)((ptr) - m->grads))
 
-tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err) {
-    if (!m) return tt_error_set(err, TT_ERR_ARG, "backward: model is NULL");
-    if (m->fwd_B <= 0 || !m->fwd_train || !m->fwd_has_targets)
-        return tt_error_set(err, TT_ERR_STATE,
-                            "backward: needs a preceding TT_MODE_TRAIN forward with targets");
+/* Backward on every thread of the run; ready() on the calling thread (0)
+ * once every thread has finished the range it reports. */
+static void backward_body(void *arg) {
+    pass_args *pa = arg;
+    tt_model *m = pa->m;
+    const tt_grad_ready_fn ready = pa->ready;
+    void *user = pa->user;
+    const bool caller = tt_par_tid() == 0;
     const tt_model_config *c = &m->cfg;
     activations *A = &m->a;
     const int B = m->fwd_B, T = m->fwd_T, C = c->d_model, F = c->d_ff, V = c->vocab_size,
@@ -680,25 +768,24 @@ tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *us
     const bool dropout = m->fwd_dropout;
     const float dscale = dropout ? 1.0f / (1.0f - c->dropout) : 1.0f;
     tt_model_weights *g = &m->g;
-#ifdef _OPENMP
-    /* the per-thread attention scratch was sized at forward time */
-    const int threads_now = omp_get_max_threads();
-    if (threads_now > m->fwd_threads) omp_set_num_threads(m->fwd_threads);
-#endif
 
     /* head: logits = lnf @ lm_head^T; loss = mean CE */
-    memset(A->dlogits, 0, N * (size_t)V * sizeof(float));
-    tt_crossentropy_backward(A->dlogits, A->logits, m->targets, (int)N, V, 1.0f / (float)N);
-    memset(A->dln, 0, NC * sizeof(float));
+    tt_par_zero(A->dlogits, N * (size_t)V);
+    tt_par_zero(A->dln, NC);
+    tt_par_zero(A->dres, NC);
     /* ln_f's output, recomputed into ln (the same numbers as the forward) */
     tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, A->res + (size_t)2 * L * NC, m->w.lnf_w, m->w.lnf_b,
                          (int)N, C);
+    tt_par_barrier();
+    tt_crossentropy_backward(A->dlogits, A->logits, m->targets, (int)N, V, 1.0f / (float)N);
+    tt_par_barrier();
     tt_linear_backward(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
-    memset(A->dres, 0, NC * sizeof(float));
+    tt_par_barrier();
     tt_layernorm_backward(A->dres, g->lnf_w, g->lnf_b, A->dln, A->res + (size_t)2 * L * NC, m->w.lnf_w,
                           A->lnf_mean, A->lnf_rstd, (int)N, C);
+    tt_par_barrier();
     /* ln_f and an untied lm_head end the block; a tied one is tok_emb */
-    if (ready) ready(user, GOFF(g->lnf_w), m->n_params);
+    if (ready && caller) ready(user, GOFF(g->lnf_w), m->n_params);
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t s = (size_t)l;
@@ -709,50 +796,78 @@ tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *us
         const float *fc1 = A->fc1 + s * NF;
 
         /* x_out = x_mid + Drop(fc2(gelu(fc1(LN2(x_mid))))); dres holds d x_out */
-        if (dropout) tt_dropout_apply(A->dtmp, A->dres, A->keep_res2 + s * NC, dscale, NC);
-        else memcpy(A->dtmp, A->dres, NC * sizeof(float));
+        const float *dout2 = A->dres;
+        if (dropout) {
+            tt_dropout_apply(A->dtmp, A->dres, A->keep_res2 + s * NC, dscale, NC);
+            dout2 = A->dtmp;
+        }
         tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
-        memset(A->dfc, 0, NF * sizeof(float));
-        tt_linear_backward(A->dfc, gw->fc2_w, gw->fc2_b, A->dtmp, A->gelu, w->fc2_w, (int)N, F, C);
-        /* gelu backward in place is not allowed (dx += ...): reuse the gelu buffer */
-        memset(A->gelu, 0, NF * sizeof(float));
-        tt_gelu_backward(A->gelu, A->dfc, fc1, NF);
-        memset(A->dln, 0, NC * sizeof(float));
+        tt_par_zero(A->dln, NC);
         /* LN2's output, recomputed (the same numbers as the forward) */
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
-        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->gelu, A->ln, w->fc1_w, (int)N, C, F);
+        tt_par_barrier();
+        /* dfc = d fc1 (through GELU), row by row as d gelu comes */
+        tt_linear_backward_gelu(A->dfc, gw->fc2_w, gw->fc2_b, dout2, A->gelu, w->fc2_w, fc1, (int)N, F, C);
+        tt_par_barrier();
+        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
+        tt_par_barrier();
         tt_layernorm_backward(A->dres, gw->ln2_w, gw->ln2_b, A->dln, x_mid, w->ln2_w,
                               A->ln2_mean + s * N, A->ln2_rstd + s * N, (int)N, C);
+        tt_par_barrier();
 
         /* x_mid = x_in + Drop(W_o(attn(LN1(x_in)))); dres now holds d x_mid */
-        if (dropout) tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
-        else memcpy(A->dtmp, A->dres, NC * sizeof(float));
-        memset(A->dln, 0, NC * sizeof(float)); /* d atty */
-        tt_linear_backward(A->dln, gw->wo, gw->bo, A->dtmp, atty, w->wo, (int)N, C, C);
-        memset(A->dq, 0, 3 * NC * sizeof(float)); /* dq | dk | dv */
+        const float *dout1 = A->dres;
+        if (dropout) {
+            tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
+            dout1 = A->dtmp;
+        }
+        tt_par_zero(A->dln, NC); /* d atty */
+        tt_par_zero(A->dq, 3 * NC); /* dq | dk | dv */
+        tt_par_barrier();
+        tt_linear_backward(A->dln, gw->wo, gw->bo, dout1, atty, w->wo, (int)N, C, C);
+        tt_par_barrier();
         tt_attention_backward(A->dq, A->dk, A->dv, A->dln, NULL, q, k, v,
                               dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
                               A->attn_scratch);
-        memset(A->dln, 0, NC * sizeof(float)); /* d ln1 */
+        tt_par_barrier();
+        tt_par_zero(A->dln, NC); /* d ln1 */
         tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
                              (int)N, C);
+        tt_par_barrier();
         tt_linear_backward(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wk, gw->bk, A->dk, A->ln, w->wk, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wv, gw->bv, A->dv, A->ln, w->wv, (int)N, C, C);
+        tt_par_barrier();
         tt_layernorm_backward(A->dres, gw->ln1_w, gw->ln1_b, A->dln, x_in, w->ln1_w,
                               A->ln1_mean + s * N, A->ln1_rstd + s * N, (int)N, C);
+        tt_par_barrier();
         /* block l's tensors are adjacent, from wq to ln2_b */
-        if (ready) ready(user, GOFF(gw->wq), l + 1 < L ? GOFF(m->lg[l + 1].wq) : GOFF(g->lnf_w));
+        if (ready && caller) ready(user, GOFF(gw->wq), l + 1 < L ? GOFF(m->lg[l + 1].wq) : GOFF(g->lnf_w));
     }
     /* embedding: res0 = Drop(tok_emb[tokens] * sqrt(C) + pos) */
-    if (dropout) tt_dropout_apply(A->dres, A->dres, A->keep_emb, dscale, NC);
+    if (dropout) {
+        tt_dropout_apply(A->dres, A->dres, A->keep_emb, dscale, NC);
+        tt_par_barrier();
+    }
     tt_embed_backward(g->tok_emb, c->positional == TT_POS_LEARNED ? g->pos : NULL, A->dres, m->tokens,
                       (int)N, T, C, sqrtf((float)C));
-    if (ready) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
-#ifdef _OPENMP
-    if (threads_now > m->fwd_threads) omp_set_num_threads(threads_now);
-#endif
+    tt_par_barrier();
+    if (ready && caller) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
+}
+
+tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err) {
+    if (!m) return tt_error_set(err, TT_ERR_ARG, "backward: model is NULL");
+    if (m->fwd_B <= 0 || !m->fwd_train || !m->fwd_has_targets)
+        return tt_error_set(err, TT_ERR_STATE,
+                            "backward: needs a preceding TT_MODE_TRAIN forward with targets");
+    /* the per-thread attention scratch was sized at forward time: a larger
+     * team since (tt_model_set_threads) runs this backward on one thread */
+    tt_team *team = model_team(m);
+    if (team && tt_team_size(team) > m->fwd_threads) team = NULL;
+    pass_args pa = {m, 0, 0.0f, ready, user};
+    tt_par_run_probed(team, m->n_threads_cfg == 0 ? &m->probe[2] : NULL, (double)m->fwd_B * m->fwd_T,
+                      backward_body, &pa);
     tt_error_clear(err);
     return TT_OK;
 }

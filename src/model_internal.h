@@ -36,6 +36,8 @@ void tt_model_set_row_offset(tt_model *m, size_t b0);
  * each block from the last to the first, and after the embeddings, in
  * descending, adjacent ranges. Runs on the calling thread, between kernels. */
 typedef void (*tt_grad_ready_fn)(void *user, size_t lo, size_t hi);
+/* The model's threads setting as given (0 = auto), to restore it. */
+int tt_model_threads_setting(const tt_model *m);
 /* tt_model_backward with ready() (may be NULL) called as ranges complete. */
 tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err);
 

@@ -5,8 +5,9 @@
  * Dimension legend: B batch, T time, C channels, V vocabulary, NH heads,
  * hs = C / NH head size, F = d_ff, N = B * T rows.
  *
- * Parallelism: OpenMP over independent rows (or columns for the reductions
- * over rows), static schedules, and our own single-threaded tt_gemm
+ * Parallelism: every kernel may run on all threads of a team run (src/par.h):
+ * each thread takes its share of independent rows (or columns for the
+ * reductions over rows) with tt_par_range, and our own single-threaded tt_gemm
  * (src/gemm.h, this ISA path's copy) for the matrix products; no reduction
  * ever combines thread-partial sums, and a product's sums do not depend on
  * how its rows are split, so a thread count gives bit-identical results run
@@ -20,13 +21,10 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernel_names.h" /* first: renames this per-ISA copy (src/isa.h) */
 #include "gemm.h"
 #include "model_kernels.h"
+#include "par.h"
 #include "row_kernels.h"
 #include "tt/rng.h"
 
@@ -44,47 +42,32 @@
  * loaded machine, and generation calls the model on a few rows at a time. */
 #define TT_PAR_MIN ((size_t)1 << 16)
 
-#ifdef _OPENMP
+#if defined(_OPENMP) || defined(TT_OMP_SIMD)
 #define TT_SIMD _Pragma("omp simd")
 #define TT_SIMD_SUM(a) _Pragma(TT_STR(omp simd reduction(+ : a)))
 #define TT_SIMD_SUM2(a, b) _Pragma(TT_STR(omp simd reduction(+ : a, b)))
+#define TT_SIMD_MAX(a) _Pragma(TT_STR(omp simd reduction(max : a)))
 #define TT_STR(x) #x
 #else
+#define TT_SIMD_MAX(a)
 #define TT_SIMD
 #define TT_SIMD_SUM(a)
 #define TT_SIMD_SUM2(a, b)
 #endif
 
-int tt_model_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int tt_model_threads_in_region(void) {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+/* This thread's share [lo, hi) of n items in blocks of `block`; all of them
+ * on thread 0 when the work is too small to share (parallel false). */
+static inline void share(size_t n, size_t block, int parallel, size_t *lo, size_t *hi) {
+    tt_par_range_min(n, block, parallel ? 0 : SIZE_MAX, lo, hi);
 }
 
 /* ---- embedding ---------------------------------------------------------- */
 
 void tt_embed_forward(float *out, const int *tokens, const float *tok_emb, const float *pos, int N,
                       int T, int C, float scale) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    size_t lo, hi;
+    share((size_t)N, 1, (size_t)N * C >= TT_PAR_MIN, &lo, &hi);
+    for (int n = (int)lo; n < (int)hi; n++) {
         const float *e = tok_emb + (size_t)tokens[n] * C; /* [C] */
         const float *p = pos + (size_t)(n % T) * C;       /* [C] */
         float *o = out + (size_t)n * C;
@@ -97,8 +80,9 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
                        int T, int C, float scale) {
     /* Rows of dtok_emb may repeat across n: accumulate serially in n order,
      * parallel over channel blocks (each thread owns its columns). */
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
-    for (int c0 = 0; c0 < C; c0 += 16) {
+    size_t lo, hi;
+    share((size_t)C, 16, (size_t)N * C >= TT_PAR_MIN, &lo, &hi);
+    for (int c0 = (int)lo; c0 < (int)hi; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         for (int n = 0; n < N; n++) {
             float *d = dtok_emb + (size_t)tokens[n] * C;
@@ -116,8 +100,9 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
 
 void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int N, int C) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    size_t lo, hi;
+    share((size_t)N, 1, (size_t)N * C >= TT_PAR_MIN, &lo, &hi);
+    for (int n = (int)lo; n < (int)hi; n++) {
         /* the decoder's LayerNorm, operation for operation (src/row_kernels.h) */
         tt_row_layernorm(out + (size_t)n * C, x + (size_t)n * C, w, b, C, &mean[n], &rstd[n]);
     }
@@ -125,9 +110,10 @@ void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, 
 
 void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                            const float *w, const float *mean, const float *rstd, int N, int C) {
+    size_t lo, hi;
     if (dx) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
-        for (int n = 0; n < N; n++) {
+        share((size_t)N, 1, (size_t)N * C >= TT_PAR_MIN, &lo, &hi);
+        for (int n = (int)lo; n < (int)hi; n++) {
             const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
             float m = mean[n], r = rstd[n];
             /* xhat = (x - m) r; dxhat = g w;
@@ -149,8 +135,8 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
         }
     }
     /* dw[c] += sum_n g xhat; db[c] += sum_n g: each thread owns columns */
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= TT_PAR_MIN)
-    for (int c0 = 0; c0 < C; c0 += 16) {
+    share((size_t)C, 16, (size_t)N * C >= TT_PAR_MIN, &lo, &hi);
+    for (int c0 = (int)lo; c0 < (int)hi; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         float sw[16] = {0}, sb[16] = {0};
         for (int n = 0; n < N; n++) {
@@ -169,26 +155,25 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
 }
 
 /* ---- Linear ------------------------------------------------------------------
- * Each OpenMP thread multiplies its own block of output rows (weight-gradient
+ * Each thread of the run multiplies its own block of output rows (weight-gradient
  * rows for dw) with tt_gemm on the calling thread: no second thread pool, no
  * process-wide BLAS setting. Each output element is computed by one thread in
  * an order that does not depend on the split (src/gemm.h), so results do not
  * depend on the thread count. */
 
-/* rows [r0, r1) of thread `tid` among `nt`, in blocks of 8 */
-static void split(int rows, int nt, int tid, int *r0, int *r1) {
-    int blocks = (rows + 7) / 8, per = blocks / nt, extra = blocks % nt;
-    int b0 = tid * per + (tid < extra ? tid : extra), b1 = b0 + per + (tid < extra ? 1 : 0);
-    *r0 = b0 * 8 < rows ? b0 * 8 : rows;
-    *r1 = b1 * 8 < rows ? b1 * 8 : rows;
+/* this thread's rows [r0, r1), in blocks of 8 */
+static void split(int rows, int parallel, int *r0, int *r1) {
+    size_t lo, hi;
+    share((size_t)rows, 8, parallel, &lo, &hi);
+    *r0 = (int)lo;
+    *r1 = (int)hi;
 }
 
 void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
                        int Cout) {
-#pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
         int r0, r1;
-        split(N, tt_model_threads_in_region(), thread_id(), &r0, &r1);
+        split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
         /* out[r0:r1, Cout] = x[r0:r1, Cin] @ w[Cout, Cin]^T + b: each value one chain over
          * Cin from 0, then + b, as the decoder's packed kernels compute it (src/gemm.h) */
         if (r1 > r0)
@@ -199,18 +184,17 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
 
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout) {
-#pragma omp parallel if ((size_t)N * Cin * Cout >= TT_PAR_MIN)
     {
-        const int nt = tt_model_threads_in_region(), tid = thread_id();
+        const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
         int r0, r1;
         if (dx) { /* dx[r0:r1, Cin] += dout[r0:r1, Cout] @ w[Cout, Cin] */
-            split(N, nt, tid, &r0, &r1);
+            split(N, par, &r0, &r1);
             if (r1 > r0)
                 tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f,
                         dx + (size_t)r0 * Cin, Cin);
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
-        split(Cout, nt, tid, &r0, &r1);
+        split(Cout, par, &r0, &r1);
         if (r1 > r0) {
             tt_gemm(TT_GEMM_T, TT_GEMM_N, r1 - r0, Cin, N, dout + r0, Cout, x, Cin, 1.0f, dw + (size_t)r0 * Cin, Cin);
             if (db)
@@ -223,8 +207,50 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
     }
 }
 
+/* Epilogues fused into tt_linear_forward / tt_linear_backward: applied by
+ * each thread to the rows it has just computed (still in its cache), which
+ * saves a pass over memory and a barrier. The same operations as the
+ * kernels they join (src/row_kernels.h), so the same numbers. */
+void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
+                            int Cin, int Cout) {
+    int r0, r1;
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
+    if (r1 <= r0) return;
+    float *o = out + (size_t)r0 * Cout;
+    tt_gemm_bias(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, b, o, Cout);
+    tt_row_gelu(act + (size_t)r0 * Cout, o, (size_t)(r1 - r0) * Cout);
+}
+
+void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
+                                const float *w, const float *b, int N, int Cin, int Cout) {
+    int r0, r1;
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
+    if (r1 <= r0) return;
+    const size_t off = (size_t)r0 * Cout, n = (size_t)(r1 - r0) * Cout;
+    tt_gemm_bias(TT_GEMM_N, TT_GEMM_T, r1 - r0, Cout, Cin, x + (size_t)r0 * Cin, Cin, w, Cin, b, out + off,
+                 Cout);
+    const float *o = out + off, *ri = res_in + off;
+    float *ro = res_out + off;
+    TT_SIMD
+    for (size_t i = 0; i < n; i++) ro[i] = ri[i] + o[i];
+}
+
+void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *pre, int N, int Cin, int Cout) {
+    const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
+    int r0, r1;
+    split(N, par, &r0, &r1);
+    if (r1 > r0) { /* dx[r0:r1] = GELU'(pre) (dout @ w), written (beta 0): no zeroing first */
+        const size_t off = (size_t)r0 * Cin;
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 0.0f, dx + off,
+                Cin);
+        tt_row_gelu_grad_mul(dx + off, pre + off, (size_t)(r1 - r0) * Cin);
+    }
+    tt_linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
+}
+
 /* ---- attention ------------------------------------------------------------------
- * One (b, h) pair per OpenMP task; the products of a head run as tt_gemm
+ * One (b, h) pair per share of a thread; the products of a head run as tt_gemm
  * calls on the strided head columns of q, k, v (leading dimension C), so
  * nothing is copied. The products cover the full [T, T] square: above the
  * diagonal the weights are exactly 0, which keeps the causal result while the
@@ -233,6 +259,24 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
 
 size_t tt_attention_scratch_floats(int T) {
     return 3 * (size_t)T * (size_t)T + 16;
+}
+
+/* The row t of a causal [T, T] in whole 16-float vectors: its n = t + 1
+ * entries and the masked rest of their last vector (at most T). Loops over
+ * that length vectorise without a tail (the backward's rows). */
+static inline int causal_span(int t, int T) {
+    const int m = (t + 16) & ~15;
+    return m < T ? m : T;
+}
+
+/* A sum in 16 lanes (lane j takes the entries s = j mod 16), combined by
+ * halves: a fixed order, whatever the instruction set. */
+static inline float lanes_sum(float *acc) {
+    for (int w = 8; w > 0; w >>= 1) {
+        TT_SIMD
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    }
+    return acc[0];
 }
 
 /* causal softmax of the rows of a [T, T] (the scores q.k in place, divided
@@ -253,17 +297,19 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs);
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
-#pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
-    for (int bh = 0; bh < B * NH; bh++) {
+    size_t lo, hi;
+    share((size_t)B * NH, 1, (size_t)B * NH * T * T * hs >= TT_PAR_MIN, &lo, &hi);
+    const int tid = tt_par_tid();
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
-        float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)thread_id() * per + 2 * TT2; /* [T, T] */
+        float *a = att ? att + (size_t)bh * TT2 : scratch + (size_t)tid * per + 2 * TT2; /* [T, T] */
         /* a = q_h k_h^T, then the causal softmax of a / sqrt(hs) */
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, q + base, C, k + base, C, 0.0f, a, T);
         causal_softmax(a, T, sqrt_hs);
         const float *pw = a;
         if (keep) { /* dropped weights into scratch */
-            float *pd = scratch + (size_t)thread_id() * per;
+            float *pd = scratch + (size_t)tid * per;
             const uint8_t *kp = keep + (size_t)bh * TT2;
             TT_SIMD
             for (size_t i = 0; i < TT2; i++) pd[i] = a[i] * ((float)kp[i] * drop_scale);
@@ -280,12 +326,14 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
-#pragma omp parallel for schedule(static) if ((size_t)B * NH * T * T * hs >= TT_PAR_MIN)
-    for (int bh = 0; bh < B * NH; bh++) {
+    size_t lo, hi;
+    share((size_t)B * NH, 1, (size_t)B * NH * T * T * hs >= TT_PAR_MIN, &lo, &hi);
+    const int tid = tt_par_tid();
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
         const uint8_t *kp = keep ? keep + (size_t)bh * TT2 : NULL;
-        float *pd = scratch + (size_t)thread_id() * per; /* [T, T] dropped weights */
+        float *pd = scratch + (size_t)tid * per; /* [T, T] dropped weights */
         float *dp = pd + TT2;                            /* [T, T] */
         const float *a = att ? att + (size_t)bh * TT2 : NULL;
         if (!a) { /* recompute the weights exactly as the forward did */
@@ -307,17 +355,23 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         for (int t = 0; t < T; t++) {
             const float *ar = a + (size_t)t * T;
             float *dr = dp + (size_t)t * T;
-            const int n = t + 1;
+            const int n = t + 1, m = causal_span(t, T);
             if (kp) {
                 const uint8_t *kr = kp + (size_t)t * T;
                 TT_SIMD
                 for (int s = 0; s < n; s++) dr[s] *= (float)kr[s] * drop_scale;
             }
-            float dot = 0.0f;
-            for (int s = 0; s < n; s++) dot += ar[s] * dr[s];
+            float acc[16] = {0}; /* ar is 0 past the diagonal */
+            const int m16 = m & ~15;
+            for (int s0 = 0; s0 < m16; s0 += 16) {
+                TT_SIMD
+                for (int j = 0; j < 16; j++) acc[j] += ar[s0 + j] * dr[s0 + j];
+            }
+            for (int s = m16; s < m; s++) acc[s & 15] += ar[s] * dr[s];
+            const float dot = lanes_sum(acc);
             TT_SIMD
-            for (int s = 0; s < n; s++) dr[s] = ar[s] * (dr[s] - dot) * scale;
-            for (int s = n; s < T; s++) dr[s] = 0.0f;
+            for (int s = 0; s < m; s++) dr[s] = s < n ? ar[s] * (dr[s] - dot) * scale : 0.0f;
+            if (m < T) memset(dr + m, 0, (size_t)(T - m) * sizeof(float));
         }
         /* dq += dz k; dk += dz^T q */
         tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
@@ -332,26 +386,24 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
  * (tests/test_gradcheck.c checks it). */
 
 void tt_gelu_forward(float *out, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
-    for (size_t i0 = 0; i0 < n; i0 += 1024) {
-        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        tt_row_gelu(out + i0, x + i0, i1 - i0);
-    }
+    size_t lo, hi;
+    share(n, 1024, n * 16 >= TT_PAR_MIN, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi; i0 += 1024) tt_row_gelu(out + i0, x + i0, (i0 + 1024 < n ? i0 + 1024 : n) - i0);
 }
 
 void tt_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n * 16 >= TT_PAR_MIN)
-    for (size_t i0 = 0; i0 < n; i0 += 1024) {
-        size_t i1 = i0 + 1024 < n ? i0 + 1024 : n;
-        tt_row_gelu_backward(dx + i0, dout + i0, x + i0, i1 - i0);
-    }
+    size_t lo, hi;
+    share(n, 1024, n * 16 >= TT_PAR_MIN, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi; i0 += 1024)
+        tt_row_gelu_backward(dx + i0, dout + i0, x + i0, (i0 + 1024 < n ? i0 + 1024 : n) - i0);
 }
 
 /* ---- dropout ----------------------------------------------------------------- */
 
 void tt_dropout_apply(float *out, const float *x, const uint8_t *keep, float scale, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= TT_PAR_MIN)
-    for (size_t i0 = 0; i0 < n; i0 += 4096) {
+    size_t lo, hi;
+    share(n, 4096, n >= TT_PAR_MIN, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi; i0 += 4096) {
         size_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
         TT_SIMD
         for (size_t i = i0; i < i1; i++) out[i] = x[i] * ((float)keep[i] * scale);
@@ -375,8 +427,9 @@ void tt_dropout_mask(uint8_t *keep, size_t rows, size_t width, float p, uint64_t
                      uint64_t stream_base) {
     /* keep when a 32-bit uniform draw is >= p * 2^32 (probability 1 - p) */
     const uint64_t thr = (uint64_t)((double)p * 4294967296.0);
-#pragma omp parallel for schedule(static) if (rows * width >= TT_PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
+    size_t lo, hi;
+    share(rows, 1, rows * width >= TT_PAR_MIN, &lo, &hi);
+    for (size_t r = lo; r < hi; r++) {
         tt_rng rng;
         tt_rng_seed_stream(&rng, seed, stream_base + r);
         uint64_t st[4] = {rng.s[0], rng.s[1], rng.s[2], rng.s[3]};
@@ -392,15 +445,18 @@ void tt_dropout_mask(uint8_t *keep, size_t rows, size_t width, float p, uint64_t
 }
 
 void tt_residual_add(float *out, const float *a, const float *b, size_t n) {
+    size_t lo, hi;
+    share(n, 1024, n >= TT_PAR_MIN, &lo, &hi);
     TT_SIMD
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i];
 }
 
 /* ---- cross-entropy ----------------------------------------------------------------- */
 
 float tt_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V * 8 >= TT_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    size_t lo, hi;
+    share((size_t)N, 1, (size_t)N * V * 8 >= TT_PAR_MIN, &lo, &hi);
+    for (int n = (int)lo; n < (int)hi; n++) {
         const float *z = logits + (size_t)n * V;
         float mx = z[0];
         for (int i = 1; i < V; i++)
@@ -409,6 +465,7 @@ float tt_crossentropy_forward(float *losses, const float *logits, const int *tar
         for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
         losses[n] = (float)(log(s) + mx - z[targets[n]]);
     }
+    tt_par_barrier(); /* every row's loss, then the same sum on every thread */
     double tot = 0.0;
     for (int n = 0; n < N; n++) tot += losses[n];
     return (float)(tot / N);
@@ -416,8 +473,9 @@ float tt_crossentropy_forward(float *losses, const float *logits, const int *tar
 
 void tt_crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V,
                               float dloss) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V * 8 >= TT_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    size_t lo, hi;
+    share((size_t)N, 1, (size_t)N * V * 8 >= TT_PAR_MIN, &lo, &hi);
+    for (int n = (int)lo; n < (int)hi; n++) {
         const float *z = logits + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;
         float mx = z[0];

@@ -10,7 +10,8 @@
  * given (input gradients included), so a caller zeroes once. They are
  * exposed so that tests/test_gradcheck.c can check each one by central
  * differences. They never allocate, never fail and never print; they may use
- * OpenMP across rows and tt_gemm (src/gemm.h) for matrix products; none of
+ * the model's team across rows (src/par.h: tt_par_range, tt_par_barrier;
+ * serial when called outside a team) and tt_gemm (src/gemm.h) for matrix products; none of
  * them reduces across threads in a varying order, so results are identical
  * for a thread count. Compiled once per instruction-set path (src/isa.h),
  * renamed inside each copy (src/kernel_names.h), reached through
@@ -48,13 +49,28 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout);
 
+/* Fused forms (the same numbers as the kernels they join, one pass less and
+ * no barrier between them; src/par.h):
+ *   tt_linear_gelu_forward:     out = x @ w^T + b (b required), act = GELU(out)
+ *   tt_linear_residual_forward: out = x @ w^T + b (b required), res_out = res_in + out
+ *   tt_linear_backward_gelu:    as tt_linear_backward, but dx is WRITTEN (not
+ *                               accumulated: no zeroing first) with
+ *                               (dout @ w) * GELU'(pre): the gradient at pre of
+ *                               a Linear fed by GELU(pre) */
+void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
+                            int Cin, int Cout);
+void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
+                                const float *w, const float *b, int N, int Cin, int Cout);
+void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *pre, int N, int Cin, int Cout);
+
 /* ---- causal multi-head self-attention core ---------------------------------
  * q, k, v, y: [B, T, C] with head h in columns [h*hs, (h+1)*hs).
  * att[B, NH, T, T] (may be NULL: not kept): softmax(q k^T / sqrt(hs) + causal
  * mask), before dropout (entries above the diagonal are 0). keep[B, NH, T, T] (NULL: no dropout):
  * 1 where the attention weight survives dropout; kept weights are scaled by
  * drop_scale = 1 / (1 - p). y = dropout(att) @ v. scratch:
- * tt_attention_scratch_floats(T) floats per OpenMP thread. */
+ * tt_attention_scratch_floats(T) floats per thread of the model's team. */
 size_t tt_attention_scratch_floats(int T);
 void tt_attention_forward(float *y, float *att, const float *q, const float *k, const float *v,
                           const uint8_t *keep, float drop_scale, int B, int T, int C, int NH,
@@ -89,8 +105,5 @@ void tt_crossentropy_backward(float *dlogits, const float *logits, const int *ta
 
 /* Sinusoidal table pe[max_len, C] in float32, as the teaching package builds it. */
 void tt_sinusoidal_table(float *pe, int max_len, int C);
-
-/* Threads used by the kernels (omp_get_max_threads, 1 without OpenMP). */
-int tt_model_threads(void);
 
 #endif /* TT_SRC_MODEL_KERNELS_H */

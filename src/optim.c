@@ -2,15 +2,24 @@
 #include "tt/optim.h"
 
 #include "abi.h"
+#include "par.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct tt_adamw {
     size_t n;
     int64_t t;
     float *m; /* [n] first moment  */
     float *v; /* [n] second moment */
+    /* threads (tt_adamw_set_threads): the setting (0 = auto) and the team,
+     * started at the first step that uses more than one thread */
+    int n_threads_cfg;
+    tt_team *team;
+    bool team_failed;
+    tt_par_probe probe; /* auto threads (src/par.h) */
 };
 
 tt_adamw_config tt_adamw_config_default(void) {
@@ -38,9 +47,80 @@ tt_status tt_adamw_create(tt_adamw **out, size_t n, tt_error *err) {
 
 void tt_adamw_free(tt_adamw *o) {
     if (!o) return;
+    tt_team_free(o->team);
     free(o->m);
     free(o->v);
     free(o);
+}
+
+tt_status tt_adamw_set_threads(tt_adamw *o, int n_threads, tt_error *err) {
+    if (!o) return tt_error_set(err, TT_ERR_ARG, "adamw set_threads: optimizer is NULL");
+    if (n_threads < 0 || n_threads > TT_PAR_MAX_THREADS)
+        return tt_error_set(err, TT_ERR_ARG, "adamw n_threads must be in [0, %d] (0 = auto), got %d",
+                            TT_PAR_MAX_THREADS, n_threads);
+    if (n_threads != o->n_threads_cfg) {
+        tt_team_free(o->team);
+        o->team = NULL;
+        o->team_failed = false;
+        o->n_threads_cfg = n_threads;
+        memset(&o->probe, 0, sizeof o->probe);
+    }
+    tt_error_clear(err);
+    return TT_OK;
+}
+
+/* The team of a step (NULL: the calling thread), started on first use; one
+ * that cannot start leaves the optimizer on one thread (same results). */
+static tt_team *adamw_team(tt_adamw *o) {
+    if (o->team || o->team_failed) return o->team;
+    const int n = tt_par_threads_for(o->n_threads_cfg);
+    if (n > 1 && tt_team_create(&o->team, n, NULL) != TT_OK) {
+        o->team = NULL;
+        o->team_failed = true;
+    }
+    return o->team;
+}
+
+typedef struct {
+    float *m, *v, *params;
+    const float *grads;
+    const unsigned char *decay_mask;
+    size_t n;
+    float b1, b2, eps, step_size, bc2_sqrt, decay;
+} step_args;
+
+/* one span of the update; inlined twice, with and without a decay mask, so
+ * that each loop is branch-free and vectorises (p * 1 is p exactly) */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void adamw_span(const step_args *a, size_t i0, size_t len, const unsigned char *restrict dm,
+                              int masked) {
+    const float b1 = a->b1, b2 = a->b2, eps = a->eps, step_size = a->step_size, bc2_sqrt = a->bc2_sqrt,
+                decay = a->decay;
+    float *restrict mm = a->m + i0, *restrict vv = a->v + i0, *restrict pp = a->params + i0;
+    const float *restrict gg = a->grads + i0;
+#if defined(_OPENMP) || defined(TT_OMP_SIMD)
+#pragma omp simd
+#endif
+    for (size_t i = 0; i < len; i++) {
+        const float g = gg[i];
+        const float p = pp[i] * (masked ? (dm[i] ? decay : 1.0f) : decay);
+        mm[i] = b1 * mm[i] + (1.0f - b1) * g;
+        vv[i] = b2 * vv[i] + (1.0f - b2) * g * g;
+        const float denom = sqrtf(vv[i]) / bc2_sqrt + eps;
+        pp[i] = p - step_size * (mm[i] / denom);
+    }
+}
+
+/* every thread: its share of the elements (each independent of the others) */
+static void step_body(void *arg) {
+    const step_args *a = arg;
+    size_t lo, hi;
+    tt_par_range_min(a->n, 4096, 1u << 15, &lo, &hi);
+    if (hi <= lo) return;
+    if (a->decay_mask) adamw_span(a, lo, hi - lo, a->decay_mask + lo, 1);
+    else adamw_span(a, lo, hi - lo, NULL, 0);
 }
 
 void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
@@ -59,19 +139,9 @@ void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *par
     const double bc2 = 1.0 - pow((double)b2, (double)o->t);
     const float step_size = (float)(lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
-    const float decay = 1.0f - lr * cfg->weight_decay;
-    float *m = o->m, *v = o->v;
-    const long n = (long)o->n;
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float g = grads[i];
-        float p = params[i];
-        if (!decay_mask || decay_mask[i]) p *= decay;
-        m[i] = b1 * m[i] + (1.0f - b1) * g;
-        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] = p - step_size * (m[i] / denom);
-    }
+    step_args a = {o->m, o->v, params, grads, decay_mask, o->n, b1, b2, eps, step_size, bc2_sqrt,
+                   1.0f - lr * cfg->weight_decay};
+    tt_par_run_probed(adamw_team(o), o->n_threads_cfg == 0 ? &o->probe : NULL, (double)o->n, step_body, &a);
 }
 
 size_t tt_adamw_size(const tt_adamw *o) { return o ? o->n : 0; }
@@ -88,7 +158,6 @@ float tt_grad_global_norm(const float *g, size_t n) {
     if (!g || n == 0) return 0.0f;
     double part[NORM_CHUNKS];
     size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
-#pragma omp parallel for schedule(static)
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0.0;
@@ -106,9 +175,7 @@ float tt_grad_clip(float *g, size_t n, float max_norm) {
     if (max_norm > 0.0f) {
         float coef = max_norm / (norm + 1e-6f);
         if (coef < 1.0f) {
-            const long nn = (long)n;
-#pragma omp parallel for schedule(static)
-            for (long i = 0; i < nn; i++) g[i] *= coef;
+            for (size_t i = 0; i < n; i++) g[i] *= coef;
         }
     }
     return norm;

@@ -220,6 +220,18 @@ static inline void tt_row_gelu_backward(float *dx, const float *dout, const floa
         dx[i] += dout[i] * tt_gelu_grad1(x[i]);
 }
 
+/* d[i] = d[i] * GELU'(x[i]): what tt_row_gelu_backward adds into a zeroed
+ * dx, computed in place (the fused backward of a Linear fed by GELU). */
+static inline void tt_row_gelu_grad_mul(float *d, const float *x, size_t n) {
+    size_t i = 0;
+#if TT_ROW_AVX2
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), tt_gelu_grad8(_mm256_loadu_ps(x + i))));
+#endif
+    for (; i < n; i++)
+        d[i] = d[i] * tt_gelu_grad1(x[i]);
+}
+
 /* ---- LayerNorm of a row -------------------------------------------------- */
 
 /* y[C] = (x - mean) * rstd * w + b, eps 1e-5, biased variance (as

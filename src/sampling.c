@@ -334,7 +334,7 @@ static uint64_t compute_weights(tt_sampler *s, const float *logits, float mx, fl
     const double scale = ldexp(1.0, s->shift);
     float *wf = s->wf;
     const int V = s->V;
-#if defined(_OPENMP)
+#if defined(_OPENMP) || defined(TT_OMP_SIMD)
 #pragma omp simd
 #endif
     for (int i = 0; i < V; i++) wf[i] = exp_neg((logits[i] - mx) / T);

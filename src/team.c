@@ -12,19 +12,35 @@
  *
  * Barrier: a counter and a phase. The last thread to arrive resets the
  * counter and advances the phase (release); the others wait for the phase
- * to change (acquire), spinning for about 30 us, then yielding the CPU at
- * each check: if the thread they wait for was descheduled onto this core,
- * it gets to run.
+ * to change (acquire), spinning for some tens of microseconds, then yielding
+ * the CPU at each check until about 200 us have passed, then sleeping on
+ * the phase word (a futex on Linux; elsewhere they keep yielding), and the
+ * last to arrive wakes the sleepers. A decode step's waits end within the
+ * first two phases (sleeping there made 2-thread decoding 3x slower: a
+ * futex wake-up takes tens of microseconds). The caller's wait for
+ * the end of a job does the same on the `done` counter. Sleeping rather
+ * than yielding matters when another process keeps a core busy: a thread
+ * of the team that shares that core runs only part of the time, and the
+ * core of a sleeping waiter is idle, so the kernel moves the late thread
+ * there; a yielding waiter keeps its core looking busy (a training step
+ * took several times longer that way).
  */
 #define _GNU_SOURCE /* sched_getcpu, sched_setaffinity, CPU_* (Linux) */
 #include "team.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -63,6 +79,8 @@ struct tt_team {
     char pad3[64];
     atomic_uint bar_phase;
     char pad4[64];
+    atomic_int waiting; /* threads asleep on bar_phase or done (futex) */
+    char pad5[64];
     atomic_bool quit;
     atomic_bool hot;       /* idle workers yield instead of sleeping */
     atomic_int caller_cpu; /* the CPU the caller ran on when it started the job */
@@ -88,15 +106,55 @@ static void leave_callers_cpu(tt_team *t) {
 #endif
 }
 
-/* Waits until *v != old (acquire): spin, then yield. */
-static unsigned wait_change(atomic_uint *v, unsigned old) {
-    unsigned x;
-    for (int i = 0; (x = atomic_load_explicit(v, memory_order_acquire)) == old; i++) {
-        if (i < SPIN_WAIT)
-            CPU_RELAX();
-        else
-            sched_yield();
+/* Sleeping on a 32-bit word until it changes from `old` (or a spurious
+ * wake-up), and waking every sleeper of a word. */
+static void word_sleep(void *word, unsigned old) {
+#ifdef __linux__
+    (void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
+#else
+    (void)word, (void)old;
+    sched_yield();
+#endif
+}
+static void word_wake(tt_team *t, void *word) {
+#ifdef __linux__
+    /* seq_cst: a waiter that counted itself in `waiting` before reading the
+     * word either saw the new value or is seen here */
+    if (atomic_load(&t->waiting) > 0) (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)t, (void)word;
+#endif
+}
+
+static double mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+/* Spins, then yields until YIELD_US have passed, while *v == old.
+ * @return true when *v changed. */
+enum { YIELD_US = 200 };
+static bool wait_short(atomic_uint *v, unsigned old) {
+    for (int i = 0; i < SPIN_WAIT; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
+        CPU_RELAX();
     }
+    const double t0 = mono_us();
+    do {
+        sched_yield();
+        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
+    } while (mono_us() - t0 < YIELD_US);
+    return false;
+}
+
+/* Waits until *v != old (acquire): spin, yield, then sleep (see above). */
+static unsigned wait_change(tt_team *t, atomic_uint *v, unsigned old) {
+    unsigned x;
+    if (wait_short(v, old)) return atomic_load_explicit(v, memory_order_acquire);
+    atomic_fetch_add(&t->waiting, 1);
+    while ((x = atomic_load(v)) == old) word_sleep(v, old);
+    atomic_fetch_sub(&t->waiting, 1);
     return x;
 }
 
@@ -126,7 +184,8 @@ static void *worker(void *p) {
         if (atomic_load_explicit(&t->quit, memory_order_acquire)) break;
         leave_callers_cpu(t);
         t->fn(t->arg, w->tid, t->n);
-        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+        atomic_fetch_add(&t->done, 1);
+        word_wake(t, &t->done);
     }
     return NULL;
 }
@@ -166,6 +225,7 @@ static bool respawn_after_fork(tt_team *t) {
     atomic_store(&t->done, 0);
     atomic_store(&t->bar_count, 0);
     atomic_store(&t->bar_phase, 0);
+    atomic_store(&t->waiting, 0);
     atomic_store(&t->quit, false);
     atomic_store(&t->hot, false);
     if (pthread_mutex_init(&t->mu, NULL)) return false;
@@ -197,6 +257,7 @@ tt_status tt_team_create(tt_team **out, int n, tt_error *err) {
     atomic_init(&t->done, 0);
     atomic_init(&t->bar_count, 0);
     atomic_init(&t->bar_phase, 0);
+    atomic_init(&t->waiting, 0);
     atomic_init(&t->quit, false);
     atomic_init(&t->hot, false);
     atomic_init(&t->caller_cpu, -1);
@@ -285,11 +346,21 @@ void tt_team_run(tt_team *t, void (*fn)(void *arg, int tid, int n), void *arg) {
 #endif
     publish(t);
     fn(arg, 0, t->n);
-    for (int i = 0; atomic_load_explicit(&t->done, memory_order_acquire) < t->n - 1; i++) {
-        if (i < SPIN_WAIT)
+    int d;
+    for (int i = 0; (d = atomic_load_explicit(&t->done, memory_order_acquire)) < t->n - 1; i++) {
+        if (i < SPIN_WAIT) {
             CPU_RELAX();
-        else
-            sched_yield();
+        } else if (i < SPIN_WAIT + 1) {
+            const double t0 = mono_us();
+            while ((d = atomic_load_explicit(&t->done, memory_order_acquire)) < t->n - 1 &&
+                   mono_us() - t0 < YIELD_US)
+                sched_yield();
+        } else {
+            atomic_fetch_add(&t->waiting, 1);
+            while ((d = atomic_load(&t->done)) < t->n - 1) word_sleep(&t->done, (unsigned)d);
+            atomic_fetch_sub(&t->waiting, 1);
+            break;
+        }
     }
 }
 
@@ -298,8 +369,9 @@ void tt_team_barrier(tt_team *t) {
     const unsigned ph = atomic_load_explicit(&t->bar_phase, memory_order_acquire);
     if (atomic_fetch_add_explicit(&t->bar_count, 1, memory_order_acq_rel) == (unsigned)t->n - 1) {
         atomic_store_explicit(&t->bar_count, 0, memory_order_relaxed);
-        atomic_store_explicit(&t->bar_phase, ph + 1, memory_order_release);
+        atomic_store(&t->bar_phase, ph + 1);
+        word_wake(t, &t->bar_phase);
     } else {
-        wait_change(&t->bar_phase, ph);
+        wait_change(t, &t->bar_phase, ph);
     }
 }

@@ -23,9 +23,7 @@
 
 #include "tt/generate.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "par.h"
 
 struct tt_thread_pool {
     tt_team *team;
@@ -40,11 +38,7 @@ tt_status tt_thread_pool_create(tt_thread_pool **out, int n_threads, tt_error *e
     if (n_threads < 0 || n_threads > TT_GEN_MAX_THREADS)
         return tt_error_set(err, TT_ERR_ARG, "n_threads must be in [0, %d] (0 = every core), got %d",
                             TT_GEN_MAX_THREADS, n_threads);
-#ifdef _OPENMP
-    int n = n_threads > 0 ? n_threads : omp_get_max_threads();
-#else
-    int n = n_threads > 0 ? n_threads : 1;
-#endif
+    int n = tt_par_threads_for(n_threads);
     if (n < 1) n = 1;
     if (n > TT_GEN_MAX_THREADS) n = TT_GEN_MAX_THREADS;
     tt_thread_pool *p = calloc(1, sizeof *p);

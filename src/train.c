@@ -128,6 +128,8 @@ tt_status tt_train_config_validate(const tt_train_config *tc, tt_error *err) {
                   (tc->data_sha256[i] >= 'a' && tc->data_sha256[i] <= 'f');
         if (!hex) return tt_error_set(err, TT_ERR_ARG, "data_sha256 must be 64 lowercase hex digits or NULL");
     }
+    if (tc->n_threads < 0 || tc->n_threads > 256)
+        return tt_error_set(err, TT_ERR_ARG, "n_threads must be in [0, 256] (0 = auto), got %d", tc->n_threads);
     return TT_OK;
 }
 
@@ -692,6 +694,9 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
     }
     if (st == TT_OK) st = tt_loader_create_windows(&loader, &train_ds, B, true, tc->seed, err);
     if (st == TT_OK) st = tt_adamw_create(&opt, P, err);
+    if (st == TT_OK) st = tt_adamw_set_threads(opt, tc->n_threads, err);
+    const int model_threads = tt_model_threads_setting(m);
+    if (st == TT_OK) st = tt_model_set_threads(m, tc->n_threads, err);
     if (st == TT_OK && multi) st = tt_grad_sync_create(&gsync, D, tt_model_grads_flat(m), P, err);
     if (st == TT_OK && test_fault(rank, "setup", 0))
         st = tt_error_set(err, TT_ERR_NOMEM, "out of memory (test fault)");
@@ -972,6 +977,7 @@ done:
     r.comm_seconds = tt_dist_comm_seconds(D) - comm0;
     if (res) *res = r;
     tt_model_set_row_offset(m, 0);
+    tt_model_set_threads(m, model_threads, NULL);
     tt_grad_sync_free(gsync);
     tt_model_free(resume_m);
     tt_loader_free(loader);

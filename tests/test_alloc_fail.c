@@ -24,7 +24,6 @@
 #include <cmocka.h>
 
 #include <cJSON.h>
-#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -513,7 +512,7 @@ static void test_wrap_is_active(void **state) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    omp_set_num_threads(1); /* the allocation counter is not thread-safe */
+    setenv("OMP_NUM_THREADS", "1", 1); /* auto threads: one (the allocation counter is not thread-safe) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrap_is_active), cmocka_unit_test(test_tokenizer), cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_model),          cmocka_unit_test(test_checkpoint), cmocka_unit_test(test_generator),

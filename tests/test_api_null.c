@@ -177,6 +177,8 @@ static void test_data(void **state) {
 
 #define ADAM_NULL(e) tt_adamw_create(NULL, 4, e)
 #define ADAM_ZERO(e) tt_adamw_create(&o, 0, e)
+#define ADAM_THREADS_NULL(e) tt_adamw_set_threads(NULL, 1, e)
+#define ADAM_THREADS_BAD(e) tt_adamw_set_threads(o, -1, e)
 
 static void test_optim(void **state) {
     (void)state;
@@ -190,11 +192,13 @@ static void test_optim(void **state) {
     assert_null(tt_adamw_m(NULL));
     assert_null(tt_adamw_v(NULL));
     tt_adamw_set_step_count(NULL, 3);
+    EXPECT(ADAM_THREADS_NULL, TT_ERR_ARG, "NULL");
 
     float p[4] = {1, 2, 3, 4}, g[4] = {0.1f, 0.2f, 0.3f, 0.4f};
     tt_adamw_config oc = tt_adamw_config_default();
     tt_adamw_step(NULL, &oc, 0.1f, p, g, NULL);
     assert_int_equal(tt_adamw_create(&o, 4, NULL), TT_OK);
+    EXPECT(ADAM_THREADS_BAD, TT_ERR_ARG, "n_threads");
     tt_adamw_step(o, NULL, 0.1f, p, g, NULL);
     tt_adamw_step(o, &oc, 0.1f, NULL, g, NULL);
     tt_adamw_step(o, &oc, 0.1f, p, NULL, NULL);
@@ -548,6 +552,10 @@ static void test_model(void **state) {
     assert_int_equal(tt_model_activation_bytes(&cfg, 0, 1), 0);
     assert_int_equal(tt_model_activation_bytes(&cfg, 1, 0), 0);
     tt_model_free(NULL);
+    tt_error te;
+    assert_int_equal(tt_model_set_threads(NULL, 1, &te), TT_ERR_ARG);
+    assert_non_null(strstr(te.msg, "NULL"));
+    assert_int_equal(tt_model_threads(NULL), 0);
     assert_null(tt_model_get_config(NULL));
     assert_null(tt_model_weights_get(NULL));
     assert_int_equal(tt_model_num_tensors(NULL), 0);

@@ -15,10 +15,12 @@
  *    (this is what makes the model's results independent of the thread
  *    count);
  *  - M, N or K = 0;
- *  - a training step changes no process-wide thread setting: OpenMP's
- *    omp_get_max_threads() and, where the program is linked with OpenBLAS,
- *    its thread count are the same before and after (the library used to set
- *    OpenBLAS to one thread for the whole process).
+ *  - library calls change no process-wide thread setting: a training step
+ *    (forward, backward, AdamW) and an evaluation on 2 threads, a tt_train
+ *    run and a generation leave OpenMP's omp_get_max_threads() and, where the
+ *    program is linked with OpenBLAS, its thread count as the program set
+ *    them (the library used to set OpenBLAS to one thread for the whole
+ *    process, and the model's backward OpenMP's count).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -40,7 +42,10 @@
 #include "gemm.h"
 #include "isa.h"
 #include "tt/common.h"
+#include "tt/generate.h"
 #include "tt/model.h"
+#include "tt/optim.h"
+#include "tt/train.h"
 #include "tt/rng.h"
 
 #define PAD 3          /* extra floats per row of every operand */
@@ -245,8 +250,10 @@ static void test_empty(void **state) {
 
 static void test_no_process_wide_state(void **state) {
     (void)state;
+    omp_set_num_threads(3); /* the program's own choices, unlike any default */
     const int omp_before = omp_get_max_threads();
 #ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(3);
     const int blas_before = openblas_get_num_threads();
 #endif
     tt_model_config c;
@@ -255,7 +262,8 @@ static void test_no_process_wide_state(void **state) {
     c.dropout = 0.0f;
     tt_model *m = NULL;
     assert_int_equal(tt_model_create(&m, &c, 7, &err), TT_OK);
-    enum { B = 2, T = 16 };
+    assert_int_equal(tt_model_set_threads(m, 2, &err), TT_OK);
+    enum { B = 4, T = 64 };
     int tok[B * T], tgt[B * T];
     for (int i = 0; i < B * T; i++)
         tok[i] = i % 65, tgt[i] = (i * 7) % 65;
@@ -265,6 +273,36 @@ static void test_no_process_wide_state(void **state) {
     assert_int_equal(tt_model_forward(m, tok, tgt, B, T, TT_MODE_TRAIN, &g, &loss, &err), TT_OK);
     assert_int_equal(tt_model_backward(m, &err), TT_OK);
     assert_true(isfinite(loss));
+    tt_adamw *opt = NULL;
+    assert_int_equal(tt_adamw_create(&opt, tt_model_num_params(m), &err), TT_OK);
+    assert_int_equal(tt_adamw_set_threads(opt, 2, &err), TT_OK);
+    tt_adamw_config oc = tt_adamw_config_default();
+    tt_adamw_step(opt, &oc, 1e-3f, tt_model_params_flat(m), tt_model_grads_flat(m), tt_model_decay_mask(m));
+    tt_adamw_free(opt);
+    tt_model_weights_changed(m);
+    double mean;
+    assert_int_equal(tt_evaluate_tokens_window(m, tok, B * T, T, &mean, NULL, &err), TT_OK);
+    /* a short tt_train run with auto threads */
+    int *data = malloc(4096 * sizeof(int));
+    for (int i = 0; i < 4096; i++) data[i] = (i * 31 + i / 7) % 65;
+    tt_train_config tc = tt_train_config_default();
+    tc.max_steps = 2;
+    tc.eval_interval = 0;
+    tc.log_interval = 1;
+    assert_int_equal(tt_train(m, NULL, data, 3584, data + 3584, 512, &tc, NULL, NULL, NULL, &err), TT_OK);
+    free(data);
+    /* generation on the generator's team */
+    tt_generator_config gc = tt_generator_config_default();
+    gc.n_threads = 2;
+    gc.max_new_tokens = 8;
+    tt_generator *gen = NULL;
+    assert_int_equal(tt_generator_create(&gen, m, &gc, &err), TT_OK);
+    const int *prompts[1] = {tok};
+    int lens[1] = {4};
+    tt_generation out[1];
+    assert_int_equal(tt_generator_generate(gen, prompts, lens, 1, NULL, NULL, NULL, NULL, out, &err), TT_OK);
+    tt_generations_free(out, 1);
+    tt_generator_free(gen);
     tt_model_free(m);
     assert_int_equal(omp_get_max_threads(), omp_before);
 #ifdef OPENBLAS_VERSION

@@ -12,9 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "gen_helpers.h"
 #include "generate_internal.h"

@@ -20,9 +20,6 @@
 #include "fixture.h"
 #include "tt/model.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static tt_model_config small_cfg(void) {
     tt_model_config c;
@@ -545,16 +542,13 @@ static void test_dropout_deterministic(void **state) {
 /* identical results for a seed and a thread count, run after run (tiny preset,
  * dropout 0.1, B=3, T=40 so that every kernel's rows split across threads) */
 static void step_grads(int threads, float *loss, float **grads, size_t *np) {
-#ifdef _OPENMP
-    omp_set_num_threads(threads > 0 ? threads : 1);
-#else
-    (void)threads;
-#endif
     tt_model_config c;
     tt_error err;
     assert_int_equal(tt_model_config_preset("tiny", 65, &c, &err), TT_OK);
     tt_model *m;
     assert_int_equal(tt_model_create(&m, &c, 11, &err), TT_OK);
+    assert_int_equal(tt_model_set_threads(m, threads > 0 ? threads : 1, &err), TT_OK);
+    assert_int_equal(tt_model_threads(m), threads > 0 ? threads : 1);
     int tok[120], tgt[120];
     for (int i = 0; i < 120; i++) {
         tok[i] = (i * 13 + 5) % 65;
@@ -563,9 +557,8 @@ static void step_grads(int threads, float *loss, float **grads, size_t *np) {
     tt_rng rng;
     tt_rng_seed(&rng, 99);
     assert_int_equal(tt_model_forward(m, tok, tgt, 3, 40, TT_MODE_TRAIN, &rng, loss, &err), TT_OK);
-#ifdef _OPENMP
-    if (threads < 0) omp_set_num_threads(-threads); /* more threads for backward than forward */
-#endif
+    if (threads < 0) /* more threads for backward than forward */
+        assert_int_equal(tt_model_set_threads(m, -threads, &err), TT_OK);
     assert_int_equal(tt_model_backward(m, &err), TT_OK);
     *np = tt_model_num_params(m);
     *grads = malloc(*np * sizeof(float));
@@ -575,11 +568,7 @@ static void step_grads(int threads, float *loss, float **grads, size_t *np) {
 
 static void test_thread_determinism(void **state) {
     (void)state;
-    int saved = 1;
-#ifdef _OPENMP
-    saved = omp_get_max_threads();
-#endif
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= 3; threads++) {
         float la, lb;
         float *ga, *gb;
         size_t n;
@@ -599,9 +588,27 @@ static void test_thread_determinism(void **state) {
     assert_memory_equal(ga, gb, n * sizeof(float));
     free(ga);
     free(gb);
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
+    /* and across thread counts: 1, 2 and 3 threads give the same bits */
+    step_grads(1, &la, &ga, &n);
+    for (int threads = 2; threads <= 3; threads++) {
+        step_grads(threads, &lb, &gb, &n);
+        assert_true(la == lb);
+        assert_memory_equal(ga, gb, n * sizeof(float));
+        free(gb);
+    }
+    free(ga);
+    /* bad settings are refused */
+    tt_error err;
+    tt_model_config c;
+    tt_model *m;
+    assert_int_equal(tt_model_config_preset("tiny", 65, &c, &err), TT_OK);
+    assert_int_equal(tt_model_create(&m, &c, 11, &err), TT_OK);
+    assert_int_equal(tt_model_set_threads(NULL, 1, &err), TT_ERR_ARG);
+    assert_int_equal(tt_model_set_threads(m, -1, &err), TT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "n_threads"));
+    assert_int_equal(tt_model_set_threads(m, 257, &err), TT_ERR_ARG);
+    assert_int_equal(tt_model_threads(NULL), 0);
+    tt_model_free(m);
 }
 
 int main(void) {

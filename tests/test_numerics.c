@@ -138,7 +138,7 @@ static void test_layernorm_and_attention_rows(void **state) {
     const size_t hstride = (size_t)TP * hs + 64;
     float *K = calloc((size_t)NH * hstride, 4), *Vc = calloc((size_t)NH * hstride, 4);
     float *s = malloc((size_t)NH * TP * 4);
-    float *scratch = malloc(tt_attention_scratch_floats(T) * 4 * (size_t)tt_model_threads());
+    float *scratch = malloc(tt_attention_scratch_floats(T) * 4); /* called directly: one thread (src/par.h) */
     for (int pass = 0; pass < TT_ISA_COUNT_; pass++) {
         const tt_isa isa = (tt_isa)pass;
         if (!tt_isa_force(isa)) continue;

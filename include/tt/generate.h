@@ -55,7 +55,7 @@
  * tt_generator_set_thread_pool), splitting output
  * columns and (row, head) pairs, never a sum, so the results are the same
  * for any thread count. n_threads 0 (the default) is auto: a team of
- * omp_get_max_threads() (every core, or OMP_NUM_THREADS) that the generator
+ * OMP_NUM_THREADS threads when set, else every core, that the generator
  * uses only while it measures it faster than one thread (it is not when
  * other processes keep the cores busy). Calls too small to gain run on the
  * calling thread. It does not call BLAS.
@@ -93,7 +93,7 @@ typedef struct {
     int pad_token_id;   /* TT_TOKEN_NONE                */
     uint64_t seed;      /* 42                           */
     bool use_cache;     /* true: KV cache; false: full recompute each step */
-    int n_threads;      /* 0 = auto (a team of omp_get_max_threads(), used
+    int n_threads;      /* 0 = auto (a team of OMP_NUM_THREADS or every core, used
                            while measured faster than one thread); 1..256
                            exactly that many. The tokens do not depend on
                            it. Read at create (which starts no thread: the

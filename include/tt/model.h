@@ -23,19 +23,15 @@
  * one model must not overlap. Weights may be read concurrently by other code
  * (e.g. a generator) while no training step runs.
  *
- * Threads: forward and backward run on OpenMP threads (omp_get_max_threads()
- * of the calling thread), each multiplying its own block of rows with the
- * library's single-threaded matrix products (no BLAS). One process-wide side
- * effect:
- *  - tt_model_backward: if omp_get_max_threads() is now larger than it was
- *    at the matching forward (whose per-thread scratch was sized for that
- *    count), backward calls omp_set_num_threads(forward's count) for its
- *    duration and omp_set_num_threads(previous count) before returning
- *    TT_OK, so the caller's setting ends up unchanged. omp_set_num_threads
- *    sets the OpenMP thread count of the calling thread (its nthreads-var),
- *    not of other threads. Fewer threads than at forward, or an early error
- *    return (TT_ERR_ARG / TT_ERR_STATE): nothing is changed.
- * Results are identical for a seed and a thread count.
+ * Threads: a model runs each forward and backward on a team of its own
+ * (tt_model_set_threads; default 0 = auto: OMP_NUM_THREADS when set, else
+ * every CPU the process may use), started at the first pass that uses more
+ * than one thread: the calling thread and n - 1 workers that spin briefly,
+ * then sleep, between passes (they take no CPU time while the model is
+ * idle). Each thread multiplies its own block of rows with the library's
+ * single-threaded matrix products (no BLAS, no OpenMP). Nothing
+ * process-wide is read or changed except that variable. Results are
+ * identical for a seed whatever the thread count.
  *
  * NULL: getters return 0 / NULL for a NULL model; tt_model_free and
  * tt_model_zero_grad do nothing.
@@ -215,6 +211,17 @@ TT_API tt_status tt_model_copy_weights(tt_model *dst, const tt_model *src, tt_er
  * while a generator of the model runs. A generator that is running keeps
  * the copy it started with. Thread-safe; NULL-safe. */
 TT_API void tt_model_weights_changed(tt_model *m);
+
+/* Threads for the model's forward and backward passes: n_threads 0 = auto
+ * (OMP_NUM_THREADS when set to a positive number, else the CPUs this process
+ * may run on), else 1..256. The model's team is stopped and a new one
+ * started at the next pass that uses more than one thread; if it cannot
+ * start, passes run on the calling thread (same results). A backward runs
+ * on one thread when the threads grew since its forward.
+ * @return TT_OK or TT_ERR_ARG (NULL m, n_threads out of range). */
+TT_API tt_status tt_model_set_threads(tt_model *m, int n_threads, tt_error *err);
+/* The threads the next pass uses (the setting, auto resolved); 0 for NULL. */
+TT_API int tt_model_threads(const tt_model *m);
 
 /* Bytes of activation memory a forward/backward of [B, T] needs; 0 for a
  * NULL or invalid cfg or B, T < 1. */

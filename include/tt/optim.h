@@ -13,7 +13,10 @@
  *     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
  *     p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * Every element is independent, so the result does not depend on the thread
- * count. Thread safety: one optimizer per parameter block; not shared.
+ * count. Threads: an optimizer runs its steps on a team of its own
+ * (tt_adamw_set_threads; default 0 = auto, as tt_model_set_threads), started
+ * at its first step on more than one thread. Thread safety: one optimizer
+ * per parameter block; not shared.
  */
 #ifndef TT_OPTIM_H
 #define TT_OPTIM_H
@@ -53,6 +56,13 @@ TT_API void tt_adamw_free(tt_adamw *o);
  * (tt_train_config_validate does that for training runs). */
 TT_API void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
                           const float *grads, const unsigned char *decay_mask);
+
+/* Threads for the steps: n_threads 0 = auto (OMP_NUM_THREADS when set to a
+ * positive number, else the CPUs this process may run on), else 1..256; the
+ * team is restarted at the next step. A team that cannot start leaves the
+ * steps on the calling thread (same results).
+ * @return TT_OK or TT_ERR_ARG (NULL o, n_threads out of range). */
+TT_API tt_status tt_adamw_set_threads(tt_adamw *o, int n_threads, tt_error *err);
 
 /* n; 0 for a NULL optimizer. */
 TT_API size_t tt_adamw_size(const tt_adamw *o);

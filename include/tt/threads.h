@@ -38,8 +38,8 @@ extern "C" {
 
 typedef struct tt_thread_pool tt_thread_pool;
 
-/* A pool of n_threads threads (0 = omp_get_max_threads(): every core, or
- * OMP_NUM_THREADS; 1..TT_GEN_MAX_THREADS of tt/generate.h): the caller of a forward
+/* A pool of n_threads threads (0 = auto: OMP_NUM_THREADS when set, else every core;
+ * 1..TT_GEN_MAX_THREADS of tt/generate.h): the caller of a forward
  * pass and n_threads - 1 workers, started now.
  * @return TT_OK, TT_ERR_ARG (NULL out, n_threads out of range), TT_ERR_NOMEM
  * (memory or threads). */

@@ -63,6 +63,10 @@ typedef struct {
                               * (docs/distributed.md) */
     const char *data_sha256; /* NULL, or the training data's SHA-256 (64 hex
                                 digits), recorded in the checkpoints */
+    int n_threads;           /* 0 = auto (OMP_NUM_THREADS when set, else every CPU the process
+                              * may use), else 1..256: the model's and the optimizer's threads
+                              * for the run (tt_model_set_threads; the model's own setting is
+                              * restored when tt_train returns) */
 } tt_train_config;
 
 TT_API tt_train_config tt_train_config_default(void);
