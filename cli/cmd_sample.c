@@ -146,7 +146,8 @@ static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, in
 static void print_param(const tt_sampling_params *p, uint64_t seed, int draws) {
     printf("strategy %s", tt_strategy_name(p->strategy));
     if (p->strategy != TT_STRATEGY_GREEDY)
-        printf(", temperature %g%s", (double)p->temperature, p->temperature == 0.0f ? " (greedy)" : "");
+        printf(", temperature %g%s", (double)p->temperature,
+               p->temperature == 0.0f ? " (greedy)" : "");
     if (p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED) {
         if (p->top_k > 0) printf(", top-k %d", p->top_k);
         else printf(", top-k off");

@@ -139,8 +139,9 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         size_t rs;
         if (C % 8 == 0) {
             /* the three packed matrices are one [3C, C] product */
-            team_linear(g, fc, ph++, g->q, xn, pw->wq, w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL,
-                        N, C, 3 * C, TT_GEN_EPI_STORE);
+            team_linear(g, fc, ph++, g->q, xn, pw->wq,
+                        w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL, N, C, 3 * C,
+                        TT_GEN_EPI_STORE);
             kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
         } else {
             for (int c; (c = claim(fc, ph)) < 3;)
@@ -178,8 +179,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         team_linear(g, fc, ph++, g->x, g->att, pw->wo, w->bo, N, C, C, TT_GEN_EPI_ADD);
         team_layernorm(g, fc, xn, priv, tid, w->ln2_w, w->ln2_b);
         team_linear(g, fc, ph++, g->h, xn, pw->fc1_w, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
-        team_linear(g, fc, ph++, g->x, g->h, pw->fc2_w, w->fc2_b, N, F, C,
-                    TT_GEN_EPI_ADD);
+        team_linear(g, fc, ph++, g->x, g->h, pw->fc2_w, w->fc2_b, N, F, C, TT_GEN_EPI_ADD);
     }
     /* Final LayerNorm and head only for the rows that want logits. */
     /* (m <= N: in the private buffer when N fits it) */
@@ -187,8 +187,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
                          C);
     if (!priv) team_barrier(g, fc);
-    team_linear(g, fc, ph, g->lg, xn, g->gw->packed.lm_head, NULL, fc->m, C, V,
-                TT_GEN_EPI_STORE);
+    team_linear(g, fc, ph, g->lg, xn, g->gw->packed.lm_head, NULL, fc->m, C, V, TT_GEN_EPI_STORE);
     /* The next token of each row, a row per thread in turn: each row has its
      * own random stream and each thread its own sampler, so the draws are
      * those of sampling the rows one after the other. */
