@@ -145,7 +145,9 @@ static void print_json(const tt_sampling_params *p, uint64_t seed, int draws, in
 
 static void print_param(const tt_sampling_params *p, uint64_t seed, int draws) {
     printf("strategy %s", tt_strategy_name(p->strategy));
-    if (p->strategy != TT_STRATEGY_GREEDY) printf(", temperature %g", (double)p->temperature);
+    if (p->strategy != TT_STRATEGY_GREEDY)
+        printf(", temperature %g%s", (double)p->temperature,
+               p->temperature == 0.0f ? " (greedy)" : "");
     if (p->strategy == TT_STRATEGY_TOP_K || p->strategy == TT_STRATEGY_COMBINED) {
         if (p->top_k > 0) printf(", top-k %d", p->top_k);
         else printf(", top-k off");
@@ -408,10 +410,15 @@ int cmd_sample(int argc, char **argv) {
         const char *sname = tt_strategy_name(p.strategy);
         if (t_given && p.strategy == TT_STRATEGY_GREEDY)
             fprintf(stderr, "tt sample: note: --temperature is not used by --strategy %s\n", sname);
+        const bool t0 = p.strategy != TT_STRATEGY_GREEDY && p.temperature == 0.0f; /* greedy too */
         if (k_given && p.strategy != TT_STRATEGY_TOP_K && p.strategy != TT_STRATEGY_COMBINED)
             fprintf(stderr, "tt sample: note: --top-k is not used by --strategy %s\n", sname);
+        else if (k_given && t0)
+            fprintf(stderr, "tt sample: note: --top-k is not used at --temperature 0 (greedy)\n");
         if (p_given && p.strategy != TT_STRATEGY_TOP_P && p.strategy != TT_STRATEGY_COMBINED)
             fprintf(stderr, "tt sample: note: --top-p is not used by --strategy %s\n", sname);
+        else if (p_given && t0)
+            fprintf(stderr, "tt sample: note: --top-p is not used at --temperature 0 (greedy)\n");
     }
     const int B = lb.rows, V = lb.V;
     int n_labels = 0;
@@ -436,8 +443,10 @@ int cmd_sample(int argc, char **argv) {
     samples = malloc((size_t)B * (size_t)draws * sizeof *samples);
     n_kept = malloc((size_t)B * sizeof *n_kept);
     entropy = malloc((size_t)B * sizeof *entropy);
-    const bool cuts = p.strategy == TT_STRATEGY_TOP_K || p.strategy == TT_STRATEGY_TOP_P ||
-                      p.strategy == TT_STRATEGY_COMBINED;
+    /* temperature 0 is greedy whatever the strategy: nothing is cut */
+    const bool cuts = (p.strategy == TT_STRATEGY_TOP_K || p.strategy == TT_STRATEGY_TOP_P ||
+                       p.strategy == TT_STRATEGY_COMBINED) &&
+                      p.temperature != 0.0f;
     if (cuts) tempered = malloc(BV * sizeof *tempered);
     if (!probs || !orig || !kept || !counts || !samples || !n_kept || !entropy || (cuts && !tempered)) {
         rc = cli_fail("out of memory for %d rows of %d logits", B, V);

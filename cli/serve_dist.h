@@ -53,9 +53,9 @@ typedef struct {
 /* NULL-safe; leaves *d zeroed. */
 void serve_dist_free(serve_dist *d);
 
-/* The chain's params for a generator config: greedy when do_sample is false
- * or the temperature is 0, else the combined strategy with cfg's controls
- * (the rule of tt/generate.h). */
+/* The chain's params for a generator config: cfg->sampling (greedy for
+ * TT_STRATEGY_GREEDY or temperature 0, the one rule of tt/sampling.h) with
+ * the generation-only controls (stop, logprobs, beams) off. */
 tt_sampling_params serve_dist_params(const tt_generator_config *cfg);
 
 /* The distribution for one row of logits [V] with the history h (NULL: no

@@ -156,7 +156,7 @@ tt_status ex10_generate(tt_model *model, const int *prompts, int B, int T, int m
     {"greedy", "temp_0.5", "temp_1.0", "temp_2.0", "top_k_10", "top_k_50", "top_p_0.9",     \
      "top_p_0.95", "combined"}
 /* Generates from one prompt [T] with each strategy of EX11_STRATEGY_NAMES:
- * greedy (do_sample off); temperature 0.5, 1, 2; top-k 10 and 50 at
+ * greedy (TT_STRATEGY_GREEDY); temperature 0.5, 1, 2; top-k 10 and 50 at
  * temperature 1; top-p 0.9 and 0.95 at temperature 1; combined T 0.8, k 50,
  * p 0.9. Each is its own tt_generator run (max_new_tokens, seed, the other
  * settings at their defaults), so out [EX11_N_STRATEGIES, T + max_new_tokens]

@@ -31,7 +31,6 @@
 #include <sys/mman.h> /* madvise: huge pages for the weights and KV caches */
 
 /* Floats of one layer's packed matrices. */
-static size_t layer_packed(const tt_generator *g) { return tt_gen_layer_packed(g->C, g->F); }
 
 static inline float *kslot(const tt_generator *g, float *base, int slot, int l) {
     return base + ((size_t)slot * g->L + l) * (size_t)g->NH * g->hstride;
@@ -126,7 +125,6 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     const bool priv = N <= GEN_PRIV_ROWS;
     float *xn = priv ? g->xnt + (size_t)tid * GEN_PRIV_ROWS * C : g->xns;
     float *sc = g->scores + (size_t)tid * NH * (size_t)TP;
-    const size_t pcc = tt_gen_packed_floats(C, C), pfc = tt_gen_packed_floats(F, C);
     /* attention units: (row, hpu heads). In a team, pairs of heads keep the
      * value sum's two-heads-at-once path while giving the threads enough
      * units to finish together; single heads when rows are few. */
@@ -134,22 +132,26 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
     int ph = 0; /* phase counter */
     for (int l = 0; l < L; l++) {
         const tt_layer_weights *w = &W->layers[l];
-        const float *wpl = g->gw->wp + (size_t)l * layer_packed(g);
+        const tt_layer_weights *pw = &g->gw->packed.layers[l]; /* packed: gen_weights.h */
         team_layernorm(g, fc, xn, priv, tid, w->ln1_w, w->ln1_b);
         /* q, k, v of row i at g->q, kp, vp + i * rs */
         const float *kp, *vp;
         size_t rs;
         if (C % 8 == 0) {
             /* the three packed matrices are one [3C, C] product */
-            team_linear(g, fc, ph++, g->q, xn, wpl, w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL,
-                        N, C, 3 * C, TT_GEN_EPI_STORE);
+            team_linear(g, fc, ph++, g->q, xn, pw->wq,
+                        w->bq ? g->gw->bqkv + (size_t)l * 3 * C : NULL, N, C, 3 * C,
+                        TT_GEN_EPI_STORE);
             kp = g->q + C, vp = g->q + 2 * C, rs = (size_t)3 * C;
         } else {
             for (int c; (c = claim(fc, ph)) < 3;)
                 tt_gen_linear_blocks(c == 0   ? g->q
                                      : c == 1 ? g->kb
                                               : g->vb,
-                                     xn, wpl + c * pcc,
+                                     xn,
+                                     c == 0   ? pw->wq
+                                     : c == 1 ? pw->wk
+                                              : pw->wv,
                                      c == 0   ? w->bq
                                      : c == 1 ? w->bk
                                               : w->bv,
@@ -174,11 +176,10 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         }
         ph++;
         team_barrier(g, fc);
-        team_linear(g, fc, ph++, g->x, g->att, wpl + 3 * pcc, w->bo, N, C, C, TT_GEN_EPI_ADD);
+        team_linear(g, fc, ph++, g->x, g->att, pw->wo, w->bo, N, C, C, TT_GEN_EPI_ADD);
         team_layernorm(g, fc, xn, priv, tid, w->ln2_w, w->ln2_b);
-        team_linear(g, fc, ph++, g->h, xn, wpl + 4 * pcc, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
-        team_linear(g, fc, ph++, g->x, g->h, wpl + 4 * pcc + pfc, w->fc2_b, N, F, C,
-                    TT_GEN_EPI_ADD);
+        team_linear(g, fc, ph++, g->h, xn, pw->fc1_w, w->fc1_b, N, C, F, TT_GEN_EPI_GELU);
+        team_linear(g, fc, ph++, g->x, g->h, pw->fc2_w, w->fc2_b, N, F, C, TT_GEN_EPI_ADD);
     }
     /* Final LayerNorm and head only for the rows that want logits. */
     /* (m <= N: in the private buffer when N fits it) */
@@ -186,8 +187,7 @@ static void forward_team(tt_generator *g, fwd_call *fc, int tid) {
         tt_gen_layernorm(xn + (size_t)j * C, g->x + (size_t)g->sel[j] * C, W->lnf_w, W->lnf_b, 1,
                          C);
     if (!priv) team_barrier(g, fc);
-    team_linear(g, fc, ph, g->lg, xn, g->gw->wp + (size_t)L * layer_packed(g), NULL, fc->m, C, V,
-                TT_GEN_EPI_STORE);
+    team_linear(g, fc, ph, g->lg, xn, g->gw->packed.lm_head, NULL, fc->m, C, V, TT_GEN_EPI_STORE);
     /* The next token of each row, a row per thread in turn: each row has its
      * own random stream and each thread its own sampler, so the draws are
      * those of sampling the rows one after the other. */

@@ -5,6 +5,7 @@
  */
 #include "gen_weights.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +15,6 @@
 #include "tensor_table.h"
 #include "tt/model.h"
 
-size_t tt_gen_layer_packed(int C, int F) {
-    return 4 * tt_gen_packed_floats(C, C) + tt_gen_packed_floats(F, C) + tt_gen_packed_floats(C, F);
-}
-
 typedef struct {
     const tt_model *m;
     tt_gen_weights *w;
@@ -25,8 +22,9 @@ typedef struct {
 
 /* Walks the tensor table (src/tensor_table.c): the rows it marks
  * TT_PACK_MATRIX are packed one after another into wp, in table order (per
- * layer wq, wk, wv, wo, fc1, fc2, then lm_head); TT_PACK_QKV_BIAS rows go to
- * the layer's q|k|v bias row. Matrix number j is packed by thread j % n.
+ * layer wq, wk, wv, wo, fc1, fc2, then lm_head), and thread 0 points the
+ * tensor's slot of w->packed at its copy; TT_PACK_QKV_BIAS rows go to the
+ * layer's q|k|v bias row. Matrix number j is packed by thread j % n.
  * Returns the floats of wp. */
 static size_t pack_walk(const pack_ctx *p, int tid, int n) {
     const size_t C = (size_t)tt_model_get_config(p->m)->d_model;
@@ -39,6 +37,7 @@ static size_t pack_walk(const pack_ctx *p, int tid, int n) {
         if (e->def->pack == TT_PACK_MATRIX) {
             const int O = (int)t.shape[0], I = (int)t.shape[1];
             if (p->w && j % n == tid) tt_gen_pack(p->w->wp + off, t.data, O, I);
+            if (p->w && tid == 0) *tt_tensor_slot(&p->w->packed, e) = p->w->wp + off;
             off += tt_gen_packed_floats(O, I);
             j++;
         } else if (e->def->pack == TT_PACK_QKV_BIAS && p->w && tid == 0) {
@@ -62,9 +61,11 @@ static tt_gen_weights *build(const tt_model *m, tt_team *team) {
     const size_t nb = (size_t)mc->n_layers * 3 * (size_t)mc->d_model;
     w->wp = tt_gen_falloc(nwp, false);
     w->bqkv = malloc(nb * sizeof(float));
-    if (!w->wp || !w->bqkv) {
+    w->packed.layers = calloc((size_t)mc->n_layers + 1, sizeof *w->packed.layers);
+    if (!w->wp || !w->bqkv || !w->packed.layers) {
         tt_gen_ffree(w->wp);
         free(w->bqkv);
+        free(w->packed.layers);
         free(w);
         return NULL;
     }
@@ -75,6 +76,15 @@ static tt_gen_weights *build(const tt_model *m, tt_team *team) {
         tt_team_run(team, pack_job, &p);
     else
         pack_job(&p, 0, 1);
+    /* the decoder's fused q|k|v product reads wq, wk, wv as one [3C, C]
+     * matrix: the table keeps them adjacent, in that order */
+    const size_t pcc = tt_gen_packed_floats(mc->d_model, mc->d_model);
+    for (int l = 0; l < mc->n_layers; l++) {
+        const tt_layer_weights *pl = &w->packed.layers[l];
+        assert(pl->wq && pl->wk == pl->wq + pcc && pl->wv == pl->wk + pcc);
+        assert(pl->wo && pl->fc1_w && pl->fc2_w);
+    }
+    assert(w->packed.lm_head);
     return w;
 }
 
@@ -127,5 +137,6 @@ void tt_gen_weights_release(tt_gen_weights *w) {
     if (!w || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1) return;
     tt_gen_ffree(w->wp);
     free(w->bqkv);
+    free(w->packed.layers);
     free(w);
 }

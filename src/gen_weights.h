@@ -10,9 +10,11 @@
  * tt_model_weights_changed drops it; a generator holds the one it runs on
  * and swaps it for the model's current one at the start of each call.
  *
- * Layout: the tensor table's TT_PACK_MATRIX rows in table order (per layer
- * wq, wk, wv, wo, fc1, fc2, then lm_head: tt_gen_layer_packed floats per
- * layer); bqkv [L, 3C] the q/k/v biases side by side (the fused product).
+ * Layout: the tensor table's TT_PACK_MATRIX rows one after another in table
+ * order; `packed` points at each (packed.layers[l].wq, ..., packed.lm_head,
+ * set through the table's slots, so the decoder never computes an offset);
+ * bqkv [L, 3C] the q/k/v biases side by side. The fused q|k|v product needs
+ * wq, wk, wv adjacent in that order: the packer asserts it.
  */
 #ifndef TT_SRC_GEN_WEIGHTS_H
 #define TT_SRC_GEN_WEIGHTS_H
@@ -22,6 +24,7 @@
 #include <stddef.h>
 
 #include "tt/common.h"
+#include "tt/model.h"
 
 struct tt_model;
 struct tt_team;
@@ -31,10 +34,10 @@ typedef struct tt_gen_weights {
     float *wp;       /* the packed matrices                        */
     float *bqkv;     /* [L, 3C] or NULL without biases              */
     size_t bytes;    /* of wp and bqkv                              */
+    tt_model_weights packed; /* the packed matrices' places in wp, by the
+                                tensor table (layers [L]); the fields of
+                                tensors that are not packed are NULL */
 } tt_gen_weights;
-
-/* Floats of one layer's packed matrices (4 [C, C], [F, C], [C, F]). */
-size_t tt_gen_layer_packed(int C, int F);
 
 /* Makes *held the model's current packed weights (building them, on team
  * when it is usable, if the model has none), releasing what *held had.

@@ -13,7 +13,7 @@
 
 typedef struct {
     int n;                                 /* usable stop strings */
-    int index[TT_MAX_STOP];                /* their index in controls.stop */
+    int index[TT_MAX_STOP];                /* their index in c->stop */
     int len[TT_MAX_STOP];                  /* tokens */
     int ids[TT_MAX_STOP][TT_MAX_STOP_LEN]; /* token ids */
 } tt_stop_set;
@@ -24,7 +24,7 @@ tt_status tt_stop_set_init(tt_stop_set *ss, const tt_sampling_controls *c,
                            const struct tt_tokenizer *tok, tt_error *err);
 
 /* After a token was appended to gen[0..n): the stop string the tokens end
- * with (its index in controls.stop, the longest when several do), or -1.
+ * with (its index in c->stop, the longest when several do), or -1.
  * *match_len receives its length in tokens; *hold the number of tokens at
  * the end that could still become the start of a stop string (0 when none),
  * which a stream must not show yet. */

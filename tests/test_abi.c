@@ -47,6 +47,20 @@ static void test_generator_config_sizes(void **state) {
     assert_non_null(strstr(e.msg, "struct_size"));
     assert_null(g);
     assert_int_equal(tt_generator_config_validate(&bad, 17, &e), TT_ERR_ARG);
+    /* the 0.x layout (temperature, top_k, top_p, do_sample and controls
+     * where sampling is now: 360 bytes on x86-64) is not a layout of 1.x:
+     * refused, never read with today's offsets (docs/embedding.md, 1.0.0) */
+    bad.struct_size = sizeof(tt_generator_config) - 8;
+    assert_int_equal(tt_generator_create(&g, m, &bad, &e), TT_ERR_ARG);
+    assert_non_null(strstr(e.msg, "struct_size"));
+    assert_null(g);
+    int row = -1;
+    tt_generator *g2 = NULL;
+    assert_int_equal(tt_generator_create(&g2, m, &gc, &e), TT_OK);
+    const int prompt[1] = {1};
+    assert_int_equal(tt_generator_add_row(g2, prompt, 1, &bad, 0, &row, &e), TT_ERR_ARG);
+    assert_non_null(strstr(e.msg, "struct_size"));
+    tt_generator_free(g2);
     /* a newer caller: a longer struct whose unknown bytes are 0 is read, one
      * that sets them is refused */
     struct {

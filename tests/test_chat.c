@@ -196,6 +196,19 @@ static void test_pipe(void **state) {
     assert_true(strncmp(a.out, nl + 1, (size_t)(nl - a.out)) != 0);
     tt_cli_result_free(&a);
     tt_cli_result_free(&b);
+    /* temperature 0 is greedy (docs/sampling.md): --temperature 0 and /temp 0
+     * give --greedy's answers, whatever the seed */
+    const char *t0[] = {"tt", "chat", "--model", MODEL, "--temperature", "0", "--seed", "5",
+                        "--max-new-tokens", "20", NULL};
+    assert_int_equal(tt_cli_run(t0, "ROMEO:\nROMEO:\n", &a), 0);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.out, "\nI the the the the t\n\nI the the the the t\n");
+    tt_cli_result_free(&a);
+    const char *t1[] = {"tt", "chat", "--model", MODEL, "--max-new-tokens", "20", NULL};
+    assert_int_equal(tt_cli_run(t1, "/temp 0\nROMEO:\n", &a), 0);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.out, "temperature 0 (greedy)\n\nI the the the the t\n");
+    tt_cli_result_free(&a);
 }
 
 /* A failed sampling command leaves the session's sampling state as it was

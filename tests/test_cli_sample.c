@@ -212,8 +212,25 @@ static void test_temperature_zero_is_greedy(void **state) {
         assert_true(num(row, "entropy_bits") == 0.0);
         assert_true(num(j, "temperature") == 0.0);
         assert_string_equal(cJSON_GetArrayItem(get(j, "chain"), 0)->valuestring, "greedy");
+        assert_null(cJSON_GetObjectItemCaseSensitive(row, "tempered")); /* no cut, as greedy */
         cJSON_Delete(j);
     }
+    /* The table says so too: no "before the cut" block (greedy cuts nothing:
+     * it used to claim that top-p had made the cut, and listed the
+     * zero-probability tokens by id, not by rank), the header names greedy,
+     * and the unused --top-k / --top-p are noted, never silently ignored. */
+    const char *t[] = {"tt", "sample", "--logits", NBS, "--labels", LABELS, "--temperature", "0",
+                       "--top-k", "3", "--top-p", "0.5", "--draws", "5", NULL};
+    tt_cli_result r;
+    assert_int_equal(tt_cli_run(t, NULL, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "strategy combined, temperature 0 (greedy), top-k 3, top-p 0.5;"));
+    assert_non_null(strstr(r.out, "kept 1 of 8 tokens, entropy 0.0000 bits"));
+    assert_null(strstr(r.out, "before the cut"));
+    assert_null(strstr(r.out, "last kept"));
+    assert_non_null(strstr(r.err, "note: --top-k is not used at --temperature 0 (greedy)"));
+    assert_non_null(strstr(r.err, "note: --top-p is not used at --temperature 0 (greedy)"));
+    tt_cli_result_free(&r);
 }
 
 static void test_human_table(void **state) {

@@ -14,7 +14,10 @@
 #include <cmocka.h>
 
 #include "gen_helpers.h"
+#include "gen_weights.h"
 #include "generate_internal.h"
+#include "model_internal.h"
+#include "tensor_table.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
 #include "tt/model.h"
@@ -426,6 +429,48 @@ static void test_nan_logits_error(void **state) {
         tt_generator_free(g);
     }
     tt_model_free(m);
+}
+
+/* The tensor table is the one description of the packed weights too: every
+ * matrix the table marks for packing is found by the decoder at the place
+ * the packer wrote it (gen_weights.h's `packed`, set through the table's
+ * slots; the decoder used to compute the offsets itself from a fixed order
+ * wq, wk, wv, wo, fc1, fc2, head), holding that tensor's values in the
+ * packed layout [ceil(O / 8), I, 8]; for both head layouts. */
+static void test_packed_weights_follow_the_table(void **state) {
+    (void)state;
+    for (int tied = 0; tied < 2; tied++) {
+        tt_model_config mc = {17, 24, 2, 2, 40, 16, 0.0f, TT_POS_LEARNED, tied == 1};
+        tt_model *m = NULL;
+        tt_error e;
+        assert_int_equal(tt_model_create(&m, &mc, 3, &e), TT_OK);
+        tt_gen_weights *gw = NULL;
+        assert_int_equal(tt_gen_weights_use(m, &gw, NULL, &e), TT_OK);
+        const tt_model_weights *W = tt_model_weights_get(m);
+        int n_matrices = 0;
+        for (size_t i = 0; i < tt_model_num_tensors(m); i++) {
+            const tt_tensor_entry *t = tt_model_tensor_entry(m, i);
+            float *const *model_slot = (float *const *)tt_tensor_slot((tt_model_weights *)W, t);
+            float *const *packed_slot = (float *const *)tt_tensor_slot(&gw->packed, t);
+            if (t->def->pack != TT_PACK_MATRIX) {
+                if (t->def->per_layer || t->def->field != offsetof(tt_model_weights, lm_head))
+                    assert_null(*packed_slot); /* not packed: not the decoder's to read */
+                continue;
+            }
+            n_matrices++;
+            const size_t O = t->shape[0], I = t->shape[1];
+            const float *w = *model_slot, *wp = *packed_slot;
+            assert_non_null(wp);
+            assert_true(wp >= gw->wp);
+            for (size_t o = 0; o < O; o++)
+                for (size_t k = 0; k < I; k++)
+                    if (wp[((o / 8) * I + k) * 8 + o % 8] != w[o * I + k])
+                        fail_msg("%s: packed element (%zu, %zu) is not the tensor's", t->name, o, k);
+        }
+        assert_int_equal(n_matrices, 6 * mc.n_layers + 1);
+        tt_gen_weights_release(gw);
+        tt_model_free(m);
+    }
 }
 
 /* The generator's kernels agree with the model's forward pass. */
@@ -889,6 +934,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_config_validation),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_packed_weights_follow_the_table),
         cmocka_unit_test(test_logits_match_model),
         cmocka_unit_test(test_head_size_32),
         cmocka_unit_test(test_threads_same_tokens),

@@ -12,7 +12,8 @@
  *
  * Semantics (documented in docs/sampling.md):
  *  - greedy: argmax; ties go to the lowest id. Its distribution is one-hot.
- *  - temperature(T): softmax(logits / T); T finite and > 0.
+ *  - temperature(T): softmax(logits / T); T finite and >= 0. T = 0 is
+ *    greedy whatever the strategy (k and p then unused; docs/sampling.md).
  *  - top_k(k, T): temperature, then keep exactly k tokens (ties at the k-th
  *    value broken toward the lower id); k >= 1; k >= V keeps all.
  *  - top_p(p, T): temperature, then keep the smallest set of most probable
@@ -119,7 +120,7 @@ typedef struct {
     size_t struct_size; /* sizeof this struct, set by tt_sampling_params_default(): keep it
                            (docs/embedding.md#abi-policy) */
     tt_strategy strategy;
-    float temperature; /* finite, > 0; ignored by greedy                   */
+    float temperature; /* finite, >= 0; 0 = greedy; ignored by greedy      */
     int top_k;         /* TOP_K: >= 1.  COMBINED: >= 0, 0 = off            */
     float top_p;       /* TOP_P and COMBINED: in (0, 1], 1 = off           */
     tt_sampling_controls x; /* min-p, typical, penalties, DRY, bias, order, stop,
@@ -267,7 +268,8 @@ TT_API tt_status tt_sampler_process_logits(tt_sampler *s, const tt_sampling_para
 /* Softmax helpers (numerically stable, max-subtracted). @return TT_OK or
  * TT_ERR_ARG (NULL logits or output, V < 1, bad temperature, NaN/+inf
  * logits, every logit -inf). */
-/* probs[i] = softmax(logits / T)[i]; -inf logits give 0. */
+/* probs[i] = softmax(logits / T)[i]; -inf logits give 0. T = 0 gives the
+ * limit: 1 at the argmax (ties: the lowest id), 0 elsewhere. */
 TT_API tt_status tt_softmax(const float *logits, int V, float temperature, float *probs,
                             tt_error *err);
 /* out[i] = log_softmax(logits)[i]. */
