@@ -172,8 +172,8 @@ static void test_full_tour_with_model(void **state) {
     assert_in_order(strstr(r.out, "== 7."), strategies, 6);
     /* section 7's context-length part (issue 12): this checkpoint records no training length */
     static const char *const ctx[5] = {"-- Context length: writing past the training length --",
-                                       "does not record the length it was trained on, so its context defaults to "
-                                       "max_len = 24",
+                                       ("does not record the length it was trained on, so its context defaults to "
+                                        "max_len = 24"),
                                        "[figure: loss_vs_window.png", "First with the whole context (window 24",
                                        "Then with the context window (--context 24, --context-shift half"};
     assert_in_order(strstr(r.out, "== 7."), ctx, 5);
