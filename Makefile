@@ -87,7 +87,7 @@ SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SHARED    := $(BUILD)/libtt.so
 TT        := $(BUILD)/tt
 
-.PHONY: all deps test-deps demo test test-sanitize check-build bench bench-run install uninstall clean format exercises fuzz
+.PHONY: all deps test-deps demo test test-sanitize check-build check-clang bench bench-run install uninstall clean format exercises fuzz
 .DEFAULT_GOAL := all
 .SECONDARY:
 SANBUILD ?= build-san
@@ -160,6 +160,12 @@ $(TT_FAULTS): $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/faults/train.o $(STATIC) $(LDLIBS)
 
 check-build: $(STATIC) $(SHARED) $(TT) $(TT_NOMPI) $(TT_FAULTS) $(TEST_BIN) $(BENCH_BIN)
+
+# Everything (library, tt, tests, benchmarks) built by clang with the same
+# -Wall -Wextra -Werror, in its own folder (CI runs it; clang comes with the
+# fuzz dependencies).
+check-clang:
+	$(MAKE) CC=clang BUILD=build-clang check-build
 
 # The suite: every tests/test_* program (cmocka), then the exercise checker on
 # the reference solutions; tests/run.sh prints the totals as "N passed, N failed".
