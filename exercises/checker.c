@@ -759,6 +759,87 @@ static tt_status fn_ex02(const void *cfg, const float *logits, int B, int V, tt_
     return ex02_temperature_sample(logits, B, V, *(const float *)cfg, rng, out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Temperature 0 means greedy, wherever a temperature is taken (the project's
+ * rule, docs/sampling.md): the limit of softmax(z / T) as T -> 0 is one-hot
+ * on the argmax. The checks below compare with the library at T = 0.        */
+
+#define T0_RULE "at temperature 0 the draw must be the argmax (greedy)"
+#define T0_WHY                                                                                 \
+    "temperature 0 means greedy, the limit of softmax(z / T) as T -> 0; ties go to the "     \
+    "lowest id, and only T < 0, NaN or inf are TT_ERR_ARG"
+
+enum { T0_B = 4, T0_V = 9 };
+
+/* Rows [T0_B, T0_V] for the T = 0 checks: a tie at the top (the lower id
+ * wins), a masked token above the rest, large logits (dividing by T = 0 or a
+ * tiny T overflows), random logits. */
+static void t0_rows(float *x)
+{
+    const float rows[3][T0_V] = {
+        {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 0.0f, 2.0f, -3.0f, 1.5f},
+        {-INFINITY, 0.25f, -INFINITY, 0.5f, -2.0f, 0.5f, -INFINITY, 0.0f, 0.1f},
+        {1000.0f, 999.0f, 998.0f, 1000.5f, 990.0f, 1000.25f, 0.0f, -1000.0f, 1000.5f},
+    };
+    memcpy(x, rows, sizeof rows);
+    random_logits(x + 3 * T0_V, T0_V, 4040, 2.0);
+}
+
+/* The library's greedy token of each row of x [B, V] (tt_sampler_sample at
+ * T = 0), into want [B]. */
+static void t0_library_ids(ck_ctx *ck, const float *x, int B, int V, int *want)
+{
+    tt_sampler *s = NULL;
+    tt_error err;
+    if (tt_sampler_create(&s, V, &err) != TT_OK) {
+        ck_fail(ck, "checker: tt_sampler_create: %s", err.msg);
+        return;
+    }
+    tt_sampling_params sp = tt_sampling_params_default();
+    sp.temperature = 0.0f;
+    tt_rng rng;
+    tt_rng_seed(&rng, 1);
+    for (int b = 0; b < B; b++)
+        if (tt_sampler_sample(s, &sp, x + (size_t)b * V, &rng, &want[b], &err) != TT_OK) {
+            ck_fail(ck, "checker: tt_sampler_sample at T = 0: %s", err.msg);
+            break;
+        }
+    tt_sampler_free(s);
+}
+
+/* A row sampler at T = 0 (cfg holds its T = 0 settings): every row must be
+ * the library's greedy token, and no random number may be drawn (the rng is
+ * left as it was, as tt_sampler_sample leaves it, so streams stay aligned). */
+static void ck_greedy_rows(ck_ctx *ck, const char *name, row_sampler fn, const void *cfg)
+{
+    float x[T0_B * T0_V];
+    int want[T0_B];
+    t0_rows(x);
+    t0_library_ids(ck, x, T0_B, T0_V, want);
+    BAIL(ck);
+    int *out = ck_buf(ck, T0_B, sizeof *out);
+    tt_rng rng, before;
+    tt_rng_seed(&rng, 4041);
+    before = rng;
+    char what[256];
+    snprintf(what, sizeof what, "%s at T = 0", name);
+    tt_status st = fn(cfg, x, T0_B, T0_V, &rng, out);
+    if (st == TT_ERR_ARG) {
+        ck_fail(ck, "%s returned \"%s\", but %s: %s", what, tt_status_str(st), T0_RULE, T0_WHY);
+        return;
+    }
+    if (!ck_status(ck, what, st, TT_OK))
+        return;
+    GUARD(ck, out, what);
+    for (int b = 0; b < T0_B; b++)
+        CHECK(ck, out[b] == want[b], "%s, row %d: %s (expected %d, as tt_sampler_sample at T = 0, got %d): %s",
+              what, b, T0_RULE, want[b], out[b], T0_WHY);
+    CHECK(ck, memcmp(&rng, &before, sizeof rng) == 0,
+          "%s: the tokens are right, but random numbers were taken from rng: %s, which draws "
+          "none (as tt_sampler_sample), so the rng must be left as it was",
+          what, T0_RULE);
+}
+
 static void check_ex02(ck_ctx *ck)
 {
     enum { N = 20000 };
@@ -817,8 +898,10 @@ static void check_ex02(ck_ctx *ck)
     }
     ck_deterministic(ck, "ex02_temperature_sample", fn_ex02, &temps[0], x, B, V);
     BAIL(ck);
+    const float t0 = 0.0f;
+    ck_greedy_rows(ck, "ex02_temperature_sample", fn_ex02, &t0);
+    BAIL(ck);
     int *o = ck_buf(ck, 4, sizeof *o);
-    CALL_ERR(ck, "ex02_temperature_sample with T = 0", ex02_temperature_sample(x, 1, V, 0.0f, &rng, o));
     CALL_ERR(ck, "ex02_temperature_sample with T = -1", ex02_temperature_sample(x, 1, V, -1.0f, &rng, o));
     CALL_ERR(ck, "ex02_temperature_sample with T = NaN", ex02_temperature_sample(x, 1, V, NAN, &rng, o));
     CALL_ERR(ck, "ex02_temperature_sample with T = inf",
@@ -989,6 +1072,57 @@ static void filter_params(char *buf, size_t n, int ex, filt_cfg c)
         snprintf(buf, n, "p = %g, T = %g", (double)c.p, (double)c.t);
     else
         snprintf(buf, n, "T = %g, k = %d, p = %g", (double)c.t, c.k, (double)c.p);
+}
+
+/* A filter at T = 0 (c.t = 0): on every row of t0_rows the distribution must
+ * be the library's (tt_sampler_filter at T = 0): one-hot on the argmax,
+ * whatever k and p are. */
+static void ck_greedy_filter(ck_ctx *ck, int ex, filt_cfg c)
+{
+    float x[T0_B * T0_V], lib[T0_V];
+    t0_rows(x);
+    tt_sampler *s = NULL;
+    tt_error err;
+    if (tt_sampler_create(&s, T0_V, &err) != TT_OK) {
+        ck_fail(ck, "checker: tt_sampler_create: %s", err.msg);
+        return;
+    }
+    tt_sampling_params sp = tt_sampling_params_default();
+    sp.temperature = 0.0f;
+    sp.top_k = c.k;
+    sp.top_p = c.p;
+    float *probs = ck_buf(ck, T0_V, sizeof *probs);
+    char prm[64], what[256];
+    filter_params(prm, sizeof prm, ex, c);
+    for (int b = 0; b < T0_B; b++) {
+        const float *row = x + (size_t)b * T0_V;
+        if (tt_sampler_filter(s, &sp, row, lib, NULL, NULL, NULL, &err) != TT_OK) {
+            ck_fail(ck, "checker: tt_sampler_filter at T = 0: %s", err.msg);
+            break;
+        }
+        int top = 0;
+        while (lib[top] != 1.0f)
+            top++;
+        snprintf(what, sizeof what, "%s (%s), row %d", filter_name(ex), prm, b);
+        tt_status st = call_filter(ex, row, T0_V, c, probs);
+        if (st == TT_ERR_ARG) {
+            ck_fail(ck, "%s returned \"%s\", but %s, so the distribution is one-hot on token %d: %s",
+                    what, tt_status_str(st), T0_RULE, top, T0_WHY);
+            break;
+        }
+        if (!ck_status(ck, what, st, TT_OK) || !ck_guard_ok(ck, probs, what))
+            break;
+        for (int v = 0; v < T0_V; v++)
+            if (probs[v] != lib[v]) {
+                ck_fail(ck, "%s: probs[%d] (expected %g, got %.6g): %s, so the distribution is "
+                            "one-hot on token %d, as tt_sampler_filter at T = 0 gives: %s",
+                        what, v, (double)lib[v], (double)probs[v], T0_RULE, top, T0_WHY);
+                break;
+            }
+        if (ck->rep.result != CK_PASS)
+            break;
+    }
+    tt_sampler_free(s);
 }
 
 /* "{1, 2} (2 tokens, mass 0.8000)": the ids with a probability > 0, most
@@ -1236,6 +1370,11 @@ static void check_ex05(ck_ctx *ck)
     BAIL(ck);
     ck_sampler_rows(ck, 5, fn_ex05, "ex05_top_k_sample", (filt_cfg){7, 1.0f, 2.0f}, 520);
     BAIL(ck);
+    /* T = 0 is greedy, whatever k. */
+    ck_greedy_filter(ck, 5, (filt_cfg){3, 1.0f, 0.0f});
+    BAIL(ck);
+    ck_greedy_rows(ck, "ex05_top_k_sample", fn_ex05, &(filt_cfg){3, 1.0f, 0.0f});
+    BAIL(ck);
     /* k = 1 is greedy. */
     enum { B = 6, V = 30 };
     float x[B * V];
@@ -1256,7 +1395,9 @@ static void check_ex05(ck_ctx *ck)
     float *probs = ck_buf(ck, 8, sizeof *probs);
     CALL_ERR(ck, "ex05_top_k_filter with k = 0", ex05_top_k_filter(x5, 5, 0, 1.0f, probs));
     CALL_ERR(ck, "ex05_top_k_filter with k = -1", ex05_top_k_filter(x5, 5, -1, 1.0f, probs));
-    CALL_ERR(ck, "ex05_top_k_filter with T = 0", ex05_top_k_filter(x5, 5, 2, 0.0f, probs));
+    CALL_ERR(ck, "ex05_top_k_filter with T = -1", ex05_top_k_filter(x5, 5, 2, -1.0f, probs));
+    CALL_ERR(ck, "ex05_top_k_filter with T = NaN", ex05_top_k_filter(x5, 5, 2, NAN, probs));
+    CALL_ERR(ck, "ex05_top_k_filter with T = inf", ex05_top_k_filter(x5, 5, 2, INFINITY, probs));
     CALL_ERR(ck, "ex05_top_k_sample with k = 0", ex05_top_k_sample(x5, 1, 5, 0, 1.0f, &rng, out));
 }
 
@@ -1325,12 +1466,18 @@ static void check_ex06(ck_ctx *ck)
     BAIL(ck);
     ck_sampler_rows(ck, 6, fn_ex06, "ex06_top_p_sample", (filt_cfg){0, 1.0f, 0.7f}, 620);
     BAIL(ck);
+    ck_greedy_filter(ck, 6, (filt_cfg){0, 0.9f, 0.0f});
+    BAIL(ck);
+    ck_greedy_rows(ck, "ex06_top_p_sample", fn_ex06, &(filt_cfg){0, 0.9f, 0.0f});
+    BAIL(ck);
     float *probs = ck_buf(ck, 8, sizeof *probs);
     CALL_ERR(ck, "ex06_top_p_filter with p = 0", ex06_top_p_filter(x3, 3, 0.0f, 1.0f, probs));
     CALL_ERR(ck, "ex06_top_p_filter with p = 1.5", ex06_top_p_filter(x3, 3, 1.5f, 1.0f, probs));
     CALL_ERR(ck, "ex06_top_p_filter with p = -0.5", ex06_top_p_filter(x3, 3, -0.5f, 1.0f, probs));
     CALL_ERR(ck, "ex06_top_p_filter with p = NaN", ex06_top_p_filter(x3, 3, NAN, 1.0f, probs));
-    CALL_ERR(ck, "ex06_top_p_filter with T = 0", ex06_top_p_filter(x3, 3, 0.9f, 0.0f, probs));
+    CALL_ERR(ck, "ex06_top_p_filter with T = -1", ex06_top_p_filter(x3, 3, 0.9f, -1.0f, probs));
+    CALL_ERR(ck, "ex06_top_p_filter with T = NaN", ex06_top_p_filter(x3, 3, 0.9f, NAN, probs));
+    CALL_ERR(ck, "ex06_top_p_filter with T = inf", ex06_top_p_filter(x3, 3, 0.9f, INFINITY, probs));
     tt_rng rng;
     tt_rng_seed(&rng, 1);
     int *out = ck_buf(ck, 2, sizeof *out);
@@ -1402,13 +1549,22 @@ static void check_ex08(ck_ctx *ck)
     BAIL(ck);
     ck_sampler_rows(ck, 8, fn_ex08, "ex08_combined_sample", (filt_cfg){0, 1.0f, 1.5f}, 820);
     BAIL(ck);
+    ck_greedy_filter(ck, 8, (filt_cfg){3, 0.9f, 0.0f});
+    BAIL(ck);
+    ck_greedy_filter(ck, 8, (filt_cfg){0, 1.0f, 0.0f});
+    BAIL(ck);
+    ck_greedy_rows(ck, "ex08_combined_sample", fn_ex08, &(filt_cfg){3, 0.9f, 0.0f});
+    BAIL(ck);
     float *probs = ck_buf(ck, 8, sizeof *probs);
     CALL_ERR(ck, "ex08_combined_filter with top_k = -1",
              ex08_combined_filter(x4, 4, 1.0f, -1, 0.9f, probs));
     CALL_ERR(ck, "ex08_combined_filter with top_p = 0", ex08_combined_filter(x4, 4, 1.0f, 2, 0.0f, probs));
     CALL_ERR(ck, "ex08_combined_filter with top_p = 1.2",
              ex08_combined_filter(x4, 4, 1.0f, 2, 1.2f, probs));
-    CALL_ERR(ck, "ex08_combined_filter with T = 0", ex08_combined_filter(x4, 4, 0.0f, 2, 0.9f, probs));
+    CALL_ERR(ck, "ex08_combined_filter with T = -1", ex08_combined_filter(x4, 4, -1.0f, 2, 0.9f, probs));
+    CALL_ERR(ck, "ex08_combined_filter with T = NaN", ex08_combined_filter(x4, 4, NAN, 2, 0.9f, probs));
+    CALL_ERR(ck, "ex08_combined_filter with T = inf",
+             ex08_combined_filter(x4, 4, INFINITY, 2, 0.9f, probs));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1698,6 +1854,10 @@ static void check_ex10(ck_ctx *ck)
     BAIL(ck);
     ck_ex10_case(ck, prompts, B, T, 12, 1.0f, 1, 1.0f, eos, pad, 1040, "k = 1");
     BAIL(ck);
+    /* Case 4: temperature 0 is greedy (the sampler takes the argmax). */
+    ck_ex10_case(ck, prompts, B, T, 12, 0.0f, 5, 0.9f, eos, pad, 1050,
+                 "temperature 0: greedy, the argmax at every step");
+    BAIL(ck);
 
     int *out = ck_buf(ck, (size_t)B * W, sizeof *out);
     tt_rng rng;
@@ -1707,6 +1867,8 @@ static void check_ex10(ck_ctx *ck)
              ex10_generate(ck->model, prompts, B, T, NEW, 1.0f, 0, 1.0f, V, 0, &rng, out, &n));
     CALL_ERR(ck, "ex10_generate with pad_token_id = -1",
              ex10_generate(ck->model, prompts, B, T, NEW, 1.0f, 0, 1.0f, 0, -1, &rng, out, &n));
+    CALL_ERR(ck, "ex10_generate with temperature -1",
+             ex10_generate(ck->model, prompts, B, T, NEW, -1.0f, 0, 1.0f, 0, 1, &rng, out, &n));
     const int max_len = tt_model_get_config(ck->model)->max_len;
     int *big = ck_buf(ck, (size_t)(T + max_len), sizeof *big);
     CALL_ERR(ck, "ex10_generate with T + max_new_tokens > max_len",
@@ -1899,8 +2061,43 @@ static void check_ex13(ck_ctx *ck)
              ex13_temperature_at("linear", 5, 5, 2.0f, 0.5f, &t));
     CALL_ERR(ck, "ex13_temperature_at with step = -1",
              ex13_temperature_at("linear", -1, 5, 2.0f, 0.5f, &t));
-    CALL_ERR(ck, "ex13_temperature_at with end_temp = 0",
-             ex13_temperature_at("exponential", 1, 5, 2.0f, 0.0f, &t));
+    /* A temperature of 0 is greedy, not an error: schedules may start or end
+     * at it. The exponential curve s (e / s)^progress = s^(1 - progress)
+     * e^progress then takes its limit: 0 between the ends. */
+    const struct {
+        const char *sched;
+        int step;
+        float s, e;
+        double want;
+    } zero[] = {{"linear", 4, 2.0f, 0.0f, 0.0}, {"linear", 2, 2.0f, 0.0f, 1.0},
+                {"cosine", 4, 2.0f, 0.0f, 0.0}, {"cosine", 0, 0.0f, 2.0f, 0.0},
+                {"exponential", 0, 2.0f, 0.0f, 2.0}, {"exponential", 1, 2.0f, 0.0f, 0.0},
+                {"exponential", 4, 2.0f, 0.0f, 0.0}, {"exponential", 3, 0.0f, 2.0f, 0.0},
+                {"exponential", 4, 0.0f, 2.0f, 2.0}, {"exponential", 2, 0.0f, 0.0f, 0.0}};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        char what[256];
+        snprintf(what, sizeof what, "ex13_temperature_at(\"%s\", step %d of 5, %g -> %g)",
+                 zero[i].sched, zero[i].step, (double)zero[i].s, (double)zero[i].e);
+        t = NAN;
+        tt_status st = ex13_temperature_at(zero[i].sched, zero[i].step, 5, zero[i].s, zero[i].e, &t);
+        if (st == TT_ERR_ARG) {
+            ck_fail(ck, "%s returned \"%s\", but a temperature of 0 is allowed: %s", what,
+                    tt_status_str(st), T0_WHY);
+            return;
+        }
+        CALL_OK(ck, what, st);
+        CHECK(ck, fabs(t - zero[i].want) < 1e-6, "%s (expected %g, got %.6g)%s", what, zero[i].want,
+              (double)t,
+              zero[i].sched[0] == 'e' ? ": with an end at 0 the curve is the limit of "
+                                        "s^(1 - progress) e^progress"
+                                      : "");
+    }
+    CALL_ERR(ck, "ex13_temperature_at with end_temp = -1",
+             ex13_temperature_at("exponential", 1, 5, 2.0f, -1.0f, &t));
+    CALL_ERR(ck, "ex13_temperature_at with start_temp = NaN",
+             ex13_temperature_at("linear", 1, 5, NAN, 0.5f, &t));
+    CALL_ERR(ck, "ex13_temperature_at with start_temp = inf",
+             ex13_temperature_at("linear", 1, 5, INFINITY, 0.5f, &t));
 
     ck_fixture(ck);
     BAIL(ck);
@@ -1913,13 +2110,20 @@ static void check_ex13(ck_ctx *ck)
     memcpy(prompts, p0, T * sizeof *prompts);
     memcpy(prompts + T, p1, T * sizeof *prompts);
     const int V = fixture_V(ck);
-    for (int s = 0; s < 3; s++) {
+    /* Cases 3 and 4 reach T = 0: those steps are greedy (tt_sampler_sample
+     * at T = 0 takes the argmax and draws no random number). Exponential
+     * 1 -> 0 is 1 at step 0 and 0 (the limit) after it. */
+    const char *gsched[5] = {"linear", "exponential", "cosine", "exponential", "linear"};
+    const float gs[5] = {2.0f, 2.0f, 2.0f, 1.0f, 0.0f}, ge[5] = {0.5f, 0.5f, 0.5f, 0.0f, 1.5f};
+    for (int s = 0; s < 5; s++) {
         float temps[NEW];
         for (int step = 0; step < NEW; step++) {
             double pr = (double)step / (NEW - 1);
             temps[step] = s == 0 ? (float)(2.0 + (0.5 - 2.0) * pr)
                         : s == 1 ? (float)(2.0 * pow(0.25, pr))
-                                 : (float)(0.5 + 1.5 * 0.5 * (1 + cos(M_PI * pr)));
+                        : s == 2 ? (float)(0.5 + 1.5 * 0.5 * (1 + cos(M_PI * pr)))
+                        : s == 3 ? (step == 0 ? 1.0f : 0.0f)
+                                 : (float)(1.5 * pr);
         }
         tt_sampling_params sp = tt_sampling_params_default();
         sp.strategy = TT_STRATEGY_TEMPERATURE;
@@ -1930,8 +2134,15 @@ static void check_ex13(ck_ctx *ck)
         tt_rng rng;
         tt_rng_seed(&rng, 1300 + s);
         char what[256];
-        snprintf(what, sizeof what, "ex13_generate (\"%s\", 2.0 -> 0.5, B = 2, 16 new)", scheds[s]);
-        CALL_OK(ck, what, ex13_generate(ck->model, prompts, B, T, NEW, 2.0f, 0.5f, scheds[s], &rng, out));
+        snprintf(what, sizeof what, "ex13_generate (\"%s\", %g -> %g, B = 2, 16 new)", gsched[s],
+                 (double)gs[s], (double)ge[s]);
+        tt_status st = ex13_generate(ck->model, prompts, B, T, NEW, gs[s], ge[s], gsched[s], &rng, out);
+        if (st == TT_ERR_ARG && (gs[s] == 0.0f || ge[s] == 0.0f)) {
+            ck_fail(ck, "%s returned \"%s\", but a temperature of 0 is allowed: %s", what,
+                    tt_status_str(st), T0_WHY);
+            return;
+        }
+        CALL_OK(ck, what, st);
         GUARD(ck, out, what);
         if (!ck_ids(ck, what, out, B * W, V))
             return;
@@ -2288,6 +2499,33 @@ static void show_ex02(ck_ctx *ck)
         show_draw_words(ck, "yours:", fy, 12);
         show_draw_words(ck, "reference:", fr, 12);
     }
+    /* T = 0 is greedy: the limit of softmax(z / T), one-hot on the argmax. */
+    enum { N0 = 12 };
+    int y0[N0];
+    tt_rng rng, before;
+    tt_rng_seed(&rng, 7);
+    before = rng;
+    tt_status st = TT_OK;
+    for (int i = 0; i < N0 && st == TT_OK; i++)
+        st = ex02_temperature_sample(nb_logits, 1, NB_V, 0.0f, &rng, &y0[i]);
+    SHOW(ck, "\n    T = 0 (greedy, the limit of softmax(z / T) as T -> 0: all the mass on the argmax,\n"
+             "    no random number drawn), %d draws:\n", N0);
+    if (st != TT_OK) {
+        SHOW(ck, "      yours: (%s)\n", status_words(st));
+    } else {
+        bool ok = true;
+        for (int i = 0; i < N0; i++)
+            ok = ok && y0[i] >= 0 && y0[i] < NB_V;
+        if (ok)
+            show_draw_words(ck, "yours:", y0, N0);
+    }
+    int r0[N0];
+    for (int i = 0; i < N0; i++)
+        r0[i] = 1; /* cat, the largest logit */
+    show_draw_words(ck, "reference:", r0, N0);
+    if (st == TT_OK)
+        SHOW(ck, "      random numbers taken: yours %s, reference none\n",
+             memcmp(&rng, &before, sizeof rng) == 0 ? "none" : "SOME (greedy takes none)");
 }
 
 static double counts_entropy_int(const int *ids, int n, int V)

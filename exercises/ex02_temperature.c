@@ -4,8 +4,11 @@
  * Why:
  *   Temperature T rescales the logits before the softmax: p = softmax(z / T).
  *   T < 1 sharpens the distribution (the top token gets even more of the mass),
- *   T > 1 flattens it toward uniform, T -> 0 approaches greedy. T <= 0 has no
- *   meaning (division by zero, or a reversed ranking), so it is an error.
+ *   T > 1 flattens it toward uniform, and as T -> 0 all the mass goes to the
+ *   largest logit: the limit of softmax(z / T) is one-hot on the argmax. So
+ *   T = 0 means greedy (the project's rule, wherever a temperature is taken):
+ *   you cannot divide by 0, so handle it before the softmax. T < 0 would
+ *   reverse the ranking and has no meaning, so it is an error.
  *
  *   Drawing from a distribution with one uniform number u in [0, 1) is
  *   "inverse transform sampling": walk the ids, adding up probabilities, and
@@ -17,7 +20,9 @@
  *         uniform number u = tt_rng_uniform(rng) in [0, 1).
  * Task 2: ex02_temperature_sample — for each row b of logits [B, V], draw
  *         out[b] from softmax(logits[b] / temperature).
- * Rules: temperature must be finite and > 0 (else TT_ERR_ARG); a probability
+ * Rules: temperature must be finite and >= 0 (else TT_ERR_ARG); at T = 0
+ *        out[b] is the argmax of row b (ties: the lowest id), and no random
+ *        number is taken from rng (greedy has nothing to draw); a probability
  *        that is negative or NaN, or probs summing to 0, is TT_ERR_ARG; a
  *        token of probability 0 (a -inf logit) is never drawn.
  * Hint:  inverse transform sampling: walk the ids adding up probabilities and

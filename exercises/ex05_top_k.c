@@ -18,7 +18,9 @@
  *         from that filtered distribution.
  * Rules: exactly k tokens are kept; on equal logits at the cut, the LOWER id
  *        is kept; k >= V keeps everything; k < 1 or a temperature that is not
- *        finite and > 0 is TT_ERR_ARG.
+ *        finite and >= 0 is TT_ERR_ARG. T = 0 is greedy: probs is one-hot on
+ *        the argmax (ties: the lowest id), and the sampler returns that token
+ *        without taking a random number from rng.
  * Hint:  sort (probability, id) pairs with qsort — most probable first, then
  *        lower id — and keep the first k. Draw with your ex02_sample_from_probs.
  *        k = 1 must behave exactly like greedy.

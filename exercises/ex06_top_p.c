@@ -28,7 +28,10 @@
  *        least probable (ties: lower id first), adding probabilities; stop at
  *        the first token where the sum is >= p — that crossing token is KEPT.
  *        At least one token is kept; p = 1 keeps every token of non-zero
- *        probability. p outside (0, 1] or a bad temperature is TT_ERR_ARG.
+ *        probability. p outside (0, 1] or a temperature that is not finite
+ *        and >= 0 is TT_ERR_ARG. T = 0 is greedy: probs is one-hot on the
+ *        argmax (ties: the lowest id), and the sampler returns that token
+ *        without taking a random number from rng.
  *        Example: probs [0.5, 0.3, 0.2], p = 0.6 keeps {0, 1} -> [0.625, 0.375, 0].
  * Hint:  same sort as exercise 05, then a running sum. Apply the
  *        temperature FIRST: it changes which tokens make up the nucleus.

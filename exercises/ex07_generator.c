@@ -16,7 +16,8 @@
  *        sampling.temperature, seed (the sampling strategy stays combined;
  *        no top-k, top-p or EOS).
  * Rules: B, T or max_new_tokens < 1 is TT_ERR_ARG; pass on the generator's
- *        error status (e.g. TT_ERR_ARG for a negative temperature).
+ *        error status (e.g. TT_ERR_ARG for a negative temperature; a
+ *        temperature of 0 is greedy, not an error).
  * Hint:  tt_generator_create, then tt_generator_generate with an array of B
  *        row pointers (prompts + b * T) and lengths; copy out[b].tokens;
  *        free with tt_generations_free and tt_generator_free.

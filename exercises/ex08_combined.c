@@ -18,7 +18,10 @@
  *         RENORMALISED top-k distribution, with the rules of exercises 05 and 06.
  * Task 2: ex08_combined_sample — for each row of logits [B, V], draw out[b]
  *         from that distribution.
- * Rules: top_k < 0, top_p outside (0, 1], or a bad temperature is TT_ERR_ARG.
+ * Rules: top_k < 0, top_p outside (0, 1], or a temperature that is not finite
+ *        and >= 0 is TT_ERR_ARG. T = 0 is greedy: probs is one-hot on the
+ *        argmax (ties: the lowest id) whatever k and p, and the sampler
+ *        returns that token without taking a random number from rng.
  * Hint:  one sort serves both filters: top-k keeps a prefix of the sorted
  *        list, top-p a shorter prefix of that. Renormalise between the two.
  *        With k = 0 and p = 1 you must get plain temperature sampling.

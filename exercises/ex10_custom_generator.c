@@ -24,7 +24,8 @@
  *      not depend on which rows finished): the last position's logits are
  *      tt_model_logits(model) + (b * (T + step) + T + step - 1) * V; draw one
  *      token with tt_sampler_sample, strategy TT_STRATEGY_COMBINED
- *      (temperature, top_k, top_p; 0 and 1 mean off), and the given rng;
+ *      (temperature, 0 = greedy; top_k, 0 = off; top_p, 1 = off), and the
+ *      given rng;
  *   3. a row that had finished BEFORE this step gets pad_token_id instead of
  *      its draw; append; a row whose new token is eos_token_id is finished;
  *   4. when every row has finished, stop early.

@@ -20,13 +20,16 @@
  *           "exponential"  start * (end / start) ^ progress
  *           "cosine"       end + (start - end) * (1 + cos(pi * progress)) / 2
  *         so step 0 is at start_temp and the last step exactly at end_temp.
+ *         A temperature may be 0 (greedy at that step). With an end at 0,
+ *         "exponential" is the limit of start^(1 - progress) * end^progress
+ *         (the same curve written without end / start): 0 between the ends.
  * Task 2: ex13_generate — the loop of exercise 10 (one tt_model_forward per
  *         step on [B, T + step], last position's logits), without EOS; each
  *         row, in order, draws with tt_sampler_sample, TT_STRATEGY_TEMPERATURE
  *         at ex13_temperature_at(step), from rng.
  * Shapes: prompts [B, T]; out [B, T + max_new_tokens].
  * Rules: an unknown schedule name, step outside [0, max_new_tokens), a
- *        temperature not finite and > 0, or T + max_new_tokens > max_len is
+ *        temperature not finite and >= 0, or T + max_new_tokens > max_len is
  *        TT_ERR_ARG.
  * Hint:  from 2.0 to 0.5, halfway is 1.25 (linear, cosine) or 1.0 (exponential).
  * Check: make exercises EX=13   (SHOW=1 also shows your results beside the

@@ -22,6 +22,10 @@
  *  - Random draws come only from the tt_rng you are given (tt/rng.h), so a
  *    seed gives the same result every time.
  *  - Strings returned through `char **` are malloc'ed; the caller frees them.
+ *  - Temperature 0 means greedy wherever a temperature is taken (as in the
+ *    library, docs/sampling.md): the limit of softmax(z / T) as T -> 0 is
+ *    one-hot on the argmax (ties: the lowest id), and greedy draws no random
+ *    number. A negative, NaN or infinite temperature is TT_ERR_ARG.
  *
  * Order and what each teaches: docs/exercises.md; why each matters: the
  * header of its stub and docs/learners-guide.md.
@@ -50,7 +54,9 @@ tt_status ex01_greedy(const float *logits, int B, int V, int *out);
  * or a sum that is not positive). */
 tt_status ex02_sample_from_probs(const float *probs, int V, tt_rng *rng, int *token);
 /* out[b] ~ softmax(logits[b] / temperature) for logits [B, V], out [B].
- * @return TT_OK, TT_ERR_ARG (temperature not finite or <= 0, B < 1, V < 1). */
+ * Temperature 0 means greedy (the limit of softmax(z / T) as T -> 0): out[b]
+ * is the argmax of row b (ties: the lowest id) and no number is drawn from rng.
+ * @return TT_OK, TT_ERR_ARG (temperature negative, NaN or inf, B < 1, V < 1). */
 tt_status ex02_temperature_sample(const float *logits, int B, int V, float temperature,
                                   tt_rng *rng, int *out);
 
@@ -74,10 +80,12 @@ tt_status ex04_temperature_curves(const float *logits, int V, float *probs,
 /* ---- 05 top-k (Medium) -------------------------------------------------- */
 /* probs [V]: softmax(logits / temperature) restricted to the k most probable
  * tokens and renormalised; 0 elsewhere. Exactly k tokens are kept (ties at
- * the k-th value go to the lower id); k >= V keeps all.
- * @return TT_OK, TT_ERR_ARG (k < 1, temperature not finite or <= 0, V < 1). */
+ * the k-th value go to the lower id); k >= V keeps all. Temperature 0 is
+ * greedy: probs is one-hot on the argmax (ties: the lowest id).
+ * @return TT_OK, TT_ERR_ARG (k < 1, temperature negative, NaN or inf, V < 1). */
 tt_status ex05_top_k_filter(const float *logits, int V, int k, float temperature, float *probs);
-/* out[b] drawn from ex05_top_k_filter(logits[b]) for logits [B, V]. */
+/* out[b] drawn from ex05_top_k_filter(logits[b]) for logits [B, V]; at
+ * temperature 0 out[b] is the argmax, and no number is drawn from rng. */
 tt_status ex05_top_k_sample(const float *logits, int B, int V, int k, float temperature,
                             tt_rng *rng, int *out);
 
@@ -86,9 +94,12 @@ tt_status ex05_top_k_sample(const float *logits, int B, int V, int k, float temp
  * probable tokens whose cumulative probability reaches p (cumsum >= p; the
  * token that crosses p is kept; at least one token; ties: lower id first),
  * renormalised; 0 elsewhere. p = 1 keeps every token of non-zero probability.
- * @return TT_OK, TT_ERR_ARG (p not in (0, 1], bad temperature, V < 1). */
+ * Temperature 0 is greedy: probs is one-hot on the argmax (ties: lowest id).
+ * @return TT_OK, TT_ERR_ARG (p not in (0, 1], temperature negative, NaN or
+ * inf, V < 1). */
 tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperature, float *probs);
-/* out[b] drawn from ex06_top_p_filter(logits[b]) for logits [B, V]. */
+/* out[b] drawn from ex06_top_p_filter(logits[b]) for logits [B, V]; at
+ * temperature 0 out[b] is the argmax, and no number is drawn from rng. */
 tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float temperature,
                             tt_rng *rng, int *out);
 
@@ -98,17 +109,21 @@ tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float te
  * no top-p, no EOS). prompts [B, T] (row-major); out [B, T + max_new_tokens]
  * receives prompt + generated tokens of each row.
  * @return TT_OK, TT_ERR_ARG (B < 1, T < 1, max_new_tokens < 1, or what the
- * generator rejects, e.g. a negative temperature), or the generator's error. */
+ * generator rejects, e.g. a negative temperature; 0 is greedy), or the
+ * generator's error. */
 tt_status ex07_generate(const tt_model *model, const int *prompts, int B, int T,
                         int max_new_tokens, float temperature, uint64_t seed, int *out);
 
 /* ---- 08 combined (Hard) ------------------------------------------------- */
 /* probs [V]: temperature, then top-k (top_k = 0: off), then top-p on the
  * renormalised top-k distribution (top_p = 1: off), as ex05 and ex06 define
- * them. @return TT_OK, TT_ERR_ARG (bad temperature, top_k < 0, p not in (0, 1]). */
+ * them. Temperature 0 is greedy: probs is one-hot on the argmax (ties: the
+ * lowest id), whatever top_k and top_p. @return TT_OK, TT_ERR_ARG (temperature
+ * negative, NaN or inf, top_k < 0, p not in (0, 1]). */
 tt_status ex08_combined_filter(const float *logits, int V, float temperature, int top_k,
                                float top_p, float *probs);
-/* out[b] drawn from ex08_combined_filter(logits[b]) for logits [B, V]. */
+/* out[b] drawn from ex08_combined_filter(logits[b]) for logits [B, V]; at
+ * temperature 0 out[b] is the argmax, and no number is drawn from rng. */
 tt_status ex08_combined_sample(const float *logits, int B, int V, float temperature, int top_k,
                                float top_p, tt_rng *rng, int *out);
 
@@ -137,7 +152,8 @@ tt_status ex09_temperature_effects(const float *logits, int V, int n_samples, tt
  * take the logits of the last position of each row; then, for each row b in
  * order (finished rows too, so the random stream does not depend on which
  * rows have finished), draw one token with tt_sampler_sample using
- * TT_STRATEGY_COMBINED (temperature, top_k, top_p; 0 / 1 mean off) and rng.
+ * TT_STRATEGY_COMBINED (temperature, 0 = greedy; top_k, 0 = off; top_p,
+ * 1 = off) and rng.
  * A row that had finished BEFORE this step gets pad_token_id instead of its
  * draw. After appending, a row whose new token is eos_token_id is finished;
  * when every row has finished, stop early.
@@ -194,8 +210,10 @@ tt_status ex12_rank(tt_model *model, const tt_tokenizer *tok, const char *prompt
  *   "linear":      start + (end - start) * progress
  *   "exponential": start * (end / start) ^ progress
  *   "cosine":      end + (start - end) * (1 + cos(pi * progress)) / 2
- * @return TT_OK, TT_ERR_ARG (unknown schedule, step outside [0, max_new_tokens),
- * temperatures not finite and > 0). */
+ * A temperature may be 0 (greedy at that step); with an end at 0,
+ * "exponential" is the limit start^(1 - progress) * end^progress (0 between
+ * the ends). @return TT_OK, TT_ERR_ARG (unknown schedule, step outside
+ * [0, max_new_tokens), a temperature negative, NaN or inf). */
 tt_status ex13_temperature_at(const char *schedule, int step, int max_new_tokens,
                               float start_temp, float end_temp, float *temperature);
 /* Generation with a temperature schedule: as ex10 (one tt_model_forward per

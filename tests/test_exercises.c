@@ -310,6 +310,22 @@ static const planted_bug bugs[] = {
      NULL, NULL, "step 1 of 5"},
     {"12 sum instead of mean", "ex12_completion", "12", "*mean_logprob = total / (double)(n - np);",
      "*mean_logprob = total;", NULL, NULL, "mean log-probability of the generated tokens"},
+    /* temperature 0 means greedy (docs/sampling.md): the old "T <= 0 is an
+     * error" rule, a division by T = 0, and a draw where greedy takes none */
+    {"02 T = 0 is an error", "ex02_temperature", "2", "!(temperature >= 0.0f)",
+     "temperature <= 0.0f", NULL, NULL, "at temperature 0 the draw must be the argmax (greedy)"},
+    {"05 T = 0 divides by zero", "ex05_top_k", "5",
+     "    if (temperature == 0.0f) {\n        /* Temperature 0 means greedy",
+     "    if (V < 0) {\n        /* Temperature 0 means greedy", NULL, NULL,
+     "at temperature 0 the draw must be the argmax (greedy)"},
+    {"06 T = 0 is an error", "ex06_top_p", "6", "!(temperature >= 0.0f)", "!(temperature > 0.0f)",
+     NULL, NULL, "at temperature 0 the draw must be the argmax (greedy)"},
+    {"08 T = 0 draws a random number", "ex08_combined", "8",
+     "if (st == TT_OK && temperature == 0.0f) {",
+     "if (st == TT_OK && temperature == 0.0f && V < 0) {", NULL, NULL,
+     "random numbers were taken from rng"},
+    {"13 T = 0 is an error", "ex13_temperature_schedule", "13", "!(end_temp >= 0.0f)",
+     "!(end_temp > 0.0f)", NULL, NULL, "a temperature of 0 is allowed"},
     {"14 one seed for every chunk", "ex14_story", "14", "ov.values.seed = seed + c;",
      "ov.values.seed = seed;", NULL, NULL, "failed: ex14_"},
 };

@@ -52,7 +52,8 @@ tt_status ex02_temperature_sample(const float *logits, int B, int V, float tempe
 {
     if (!logits || !rng || !out || B < 1 || V < 1)
         return TT_ERR_ARG;
-    if (!isfinite(temperature) || temperature <= 0.0f)
+    /* T = 0 is allowed: it means greedy (below). Written so that NaN fails. */
+    if (!isfinite(temperature) || !(temperature >= 0.0f))
         return TT_ERR_ARG;
 
     float *probs = malloc((size_t)V * sizeof *probs); /* [V] scratch */
@@ -73,6 +74,23 @@ tt_status ex02_temperature_sample(const float *logits, int B, int V, float tempe
         if (maxv == -INFINITY) { /* every token masked: nothing to draw */
             st = TT_ERR_ARG;
             break;
+        }
+        if (temperature == 0.0f) {
+            /* Temperature 0 means greedy: as T -> 0, softmax(z / T) puts all
+             * its mass on the largest logit, so the "draw" is the argmax (the
+             * first, lowest id on a tie). Nothing is random, so no number is
+             * taken from rng, as in the library's sampler. Dividing by T here
+             * would give 0 / 0 = NaN for the top token. */
+            int best = -1;
+            for (int v = 0; v < V && st == TT_OK; v++) {
+                if (isnan(row[v]) || row[v] == INFINITY)
+                    st = TT_ERR_ARG; /* no argmax of a NaN or +inf logit */
+                else if (best < 0 && row[v] == maxv)
+                    best = v;
+            }
+            if (st == TT_OK)
+                out[b] = best;
+            continue;
         }
         double sum = 0.0;
         for (int v = 0; v < V; v++) {

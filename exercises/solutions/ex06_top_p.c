@@ -31,7 +31,7 @@ tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperatu
         return TT_ERR_ARG;
     if (!(p > 0.0f && p <= 1.0f)) /* written so that NaN fails too */
         return TT_ERR_ARG;
-    if (!isfinite(temperature) || temperature <= 0.0f)
+    if (!isfinite(temperature) || !(temperature >= 0.0f)) /* 0 is greedy; NaN fails */
         return TT_ERR_ARG;
 
     float maxv = -INFINITY;
@@ -43,6 +43,19 @@ tt_status ex06_top_p_filter(const float *logits, int V, float p, float temperatu
     }
     if (maxv == -INFINITY)
         return TT_ERR_ARG;
+
+    if (temperature == 0.0f) {
+        /* Temperature 0 means greedy: the limit of softmax(z / T) as T -> 0
+         * is one-hot on the argmax (the lowest id on a tie), whatever the
+         * cut; dividing by T would give 0 / 0 = NaN for the top token. */
+        int best = 0;
+        while (logits[best] != maxv)
+            best++;
+        for (int v = 0; v < V; v++)
+            probs[v] = 0.0f;
+        probs[best] = 1.0f;
+        return TT_OK;
+    }
 
     candidate *c = malloc((size_t)V * sizeof *c); /* [V] */
     if (!c)
@@ -89,8 +102,16 @@ tt_status ex06_top_p_sample(const float *logits, int B, int V, float p, float te
     tt_status st = TT_OK;
     for (int b = 0; b < B && st == TT_OK; b++) {
         st = ex06_top_p_filter(logits + (size_t)b * (size_t)V, V, p, temperature, probs);
-        if (st == TT_OK)
+        if (st == TT_OK && temperature == 0.0f) {
+            /* Greedy: the one-hot's token, and no random number is drawn
+             * (as in the library), so the rng stream is left as it was. */
+            int id = 0;
+            while (probs[id] == 0.0f)
+                id++;
+            out[b] = id;
+        } else if (st == TT_OK) {
             st = ex02_sample_from_probs(probs, V, rng, &out[b]);
+        }
     }
     free(probs);
     return st;

@@ -27,7 +27,8 @@ tt_status ex07_generate(const tt_model *model, const int *prompts, int B, int T,
 
     tt_generator *g = NULL;
     tt_error err;
-    /* create validates the config (a negative temperature is TT_ERR_ARG);
+    /* create validates the config (a negative temperature is TT_ERR_ARG,
+     * 0 is greedy);
      * we pass its status on rather than inventing our own. */
     tt_status st = tt_generator_create(&g, model, &gc, &err);
     if (st != TT_OK)

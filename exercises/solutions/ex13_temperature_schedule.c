@@ -18,7 +18,10 @@ tt_status ex13_temperature_at(const char *schedule, int step, int max_new_tokens
 {
     if (!schedule || !temperature || max_new_tokens < 1 || step < 0 || step >= max_new_tokens)
         return TT_ERR_ARG;
-    if (!isfinite(start_temp) || !isfinite(end_temp) || start_temp <= 0.0f || end_temp <= 0.0f)
+    /* A temperature may be 0 (greedy at that step); negative, NaN or inf is
+     * an error. Written as !(x >= 0) so that NaN fails too. */
+    if (!isfinite(start_temp) || !isfinite(end_temp) || !(start_temp >= 0.0f) ||
+        !(end_temp >= 0.0f))
         return TT_ERR_ARG;
 
     int denom = max_new_tokens - 1 > 1 ? max_new_tokens - 1 : 1;
@@ -27,7 +30,14 @@ tt_status ex13_temperature_at(const char *schedule, int step, int max_new_tokens
     if (strcmp(schedule, "linear") == 0)
         t = s + (e - s) * progress;
     else if (strcmp(schedule, "exponential") == 0)
-        t = s * pow(e / s, progress); /* needs s > 0: checked above */
+        /* With both ends > 0, s * (e / s)^progress. With an end at 0 (greedy)
+         * e / s has no value, so we take the same curve in its other form,
+         * s^(1 - progress) * e^progress (its limit as an end goes to 0):
+         * with e = 0, s at the first step and 0 (greedy) after it; with
+         * s = 0, 0 until the last step, which is at e (C's pow gives
+         * pow(0, 0) = 1 and pow(0, x) = 0 for x > 0). */
+        t = (s > 0.0 && e > 0.0) ? s * pow(e / s, progress)
+                                 : pow(s, 1.0 - progress) * pow(e, progress);
     else if (strcmp(schedule, "cosine") == 0)
         t = e + (s - e) * 0.5 * (1.0 + cos(M_PI * progress));
     else
