@@ -33,6 +33,7 @@
 #define tt_layernorm_backward TT_KNAME(tt_layernorm_backward)
 #define tt_linear_forward TT_KNAME(tt_linear_forward)
 #define tt_linear_backward TT_KNAME(tt_linear_backward)
+#define tt_linear_backward_write TT_KNAME(tt_linear_backward_write)
 #define tt_linear_gelu_forward TT_KNAME(tt_linear_gelu_forward)
 #define tt_linear_residual_forward TT_KNAME(tt_linear_residual_forward)
 #define tt_linear_backward_gelu TT_KNAME(tt_linear_backward_gelu)

@@ -75,6 +75,10 @@
       (float *out, float *res_out, const float *res_in, const float *x, const float *w,           \
        const float *b, int N, int Cin, int Cout),                                                 \
       (out, res_out, res_in, x, w, b, N, Cin, Cout))                                              \
+    X(tt_linear_backward_write,                                                                   \
+      (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int N, \
+       int Cin, int Cout),                                                                        \
+      (dx, dw, db, dout, x, w, N, Cin, Cout))                                                     \
     X(tt_linear_backward_gelu,                                                                    \
       (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,        \
        const float *pre, int N, int Cin, int Cout),                                               \

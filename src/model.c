@@ -33,7 +33,7 @@ typedef struct {
     float *ln2_mean, *ln2_rstd; /* [L, N] each */
     float *fc1;            /* [L, N, F] before GELU */
     float *gelu;           /* [N, max(F, 3C)]: forward GELU output; backward GELU recompute,
-                            * its gradient, then dq | dk | dv (3 x [N, C]) */
+                            * overwritten by d fc1, then dq | dk | dv (3 x [N, C]) */
     float *tmp;            /* [N, C] sublayer output before dropout */
     float *lnf_mean, *lnf_rstd; /* [N] each; ln_f's output lives in ln */
     float *logits;         /* [N, V] */
@@ -42,7 +42,7 @@ typedef struct {
     /* backward */
     float *dres, *dtmp, *dln; /* [N, C] each */
     float *dq, *dk, *dv;   /* [N, C] each, inside gelu */
-    float *dfc;            /* [N, F] gradient of the GELU output */
+    float *dfc;            /* [N, F] d fc1 (through GELU), inside gelu */
     float *dlogits;        /* [N, V] */
     /* dropout keep masks (NULL without dropout) */
     uint8_t *keep_emb;     /* [N, C] */
@@ -546,7 +546,7 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
         a->dq = a->gelu ? a->gelu : NULL;
         a->dk = a->gelu ? a->gelu + NC : NULL;
         a->dv = a->gelu ? a->gelu + 2 * NC : NULL;
-        a->dfc = carve(&cv, mul_sat(N, F), f);
+        a->dfc = a->gelu; /* written over the GELU recompute it no longer needs */
         a->dlogits = carve(&cv, mul_sat(N, V), f);
     }
     if (train && dropout) {
@@ -771,7 +771,6 @@ static void backward_body(void *arg) {
 
     /* head: logits = lnf @ lm_head^T; loss = mean CE */
     tt_par_zero(A->dlogits, N * (size_t)V);
-    tt_par_zero(A->dln, NC);
     tt_par_zero(A->dres, NC);
     /* ln_f's output, recomputed into ln (the same numbers as the forward) */
     tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, A->res + (size_t)2 * L * NC, m->w.lnf_w, m->w.lnf_b,
@@ -779,7 +778,7 @@ static void backward_body(void *arg) {
     tt_par_barrier();
     tt_crossentropy_backward(A->dlogits, A->logits, m->targets, (int)N, V, 1.0f / (float)N);
     tt_par_barrier();
-    tt_linear_backward(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
+    tt_linear_backward_write(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
     tt_par_barrier();
     tt_layernorm_backward(A->dres, g->lnf_w, g->lnf_b, A->dln, A->res + (size_t)2 * L * NC, m->w.lnf_w,
                           A->lnf_mean, A->lnf_rstd, (int)N, C);
@@ -802,15 +801,15 @@ static void backward_body(void *arg) {
             dout2 = A->dtmp;
         }
         tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
-        tt_par_zero(A->dln, NC);
         /* LN2's output, recomputed (the same numbers as the forward) */
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
         tt_par_barrier();
-        /* dfc = d fc1 (through GELU), row by row as d gelu comes */
+        /* dfc = d fc1 (through GELU), row by row as d gelu comes, over the GELU
+         * output once fc2's weight gradient has read it (dfc is gelu) */
         tt_linear_backward_gelu(A->dfc, gw->fc2_w, gw->fc2_b, dout2, A->gelu, w->fc2_w, fc1, (int)N, F, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
+        tt_linear_backward_write(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
         tt_par_barrier();
         tt_layernorm_backward(A->dres, gw->ln2_w, gw->ln2_b, A->dln, x_mid, w->ln2_w,
                               A->ln2_mean + s * N, A->ln2_rstd + s * N, (int)N, C);
@@ -822,20 +821,19 @@ static void backward_body(void *arg) {
             tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
             dout1 = A->dtmp;
         }
-        tt_par_zero(A->dln, NC); /* d atty */
         tt_par_zero(A->dq, 3 * NC); /* dq | dk | dv */
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->wo, gw->bo, dout1, atty, w->wo, (int)N, C, C);
+        tt_linear_backward_write(A->dln, gw->wo, gw->bo, dout1, atty, w->wo, (int)N, C, C);
         tt_par_barrier();
         tt_attention_backward(A->dq, A->dk, A->dv, A->dln, NULL, q, k, v,
                               dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
                               A->attn_scratch);
         tt_par_barrier();
-        tt_par_zero(A->dln, NC); /* d ln1 */
         tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
                              (int)N, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
+        /* d ln1 = dq wq + dk wk + dv wv, in that order (the first written) */
+        tt_linear_backward_write(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wk, gw->bk, A->dk, A->ln, w->wk, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wv, gw->bv, A->dv, A->ln, w->wv, (int)N, C, C);
         tt_par_barrier();

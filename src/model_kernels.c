@@ -182,16 +182,17 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
     }
 }
 
-void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                        const float *w, int N, int Cin, int Cout) {
+/* dx (+)= dout @ w: written when `write` (beta 0, no zeroing first), else accumulated */
+static void linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                            const float *w, int N, int Cin, int Cout, int write) {
     {
         const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
         int r0, r1;
-        if (dx) { /* dx[r0:r1, Cin] += dout[r0:r1, Cout] @ w[Cout, Cin] */
+        if (dx) { /* dx[r0:r1, Cin] (+)= dout[r0:r1, Cout] @ w[Cout, Cin] */
             split(N, par, &r0, &r1);
             if (r1 > r0)
-                tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f,
-                        dx + (size_t)r0 * Cin, Cin);
+                tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin,
+                        write ? 0.0f : 1.0f, dx + (size_t)r0 * Cin, Cin);
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
         split(Cout, par, &r0, &r1);
@@ -205,6 +206,16 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
                 }
         }
     }
+}
+
+void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, int N, int Cin, int Cout) {
+    linear_backward(dx, dw, db, dout, x, w, N, Cin, Cout, 0);
+}
+
+void tt_linear_backward_write(float *dx, float *dw, float *db, const float *dout, const float *x,
+                              const float *w, int N, int Cin, int Cout) {
+    linear_backward(dx, dw, db, dout, x, w, N, Cin, Cout, 1);
 }
 
 /* Epilogues fused into tt_linear_forward / tt_linear_backward: applied by
@@ -237,16 +248,17 @@ void tt_linear_residual_forward(float *out, float *res_out, const float *res_in,
 
 void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
                              const float *w, const float *pre, int N, int Cin, int Cout) {
-    const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
+    /* the weight gradient first: it reads every row of x, which dx may overwrite */
+    linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout, 0);
+    if (dx == x) tt_par_barrier();
     int r0, r1;
-    split(N, par, &r0, &r1);
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
     if (r1 > r0) { /* dx[r0:r1] = GELU'(pre) (dout @ w), written (beta 0): no zeroing first */
         const size_t off = (size_t)r0 * Cin;
         tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 0.0f, dx + off,
                 Cin);
         tt_row_gelu_grad_mul(dx + off, pre + off, (size_t)(r1 - r0) * Cin);
     }
-    tt_linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
 }
 
 /* ---- attention ------------------------------------------------------------------

@@ -48,6 +48,10 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
  */
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout);
+/* The same with dx WRITTEN (dx = dout @ w; no zeroing first): the same numbers
+ * as accumulating into a zeroed dx (0 + v == v). */
+void tt_linear_backward_write(float *dx, float *dw, float *db, const float *dout, const float *x,
+                              const float *w, int N, int Cin, int Cout);
 
 /* Fused forms (the same numbers as the kernels they join, one pass less and
  * no barrier between them; src/par.h):
@@ -56,7 +60,9 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
  *   tt_linear_backward_gelu:    as tt_linear_backward, but dx is WRITTEN (not
  *                               accumulated: no zeroing first) with
  *                               (dout @ w) * GELU'(pre): the gradient at pre of
- *                               a Linear fed by GELU(pre) */
+ *                               a Linear fed by GELU(pre). dx may be x itself
+ *                               (the GELU output is not needed after): the
+ *                               weight gradient runs first, then a barrier */
 void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
                             int Cin, int Cout);
 void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
