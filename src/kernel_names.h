@@ -40,6 +40,7 @@
 #define tt_attention_scratch_floats TT_KNAME(tt_attention_scratch_floats)
 #define tt_attention_forward TT_KNAME(tt_attention_forward)
 #define tt_attention_backward TT_KNAME(tt_attention_backward)
+#define tt_attention_backward_y TT_KNAME(tt_attention_backward_y)
 #define tt_gelu_forward TT_KNAME(tt_gelu_forward)
 #define tt_gelu_backward TT_KNAME(tt_gelu_backward)
 #define tt_dropout_apply TT_KNAME(tt_dropout_apply)

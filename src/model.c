@@ -9,6 +9,7 @@
  * once), one block of gradients of the same layout, the sinusoidal table as a
  * separate buffer, and one activation block carved per forward.
  */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gemm.h"
 #include "gen_weights.h"
 #include "model_internal.h"
 #include "par.h"
@@ -29,12 +31,12 @@ typedef struct {
     float *ln;             /* [N, C] LayerNorm output (recomputed in backward from x, mean, rstd) */
     float *ln1_mean, *ln1_rstd; /* [L, N] each */
     float *q, *k, *v;      /* [L, N, C] each */
-    float *atty;           /* [L, N, C] attention output before W_o */
+    float *atty;           /* [N, C] attention output before W_o (backward recomputes it) */
     float *ln2_mean, *ln2_rstd; /* [L, N] each */
     float *fc1;            /* [L, N, F] before GELU */
     float *gelu;           /* [N, max(F, 3C)]: forward GELU output; backward GELU recompute,
                             * overwritten by d fc1, then dq | dk | dv (3 x [N, C]) */
-    float *tmp;            /* [N, C] sublayer output before dropout */
+    float *tmp;            /* [N, C] sublayer output before dropout (NULL without dropout) */
     float *lnf_mean, *lnf_rstd; /* [N] each; ln_f's output lives in ln */
     float *logits;         /* [N, V] */
     float *losses;         /* [N] */
@@ -44,6 +46,8 @@ typedef struct {
     float *dq, *dk, *dv;   /* [N, C] each, inside gelu */
     float *dfc;            /* [N, F] d fc1 (through GELU), inside gelu */
     float *dlogits;        /* [N, V] */
+    float *gemm_ws;        /* [threads, gemm_ws_floats] the products' packing (src/gemm.h) */
+    size_t gemm_ws_floats;
     /* dropout keep masks (NULL without dropout) */
     uint8_t *keep_emb;     /* [N, C] */
     uint8_t *keep_att;     /* [L, B, NH, T, T] */
@@ -527,12 +531,12 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->q = carve(&cv, mul_sat(Ls, NC), f);
     a->k = carve(&cv, mul_sat(Ls, NC), f);
     a->v = carve(&cv, mul_sat(Ls, NC), f);
-    a->atty = carve(&cv, mul_sat(Ls, NC), f);
+    a->atty = carve(&cv, NC, f);
     a->ln2_mean = carve(&cv, mul_sat(Ls, N), f);
     a->ln2_rstd = carve(&cv, mul_sat(Ls, N), f);
     a->fc1 = carve(&cv, mul_sat(Ls, mul_sat(N, F)), f);
     a->gelu = carve(&cv, mul_sat(N, F > 3 * C ? F : 3 * C), f);
-    a->tmp = carve(&cv, NC, f);
+    a->tmp = train && dropout ? carve(&cv, NC, f) : NULL;
     a->lnf_mean = carve(&cv, N, f);
     a->lnf_rstd = carve(&cv, N, f);
     a->logits = carve(&cv, mul_sat(N, V), f);
@@ -548,6 +552,15 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
         a->dv = a->gelu ? a->gelu + 2 * NC : NULL;
         a->dfc = a->gelu; /* written over the GELU recompute it no longer needs */
         a->dlogits = carve(&cv, mul_sat(N, V), f);
+        /* the transposed A of the weight gradients (M = Cout, K = N) and of
+         * the attention backward (T x T); pages untouched beyond the largest */
+        size_t mmax = F > V ? F : V;
+        if (C > mmax) mmax = C;
+        if ((size_t)T > mmax) mmax = (size_t)T;
+        const size_t kmax = N > (size_t)T ? N : (size_t)T;
+        a->gemm_ws_floats = tt_gemm_workspace_floats(mmax > INT_MAX ? INT_MAX : (int)mmax,
+                                                     kmax > INT_MAX ? INT_MAX : (int)kmax);
+        a->gemm_ws = carve(&cv, mul_sat((size_t)threads, a->gemm_ws_floats), f);
     }
     if (train && dropout) {
         a->keep_emb = carve(&cv, NC, 1);
@@ -607,7 +620,7 @@ static void forward_body(void *arg) {
         float *x_in = A->res + (train ? 2 * s : 0) * NC;
         float *x_mid = A->res + (train ? 2 * s + 1 : 1) * NC;
         float *x_out = A->res + (train ? 2 * s + 2 : 0) * NC; /* eval: ping-pong in slots 0/1 */
-        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty;
         float *fc1 = A->fc1 + s * NF;
         uint8_t *katt = dropout ? A->keep_att + s * ATT : NULL;
 
@@ -631,8 +644,8 @@ static void forward_body(void *arg) {
             tt_dropout_apply(A->tmp, A->tmp, A->keep_res1 + s * NC, dscale, NC);
             tt_par_barrier();
             tt_residual_add(x_mid, x_in, A->tmp, NC);
-        } else { /* x_mid = x_in + W_o(atty), row by row */
-            tt_linear_residual_forward(A->tmp, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
+        } else { /* x_mid = x_in + W_o(atty), row by row (the product parked in x_mid) */
+            tt_linear_residual_forward(x_mid, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
         }
         tt_par_barrier();
 
@@ -648,7 +661,7 @@ static void forward_body(void *arg) {
             tt_par_barrier();
             tt_residual_add(x_out, x_mid, A->tmp, NC);
         } else {
-            tt_linear_residual_forward(A->tmp, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+            tt_linear_residual_forward(x_out, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
         }
         tt_par_barrier();
     }
@@ -768,6 +781,8 @@ static void backward_body(void *arg) {
     const bool dropout = m->fwd_dropout;
     const float dscale = dropout ? 1.0f / (1.0f - c->dropout) : 1.0f;
     tt_model_weights *g = &m->g;
+    tt_gemm_workspace_set(A->gemm_ws ? A->gemm_ws + (size_t)tt_par_tid() * A->gemm_ws_floats : NULL,
+                          A->gemm_ws_floats);
 
     /* head: logits = lnf @ lm_head^T; loss = mean CE */
     tt_par_zero(A->dlogits, N * (size_t)V);
@@ -791,7 +806,7 @@ static void backward_body(void *arg) {
         const tt_layer_weights *w = &m->lw[l];
         tt_layer_weights *gw = &m->lg[l];
         const float *x_in = A->res + 2 * s * NC, *x_mid = A->res + (2 * s + 1) * NC;
-        const float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        const float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC;
         const float *fc1 = A->fc1 + s * NF;
 
         /* x_out = x_mid + Drop(fc2(gelu(fc1(LN2(x_mid))))); dres holds d x_out */
@@ -823,12 +838,15 @@ static void backward_body(void *arg) {
         }
         tt_par_zero(A->dq, 3 * NC); /* dq | dk | dv */
         tt_par_barrier();
-        tt_linear_backward_write(A->dln, gw->wo, gw->bo, dout1, atty, w->wo, (int)N, C, C);
+        /* d atty = dout1 W_o; W_o's weight gradient waits for atty, recomputed
+         * by the attention backward (no [L, N, C] of attention outputs kept) */
+        tt_linear_backward_write(A->dln, NULL, NULL, dout1, NULL, w->wo, (int)N, C, C);
         tt_par_barrier();
-        tt_attention_backward(A->dq, A->dk, A->dv, A->dln, NULL, q, k, v,
-                              dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
-                              A->attn_scratch);
+        tt_attention_backward_y(A->atty, A->dq, A->dk, A->dv, A->dln, q, k, v,
+                                dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
+                                A->attn_scratch);
         tt_par_barrier();
+        tt_linear_backward(NULL, gw->wo, gw->bo, dout1, A->atty, w->wo, (int)N, C, C);
         tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
                              (int)N, C);
         tt_par_barrier();
@@ -852,6 +870,7 @@ static void backward_body(void *arg) {
                       (int)N, T, C, sqrtf((float)C));
     tt_par_barrier();
     if (ready && caller) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
+    tt_gemm_workspace_set(NULL, 0);
 }
 
 tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err) {

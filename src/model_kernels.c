@@ -196,7 +196,7 @@ static void linear_backward(float *dx, float *dw, float *db, const float *dout, 
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
         split(Cout, par, &r0, &r1);
-        if (r1 > r0) {
+        if (dw && r1 > r0) {
             tt_gemm(TT_GEMM_T, TT_GEMM_N, r1 - r0, Cin, N, dout + r0, Cout, x, Cin, 1.0f, dw + (size_t)r0 * Cin, Cin);
             if (db)
                 for (int n = 0; n < N; n++) {
@@ -332,9 +332,9 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
     }
 }
 
-void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
-                           const float *q, const float *k, const float *v, const uint8_t *keep,
-                           float drop_scale, int B, int T, int C, int NH, float *scratch) {
+static void attention_backward(float *y, float *dq, float *dk, float *dv, const float *dy, const float *att,
+                               const float *q, const float *k, const float *v, const uint8_t *keep,
+                               float drop_scale, int B, int T, int C, int NH, float *scratch) {
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
@@ -360,6 +360,8 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
             for (size_t i = 0; i < TT2; i++) pd[i] = a[i] * ((float)kp[i] * drop_scale);
             pw = pd;
         }
+        /* y = pw v, recomputed as the forward computed it (the same call) */
+        if (y) tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, pw, T, v + base, C, 0.0f, y + base, C);
         /* y = pw v: dv += pw^T dy; d pw = dy v^T */
         tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, 1.0f, dv + base, C);
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, dy + base, C, v + base, C, 0.0f, dp, T);
@@ -389,6 +391,18 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
         tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
         tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, 1.0f, dk + base, C);
     }
+}
+
+void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
+                           const float *q, const float *k, const float *v, const uint8_t *keep,
+                           float drop_scale, int B, int T, int C, int NH, float *scratch) {
+    attention_backward(NULL, dq, dk, dv, dy, att, q, k, v, keep, drop_scale, B, T, C, NH, scratch);
+}
+
+void tt_attention_backward_y(float *y, float *dq, float *dk, float *dv, const float *dy,
+                             const float *q, const float *k, const float *v, const uint8_t *keep,
+                             float drop_scale, int B, int T, int C, int NH, float *scratch) {
+    attention_backward(y, dq, dk, dv, dy, NULL, q, k, v, keep, drop_scale, B, T, C, NH, scratch);
 }
 
 /* ---- GELU (exact, erf form as nn.GELU()) ------------------------------------
