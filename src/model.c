@@ -59,7 +59,11 @@ struct tt_model {
     size_t n_params;
     float *params;          /* [n_params] */
     float *grads;           /* [n_params] */
-    unsigned char *decay;   /* [n_params] */
+    unsigned char *decay;   /* [n_params] allocated with the model, filled by the first
+                             * tt_model_decay_mask (under gw_lock): training reads
+                             * the tensor table's spans instead (tt_model_decay_spans),
+                             * so its pages are never touched there */
+    bool decay_filled;
     float *pe;              /* [max_len, C] sinusoidal buffer, NULL when learned */
     tt_model_weights w, g;  /* pointers into params / grads */
     tt_layer_weights *lw, *lg; /* [L] each */
@@ -87,7 +91,8 @@ struct tt_model {
     /* The generators' packed copy of the weights (src/gen_weights.c), built
      * on first use and shared by every generator of the model; dropped by
      * tt_model_weights_changed. gw_lock guards gw (mutable through a const
-     * model: a cache of the weights, not a change of them). */
+     * model: a cache of the weights, not a change of them) and the filling
+     * of the decay mask. */
     pthread_mutex_t gw_lock;
     tt_gen_weights *gw;
     unsigned long gw_epoch; /* tt_model_weights_changed calls, under gw_lock */
@@ -221,7 +226,6 @@ static void fill_visit(void *ctx, const tt_tensor_entry *e) {
     } else {
         t->data = m->params + fc->off;
         t->grad = m->grads + fc->off;
-        memset(m->decay + fc->off, e->def->decay ? 1 : 0, t->numel);
         fc->off += t->numel;
     }
     *tt_tensor_slot(&m->w, e) = t->data;
@@ -438,7 +442,33 @@ tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor
 size_t tt_model_num_params(const tt_model *m) { return m ? m->n_params : 0; }
 float *tt_model_params_flat(tt_model *m) { return m ? m->params : NULL; }
 float *tt_model_grads_flat(tt_model *m) { return m ? m->grads : NULL; }
-const unsigned char *tt_model_decay_mask(const tt_model *m) { return m ? m->decay : NULL; }
+const unsigned char *tt_model_decay_mask(const tt_model *m) {
+    if (!m) return NULL;
+    tt_model *mm = (tt_model *)m; /* filled once, on demand: a view of the table */
+    pthread_mutex_lock(&mm->gw_lock);
+    if (!mm->decay_filled) {
+        for (size_t t = 0; t < m->n_tensors; t++) {
+            tt_decay_span sp;
+            if (tt_model_decay_spans(m, &sp, t))
+                memset(mm->decay + sp.off, sp.decay ? 1 : 0, sp.len);
+        }
+        mm->decay_filled = true;
+    }
+    pthread_mutex_unlock(&mm->gw_lock);
+    return m->decay;
+}
+
+size_t tt_model_decay_span_count(const tt_model *m) { return m->n_tensors; }
+
+bool tt_model_decay_spans(const tt_model *m, tt_decay_span *span, size_t t) {
+    /* the tensors with memory of their own lie end to end in params, in table
+     * order (fill_visit); the sinusoidal buffer and a tied head have none */
+    const tt_tensor_init init = m->entries[t].def->init;
+    if (init == TT_INIT_SINUSOIDAL || init == TT_INIT_TIED) return false;
+    const tt_tensor_info *ti = &m->tensors[t];
+    *span = (tt_decay_span){(size_t)(ti->data - m->params), ti->numel, ti->decay};
+    return true;
+}
 const float *tt_model_logits(const tt_model *m) { return m && m->fwd_B > 0 ? m->a.logits : NULL; }
 
 void tt_model_zero_grad(tt_model *m) {

@@ -2,6 +2,7 @@
 #include "tt/optim.h"
 
 #include "abi.h"
+#include "optim_internal.h"
 #include "par.h"
 
 #include <math.h>
@@ -85,6 +86,8 @@ typedef struct {
     float *m, *v, *params;
     const float *grads;
     const unsigned char *decay_mask;
+    const tt_decay_span *spans; /* or decay by spans of the tensor table (n_spans) */
+    size_t n_spans;
     size_t n;
     float b1, b2, eps, step_size, bc2_sqrt, decay;
 } step_args;
@@ -119,12 +122,22 @@ static void step_body(void *arg) {
     size_t lo, hi;
     tt_par_range_min(a->n, 4096, 1u << 15, &lo, &hi);
     if (hi <= lo) return;
-    if (a->decay_mask) adamw_span(a, lo, hi - lo, a->decay_mask + lo, 1);
-    else adamw_span(a, lo, hi - lo, NULL, 0);
+    if (a->spans) { /* p * 1 is p: the same numbers as a mask of the spans */
+        step_args keep = *a;
+        keep.decay = 1.0f;
+        for (size_t i = 0; i < a->n_spans; i++) {
+            const size_t s0 = a->spans[i].off > lo ? a->spans[i].off : lo,
+                         s1 = a->spans[i].off + a->spans[i].len < hi ? a->spans[i].off + a->spans[i].len : hi;
+            if (s1 > s0) adamw_span(a->spans[i].decay ? a : &keep, s0, s1 - s0, NULL, 0);
+        }
+    } else if (a->decay_mask)
+        adamw_span(a, lo, hi - lo, a->decay_mask + lo, 1);
+    else
+        adamw_span(a, lo, hi - lo, NULL, 0);
 }
 
-void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
-                   const float *grads, const unsigned char *decay_mask) {
+static void adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params, const float *grads,
+                       const unsigned char *decay_mask, const tt_decay_span *spans, size_t n_spans) {
     if (!o || !cfg || !params || !grads) return; /* documented: does nothing */
     tt_adamw_config c_in = tt_adamw_config_default();
     if (cfg->struct_size != sizeof *cfg) {
@@ -139,9 +152,20 @@ void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *par
     const double bc2 = 1.0 - pow((double)b2, (double)o->t);
     const float step_size = (float)(lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
-    step_args a = {o->m, o->v, params, grads, decay_mask, o->n, b1, b2, eps, step_size, bc2_sqrt,
-                   1.0f - lr * cfg->weight_decay};
+    step_args a = {o->m,      o->v, params, grads,     decay_mask, spans,
+                   n_spans,   o->n, b1,     b2,        eps,        step_size,
+                   bc2_sqrt,  1.0f - lr * cfg->weight_decay};
     tt_par_run_probed(adamw_team(o), o->n_threads_cfg == 0 ? &o->probe : NULL, (double)o->n, step_body, &a);
+}
+
+void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                   const float *grads, const unsigned char *decay_mask) {
+    adamw_step(o, cfg, lr, params, grads, decay_mask, NULL, 0);
+}
+
+void tt_adamw_step_spans(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                         const float *grads, const tt_decay_span *spans, size_t n_spans) {
+    adamw_step(o, cfg, lr, params, grads, NULL, spans, n_spans);
 }
 
 size_t tt_adamw_size(const tt_adamw *o) { return o ? o->n : 0; }
