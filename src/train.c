@@ -851,7 +851,13 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
                               step, isnan(loss) ? "NaN" : "infinite");
             goto done;
         }
-        float norm = tt_grad_clip(grads, P, tc->grad_clip);
+        /* tt_grad_clip's norm and factor; the factor is applied as AdamW reads
+         * the gradients (the same numbers, one pass less) */
+        float norm = tt_adamw_grad_norm(opt, grads, P), gscale = 1.0f;
+        if (tc->grad_clip > 0.0f) {
+            const float coef = tc->grad_clip / (norm + 1e-6f);
+            if (coef < 1.0f) gscale = coef;
+        }
         if (!isfinite(norm)) {
             st = tt_error_set(err, TT_ERR_NUMERIC,
                               "training diverged at step %d: the gradient norm is %s (loss %g); nothing of "
@@ -859,7 +865,7 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
                               step, isnan(norm) ? "NaN" : "infinite", (double)loss);
             goto done;
         }
-        tt_adamw_step_spans(opt, &oc, lr, params, grads, spans, n_spans);
+        tt_adamw_step_spans(opt, &oc, lr, params, grads, spans, n_spans, gscale);
         tt_model_weights_changed(m); /* generators (a sample callback) repack */
         r.steps_done = step;
         r.final_loss = loss;
