@@ -96,6 +96,16 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
     }
 }
 
+/* A sum in 16 lanes (lane j takes the entries s = j mod 16), combined by
+ * halves: a fixed order, whatever the instruction set. */
+static inline float lanes_sum(float *acc) {
+    for (int w = 8; w > 0; w >>= 1) {
+        TT_SIMD
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    }
+    return acc[0];
+}
+
 /* ---- LayerNorm (eps 1e-5, float, fixed order: src/row_kernels.h) ----------- */
 
 void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
@@ -118,14 +128,24 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
             float m = mean[n], r = rstd[n];
             /* xhat = (x - m) r; dxhat = g w;
              * dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
-            double s1 = 0.0, s2 = 0.0;
-            TT_SIMD_SUM2(s1, s2)
-            for (int c = 0; c < C; c++) {
-                float dxh = g[c] * w[c], xh = (xr[c] - m) * r;
-                s1 += dxh;
-                s2 += (double)dxh * xh;
+            /* the two sums in 16 float lanes (lane j: c = j mod 16), then
+             * combined by halves: one order on every ISA and thread count */
+            float a1[16] = {0}, a2[16] = {0};
+            const int C16 = C & ~15;
+            for (int c0 = 0; c0 < C16; c0 += 16) {
+                TT_SIMD
+                for (int j = 0; j < 16; j++) {
+                    const float dxh = g[c0 + j] * w[c0 + j], xh = (xr[c0 + j] - m) * r;
+                    a1[j] += dxh;
+                    a2[j] += dxh * xh;
+                }
             }
-            float m1 = (float)(s1 / C), m2 = (float)(s2 / C);
+            for (int c = C16; c < C; c++) {
+                const float dxh = g[c] * w[c], xh = (xr[c] - m) * r;
+                a1[c & 15] += dxh;
+                a2[c & 15] += dxh * xh;
+            }
+            const float m1 = lanes_sum(a1) / (float)C, m2 = lanes_sum(a2) / (float)C;
             float *d = dx + (size_t)n * C;
             TT_SIMD
             for (int c = 0; c < C; c++) {
@@ -281,15 +301,6 @@ static inline int causal_span(int t, int T) {
     return m < T ? m : T;
 }
 
-/* A sum in 16 lanes (lane j takes the entries s = j mod 16), combined by
- * halves: a fixed order, whatever the instruction set. */
-static inline float lanes_sum(float *acc) {
-    for (int w = 8; w > 0; w >>= 1) {
-        TT_SIMD
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    }
-    return acc[0];
-}
 
 /* causal softmax of the rows of a [T, T] (the scores q.k in place, divided
  * by sqrt_hs): the decoder's attention row (tt_row_attention_weights,
