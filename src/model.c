@@ -866,8 +866,7 @@ static void backward_body(void *arg) {
             tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
             dout1 = A->dtmp;
         }
-        tt_par_zero(A->dq, 3 * NC); /* dq | dk | dv */
-        tt_par_barrier();
+        if (dropout) tt_par_barrier(); /* dtmp's shares are not the rows below */
         /* d atty = dout1 W_o; W_o's weight gradient waits for atty, recomputed
          * by the attention backward (no [L, N, C] of attention outputs kept) */
         tt_linear_backward_write(A->dln, NULL, NULL, dout1, NULL, w->wo, (int)N, C, C);

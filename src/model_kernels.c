@@ -348,6 +348,7 @@ static void attention_backward(float *y, float *dq, float *dk, float *dv, const 
                                float drop_scale, int B, int T, int C, int NH, float *scratch) {
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
+    const float beta = y ? 0.0f : 1.0f; /* the y form writes dq, dk, dv (each head's columns, all rows) */
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
     size_t lo, hi;
     share((size_t)B * NH, 1, (size_t)B * NH * T * T * hs >= TT_PAR_MIN, &lo, &hi);
@@ -373,8 +374,8 @@ static void attention_backward(float *y, float *dq, float *dk, float *dv, const 
         }
         /* y = pw v, recomputed as the forward computed it (the same call) */
         if (y) tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, pw, T, v + base, C, 0.0f, y + base, C);
-        /* y = pw v: dv += pw^T dy; d pw = dy v^T */
-        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, 1.0f, dv + base, C);
+        /* y = pw v: dv (+)= pw^T dy; d pw = dy v^T */
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, beta, dv + base, C);
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, dy + base, C, v + base, C, 0.0f, dp, T);
         /* through dropout, then softmax: dz = a (dp - sum_s a dp) / sqrt(hs), z = q k^T / sqrt(hs) */
         for (int t = 0; t < T; t++) {
@@ -398,9 +399,9 @@ static void attention_backward(float *y, float *dq, float *dk, float *dv, const 
             for (int s = 0; s < m; s++) dr[s] = s < n ? ar[s] * (dr[s] - dot) * scale : 0.0f;
             if (m < T) memset(dr + m, 0, (size_t)(T - m) * sizeof(float));
         }
-        /* dq += dz k; dk += dz^T q */
-        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
-        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, 1.0f, dk + base, C);
+        /* dq (+)= dz k; dk (+)= dz^T q */
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, beta, dq + base, C);
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, beta, dk + base, C);
     }
 }
 

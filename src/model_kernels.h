@@ -88,7 +88,8 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
 void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
                            const float *q, const float *k, const float *v, const uint8_t *keep,
                            float drop_scale, int B, int T, int C, int NH, float *scratch);
-/* The same with the weights recomputed, and y [B, T, C] = the forward's output,
+/* The same with the weights recomputed, dq, dk, dv WRITTEN (not accumulated:
+ * no zeroing first; the same numbers), and y [B, T, C] = the forward's output,
  * recomputed on the way (bit-identical): training keeps no attention output
  * per layer; W_o's weight gradient reads y after this. */
 void tt_attention_backward_y(float *y, float *dq, float *dk, float *dv, const float *dy,
