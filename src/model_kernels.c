@@ -509,6 +509,8 @@ float tt_crossentropy_forward(float *losses, const float *logits, const int *tar
     return (float)(tot / N);
 }
 
+#define CE_KEEP 1024 /* vocabularies up to this keep their row's exps (8 KiB of stack) */
+
 void tt_crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V,
                               float dloss) {
     size_t lo, hi;
@@ -519,11 +521,19 @@ void tt_crossentropy_backward(float *dlogits, const float *logits, const int *ta
         float mx = z[0];
         for (int i = 1; i < V; i++)
             if (z[i] > mx) mx = z[i];
+        /* the exps kept for the second pass when the row fits (one exp per
+         * entry instead of two; the same values) */
+        double e[CE_KEEP];
+        const int keep = V <= CE_KEEP;
         double s = 0.0;
-        for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
+        for (int i = 0; i < V; i++) {
+            const double x = exp((double)(z[i] - mx));
+            if (keep) e[i] = x;
+            s += x;
+        }
         const double inv = 1.0 / s;
         for (int i = 0; i < V; i++) {
-            float pr = (float)(exp((double)(z[i] - mx)) * inv);
+            float pr = (float)((keep ? e[i] : exp((double)(z[i] - mx))) * inv);
             d[i] += (pr - (i == targets[n] ? 1.0f : 0.0f)) * dloss;
         }
     }
