@@ -372,8 +372,9 @@ static void gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float 
         if (need > GEMM_A_STACK_FLOATS) { /* the thread's lent workspace, else the heap */
             size_t cap;
             float *ws = tt_gemm_workspace(&cap);
-            apack = ws && cap >= need ? ws
-                                      : (heap = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
+            apack = ws && cap >= need
+                        ? ws
+                        : (heap = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
         }
         if (apack) {
             for (int k0 = 0; k0 < K; k0 += GEMM_KC) {

@@ -14,7 +14,8 @@
  * with the mask those spans describe, one pass over memory less. Elements
  * outside every span are left alone. */
 void tt_adamw_step_spans(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
-                         const float *grads, const tt_decay_span *spans, size_t n_spans, float gscale);
+                         const float *grads, const tt_decay_span *spans, size_t n_spans,
+                         float gscale);
 
 /* tt_grad_global_norm (the same value, bit for bit), its chunks shared by
  * the optimizer's team. */
