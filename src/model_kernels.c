@@ -159,14 +159,25 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
     for (int c0 = (int)lo; c0 < (int)hi; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         float sw[16] = {0}, sb[16] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
-            float m = mean[n], r = rstd[n];
-            for (int c = c0; c < c1; c++) {
-                sw[c - c0] += g[c] * (xr[c] - m) * r;
-                sb[c - c0] += g[c];
+        if (c1 - c0 == 16) /* a whole block: one vector of columns (the same sums) */
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * C + c0, *xr = x + (size_t)n * C + c0;
+                const float m = mean[n], r = rstd[n];
+                TT_SIMD
+                for (int j = 0; j < 16; j++) {
+                    sw[j] += g[j] * (xr[j] - m) * r;
+                    sb[j] += g[j];
+                }
             }
-        }
+        else
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
+                float m = mean[n], r = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    sw[c - c0] += g[c] * (xr[c] - m) * r;
+                    sb[c - c0] += g[c];
+                }
+            }
         for (int c = c0; c < c1; c++) {
             dw[c] += sw[c - c0];
             db[c] += sb[c - c0];
