@@ -1,6 +1,6 @@
 /*
  * Training-step benchmark (issues 3 and 13): ms/step and tokens/s of one full
- * step (zero_grad, forward, backward, clip 1.0, AdamW; default threads) for
+ * step (zero_grad, forward, backward, clip 1.0, AdamW as tt train runs them; default threads) for
  *   (a) the tiny preset, dropout 0, seq_len 64, batch 12 (V = 65)
  *   (b) the tiny preset (dropout 0.1), seq_len 256, batch 16
  *   (c) the small preset, dropout 0, seq_len 64, batch 12
@@ -27,6 +27,7 @@
 #include "bench_env.h"
 #include "tt/model.h"
 #include "tt/optim.h"
+#include "optim_internal.h" /* the step as tt train runs it */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -284,6 +285,16 @@ static int run_case(const bench_case *bc, int steps, double peak, double *ms_out
     }
     tt_adamw_config oc = tt_adamw_config_default();
     size_t np = tt_model_num_params(m);
+    /* the step as tt train runs it (src/train.c): weight decay by the tensor
+     * table's spans, the clipping factor applied inside AdamW */
+    const size_t n_tensors = tt_model_decay_span_count(m);
+    tt_decay_span *spans = malloc(n_tensors * sizeof *spans);
+    if (!spans) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        return 1;
+    }
+    size_t n_spans = 0;
+    for (size_t t = 0; t < n_tensors; t++) n_spans += tt_model_decay_spans(m, &spans[n_spans], t);
     double *times = malloc((size_t)steps * sizeof(double));
     float first = 0, last = 0;
     double cpu0 = 0;
@@ -297,8 +308,9 @@ static int run_case(const bench_case *bc, int steps, double peak, double *ms_out
             fprintf(stderr, "bench_train: %s\n", err.msg);
             return 1;
         }
-        tt_grad_clip(tt_model_grads_flat(m), np, 1.0f);
-        tt_adamw_step(opt, &oc, 1e-3f, tt_model_params_flat(m), tt_model_grads_flat(m), tt_model_decay_mask(m));
+        const float norm = tt_adamw_grad_norm(opt, tt_model_grads_flat(m), np), coef = 1.0f / (norm + 1e-6f);
+        tt_adamw_step_spans(opt, &oc, 1e-3f, tt_model_params_flat(m), tt_model_grads_flat(m), spans, n_spans,
+                            coef < 1.0f ? coef : 1.0f);
         double dt = now_s() - t0;
         if (s >= 0) times[s] = dt;
         if (s == -3) first = loss;
@@ -316,6 +328,7 @@ static int run_case(const bench_case *bc, int steps, double peak, double *ms_out
         printf("  %s: %.2f GFLOP/step: %.0f GFLOP/s at the median = %.1f %% of the FP32 peak (%.1f %% at the min)\n",
                bc->label, gf, gf / med, 100 * gf / med / peak, 100 * gf / times[0] / peak);
     free(times);
+    free(spans);
     free(tok);
     free(tgt);
     tt_adamw_free(opt);

@@ -19,9 +19,11 @@
  * partial row tile is copied into a zero-padded panel. The exception is a
  * transposed A whose K block spans more than L1 (the weight gradients,
  * dout^T x): read in place, each k-step would touch a new cache line at a
- * power-of-two stride, so it is packed once per K block into a heap buffer
- * shared by all column panels (without memory for it, the in-place loops do
- * the same arithmetic). No threads, no state: a call is safe on any thread.
+ * power-of-two stride, so it is packed once per K block into a buffer
+ * shared by all column panels (the workspace the caller lent the thread, or
+ * the heap; without memory for it, the in-place loops do the same
+ * arithmetic). No threads, and no state but the workspace a caller lent its
+ * thread: a call is safe on any thread.
  *
  * Why our own and not a BLAS: measured in docs/benchmarks.md ("Matrix
  * products") and docs/dependencies.md.
@@ -47,14 +49,14 @@
 #define GEMM_MR 4
 #define GEMM_NR 8
 #endif
-#define GEMM_KC 256
+#define GEMM_KC TT_GEMM_KC
 /* packed rows of op(A) on the stack (16 KiB): the last, partial row tile, or
  * a whole transposed A of up to 4096 floats that is packed */
 #define GEMM_A_STACK_FLOATS 4096
 _Static_assert(GEMM_A_STACK_FLOATS >= GEMM_MR * GEMM_KC, "the partial row tile must fit");
 /* rows of a transposed A packed at once (768 KiB at most on the heap; a
  * multiple of every MR) */
-#define GEMM_MC_T 768
+#define GEMM_MC_T TT_GEMM_MC_T
 
 void tt_gemm_blocking(int *mr, int *nr, int *kc) {
     *mr = GEMM_MR;
@@ -366,10 +368,14 @@ static void gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float 
     if (ta == TT_GEMM_T && (size_t)kc_max * lda_s * sizeof(float) > 32768) {
         const int mc_max = m_pad < GEMM_MC_T ? m_pad : GEMM_MC_T;
         const size_t need = (size_t)mc_max * (size_t)kc_max;
-        float *heap = need > GEMM_A_STACK_FLOATS
-                          ? aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64)
-                          : NULL;
-        float *apack = need > GEMM_A_STACK_FLOATS ? heap : ap;
+        float *heap = NULL, *apack = ap;
+        if (need > GEMM_A_STACK_FLOATS) { /* the thread's lent workspace, else the heap */
+            size_t cap;
+            float *ws = tt_gemm_workspace(&cap);
+            apack = ws && cap >= need
+                        ? ws
+                        : (heap = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
+        }
         if (apack) {
             for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
                 const int kc = min_int(K - k0, GEMM_KC), add = k0 > 0 || beta != 0.0f;

@@ -26,6 +26,13 @@
 #ifndef TT_SRC_GEMM_H
 #define TT_SRC_GEMM_H
 
+#include <stddef.h>
+
+/* The K block and the rows of a transposed A packed at once (every ISA path;
+ * src/gemm.c) */
+#define TT_GEMM_KC 256
+#define TT_GEMM_MC_T 768
+
 /* How an operand is stored: as is, or transposed. */
 typedef enum { TT_GEMM_N = 0, TT_GEMM_T = 1 } tt_gemm_op;
 
@@ -35,7 +42,8 @@ typedef enum { TT_GEMM_N = 0, TT_GEMM_T = 1 } tt_gemm_op;
  * ldc >= N. beta 0 writes C without reading it (it may hold anything); beta 1
  * accumulates; any other beta scales C first. M, N or K = 0 is allowed
  * (K = 0: C = beta C). C must not overlap A or B. Thread-safe: it touches only
- * its arguments and its own stack or heap workspace. */
+ * its arguments, its own stack or heap workspace, or the one lent to its
+ * thread (tt_gemm_workspace_set). */
 void tt_gemm(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
@@ -48,5 +56,20 @@ void tt_gemm_bias(tt_gemm_op ta, tt_gemm_op tb, int M, int N, int K, const float
 /* The blocking of the path this copy was built for: rows and columns of a
  * micro-tile and the K block (the sum-order unit above); for tests and docs. */
 void tt_gemm_blocking(int *mr, int *nr, int *kc);
+
+/* The calling thread's workspace for packing a transposed A (the weight
+ * gradients dout^T x): tt_gemm uses it when it is large enough and
+ * allocates otherwise. A caller that runs many such products on a thread
+ * (the model's backward, on each thread of its team) lends it a piece of its
+ * own memory, so no thread keeps a malloc arena of its own for the packing.
+ * Not renamed per ISA: one thread-local record (src/gemm_workspace.c).
+ *   tt_gemm_workspace_floats: the floats a product of op(A) = A[K, M]^T
+ *                             needs (every ISA path; a multiple of 16, so
+ *                             64-byte aligned pieces stay aligned)
+ *   tt_gemm_workspace_set:    lends ws[floats] (64-byte aligned) to this
+ *                             thread's products until set again (NULL, 0) */
+size_t tt_gemm_workspace_floats(int M, int K);
+void tt_gemm_workspace_set(float *ws, size_t floats);
+float *tt_gemm_workspace(size_t *floats);
 
 #endif /* TT_SRC_GEMM_H */

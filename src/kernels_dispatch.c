@@ -75,6 +75,10 @@
       (float *out, float *res_out, const float *res_in, const float *x, const float *w,           \
        const float *b, int N, int Cin, int Cout),                                                 \
       (out, res_out, res_in, x, w, b, N, Cin, Cout))                                              \
+    X(tt_linear_backward_write,                                                                   \
+      (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int N, \
+       int Cin, int Cout),                                                                        \
+      (dx, dw, db, dout, x, w, N, Cin, Cout))                                                     \
     X(tt_linear_backward_gelu,                                                                    \
       (float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,        \
        const float *pre, int N, int Cin, int Cout),                                               \
@@ -88,6 +92,11 @@
        const float *k, const float *v, const uint8_t *keep, float drop_scale, int B, int T,       \
        int C, int NH, float *scratch),                                                            \
       (dq, dk, dv, dy, att, q, k, v, keep, drop_scale, B, T, C, NH, scratch))                     \
+    X(tt_attention_backward_y,                                                                    \
+      (float *y, float *dq, float *dk, float *dv, const float *dy, const float *q,                \
+       const float *k, const float *v, const uint8_t *keep, float drop_scale, int B, int T,       \
+       int C, int NH, float *scratch),                                                            \
+      (y, dq, dk, dv, dy, q, k, v, keep, drop_scale, B, T, C, NH, scratch))                       \
     X(tt_gelu_forward, (float *out, const float *x, size_t n), (out, x, n))                       \
     X(tt_gelu_backward, (float *dx, const float *dout, const float *x, size_t n),                 \
       (dx, dout, x, n))                                                                           \

@@ -9,6 +9,7 @@
  * once), one block of gradients of the same layout, the sinusoidal table as a
  * separate buffer, and one activation block carved per forward.
  */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gemm.h"
 #include "gen_weights.h"
 #include "model_internal.h"
 #include "par.h"
@@ -29,12 +31,12 @@ typedef struct {
     float *ln;             /* [N, C] LayerNorm output (recomputed in backward from x, mean, rstd) */
     float *ln1_mean, *ln1_rstd; /* [L, N] each */
     float *q, *k, *v;      /* [L, N, C] each */
-    float *atty;           /* [L, N, C] attention output before W_o */
+    float *atty;           /* [N, C] attention output before W_o (backward recomputes it) */
     float *ln2_mean, *ln2_rstd; /* [L, N] each */
     float *fc1;            /* [L, N, F] before GELU */
     float *gelu;           /* [N, max(F, 3C)]: forward GELU output; backward GELU recompute,
-                            * its gradient, then dq | dk | dv (3 x [N, C]) */
-    float *tmp;            /* [N, C] sublayer output before dropout */
+                            * overwritten by d fc1, then dq | dk | dv (3 x [N, C]) */
+    float *tmp;            /* [N, C] sublayer output before dropout (NULL without dropout) */
     float *lnf_mean, *lnf_rstd; /* [N] each; ln_f's output lives in ln */
     float *logits;         /* [N, V] */
     float *losses;         /* [N] */
@@ -42,8 +44,10 @@ typedef struct {
     /* backward */
     float *dres, *dtmp, *dln; /* [N, C] each */
     float *dq, *dk, *dv;   /* [N, C] each, inside gelu */
-    float *dfc;            /* [N, F] gradient of the GELU output */
+    float *dfc;            /* [N, F] d fc1 (through GELU), inside gelu */
     float *dlogits;        /* [N, V] */
+    float *gemm_ws;        /* [threads, gemm_ws_floats] the products' packing (src/gemm.h) */
+    size_t gemm_ws_floats;
     /* dropout keep masks (NULL without dropout) */
     uint8_t *keep_emb;     /* [N, C] */
     uint8_t *keep_att;     /* [L, B, NH, T, T] */
@@ -55,7 +59,11 @@ struct tt_model {
     size_t n_params;
     float *params;          /* [n_params] */
     float *grads;           /* [n_params] */
-    unsigned char *decay;   /* [n_params] */
+    unsigned char *decay;   /* [n_params] allocated with the model, filled by the first
+                             * tt_model_decay_mask (under gw_lock): training reads
+                             * the tensor table's spans instead (tt_model_decay_spans),
+                             * so its pages are never touched there */
+    bool decay_filled;
     float *pe;              /* [max_len, C] sinusoidal buffer, NULL when learned */
     tt_model_weights w, g;  /* pointers into params / grads */
     tt_layer_weights *lw, *lg; /* [L] each */
@@ -83,7 +91,8 @@ struct tt_model {
     /* The generators' packed copy of the weights (src/gen_weights.c), built
      * on first use and shared by every generator of the model; dropped by
      * tt_model_weights_changed. gw_lock guards gw (mutable through a const
-     * model: a cache of the weights, not a change of them). */
+     * model: a cache of the weights, not a change of them) and the filling
+     * of the decay mask. */
     pthread_mutex_t gw_lock;
     tt_gen_weights *gw;
     unsigned long gw_epoch; /* tt_model_weights_changed calls, under gw_lock */
@@ -217,7 +226,6 @@ static void fill_visit(void *ctx, const tt_tensor_entry *e) {
     } else {
         t->data = m->params + fc->off;
         t->grad = m->grads + fc->off;
-        memset(m->decay + fc->off, e->def->decay ? 1 : 0, t->numel);
         fc->off += t->numel;
     }
     *tt_tensor_slot(&m->w, e) = t->data;
@@ -434,7 +442,33 @@ tt_status tt_model_tensor_by_name(const tt_model *m, const char *name, tt_tensor
 size_t tt_model_num_params(const tt_model *m) { return m ? m->n_params : 0; }
 float *tt_model_params_flat(tt_model *m) { return m ? m->params : NULL; }
 float *tt_model_grads_flat(tt_model *m) { return m ? m->grads : NULL; }
-const unsigned char *tt_model_decay_mask(const tt_model *m) { return m ? m->decay : NULL; }
+const unsigned char *tt_model_decay_mask(const tt_model *m) {
+    if (!m) return NULL;
+    tt_model *mm = (tt_model *)m; /* filled once, on demand: a view of the table */
+    pthread_mutex_lock(&mm->gw_lock);
+    if (!mm->decay_filled) {
+        for (size_t t = 0; t < m->n_tensors; t++) {
+            tt_decay_span sp;
+            if (tt_model_decay_spans(m, &sp, t))
+                memset(mm->decay + sp.off, sp.decay ? 1 : 0, sp.len);
+        }
+        mm->decay_filled = true;
+    }
+    pthread_mutex_unlock(&mm->gw_lock);
+    return m->decay;
+}
+
+size_t tt_model_decay_span_count(const tt_model *m) { return m->n_tensors; }
+
+bool tt_model_decay_spans(const tt_model *m, tt_decay_span *span, size_t t) {
+    /* the tensors with memory of their own lie end to end in params, in table
+     * order (fill_visit); the sinusoidal buffer and a tied head have none */
+    const tt_tensor_init init = m->entries[t].def->init;
+    if (init == TT_INIT_SINUSOIDAL || init == TT_INIT_TIED) return false;
+    const tt_tensor_info *ti = &m->tensors[t];
+    *span = (tt_decay_span){(size_t)(ti->data - m->params), ti->numel, ti->decay};
+    return true;
+}
 const float *tt_model_logits(const tt_model *m) { return m && m->fwd_B > 0 ? m->a.logits : NULL; }
 
 void tt_model_zero_grad(tt_model *m) {
@@ -527,12 +561,12 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
     a->q = carve(&cv, mul_sat(Ls, NC), f);
     a->k = carve(&cv, mul_sat(Ls, NC), f);
     a->v = carve(&cv, mul_sat(Ls, NC), f);
-    a->atty = carve(&cv, mul_sat(Ls, NC), f);
+    a->atty = carve(&cv, NC, f);
     a->ln2_mean = carve(&cv, mul_sat(Ls, N), f);
     a->ln2_rstd = carve(&cv, mul_sat(Ls, N), f);
     a->fc1 = carve(&cv, mul_sat(Ls, mul_sat(N, F)), f);
     a->gelu = carve(&cv, mul_sat(N, F > 3 * C ? F : 3 * C), f);
-    a->tmp = carve(&cv, NC, f);
+    a->tmp = train && dropout ? carve(&cv, NC, f) : NULL;
     a->lnf_mean = carve(&cv, N, f);
     a->lnf_rstd = carve(&cv, N, f);
     a->logits = carve(&cv, mul_sat(N, V), f);
@@ -546,8 +580,17 @@ static size_t layout(activations *a, char *base, const tt_model_config *c, int B
         a->dq = a->gelu ? a->gelu : NULL;
         a->dk = a->gelu ? a->gelu + NC : NULL;
         a->dv = a->gelu ? a->gelu + 2 * NC : NULL;
-        a->dfc = carve(&cv, mul_sat(N, F), f);
+        a->dfc = a->gelu; /* written over the GELU recompute it no longer needs */
         a->dlogits = carve(&cv, mul_sat(N, V), f);
+        /* the transposed A of the weight gradients (M = Cout, K = N) and of
+         * the attention backward (T x T); pages untouched beyond the largest */
+        size_t mmax = F > V ? F : V;
+        if (C > mmax) mmax = C;
+        if ((size_t)T > mmax) mmax = (size_t)T;
+        const size_t kmax = N > (size_t)T ? N : (size_t)T;
+        a->gemm_ws_floats = tt_gemm_workspace_floats(mmax > INT_MAX ? INT_MAX : (int)mmax,
+                                                     kmax > INT_MAX ? INT_MAX : (int)kmax);
+        a->gemm_ws = carve(&cv, mul_sat((size_t)threads, a->gemm_ws_floats), f);
     }
     if (train && dropout) {
         a->keep_emb = carve(&cv, NC, 1);
@@ -607,7 +650,7 @@ static void forward_body(void *arg) {
         float *x_in = A->res + (train ? 2 * s : 0) * NC;
         float *x_mid = A->res + (train ? 2 * s + 1 : 1) * NC;
         float *x_out = A->res + (train ? 2 * s + 2 : 0) * NC; /* eval: ping-pong in slots 0/1 */
-        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty;
         float *fc1 = A->fc1 + s * NF;
         uint8_t *katt = dropout ? A->keep_att + s * ATT : NULL;
 
@@ -631,8 +674,8 @@ static void forward_body(void *arg) {
             tt_dropout_apply(A->tmp, A->tmp, A->keep_res1 + s * NC, dscale, NC);
             tt_par_barrier();
             tt_residual_add(x_mid, x_in, A->tmp, NC);
-        } else { /* x_mid = x_in + W_o(atty), row by row */
-            tt_linear_residual_forward(A->tmp, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
+        } else { /* x_mid = x_in + W_o(atty), row by row (the product parked in x_mid) */
+            tt_linear_residual_forward(x_mid, x_mid, x_in, atty, w->wo, w->bo, (int)N, C, C);
         }
         tt_par_barrier();
 
@@ -648,7 +691,7 @@ static void forward_body(void *arg) {
             tt_par_barrier();
             tt_residual_add(x_out, x_mid, A->tmp, NC);
         } else {
-            tt_linear_residual_forward(A->tmp, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
+            tt_linear_residual_forward(x_out, x_out, x_mid, A->gelu, w->fc2_w, w->fc2_b, (int)N, F, C);
         }
         tt_par_barrier();
     }
@@ -768,10 +811,11 @@ static void backward_body(void *arg) {
     const bool dropout = m->fwd_dropout;
     const float dscale = dropout ? 1.0f / (1.0f - c->dropout) : 1.0f;
     tt_model_weights *g = &m->g;
+    tt_gemm_workspace_set(A->gemm_ws ? A->gemm_ws + (size_t)tt_par_tid() * A->gemm_ws_floats : NULL,
+                          A->gemm_ws_floats);
 
     /* head: logits = lnf @ lm_head^T; loss = mean CE */
     tt_par_zero(A->dlogits, N * (size_t)V);
-    tt_par_zero(A->dln, NC);
     tt_par_zero(A->dres, NC);
     /* ln_f's output, recomputed into ln (the same numbers as the forward) */
     tt_layernorm_forward(A->ln, A->lnf_mean, A->lnf_rstd, A->res + (size_t)2 * L * NC, m->w.lnf_w, m->w.lnf_b,
@@ -779,7 +823,7 @@ static void backward_body(void *arg) {
     tt_par_barrier();
     tt_crossentropy_backward(A->dlogits, A->logits, m->targets, (int)N, V, 1.0f / (float)N);
     tt_par_barrier();
-    tt_linear_backward(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
+    tt_linear_backward_write(A->dln, g->lm_head, NULL, A->dlogits, A->ln, m->w.lm_head, (int)N, C, V);
     tt_par_barrier();
     tt_layernorm_backward(A->dres, g->lnf_w, g->lnf_b, A->dln, A->res + (size_t)2 * L * NC, m->w.lnf_w,
                           A->lnf_mean, A->lnf_rstd, (int)N, C);
@@ -792,7 +836,7 @@ static void backward_body(void *arg) {
         const tt_layer_weights *w = &m->lw[l];
         tt_layer_weights *gw = &m->lg[l];
         const float *x_in = A->res + 2 * s * NC, *x_mid = A->res + (2 * s + 1) * NC;
-        const float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC, *atty = A->atty + s * NC;
+        const float *q = A->q + s * NC, *k = A->k + s * NC, *v = A->v + s * NC;
         const float *fc1 = A->fc1 + s * NF;
 
         /* x_out = x_mid + Drop(fc2(gelu(fc1(LN2(x_mid))))); dres holds d x_out */
@@ -802,15 +846,15 @@ static void backward_body(void *arg) {
             dout2 = A->dtmp;
         }
         tt_gelu_forward(A->gelu, fc1, NF); /* recompute */
-        tt_par_zero(A->dln, NC);
         /* LN2's output, recomputed (the same numbers as the forward) */
         tt_layernorm_forward(A->ln, A->ln2_mean + s * N, A->ln2_rstd + s * N, x_mid, w->ln2_w, w->ln2_b,
                              (int)N, C);
         tt_par_barrier();
-        /* dfc = d fc1 (through GELU), row by row as d gelu comes */
+        /* dfc = d fc1 (through GELU), row by row as d gelu comes, over the GELU
+         * output once fc2's weight gradient has read it (dfc is gelu) */
         tt_linear_backward_gelu(A->dfc, gw->fc2_w, gw->fc2_b, dout2, A->gelu, w->fc2_w, fc1, (int)N, F, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
+        tt_linear_backward_write(A->dln, gw->fc1_w, gw->fc1_b, A->dfc, A->ln, w->fc1_w, (int)N, C, F);
         tt_par_barrier();
         tt_layernorm_backward(A->dres, gw->ln2_w, gw->ln2_b, A->dln, x_mid, w->ln2_w,
                               A->ln2_mean + s * N, A->ln2_rstd + s * N, (int)N, C);
@@ -822,20 +866,21 @@ static void backward_body(void *arg) {
             tt_dropout_apply(A->dtmp, A->dres, A->keep_res1 + s * NC, dscale, NC);
             dout1 = A->dtmp;
         }
-        tt_par_zero(A->dln, NC); /* d atty */
-        tt_par_zero(A->dq, 3 * NC); /* dq | dk | dv */
+        if (dropout) tt_par_barrier(); /* dtmp's shares are not the rows below */
+        /* d atty = dout1 W_o; W_o's weight gradient waits for atty, recomputed
+         * by the attention backward (no [L, N, C] of attention outputs kept) */
+        tt_linear_backward_write(A->dln, NULL, NULL, dout1, NULL, w->wo, (int)N, C, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->wo, gw->bo, dout1, atty, w->wo, (int)N, C, C);
+        tt_attention_backward_y(A->atty, A->dq, A->dk, A->dv, A->dln, q, k, v,
+                                dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
+                                A->attn_scratch);
         tt_par_barrier();
-        tt_attention_backward(A->dq, A->dk, A->dv, A->dln, NULL, q, k, v,
-                              dropout ? A->keep_att + s * ATT : NULL, dscale, B, T, C, NH,
-                              A->attn_scratch);
-        tt_par_barrier();
-        tt_par_zero(A->dln, NC); /* d ln1 */
+        tt_linear_backward(NULL, gw->wo, gw->bo, dout1, A->atty, w->wo, (int)N, C, C);
         tt_layernorm_forward(A->ln, A->ln1_mean + s * N, A->ln1_rstd + s * N, x_in, w->ln1_w, w->ln1_b,
                              (int)N, C);
         tt_par_barrier();
-        tt_linear_backward(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
+        /* d ln1 = dq wq + dk wk + dv wv, in that order (the first written) */
+        tt_linear_backward_write(A->dln, gw->wq, gw->bq, A->dq, A->ln, w->wq, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wk, gw->bk, A->dk, A->ln, w->wk, (int)N, C, C);
         tt_linear_backward(A->dln, gw->wv, gw->bv, A->dv, A->ln, w->wv, (int)N, C, C);
         tt_par_barrier();
@@ -854,6 +899,7 @@ static void backward_body(void *arg) {
                       (int)N, T, C, sqrtf((float)C));
     tt_par_barrier();
     if (ready && caller) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
+    tt_gemm_workspace_set(NULL, 0);
 }
 
 tt_status tt_model_backward_hooked(tt_model *m, tt_grad_ready_fn ready, void *user, tt_error *err) {

@@ -10,6 +10,7 @@
 #ifndef TT_MODEL_INTERNAL_H
 #define TT_MODEL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,18 @@ void tt_model_set_row_offset(tt_model *m, size_t b0);
  * final for this backward: after the head (ln_f, an untied lm_head), after
  * each block from the last to the first, and after the embeddings, in
  * descending, adjacent ranges. Runs on the calling thread, between kernels. */
+/* Weight decay by spans of the flat parameters, from the tensor table: what
+ * tt_model_decay_mask says element by element, without its n_params bytes
+ * (training never touches the mask's pages). Tensor t (0 <= t <
+ * tt_model_decay_span_count) gives its span, or false when it has no memory
+ * of its own in params (the sinusoidal buffer, a tied head). */
+typedef struct {
+    size_t off, len;
+    bool decay;
+} tt_decay_span;
+size_t tt_model_decay_span_count(const tt_model *m);
+bool tt_model_decay_spans(const tt_model *m, tt_decay_span *span, size_t t);
+
 typedef void (*tt_grad_ready_fn)(void *user, size_t lo, size_t hi);
 /* The model's threads setting as given (0 = auto), to restore it. */
 int tt_model_threads_setting(const tt_model *m);

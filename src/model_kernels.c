@@ -96,6 +96,16 @@ void tt_embed_backward(float *dtok_emb, float *dpos, const float *dout, const in
     }
 }
 
+/* A sum in 16 lanes (lane j takes the entries s = j mod 16), combined by
+ * halves: a fixed order, whatever the instruction set. */
+static inline float lanes_sum(float *acc) {
+    for (int w = 8; w > 0; w >>= 1) {
+        TT_SIMD
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    }
+    return acc[0];
+}
+
 /* ---- LayerNorm (eps 1e-5, float, fixed order: src/row_kernels.h) ----------- */
 
 void tt_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
@@ -118,14 +128,24 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
             float m = mean[n], r = rstd[n];
             /* xhat = (x - m) r; dxhat = g w;
              * dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
-            double s1 = 0.0, s2 = 0.0;
-            TT_SIMD_SUM2(s1, s2)
-            for (int c = 0; c < C; c++) {
-                float dxh = g[c] * w[c], xh = (xr[c] - m) * r;
-                s1 += dxh;
-                s2 += (double)dxh * xh;
+            /* the two sums in 16 float lanes (lane j: c = j mod 16), then
+             * combined by halves: one order on every ISA and thread count */
+            float a1[16] = {0}, a2[16] = {0};
+            const int C16 = C & ~15;
+            for (int c0 = 0; c0 < C16; c0 += 16) {
+                TT_SIMD
+                for (int j = 0; j < 16; j++) {
+                    const float dxh = g[c0 + j] * w[c0 + j], xh = (xr[c0 + j] - m) * r;
+                    a1[j] += dxh;
+                    a2[j] += dxh * xh;
+                }
             }
-            float m1 = (float)(s1 / C), m2 = (float)(s2 / C);
+            for (int c = C16; c < C; c++) {
+                const float dxh = g[c] * w[c], xh = (xr[c] - m) * r;
+                a1[c & 15] += dxh;
+                a2[c & 15] += dxh * xh;
+            }
+            const float m1 = lanes_sum(a1) / (float)C, m2 = lanes_sum(a2) / (float)C;
             float *d = dx + (size_t)n * C;
             TT_SIMD
             for (int c = 0; c < C; c++) {
@@ -139,14 +159,25 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
     for (int c0 = (int)lo; c0 < (int)hi; c0 += 16) {
         int c1 = c0 + 16 < C ? c0 + 16 : C;
         float sw[16] = {0}, sb[16] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
-            float m = mean[n], r = rstd[n];
-            for (int c = c0; c < c1; c++) {
-                sw[c - c0] += g[c] * (xr[c] - m) * r;
-                sb[c - c0] += g[c];
+        if (c1 - c0 == 16) /* a whole block: one vector of columns (the same sums) */
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * C + c0, *xr = x + (size_t)n * C + c0;
+                const float m = mean[n], r = rstd[n];
+                TT_SIMD
+                for (int j = 0; j < 16; j++) {
+                    sw[j] += g[j] * (xr[j] - m) * r;
+                    sb[j] += g[j];
+                }
             }
-        }
+        else
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
+                float m = mean[n], r = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    sw[c - c0] += g[c] * (xr[c] - m) * r;
+                    sb[c - c0] += g[c];
+                }
+            }
         for (int c = c0; c < c1; c++) {
             dw[c] += sw[c - c0];
             db[c] += sb[c - c0];
@@ -182,20 +213,21 @@ void tt_linear_forward(float *out, const float *x, const float *w, const float *
     }
 }
 
-void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                        const float *w, int N, int Cin, int Cout) {
+/* dx (+)= dout @ w: written when `write` (beta 0, no zeroing first), else accumulated */
+static void linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                            const float *w, int N, int Cin, int Cout, int write) {
     {
         const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
         int r0, r1;
-        if (dx) { /* dx[r0:r1, Cin] += dout[r0:r1, Cout] @ w[Cout, Cin] */
+        if (dx) { /* dx[r0:r1, Cin] (+)= dout[r0:r1, Cout] @ w[Cout, Cin] */
             split(N, par, &r0, &r1);
             if (r1 > r0)
-                tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 1.0f,
-                        dx + (size_t)r0 * Cin, Cin);
+                tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin,
+                        write ? 0.0f : 1.0f, dx + (size_t)r0 * Cin, Cin);
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
         split(Cout, par, &r0, &r1);
-        if (r1 > r0) {
+        if (dw && r1 > r0) {
             tt_gemm(TT_GEMM_T, TT_GEMM_N, r1 - r0, Cin, N, dout + r0, Cout, x, Cin, 1.0f, dw + (size_t)r0 * Cin, Cin);
             if (db)
                 for (int n = 0; n < N; n++) {
@@ -205,6 +237,16 @@ void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, cons
                 }
         }
     }
+}
+
+void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, int N, int Cin, int Cout) {
+    linear_backward(dx, dw, db, dout, x, w, N, Cin, Cout, 0);
+}
+
+void tt_linear_backward_write(float *dx, float *dw, float *db, const float *dout, const float *x,
+                              const float *w, int N, int Cin, int Cout) {
+    linear_backward(dx, dw, db, dout, x, w, N, Cin, Cout, 1);
 }
 
 /* Epilogues fused into tt_linear_forward / tt_linear_backward: applied by
@@ -237,16 +279,17 @@ void tt_linear_residual_forward(float *out, float *res_out, const float *res_in,
 
 void tt_linear_backward_gelu(float *dx, float *dw, float *db, const float *dout, const float *x,
                              const float *w, const float *pre, int N, int Cin, int Cout) {
-    const int par = (size_t)N * Cin * Cout >= TT_PAR_MIN;
+    /* the weight gradient first: it reads every row of x, which dx may overwrite */
+    linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout, 0);
+    if (dx == x) tt_par_barrier();
     int r0, r1;
-    split(N, par, &r0, &r1);
+    split(N, (size_t)N * Cin * Cout >= TT_PAR_MIN, &r0, &r1);
     if (r1 > r0) { /* dx[r0:r1] = GELU'(pre) (dout @ w), written (beta 0): no zeroing first */
         const size_t off = (size_t)r0 * Cin;
         tt_gemm(TT_GEMM_N, TT_GEMM_N, r1 - r0, Cin, Cout, dout + (size_t)r0 * Cout, Cout, w, Cin, 0.0f, dx + off,
                 Cin);
         tt_row_gelu_grad_mul(dx + off, pre + off, (size_t)(r1 - r0) * Cin);
     }
-    tt_linear_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
 }
 
 /* ---- attention ------------------------------------------------------------------
@@ -269,15 +312,6 @@ static inline int causal_span(int t, int T) {
     return m < T ? m : T;
 }
 
-/* A sum in 16 lanes (lane j takes the entries s = j mod 16), combined by
- * halves: a fixed order, whatever the instruction set. */
-static inline float lanes_sum(float *acc) {
-    for (int w = 8; w > 0; w >>= 1) {
-        TT_SIMD
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    }
-    return acc[0];
-}
 
 /* causal softmax of the rows of a [T, T] (the scores q.k in place, divided
  * by sqrt_hs): the decoder's attention row (tt_row_attention_weights,
@@ -320,11 +354,12 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
     }
 }
 
-void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
-                           const float *q, const float *k, const float *v, const uint8_t *keep,
-                           float drop_scale, int B, int T, int C, int NH, float *scratch) {
+static void attention_backward(float *y, float *dq, float *dk, float *dv, const float *dy, const float *att,
+                               const float *q, const float *k, const float *v, const uint8_t *keep,
+                               float drop_scale, int B, int T, int C, int NH, float *scratch) {
     const int hs = C / NH;
     const float sqrt_hs = sqrtf((float)hs), scale = 1.0f / sqrt_hs;
+    const float beta = y ? 0.0f : 1.0f; /* the y form writes dq, dk, dv (each head's columns, all rows) */
     const size_t per = tt_attention_scratch_floats(T), TT2 = (size_t)T * T;
     size_t lo, hi;
     share((size_t)B * NH, 1, (size_t)B * NH * T * T * hs >= TT_PAR_MIN, &lo, &hi);
@@ -348,8 +383,10 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
             for (size_t i = 0; i < TT2; i++) pd[i] = a[i] * ((float)kp[i] * drop_scale);
             pw = pd;
         }
-        /* y = pw v: dv += pw^T dy; d pw = dy v^T */
-        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, 1.0f, dv + base, C);
+        /* y = pw v, recomputed as the forward computed it (the same call) */
+        if (y) tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, pw, T, v + base, C, 0.0f, y + base, C);
+        /* y = pw v: dv (+)= pw^T dy; d pw = dy v^T */
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, pw, T, dy + base, C, beta, dv + base, C);
         tt_gemm(TT_GEMM_N, TT_GEMM_T, T, T, hs, dy + base, C, v + base, C, 0.0f, dp, T);
         /* through dropout, then softmax: dz = a (dp - sum_s a dp) / sqrt(hs), z = q k^T / sqrt(hs) */
         for (int t = 0; t < T; t++) {
@@ -373,10 +410,22 @@ void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, con
             for (int s = 0; s < m; s++) dr[s] = s < n ? ar[s] * (dr[s] - dot) * scale : 0.0f;
             if (m < T) memset(dr + m, 0, (size_t)(T - m) * sizeof(float));
         }
-        /* dq += dz k; dk += dz^T q */
-        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, 1.0f, dq + base, C);
-        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, 1.0f, dk + base, C);
+        /* dq (+)= dz k; dk (+)= dz^T q */
+        tt_gemm(TT_GEMM_N, TT_GEMM_N, T, hs, T, dp, T, k + base, C, beta, dq + base, C);
+        tt_gemm(TT_GEMM_T, TT_GEMM_N, T, hs, T, dp, T, q + base, C, beta, dk + base, C);
     }
+}
+
+void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
+                           const float *q, const float *k, const float *v, const uint8_t *keep,
+                           float drop_scale, int B, int T, int C, int NH, float *scratch) {
+    attention_backward(NULL, dq, dk, dv, dy, att, q, k, v, keep, drop_scale, B, T, C, NH, scratch);
+}
+
+void tt_attention_backward_y(float *y, float *dq, float *dk, float *dv, const float *dy,
+                             const float *q, const float *k, const float *v, const uint8_t *keep,
+                             float drop_scale, int B, int T, int C, int NH, float *scratch) {
+    attention_backward(y, dq, dk, dv, dy, NULL, q, k, v, keep, drop_scale, B, T, C, NH, scratch);
 }
 
 /* ---- GELU (exact, erf form as nn.GELU()) ------------------------------------
@@ -471,6 +520,8 @@ float tt_crossentropy_forward(float *losses, const float *logits, const int *tar
     return (float)(tot / N);
 }
 
+#define CE_KEEP 1024 /* vocabularies up to this keep their row's exps (8 KiB of stack) */
+
 void tt_crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V,
                               float dloss) {
     size_t lo, hi;
@@ -481,11 +532,19 @@ void tt_crossentropy_backward(float *dlogits, const float *logits, const int *ta
         float mx = z[0];
         for (int i = 1; i < V; i++)
             if (z[i] > mx) mx = z[i];
+        /* the exps kept for the second pass when the row fits (one exp per
+         * entry instead of two; the same values) */
+        double e[CE_KEEP];
+        const int keep = V <= CE_KEEP;
         double s = 0.0;
-        for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
+        for (int i = 0; i < V; i++) {
+            const double x = exp((double)(z[i] - mx));
+            if (keep) e[i] = x;
+            s += x;
+        }
         const double inv = 1.0 / s;
         for (int i = 0; i < V; i++) {
-            float pr = (float)(exp((double)(z[i] - mx)) * inv);
+            float pr = (float)((keep ? e[i] : exp((double)(z[i] - mx))) * inv);
             d[i] += (pr - (i == targets[n] ? 1.0f : 0.0f)) * dloss;
         }
     }

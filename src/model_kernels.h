@@ -44,19 +44,27 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
  * out[N, Cout] = x[N, Cin] @ w[Cout, Cin]^T + b[Cout]   (b may be NULL) */
 void tt_linear_forward(float *out, const float *x, const float *w, const float *b, int N, int Cin,
                        int Cout);
-/* dx[N, Cin] += dout @ w; dw[Cout, Cin] += dout^T @ x; db[Cout] += sum_n dout (dx, db may be NULL).
- */
+/* dx[N, Cin] += dout @ w; dw[Cout, Cin] += dout^T @ x; db[Cout] += sum_n dout (dx, dw, db may be
+ * NULL). */
 void tt_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, int N, int Cin, int Cout);
+/* The same with dx WRITTEN (dx = dout @ w; no zeroing first): the same numbers
+ * as accumulating into a zeroed dx (0 + v == v). */
+void tt_linear_backward_write(float *dx, float *dw, float *db, const float *dout, const float *x,
+                              const float *w, int N, int Cin, int Cout);
 
 /* Fused forms (the same numbers as the kernels they join, one pass less and
  * no barrier between them; src/par.h):
  *   tt_linear_gelu_forward:     out = x @ w^T + b (b required), act = GELU(out)
  *   tt_linear_residual_forward: out = x @ w^T + b (b required), res_out = res_in + out
+ *                               (out may be res_out itself: the product is
+ *                               parked there, then res_in added)
  *   tt_linear_backward_gelu:    as tt_linear_backward, but dx is WRITTEN (not
  *                               accumulated: no zeroing first) with
  *                               (dout @ w) * GELU'(pre): the gradient at pre of
- *                               a Linear fed by GELU(pre) */
+ *                               a Linear fed by GELU(pre). dx may be x itself
+ *                               (the GELU output is not needed after): the
+ *                               weight gradient runs first, then a barrier */
 void tt_linear_gelu_forward(float *out, float *act, const float *x, const float *w, const float *b, int N,
                             int Cin, int Cout);
 void tt_linear_residual_forward(float *out, float *res_out, const float *res_in, const float *x,
@@ -80,6 +88,13 @@ void tt_attention_forward(float *y, float *att, const float *q, const float *k, 
 void tt_attention_backward(float *dq, float *dk, float *dv, const float *dy, const float *att,
                            const float *q, const float *k, const float *v, const uint8_t *keep,
                            float drop_scale, int B, int T, int C, int NH, float *scratch);
+/* The same with the weights recomputed, dq, dk, dv WRITTEN (not accumulated:
+ * no zeroing first; the same numbers), and y [B, T, C] = the forward's output,
+ * recomputed on the way (bit-identical): training keeps no attention output
+ * per layer; W_o's weight gradient reads y after this. */
+void tt_attention_backward_y(float *y, float *dq, float *dk, float *dv, const float *dy,
+                             const float *q, const float *k, const float *v, const uint8_t *keep,
+                             float drop_scale, int B, int T, int C, int NH, float *scratch);
 
 /* ---- exact GELU: out = 0.5 x (1 + erf(x / sqrt 2)) ---------------------- */
 void tt_gelu_forward(float *out, const float *x, size_t n);

@@ -2,6 +2,7 @@
 #include "tt/optim.h"
 
 #include "abi.h"
+#include "optim_internal.h"
 #include "par.h"
 
 #include <math.h>
@@ -85,8 +86,11 @@ typedef struct {
     float *m, *v, *params;
     const float *grads;
     const unsigned char *decay_mask;
+    const tt_decay_span *spans; /* or decay by spans of the tensor table (n_spans) */
+    size_t n_spans;
     size_t n;
     float b1, b2, eps, step_size, bc2_sqrt, decay;
+    float gscale; /* the gradient clipping's factor (1: none), applied as g is read */
 } step_args;
 
 /* one span of the update; inlined twice, with and without a decay mask, so
@@ -97,14 +101,14 @@ __attribute__((always_inline))
 static inline void adamw_span(const step_args *a, size_t i0, size_t len, const unsigned char *restrict dm,
                               int masked) {
     const float b1 = a->b1, b2 = a->b2, eps = a->eps, step_size = a->step_size, bc2_sqrt = a->bc2_sqrt,
-                decay = a->decay;
+                decay = a->decay, gscale = a->gscale;
     float *restrict mm = a->m + i0, *restrict vv = a->v + i0, *restrict pp = a->params + i0;
     const float *restrict gg = a->grads + i0;
 #if defined(_OPENMP) || defined(TT_OMP_SIMD)
 #pragma omp simd
 #endif
     for (size_t i = 0; i < len; i++) {
-        const float g = gg[i];
+        const float g = gg[i] * gscale; /* * 1 is exact: the unclipped g */
         const float p = pp[i] * (masked ? (dm[i] ? decay : 1.0f) : decay);
         mm[i] = b1 * mm[i] + (1.0f - b1) * g;
         vv[i] = b2 * vv[i] + (1.0f - b2) * g * g;
@@ -119,12 +123,23 @@ static void step_body(void *arg) {
     size_t lo, hi;
     tt_par_range_min(a->n, 4096, 1u << 15, &lo, &hi);
     if (hi <= lo) return;
-    if (a->decay_mask) adamw_span(a, lo, hi - lo, a->decay_mask + lo, 1);
-    else adamw_span(a, lo, hi - lo, NULL, 0);
+    if (a->spans) { /* p * 1 is p: the same numbers as a mask of the spans */
+        step_args keep = *a;
+        keep.decay = 1.0f;
+        for (size_t i = 0; i < a->n_spans; i++) {
+            const size_t s0 = a->spans[i].off > lo ? a->spans[i].off : lo,
+                         s1 = a->spans[i].off + a->spans[i].len < hi ? a->spans[i].off + a->spans[i].len : hi;
+            if (s1 > s0) adamw_span(a->spans[i].decay ? a : &keep, s0, s1 - s0, NULL, 0);
+        }
+    } else if (a->decay_mask)
+        adamw_span(a, lo, hi - lo, a->decay_mask + lo, 1);
+    else
+        adamw_span(a, lo, hi - lo, NULL, 0);
 }
 
-void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
-                   const float *grads, const unsigned char *decay_mask) {
+static void adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params, const float *grads,
+                       const unsigned char *decay_mask, const tt_decay_span *spans, size_t n_spans,
+                       float gscale) {
     if (!o || !cfg || !params || !grads) return; /* documented: does nothing */
     tt_adamw_config c_in = tt_adamw_config_default();
     if (cfg->struct_size != sizeof *cfg) {
@@ -139,9 +154,20 @@ void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *par
     const double bc2 = 1.0 - pow((double)b2, (double)o->t);
     const float step_size = (float)(lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
-    step_args a = {o->m, o->v, params, grads, decay_mask, o->n, b1, b2, eps, step_size, bc2_sqrt,
-                   1.0f - lr * cfg->weight_decay};
+    step_args a = {o->m,      o->v, params, grads,     decay_mask, spans,
+                   n_spans,   o->n, b1,     b2,        eps,        step_size,
+                   bc2_sqrt,  1.0f - lr * cfg->weight_decay, gscale};
     tt_par_run_probed(adamw_team(o), o->n_threads_cfg == 0 ? &o->probe : NULL, (double)o->n, step_body, &a);
+}
+
+void tt_adamw_step(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                   const float *grads, const unsigned char *decay_mask) {
+    adamw_step(o, cfg, lr, params, grads, decay_mask, NULL, 0, 1.0f);
+}
+
+void tt_adamw_step_spans(tt_adamw *o, const tt_adamw_config *cfg, float lr, float *params,
+                         const float *grads, const tt_decay_span *spans, size_t n_spans, float gscale) {
+    adamw_step(o, cfg, lr, params, grads, NULL, spans, n_spans, gscale);
 }
 
 size_t tt_adamw_size(const tt_adamw *o) { return o ? o->n : 0; }
@@ -153,20 +179,66 @@ void tt_adamw_set_step_count(tt_adamw *o, int64_t t) {
 }
 
 #define NORM_CHUNKS 64 /* fixed partition: the sum order never depends on threads */
+#define NORM_WAYS 8     /* chunks summed side by side: 8 independent chains */
 
-float tt_grad_global_norm(const float *g, size_t n) {
-    if (!g || n == 0) return 0.0f;
-    double part[NORM_CHUNKS];
-    size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
-    for (int c = 0; c < NORM_CHUNKS; c++) {
-        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+/* part[c] for the chunks c in [c0, c1): each the sum over its elements in
+ * index order in double. Chunks run NORM_WAYS at a time, interleaved, so the
+ * adds of one chain overlap the others' latency; each chain's order, and so
+ * its value, is that of a plain loop over its chunk. */
+static void norm_chunks(double *part, const float *g, size_t n, size_t chunk, int c0, int c1) {
+    int c = c0;
+    for (; c + NORM_WAYS <= c1 && (size_t)(c + NORM_WAYS) * chunk <= n; c += NORM_WAYS) {
+        double s[NORM_WAYS] = {0};
+        const float *base = g + (size_t)c * chunk;
+        for (size_t i = 0; i < chunk; i++)
+            for (int j = 0; j < NORM_WAYS; j++) {
+                const double x = base[(size_t)j * chunk + i];
+                s[j] += x * x;
+            }
+        for (int j = 0; j < NORM_WAYS; j++) part[c + j] = s[j];
+    }
+    for (; c < c1; c++) { /* the rest, one at a time (the last may be short or empty) */
+        const size_t lo = (size_t)c * chunk < n ? (size_t)c * chunk : n,
+                     hi = lo + chunk < n ? lo + chunk : n;
         double s = 0.0;
         for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
         part[c] = s;
     }
+}
+
+static float norm_of_parts(const double *part) {
     double s = 0.0;
     for (int c = 0; c < NORM_CHUNKS; c++) s += part[c];
     return (float)sqrt(s);
+}
+
+float tt_grad_global_norm(const float *g, size_t n) {
+    if (!g || n == 0) return 0.0f;
+    double part[NORM_CHUNKS];
+    norm_chunks(part, g, n, (n + NORM_CHUNKS - 1) / NORM_CHUNKS, 0, NORM_CHUNKS);
+    return norm_of_parts(part);
+}
+
+typedef struct {
+    double part[NORM_CHUNKS];
+    const float *g;
+    size_t n;
+} norm_args;
+
+static void norm_body(void *arg) {
+    norm_args *a = arg;
+    size_t lo, hi; /* whole groups of chunks per thread */
+    tt_par_range_min(NORM_CHUNKS, NORM_WAYS, 1, &lo, &hi);
+    if (hi > lo) norm_chunks(a->part, a->g, a->n, (a->n + NORM_CHUNKS - 1) / NORM_CHUNKS, (int)lo, (int)hi);
+}
+
+float tt_adamw_grad_norm(tt_adamw *o, const float *g, size_t n) {
+    if (!g || n == 0) return 0.0f;
+    norm_args a;
+    a.g = g;
+    a.n = n;
+    tt_par_run(n >= ((size_t)1 << 16) ? adamw_team(o) : NULL, norm_body, &a);
+    return norm_of_parts(a.part); /* tt_grad_global_norm's value: the same chunks, the same order */
 }
 
 float tt_grad_clip(float *g, size_t n, float max_norm) {

@@ -28,6 +28,7 @@
 #include "dist_internal.h"
 #include "fileio.h"
 #include "model_internal.h"
+#include "optim_internal.h"
 #include "tt/checkpoint.h"
 #include "tt/data.h"
 #include "tt/optim.h"
@@ -671,13 +672,18 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
     tt_loader *loader = NULL;
     tt_adamw *opt = NULL;
     int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
+    /* weight decay by the tensor table's spans (no byte per parameter) */
+    const size_t n_tensors = tt_model_decay_span_count(m);
+    tt_decay_span *spans = malloc((n_tensors ? n_tensors : 1) * sizeof *spans);
+    size_t n_spans = 0;
+    for (size_t t = 0; spans && t < n_tensors; t++) n_spans += tt_model_decay_spans(m, &spans[n_spans], t);
     char *best_path = NULL, *state_path = NULL, *prev_path = NULL;
     tt_model *resume_m = NULL;
     tt_grad_sync *gsync = NULL;
     const double comm0 = tt_dist_comm_seconds(D);
     /* every set-up step runs into st, then the ranks agree once: a rank that
      * could not allocate must not leave the others waiting */
-    if (!x || !y) st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
+    if (!x || !y || !spans) st = tt_error_set(err, TT_ERR_NOMEM, "out of memory for a batch");
     if (st == TT_OK && tc->out_path && writer) {
         best_path = tt_train_sibling_path(tc->out_path, ".best.safetensors");
         state_path = tt_train_sibling_path(tc->out_path, ".state");
@@ -786,7 +792,6 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
     if (resume_m && tt_model_train_info(resume_m)->steps == start)
         start_val = tt_model_train_info(resume_m)->val_loss;
     record_training(m, tc, start, start_val, sha);
-    const unsigned char *mask = tt_model_decay_mask(m);
     float *params = tt_model_params_flat(m), *grads = tt_model_grads_flat(m);
     tt_adamw_config oc = {sizeof oc, tc->beta1, tc->beta2, tc->eps, tc->weight_decay};
     if (multi && !tc->resume_path && /* every rank starts from rank 0's weights */
@@ -846,7 +851,13 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
                               step, isnan(loss) ? "NaN" : "infinite");
             goto done;
         }
-        float norm = tt_grad_clip(grads, P, tc->grad_clip);
+        /* tt_grad_clip's norm and factor; the factor is applied as AdamW reads
+         * the gradients (the same numbers, one pass less) */
+        float norm = tt_adamw_grad_norm(opt, grads, P), gscale = 1.0f;
+        if (tc->grad_clip > 0.0f) {
+            const float coef = tc->grad_clip / (norm + 1e-6f);
+            if (coef < 1.0f) gscale = coef;
+        }
         if (!isfinite(norm)) {
             st = tt_error_set(err, TT_ERR_NUMERIC,
                               "training diverged at step %d: the gradient norm is %s (loss %g); nothing of "
@@ -854,7 +865,7 @@ tt_status tt_train_view(tt_model *m, const tt_tokenizer *tok, const tt_token_vie
                               step, isnan(norm) ? "NaN" : "infinite", (double)loss);
             goto done;
         }
-        tt_adamw_step(opt, &oc, lr, params, grads, mask);
+        tt_adamw_step_spans(opt, &oc, lr, params, grads, spans, n_spans, gscale);
         tt_model_weights_changed(m); /* generators (a sample callback) repack */
         r.steps_done = step;
         r.final_loss = loss;
@@ -984,6 +995,7 @@ done:
     tt_adamw_free(opt);
     free(x);
     free(y);
+    free(spans);
     free(best_path);
     free(state_path);
     free(prev_path);
