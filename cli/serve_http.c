@@ -38,7 +38,18 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large; /* over SERVE_MAX_BODY: the rest is read and dropped */
+    bool answering; /* counted in in_flight: its answer has begun */
 } conn_state;
+
+/* An answer begins: a stop waits for it (serve_server_drain). A request whose
+ * body is still arriving has none yet, so a slow client cannot hold a stop. */
+static void answer_begins(serve_server *s, conn_state *cs) {
+    if (cs->answering) return;
+    cs->answering = true;
+    pthread_mutex_lock(&s->stats_mu);
+    s->in_flight++;
+    pthread_mutex_unlock(&s->stats_mu);
+}
 
 static serve_server *server_of(void *cls) { return cls; }
 
@@ -263,9 +274,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
-        pthread_mutex_lock(&s->stats_mu);
-        s->in_flight++;
-        pthread_mutex_unlock(&s->stats_mu);
+        answer_begins(s, cs); /* until the headers are found good */
         char allow[64] = "";
         for (int i = 0; i < s->n_routes; i++) {
             if (strcmp(s->routes[i].path, url)) continue;
@@ -301,6 +310,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_error(s, conn, 413, NULL, msg, NULL);
             }
         }
+        cs->answering = false; /* the body is to come: nothing is answered yet */
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->stats_mu);
         return MHD_YES;
     }
     if (*upload_data_size) { /* a piece of the body */
@@ -324,6 +337,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs->body[cs->len] = '\0';
         return MHD_YES;
     }
+    answer_begins(s, cs);
     if (cs->too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "the request body is larger than %zu bytes (1 MiB)",
@@ -343,11 +357,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     serve_server *s = server_of(cls);
     conn_state *cs = *con_cls;
     if (cs) { /* the answer is sent (or the client has gone) */
+        if (cs->answering) {
+            pthread_mutex_lock(&s->stats_mu);
+            s->in_flight--;
+            pthread_mutex_unlock(&s->stats_mu);
+        }
         free(cs->body);
         free(cs);
-        pthread_mutex_lock(&s->stats_mu);
-        s->in_flight--;
-        pthread_mutex_unlock(&s->stats_mu);
     }
     *con_cls = NULL;
 }

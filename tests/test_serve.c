@@ -1053,6 +1053,31 @@ static void test_graceful_stop(void **state) {
     reply_free(&r);
 }
 
+/* A client still sending its body (slowloris) has no answer begun: SIGTERM
+ * does not wait for it (it used to hold the stop for the 10 s drain). */
+static void test_stop_with_slow_client(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--threads", "1", NULL});
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *part = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro";
+    assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
+    reply r; /* the server has read those headers: a later request is answered */
+    http(&s, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    const double t0 = now_s();
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    assert_true(now_s() - t0 < 5.0);
+    close(fd);
+}
+
 /* The shared server stops cleanly too (no leak report under ASan). */
 static void test_shared_server_stops(void **state) {
     (void)state;
@@ -1186,6 +1211,7 @@ int main(void) {
         cmocka_unit_test(test_queue_limit_and_disconnect),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_with_slow_client),
         cmocka_unit_test(test_shared_server_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
