@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -255,7 +256,7 @@ static enum MHD_Result send_error(serve_server *s, struct MHD_Connection *conn, 
 static bool key_ok(const serve_server *s, struct MHD_Connection *conn) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false; /* a scheme is caseless */
     const char *given = h + 7;
     const size_t n_given = strlen(given), n_key = strlen(s->api_key);
     unsigned char diff = (unsigned char)(n_given != n_key);

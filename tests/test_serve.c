@@ -831,6 +831,15 @@ static void test_api_key(void **state) {
          (const char *[]){"Authorization: Bearer sekret-123", NULL}, &r);
     assert_int_equal(r.status, 200);
     reply_free(&r);
+    /* RFC 7235: the scheme's name is case-insensitive; the key is not */
+    http(&s, "POST", "/v1/completions", body,
+         (const char *[]){"Authorization: bearer sekret-123", NULL}, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(&s, "POST", "/v1/completions", body,
+         (const char *[]){"Authorization: Bearer SEKRET-123", NULL}, &r);
+    check_error(&r, 401, NULL, "API key");
+    reply_free(&r);
     http(&s, "GET", "/health", NULL, NULL, &r); /* for load balancers: no key */
     assert_int_equal(r.status, 200);
     reply_free(&r);
