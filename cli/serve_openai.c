@@ -10,6 +10,7 @@
  * tokens: `data: {chunk}\n\n` per token, a last chunk with finish_reason,
  * then `data: [DONE]\n\n`.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -907,7 +908,9 @@ static void complete_reply(gen_req *q, serve_reply *r) {
         free(prompt);
     }
     cJSON_AddItemToObject(j, "usage", usage_object(q, NULL));
-    cJSON_AddNumberToObject(j, "seed", (double)q->st.gc.seed);
+    char seed[24]; /* digits: cJSON would write 1e+15, a float to some clients */
+    snprintf(seed, sizeof seed, "%" PRIu64, q->st.gc.seed);
+    cJSON_AddRawToObject(j, "seed", seed);
     serve_reply_json(r, j);
 }
 

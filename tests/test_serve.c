@@ -462,6 +462,14 @@ static void test_completions_equal_generate(void **state) {
         reply_free(&r);
         cJSON_Delete(ref);
     }
+    /* the seed in the answer is written as digits (it was "1e+15": a float to
+     * typed clients), so it can be sent back as it came */
+    reply r;
+    post(s, "/v1/completions", "{\"prompt\": \"ab\", \"max_tokens\": 1, \"seed\": 1000000000000000}",
+         &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"seed\":1000000000000000}"));
+    reply_free(&r);
 }
 
 /* logprobs in OpenAI's legacy shape, with tt generate's values; echo puts
