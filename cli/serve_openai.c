@@ -512,6 +512,7 @@ typedef struct {
     char error[TT_ERROR_MSG_MAX];
     char *buf; /* formatted events not yet sent */
     size_t len, off, cap;
+    double quiet_since; /* the stream has sent nothing since (monotonic s; 0: not yet begun) */
 } gen_req;
 
 static void gen_req_free(gen_req *q) {
@@ -1081,11 +1082,30 @@ static int stream_format(gen_req *q) {
 /* The next bytes of the event stream: what the job has new, formatted; when
  * it has nothing, waits for the scheduler's next step (looking at the
  * client's socket between waits). */
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static long stream_read(void *ctx, char *buf, size_t max) {
     gen_req *q = ctx;
     serve_sched *sc = serve_scheduler(q->s);
+    /* libmicrohttpd closes a connection that sent nothing for --timeout
+     * seconds, even while this callback waits: a stream still queued behind
+     * a full batch (or between slow steps) sends an SSE comment, which
+     * clients ignore, every half timeout */
+    const double keep_alive_s = 0.5 * q->s->opt.timeout_s;
+    if (q->quiet_since == 0.0) q->quiet_since = mono_s();
     while (q->off == q->len) {
         if (q->done_sent) return SERVE_STREAM_END;
+        if (mono_s() - q->quiet_since >= keep_alive_s) {
+            static const char ka[] = ": keep-alive\n\n";
+            const size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+            memcpy(buf, ka, n);
+            q->quiet_since = mono_s();
+            return (long)n;
+        }
         q->off = q->len = 0;
         serve_sched_lock(sc);
         int rc = stream_snapshot(q); /* first look: no step is missed */
@@ -1105,6 +1125,7 @@ static long stream_read(void *ctx, char *buf, size_t max) {
     if (n > max) n = max;
     memcpy(buf, q->buf + q->off, n);
     q->off += n;
+    q->quiet_since = mono_s();
     return (long)n;
 }
 

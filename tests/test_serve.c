@@ -927,6 +927,47 @@ static void test_queue_limit_and_disconnect(void **state) {
     assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
 
+/* A stream that waits in the queue longer than --timeout keeps its
+ * connection (SSE keep-alive comments): it used to be cut off after
+ * --timeout seconds with no event at all. */
+static void test_stream_waits_past_timeout(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--max-batch", "1", "--timeout", "1", "--max-tokens-cap",
+                                      "1000000", "--threads", "1", NULL});
+    char a_out[4200], b_out[4200];
+    snprintf(a_out, sizeof a_out, "%s/ta.out", tmp);
+    snprintf(b_out, sizeof b_out, "%s/tb.out", tmp);
+    const pid_t a =
+        curl_spawn(&s, "/v1/completions",
+                   "{\"prompt\": \"ab\", \"max_tokens\": 1000000, \"stream\": true}", a_out);
+    wait_health(&s, "rows", 1);
+    const pid_t b = curl_spawn(
+        &s, "/v1/completions",
+        "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8, \"stream\": true}", b_out);
+    wait_health(&s, "queued", 1);
+    sleep_ms(2500); /* B waits 2.5 timeouts */
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    reply r;
+    curl_wait(b, b_out, &r); /* curl exits 0: the stream was not cut */
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ": keep-alive\n\n"));
+    events e;
+    parse_events(r.body, &e);
+    assert_true(e.done);
+    char text[64] = "";
+    for (int j = 0; j < e.n; j++)
+        strcat(text, get_str(e.ev[j], "choices.0.text"));
+    cJSON *ref = tt_generate(
+        (const char *[]){"--prompt", "KING", "--max-new-tokens", "20", "--seed", "8", NULL});
+    assert_string_equal(text, get_str(ref, "outputs.0.generated"));
+    cJSON_Delete(ref);
+    events_free(&e);
+    reply_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
 /* 16 clients at once, half streaming, each equal to its solo tt generate;
  * the batch really held several rows (more tokens than steps). */
 static void test_concurrent_clients(void **state) {
@@ -1226,6 +1267,7 @@ int main(void) {
         cmocka_unit_test(test_openai_client),
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_queue_limit_and_disconnect),
+        cmocka_unit_test(test_stream_waits_past_timeout),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_stop_with_slow_client),
