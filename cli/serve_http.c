@@ -265,6 +265,18 @@ static bool key_ok(const serve_server *s, struct MHD_Connection *conn) {
     return diff == 0;
 }
 
+/* A JSON string's \u0000: cJSON's strings end at a NUL, so "a\u0000b"
+ * would silently be "a". Outside strings valid JSON has no backslash, so
+ * every one here starts an escape. */
+static bool has_nul_escape(const char *b, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (b[i] != '\\') continue;
+        if (b[i + 1] == 'u' && i + 5 < n && !memcmp(b + i + 2, "0000", 4)) return true;
+        i++; /* the escaped character: \\ is one escape */
+    }
+    return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -345,6 +357,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  SERVE_MAX_BODY);
         return send_error(s, conn, 413, NULL, msg, NULL);
     }
+    if (has_nul_escape(cs->body, cs->len))
+        return send_error(s, conn, 400, NULL,
+                          "the request body has a NUL character (\\u0000) in a string; no field "
+                          "takes one",
+                          NULL);
     serve_request req = {method, url, cs->body, cs->len, conn};
     serve_reply r = {0};
     cs->rt->fn(s, &req, &r);

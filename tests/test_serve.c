@@ -684,6 +684,9 @@ typedef struct {
 static const bad_case bad[] = {
     {"POST", "/v1/completions", "{\"prompt\": \"ab\"", 400, NULL, "not valid JSON"},
     {"POST", "/v1/completions", "[1, 2]", 400, NULL, "must be a JSON object"},
+    /* cJSON's strings end at a NUL: "a\u0000b" was silently the prompt "a" */
+    {"POST", "/v1/completions", "{\"prompt\": \"a\\u0000b\"}", 400, NULL, "NUL character"},
+    {"POST", "/tokenize", "{\"content\": \"a\\u0000b\"}", 400, NULL, "NUL character"},
     {"POST", "/v1/completions", "", 400, NULL, "must be a JSON object"},
     {"POST", "/v1/completions", "{\"max_tokens\": 5}", 400, "prompt", "'prompt' is required"},
     {"POST", "/v1/completions", "{\"prompt\": 5}", 400, "prompt", "must be a string"},
