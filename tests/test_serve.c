@@ -930,6 +930,57 @@ static void test_queue_limit_and_disconnect(void **state) {
     assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
 
+/* A queued request whose client goes away leaves the queue at once: behind
+ * a waiting head it used to hold its place in --max-queue (new requests got
+ * 503) until it reached the head, i.e. until the jobs before it finished. */
+static void test_queued_client_leaves(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--max-batch", "1", "--max-queue", "2", "--max-tokens-cap",
+                                      "1000000", "--threads", "1", NULL});
+    char a_out[4200], b_out[4200], c_out[4200], d_out[4200];
+    snprintf(a_out, sizeof a_out, "%s/qa.out", tmp);
+    snprintf(b_out, sizeof b_out, "%s/qb.out", tmp);
+    snprintf(c_out, sizeof c_out, "%s/qc.out", tmp);
+    snprintf(d_out, sizeof d_out, "%s/qd.out", tmp);
+    const pid_t a =
+        curl_spawn(&s, "/v1/completions",
+                   "{\"prompt\": \"ab\", \"max_tokens\": 1000000, \"stream\": true}", a_out);
+    wait_health(&s, "rows", 1);
+    const pid_t b = curl_spawn(
+        &s, "/v1/completions", "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8}", b_out);
+    wait_health(&s, "queued", 1);
+    const pid_t c =
+        curl_spawn(&s, "/v1/completions", "{\"prompt\": \"ab\", \"max_tokens\": 5}", c_out);
+    wait_health(&s, "queued", 2);
+    kill(c, SIGKILL); /* C's client goes away while A runs and B waits */
+    waitpid(c, NULL, 0);
+    const double t0 = now_s();
+    while (health_field(&s, "queued") != 1) {
+        if (now_s() - t0 > 5.0) fail_msg("the gone client still holds its place in the queue");
+        sleep_ms(20);
+    }
+    reply r;
+    const pid_t d = curl_spawn(
+        &s, "/v1/completions", "{\"prompt\": \"An\", \"max_tokens\": 20, \"seed\": 3}", d_out);
+    wait_health(&s, "queued", 2); /* queued, not refused */
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    const char *prompt[2] = {"KING", "An"}, *seed[2] = {"8", "3"};
+    const pid_t pid[2] = {b, d};
+    const char *out[2] = {b_out, d_out};
+    for (int i = 0; i < 2; i++) {
+        curl_wait(pid[i], out[i], &r);
+        assert_int_equal(r.status, 200);
+        cJSON *ref = tt_generate((const char *[]){"--prompt", prompt[i], "--max-new-tokens", "20",
+                                                  "--seed", seed[i], NULL});
+        assert_string_equal(get_str(r.json, "choices.0.text"), get_str(ref, "outputs.0.generated"));
+        cJSON_Delete(ref);
+        reply_free(&r);
+    }
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
 /* A stream that waits in the queue longer than --timeout keeps its
  * connection (SSE keep-alive comments): it used to be cut off after
  * --timeout seconds with no event at all. */
@@ -1271,6 +1322,7 @@ int main(void) {
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_queue_limit_and_disconnect),
         cmocka_unit_test(test_stream_waits_past_timeout),
+        cmocka_unit_test(test_queued_client_leaves),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_stop_with_slow_client),
