@@ -385,7 +385,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
             return -1;
         }
     }
-    if (st->gc.sampling.temperature == 0.0f) st->gc.sampling.strategy = TT_STRATEGY_GREEDY; /* greedy, as tt generate */
+    if (st->gc.sampling.temperature == 0.0f)
+        st->gc.sampling.strategy = TT_STRATEGY_GREEDY; /* greedy, as tt generate */
     if (st->logprobs >= 0) st->gc.sampling.x.logprobs = st->logprobs > 0 ? st->logprobs : 1;
     if (!st->seed_given) { /* OpenAI: no seed, a different draw each time */
         struct timespec ts;

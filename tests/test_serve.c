@@ -465,8 +465,8 @@ static void test_completions_equal_generate(void **state) {
     /* the seed in the answer is written as digits (it was "1e+15": a float to
      * typed clients), so it can be sent back as it came */
     reply r;
-    post(s, "/v1/completions", "{\"prompt\": \"ab\", \"max_tokens\": 1, \"seed\": 1000000000000000}",
-         &r);
+    post(s, "/v1/completions",
+         "{\"prompt\": \"ab\", \"max_tokens\": 1, \"seed\": 1000000000000000}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"seed\":1000000000000000}"));
     reply_free(&r);
@@ -947,8 +947,8 @@ static void test_queued_client_leaves(void **state) {
         curl_spawn(&s, "/v1/completions",
                    "{\"prompt\": \"ab\", \"max_tokens\": 1000000, \"stream\": true}", a_out);
     wait_health(&s, "rows", 1);
-    const pid_t b = curl_spawn(
-        &s, "/v1/completions", "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8}", b_out);
+    const pid_t b = curl_spawn(&s, "/v1/completions",
+                               "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8}", b_out);
     wait_health(&s, "queued", 1);
     const pid_t c =
         curl_spawn(&s, "/v1/completions", "{\"prompt\": \"ab\", \"max_tokens\": 5}", c_out);
@@ -961,8 +961,8 @@ static void test_queued_client_leaves(void **state) {
         sleep_ms(20);
     }
     reply r;
-    const pid_t d = curl_spawn(
-        &s, "/v1/completions", "{\"prompt\": \"An\", \"max_tokens\": 20, \"seed\": 3}", d_out);
+    const pid_t d = curl_spawn(&s, "/v1/completions",
+                               "{\"prompt\": \"An\", \"max_tokens\": 20, \"seed\": 3}", d_out);
     wait_health(&s, "queued", 2); /* queued, not refused */
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
@@ -1178,7 +1178,8 @@ static void test_stop_with_slow_client(void **state) {
     a.sin_port = htons((uint16_t)s.port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    const char *part = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro";
+    const char *part =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro";
     assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
     reply r; /* the server has read those headers: a later request is answered */
     http(&s, "GET", "/health", NULL, NULL, &r);
