@@ -669,8 +669,9 @@ static int parse_messages(gen_req *q, const cJSON *m, serve_reply *r) {
         }
         if (!cJSON_IsObject(e) || ri < 0) {
             free(b.s);
-            serve_reply_error(r, 400, param,
-                              "'%s.role' must be \"system\", \"user\" or \"assistant\"", param);
+            serve_reply_error(
+                r, 400, param,
+                "'%s.role' must be \"system\", \"developer\", \"user\" or \"assistant\"", param);
             return -1;
         }
         if (name && !cJSON_IsNull(name) && (!cJSON_IsString(name) || !name->valuestring[0])) {

@@ -750,7 +750,7 @@ static const bad_case bad[] = {
      "does not exist"},
     {"POST", "/v1/chat/completions", "{\"messages\": []}", 400, "messages", "non-empty array"},
     {"POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}",
-     400, "messages[0]", "\"system\", \"user\" or \"assistant\""},
+     400, "messages[0]", "\"system\", \"developer\", \"user\" or \"assistant\""},
     {"POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", 400,
      "messages[0]", "must be a string"},
     {"POST", "/v1/chat/completions",
