@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -38,7 +39,18 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large; /* over SERVE_MAX_BODY: the rest is read and dropped */
+    bool answering; /* counted in in_flight: its answer has begun */
 } conn_state;
+
+/* An answer begins: a stop waits for it (serve_server_drain). A request whose
+ * body is still arriving has none yet, so a slow client cannot hold a stop. */
+static void answer_begins(serve_server *s, conn_state *cs) {
+    if (cs->answering) return;
+    cs->answering = true;
+    pthread_mutex_lock(&s->stats_mu);
+    s->in_flight++;
+    pthread_mutex_unlock(&s->stats_mu);
+}
 
 static serve_server *server_of(void *cls) { return cls; }
 
@@ -244,13 +256,25 @@ static enum MHD_Result send_error(serve_server *s, struct MHD_Connection *conn, 
 static bool key_ok(const serve_server *s, struct MHD_Connection *conn) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false; /* a scheme is caseless */
     const char *given = h + 7;
     const size_t n_given = strlen(given), n_key = strlen(s->api_key);
     unsigned char diff = (unsigned char)(n_given != n_key);
     for (size_t i = 0; i < n_given; i++)
         diff |= (unsigned char)(given[i] ^ s->api_key[i < n_key ? i : 0]);
     return diff == 0;
+}
+
+/* A JSON string's \u0000: cJSON's strings end at a NUL, so "a\u0000b"
+ * would silently be "a". Outside strings valid JSON has no backslash, so
+ * every one here starts an escape. */
+static bool has_nul_escape(const char *b, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (b[i] != '\\') continue;
+        if (b[i + 1] == 'u' && i + 5 < n && !memcmp(b + i + 2, "0000", 4)) return true;
+        i++; /* the escaped character: \\ is one escape */
+    }
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -263,9 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
-        pthread_mutex_lock(&s->stats_mu);
-        s->in_flight++;
-        pthread_mutex_unlock(&s->stats_mu);
+        answer_begins(s, cs); /* until the headers are found good */
         char allow[64] = "";
         for (int i = 0; i < s->n_routes; i++) {
             if (strcmp(s->routes[i].path, url)) continue;
@@ -301,6 +323,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_error(s, conn, 413, NULL, msg, NULL);
             }
         }
+        cs->answering = false; /* the body is to come: nothing is answered yet */
+        pthread_mutex_lock(&s->stats_mu);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->stats_mu);
         return MHD_YES;
     }
     if (*upload_data_size) { /* a piece of the body */
@@ -324,12 +350,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs->body[cs->len] = '\0';
         return MHD_YES;
     }
+    answer_begins(s, cs);
     if (cs->too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "the request body is larger than %zu bytes (1 MiB)",
                  SERVE_MAX_BODY);
         return send_error(s, conn, 413, NULL, msg, NULL);
     }
+    if (has_nul_escape(cs->body, cs->len))
+        return send_error(s, conn, 400, NULL,
+                          "the request body has a NUL character (\\u0000) in a string; no field "
+                          "takes one",
+                          NULL);
     serve_request req = {method, url, cs->body, cs->len, conn};
     serve_reply r = {0};
     cs->rt->fn(s, &req, &r);
@@ -343,11 +375,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     serve_server *s = server_of(cls);
     conn_state *cs = *con_cls;
     if (cs) { /* the answer is sent (or the client has gone) */
+        if (cs->answering) {
+            pthread_mutex_lock(&s->stats_mu);
+            s->in_flight--;
+            pthread_mutex_unlock(&s->stats_mu);
+        }
         free(cs->body);
         free(cs);
-        pthread_mutex_lock(&s->stats_mu);
-        s->in_flight--;
-        pthread_mutex_unlock(&s->stats_mu);
     }
     *con_cls = NULL;
 }

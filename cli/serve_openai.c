@@ -10,6 +10,7 @@
  * tokens: `data: {chunk}\n\n` per token, a last chunk with finish_reason,
  * then `data: [DONE]\n\n`.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -384,7 +385,8 @@ int serve_settings_parse(serve_server *s, const cJSON *obj, bool chat, serve_set
             return -1;
         }
     }
-    if (st->gc.sampling.temperature == 0.0f) st->gc.sampling.strategy = TT_STRATEGY_GREEDY; /* greedy, as tt generate */
+    if (st->gc.sampling.temperature == 0.0f)
+        st->gc.sampling.strategy = TT_STRATEGY_GREEDY; /* greedy, as tt generate */
     if (st->logprobs >= 0) st->gc.sampling.x.logprobs = st->logprobs > 0 ? st->logprobs : 1;
     if (!st->seed_given) { /* OpenAI: no seed, a different draw each time */
         struct timespec ts;
@@ -511,6 +513,7 @@ typedef struct {
     char error[TT_ERROR_MSG_MAX];
     char *buf; /* formatted events not yet sent */
     size_t len, off, cap;
+    double quiet_since; /* the stream has sent nothing since (monotonic s; 0: not yet begun) */
 } gen_req;
 
 static void gen_req_free(gen_req *q) {
@@ -666,8 +669,9 @@ static int parse_messages(gen_req *q, const cJSON *m, serve_reply *r) {
         }
         if (!cJSON_IsObject(e) || ri < 0) {
             free(b.s);
-            serve_reply_error(r, 400, param,
-                              "'%s.role' must be \"system\", \"user\" or \"assistant\"", param);
+            serve_reply_error(
+                r, 400, param,
+                "'%s.role' must be \"system\", \"developer\", \"user\" or \"assistant\"", param);
             return -1;
         }
         if (name && !cJSON_IsNull(name) && (!cJSON_IsString(name) || !name->valuestring[0])) {
@@ -907,7 +911,9 @@ static void complete_reply(gen_req *q, serve_reply *r) {
         free(prompt);
     }
     cJSON_AddItemToObject(j, "usage", usage_object(q, NULL));
-    cJSON_AddNumberToObject(j, "seed", (double)q->st.gc.seed);
+    char seed[24]; /* digits: cJSON would write 1e+15, a float to some clients */
+    snprintf(seed, sizeof seed, "%" PRIu64, q->st.gc.seed);
+    cJSON_AddRawToObject(j, "seed", seed);
     serve_reply_json(r, j);
 }
 
@@ -1078,11 +1084,30 @@ static int stream_format(gen_req *q) {
 /* The next bytes of the event stream: what the job has new, formatted; when
  * it has nothing, waits for the scheduler's next step (looking at the
  * client's socket between waits). */
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static long stream_read(void *ctx, char *buf, size_t max) {
     gen_req *q = ctx;
     serve_sched *sc = serve_scheduler(q->s);
+    /* libmicrohttpd closes a connection that sent nothing for --timeout
+     * seconds, even while this callback waits: a stream still queued behind
+     * a full batch (or between slow steps) sends an SSE comment, which
+     * clients ignore, every half timeout */
+    const double keep_alive_s = 0.5 * q->s->opt.timeout_s;
+    if (q->quiet_since == 0.0) q->quiet_since = mono_s();
     while (q->off == q->len) {
         if (q->done_sent) return SERVE_STREAM_END;
+        if (mono_s() - q->quiet_since >= keep_alive_s) {
+            static const char ka[] = ": keep-alive\n\n";
+            const size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+            memcpy(buf, ka, n);
+            q->quiet_since = mono_s();
+            return (long)n;
+        }
         q->off = q->len = 0;
         serve_sched_lock(sc);
         int rc = stream_snapshot(q); /* first look: no step is missed */
@@ -1102,6 +1127,7 @@ static long stream_read(void *ctx, char *buf, size_t max) {
     if (n > max) n = max;
     memcpy(buf, q->buf + q->off, n);
     q->off += n;
+    q->quiet_since = mono_s();
     return (long)n;
 }
 

@@ -110,6 +110,23 @@ void serve_job_release(serve_sched *q, serve_job *job) {
 void serve_job_cancel(serve_sched *q, serve_job *job) {
     pthread_mutex_lock(&q->mu);
     job->cancelled = true;
+    if (job->state == SERVE_JOB_QUEUED) {
+        /* leaves the queue now: a gone client must not hold a place in
+         * --max-queue (and cause 503s) until the job reaches the head */
+        serve_job *prev = NULL, *it = q->head;
+        for (; it && it != job; it = it->next)
+            prev = it;
+        if (it) { /* queued (a job refused by submit never was) */
+            if (prev)
+                prev->next = job->next;
+            else
+                q->head = job->next;
+            if (q->tail == job) q->tail = prev;
+            q->n_queued--;
+            job->state = SERVE_JOB_DONE;
+            job_unref(job); /* the queue's reference */
+        }
+    }
     pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&q->mu);
 }

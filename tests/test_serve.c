@@ -462,6 +462,14 @@ static void test_completions_equal_generate(void **state) {
         reply_free(&r);
         cJSON_Delete(ref);
     }
+    /* the seed in the answer is written as digits (it was "1e+15": a float to
+     * typed clients), so it can be sent back as it came */
+    reply r;
+    post(s, "/v1/completions",
+         "{\"prompt\": \"ab\", \"max_tokens\": 1, \"seed\": 1000000000000000}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"seed\":1000000000000000}"));
+    reply_free(&r);
 }
 
 /* logprobs in OpenAI's legacy shape, with tt generate's values; echo puts
@@ -676,6 +684,9 @@ typedef struct {
 static const bad_case bad[] = {
     {"POST", "/v1/completions", "{\"prompt\": \"ab\"", 400, NULL, "not valid JSON"},
     {"POST", "/v1/completions", "[1, 2]", 400, NULL, "must be a JSON object"},
+    /* cJSON's strings end at a NUL: "a\u0000b" was silently the prompt "a" */
+    {"POST", "/v1/completions", "{\"prompt\": \"a\\u0000b\"}", 400, NULL, "NUL character"},
+    {"POST", "/tokenize", "{\"content\": \"a\\u0000b\"}", 400, NULL, "NUL character"},
     {"POST", "/v1/completions", "", 400, NULL, "must be a JSON object"},
     {"POST", "/v1/completions", "{\"max_tokens\": 5}", 400, "prompt", "'prompt' is required"},
     {"POST", "/v1/completions", "{\"prompt\": 5}", 400, "prompt", "must be a string"},
@@ -739,7 +750,7 @@ static const bad_case bad[] = {
      "does not exist"},
     {"POST", "/v1/chat/completions", "{\"messages\": []}", 400, "messages", "non-empty array"},
     {"POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}",
-     400, "messages[0]", "\"system\", \"user\" or \"assistant\""},
+     400, "messages[0]", "\"system\", \"developer\", \"user\" or \"assistant\""},
     {"POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", 400,
      "messages[0]", "must be a string"},
     {"POST", "/v1/chat/completions",
@@ -831,6 +842,15 @@ static void test_api_key(void **state) {
          (const char *[]){"Authorization: Bearer sekret-123", NULL}, &r);
     assert_int_equal(r.status, 200);
     reply_free(&r);
+    /* RFC 7235: the scheme's name is case-insensitive; the key is not */
+    http(&s, "POST", "/v1/completions", body,
+         (const char *[]){"Authorization: bearer sekret-123", NULL}, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(&s, "POST", "/v1/completions", body,
+         (const char *[]){"Authorization: Bearer SEKRET-123", NULL}, &r);
+    check_error(&r, 401, NULL, "API key");
+    reply_free(&r);
     http(&s, "GET", "/health", NULL, NULL, &r); /* for load balancers: no key */
     assert_int_equal(r.status, 200);
     reply_free(&r);
@@ -906,6 +926,98 @@ static void test_queue_limit_and_disconnect(void **state) {
     http(&s, "GET", "/metrics", NULL, NULL, &r);
     const long n2 = (long)metric(r.body, "tt_serve_tokens_generated_total");
     assert_int_equal(n1, n2);
+    reply_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* A queued request whose client goes away leaves the queue at once: behind
+ * a waiting head it used to hold its place in --max-queue (new requests got
+ * 503) until it reached the head, i.e. until the jobs before it finished. */
+static void test_queued_client_leaves(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--max-batch", "1", "--max-queue", "2", "--max-tokens-cap",
+                                      "1000000", "--threads", "1", NULL});
+    char a_out[4200], b_out[4200], c_out[4200], d_out[4200];
+    snprintf(a_out, sizeof a_out, "%s/qa.out", tmp);
+    snprintf(b_out, sizeof b_out, "%s/qb.out", tmp);
+    snprintf(c_out, sizeof c_out, "%s/qc.out", tmp);
+    snprintf(d_out, sizeof d_out, "%s/qd.out", tmp);
+    const pid_t a =
+        curl_spawn(&s, "/v1/completions",
+                   "{\"prompt\": \"ab\", \"max_tokens\": 1000000, \"stream\": true}", a_out);
+    wait_health(&s, "rows", 1);
+    const pid_t b = curl_spawn(&s, "/v1/completions",
+                               "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8}", b_out);
+    wait_health(&s, "queued", 1);
+    const pid_t c =
+        curl_spawn(&s, "/v1/completions", "{\"prompt\": \"ab\", \"max_tokens\": 5}", c_out);
+    wait_health(&s, "queued", 2);
+    kill(c, SIGKILL); /* C's client goes away while A runs and B waits */
+    waitpid(c, NULL, 0);
+    const double t0 = now_s();
+    while (health_field(&s, "queued") != 1) {
+        if (now_s() - t0 > 5.0) fail_msg("the gone client still holds its place in the queue");
+        sleep_ms(20);
+    }
+    reply r;
+    const pid_t d = curl_spawn(&s, "/v1/completions",
+                               "{\"prompt\": \"An\", \"max_tokens\": 20, \"seed\": 3}", d_out);
+    wait_health(&s, "queued", 2); /* queued, not refused */
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    const char *prompt[2] = {"KING", "An"}, *seed[2] = {"8", "3"};
+    const pid_t pid[2] = {b, d};
+    const char *out[2] = {b_out, d_out};
+    for (int i = 0; i < 2; i++) {
+        curl_wait(pid[i], out[i], &r);
+        assert_int_equal(r.status, 200);
+        cJSON *ref = tt_generate((const char *[]){"--prompt", prompt[i], "--max-new-tokens", "20",
+                                                  "--seed", seed[i], NULL});
+        assert_string_equal(get_str(r.json, "choices.0.text"), get_str(ref, "outputs.0.generated"));
+        cJSON_Delete(ref);
+        reply_free(&r);
+    }
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* A stream that waits in the queue longer than --timeout keeps its
+ * connection (SSE keep-alive comments): it used to be cut off after
+ * --timeout seconds with no event at all. */
+static void test_stream_waits_past_timeout(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--max-batch", "1", "--timeout", "1", "--max-tokens-cap",
+                                      "1000000", "--threads", "1", NULL});
+    char a_out[4200], b_out[4200];
+    snprintf(a_out, sizeof a_out, "%s/ta.out", tmp);
+    snprintf(b_out, sizeof b_out, "%s/tb.out", tmp);
+    const pid_t a =
+        curl_spawn(&s, "/v1/completions",
+                   "{\"prompt\": \"ab\", \"max_tokens\": 1000000, \"stream\": true}", a_out);
+    wait_health(&s, "rows", 1);
+    const pid_t b = curl_spawn(
+        &s, "/v1/completions",
+        "{\"prompt\": \"KING\", \"max_tokens\": 20, \"seed\": 8, \"stream\": true}", b_out);
+    wait_health(&s, "queued", 1);
+    sleep_ms(2500); /* B waits 2.5 timeouts */
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    reply r;
+    curl_wait(b, b_out, &r); /* curl exits 0: the stream was not cut */
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ": keep-alive\n\n"));
+    events e;
+    parse_events(r.body, &e);
+    assert_true(e.done);
+    char text[64] = "";
+    for (int j = 0; j < e.n; j++)
+        strcat(text, get_str(e.ev[j], "choices.0.text"));
+    cJSON *ref = tt_generate(
+        (const char *[]){"--prompt", "KING", "--max-new-tokens", "20", "--seed", "8", NULL});
+    assert_string_equal(text, get_str(ref, "outputs.0.generated"));
+    cJSON_Delete(ref);
+    events_free(&e);
     reply_free(&r);
     assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
@@ -1053,6 +1165,32 @@ static void test_graceful_stop(void **state) {
     reply_free(&r);
 }
 
+/* A client still sending its body (slowloris) has no answer begun: SIGTERM
+ * does not wait for it (it used to hold the stop for the 10 s drain). */
+static void test_stop_with_slow_client(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, (const char *[]){"--threads", "1", NULL});
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *part =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro";
+    assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
+    reply r; /* the server has read those headers: a later request is answered */
+    http(&s, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    const double t0 = now_s();
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    assert_true(now_s() - t0 < 5.0);
+    close(fd);
+}
+
 /* The shared server stops cleanly too (no leak report under ASan). */
 static void test_shared_server_stops(void **state) {
     (void)state;
@@ -1184,8 +1322,11 @@ int main(void) {
         cmocka_unit_test(test_openai_client),
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_queue_limit_and_disconnect),
+        cmocka_unit_test(test_stream_waits_past_timeout),
+        cmocka_unit_test(test_queued_client_leaves),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_with_slow_client),
         cmocka_unit_test(test_shared_server_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
