@@ -67,6 +67,10 @@ struct tt_model {
     float *pe;              /* [max_len, C] sinusoidal buffer, NULL when learned */
     tt_model_weights w, g;  /* pointers into params / grads */
     tt_layer_weights *lw, *lg; /* [L] each */
+    size_t *phase; /* [L + 2] from the tensor table: where the gradients of the
+                      backward's phases start: [0, phase[0]) the embeddings,
+                      [phase[l], phase[l + 1]) block l, [phase[L], phase[L + 1])
+                      the tail (ln_f, an untied lm_head) */
     size_t n_tensors;
     tt_tensor_info *tensors;
     tt_tensor_entry *entries; /* [n_tensors] the table rows behind tensors (names live here) */
@@ -201,6 +205,9 @@ size_t tt_model_config_num_params(const tt_model_config *cfg) {
 typedef struct {
     tt_model *m;
     size_t off, i;
+    int group;     /* the gradient phase of the last parameter placed: -1 the
+                      embeddings, 0..L-1 a block, L the tail (ln_f, lm_head) */
+    bool disorder; /* a parameter came after one of a later phase */
 } fill_ctx;
 
 /* Gives table entry i its memory: its own span of the parameter (and
@@ -224,6 +231,12 @@ static void fill_visit(void *ctx, const tt_tensor_entry *e) {
         t->data = m->w.tok_emb;
         t->grad = m->g.tok_emb;
     } else {
+        /* the backward's phases, from the table: where each block's
+         * gradients start (phase[l]) and the tail's (phase[L]) */
+        const int L = m->cfg.n_layers;
+        const int g = e->layer >= 0 ? e->layer : (fc->group >= 0 ? L : -1);
+        if (g < fc->group) fc->disorder = true;
+        for (; fc->group < g; fc->group++) m->phase[fc->group + 1] = fc->off;
         t->data = m->params + fc->off;
         t->grad = m->grads + fc->off;
         fc->off += t->numel;
@@ -303,8 +316,9 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     m->entries = calloc(m->n_tensors, sizeof *m->entries);
     m->lw = calloc((size_t)cfg->n_layers, sizeof *m->lw);
     m->lg = calloc((size_t)cfg->n_layers, sizeof *m->lg);
+    m->phase = calloc((size_t)cfg->n_layers + 2, sizeof *m->phase);
     if (cfg->positional == TT_POS_SINUSOIDAL) m->pe = malloc(M * C * sizeof(float));
-    if (!m->params || !m->grads || !m->decay || !m->tensors || !m->entries || !m->lw || !m->lg ||
+    if (!m->params || !m->grads || !m->decay || !m->tensors || !m->entries || !m->lw || !m->lg || !m->phase ||
         (cfg->positional == TT_POS_SINUSOIDAL && !m->pe)) {
         size_t need = param_bytes(cfg);
         tt_model_free(m);
@@ -312,8 +326,15 @@ static tt_status model_create(tt_model **out, const tt_model_config *cfg, unsign
     }
     m->w.layers = m->lw;
     m->g.layers = m->lg;
-    fill_ctx fc = {m, 0, 0};
+    fill_ctx fc = {m, 0, 0, -1, false};
     tt_tensor_table_walk(cfg, fill_visit, &fc);
+    for (; fc.group < cfg->n_layers; fc.group++) m->phase[fc.group + 1] = fc.off;
+    m->phase[cfg->n_layers + 1] = fc.off;
+    if (fc.disorder) { /* src/tensor_table.c must list a block's tensors together */
+        tt_model_free(m);
+        return tt_error_set(err, TT_ERR_STATE,
+                            "model create: the tensor table interleaves the gradients of two phases");
+    }
 
     /* Init like the teaching package: N(0, 0.02) for every Linear weight and
      * embedding (learned positions included), zero biases, LayerNorm 1 / 0.
@@ -348,6 +369,7 @@ void tt_model_free(tt_model *m) {
     free(m->pe);
     free(m->tensors);
     free(m->entries);
+    free(m->phase);
     free(m->lw);
     free(m->lg);
     free(m->act_mem);
@@ -793,7 +815,6 @@ tt_status tt_model_backward(tt_model *m, tt_error *err) {
 }
 
 /* The flat offset of a gradient tensor. */
-#define GOFF(ptr) ((size_t)((ptr) - m->grads))
 
 /* Backward on every thread of the run; ready() on the calling thread (0)
  * once every thread has finished the range it reports. */
@@ -829,7 +850,7 @@ static void backward_body(void *arg) {
                           A->lnf_mean, A->lnf_rstd, (int)N, C);
     tt_par_barrier();
     /* ln_f and an untied lm_head end the block; a tied one is tok_emb */
-    if (ready && caller) ready(user, GOFF(g->lnf_w), m->n_params);
+    if (ready && caller) ready(user, m->phase[L], m->n_params);
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t s = (size_t)l;
@@ -888,7 +909,7 @@ static void backward_body(void *arg) {
                               A->ln1_mean + s * N, A->ln1_rstd + s * N, (int)N, C);
         tt_par_barrier();
         /* block l's tensors are adjacent, from wq to ln2_b */
-        if (ready && caller) ready(user, GOFF(gw->wq), l + 1 < L ? GOFF(m->lg[l + 1].wq) : GOFF(g->lnf_w));
+        if (ready && caller) ready(user, m->phase[l], m->phase[l + 1]);
     }
     /* embedding: res0 = Drop(tok_emb[tokens] * sqrt(C) + pos) */
     if (dropout) {
@@ -898,7 +919,7 @@ static void backward_body(void *arg) {
     tt_embed_backward(g->tok_emb, c->positional == TT_POS_LEARNED ? g->pos : NULL, A->dres, m->tokens,
                       (int)N, T, C, sqrtf((float)C));
     tt_par_barrier();
-    if (ready && caller) ready(user, 0, L > 0 ? GOFF(m->lg[0].wq) : GOFF(g->lnf_w));
+    if (ready && caller) ready(user, 0, m->phase[0]);
     tt_gemm_workspace_set(NULL, 0);
 }
 

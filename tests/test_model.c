@@ -19,6 +19,7 @@
 
 #include "fixture.h"
 #include "tt/model.h"
+#include "model_internal.h" /* tt_model_backward_hooked */
 
 
 static tt_model_config small_cfg(void) {
@@ -611,6 +612,57 @@ static void test_thread_determinism(void **state) {
     tt_model_free(m);
 }
 
+/* The ranges the backward reports as complete (for data-parallel overlap)
+ * come from the tensor table: the tail, each block from the last, then the
+ * embeddings, adjacent and descending, each holding exactly its tensors. */
+typedef struct {
+    size_t lo[16], hi[16];
+    int n;
+} ready_ranges;
+static void record_ready(void *user, size_t lo, size_t hi) {
+    ready_ranges *r = user;
+    if (r->n < 16) r->lo[r->n] = lo, r->hi[r->n] = hi;
+    r->n++;
+}
+
+static void test_backward_phases_follow_the_table(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        tt_error err = {0};
+        tt_model_config c;
+        assert_int_equal(tt_model_config_preset("tiny", 20, &c, &err), TT_OK);
+        c.n_layers = 3, c.max_len = 16, c.dropout = 0.0f;
+        c.tie_weights = variant == 0;
+        c.positional = variant == 0 ? TT_POS_SINUSOIDAL : TT_POS_LEARNED;
+        tt_model *m = NULL;
+        assert_int_equal(tt_model_create(&m, &c, 1, &err), TT_OK);
+        int tok[2 * 8], tgt[2 * 8];
+        for (int i = 0; i < 16; i++) tok[i] = (i * 7) % 20, tgt[i] = (i * 3 + 1) % 20;
+        assert_int_equal(tt_model_forward(m, tok, tgt, 2, 8, TT_MODE_TRAIN, NULL, NULL, &err), TT_OK);
+        ready_ranges r = {0};
+        assert_int_equal(tt_model_backward_hooked(m, record_ready, &r, &err), TT_OK);
+        const int L = c.n_layers;
+        assert_int_equal(r.n, L + 2);
+        assert_int_equal(r.hi[0], tt_model_num_params(m));
+        for (int i = 0; i + 1 < r.n; i++) assert_int_equal(r.lo[i], r.hi[i + 1]);
+        assert_int_equal(r.lo[r.n - 1], 0);
+        const float *g0 = tt_model_grads_flat(m);
+        for (size_t i = 0; i < tt_model_num_tensors(m); i++) {
+            tt_tensor_info t;
+            assert_int_equal(tt_model_tensor(m, i, &t), TT_OK);
+            if (!t.grad || (c.tie_weights && !strcmp(t.name, "lm_head.weight"))) continue;
+            int layer = -1, k;
+            if (sscanf(t.name, "blocks.%d.", &layer) == 1)
+                k = 1 + (L - 1 - layer);
+            else
+                k = !strncmp(t.name, "embedding.", 10) ? L + 1 : 0;
+            const size_t off = (size_t)(t.grad - g0);
+            if (off < r.lo[k] || off + t.numel > r.hi[k]) fail_msg("%s is outside its phase %d", t.name, k);
+        }
+        tt_model_free(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_counts),
@@ -625,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_reference_learned_untied),
         cmocka_unit_test(test_dropout_deterministic),
         cmocka_unit_test(test_thread_determinism),
+        cmocka_unit_test(test_backward_phases_follow_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
