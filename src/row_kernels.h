@@ -327,11 +327,13 @@ static inline void tt_row_gelu_grad_mul(float *d, const float *x, size_t n) {
     size_t i = 0;
 #if TT_ROW_AVX512
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(d + i, _mm512_mul_ps(_mm512_loadu_ps(d + i), tt_gelu_grad16(_mm512_loadu_ps(x + i))));
+        _mm512_storeu_ps(
+            d + i, _mm512_mul_ps(_mm512_loadu_ps(d + i), tt_gelu_grad16(_mm512_loadu_ps(x + i))));
 #endif
 #if TT_ROW_AVX2
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), tt_gelu_grad8(_mm256_loadu_ps(x + i))));
+        _mm256_storeu_ps(
+            d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), tt_gelu_grad8(_mm256_loadu_ps(x + i))));
 #endif
     for (; i < n; i++)
         d[i] = d[i] * tt_gelu_grad1(x[i]);
@@ -432,7 +434,18 @@ static inline void tt_row_softmax(float *s, int n) {
         mx = s[t] > mx ? s[t] : mx;
     const __m256 vmx = _mm256_set1_ps(mx);
     __m256 acc = _mm256_setzero_ps();
-    for (t = 0; t < n8; t += 8) {
+    t = 0;
+#if TT_ROW_AVX512
+    /* two blocks of 8 per exp; the sum still adds the first block, then the second */
+    const __m512 vmx16 = _mm512_set1_ps(mx);
+    for (; t + 16 <= n8; t += 16) {
+        const __m512 e = tt_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + t), vmx16));
+        _mm512_storeu_ps(s + t, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+        acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+#endif
+    for (; t < n8; t += 8) {
         const __m256 e = tt_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + t), vmx));
         _mm256_storeu_ps(s + t, e);
         acc = _mm256_add_ps(acc, e);
