@@ -10,7 +10,9 @@
  * -ffp-contract=off: every fused multiply-add below is written as one, and
  * nothing else is fused. Each function computes every value with the same
  * float operations on every path — the AVX2 lanes (also used by the avx512
- * copies) and the scalar forms are operation-for-operation twins — so the
+ * copies, which run the element-wise GELU loops and the softmax's exps 16
+ * lanes at a time with the same operations) and the scalar forms are
+ * operation-for-operation twins — so the
  * results are bit-identical across paths, and the same for the decoder and
  * the model: that is what makes `tt eval` and teacher-forced decoding give
  * the same logits.
