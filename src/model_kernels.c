@@ -190,7 +190,13 @@ void tt_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
  * rows for dw) with tt_gemm on the calling thread: no second thread pool, no
  * process-wide BLAS setting. Each output element is computed by one thread in
  * an order that does not depend on the split (src/gemm.h), so results do not
- * depend on the thread count. */
+ * depend on the thread count. A weight gradient wider than tall (fc2's,
+ * [C, F]) splits its columns instead: tt_gemm packs B (x, [N, F]) one panel
+ * of columns at a time and dout^T (A, [C, N]) whole, so each thread then
+ * packs half of the larger operand rather than all of it. The products that
+ * feed the next kernel (y, dx) keep the split by rows: split by columns,
+ * measured 1-3 ms slower per tiny step (docs/benchmarks.md), as each thread
+ * then reads rows the other one wrote. */
 
 /* this thread's rows [r0, r1), in blocks of 8 */
 static void split(int rows, int parallel, int *r0, int *r1) {
@@ -227,8 +233,18 @@ static void linear_backward(float *dx, float *dw, float *db, const float *dout, 
         }
         /* dw[o0:o1, Cin] += dout[:, o0:o1]^T @ x[N, Cin] */
         split(Cout, par, &r0, &r1);
-        if (dw && r1 > r0) {
+        const int nt = tt_par_nt();
+        if (dw && par && nt > 1 && Cin > Cout && Cin % 32 == 0 && Cin / 32 % nt == 0) {
+            /* wider than tall (fc2's): split the columns in blocks of 32, so each
+             * thread packs only its part of x, the larger operand */
+            size_t lo, hi;
+            share((size_t)Cin, 32, 1, &lo, &hi);
+            if (hi > lo)
+                tt_gemm(TT_GEMM_T, TT_GEMM_N, Cout, (int)(hi - lo), N, dout, Cout, x + lo, Cin, 1.0f, dw + lo, Cin);
+        } else if (dw && r1 > r0) {
             tt_gemm(TT_GEMM_T, TT_GEMM_N, r1 - r0, Cin, N, dout + r0, Cout, x, Cin, 1.0f, dw + (size_t)r0 * Cin, Cin);
+        }
+        if (dw && r1 > r0) {
             if (db)
                 for (int n = 0; n < N; n++) {
                     const float *g = dout + (size_t)n * Cout;

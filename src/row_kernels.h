@@ -10,7 +10,9 @@
  * -ffp-contract=off: every fused multiply-add below is written as one, and
  * nothing else is fused. Each function computes every value with the same
  * float operations on every path — the AVX2 lanes (also used by the avx512
- * copies) and the scalar forms are operation-for-operation twins — so the
+ * copies, which run the element-wise GELU loops and the softmax's exps 16
+ * lanes at a time with the same operations) and the scalar forms are
+ * operation-for-operation twins — so the
  * results are bit-identical across paths, and the same for the decoder and
  * the model: that is what makes `tt eval` and teacher-forced decoding give
  * the same logits.
@@ -29,6 +31,14 @@
 #define TT_ROW_AVX2 1
 #else
 #define TT_ROW_AVX2 0
+#endif
+/* 16 lanes where the copy is built for AVX-512: the same operations as the
+ * 8-lane forms, element by element, so the same values (used by the
+ * element-wise GELU loops, whose results do not depend on the lane count) */
+#if TT_ROW_AVX2 && defined(__AVX512F__)
+#define TT_ROW_AVX512 1
+#else
+#define TT_ROW_AVX512 0
 #endif
 
 /* ---- exp, erf, GELU ------------------------------------------------------ */
@@ -55,6 +65,30 @@ static inline __m256 tt_exp8(__m256 x) {
     __m256i e = _mm256_cvttps_epi32(fx);
     e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+#endif
+
+#if TT_ROW_AVX512
+/* tt_exp8 on 16 lanes, operation for operation */
+static inline __m512 tt_exp16(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.0f);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    y = _mm512_fmadd_ps(y, z, x);
+    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_cvttps_epi32(fx);
+    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 #endif
 
@@ -133,6 +167,64 @@ static inline __m256 tt_gelu8(__m256 v) {
 }
 #endif
 
+#if TT_ROW_AVX512
+/* bitwise float operations through the integer forms (AVX-512F alone) */
+static inline __m512 tt_and16(__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+static inline __m512 tt_andnot16(__m512 a, __m512 b) { /* ~a & b */
+    return _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+static inline __m512 tt_xor16(__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+static inline __m512 tt_or16(__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+/* tt_erf8 on 16 lanes, operation for operation */
+static inline __m512 tt_erf16(__m512 x) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m512 ax = tt_andnot16(sign, x);
+    const __m512 t = _mm512_div_ps(
+        _mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(ERF_P), ax, _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(ERF_A5), t, _mm512_set1_ps(ERF_A4));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A3));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A2));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A1));
+    r = _mm512_mul_ps(r, t);
+    const __m512 e = tt_exp16(tt_xor16(_mm512_mul_ps(ax, ax), sign));
+    const __m512 y = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(r, e));
+    return tt_or16(y, tt_and16(x, sign)); /* y >= 0: copysign */
+}
+static inline __m512 tt_gelu16(__m512 v) {
+    const __m512 e = tt_erf16(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
+                         _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+/* tt_gelu_grad8 on 16 lanes with its two exps shared: the erf's e^{-z^2}
+ * (z = x / sqrt 2) is the density term's exp of the same argument (|z|^2 and
+ * z^2 are the same float), so one exp gives both, the same values */
+static inline __m512 tt_gelu_grad16(__m512 x) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 az = tt_andnot16(sign, z);
+    const __m512 t = _mm512_div_ps(
+        _mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(ERF_P), az, _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(ERF_A5), t, _mm512_set1_ps(ERF_A4));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A3));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A2));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(ERF_A1));
+    r = _mm512_mul_ps(r, t);
+    const __m512 e = tt_exp16(tt_xor16(_mm512_mul_ps(az, az), sign));
+    const __m512 y = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(r, e));
+    const __m512 erf = tt_or16(y, tt_and16(z, sign));
+    const __m512 cdf =
+        _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+    return _mm512_add_ps(cdf,
+                         _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.3989422804014327f)), e));
+}
+#endif
+
 /* ---- fixed-order sums ---------------------------------------------------- */
 
 #if TT_ROW_AVX2
@@ -181,6 +273,10 @@ static inline void tt_row_scale(float *x, float a, int n) {
  * a time (the same value either way). */
 static inline void tt_row_gelu(float *y, const float *x, size_t n) {
     size_t i = 0;
+#if TT_ROW_AVX512
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, tt_gelu16(_mm512_loadu_ps(x + i)));
+#endif
 #if TT_ROW_AVX2
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, tt_gelu8(_mm256_loadu_ps(x + i)));
@@ -209,6 +305,13 @@ static inline __m256 tt_gelu_grad8(__m256 x) {
 #endif
 static inline void tt_row_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
     size_t i = 0;
+#if TT_ROW_AVX512
+    for (; i + 16 <= n; i += 16) {
+        const __m512 g =
+            _mm512_mul_ps(_mm512_loadu_ps(dout + i), tt_gelu_grad16(_mm512_loadu_ps(x + i)));
+        _mm512_storeu_ps(dx + i, _mm512_add_ps(_mm512_loadu_ps(dx + i), g));
+    }
+#endif
 #if TT_ROW_AVX2
     for (; i + 8 <= n; i += 8) {
         const __m256 g =
@@ -224,9 +327,15 @@ static inline void tt_row_gelu_backward(float *dx, const float *dout, const floa
  * dx, computed in place (the fused backward of a Linear fed by GELU). */
 static inline void tt_row_gelu_grad_mul(float *d, const float *x, size_t n) {
     size_t i = 0;
+#if TT_ROW_AVX512
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(
+            d + i, _mm512_mul_ps(_mm512_loadu_ps(d + i), tt_gelu_grad16(_mm512_loadu_ps(x + i))));
+#endif
 #if TT_ROW_AVX2
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), tt_gelu_grad8(_mm256_loadu_ps(x + i))));
+        _mm256_storeu_ps(
+            d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), tt_gelu_grad8(_mm256_loadu_ps(x + i))));
 #endif
     for (; i < n; i++)
         d[i] = d[i] * tt_gelu_grad1(x[i]);
@@ -327,7 +436,18 @@ static inline void tt_row_softmax(float *s, int n) {
         mx = s[t] > mx ? s[t] : mx;
     const __m256 vmx = _mm256_set1_ps(mx);
     __m256 acc = _mm256_setzero_ps();
-    for (t = 0; t < n8; t += 8) {
+    t = 0;
+#if TT_ROW_AVX512
+    /* two blocks of 8 per exp; the sum still adds the first block, then the second */
+    const __m512 vmx16 = _mm512_set1_ps(mx);
+    for (; t + 16 <= n8; t += 16) {
+        const __m512 e = tt_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + t), vmx16));
+        _mm512_storeu_ps(s + t, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+        acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+#endif
+    for (; t < n8; t += 8) {
         const __m256 e = tt_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + t), vmx));
         _mm256_storeu_ps(s + t, e);
         acc = _mm256_add_ps(acc, e);
