@@ -73,6 +73,7 @@ struct tt_generator {
         double warm;   /* seconds of the team's wake-up steps so far */
         bool team;     /* the verdict: use the team */
         int confirm;   /* team steps left to confirm a team verdict */
+        int rejected;  /* team verdicts the team's own steps overturned in a row */
         double tc;     /* their seconds so far */
     } probe;
     fwd_call *fc; /* the current call's shared state */

@@ -8,9 +8,11 @@
  */
 #include "gen_object.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "par.h"
 
@@ -155,9 +157,10 @@ static double tt_gen_now_s(void) {
 /* Auto threads: records a decode step of dt seconds. A probe is: team
  * steps for 2 ms to wake the team (not counted), two on the team, two on
  * one thread; the faster pair wins. A team verdict then has to hold over the
- * next 32 team steps (their mean against the probe's one-thread steps):
- * a freshly woken thread gets a burst of CPU from the scheduler even on a
- * busy machine, so a short probe flatters the team. A probe stops after
+ * next 32 team steps (their mean against the probe's one-thread steps),
+ * and every 32 team steps after them while it holds: a freshly woken thread
+ * gets a burst of CPU from the scheduler even on a busy machine, so a short
+ * probe flatters the team, and a core can be taken at any time. A probe stops after
  * the first counted team step when that took 2.5x a recent one-thread
  * step. Probes cost their slower steps, so while the verdict holds the
  * next one comes twice as late (to 1,024 steps); a new verdict is checked
@@ -178,9 +181,28 @@ static void tt_gen_probe_step(tt_generator *g, bool probing, double dt) {
             g->probe.t1_ref = dt;
         } else if (g->probe.confirm > 0) {
             g->probe.tc += dt;
-            /* the team's steps against the probe's one-thread steps */
-            if (--g->probe.confirm == 0 && g->probe.tc / 32 > g->probe.t[0] / 2)
-                set_verdict(g, false);
+            /* the team's steps, 32 at a time for as long as the verdict holds,
+             * against the probe's one-thread steps: another process taking a
+             * core makes the team wait for a descheduled worker at once, not
+             * at the next probe. One step slower than four one-thread steps
+             * is such a wait: no need to sit out the 32. */
+            const double t1 = g->probe.t[0] / 2;
+            const bool stalled = dt > 4.0 * t1;
+            if (--g->probe.confirm == 0 || stalled) {
+                if (stalled || g->probe.tc / 32 > t1) {
+                    /* overturned: the next probes come later each time it
+                     * happens in a row (a busy machine flatters each probe) */
+                    const int r = g->probe.rejected < 3 ? g->probe.rejected + 1 : 3;
+                    set_verdict(g, false);
+                    g->probe.rejected = r;
+                    g->probe.period = 128 << r;
+                    g->probe.left = g->probe.period;
+                } else {
+                    g->probe.rejected = 0;
+                    g->probe.confirm = 32;
+                    g->probe.tc = 0.0;
+                }
+            }
         }
         return;
     }
@@ -204,14 +226,56 @@ static void tt_gen_probe_step(tt_generator *g, bool probing, double dt) {
         set_verdict(g, g->probe.t[1] < g->probe.t[0]);
 }
 
+/* Threads that other programs keep runnable now: /proc/loadavg's
+ * "running/total" counts every runnable thread of the machine, the reader
+ * included. -1 when it cannot be read. */
+static int others_running(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    double l1, l5, l15;
+    int run = 0, total = 0;
+    const int n = fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &run, &total);
+    fclose(f);
+    return n == 5 && run >= 1 ? run - 1 : -1;
+}
+
+/* At the start of the first call, before the generator has threads of its
+ * own (which, spinning, would count as runnable): when other programs leave
+ * fewer free CPUs than the team has threads, a worker would wait for a core
+ * at every step; the call starts on one thread, and the first probe comes
+ * after 512 steps (it would only be flattered by the woken worker's first
+ * burst of CPU). */
+static bool cores_taken(const tt_generator *g) {
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const int others = others_running();
+    return others > 0 && ncpu > 0 && ncpu - others < g->n_threads;
+}
+
 void tt_gen_call_threads(tt_generator *g) {
-    if (g->adapt) g->use_threads = g->probe.team ? g->n_threads : 1;
+    if (!g->adapt) return;
+    if (!g->team && !g->pool && g->probe.team && cores_taken(g)) {
+        g->probe.team = false;
+        g->probe.confirm = 0;
+        g->probe.k = 0;
+        g->probe.rejected = 2;
+        g->probe.period = 128 << 2;
+        g->probe.left = g->probe.period;
+    }
+    g->use_threads = g->probe.team ? g->n_threads : 1;
 }
 
 tt_gen_step_clock tt_gen_step_begin(tt_generator *g, bool heat) {
     tt_gen_step_clock c = {false, 0.0};
     if (!g->adapt) return c;
     c.probing = g->probe.left-- <= 0;
+    /* A probe after one-thread steps (the workers asleep, so not counted
+     * as runnable) is skipped while other programs still take the cores
+     * it needs: on a busy machine it would only cost slow steps. */
+    if (c.probing && g->probe.k == 0 && g->probe.warm == 0.0 && !g->probe.team && !g->pool &&
+        cores_taken(g)) {
+        g->probe.left = g->probe.period;
+        c.probing = false;
+    }
     g->use_threads = (c.probing ? g->probe.k < 3 : g->probe.team) ? g->n_threads : 1;
     if (heat && g->team) tt_team_set_hot(g->team, g->use_threads > 1);
     c.t0 = tt_gen_now_s();

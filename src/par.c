@@ -61,10 +61,11 @@ void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(v
     }
     bool use_team = !p->solo;
     if (p->patience == 0) p->patience = 4;
+    if (p->retry == 0) p->retry = 16;
     if (p->passes >= 2) { /* the first team pass starts threads: not a fair time */
         if (use_team && p->team_ns > 1.25 * p->best_team_ns && ++p->since >= p->patience)
             use_team = false;
-        else if (!use_team && ++p->since >= 16)
+        else if (!use_team && ++p->since >= p->retry)
             use_team = true;
     }
     const double t0 = now_ns();
@@ -81,6 +82,8 @@ void tt_par_run_probed(tt_team *team, tt_par_probe *p, double work, void (*fn)(v
         p->patience = p->patience < 64 ? 2 * p->patience : 64;
     else if (p->solo && !was_solo)
         p->patience = 4;
+    if (use_team && was_solo) /* a try of the team: slower than alone, wait longer; else 16 */
+        p->retry = r > p->solo_ns ? (p->retry < 256 ? 2 * p->retry : 256) : 16;
 }
 
 int tt_par_tid(void) { return cur.tid; }

@@ -65,13 +65,15 @@ static inline void tt_par_range(size_t n, size_t block, size_t *lo, size_t *hi) 
  * that, it tries a pass on the calling thread alone (after 4 slow passes,
  * twice as many after each try that the team still wins, up to 64: noise
  * on a quiet machine costs little), takes whichever is faster, and while
- * alone tries the team again every 16 passes. Results do not depend on the
+ * alone tries the team again after 16 passes, twice as many after each try
+ * the team loses, up to 256 (each try on a busy machine costs a slow pass). Results do not depend on the
  * choice (they never depend on threads). Zeroed = fresh. */
 typedef struct {
     double team_ns, solo_ns; /* moving averages of ns per unit of work; 0 = not measured */
     double best_team_ns;     /* fastest team pass seen */
     unsigned passes, since;  /* passes timed; passes since the last try of the other way */
     unsigned patience;       /* slow team passes before trying alone (0 = 4) */
+    unsigned retry;          /* passes alone before trying the team again (0 = 16) */
     int solo;                /* the calling thread alone is the choice */
 } tt_par_probe;
 
