@@ -3,11 +3,17 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(tt_fixture *fx, const char *msg, const char *arg) {
+#include <cmocka.h>
+
+static int fx_fail(tt_fixture *fx, const char *msg, const char *arg) {
     snprintf(fx->error, sizeof fx->error, "%.40s%.200s", msg, arg ? arg : "");
     return -1;
 }
@@ -28,11 +34,11 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
     memset(fx, 0, sizeof *fx);
     char path[200];
     FILE *f = open_fixture(file, path, sizeof path);
-    if (!f) return fail(fx, "fixture not found: tests/fixtures/", file);
+    if (!f) return fx_fail(fx, "fixture not found: tests/fixtures/", file);
     unsigned char len8[8];
     if (fread(len8, 1, 8, f) != 8) {
         fclose(f);
-        return fail(fx, "fixture too short: ", path);
+        return fx_fail(fx, "fixture too short: ", path);
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
@@ -40,7 +46,7 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
     long total = ftell(f);
     if (total < 8 || hlen > (uint64_t)total - 8) {
         fclose(f);
-        return fail(fx, "fixture header length out of range: ", path);
+        return fx_fail(fx, "fixture header length out of range: ", path);
     }
     size_t dlen = (size_t)total - 8 - (size_t)hlen;
     char *hdr = malloc((size_t)hlen + 1);
@@ -50,7 +56,7 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
         free(hdr);
         fclose(f);
         tt_fixture_free(fx);
-        return fail(fx, "fixture read failed: ", path);
+        return fx_fail(fx, "fixture read failed: ", path);
     }
     fclose(f);
     hdr[hlen] = '\0';
@@ -58,7 +64,7 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
     free(hdr);
     if (!j) {
         tt_fixture_free(fx);
-        return fail(fx, "fixture header is not JSON: ", path);
+        return fx_fail(fx, "fixture header is not JSON: ", path);
     }
     size_t n = (size_t)cJSON_GetArraySize(j);
     fx->tensors = calloc(n ? n : 1, sizeof *fx->tensors);
@@ -75,7 +81,7 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
             cJSON_GetArraySize(sh) > 4 || (strcmp(dt->valuestring, "F32") && strcmp(dt->valuestring, "I32"))) {
             cJSON_Delete(j);
             tt_fixture_free(fx);
-            return fail(fx, "fixture tensor entry malformed: ", e->string);
+            return fx_fail(fx, "fixture tensor entry malformed: ", e->string);
         }
         tt_fixture_tensor *t = &fx->tensors[fx->n++];
         t->name = strdup(e->string);
@@ -90,7 +96,7 @@ int tt_fixture_load(tt_fixture *fx, const char *file) {
         if (en < b || en > dlen || en - b != t->numel * 4 || b % 4 != 0) {
             cJSON_Delete(j);
             tt_fixture_free(fx);
-            return fail(fx, "fixture tensor offsets out of range: ", e->string);
+            return fx_fail(fx, "fixture tensor offsets out of range: ", e->string);
         }
         t->data = (char *)fx->buf + b;
     }
@@ -153,4 +159,30 @@ size_t tt_fixture_compare(const float *got, const float *want, size_t n, double 
             snprintf(msg, cap, "all %zu match", n);
     }
     return bad;
+}
+
+char *tt_fixture_path(const char *file) {
+    char path[4096];
+    FILE *f = open_fixture(file, path, sizeof path);
+    if (!f) return NULL;
+    fclose(f);
+    return strdup(path);
+}
+
+const char *tt_fixture_field(const char *line, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, " %s=", key);
+    const char *p = strstr(line, k);
+    if (!p) fail_msg("fixture line lacks %s", key);
+    return p + strlen(k);
+}
+
+int tt_fixture_ids(const char *s, int *out, int cap) {
+    if (*s == '-') return 0;
+    int n = 0;
+    while (*s && *s != ' ' && n < cap) {
+        out[n++] = (int)strtol(s, (char **)&s, 10);
+        if (*s == ',') s++;
+    }
+    return n;
 }

@@ -61,6 +61,17 @@ const tt_fixture_tensor *tt_fixture_get(const tt_fixture *fx, const char *name);
 const float *tt_fixture_f32(const tt_fixture *fx, const char *name, size_t *numel);
 const int32_t *tt_fixture_i32(const tt_fixture *fx, const char *name, size_t *numel);
 
+/* The path of tests/fixtures/<file>, looked up as tt_fixture_load does
+ * (malloc'ed; NULL when not found). */
+char *tt_fixture_path(const char *file);
+
+/* Text fixtures (sampling_controls.txt, gen_golden.txt): lines of
+ * " key=value" fields. tt_fixture_field gives the value after " key=" (the
+ * test fails when the line lacks it); tt_fixture_ids reads a comma list of
+ * ids ("-": none) into out[cap] and returns how many. */
+const char *tt_fixture_field(const char *line, const char *key);
+int tt_fixture_ids(const char *s, int *out, int cap);
+
 /* Compares got[n] with want[n]: each |got - want| <= atol + rtol |want|.
  * Returns the number of mismatches and writes the worst one (index, values)
  * into msg (cap bytes) for the test's failure message. */

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "gen_helpers.h"
 #include "gen_weights.h"
 #include "generate_internal.h"
@@ -838,26 +840,11 @@ static void test_streaming_and_entropy(void **state) {
 
 /* ---- golden sequences for the committed fixture ------------------------- */
 
-static char *fixture_path(const char *name) {
-    const char *dirs[] = {"tests/fixtures", "../tests/fixtures", "../../tests/fixtures"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *p = malloc(4096);
-        snprintf(p, 4096, "%s/%s", dirs[i], name);
-        FILE *f = fopen(p, "rb");
-        if (f) {
-            fclose(f);
-            return p;
-        }
-        free(p);
-    }
-    return NULL;
-}
-
 /* tests/fixtures/gen_golden.txt: lines "name key=value ... : ids" (see
  * scripts/make_generate_fixture.py). */
 static void test_golden(void **state) {
     (void)state;
-    char *mp = fixture_path("gen_model.safetensors"), *gp = fixture_path("gen_golden.txt");
+    char *mp = tt_fixture_path("gen_model.safetensors"), *gp = tt_fixture_path("gen_golden.txt");
     assert_non_null(mp);
     assert_non_null(gp);
     tt_model *m;

@@ -27,31 +27,6 @@ static const char *const section_ids[12] = {"basics", "greedy",    "temperature"
                                             "top-p",  "combined",  "generator",   "diversity",
                                             "eos",    "batch",     "beyond",      "summary"};
 
-static const char *find_file(const char *rel) {
-    static char path[1024];
-    const char *prefixes[] = {"", "../", "../../"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", prefixes[i], rel);
-        struct stat st;
-        if (stat(path, &st) == 0) return path;
-    }
-    return NULL;
-}
-
-static int on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path) return 0;
-    char buf[PATH_MAX];
-    const char *p = path;
-    for (;;) {
-        size_t n = strcspn(p, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
-        if (n && access(buf, X_OK) == 0) return 1;
-        if (!p[n]) return 0;
-        p += n + 1;
-    }
-}
-
 static void mkdir_p(const char *dir) {
     const char *argv[] = {"mkdir", "-p", dir, NULL};
     tt_cli_result r;
@@ -100,22 +75,7 @@ static char *chromium(const char *const *extra, int n_extra) {
 
 static int setup(void **state) {
     (void)state;
-    if (!on_path("chromium")) {
-        const char *deps = find_file("scripts/deps.sh");
-        if (!deps) {
-            fprintf(stderr, "scripts/deps.sh not found: run the tests from the repository root\n");
-            return -1;
-        }
-        fprintf(stderr, "chromium is missing: installing it with %s browser\n", deps);
-        const char *argv[] = {"bash", deps, "browser", NULL};
-        tt_cli_result r;
-        if (tt_run_program(argv, NULL, &r) != 0 || r.status != 0 || !on_path("chromium")) {
-            fprintf(stderr, "could not install chromium: %s\n", r.err ? r.err : "");
-            tt_cli_result_free(&r);
-            return -1;
-        }
-        tt_cli_result_free(&r);
-    }
+    if (tt_test_need_program("chromium", "browser")) return -1;
     const char *b = getenv("TT_BUILD");
     char rel[PATH_MAX];
     snprintf(rel, sizeof rel, "%s/test-artifacts", b && *b ? b : "build");
@@ -123,7 +83,7 @@ static int setup(void **state) {
     if (!realpath(rel, artifacts)) return -1;
     snprintf(tour_dir, sizeof tour_dir, "%s/tour", artifacts);
     tt_test_rmtree(tour_dir);
-    const char *model = find_file("tests/fixtures/gen_model.safetensors");
+    const char *model = tt_test_find_file("tests/fixtures/gen_model.safetensors");
     if (!model) {
         fprintf(stderr, "tests/fixtures/gen_model.safetensors not found\n");
         return -1;

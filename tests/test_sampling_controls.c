@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "generate_internal.h"
 #include "sampling_internal.h"
 #include "stop.h"
@@ -365,42 +367,9 @@ static void test_validation(void **state) {
 
 /* ---- the PyTorch fixture ------------------------------------------------------ */
 
-static char *fixture_path(const char *name) {
-    const char *dirs[] = {"tests/fixtures", "../tests/fixtures", "../../tests/fixtures"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *p = malloc(4096);
-        snprintf(p, 4096, "%s/%s", dirs[i], name);
-        FILE *f = fopen(p, "rb");
-        if (f) {
-            fclose(f);
-            return p;
-        }
-        free(p);
-    }
-    return NULL;
-}
-
-static const char *field(const char *line, const char *key) {
-    char k[64];
-    snprintf(k, sizeof k, " %s=", key);
-    const char *p = strstr(line, k);
-    if (!p) fail_msg("fixture line lacks %s", key);
-    return p + strlen(k);
-}
-
-static int ids_of(const char *s, int *out, int cap) {
-    if (*s == '-') return 0;
-    int n = 0;
-    while (*s && *s != ' ' && n < cap) {
-        out[n++] = (int)strtol(s, (char **)&s, 10);
-        if (*s == ',') s++;
-    }
-    return n;
-}
-
 static void test_fixture_filters(void **state) {
     (void)state;
-    char *path = fixture_path("sampling_controls.txt");
+    char *path = tt_fixture_path("sampling_controls.txt");
     assert_non_null(path);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
@@ -410,25 +379,25 @@ static void test_fixture_filters(void **state) {
         if (strncmp(line, "filter ", 7)) continue;
         char name[64];
         sscanf(line + 7, "%63s", name);
-        const int V = atoi(field(line, "V"));
+        const int V = atoi(tt_fixture_field(line, "V"));
         assert_true(V <= 64);
-        tt_sampling_params p = P(TT_STRATEGY_COMBINED, strtof(field(line, "T"), NULL),
-                                 atoi(field(line, "top_k")), strtof(field(line, "top_p"), NULL));
-        p.x.min_p = strtof(field(line, "min_p"), NULL);
-        p.x.typical_p = strtof(field(line, "typical_p"), NULL);
-        p.x.repetition_penalty = strtof(field(line, "rep"), NULL);
-        p.x.presence_penalty = strtof(field(line, "presence"), NULL);
-        p.x.frequency_penalty = strtof(field(line, "frequency"), NULL);
-        p.x.penalty_last_n = atoi(field(line, "last_n"));
+        tt_sampling_params p = P(TT_STRATEGY_COMBINED, strtof(tt_fixture_field(line, "T"), NULL),
+                                 atoi(tt_fixture_field(line, "top_k")), strtof(tt_fixture_field(line, "top_p"), NULL));
+        p.x.min_p = strtof(tt_fixture_field(line, "min_p"), NULL);
+        p.x.typical_p = strtof(tt_fixture_field(line, "typical_p"), NULL);
+        p.x.repetition_penalty = strtof(tt_fixture_field(line, "rep"), NULL);
+        p.x.presence_penalty = strtof(tt_fixture_field(line, "presence"), NULL);
+        p.x.frequency_penalty = strtof(tt_fixture_field(line, "frequency"), NULL);
+        p.x.penalty_last_n = atoi(tt_fixture_field(line, "last_n"));
         int prompt[32], gen[32], hist[64];
-        const int np = ids_of(field(line, "prompt"), prompt, 32),
-                  ng = ids_of(field(line, "gen"), gen, 32);
+        const int np = tt_fixture_ids(tt_fixture_field(line, "prompt"), prompt, 32),
+                  ng = tt_fixture_ids(tt_fixture_field(line, "gen"), gen, 32);
         memcpy(hist, prompt, (size_t)np * sizeof *hist);
         memcpy(hist + np, gen, (size_t)ng * sizeof *hist);
         tt_token_history h = {hist, np + ng, np};
         tt_logit_bias bias[16];
         int nb = 0;
-        const char *b = field(line, "bias");
+        const char *b = tt_fixture_field(line, "bias");
         while (*b != '-' && *b != ' ' && nb < 16) {
             char *e;
             bias[nb].id = (int)strtol(b, &e, 10);
@@ -458,7 +427,7 @@ static tt_tokenizer *g_tok;
 
 static int load_model(void **state) {
     (void)state;
-    char *mp = fixture_path("gen_model.safetensors");
+    char *mp = tt_fixture_path("gen_model.safetensors");
     if (!mp) return -1;
     tt_error e;
     tt_status st = tt_checkpoint_load(mp, &g_model, &g_tok, &e);
@@ -475,7 +444,7 @@ static int free_model(void **state) {
 
 static void test_fixture_beams(void **state) {
     (void)state;
-    char *path = fixture_path("sampling_controls.txt");
+    char *path = tt_fixture_path("sampling_controls.txt");
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char line[16384];
@@ -485,17 +454,17 @@ static void test_fixture_beams(void **state) {
         char name[64];
         sscanf(line + 5, "%63s", name);
         int prompt[64];
-        const int np = ids_of(field(line, "prompt"), prompt, 64);
+        const int np = tt_fixture_ids(tt_fixture_field(line, "prompt"), prompt, 64);
         tt_generator_config gc = tt_generator_config_default();
         gc.sampling.strategy = TT_STRATEGY_GREEDY;
         gc.n_threads = 1;
-        gc.max_new_tokens = atoi(field(line, "max_new"));
-        gc.eos_token_id = atoi(field(line, "eos"));
-        gc.sampling.x.num_beams = atoi(field(line, "num_beams"));
-        gc.sampling.x.length_penalty = strtof(field(line, "length_penalty"), NULL);
-        gc.sampling.x.early_stopping = atoi(field(line, "early_stopping")) != 0;
-        gc.sampling.x.repetition_penalty = strtof(field(line, "rep"), NULL);
-        const int R = atoi(field(line, "R_ret"));
+        gc.max_new_tokens = atoi(tt_fixture_field(line, "max_new"));
+        gc.eos_token_id = atoi(tt_fixture_field(line, "eos"));
+        gc.sampling.x.num_beams = atoi(tt_fixture_field(line, "num_beams"));
+        gc.sampling.x.length_penalty = strtof(tt_fixture_field(line, "length_penalty"), NULL);
+        gc.sampling.x.early_stopping = atoi(tt_fixture_field(line, "early_stopping")) != 0;
+        gc.sampling.x.repetition_penalty = strtof(tt_fixture_field(line, "rep"), NULL);
+        const int R = atoi(tt_fixture_field(line, "R_ret"));
         gc.sampling.x.num_return_sequences = R;
         tt_generator *g;
         tt_error err;
@@ -818,7 +787,7 @@ static void run_expect(const char *const *argv, int status, const char *in_err,
 
 static void test_cli(void **state) {
     (void)state;
-    char *mp = fixture_path("gen_model.safetensors");
+    char *mp = tt_fixture_path("gen_model.safetensors");
     const char *L = "1.5,2.8,2.5,0.5,1.0,0.8,0.3,0.2";
     /* tt sample: the chain in JSON */
     run_expect((const char *[]){"tt", "sample", "--logits", L, "--min-p", "0.3", "--top-k", "5",

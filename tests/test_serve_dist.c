@@ -27,46 +27,15 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "../cli/serve_dist.h"
 #include "tt/checkpoint.h"
 #include "tt/generate.h"
 
-static char *fixture_path(const char *name) {
-    const char *dirs[] = {"tests/fixtures", "../tests/fixtures", "../../tests/fixtures"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *p = malloc(4096);
-        snprintf(p, 4096, "%s/%s", dirs[i], name);
-        FILE *f = fopen(p, "rb");
-        if (f) {
-            fclose(f);
-            return p;
-        }
-        free(p);
-    }
-    return NULL;
-}
-
-static const char *field(const char *line, const char *key) {
-    char k[64];
-    snprintf(k, sizeof k, " %s=", key);
-    const char *p = strstr(line, k);
-    if (!p) fail_msg("fixture line lacks %s", key);
-    return p + strlen(k);
-}
-
-static int ids_of(const char *s, int *out, int cap) {
-    if (*s == '-') return 0;
-    int n = 0;
-    while (*s && *s != ' ' && n < cap) {
-        out[n++] = (int)strtol(s, (char **)&s, 10);
-        if (*s == ',') s++;
-    }
-    return n;
-}
-
 static void test_fixture_filters(void **state) {
     (void)state;
-    char *path = fixture_path("sampling_controls.txt");
+    char *path = tt_fixture_path("sampling_controls.txt");
     assert_non_null(path);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
@@ -76,28 +45,28 @@ static void test_fixture_filters(void **state) {
         if (strncmp(line, "filter ", 7)) continue;
         char name[64];
         sscanf(line + 7, "%63s", name);
-        const int V = atoi(field(line, "V"));
+        const int V = atoi(tt_fixture_field(line, "V"));
         assert_true(V <= 64);
         tt_generator_config cfg = tt_generator_config_default();
-        cfg.sampling.temperature = strtof(field(line, "T"), NULL);
-        cfg.sampling.top_k = atoi(field(line, "top_k"));
-        cfg.sampling.top_p = strtof(field(line, "top_p"), NULL);
+        cfg.sampling.temperature = strtof(tt_fixture_field(line, "T"), NULL);
+        cfg.sampling.top_k = atoi(tt_fixture_field(line, "top_k"));
+        cfg.sampling.top_p = strtof(tt_fixture_field(line, "top_p"), NULL);
         tt_sampling_controls *c = &cfg.sampling.x;
-        c->min_p = strtof(field(line, "min_p"), NULL);
-        c->typical_p = strtof(field(line, "typical_p"), NULL);
-        c->repetition_penalty = strtof(field(line, "rep"), NULL);
-        c->presence_penalty = strtof(field(line, "presence"), NULL);
-        c->frequency_penalty = strtof(field(line, "frequency"), NULL);
-        c->penalty_last_n = atoi(field(line, "last_n"));
+        c->min_p = strtof(tt_fixture_field(line, "min_p"), NULL);
+        c->typical_p = strtof(tt_fixture_field(line, "typical_p"), NULL);
+        c->repetition_penalty = strtof(tt_fixture_field(line, "rep"), NULL);
+        c->presence_penalty = strtof(tt_fixture_field(line, "presence"), NULL);
+        c->frequency_penalty = strtof(tt_fixture_field(line, "frequency"), NULL);
+        c->penalty_last_n = atoi(tt_fixture_field(line, "last_n"));
         int prompt[32], gen[32], hist[64];
-        const int np = ids_of(field(line, "prompt"), prompt, 32),
-                  ng = ids_of(field(line, "gen"), gen, 32);
+        const int np = tt_fixture_ids(tt_fixture_field(line, "prompt"), prompt, 32),
+                  ng = tt_fixture_ids(tt_fixture_field(line, "gen"), gen, 32);
         memcpy(hist, prompt, (size_t)np * sizeof *hist);
         memcpy(hist + np, gen, (size_t)ng * sizeof *hist);
         tt_token_history h = {hist, np + ng, np};
         tt_logit_bias bias[16];
         int nb = 0;
-        const char *b = field(line, "bias");
+        const char *b = tt_fixture_field(line, "bias");
         while (*b != '-' && *b != ' ' && nb < 16) {
             char *e;
             bias[nb].id = (int)strtol(b, &e, 10);
@@ -162,7 +131,7 @@ static tt_tokenizer *g_tok;
 
 static int load_model(void **state) {
     (void)state;
-    char *mp = fixture_path("gen_model.safetensors");
+    char *mp = tt_fixture_path("gen_model.safetensors");
     if (!mp) return -1;
     tt_error e;
     tt_status st = tt_checkpoint_load(mp, &g_model, &g_tok, &e);

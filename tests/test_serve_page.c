@@ -43,50 +43,6 @@ static char base_url[128]; /* http://127.0.0.1:PORT */
 static pid_t server_pid = -1;
 static char *server_dir; /* the server's stdout and stderr files */
 
-static const char *find_file(const char *rel) {
-    static char path[1024];
-    const char *prefixes[] = {"", "../", "../../"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", prefixes[i], rel);
-        struct stat st;
-        if (stat(path, &st) == 0) return path;
-    }
-    return NULL;
-}
-
-static int on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path) return 0;
-    char buf[PATH_MAX];
-    const char *p = path;
-    for (;;) {
-        size_t n = strcspn(p, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
-        if (n && access(buf, X_OK) == 0) return 1;
-        if (!p[n]) return 0;
-        p += n + 1;
-    }
-}
-
-static int ensure(const char *prog, const char *group) {
-    if (on_path(prog)) return 0;
-    const char *deps = find_file("scripts/deps.sh");
-    if (!deps) {
-        fprintf(stderr, "scripts/deps.sh not found: run the tests from the repository root\n");
-        return -1;
-    }
-    fprintf(stderr, "%s is missing: installing it with %s %s\n", prog, deps, group);
-    const char *argv[] = {"bash", deps, group, NULL};
-    tt_cli_result r;
-    if (tt_run_program(argv, NULL, &r) != 0 || r.status != 0 || !on_path(prog)) {
-        fprintf(stderr, "could not install %s: %s\n", prog, r.err ? r.err : "");
-        tt_cli_result_free(&r);
-        return -1;
-    }
-    tt_cli_result_free(&r);
-    return 0;
-}
-
 /* Starts tt serve --port 0 and reads the URL it prints (30 s at most). */
 static int start_server(void) {
     server_dir = tt_test_tmpdir();
@@ -133,14 +89,14 @@ static int start_server(void) {
 
 static int setup(void **state) {
     (void)state;
-    if (ensure("chromium", "browser") || ensure("curl", "test")) return -1;
+    if (tt_test_need_program("chromium", "browser") || tt_test_need_program("curl", "test")) return -1;
     const char *b = getenv("TT_BUILD");
     char rel[PATH_MAX];
     snprintf(rel, sizeof rel, "%s/test-artifacts", b && *b ? b : "build");
     mkdir(b && *b ? b : "build", 0755);
     mkdir(rel, 0755);
     if (!realpath(rel, artifacts)) return -1;
-    const char *m = find_file("tests/fixtures/gen_model.safetensors");
+    const char *m = tt_test_find_file("tests/fixtures/gen_model.safetensors");
     if (!m || !realpath(m, model_path)) {
         fprintf(stderr, "tests/fixtures/gen_model.safetensors not found\n");
         return -1;

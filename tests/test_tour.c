@@ -20,24 +20,8 @@
 /* The report writer is a tool source; its unit tests compile it in here. */
 #include "../cli/report.c"
 
-static const char *find_file(const char *rel) {
-    static char path[4][1024];
-    static int slot;
-    const char *prefixes[] = {"", "../", "../../"};
-    for (size_t i = 0; i < 3; i++) {
-        char *p = path[slot];
-        snprintf(p, sizeof path[0], "%s%s", prefixes[i], rel);
-        struct stat st;
-        if (stat(p, &st) == 0) {
-            slot = (slot + 1) % 4;
-            return p;
-        }
-    }
-    return NULL;
-}
-
 static const char *fixture_model(void) {
-    const char *m = find_file("tests/fixtures/gen_model.safetensors");
+    const char *m = tt_test_find_file("tests/fixtures/gen_model.safetensors");
     if (!m) fail_msg("tests/fixtures/gen_model.safetensors not found (run the tests from the repository root)");
     return m;
 }
@@ -79,7 +63,7 @@ static void assert_in_order(const char *s, const char *const *needles, int n) {
 
 static void test_golden_sampling_sections(void **state) {
     (void)state;
-    const char *golden_path = find_file("tests/golden/tour_sampling.txt");
+    const char *golden_path = tt_test_find_file("tests/golden/tour_sampling.txt");
     assert_non_null(golden_path);
     char *golden = tt_test_read_file(golden_path, NULL);
     assert_non_null(golden);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -157,4 +158,48 @@ const char *tt_test_shakespeare_path(void) {
         if (stat(cands[i], &st) == 0) return cands[i];
     }
     return NULL;
+}
+
+const char *tt_test_find_file(const char *rel) {
+    static char path[1024];
+    const char *prefixes[] = {"", "../", "../../"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", prefixes[i], rel);
+        struct stat st;
+        if (stat(path, &st) == 0) return path;
+    }
+    return NULL;
+}
+
+int tt_test_on_path(const char *prog) {
+    const char *path = getenv("PATH");
+    if (!path) return 0;
+    char buf[PATH_MAX];
+    const char *p = path;
+    for (;;) {
+        size_t n = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
+        if (n && access(buf, X_OK) == 0) return 1;
+        if (!p[n]) return 0;
+        p += n + 1;
+    }
+}
+
+int tt_test_need_program(const char *prog, const char *group) {
+    if (tt_test_on_path(prog)) return 0;
+    const char *deps = tt_test_find_file("scripts/deps.sh");
+    if (!deps) {
+        fprintf(stderr, "scripts/deps.sh not found: run the tests from the repository root\n");
+        return -1;
+    }
+    fprintf(stderr, "%s is missing: installing it with %s %s\n", prog, deps, group);
+    const char *argv[] = {"bash", deps, group, NULL};
+    tt_cli_result r;
+    if (tt_run_program(argv, NULL, &r) != 0 || r.status != 0 || !tt_test_on_path(prog)) {
+        fprintf(stderr, "could not install %s: %s\n", prog, r.err ? r.err : "");
+        tt_cli_result_free(&r);
+        return -1;
+    }
+    tt_cli_result_free(&r);
+    return 0;
 }

@@ -35,5 +35,13 @@ char *tt_test_read_file(const char *path, size_t *len);
 int tt_test_write_file(const char *path, const void *data, size_t len);
 /* Path to ../shared/data/tinyshakespeare.txt if it exists, else NULL. */
 const char *tt_test_shakespeare_path(void);
+/* A repository file (e.g. "scripts/deps.sh") from the repository root or a
+ * folder below it; NULL when not found. The path is in a static buffer. */
+const char *tt_test_find_file(const char *rel);
+/* Whether `prog` is an executable on PATH. */
+int tt_test_on_path(const char *prog);
+/* Makes sure `prog` is on PATH, installing it with `scripts/deps.sh GROUP`
+ * when it is not. @return 0, or -1 (with a message on stderr). */
+int tt_test_need_program(const char *prog, const char *group);
 
 #endif
