@@ -239,18 +239,20 @@ static int others_running(void) {
     return n == 5 && run >= 1 ? run - 1 : -1;
 }
 
-/* At the start of the first call, before the generator has threads of its
- * own (which, spinning, would count as runnable): when other programs leave
- * fewer free CPUs than the team has threads, a worker would wait for a core
- * at every step; the call starts on one thread, and the first probe comes
- * after 512 steps (it would only be flattered by the woken worker's first
- * burst of CPU). */
+/* Whether other programs leave fewer free CPUs than the team has threads:
+ * then a worker would wait for a core at every step. */
 static bool cores_taken(const tt_generator *g) {
     const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     const int others = others_running();
     return others > 0 && ncpu > 0 && ncpu - others < g->n_threads;
 }
 
+/* At the start of the first call, before the generator has threads of its
+ * own (which, spinning, would count as runnable): when other programs leave
+ * fewer free CPUs than the team has threads, a worker would wait for a core
+ * at every step; the call starts on one thread, and the first probe comes
+ * after 512 steps (it would only be flattered by the woken worker's first
+ * burst of CPU). */
 void tt_gen_call_threads(tt_generator *g) {
     if (!g->adapt) return;
     if (!g->team && !g->pool && g->probe.team && cores_taken(g)) {
